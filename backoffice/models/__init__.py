@@ -1,0 +1,5 @@
+from backoffice.models.apikeys import ApiKey
+from backoffice.models.roles import API_KEY_PERMS, ROLE_PERMS, Perm, Role
+from backoffice.models.tenancy import Brand, Label, StaffRole
+
+__all__ = ["API_KEY_PERMS", "ROLE_PERMS", "ApiKey", "Brand", "Label", "Perm", "Role", "StaffRole"]

@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from backoffice.api.exceptions import error_body
+from backoffice.health import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("backoffice.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+
+def _api_or_html(json_status: int, code: str, message: str, html_handler):
+    def handler(request, *args, **kwargs):
+        if request.path.startswith("/api/"):
+            return JsonResponse(error_body(code, message), status=json_status)
+        return html_handler(request, *args, **kwargs)
+
+    return handler
+
+
+from django.views import defaults  # noqa: E402
+
+handler404 = _api_or_html(404, "not_found", "Not found.", defaults.page_not_found)
+handler500 = _api_or_html(500, "server_error", "Internal error; it was logged.", defaults.server_error)

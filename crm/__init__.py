@@ -1,0 +1,1 @@
+"""CRM: players, events, segments, rules, journeys, messaging, bonuses, tickets, orders."""

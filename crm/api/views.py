@@ -1,0 +1,125 @@
+"""Player endpoints: list with filters, retrieve, create-or-update that applies only changed fields."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backoffice.api.authentication import request_actor
+from backoffice.errors import DomainValidationError
+from backoffice.models import Perm
+from crm.api.serializers import (
+    PlayerProfileInputSerializer,
+    PlayerSerializer,
+    PlayerUpsertInputSerializer,
+    PlayerUpsertResultSerializer,
+)
+from crm.filtersets import PlayerFilterSet
+from crm.selectors import brand_resolve, player_get, players_for_actor
+from crm.services.players import UpsertResult, player_upsert
+
+LABEL_KEY_PARAM = OpenApiParameter(
+    "label_key", OpenApiTypes.STR, description="Only for staff whose labels share the brand id."
+)
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise DomainValidationError({"non_field_errors": ["The body must be a JSON object."]}, code="malformed_request")
+    return dict(request.data)
+
+
+def _upsert_response(result: UpsertResult) -> Response:
+    body = PlayerUpsertResultSerializer(result).data
+    return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+def _write(request, *, ext_brand_id, user_ext_id, label_key, profile: dict) -> UpsertResult:
+    actor = request_actor(request)
+    brand = brand_resolve(actor, ext_brand_id, label_key=label_key)
+    if not actor.can(Perm.PLAYER_WRITE, brand.label_id):
+        raise PermissionDenied("Your role may not change player profiles.")
+    return player_upsert(brand=brand, user_ext_id=user_ext_id, data=profile)
+
+
+class PlayerListView(ListAPIView):
+    """Players of your label, newest first, cursor-paginated."""
+
+    serializer_class = PlayerSerializer
+    filterset_class = PlayerFilterSet
+
+    def get_queryset(self):
+        return players_for_actor(request_actor(self.request))
+
+    @extend_schema(tags=["players"], summary="List players")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=["players"],
+        summary="Create or update a player",
+        request=PlayerUpsertInputSerializer,
+        responses={200: PlayerUpsertResultSerializer, 201: PlayerUpsertResultSerializer},
+        description="Creates the player, or applies only the fields that changed. 201 when created, 200 otherwise.",
+    )
+    def post(self, request, *args, **kwargs):
+        profile = _body(request)
+        missing = {f: ["This field is required."] for f in ("ext_brand_id", "user_ext_id") if not profile.get(f)}
+        if missing:
+            raise DomainValidationError(missing)
+        ids = {f: profile.pop(f) for f in ("ext_brand_id", "user_ext_id")}
+        bad = {f: ["Expected a string or integer."] for f, v in ids.items() if not isinstance(v, str | int)}
+        if bad or len(str(ids["user_ext_id"])) > 128:
+            raise DomainValidationError(bad or {"user_ext_id": ["At most 128 characters."]})
+        result = _write(
+            request,
+            ext_brand_id=str(ids["ext_brand_id"]),
+            user_ext_id=str(ids["user_ext_id"]),
+            label_key=profile.pop("label_key", None),
+            profile=profile,
+        )
+        return _upsert_response(result)
+
+
+class PlayerDetailView(APIView):
+    """One player, addressed by your brand id and player id."""
+
+    @extend_schema(
+        tags=["players"],
+        summary="Retrieve a player",
+        parameters=[LABEL_KEY_PARAM],
+        responses=PlayerSerializer,
+    )
+    def get(self, request, ext_brand_id: str, user_ext_id: str):
+        player = player_get(
+            request_actor(request),
+            ext_brand_id=ext_brand_id,
+            user_ext_id=user_ext_id,
+            label_key=request.query_params.get("label_key"),
+        )
+        return Response(PlayerSerializer(player).data)
+
+    @extend_schema(
+        tags=["players"],
+        summary="Update a player",
+        parameters=[LABEL_KEY_PARAM],
+        request=PlayerProfileInputSerializer,
+        responses=PlayerUpsertResultSerializer,
+        description="Applies only the fields that changed. 404 if the player does not exist (create with POST).",
+    )
+    def patch(self, request, ext_brand_id: str, user_ext_id: str):
+        label_key = request.query_params.get("label_key")
+        player_get(request_actor(request), ext_brand_id=ext_brand_id, user_ext_id=user_ext_id, label_key=label_key)
+        result = _write(
+            request,
+            ext_brand_id=ext_brand_id,
+            user_ext_id=user_ext_id,
+            label_key=label_key,
+            profile=_body(request),
+        )
+        return _upsert_response(result)

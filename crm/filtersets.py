@@ -1,0 +1,39 @@
+"""FilterSets of CRM list endpoints."""
+
+from __future__ import annotations
+
+import django_filters as filters
+
+from backoffice.crypto import lookup_digest, normalize_email, normalize_phone
+from backoffice.filtersets import BaseFilterSet, MultiValueCharFilter
+from crm.models import AccountStatus, Gender, Player
+
+
+class PlayerFilterSet(BaseFilterSet):
+    ext_brand_id = MultiValueCharFilter(field_name="brand__ext_brand_id", help_text="Brand ids (repeat for several).")
+    user_ext_id = MultiValueCharFilter(help_text="Player ids (repeat for several).")
+    core_account_status = filters.MultipleChoiceFilter(choices=AccountStatus.choices, help_text="Account statuses.")
+    core_user_gender = filters.MultipleChoiceFilter(choices=Gender.choices)
+    user_country = MultiValueCharFilter(help_text="ISO 3166-1 alpha-2 countries.", transform=str.upper)
+    core_user_language = MultiValueCharFilter(help_text="ISO 639-1 languages.", transform=str.upper)
+    core_wallet_currency = MultiValueCharFilter(help_text="ISO 4217 currencies.", transform=str.upper)
+    marker = MultiValueCharFilter(field_name="markers", lookup_expr="contains", help_text="Has all these markers.")
+    registered_after = filters.IsoDateTimeFilter(field_name="core_registration_date", lookup_expr="gte")
+    registered_before = filters.IsoDateTimeFilter(field_name="core_registration_date", lookup_expr="lt")
+    updated_after = filters.IsoDateTimeFilter(field_name="dt_update", lookup_expr="gte")
+    updated_before = filters.IsoDateTimeFilter(field_name="dt_update", lookup_expr="lt")
+    email = filters.CharFilter(method="filter_email", help_text="Exact email address (matched by its digest).")
+    phone = filters.CharFilter(method="filter_phone", help_text="Exact phone number (matched by its digest).")
+
+    class Meta:
+        model = Player
+        fields: list[str] = []
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(user_ext_id=value) | queryset.filter(core_username__istartswith=value)
+
+    def filter_email(self, queryset, name, value):
+        return queryset.filter(user_email_digest=lookup_digest(normalize_email(value)))
+
+    def filter_phone(self, queryset, name, value):
+        return queryset.filter(user_phone_digest=lookup_digest(normalize_phone(value)))

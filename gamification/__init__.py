@@ -1,0 +1,1 @@
+"""Gamification: wallet ledger, levels, missions and badges, tournaments, store (later issues)."""

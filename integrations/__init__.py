@@ -1,0 +1,1 @@
+"""Integrations: everything that crosses the wire (partner API ingest, gateways, widget, pixel)."""
