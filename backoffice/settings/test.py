@@ -10,3 +10,7 @@ from backoffice.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Lets several test runs share one server without sharing a test database.
+_test_db_name = env.str("PITBOSS_TEST_DB_NAME", default=None)  # noqa: F405
+if _test_db_name:
+    DATABASES["default"]["TEST"] = {"NAME": _test_db_name}  # noqa: F405
