@@ -5,3 +5,6 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Back office"
     name = "backoffice"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backoffice.api import schema  # noqa: F401 - registers the OpenAPI auth extensions

@@ -26,6 +26,11 @@ from crm.services.players import UpsertResult, player_upsert
 LABEL_KEY_PARAM = OpenApiParameter(
     "label_key", OpenApiTypes.STR, description="Only for staff whose labels share the brand id."
 )
+PLAYER_PATH_PARAMS = [
+    OpenApiParameter("ext_brand_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Your brand id."),
+    OpenApiParameter("user_ext_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Your id of the player."),
+    LABEL_KEY_PARAM,
+]
 
 
 def _body(request) -> dict:
@@ -92,7 +97,7 @@ class PlayerDetailView(APIView):
     @extend_schema(
         tags=["players"],
         summary="Retrieve a player",
-        parameters=[LABEL_KEY_PARAM],
+        parameters=PLAYER_PATH_PARAMS,
         responses=PlayerSerializer,
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
@@ -107,7 +112,7 @@ class PlayerDetailView(APIView):
     @extend_schema(
         tags=["players"],
         summary="Update a player",
-        parameters=[LABEL_KEY_PARAM],
+        parameters=PLAYER_PATH_PARAMS,
         request=PlayerProfileInputSerializer,
         responses=PlayerUpsertResultSerializer,
         description="Applies only the fields that changed. 404 if the player does not exist (create with POST).",
