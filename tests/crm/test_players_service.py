@@ -22,7 +22,7 @@ def test_concurrent_creates_of_one_player_make_one_row_and_both_succeed(tenant_a
         try:
             barrier.wait()
             results.append(player_upsert(brand=tenant_a.brand, user_ext_id="race", data={"core_username": f"n{n}"}))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
