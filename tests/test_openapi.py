@@ -27,7 +27,9 @@ def test_every_request_field_and_parameter_is_described(client):
     undocumented = []
     for path, ops in schema["paths"].items():
         for method, op in ops.items():
-            undocumented += [f"{method} {path} ?{p['name']}" for p in op.get("parameters", []) if not p.get("description")]
+            undocumented += [
+                f"{method} {path} ?{p['name']}" for p in op.get("parameters", []) if not p.get("description")
+            ]
     for name, component in schema["components"]["schemas"].items():
         if not name.endswith("Request"):
             continue

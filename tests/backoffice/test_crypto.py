@@ -53,7 +53,12 @@ def test_pii_never_reaches_the_logs(tenant_a, key_client, caplog):
     caplog.set_level("DEBUG")
     key_client.post(
         "/api/v1/players",
-        {"ext_brand_id": "shared-brand", "user_ext_id": "log", "user_email": "secret@b.co", "user_phone": "+35699887766"},
+        {
+            "ext_brand_id": "shared-brand",
+            "user_ext_id": "log",
+            "user_email": "secret@b.co",
+            "user_phone": "+35699887766",
+        },
         format="json",
     )
     key_client.get("/api/v1/players", {"email": "secret@b.co"})

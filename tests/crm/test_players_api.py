@@ -130,7 +130,9 @@ FULL_PROFILE = {
 
 
 def test_create_with_the_full_profile_normalizes_every_field(tenant_a, key_client):
-    response = key_client.post(LIST, {"ext_brand_id": "shared-brand", "user_ext_id": 1001, **FULL_PROFILE}, format="json")
+    response = key_client.post(
+        LIST, {"ext_brand_id": "shared-brand", "user_ext_id": 1001, **FULL_PROFILE}, format="json"
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["created"] is True
@@ -197,7 +199,10 @@ def test_null_clears_an_optional_field(tenant_a, key_client):
         ({"core_wallet_currency": "EURO"}, "core_wallet_currency"),
         ({"core_registration_date": "yesterday"}, "core_registration_date"),
         ({"core_registration_date": "2024-13-45T00:00:00Z"}, "core_registration_date"),
-        ({"core_registration_date": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()}, "core_registration_date"),
+        (
+            {"core_registration_date": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()},
+            "core_registration_date",
+        ),
         ({"user_birthdate": "2999-01-01"}, "user_birthdate"),
         ({"user_birthdate": True}, "user_birthdate"),
         ({"dt_update": [1, 2]}, "dt_update"),
@@ -248,7 +253,11 @@ def test_wallet_currency_cannot_change_once_set(tenant_a, key_client):
         (b"[1, 2, 3]", "application/json", 400),
         (b'"a string"', "application/json", 400),
         (b"\xff\xfe\xfa invalid utf-8", "application/json", 400),
-        (b'{"ext_brand_id": "shared-brand", "user_ext_id": "u", "core_affiliate_id": Infinity}', "application/json", 400),
+        (
+            b'{"ext_brand_id": "shared-brand", "user_ext_id": "u", "core_affiliate_id": Infinity}',
+            "application/json",
+            400,
+        ),
         (b'{"ext_brand_id": "shared-brand", "user_ext_id": "u", "core_affiliate_id": NaN}', "application/json", 400),
         (b"user_ext_id=1", "application/x-www-form-urlencoded", 415),
         (b'{"user_ext_id": "u"}', "application/json", 400),
@@ -279,7 +288,9 @@ def test_filters_combine(tenant_a, key_client):
     brand = tenant_a.brand
     PlayerFactory(brand=brand, label=tenant_a.label, user_ext_id="de1", user_country="DE", markers=["vip", "x"])
     PlayerFactory(brand=brand, label=tenant_a.label, user_ext_id="de2", user_country="DE", markers=["vip"])
-    PlayerFactory(brand=brand, label=tenant_a.label, user_ext_id="fr1", user_country="FR", core_account_status="BLOCKED")
+    PlayerFactory(
+        brand=brand, label=tenant_a.label, user_ext_id="fr1", user_country="FR", core_account_status="BLOCKED"
+    )
 
     def ids(**params):
         response = key_client.get(LIST, params)
