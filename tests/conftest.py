@@ -71,3 +71,17 @@ def key_client(tenant_a):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {tenant_a.raw_key}")
     return client
+
+
+@pytest.fixture
+def staff_client():
+    """Make a Django test client logged in as `user` (anonymous with None), each with its own session."""
+    from django.test import Client
+
+    def make(user=None):
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make

@@ -115,11 +115,14 @@ if _broker_url:
 else:
     _broker_dir = VAR_DIR / "broker"
     (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # The host is ignored; naming one keeps kombu from warning on every connection (each /healthz).
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "store_processed": False,
+        # exchange tables (which queue a message goes to); kombu's default is ./control in the working directory
+        "control_folder": str(_broker_dir / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -174,4 +177,4 @@ from backoffice.logging import configure_logging  # noqa: E402
 LOGGING = configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 
-from backoffice.admin.unfold import UNFOLD  # noqa: E402, F401
+from backoffice.settings.unfold import UNFOLD  # noqa: E402, F401

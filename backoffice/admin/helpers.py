@@ -1,0 +1,26 @@
+"""Small pieces the admins share: badges and the confirmation page of object actions."""
+
+from __future__ import annotations
+
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+
+
+def badge(text: str, variant: str = "") -> str:
+    """The theme's badge (variant: success, info, warning, danger, primary, or "" for neutral)."""
+    return render_to_string("unfold/helpers/label.html", {"text": text, "variant": variant})
+
+
+def confirm_page(model_admin, request, *, obj, title: str, text: str, button: str, cancel_url: str):
+    """A POST-confirmation page for an action on one object (actions change state, so never on GET)."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "opts": model_admin.opts,
+        "object": obj,
+        "text": text,
+        "button": button,
+        "cancel_url": cancel_url,
+    }
+    return TemplateResponse(request, "admin/pitboss/confirm_action.html", context)

@@ -1,0 +1,72 @@
+"""django-unfold theme configuration, imported into settings as UNFOLD.
+
+It lives here, not in `backoffice.admin`: settings load before the app registry, and importing the admin package
+then would register model admins too early (and autodiscovery would never import it again).
+Callbacks are dotted paths, resolved per request.
+"""
+
+from django.templatetags.static import static
+from django.urls import reverse_lazy
+
+
+def _item(title: str, icon: str, url_name: str, permission: str) -> dict:
+    return {
+        "title": title,
+        "icon": icon,
+        "link": reverse_lazy(url_name),
+        "permission": f"backoffice.admin.navigation.{permission}",
+    }
+
+
+UNFOLD = {
+    "SITE_TITLE": "Pitboss",
+    "SITE_HEADER": "Pitboss",
+    "SITE_SUBHEADER": "CRM & gamification",
+    "SITE_SYMBOL": "casino",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "DASHBOARD_CALLBACK": "backoffice.admin.dashboard.dashboard_callback",
+    "GLOBAL_CALLBACK": "backoffice.admin.context.admin_context",
+    "STYLES": [lambda request: static("pitboss/admin.css")],
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": [
+            {
+                "title": "Overview",
+                "items": [{"title": "Dashboard", "icon": "dashboard", "link": reverse_lazy("admin:index")}],
+            },
+            {
+                "title": "CRM",
+                "items": [_item("Players", "groups", "admin:crm_player_changelist", "players")],
+            },
+            {
+                "title": "Tenancy",
+                "items": [
+                    _item("Labels", "apartment", "admin:backoffice_label_changelist", "labels"),
+                    _item("Brands", "storefront", "admin:backoffice_brand_changelist", "brands"),
+                    _item("Staff roles", "badge", "admin:backoffice_staffrole_changelist", "staff_roles"),
+                    _item("API keys", "key", "admin:backoffice_apikey_changelist", "api_keys"),
+                ],
+            },
+            {
+                "title": "System",
+                "items": [
+                    _item("Users", "person", "admin:auth_user_changelist", "superuser"),
+                    _item("Groups", "group", "admin:auth_group_changelist", "superuser"),
+                    _item(
+                        "Periodic tasks", "schedule", "admin:django_celery_beat_periodictask_changelist", "superuser"
+                    ),
+                    _item("Intervals", "timer", "admin:django_celery_beat_intervalschedule_changelist", "superuser"),
+                    _item(
+                        "Crontabs", "event_repeat", "admin:django_celery_beat_crontabschedule_changelist", "superuser"
+                    ),
+                    _item("Clocked", "alarm", "admin:django_celery_beat_clockedschedule_changelist", "superuser"),
+                    _item(
+                        "Solar events", "wb_twilight", "admin:django_celery_beat_solarschedule_changelist", "superuser"
+                    ),
+                ],
+            },
+        ],
+    },
+}

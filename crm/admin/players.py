@@ -1,0 +1,316 @@
+"""Players in the admin: a fast list over millions of rows and the whole profile, read-only.
+
+The operator's systems own profile data (it arrives through the API and data sync), so nobody edits, adds or deletes
+players here. The list never counts rows: counting a million players on every page view is what makes admins slow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+import pycountry
+from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
+from django.db.models import Q
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, DropdownFilter, TextFilter
+from unfold.decorators import action, display
+from unfold.paginator import InfinitePaginator
+
+from backoffice.admin.base import LabelScopedAdmin
+from backoffice.admin.filters import ScopedRelatedFilter
+from backoffice.admin.helpers import badge
+from backoffice.crypto import lookup_digest, normalize_email, normalize_phone
+from backoffice.models import Brand
+from crm.exports import players_csv
+from crm.models import AccountStatus, Player
+
+_PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+
+STATUS_VARIANTS = {
+    AccountStatus.ACTIVE: "success",
+    AccountStatus.APPROVED: "success",
+    AccountStatus.PENDING: "info",
+    AccountStatus.SELF_EXCLUDED: "warning",
+    AccountStatus.SUSPENDED: "warning",
+    AccountStatus.LOCKED: "warning",
+    AccountStatus.BLOCKED: "danger",
+    AccountStatus.BANNED: "danger",
+    AccountStatus.DEACTIVATED: "",
+}
+
+
+@cache
+def _countries() -> list[tuple[str, str]]:
+    return sorted(((c.alpha_2, f"{c.name} ({c.alpha_2})") for c in pycountry.countries), key=lambda c: c[1])
+
+
+@cache
+def _languages() -> list[tuple[str, str]]:
+    coded = (lang for lang in pycountry.languages if hasattr(lang, "alpha_2"))
+    return sorted(
+        ((lang.alpha_2.upper(), f"{lang.name} ({lang.alpha_2.upper()})") for lang in coded), key=lambda x: x[1]
+    )
+
+
+@cache
+def _currencies() -> list[tuple[str, str]]:
+    return sorted(((c.alpha_3, f"{c.alpha_3} — {c.name}") for c in pycountry.currencies), key=lambda c: c[0])
+
+
+class AccountStatusFilter(ChoicesDropdownFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "account status"
+
+
+class GenderFilter(ChoicesDropdownFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "gender"
+
+
+class _CodeFilter(DropdownFilter):
+    """An exact match on an ISO code column; the choices come from the standard, not from a scan of the table."""
+
+    field_name = ""
+    choices_source = staticmethod(list)
+
+    def lookups(self, request, model_admin):
+        return self.choices_source()
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(**{self.field_name: value}) if value else queryset
+
+
+class CountryFilter(_CodeFilter):
+    title = "country"
+    parameter_name = "country"
+    field_name = "user_country"
+    choices_source = staticmethod(_countries)
+
+
+class LanguageFilter(_CodeFilter):
+    title = "language"
+    parameter_name = "language"
+    field_name = "core_user_language"
+    choices_source = staticmethod(_languages)
+
+
+class CurrencyFilter(_CodeFilter):
+    title = "currency"
+    parameter_name = "currency"
+    field_name = "core_wallet_currency"
+    choices_source = staticmethod(_currencies)
+
+
+class MarkerFilter(TextFilter):
+    title = "marker"
+    parameter_name = "marker"
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip()
+        return queryset.filter(markers__contains=[value]) if value else queryset  # GIN index on markers
+
+
+@admin.register(Player)
+class PlayerAdmin(LabelScopedAdmin):
+    # Read-only for everyone: add, change and delete permissions stay None.
+    list_display = ("ext_id", "username", "brand_name", "status", "country", "currency", "registered")
+    list_select_related = ("brand", "label")
+    list_filter = (
+        ("label", ScopedRelatedFilter),
+        ("brand", ScopedRelatedFilter),
+        ("core_account_status", AccountStatusFilter),
+        CountryFilter,
+        LanguageFilter,
+        CurrencyFilter,
+        ("core_user_gender", GenderFilter),
+        MarkerFilter,
+    )
+    list_filter_submit = True
+    list_per_page = 50
+    search_fields = ("user_ext_id",)  # shows the search box; get_search_results does the searching
+    search_help_text = "Exact user_ext_id, email or phone; else the start of a username"
+    paginator = InfinitePaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    sortable_by = ("registered",)  # the one column besides id with an index per label
+    actions = None
+    actions_list = ["export_csv"]
+    fieldsets = (
+        (
+            "Identity",
+            {
+                "fields": (
+                    ("user_ext_id", "brand", "label"),
+                    ("core_username", "user_first_name", "user_last_name"),
+                    ("user_birthdate", "core_user_gender"),
+                    ("core_user_language", "user_country"),
+                )
+            },
+        ),
+        (
+            "Account",
+            {"fields": (("status_badge", "core_kyc_status"), ("core_wallet_currency", "core_registration_date"))},
+        ),
+        ("Contact", {"fields": (("email", "phone"),)}),
+        ("Marketing", {"fields": (("email_marketing", "sms_marketing"),)}),
+        ("Affiliate", {"fields": (("core_affiliate_id", "core_affiliate_str"),)}),
+        ("Custom properties", {"fields": ("custom_properties",)}),
+        ("Markers", {"fields": ("marker_badges",)}),
+        ("Timestamps", {"fields": (("dt_update", "created_at", "updated_at"),)}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("brand", "label")
+
+    # --- export --------------------------------------------------------------------------------------------------
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        query = request.GET.urlencode()
+        context = getattr(response, "context_data", None) or {}
+        for item in context.get("actions_list", []):
+            if query and isinstance(item, dict) and item.get("path", "").endswith("/export-csv/"):
+                item["path"] = f"{item['path']}?{query}"  # export what the list shows: its filters and search
+        return response
+
+    def has_export_csv_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    @action(description="Export CSV", url_path="export-csv", icon="download", permissions=["export_csv"])
+    def export_csv(self, request):
+        """The players of the list as it is filtered and searched, streamed as CSV (no email or phone)."""
+        changelist = self.get_changelist_instance(request)
+        players = changelist.get_queryset(request)
+        response = StreamingHttpResponse(players_csv(self.actor(request), within=players), content_type="text/csv")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="players-{stamp}.csv"'
+        return response
+
+    def get_readonly_fields(self, request, obj=None):
+        return flatten_fieldsets(self.fieldsets)
+
+    def get_list_display(self, request):
+        if len(self.actor(request).label_ids) > 1:
+            return (*self.list_display[:3], "label_name", *self.list_display[3:])
+        return self.list_display
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact matches first, found through indexes; otherwise usernames that start with the text.
+
+        Email and phone are encrypted, so they are matched through their keyed digests. Splitting the search keeps
+        the frequent lookups (a player id, an email from a support ticket) off a scan of a million rows.
+        """
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        exact = queryset.filter(self._exact_match(request, term))
+        if exact.exists():
+            return exact, False
+        return queryset.filter(core_username__istartswith=term), False
+
+    def _exact_match(self, request, term: str) -> Q:
+        # Literal brand ids, not a subquery: with them PostgreSQL ORs index scans (the (brand, user_ext_id) unique
+        # index, the digest indexes) instead of scanning the table.
+        brand_ids = list(Brand.objects.for_actor(self.actor(request)).values_list("pk", flat=True))
+        match = Q(brand_id__in=brand_ids, user_ext_id=term)
+        if "@" in term:
+            match |= Q(user_email_digest=lookup_digest(normalize_email(term)))
+        phone = normalize_phone(term)
+        if _PHONE_RE.match(phone):
+            match |= Q(user_phone_digest=lookup_digest(phone))
+        return match
+
+    # --- columns and read-only fields ---------------------------------------------------------------------------
+    @display(description="User ext ID")
+    def ext_id(self, obj) -> str:
+        return obj.user_ext_id
+
+    @display(description="Username")
+    def username(self, obj) -> str:
+        return obj.core_username or "-"
+
+    @display(description="Brand")
+    def brand_name(self, obj) -> str:
+        return obj.brand.name
+
+    @display(description="Label")
+    def label_name(self, obj) -> str:
+        return obj.label.name
+
+    @display(description="Country")
+    def country(self, obj) -> str:
+        return obj.user_country or "-"
+
+    @display(description="Currency")
+    def currency(self, obj) -> str:
+        return obj.core_wallet_currency or "-"
+
+    @display(description="Registered", ordering="core_registration_date")
+    def registered(self, obj):
+        return obj.core_registration_date
+
+    @display(description="Status", label={k.value: v for k, v in STATUS_VARIANTS.items()})
+    def status(self, obj) -> str:
+        return obj.core_account_status
+
+    @display(description="Account status")
+    def status_badge(self, obj) -> str:
+        return badge(obj.core_account_status, STATUS_VARIANTS.get(obj.core_account_status, ""))
+
+    @display(description="Email")
+    def email(self, obj) -> str:
+        return obj.user_email or "-"
+
+    @display(description="Phone")
+    def phone(self, obj) -> str:
+        return obj.user_phone or "-"
+
+    @display(description="Email marketing")
+    def email_marketing(self, obj) -> str:
+        return _consent(obj.core_is_email_disabled_by_platform)
+
+    @display(description="SMS marketing")
+    def sms_marketing(self, obj) -> str:
+        return _consent(obj.core_is_sms_disabled_by_platform)
+
+    @display(description="Custom properties")
+    def custom_properties(self, obj) -> str:
+        if not obj.custom:
+            return "No custom properties."
+        rows = format_html_join(
+            "",
+            '<tr><th scope="row">{}</th><td>{}</td></tr>',
+            ((name, _scalar(obj.custom[name])) for name in sorted(obj.custom)),
+        )
+        return format_html(
+            '<table class="pitboss-kv"><thead><tr><th>Property</th><th>Value</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @display(description="Markers")
+    def marker_badges(self, obj) -> str:
+        if not obj.markers:
+            return "No markers."
+        # Markers are case-sensitive tags: shown as written, not in the theme's upper-case badges.
+        return format_html(
+            '<span class="pitboss-badges">{}</span>',
+            format_html_join("", '<span class="pitboss-marker">{}</span>', ((marker,) for marker in obj.markers)),
+        )
+
+
+def _consent(disabled_by_platform: bool) -> str:
+    if disabled_by_platform:
+        return badge("Opted out on the platform", "warning")
+    return badge("Allowed", "success")
+
+
+def _scalar(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
