@@ -7,7 +7,10 @@ keeps running until `make stop` so that short-lived commands do not restart it e
 
 from __future__ import annotations
 
+import atexit
 import fcntl
+import json
+import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -31,7 +34,11 @@ def database_settings(var_dir: Path, name: str = DB_NAME) -> dict:
     # pgserver's own start-up is not safe against two processes starting it at the same instant (make run does).
     with open(var_dir / "pgserver.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        _tidy_handles(data_dir)
         server = pgserver.get_server(data_dir, cleanup_mode=None)
+        # Its exit hook only takes this pid off the list (cleanup_mode=None); a process killed while writing the list
+        # (runserver's reloader SIGKILLs its child) left it empty, and the next process could not attach.
+        atexit.unregister(server._cleanup)
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")  # noqa: S608 - our constant
         if "(1 row)" not in exists:
             server.psql(f'CREATE DATABASE "{name}";')
@@ -47,9 +54,44 @@ def database_settings(var_dir: Path, name: str = DB_NAME) -> dict:
     }
 
 
-def stop(var_dir: Path) -> None:
-    """Stop the embedded server if it runs."""
+def _tidy_handles(data_dir: Path) -> None:
+    """Keep pgserver's list of attached pids readable and short: only processes still alive (it is only bookkeeping
+    here: the server never stops with the last of them, `make stop` stops it)."""
+    handles = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except FileNotFoundError:
+        return
+    except ValueError:
+        pids = []
+    handles.write_text(json.dumps([pid for pid in pids if isinstance(pid, int) and _alive(pid)]))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, and another user's
+        pass
+    return True
+
+
+def stop(var_dir: Path) -> bool:
+    """Stop the embedded server if it runs; return whether it was running.
+
+    It stops whoever still holds a handle: pgserver's own cleanup stops the server only when the caller is the last
+    process on its list of handles, and a process killed by a signal (runserver under honcho) never leaves that list.
+    """
     pgserver = _import_pgserver()
+    from pgserver.utils import PostmasterInfo
+
     data_dir = var_dir / "pgdata"
-    if (data_dir / "postmaster.pid").exists():
-        pgserver.get_server(data_dir, cleanup_mode="stop").cleanup()
+    info = PostmasterInfo.read_from_pgdata(data_dir) if data_dir.is_dir() else None
+    if info is None or not info.is_running():
+        return False
+    # As root, pgserver runs the server as its own system user; pg_ctl must run as that user too.
+    user = "pgserver" if os.geteuid() == 0 else None
+    pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+    (data_dir / ".handle_pids.json").write_text("[]")
+    return True

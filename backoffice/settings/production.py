@@ -1,11 +1,19 @@
 """Production: every secret from the environment, HTTPS only, static files through whitenoise."""
 
 from backoffice.env import env
-from backoffice.settings.base import *  # noqa: F403
+
+# Required here, before base reads them: unset, base would start an embedded PostgreSQL and a filesystem broker on each
+# node, which hold nothing in common.
+env.db("DATABASE_URL")
+env.str("CELERY_BROKER_URL")
+
+from backoffice.settings.base import *  # noqa: E402, F403
 
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+# Load balancers probe nodes over plain HTTP: a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

@@ -1,0 +1,194 @@
+"""`manage.py demo`: demo data to look around with, and how to log in.
+
+It makes a demo label with two brands and 1,000 players of varied profiles, a second label with a few players (so the
+label switcher and the isolation between labels can be seen), one staff user per role, a staff user with roles in both
+labels, and a partner API key. Running it again creates only what is missing; it rotates the API key (revokes the
+previous demo key and prints a new one), because a key is shown once and cannot be read back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from backoffice.models import ApiKey, Brand, Label, Role, StaffRole
+from backoffice.services.apikeys import api_key_create, api_key_revoke
+from crm.models import Player
+from crm.services.players import player_apply
+from crm.validators import clean_profile
+
+DEMO_PASSWORD = "pitboss-demo-2026"  # noqa: S105 - published on purpose: demo accounts only, refused in production
+DEMO_KEY_NAME = "Demo key (manage.py demo)"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    name: str
+    brands: tuple[tuple[str, str], ...]  # (ext_brand_id, name)
+    players: int
+    seed: int
+
+
+DEMO = LabelSpec("Demo Casino Group", (("demo-casino", "Demo Casino"), ("demo-sports", "Demo Sportsbook")), 1000, 1)
+SECOND = LabelSpec("Second Operator", (("second-casino", "Second Casino"),), 5, 2)
+STAFF: tuple[tuple[str, tuple[tuple[LabelSpec, str], ...]], ...] = (
+    ("demo_admin", ((DEMO, Role.ADMIN),)),
+    ("demo_manager", ((DEMO, Role.MANAGER),)),
+    ("demo_support", ((DEMO, Role.SUPPORT),)),
+    ("demo_integration", ((DEMO, Role.INTEGRATION_ENGINEER),)),
+    ("demo_multi", ((DEMO, Role.MANAGER), (SECOND, Role.ADMIN))),
+)
+
+# country, language, wallet currency, phone prefix
+_MARKETS = (
+    ("MT", "EN", "EUR", "+35699"),
+    ("DE", "DE", "EUR", "+4915"),
+    ("FI", "FI", "EUR", "+35840"),
+    ("SE", "SV", "SEK", "+4670"),
+    ("NO", "NO", "NOK", "+4790"),
+    ("GB", "EN", "GBP", "+4477"),
+    ("IE", "EN", "EUR", "+35385"),
+    ("CA", "EN", "CAD", "+1416"),
+    ("BR", "PT", "BRL", "+5511"),
+    ("ES", "ES", "EUR", "+3461"),
+)
+_FIRST = ("Anna", "Ben", "Carla", "Dario", "Elin", "Felix", "Greta", "Hugo", "Ines", "Jonas", "Kaisa", "Luca")
+_LAST = ("Borg", "Camilleri", "Fischer", "Korhonen", "Lindqvist", "Murphy", "Nilsen", "Silva", "Smith", "Vella")
+_STATUSES = (("ACTIVE", 85), ("PENDING", 4), ("SELF_EXCLUDED", 4), ("BLOCKED", 3), ("SUSPENDED", 2), ("DEACTIVATED", 2))
+_KYC = (("VERIFIED", 60), ("PENDING", 25), ("NOT_STARTED", 10), ("REJECTED", 5))
+_VIP = (("bronze", 60), ("silver", 25), ("gold", 12), ("platinum", 3))
+_GAMES = ("starburst", "book_of_dead", "lightning_roulette", "blackjack_live", "football", "tennis", "ice_hockey")
+_MARKERS = ("vip", "high_roller", "bonus_hunter", "sports_bettor", "slots_fan", "live_casino", "churn_risk")
+
+
+def _weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([value for value, _ in table], weights=[weight for _, weight in table])[0]
+
+
+def _profile(rng: random.Random, n: int, now: dt.datetime) -> dict:
+    """One player's profile, written as a partner would send it (it goes through the same validation)."""
+    country, language, currency, phone_prefix = rng.choice(_MARKETS)
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    registered = now - dt.timedelta(days=rng.uniform(1, 3 * 365))
+    affiliate = rng.random()
+    return {
+        "core_account_status": _weighted(rng, _STATUSES),
+        "core_registration_date": registered.isoformat(),
+        "dt_update": (registered + (now - registered) * rng.random()).isoformat(),
+        "core_user_language": language,
+        "core_wallet_currency": currency,
+        "core_username": f"{first.lower()}{last[0].lower()}{n}",
+        "user_birthdate": (now - dt.timedelta(days=rng.uniform(18 * 366, 75 * 365))).date().isoformat(),
+        "user_country": country,
+        "user_first_name": first,
+        "user_last_name": last,
+        "user_email": f"{first}.{last}.{n}@example.com".lower() if rng.random() < 0.9 else None,
+        "user_phone": f"{phone_prefix}{rng.randrange(10**6, 10**7)}" if rng.random() < 0.7 else None,
+        "core_affiliate_id": rng.randrange(1000, 1050) if affiliate < 0.3 else None,
+        "core_affiliate_str": "partner-network-x" if 0.3 <= affiliate < 0.35 else "",
+        "core_is_email_disabled_by_platform": rng.random() < 0.1,
+        "core_is_sms_disabled_by_platform": rng.random() < 0.15,
+        "core_user_gender": rng.choice(("MALE", "FEMALE", "UNKNOWN")),
+        "core_kyc_status": _weighted(rng, _KYC),
+        "custom": {
+            "vip_level": _weighted(rng, _VIP),
+            "favourite_game": rng.choice(_GAMES),
+            "total_deposits_eur": round(rng.lognormvariate(5, 1.2), 2),
+            "accepts_bonus": rng.random() < 0.8,
+        },
+        "markers": rng.sample(_MARKERS, k=rng.choice((0, 0, 1, 1, 2, 3))),
+    }
+
+
+def _players(spec: LabelSpec, label: Label, brands: list[Brand]) -> list[Player]:
+    """The label's players, the same on every run (seeded), with digests set the way the player service sets them."""
+    rng = random.Random(spec.seed)
+    now = dt.datetime.now(dt.UTC)
+    players = []
+    for n in range(1, spec.players + 1):
+        clean, errors = clean_profile(_profile(rng, n, now))
+        if errors:
+            raise CommandError(f"Generated demo profile {n} is invalid: {errors}")
+        # Most players on the first brand, as on a real casino-plus-sportsbook label.
+        brand = brands[0] if len(brands) == 1 or rng.random() < 0.7 else rng.choice(brands[1:])
+        player = Player(label=label, brand=brand, user_ext_id=str(100000 + n), dt_update=clean.pop("dt_update"))
+        player_apply(player, clean)
+        players.append(player)
+    return players
+
+
+def _label(spec: LabelSpec) -> tuple[Label, int]:
+    """Get or create the label, its brands and players; return it with the number of players created."""
+    label, _ = Label.objects.get_or_create(name=spec.name)
+    brands = [
+        Brand.objects.get_or_create(label=label, ext_brand_id=ext_id, defaults={"name": name})[0]
+        for ext_id, name in spec.brands
+    ]
+    before = Player.objects.filter(label=label).count()
+    Player.objects.bulk_create(_players(spec, label, brands), ignore_conflicts=True, batch_size=500)
+    return label, Player.objects.filter(label=label).count() - before
+
+
+def _staff(labels: dict[LabelSpec, Label]) -> dict:
+    """One staff user per role; the password is set only when a user is created (changing it logs users out)."""
+    user_model = get_user_model()
+    usernames = [username for username, _ in STAFF]
+    existing = set(user_model.objects.filter(username__in=usernames).values_list("username", flat=True))
+    hashed = make_password(DEMO_PASSWORD) if existing != set(usernames) else None  # one hash (~0.3 s) for all
+    users = {}
+    for username, roles in STAFF:
+        flags = {"is_staff": True, "is_active": True, "is_superuser": False, "email": f"{username}@example.com"}
+        users[username], _ = user_model.objects.update_or_create(
+            username=username, defaults=flags, create_defaults={**flags, "password": hashed}
+        )
+        for spec, role in roles:
+            StaffRole.objects.update_or_create(user=users[username], label=labels[spec], defaults={"role": role})
+    return users
+
+
+def _rotate_key(label: Label, created_by) -> str:
+    for old in ApiKey.objects.filter(label=label, name=DEMO_KEY_NAME, revoked_at__isnull=True):
+        api_key_revoke(api_key=old)
+    _key, raw = api_key_create(label=label, name=DEMO_KEY_NAME, created_by=created_by)
+    return raw
+
+
+class Command(BaseCommand):
+    help = "Create (or complete) the demo data and print how to log in. Safe to run again."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="Where the server listens, for the printed links."
+        )
+
+    def handle(self, *args, base_url: str, **options):
+        if settings.SETTINGS_MODULE.endswith(".production"):
+            raise CommandError("demo creates staff users with a published password; it refuses production settings.")
+        with transaction.atomic():
+            created, labels = {}, {}
+            for spec in (DEMO, SECOND):
+                labels[spec], created[spec] = _label(spec)
+            users = _staff(labels)
+            raw_key = _rotate_key(labels[DEMO], users["demo_integration"])
+        self._report(base_url.rstrip("/"), labels, created, raw_key)
+
+    def _report(self, base: str, labels: dict[LabelSpec, Label], created: dict[LabelSpec, int], raw_key: str):
+        out = self.stdout.write
+        out(self.style.SUCCESS("Demo data is ready."))
+        for spec, label in labels.items():
+            total = Player.objects.filter(label=label).count()
+            out(f"  {label.name}: {len(spec.brands)} brand(s), {total:,} players ({created[spec]:,} created now)")
+        out(f"\nAdmin:    {base}/admin/\nAPI docs: {base}/api/docs/\n")
+        out(f"Staff users (no superuser), password {DEMO_PASSWORD}:")
+        for username, roles in STAFF:
+            out(f"  {username:<18} " + ", ".join(f"{role} of {spec.name}" for spec, role in roles))
+        out(f"\nPartner API key of {DEMO.name} (shown once; the next `manage.py demo` revokes it):\n  {raw_key}")
+        out(f'\nTry it:\n  curl -H "Authorization: Api-Key {raw_key}" "{base}/api/v1/players?limit=3"')
+        out(f'  curl -u "apikey:{raw_key}" "{base}/api/v1/brands"')

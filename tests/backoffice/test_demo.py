@@ -1,0 +1,145 @@
+"""`manage.py demo`: the data it says it makes, a working login and API key, and nothing twice when run again."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from backoffice.crypto import lookup_digest
+from backoffice.management.commands.demo import DEMO_PASSWORD
+from backoffice.models import ApiKey, Brand, Label, Role, StaffRole
+from crm.models import Player
+
+pytestmark = pytest.mark.django_db
+KEY_RE = re.compile(r"pb_[0-9a-f]{8}_[A-Za-z0-9_-]+")
+DEMO_USERS = ["demo_admin", "demo_manager", "demo_support", "demo_integration", "demo_multi"]
+
+
+def _demo(*args: str) -> str:
+    out = io.StringIO()
+    call_command("demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def _printed_key(output: str) -> str:
+    keys = set(KEY_RE.findall(output))
+    assert len(keys) == 1, output
+    return keys.pop()
+
+
+def _counts() -> dict[str, int]:
+    models = (Label, Brand, Player, get_user_model(), StaffRole)
+    counts = {model.__name__: model.objects.count() for model in models}
+    counts["active keys"] = ApiKey.objects.filter(revoked_at__isnull=True).count()
+    return counts
+
+
+def _players_page(raw_key: str, **params) -> tuple[int, dict]:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+    response = client.get("/api/v1/players", params)
+    return response.status_code, response.json()
+
+
+def test_demo_makes_two_labels_with_brands_and_varied_players():
+    _demo()
+
+    demo, second = Label.objects.get(name="Demo Casino Group"), Label.objects.get(name="Second Operator")
+    assert sorted(Brand.objects.filter(label=demo).values_list("ext_brand_id", flat=True)) == [
+        "demo-casino",
+        "demo-sports",
+    ]
+    players = Player.objects.filter(label=demo)
+    assert players.count() == 1000
+    assert all(players.filter(brand__ext_brand_id=b).count() > 100 for b in ("demo-casino", "demo-sports"))
+    assert Player.objects.filter(label=second).count() == 5
+    for field in ("core_account_status", "user_country", "core_wallet_currency", "core_kyc_status"):
+        assert players.values(field).distinct().count() >= 3, field
+    assert 0 < players.filter(user_email__isnull=True).count() < 300
+    assert players.exclude(markers=[]).exists()
+    assert players.filter(core_affiliate_id__isnull=False).exists()
+
+
+def test_demo_players_are_found_by_email_and_phone_digests():
+    _demo()
+
+    player = Player.objects.filter(user_email__isnull=False, user_phone__isnull=False).first()
+    assert player.user_email_digest == lookup_digest(player.user_email)
+    assert Player.objects.get(user_phone_digest=lookup_digest(player.user_phone)) == player
+
+
+def test_demo_staff_have_one_role_each_and_log_in_with_the_printed_password(client):
+    output = _demo()
+
+    assert DEMO_PASSWORD in output
+    demo = Label.objects.get(name="Demo Casino Group")
+    roles = dict(StaffRole.objects.filter(label=demo).values_list("user__username", "role"))
+    assert roles == {
+        "demo_admin": Role.ADMIN,
+        "demo_manager": Role.MANAGER,
+        "demo_support": Role.SUPPORT,
+        "demo_integration": Role.INTEGRATION_ENGINEER,
+        "demo_multi": Role.MANAGER,
+    }
+    for username in DEMO_USERS:
+        assert username in output
+        user = get_user_model().objects.get(username=username)
+        assert (user.is_staff, user.is_superuser) == (True, False)
+        assert client.login(username=username, password=DEMO_PASSWORD), username
+    multi_labels = StaffRole.objects.filter(user__username="demo_multi").values_list("label__name", "role")
+    assert set(multi_labels) == {("Demo Casino Group", Role.MANAGER), ("Second Operator", Role.ADMIN)}
+
+
+def test_demo_prints_a_working_api_key_of_the_demo_label_with_a_curl_example():
+    output = _demo("--base-url", "http://127.0.0.1:8123/")
+
+    raw_key = _printed_key(output)
+    assert "http://127.0.0.1:8123/admin/" in output
+    assert "http://127.0.0.1:8123/api/docs/" in output
+    assert f'curl -H "Authorization: Api-Key {raw_key}" "http://127.0.0.1:8123/api/v1/players' in output
+    status, body = _players_page(raw_key, limit=1000)
+    assert status == 200
+    assert len(body["results"]) == 1000
+    assert {player["ext_brand_id"] for player in body["results"]} == {"demo-casino", "demo-sports"}
+    assert _players_page(raw_key, ext_brand_id="second-casino")[1]["results"] == []
+
+
+def test_running_demo_again_duplicates_nothing_and_rotates_the_key():
+    first_key = _printed_key(_demo())
+    counts = _counts()
+    demo_admin_password = get_user_model().objects.get(username="demo_admin").password
+
+    output = _demo()
+
+    second_key = _printed_key(output)
+    assert _counts() == counts
+    assert "0 created now" in output
+    assert get_user_model().objects.get(username="demo_admin").password == demo_admin_password
+    assert second_key != first_key
+    assert _players_page(first_key)[0] == 401
+    assert _players_page(second_key)[0] == 200
+
+
+def test_demo_completes_what_is_missing():
+    _demo()
+    Player.objects.filter(label__name="Demo Casino Group", user_ext_id__in=["100001", "100002"]).delete()
+    StaffRole.objects.filter(user__username="demo_support").delete()
+
+    output = _demo()
+
+    assert Player.objects.filter(label__name="Demo Casino Group").count() == 1000
+    assert "2 created now" in output
+    assert StaffRole.objects.filter(user__username="demo_support", role=Role.SUPPORT).exists()
+
+
+def test_demo_refuses_production_settings(settings):
+    settings.SETTINGS_MODULE = "backoffice.settings.production"
+
+    with pytest.raises(CommandError, match="refuses production settings"):
+        _demo()
+    assert not Label.objects.exists()

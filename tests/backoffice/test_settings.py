@@ -1,0 +1,130 @@
+"""Settings: production passes `check --deploy` with no warning; the env helper fails loudly, naming the variable."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from backoffice.env import BASE_DIR, env
+
+# What a real deployment sets (.env.example documents each); nothing is reached: `check` opens no connection.
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "backoffice.settings.production",
+    "DJANGO_SECRET_KEY": "k3V9q-x2hT0pZrLw8mN4cY7uB1eD6fG5jA0sQ3vR9tW2yXoPiKlMnBvCxZaSdFgH",
+    "DJANGO_ALLOWED_HOSTS": "backoffice.example.com",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://backoffice.example.com",
+    "DATABASE_URL": "postgres://pitboss:s3cret@db.internal.example.com:5432/pitboss",
+    "CELERY_BROKER_URL": "redis://redis.internal.example.com:6379/0",
+    "FIELD_ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
+    "FIELD_LOOKUP_KEY": "9f1c2d7e4b8a6f3e0d5c1b9a8e7f6d5c4b3a2f1e",
+    "LOG_FORMAT": "json",
+}
+
+
+def _manage(*args: str, env_vars: dict[str, str]) -> subprocess.CompletedProcess:
+    # A clean environment: nothing from the developer's shell or CI may make the check pass or fail.
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env_vars}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_settings_pass_check_deploy_with_no_warning():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env_vars=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+@pytest.mark.parametrize(
+    "name", ["DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "FIELD_LOOKUP_KEY", "DATABASE_URL", "CELERY_BROKER_URL"]
+)
+def test_production_settings_refuse_to_start_without_a_secret_or_a_server(name):
+    result = _manage("check", env_vars={k: v for k, v in PRODUCTION_ENV.items() if k != name})
+
+    assert result.returncode != 0
+    assert f"Environment variable {name} is required but not set" in result.stderr
+
+
+def test_production_settings_refuse_a_malformed_value():
+    result = _manage("check", env_vars={**PRODUCTION_ENV, "DJANGO_SECURE_HSTS_SECONDS": "one year"})
+
+    assert result.returncode != 0
+    assert "DJANGO_SECURE_HSTS_SECONDS='one year' is not a valid int" in result.stderr
+
+
+def test_a_required_value_that_is_missing_or_empty_names_the_variable(monkeypatch):
+    monkeypatch.delenv("PITBOSS_TEST_REQUIRED", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="PITBOSS_TEST_REQUIRED is required but not set"):
+        env.str("PITBOSS_TEST_REQUIRED")
+
+    monkeypatch.setenv("PITBOSS_TEST_REQUIRED", "")
+    with pytest.raises(ImproperlyConfigured, match="PITBOSS_TEST_REQUIRED is required but not set"):
+        env.str("PITBOSS_TEST_REQUIRED")
+
+
+@pytest.mark.parametrize(
+    ("reader", "raw", "message"),
+    [
+        ("int", "12 workers", "PITBOSS_TEST_VALUE='12 workers' is not a valid int"),
+        ("bool", "maybe", "PITBOSS_TEST_VALUE='maybe' is not a boolean"),
+        ("db", "mysql://root@localhost/pitboss", "PITBOSS_TEST_VALUE must be a PostgreSQL URL"),
+    ],
+)
+def test_a_malformed_value_names_the_variable(monkeypatch, reader, raw, message):
+    monkeypatch.setenv("PITBOSS_TEST_VALUE", raw)
+
+    with pytest.raises(ImproperlyConfigured, match=message):
+        getattr(env, reader)("PITBOSS_TEST_VALUE")
+
+
+def test_well_formed_values_are_parsed_and_defaults_apply_only_when_unset(monkeypatch):
+    monkeypatch.setenv("PITBOSS_TEST_INT", "42")
+    monkeypatch.setenv("PITBOSS_TEST_BOOL", "off")
+    monkeypatch.setenv("PITBOSS_TEST_LIST", "a.example.com,b.example.com")
+    monkeypatch.setenv("PITBOSS_TEST_DB", "postgres://u:p@db.example.com:6543/pitboss")
+    monkeypatch.delenv("PITBOSS_TEST_UNSET", raising=False)
+
+    assert env.int("PITBOSS_TEST_INT", default=1) == 42
+    assert env.bool("PITBOSS_TEST_BOOL", default=True) is False
+    assert env.list("PITBOSS_TEST_LIST") == ["a.example.com", "b.example.com"]
+    database = env.db("PITBOSS_TEST_DB")
+    assert (database["HOST"], database["PORT"], database["NAME"]) == ("db.example.com", 6543, "pitboss")
+    assert env.int("PITBOSS_TEST_UNSET", default=7) == 7
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_production_redirects_plain_http_to_https_except_the_health_check():
+    # Nothing listens on these: /healthz answers 503, which is what a load balancer must see (not a redirect).
+    port = _closed_port()
+    servers = {"DATABASE_URL": f"postgres://u:p@127.0.0.1:{port}/x", "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    script = (
+        "from django.test import Client; c = Client(SERVER_NAME='backoffice.example.com'); "
+        "print(c.get('/healthz').status_code, c.get('/admin/login/').status_code, c.get('/admin/login/').url)"
+    )
+
+    result = _manage("shell", "-v", "0", "-c", script, env_vars={**PRODUCTION_ENV, **servers})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["503", "301", "https://backoffice.example.com/admin/login/"]
+
+
+def test_env_example_documents_every_variable_the_settings_read():
+    sources = "".join(path.read_text() for path in (BASE_DIR / "backoffice" / "settings").glob("*.py"))
+    read = set(re.findall(r'env\.(?:str|bool|int|list|db)\(\s*"([A-Z0-9_]+)"', sources))
+    documented = set(re.findall(r"^# ([A-Z0-9_]+)=", (BASE_DIR / ".env.example").read_text(), re.MULTILINE))
+
+    assert "DJANGO_SECRET_KEY" in read
+    assert read - documented == set(), "add these to .env.example"
