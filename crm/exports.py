@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+
+from django.db.models import QuerySet
 
 from backoffice.scoping import Actor
 from crm.selectors import players_for_actor
@@ -31,11 +33,14 @@ def _row(player) -> list:
     return [values[c] if c in values else getattr(player, c) for c in PLAYER_EXPORT_COLUMNS]
 
 
-def players_csv(actor: Actor, *, player_ids: Iterable[int] | None = None) -> Iterator[str]:
-    """CSV lines of the actor's players (optionally only `player_ids`), streamed in chunks: memory stays flat."""
+def players_csv(actor: Actor, *, within: QuerySet | None = None) -> Iterator[str]:
+    """CSV lines of the actor's players (only those also `within`, e.g. a filtered list), streamed: memory stays flat.
+
+    `within` narrows and never widens: rows outside the actor's scope are left out whatever it holds.
+    """
     players = players_for_actor(actor).order_by("id")
-    if player_ids is not None:
-        players = players.filter(id__in=list(player_ids))
+    if within is not None:
+        players = players.filter(id__in=within.order_by().values("id"))
     writer = csv.writer(_Echo())
     yield writer.writerow(PLAYER_EXPORT_COLUMNS)
     for player in players.iterator(chunk_size=2000):

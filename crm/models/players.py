@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Cast, Upper
 
 from backoffice.fields import EncryptedTextField
 from backoffice.models.base import LabelScopedModel
@@ -92,6 +94,12 @@ class Player(LabelScopedModel):
             models.Index(fields=["label", "core_registration_date"], name="player_label_regdate_idx"),
             models.Index(fields=["label", "dt_update"], name="player_label_dtupdate_idx"),
             GinIndex(fields=["markers"], name="player_markers_gin"),
+            # Username prefix search (admin, API `q`): matches Django's UPPER("core_username"::text) LIKE 'AB%'.
+            models.Index(
+                F("label"),
+                OpClass(Upper(Cast("core_username", models.TextField())), name="text_pattern_ops"),
+                name="player_label_username_prefix",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from backoffice.scoping import actor_for_api_key, actor_for_label, actor_for_user
 from crm.exports import PLAYER_EXPORT_COLUMNS, players_csv
+from crm.models import Player
 from crm.services.players import player_upsert
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +32,23 @@ def test_export_holds_only_the_actors_players_and_no_pii(tenant_a, tenant_b, out
     assert _rows(players_csv(actor_for_user(outsider))) == []
 
 
-def test_selected_ids_of_another_label_are_not_exported(tenant_a, tenant_b):
-    lines = players_csv(actor_for_user(tenant_a.admin), player_ids=[tenant_b.player.pk, tenant_a.player.pk])
+def test_a_wider_queryset_does_not_widen_the_export(tenant_a, tenant_b):
+    lines = players_csv(actor_for_user(tenant_a.admin), within=Player.objects.all())
     assert [r["label"] for r in _rows(lines)] == [tenant_a.label.name]
+
+
+def test_the_admin_exports_the_filtered_list(tenant_a, tenant_b, client, outsider):
+    player_upsert(brand=tenant_a.brand, user_ext_id="de", data={"user_country": "DE"})
+    client.force_login(tenant_a.admin)
+    page = client.get("/admin/crm/player/", {"country": "DE"})
+    assert b"/admin/crm/player/export-csv/?country=DE" in page.content
+    response = client.get("/admin/crm/player/export-csv/", {"country": "DE"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv"
+    assert [r["user_ext_id"] for r in _rows(b"".join(response.streaming_content).decode())] == ["de"]
+    assert len(_rows(b"".join(client.get("/admin/crm/player/export-csv/").streaming_content).decode())) == 2
+    client.force_login(tenant_b.admin)
+    rows = _rows(b"".join(client.get("/admin/crm/player/export-csv/").streaming_content).decode())
+    assert [r["label"] for r in rows] == [tenant_b.label.name]
+    client.force_login(outsider)
+    assert client.get("/admin/crm/player/export-csv/").status_code == 403
