@@ -48,3 +48,14 @@ def test_interactive_docs_are_served_without_a_cdn(client):
     assert "swagger-ui" in html
     assert "cdn.jsdelivr" not in html
     assert "unpkg.com" not in html
+
+
+@pytest.mark.django_db
+def test_every_operation_documents_the_error_shape(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            for status in ("401", "403"):
+                ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+                assert ref == "#/components/schemas/Error", (method, path, status)
+    assert set(schema["components"]["schemas"]["Error"]["required"]) == {"code", "message", "errors"}

@@ -1,6 +1,8 @@
-"""OpenAPI descriptions of our authenticators (imported by BackofficeConfig.ready)."""
+"""OpenAPI: our authenticators (registered by BackofficeConfig.ready) and the error responses every endpoint shares."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -34,3 +36,27 @@ class StaffSessionScheme(OpenApiAuthenticationExtension):
             "name": "sessionid",
             "description": "Staff logged in to the admin act within their labels (CSRF token needed for writes).",
         }
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of every endpoint."""
+
+    code = serializers.CharField(
+        help_text="Stable machine-readable code, e.g. invalid, not_found, authentication_failed."
+    )
+    message = serializers.CharField(help_text="What went wrong, for a person.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Field name to messages; empty when the error is not about a field.",
+    )
+
+
+def error_responses(*statuses: int) -> dict:
+    """OpenAPI responses for the error statuses an endpoint can answer, besides its success response."""
+    descriptions = {
+        400: "Invalid input: the fields are named in `errors`; nothing was changed.",
+        401: "Missing, unknown or revoked API key.",
+        403: "Authenticated, but not allowed (a staff role without the permission, or no label).",
+        404: "No such object in your label.",
+    }
+    return {status: OpenApiResponse(ErrorSerializer, description=descriptions[status]) for status in statuses}

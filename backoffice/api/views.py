@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 
 from backoffice.api.authentication import request_actor
+from backoffice.api.schema import error_responses
 from backoffice.models import Brand
 
 
@@ -28,7 +29,11 @@ class ActorScopedMixin:
         return self.queryset.for_actor(request_actor(self.request))
 
 
-@extend_schema(tags=["brands"], summary="List the brands of your label")
+@extend_schema(
+    tags=["brands"],
+    summary="List the brands of your label",
+    responses={200: BrandSerializer(many=True), **error_responses(401, 403)},
+)
 class BrandListView(ActorScopedMixin, ListAPIView):
     """Brands (sites) of the label the key belongs to, or of the staff user's labels."""
 

@@ -154,7 +154,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pitboss partner API",
     "DESCRIPTION": (
-        "Events in, profiles, bonuses, tickets, orders, pixels. Authenticate with `Authorization: Api-Key <key>` "
+        "The partner API of Pitboss. Authenticate with `Authorization: Api-Key <key>` "
         "or HTTP Basic with user `apikey` and the key as password. A key acts only inside its label. "
         'Every error has one shape: `{"code": ..., "message": ..., "errors": {field: [messages]}}`.'
     ),

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.authentication import request_actor
+from backoffice.api.schema import error_responses
 from backoffice.errors import DomainValidationError
 from backoffice.models import Perm
 from crm.api.serializers import (
@@ -61,7 +62,11 @@ class PlayerListView(ListAPIView):
     def get_queryset(self):
         return players_for_actor(request_actor(self.request))
 
-    @extend_schema(tags=["players"], summary="List players")
+    @extend_schema(
+        tags=["players"],
+        summary="List players",
+        responses={200: PlayerSerializer(many=True), **error_responses(400, 401, 403)},
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -69,7 +74,11 @@ class PlayerListView(ListAPIView):
         tags=["players"],
         summary="Create or update a player",
         request=PlayerUpsertInputSerializer,
-        responses={200: PlayerUpsertResultSerializer, 201: PlayerUpsertResultSerializer},
+        responses={
+            200: PlayerUpsertResultSerializer,
+            201: PlayerUpsertResultSerializer,
+            **error_responses(400, 401, 403),
+        },
         description="Creates the player, or applies only the fields that changed. 201 when created, 200 otherwise.",
     )
     def post(self, request, *args, **kwargs):
@@ -98,7 +107,7 @@ class PlayerDetailView(APIView):
         tags=["players"],
         summary="Retrieve a player",
         parameters=PLAYER_PATH_PARAMS,
-        responses=PlayerSerializer,
+        responses={200: PlayerSerializer, **error_responses(400, 401, 403, 404)},
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
         player = player_get(
@@ -114,7 +123,7 @@ class PlayerDetailView(APIView):
         summary="Update a player",
         parameters=PLAYER_PATH_PARAMS,
         request=PlayerProfileInputSerializer,
-        responses=PlayerUpsertResultSerializer,
+        responses={200: PlayerUpsertResultSerializer, **error_responses(400, 401, 403, 404)},
         description="Applies only the fields that changed. 404 if the player does not exist (create with POST).",
     )
     def patch(self, request, ext_brand_id: str, user_ext_id: str):
