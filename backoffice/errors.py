@@ -27,3 +27,8 @@ class DomainValidationError(DomainError):
 class NotFound(DomainError):
     status_code = 404
     default_code = "not_found"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    default_code = "too_large"

@@ -5,3 +5,6 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM"
     name = "crm"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from crm import handlers  # noqa: F401 - registers the CRM's pipeline handlers

@@ -100,6 +100,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# A batch of 1,000 events with large payloads is a few MB; anything larger is refused before it is read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("PITBOSS_MAX_REQUEST_BYTES", default=16 * 1024 * 1024)
 
 # --- PII encryption ---------------------------------------------------------------------------------------------
 # Fernet keys, newest first: values are written with the first and read with any (rotation without downtime).
@@ -134,6 +136,19 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# One queue per concern, so a slow provider never starves the rest (README: deploying past one machine).
+CELERY_TASK_ROUTES = {
+    "crm.process_events": {"queue": "process"},
+    "crm.sweep_events": {"queue": "process"},
+    "integrations.sync_*": {"queue": "sync"},
+    "integrations.ingest_*": {"queue": "ingest"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-unprocessed-events": {"task": "crm.sweep_events", "schedule": 10.0, "options": {"expires": 9}},
+}
+# After a failed publish, ingest leaves the broker alone this long (the sweeper covers what was not sent).
+PITBOSS_BROKER_BACKOFF_SECONDS = env.int("PITBOSS_BROKER_BACKOFF_SECONDS", default=5)
 
 # --- REST API ---------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

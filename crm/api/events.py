@@ -1,0 +1,128 @@
+"""`POST /api/v1/events`: batch (up to 1,000) or single event ingest. Parsed with orjson, validated by plain
+functions, written in bulk: no serializer runs per item on this hot path (the serializers below only document it)."""
+
+from __future__ import annotations
+
+import orjson
+from django.core.exceptions import RequestDataTooBig
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backoffice.api.authentication import request_actor
+from backoffice.api.schema import error_responses
+from backoffice.errors import DomainError, DomainValidationError, PayloadTooLarge
+from backoffice.models import Label, Perm
+from crm.models import EventSource
+from crm.services.ingest import ACCEPTED, CONFLICT, DUPLICATE, MAX_BATCH, events_ingest
+
+
+class EventInSerializer(serializers.Serializer):
+    event_id = serializers.CharField(
+        help_text="Your unique id of the event; for transactions the transaction or bet id."
+    )
+    type = serializers.CharField(
+        help_text="login, deposit, withdrawal, casino_bet, casino_win, sport_bet_placed, sport_bet_settled, "
+        "client_action, profile_update, or a custom type registered for your label."
+    )
+    ext_brand_id = serializers.CharField(help_text="Your brand id.")
+    user_ext_id = serializers.CharField(help_text="Your id of the player; an unknown player is created.")
+    occurred_at = serializers.CharField(help_text="When it happened: ISO 8601 (UTC if naive) or epoch milliseconds.")
+    payload = serializers.DictField(
+        required=False, help_text="The type's fields, e.g. {deposit_amount, deposit_method} for a deposit."
+    )
+
+
+class EventBatchInSerializer(serializers.Serializer):
+    events = EventInSerializer(many=True, help_text=f"Up to {MAX_BATCH} events.")
+
+
+class ItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the event in the batch.")
+    event_id = serializers.CharField(allow_null=True, help_text="The event's id as sent.")
+    status = serializers.ChoiceField(
+        ["accepted", "duplicate", "conflict", "invalid"],
+        help_text="accepted: stored; duplicate: the same event was stored before (harmless); conflict: the same id "
+        "was stored with other content (kept out); invalid: see errors.",
+    )
+    errors = serializers.DictField(required=False, help_text="Field to messages, for invalid events.")
+
+
+class BatchResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="Events stored now.")
+    duplicate = serializers.IntegerField(help_text="Events stored before, with the same content.")
+    conflict = serializers.IntegerField(help_text="Events whose id was stored before with other content.")
+    invalid = serializers.IntegerField(help_text="Events refused; see their errors.")
+    results = ItemResultSerializer(many=True, help_text="One result per event, in order.")
+
+
+EXAMPLE = {
+    "events": [
+        {
+            "event_id": "dep-9001",
+            "type": "deposit",
+            "ext_brand_id": "demo-casino",
+            "user_ext_id": "42",
+            "occurred_at": "2026-11-21T10:15:00.000Z",
+            "payload": {"deposit_amount": 50, "deposit_method": "PaySafe"},
+        }
+    ]
+}
+
+
+def _parse(request) -> tuple[list, bool]:
+    try:
+        body = orjson.loads(request.body)
+    except RequestDataTooBig as exc:
+        raise PayloadTooLarge("The body is too large.") from exc
+    except orjson.JSONDecodeError as exc:
+        raise DomainError(f"The body is not valid JSON: {exc}", code="malformed_request") from exc
+    if isinstance(body, list):
+        return body, True
+    if isinstance(body, dict) and "events" in body and set(body) == {"events"}:
+        if not isinstance(body["events"], list):
+            raise DomainValidationError({"events": ["Expected a list of events."]}, code="malformed_request")
+        return body["events"], True
+    if isinstance(body, dict):
+        return [body], False
+    raise DomainError('The body must be an event, a list of events or {"events": [...]}.', code="malformed_request")
+
+
+class EventIngestView(APIView):
+    """Events in. One bad event never rejects the batch; each gets its own result."""
+
+    @extend_schema(
+        tags=["events"],
+        summary="Send events (a batch of up to 1,000, or one)",
+        request=EventBatchInSerializer,
+        examples=[OpenApiExample("A deposit", value=EXAMPLE, request_only=True)],
+        responses={
+            202: OpenApiResponse(BatchResultSerializer, description="Batch: one result per event."),
+            **error_responses(400, 401, 403),
+            413: OpenApiResponse(description=f"More than {MAX_BATCH} events, or a body over the size limit."),
+        },
+        description='Send `{"events": [...]}` or a JSON array for a batch: 202 with one result per event. '
+        "Send a single event object for the single form: 202 accepted, 200 duplicate, 409 conflict, 400 invalid. "
+        "Events are deduplicated by (type, event_id) within your label.",
+    )
+    def post(self, request):
+        actor = request_actor(request)
+        labels = actor.labels_with(Perm.PLAYER_WRITE)
+        if len(labels) != 1:
+            raise PermissionDenied("Events are sent with a partner API key of one label.")
+        items, is_batch = _parse(request._request)
+        if len(items) > MAX_BATCH:
+            raise PayloadTooLarge(
+                f"At most {MAX_BATCH} events per batch; got {len(items)}.", code="too_many_events"
+            ) from None
+        label = Label.objects.get(pk=next(iter(labels)))
+        result = events_ingest(label=label, items=items, source=EventSource.API)
+        if is_batch:
+            return Response({**result.counts(), "results": [i.as_dict() for i in result.items]}, status=202)
+        item = result.items[0]
+        if item.status == "invalid":
+            raise DomainValidationError(item.errors)
+        code = {ACCEPTED: 202, DUPLICATE: 200, CONFLICT: 409}[item.status]
+        return Response(item.as_dict(), status=code)

@@ -1,0 +1,216 @@
+"""Event ingest: validate, dedupe, store and mark for processing, in one transaction per batch.
+
+The same function serves the REST API, the replica sync and the stream consumer. It never raises for a bad item:
+each item gets a result (accepted, duplicate, conflict or invalid), so one bad event never rejects the batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from django.db import connection, transaction
+
+from backoffice.models import Brand, Label
+from crm.catalogue import CleanEvent, EventSpec, clean_event, custom_spec
+from crm.models import EventType, Player
+
+log = structlog.get_logger(__name__)
+
+MAX_BATCH = 1000
+ACCEPTED, DUPLICATE, CONFLICT, INVALID = "accepted", "duplicate", "conflict", "invalid"
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: str
+    event_id: str | None = None
+    id: int | None = None  # Pitboss's id of the stored event
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"index": self.index, "status": self.status, "event_id": self.event_id}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+@dataclass
+class IngestResult:
+    items: list[ItemResult]
+    new_ids: list[int]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys((ACCEPTED, DUPLICATE, CONFLICT, INVALID), 0)
+        for item in self.items:
+            counts[item.status] += 1
+        return counts
+
+
+def _digest(event: CleanEvent) -> str:
+    body = orjson.dumps(
+        [event.type, event.ext_brand_id, event.user_ext_id, event.occurred_at, event.payload],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+
+def _custom_specs(label: Label) -> dict[str, EventSpec]:
+    types = EventType.objects.filter(label=label, is_active=True).values_list("name", "fields")
+    return {name: custom_spec(fields) for name, fields in types}
+
+
+def events_ingest(
+    *, label: Label, items: Sequence[Any], source: str, received_at: dt.datetime | None = None
+) -> IngestResult:
+    """Store the valid, new events of `items` for `label` and mark them for processing; report on every item.
+
+    Unknown players are created (their profile arrives later). Enqueuing the processing happens after commit; if the
+    broker is down then, the sweeper dispatches the events later.
+    """
+    now = received_at or dt.datetime.now(dt.UTC)
+    specs = _custom_specs(label)
+    brands = dict(Brand.objects.filter(label=label, is_active=True).values_list("ext_brand_id", "id"))
+    results: list[ItemResult] = []
+    valid: list[tuple[int, CleanEvent, str]] = []
+    for index, raw in enumerate(items):
+        event, errors = clean_event(raw, specs, now)
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        if event is not None and event.ext_brand_id not in brands:
+            event, errors = None, {"ext_brand_id": [f"Unknown brand {raw.get('ext_brand_id')!r}."]}
+        if event is None:
+            results.append(ItemResult(index, INVALID, str(event_id) if event_id is not None else None, errors=errors))
+            continue
+        results.append(ItemResult(index, ACCEPTED, event.event_id))
+        valid.append((index, event, _digest(event)))
+    if not valid:
+        return IngestResult(results, [])
+    with transaction.atomic():
+        _entry_points_check(label, valid, results)
+        valid = [v for v in valid if results[v[0]].status == ACCEPTED]
+        players = _players_resolve(label, brands, [event for _, event, _ in valid])
+        new_ids = _store(label, brands, valid, players, results, source, now)
+    if new_ids:
+        transaction.on_commit(lambda: _dispatch(new_ids))  # at once when the caller holds no transaction
+    return IngestResult(results, new_ids)
+
+
+def _entry_points_check(label: Label, valid: list, results: list[ItemResult]) -> None:
+    """Login entry points: any name, but at most 50 different ones per label (the label's list grows to 50)."""
+    from backoffice.models.tenancy import MAX_ENTRY_POINTS
+
+    seen = {e.payload["entry_point"] for _, e, _ in valid if e.type == "login" and e.payload.get("entry_point")}
+    new = sorted(seen - set(label.allowed_entry_points))
+    if not new:
+        return
+    with connection.cursor() as cursor:
+        # Row lock on the label: two batches adding entry points at once must not pass 50 together.
+        cursor.execute("SELECT allowed_entry_points FROM backoffice_label WHERE id = %s FOR UPDATE", [label.pk])
+        current = list(cursor.fetchone()[0])
+        room = MAX_ENTRY_POINTS - len(current)
+        added = [ep for ep in new if ep not in current][: max(room, 0)]
+        if added:
+            cursor.execute(
+                "UPDATE backoffice_label SET allowed_entry_points = %s, updated_at = now() WHERE id = %s",
+                [current + added, label.pk],
+            )
+    label.allowed_entry_points = current + added
+    allowed = set(label.allowed_entry_points)
+    for index, event, _ in valid:
+        if event.type == "login" and event.payload.get("entry_point") and event.payload["entry_point"] not in allowed:
+            results[index].status = INVALID
+            results[index].errors = {
+                "payload.entry_point": [f"This label already has {MAX_ENTRY_POINTS} entry points; this is a new one."]
+            }
+
+
+def _players_resolve(label: Label, brands: dict[str, int], events: list[CleanEvent]) -> dict[tuple[int, str], int]:
+    """(brand id, user_ext_id) -> player id for every event, creating the players not seen before."""
+    wanted = {(brands[e.ext_brand_id], e.user_ext_id) for e in events}
+    found = _players_find(wanted)
+    missing = wanted - found.keys()
+    if missing:
+        Player.objects.bulk_create(
+            [Player(label_id=label.pk, brand_id=b, user_ext_id=u) for b, u in sorted(missing)],
+            ignore_conflicts=True,  # a concurrent batch may create the same player: then it is found below
+        )
+        found.update(_players_find(missing))
+    return found
+
+
+def _players_find(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    brand_ids, user_ids = zip(*pairs, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT p.brand_id, p.user_ext_id, p.id FROM crm_player p
+               JOIN unnest(%s::bigint[], %s::text[]) AS w(brand_id, user_ext_id)
+                 ON p.brand_id = w.brand_id AND p.user_ext_id = w.user_ext_id""",
+            [list(brand_ids), list(user_ids)],
+        )
+        return {(b, u): pid for b, u, pid in cursor.fetchall()}
+
+
+_INSERT = """
+INSERT INTO crm_event (label_id, player_id, event_id, type, occurred_at, received_at, source, payload, digest)
+SELECT %s, w.player_id, w.event_id, w.type, w.occurred_at, %s, %s, w.payload::jsonb, w.digest
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])
+     AS w(player_id, event_id, type, occurred_at, payload, digest)
+ON CONFLICT (label_id, type, event_id) DO NOTHING
+RETURNING id, type, event_id
+"""
+
+
+def _store(label, brands, valid, players, results, source, now) -> list[int]:
+    """Insert the new events; classify the rest as duplicates (same content) or conflicts (same id, other content)."""
+    first: dict[tuple[str, str], tuple[int, str]] = {}
+    rows = []
+    for index, event, digest in valid:
+        key = (event.type, event.event_id)
+        if key in first:  # the same id twice in one batch: compare with the first
+            results[index].status = DUPLICATE if first[key][1] == digest else CONFLICT
+            continue
+        first[key] = (index, digest)
+        player_id = players[(brands[event.ext_brand_id], event.user_ext_id)]
+        rows.append(
+            (player_id, event.event_id, event.type, event.occurred_at, orjson.dumps(event.payload).decode(), digest)
+        )
+    if not rows:
+        return []
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, [label.pk, now, source, *columns])
+        inserted = {(t, e): pk for pk, t, e in cursor.fetchall()}
+        existing = [key for key in first if key not in inserted]
+        stored = _stored_digests(cursor, label.pk, existing) if existing else {}
+    for key, (index, digest) in first.items():
+        if key in inserted:
+            results[index].id = inserted[key]
+        else:
+            results[index].status = DUPLICATE if stored.get(key) == digest else CONFLICT
+    conflicts = sum(r.status == CONFLICT for r in results)
+    if conflicts:
+        log.warning("ingest_conflicts", label_id=label.pk, source=source, conflicts=conflicts)
+    return sorted(inserted.values())
+
+
+def _stored_digests(cursor, label_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    types, ids = zip(*keys, strict=True)
+    cursor.execute(
+        """SELECT e.type, e.event_id, e.digest FROM crm_event e
+           JOIN unnest(%s::text[], %s::text[]) AS k(type, event_id) ON e.type = k.type AND e.event_id = k.event_id
+           WHERE e.label_id = %s""",
+        [list(types), list(ids), label_id],
+    )
+    return {(t, e): d for t, e, d in cursor.fetchall()}
+
+
+def _dispatch(event_ids: list[int]) -> None:
+    from crm.tasks import dispatch_processing
+
+    dispatch_processing(event_ids)
