@@ -59,5 +59,7 @@ def configure_logging(*, level: str, fmt: str) -> dict:
             "pgserver": {"level": "WARNING"},
             # 4xx answers are logged once, by the request middleware; 5xx still reach django.request.
             "django.request": {"level": "ERROR"},
+            # One line per published task is noise on the ingest path; workers still log each task they run.
+            "django_structlog.celery.receivers": {"level": "WARNING"},
         },
     }

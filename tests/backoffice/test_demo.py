@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 from backoffice.crypto import lookup_digest
 from backoffice.management.commands.demo import DEMO_PASSWORD
 from backoffice.models import ApiKey, Brand, Label, Role, StaffRole
-from crm.models import Player
+from crm.models import Event, Player
+from crm.pipeline import events_process
 
 pytestmark = pytest.mark.django_db
 KEY_RE = re.compile(r"pb_[0-9a-f]{8}_[A-Za-z0-9_-]+")
@@ -33,7 +34,7 @@ def _printed_key(output: str) -> str:
 
 
 def _counts() -> dict[str, int]:
-    models = (Label, Brand, Player, get_user_model(), StaffRole)
+    models = (Label, Brand, Player, get_user_model(), StaffRole, Event)
     counts = {model.__name__: model.objects.count() for model in models}
     counts["active keys"] = ApiKey.objects.filter(revoked_at__isnull=True).count()
     return counts
@@ -143,3 +144,25 @@ def test_demo_refuses_production_settings(settings):
     with pytest.raises(CommandError, match="refuses production settings"):
         _demo()
     assert not Label.objects.exists()
+
+
+def test_demo_ingests_a_day_of_events_once_and_they_process():
+    output = _demo()
+    events = Event.objects.filter(label__name="Demo Casino Group")
+    assert events.count() == 6000
+    assert "6,000 events ingested now" in output
+    assert set(events.values_list("type", flat=True).distinct()) == {
+        "login",
+        "casino_bet",
+        "casino_win",
+        "deposit",
+        "sport_bet_placed",
+        "withdrawal",
+    }
+    assert events_process(list(events.values_list("id", flat=True))) == 6000
+    assert Event.objects.filter(processing_error="").exclude(processed_at=None).count() == 6000
+    player = Player.objects.filter(aggregate__deposit_count__gt=0).select_related("aggregate").first()
+    deposits = Event.objects.filter(player=player, type="deposit")
+    assert player.aggregate.deposit_count == deposits.count()
+    _demo()
+    assert events.count() == 6000

@@ -1,9 +1,9 @@
 """`manage.py demo`: demo data to look around with, and how to log in.
 
-It makes a demo label with two brands and 1,000 players of varied profiles, a second label with a few players (so the
-label switcher and the isolation between labels can be seen), one staff user per role, a staff user with roles in both
-labels, and a partner API key. Running it again creates only what is missing; it rotates the API key (revokes the
-previous demo key and prints a new one), because a key is shown once and cannot be read back.
+It makes a demo label with two brands, 1,000 players of varied profiles and a day of their events, a second label
+with a few players (so the label switcher and the isolation between labels can be seen), one staff user per role, a
+staff user with roles in both labels, and a partner API key. Running it again creates only what is missing; it rotates
+the API key (revokes the previous demo key and prints a new one), because a key is shown once and cannot be read back.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from django.db import transaction
 
 from backoffice.models import ApiKey, Brand, Label, Role, StaffRole
 from backoffice.services.apikeys import api_key_create, api_key_revoke
-from crm.models import Player
+from crm.models import Event, EventSource, Player
+from crm.services.ingest import MAX_BATCH, events_ingest
 from crm.services.players import player_apply
 from crm.validators import clean_profile
 
@@ -34,9 +35,12 @@ class LabelSpec:
     brands: tuple[tuple[str, str], ...]  # (ext_brand_id, name)
     players: int
     seed: int
+    events: int = 0
 
 
-DEMO = LabelSpec("Demo Casino Group", (("demo-casino", "Demo Casino"), ("demo-sports", "Demo Sportsbook")), 1000, 1)
+DEMO = LabelSpec(
+    "Demo Casino Group", (("demo-casino", "Demo Casino"), ("demo-sports", "Demo Sportsbook")), 1000, 1, events=6000
+)
 SECOND = LabelSpec("Second Operator", (("second-casino", "Second Casino"),), 5, 2)
 STAFF: tuple[tuple[str, tuple[tuple[LabelSpec, str], ...]], ...] = (
     ("demo_admin", ((DEMO, Role.ADMIN),)),
@@ -136,6 +140,60 @@ def _label(spec: LabelSpec) -> tuple[Label, int]:
     return label, Player.objects.filter(label=label).count() - before
 
 
+_EVENT_MIX = (("login", 25), ("casino_bet", 40), ("casino_win", 14), ("deposit", 10), ("sport_bet_placed", 7),
+              ("withdrawal", 4))  # fmt: skip
+_SLOTS = (
+    ("g-101", "Starburst", "Slots", "NetEnt"),
+    ("g-102", "Book of Dead", "Slots", "Play'n GO"),
+    ("g-201", "Lightning Roulette", "Live casino", "Evolution"),
+    ("g-301", "Blackjack", "Table games", "Evolution"),
+)
+
+
+def _event(rng: random.Random, n: int, player: tuple[str, str], now: dt.datetime) -> dict:
+    kind = _weighted(rng, _EVENT_MIX)
+    amount = round(rng.choice((1, 2, 5, 10, 20, 50, 100, 250)) * rng.uniform(0.5, 1.5), 2)
+    game_id, game_name, category, provider = rng.choice(_SLOTS)
+    game = {"game_id": game_id, "game_name": game_name, "game_category": category, "game_provider": provider}
+    payload = {
+        "login": {"entry_point": rng.choice(("lobby", "mobile_app", "landing", "cashier"))},
+        "casino_bet": {"bet_amount": amount, **game},
+        "casino_win": {"win_amount": round(amount * rng.uniform(0.5, 4), 2), **game},
+        "deposit": {"deposit_amount": amount * 4, "deposit_method": rng.choice(("Visa", "PaySafe", "Skrill"))},
+        "sport_bet_placed": {"bet_amount": amount, "sport": rng.choice(("football", "tennis")), "odds": 1.85},
+        "withdrawal": {"withdrawal_amount": amount * 3, "withdrawal_method": "Visa"},
+    }[kind]
+    minutes_ago = min(rng.expovariate(1 / 240), 24 * 60)  # a day of activity, busier lately
+    return {
+        "event_id": f"demo-{n}",
+        "type": kind,
+        "ext_brand_id": player[0],
+        "user_ext_id": player[1],
+        "occurred_at": (now - dt.timedelta(minutes=minutes_ago)).isoformat(timespec="milliseconds"),
+        "payload": payload,
+    }
+
+
+def _events(spec: LabelSpec, label: Label) -> int:
+    """A day of logins, bets, wins, deposits and withdrawals of the label's players, once, through real ingest.
+
+    The worker processes them when `make run` starts it, so the aggregates, timelines and the dashboard have data.
+    """
+    if spec.events == 0 or Event.objects.filter(label=label, event_id__startswith="demo-").exists():
+        return 0
+    rng = random.Random(spec.seed * 7)
+    now = dt.datetime.now(dt.UTC)
+    players = list(Player.objects.filter(label=label).values_list("brand__ext_brand_id", "user_ext_id").order_by("id"))
+    active = rng.sample(players, k=min(len(players), 400))
+    items = [_event(rng, n, rng.choice(active), now) for n in range(spec.events)]
+    accepted = 0
+    for start in range(0, len(items), MAX_BATCH):
+        accepted += events_ingest(label=label, items=items[start : start + MAX_BATCH], source=EventSource.API).counts()[
+            "accepted"
+        ]
+    return accepted
+
+
 def _staff(labels: dict[LabelSpec, Label]) -> dict:
     """One staff user per role; the password is set only when a user is created (changing it logs users out)."""
     user_model = get_user_model()
@@ -172,19 +230,22 @@ class Command(BaseCommand):
         if settings.SETTINGS_MODULE.endswith(".production"):
             raise CommandError("demo creates staff users with a published password; it refuses production settings.")
         with transaction.atomic():
-            created, labels = {}, {}
+            created, labels, events = {}, {}, {}
             for spec in (DEMO, SECOND):
                 labels[spec], created[spec] = _label(spec)
+                events[spec] = _events(spec, labels[spec])
             users = _staff(labels)
             raw_key = _rotate_key(labels[DEMO], users["demo_integration"])
-        self._report(base_url.rstrip("/"), labels, created, raw_key)
+        self._report(base_url.rstrip("/"), labels, created, events, raw_key)
 
-    def _report(self, base: str, labels: dict[LabelSpec, Label], created: dict[LabelSpec, int], raw_key: str):
+    def _report(self, base: str, labels: dict, created: dict, events: dict, raw_key: str):
         out = self.stdout.write
         out(self.style.SUCCESS("Demo data is ready."))
         for spec, label in labels.items():
             total = Player.objects.filter(label=label).count()
             out(f"  {label.name}: {len(spec.brands)} brand(s), {total:,} players ({created[spec]:,} created now)")
+            if events[spec]:
+                out(f"    {events[spec]:,} events ingested now (a day of activity; the worker processes them)")
         out(f"\nAdmin:    {base}/admin/\nAPI docs: {base}/api/docs/\n")
         out(f"Staff users (no superuser), password {DEMO_PASSWORD}:")
         for username, roles in STAFF:
