@@ -146,6 +146,7 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed-events": {"task": "crm.sweep_events", "schedule": 10.0, "options": {"expires": 9}},
+    "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
 }
 # After a failed publish, ingest leaves the broker alone this long (the sweeper covers what was not sent).
 PITBOSS_BROKER_BACKOFF_SECONDS = env.int("PITBOSS_BROKER_BACKOFF_SECONDS", default=5)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from backoffice.fields import EncryptedTextField
-from backoffice.models.base import LabelScopedModel
+from backoffice.models.base import LabelScopedModel, LabelScopedQuerySet
 
 identifier = RegexValidator(
     r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$",
@@ -44,8 +45,17 @@ class CursorKind(models.TextChoices):
     ID = "id", "Increasing id"
 
 
+class SyncViewQuerySet(LabelScopedQuerySet):
+    label_path = "source__label"
+
+
 class SyncView(models.Model):
-    """One view of a data source, read page by page after its cursor. Its status is shown in the admin."""
+    """One view of a data source, read page by page after its cursor. Its status is shown in the admin.
+
+    The stored position is (`cursor_value`, `cursor_key`): the last row committed, in (cursor, key) order. A
+    timestamp cursor is re-read from `overlap_seconds` before it, so rows committed late with an earlier or equal
+    timestamp are still read; what was read before is deduplicated by its event id.
+    """
 
     source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="views")
     name = models.CharField(max_length=127, validators=[identifier], help_text="View name, e.g. deposits.")
@@ -63,14 +73,35 @@ class SyncView(models.Model):
         default=dict, blank=True,
         help_text='View column to event field, e.g. {"transaction_date": "occurred_at", "amount": "deposit_amount"}.',
     )  # fmt: skip
+    type_column = models.CharField(
+        max_length=63, validators=[identifier], blank=True,
+        help_text="A column telling each row's event type, for one table of bets and wins (see type map).",
+    )  # fmt: skip
+    type_map = models.JSONField(
+        default=dict, blank=True,
+        help_text='Value of the type column to event type, e.g. {"bet": "casino_bet", "win": "casino_win"}; '
+        "null skips the rows with that value.",
+    )  # fmt: skip
     page_size = models.PositiveIntegerField(default=1000, validators=[MinValueValidator(1), MaxValueValidator(10000)])
+    overlap_seconds = models.PositiveIntegerField(
+        default=5, validators=[MaxValueValidator(3600)],
+        help_text="Timestamp cursors: each run re-reads this many seconds before the cursor, so rows committed late "
+        "with an earlier or equal timestamp are not missed (re-read rows are recognized and skipped).",
+    )  # fmt: skip
     is_active = models.BooleanField(default=True)
     cursor_value = models.CharField(max_length=64, blank=True, help_text="Last cursor value committed.")
-    rows_read = models.BigIntegerField(default=0)
+    cursor_key = models.TextField(
+        blank=True, help_text="Key of the last row committed at that cursor value (JSON), which breaks ties."
+    )
+    rows_read = models.BigIntegerField(default=0, help_text="Rows read for the first time (re-reads not counted).")
+    rows_invalid = models.BigIntegerField(default=0, help_text="Rows refused: bad values, unknown brand or type.")
+    last_invalid = models.TextField(blank=True, help_text="The last rows refused, and why.")
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     lag_seconds = models.FloatField(null=True, blank=True, help_text="Age of the newest row read, at the last run.")
     last_error = models.TextField(blank=True)
+
+    objects = SyncViewQuerySet.as_manager()
 
     class Meta:
         ordering = ["source", "name"]
@@ -78,3 +109,10 @@ class SyncView(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.name}"
+
+    def clean(self) -> None:
+        from integrations.replica.config import sync_view_errors
+
+        errors = sync_view_errors(self)
+        if errors:
+            raise ValidationError(errors)
