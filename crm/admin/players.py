@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Q
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, DropdownFilter, TextFilter
@@ -26,10 +27,12 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge
 from backoffice.crypto import lookup_digest, normalize_email, normalize_phone
 from backoffice.models import Brand
+from crm.admin.events.formatting import event_summary, explorer_url, format_amount, moment, status_badge, type_badge
 from crm.exports import players_csv
-from crm.models import AccountStatus, Player
+from crm.models import AccountStatus, Event, Player, PlayerAggregate
 
 _PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+TIMELINE_EVENTS = 50
 
 STATUS_VARIANTS = {
     AccountStatus.ACTIVE: "success",
@@ -143,6 +146,7 @@ class PlayerAdmin(LabelScopedAdmin):
     sortable_by = ("registered",)  # the one column besides id with an index per label
     actions = None
     actions_list = ["export_csv"]
+    change_form_after_template = "admin/crm/player/timeline.html"
     fieldsets = (
         (
             "Identity",
@@ -158,6 +162,17 @@ class PlayerAdmin(LabelScopedAdmin):
         (
             "Account",
             {"fields": (("status_badge", "core_kyc_status"), ("core_wallet_currency", "core_registration_date"))},
+        ),
+        (
+            "Activity",
+            {
+                "fields": (
+                    ("activity_deposits", "activity_first_deposit", "activity_last_deposit"),
+                    ("activity_withdrawals", "activity_bets", "activity_wins"),
+                    ("activity_logins", "activity_last_login", "activity_entry_point"),
+                ),
+                "description": "Totals of the player's processed events, in the wallet currency.",
+            },
         ),
         ("Contact", {"fields": (("email", "phone"),)}),
         ("Marketing", {"fields": (("email_marketing", "sms_marketing"),)}),
@@ -195,6 +210,86 @@ class PlayerAdmin(LabelScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return flatten_fieldsets(self.fieldsets)
+
+    # --- activity: aggregates and the latest events --------------------------------------------------------------
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["timeline"] = self._timeline(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _timeline(self, player) -> dict:
+        """The player's latest events, newest first, through the (player, occurred_at) index."""
+        events = Event.objects.filter(label_id=player.label_id, player_id=player.pk).order_by("-occurred_at", "-id")
+        currency = player.core_wallet_currency
+        rows = [
+            [
+                moment(event.occurred_at),
+                type_badge(event.type),
+                event_summary(event, currency) or "-",
+                event.get_source_display(),
+                status_badge(event),
+                format_html(
+                    '<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>',
+                    reverse("admin:crm_event_change", args=[event.pk]),
+                    event.event_id,
+                ),
+            ]
+            for event in events[:TIMELINE_EVENTS]
+        ]
+        return {
+            "table": {"headers": ["Occurred", "Type", "Details", "Source", "Status", "Event id"], "rows": rows},
+            "explorer_url": explorer_url(player_id=player.pk),
+            "limit": TIMELINE_EVENTS,
+        }
+
+    @staticmethod
+    def _aggregate(obj) -> PlayerAggregate:
+        if not hasattr(obj, "_pitboss_aggregate"):
+            found = PlayerAggregate.objects.filter(player_id=obj.pk).first()
+            obj._pitboss_aggregate = found or PlayerAggregate(player_id=obj.pk, label_id=obj.label_id)
+        return obj._pitboss_aggregate
+
+    def _count_and_sum(self, obj, count: int, total) -> str:
+        return f"{count:,} · {format_amount(total, obj.core_wallet_currency)}"
+
+    @display(description="Deposits")
+    def activity_deposits(self, obj) -> str:
+        aggregate = self._aggregate(obj)
+        return self._count_and_sum(obj, aggregate.deposit_count, aggregate.deposit_sum)
+
+    @display(description="First deposit")
+    def activity_first_deposit(self, obj) -> str:
+        return moment(self._aggregate(obj).first_deposit_at)
+
+    @display(description="Last deposit")
+    def activity_last_deposit(self, obj) -> str:
+        return moment(self._aggregate(obj).last_deposit_at)
+
+    @display(description="Withdrawals")
+    def activity_withdrawals(self, obj) -> str:
+        aggregate = self._aggregate(obj)
+        return self._count_and_sum(obj, aggregate.withdrawal_count, aggregate.withdrawal_sum)
+
+    @display(description="Bets")
+    def activity_bets(self, obj) -> str:
+        aggregate = self._aggregate(obj)
+        return self._count_and_sum(obj, aggregate.bet_count, aggregate.bet_sum)
+
+    @display(description="Wins")
+    def activity_wins(self, obj) -> str:
+        return format_amount(self._aggregate(obj).win_sum, obj.core_wallet_currency)
+
+    @display(description="Logins")
+    def activity_logins(self, obj) -> str:
+        return f"{self._aggregate(obj).login_count:,}"
+
+    @display(description="Last login")
+    def activity_last_login(self, obj) -> str:
+        return moment(self._aggregate(obj).last_login_at)
+
+    @display(description="Last entry point")
+    def activity_entry_point(self, obj) -> str:
+        return self._aggregate(obj).last_entry_point or "-"
 
     def get_list_display(self, request):
         if len(self.actor(request).label_ids) > 1:

@@ -1,0 +1,119 @@
+"""How an event reads in the admin: its status, its type, the payload values that say what happened, and links to the
+explorer. Shared by the explorer, the player's timeline and the ingestion dashboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
+
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from backoffice.admin.helpers import badge
+from crm.catalogue import PROFILE_UPDATE
+from crm.models import Event
+
+TYPE_VARIANTS = {
+    "deposit": "success",
+    "withdrawal": "warning",
+    "casino_bet": "info",
+    "sport_bet_placed": "info",
+    "casino_win": "primary",
+    "sport_bet_settled": "primary",
+}
+# The payload fields that say what an event was, per core type, in the order they are shown.
+KEY_FIELDS = {
+    "deposit": ("deposit_amount", "deposit_method"),
+    "withdrawal": ("withdrawal_amount", "withdrawal_method"),
+    "casino_bet": ("bet_amount", "game_name"),
+    "casino_win": ("win_amount", "game_name"),
+    "sport_bet_placed": ("bet_amount", "sport", "event_name"),
+    "sport_bet_settled": ("result", "win_amount", "event_name"),
+    "login": ("entry_point",),
+    "client_action": ("action",),
+}
+AMOUNT_SUFFIX = "_amount"
+SUMMARY_FIELDS = 3
+
+
+def moment(value: dt.datetime | None, *, precise: bool = False) -> str:
+    """A time to the second (to the millisecond with `precise`) in the admin's time zone: events are minutes apart."""
+    if value is None:
+        return "-"
+    local = timezone.localtime(value)
+    text = local.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{local.microsecond // 1000:03d} {local.tzname()}" if precise else text
+
+
+def event_status(event: Event) -> tuple[str, str]:
+    """(text, badge variant) of where the event is in the pipeline."""
+    if event.processing_error:
+        return "Failed", "danger"
+    if event.processed_at is None:
+        return "Pending", "info"
+    return "Processed", "success"
+
+
+def type_badge(event_type: str) -> str:
+    return render_to_string(
+        "admin/crm/event/type_badge.html", {"text": event_type, "variant": TYPE_VARIANTS.get(event_type, "")}
+    )
+
+
+def nowrap(text: str) -> str:
+    return format_html('<span class="whitespace-nowrap">{}</span>', text)
+
+
+def status_badge(event: Event) -> str:
+    return badge(*event_status(event))
+
+
+def format_amount(value, currency: str = "") -> str:
+    """An amount as sent (integer or decimal), with thousands separators and the wallet currency if known."""
+    try:
+        number = Decimal(str(value)).normalize()
+    except InvalidOperation:
+        return str(value)
+    if number == number.to_integral_value():
+        text = f"{number:,.0f}"
+    else:  # cents as cents (2.50), and every digit of a crypto amount (0.00012345)
+        text = f"{number:,.{max(2, -number.as_tuple().exponent)}f}"
+    return f"{text} {currency}".strip()
+
+
+def payload_value(name: str, value, currency: str = "") -> str:
+    if name.endswith(AMOUNT_SUFFIX) and isinstance(value, int | float) and not isinstance(value, bool):
+        return format_amount(value, currency)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def event_summary(event: Event, currency: str = "") -> str:
+    """The few payload values that say what happened: the amount and the game of a bet, the entry point of a login."""
+    payload = event.payload or {}
+    if event.type == PROFILE_UPDATE:
+        names = sorted(payload)
+        more = f" and {len(names) - SUMMARY_FIELDS} more" if len(names) > SUMMARY_FIELDS else ""
+        return f"Changed {', '.join(names[:SUMMARY_FIELDS])}{more}" if names else ""
+    names = [n for n in KEY_FIELDS.get(event.type, ()) if payload.get(n) is not None]
+    if event.type not in KEY_FIELDS:  # a custom type: its first fields, named
+        return " · ".join(f"{n}: {payload_value(n, payload[n], currency)}" for n in sorted(payload)[:SUMMARY_FIELDS])
+    return " · ".join(payload_value(n, payload[n], currency) for n in names)
+
+
+def explorer_url(**params) -> str:
+    """The explorer's URL with these filters (date-time bounds as datetimes)."""
+    query = {}
+    for name, value in params.items():
+        if isinstance(value, dt.datetime):
+            local = timezone.localtime(value)
+            query[f"{name}_0"], query[f"{name}_1"] = local.strftime("%Y-%m-%d"), local.strftime("%H:%M:%S")
+        elif value is not None:
+            query[name] = value
+    url = reverse("admin:crm_event_changelist")
+    return f"{url}?{urlencode(query)}" if query else url
