@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.contrib import admin
+from django.urls import reverse
 
 
 def _can_view(request, model_label: str) -> bool:
@@ -13,6 +14,33 @@ def _can_view(request, model_label: str) -> bool:
 
 def players(request) -> bool:
     return _can_view(request, "crm.Player")
+
+
+def events(request) -> bool:
+    """The event explorer and the ingestion dashboard."""
+    return _can_view(request, "crm.Event")
+
+
+def events_active(request) -> bool:
+    """The explorer's item is lit on its pages, not on the ingestion dashboard that lives under the same path."""
+    explorer, dashboard = reverse("admin:crm_event_changelist"), reverse("admin:crm_event_ingestion")
+    return request.path.startswith(explorer) and not request.path.startswith(dashboard)
+
+
+def event_types(request) -> bool:
+    return _can_view(request, "crm.EventType")
+
+
+def data_sources(request) -> bool:
+    return _can_view(request, "integrations.DataSource")
+
+
+def sync_views(request) -> bool:
+    return _can_view(request, "integrations.SyncView")
+
+
+def stream_sources(request) -> bool:
+    return _can_view(request, "integrations.StreamSource")
 
 
 def labels(request) -> bool:

@@ -38,7 +38,23 @@ UNFOLD = {
             },
             {
                 "title": "CRM",
-                "items": [_item("Players", "groups", "admin:crm_player_changelist", "players")],
+                "items": [
+                    _item("Players", "groups", "admin:crm_player_changelist", "players"),
+                    {
+                        **_item("Events", "receipt_long", "admin:crm_event_changelist", "events"),
+                        "active": "backoffice.admin.navigation.events_active",
+                    },
+                ],
+            },
+            {
+                "title": "Data",
+                "items": [
+                    _item("Ingestion", "monitoring", "admin:crm_event_ingestion", "events"),
+                    _item("Event types", "category", "admin:crm_eventtype_changelist", "event_types"),
+                    _item("Replica sources", "database", "admin:integrations_datasource_changelist", "data_sources"),
+                    _item("Synced views", "sync", "admin:integrations_syncview_changelist", "sync_views"),
+                    _item("Stream sources", "stream", "admin:integrations_streamsource_changelist", "stream_sources"),
+                ],
             },
             {
                 "title": "Tenancy",

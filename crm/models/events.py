@@ -53,7 +53,16 @@ class Event(models.Model):
             models.Index(fields=["player", "-occurred_at"], name="event_player_timeline"),
             models.Index(fields=["label", "-received_at"], name="event_label_received"),
             models.Index(fields=["label", "type", "-occurred_at"], name="event_label_type_occurred"),
+            # The outbox: small, because it holds only the backlog. The sweeper reads it in id order, the dashboard
+            # counts it per label.
             models.Index(fields=["id"], name="event_unprocessed", condition=models.Q(processed_at__isnull=True)),
+            models.Index(
+                fields=["label", "id"], name="event_unprocessed_label", condition=models.Q(processed_at__isnull=True)
+            ),
+            # Failed events (set aside by the pipeline): the explorer's "failed" filter and the dashboard.
+            models.Index(
+                fields=["label", "-received_at"], name="event_failed", condition=~models.Q(processing_error="")
+            ),
         ]
 
     def __str__(self) -> str:
