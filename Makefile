@@ -14,7 +14,7 @@ BIN := $(CURDIR)/.venv/bin
 HONCHO := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv" $(BIN)/honcho
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help install run test lint format migrate demo stop clean chromium
+.PHONY: help install run test bench lint format migrate demo stop clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ run: demo ## install, migrate, demo data, then serve web + Celery worker + beat 
 
 test: install chromium ## the whole test suite (make test ARGS="-k demo" narrows it); no tests collected fails
 	$(BIN)/pytest $(ARGS)
+
+bench: install ## event pipeline bench: ingest, replay and processing rates against their floors (last line JSON)
+	$(BIN)/python bench/ingest.py $(ARGS)
 
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \

@@ -46,3 +46,24 @@ def lookup_digest(value: str | None) -> str | None:
     if not value:
         return None
     return hmac.new(settings.FIELD_LOOKUP_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+ENCRYPTED_KEY = "encrypted"
+
+
+def seal(value: str) -> dict[str, str]:
+    """A value to store inside JSON (an event payload) encrypted: `{"encrypted": <Fernet token>}`."""
+    return {ENCRYPTED_KEY: encrypt(value)}
+
+
+def unseal(value):
+    """The plain value of `seal()`'s output; any other value is returned as it is."""
+    if isinstance(value, dict) and set(value) == {ENCRYPTED_KEY}:
+        return decrypt(value[ENCRYPTED_KEY])
+    return value
+
+
+def keyed_digest(body: bytes) -> str:
+    """A 128-bit keyed digest of `body`: equal bodies match, and a digest reveals nothing of a guessable body."""
+    key = hashlib.blake2b(settings.FIELD_LOOKUP_KEY.encode(), digest_size=32).digest()
+    return hashlib.blake2b(body, key=key, digest_size=16).hexdigest()

@@ -117,6 +117,7 @@ CORE_TYPES: dict[str, EventSpec] = {
     "client_action": EventSpec(required={"action": text128}),
 }
 PROFILE_UPDATE = "profile_update"
+PII_FIELDS = ("user_email", "user_phone")  # encrypted in stored payloads, as in the player's columns
 CORE_TYPE_NAMES = frozenset([*CORE_TYPES, PROFILE_UPDATE])
 
 FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {

@@ -8,8 +8,9 @@ from decimal import Decimal
 import structlog
 from django.db import connection
 
+from backoffice.crypto import unseal
 from backoffice.errors import DomainValidationError
-from crm.catalogue import PROFILE_UPDATE
+from crm.catalogue import PII_FIELDS, PROFILE_UPDATE
 from crm.models import Player
 from crm.pipeline import EventRow, handler
 from crm.services.players import player_apply
@@ -24,13 +25,14 @@ def apply_profile_updates(events: list[EventRow]) -> None:
     updates = [e for e in events if e.type == PROFILE_UPDATE]
     if not updates:
         return
-    players = {
-        p.pk: p for p in Player.objects.select_for_update().filter(pk__in={e.player_id for e in updates}).order_by("pk")
-    }
+    # FOR NO KEY UPDATE: ingest's foreign-key checks (FOR KEY SHARE) on these players go on while the batch runs.
+    locked = Player.objects.select_for_update(no_key=True).filter(pk__in={e.player_id for e in updates})
+    players = {p.pk: p for p in locked.order_by("pk")}
     changed: dict[int, set[str]] = defaultdict(set)
     for event in updates:
         player = players[event.player_id]
-        clean, _ = clean_profile(event.payload)  # validated at ingest; parsing again restores the types
+        # Validated at ingest; parsing again restores the types. Email and phone were stored encrypted.
+        clean, _ = clean_profile({k: unseal(v) if k in PII_FIELDS else v for k, v in event.payload.items()})
         stamp = clean.pop("dt_update", None) or event.occurred_at
         if player.dt_update and stamp < player.dt_update:
             continue

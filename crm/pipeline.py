@@ -123,7 +123,9 @@ def _process_one_by_one(where: str, params: list, limit: int) -> int:
 def _set_aside(event_id: int, exc: Exception) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE crm_event SET processed_at = clock_timestamp(), processing_error = %s WHERE id = %s",
+            # Only if no other worker processed it meanwhile (its claim was rolled back with the failed attempt).
+            "UPDATE crm_event SET processed_at = clock_timestamp(), processing_error = %s"
+            " WHERE id = %s AND processed_at IS NULL",
             [f"{type(exc).__name__}: {exc}"[:2000], event_id],
         )
     log.error("pipeline_event_failed", event_pk=event_id, error=type(exc).__name__)

@@ -25,14 +25,18 @@ def dispatch_processing(event_ids: Sequence[int]) -> None:
     global _broker_down_until  # a per-process circuit breaker
     if time.monotonic() < _broker_down_until:
         return
-    for start in range(0, len(event_ids), BATCH_SIZE):
-        chunk = list(event_ids[start : start + BATCH_SIZE])
-        try:
-            process_events.apply_async((chunk,), retry=False)
-        except Exception as exc:  # kombu raises many kinds; none of them may fail an ingest that is committed
-            _broker_down_until = time.monotonic() + settings.PITBOSS_BROKER_BACKOFF_SECONDS
-            log.warning("dispatch_failed", events=len(event_ids) - start, error=type(exc).__name__)
-            return
+    start = 0
+    try:
+        with process_events.app.producer_or_acquire() as producer:
+            # One connection attempt: `retry=False` does not reach kombu's connect loop, which would otherwise retry
+            # for the whole broker_connection_timeout on each publish while the broker is away, inside the request.
+            producer.connection.ensure_connection(max_retries=0)
+            for start in range(0, len(event_ids), BATCH_SIZE):
+                chunk = list(event_ids[start : start + BATCH_SIZE])
+                process_events.apply_async((chunk,), retry=False, producer=producer)
+    except Exception as exc:  # kombu raises many kinds; none of them may fail an ingest that is committed
+        _broker_down_until = time.monotonic() + settings.PITBOSS_BROKER_BACKOFF_SECONDS
+        log.warning("dispatch_failed", events=len(event_ids) - start, error=type(exc).__name__)
 
 
 @shared_task(

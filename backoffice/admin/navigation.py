@@ -8,7 +8,10 @@ from django.urls import reverse
 
 
 def _can_view(request, model_label: str) -> bool:
-    model_admin = admin.site.get_model_admin(apps.get_model(model_label))
+    model = apps.get_model(model_label)
+    if not admin.site.is_registered(model):
+        return False
+    model_admin = admin.site.get_model_admin(model)
     return model_admin.has_module_permission(request) and model_admin.has_view_permission(request)
 
 

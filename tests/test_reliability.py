@@ -1,0 +1,450 @@
+"""The event pipeline with real processes: gunicorn serving the API on loopback against the test database, Celery
+workers SIGKILLed mid-work, a private Redis broker stopped for 30 s, and garbage. Nothing accepted may be lost or
+applied twice. Every loop is bounded in count and time; latencies are printed (run with -s), never asserted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import queue
+import random
+import shutil
+import socket
+import statistics
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+from django.db import connection
+
+from backoffice.services.apikeys import api_key_create
+from bench.procs import LOOPBACK, CeleryWorker, Gunicorn, Redis, database_url, process_env, request
+from crm.models import Event, Player, PlayerAggregate
+from crm.services.ingest import MAX_BATCH
+from crm.tasks import sweep_events
+from tests.factories import BrandFactory, LabelFactory
+
+pytestmark = [
+    pytest.mark.stack,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        shutil.which("redis-server") is None, reason="needs redis-server (apt-get install redis-server)"
+    ),
+]
+BACKOFF_SECONDS = 5  # PITBOSS_BROKER_BACKOFF_SECONDS of the web server: the circuit breaker stays open this long
+WEB_WORKERS = 2
+ENTRY_POINTS = ("lobby", "mobile", "app", "desktop")
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    web: Gunicorn
+    broker: Redis
+    logs: Path
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """A Redis of this module's own: other runs share the machine's broker, and this one gets stopped."""
+    redis = Redis(tmp_path_factory.mktemp("redis"))
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(django_db_setup, tmp_path_factory, broker):
+    logs = tmp_path_factory.mktemp("stack")
+    env = process_env(
+        database_url(connection.settings_dict),
+        broker.url,
+        "backoffice.settings.test",
+        PITBOSS_BROKER_BACKOFF_SECONDS=str(BACKOFF_SECONDS),
+    )
+    web = Gunicorn(env, logs / "gunicorn.log", workers=WEB_WORKERS)
+    web.start()
+    yield Stack(env=env, web=web, broker=broker, logs=logs)
+    web.stop()
+
+
+@pytest.fixture
+def worker(stack):
+    """A `celery -A backoffice worker -Q process,default` on the module's broker, started and ready."""
+    process = CeleryWorker(stack.env, stack.logs / f"worker-{uuid.uuid4().hex[:8]}.log", queues="process,default")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def partner(db):
+    """A label with one brand and its partner key."""
+    label = LabelFactory()
+    BrandFactory(label=label, ext_brand_id="casino-1")
+    _, raw = api_key_create(label=label, name="reliability")
+    return label, raw
+
+
+# --- traffic --------------------------------------------------------------------------------------------------------
+
+
+def make_events(count: int, prefix: str, players: int) -> list[dict]:
+    """A mix of every counted type, amounts exact in binary, one distinct time per event (no ties to break)."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    kinds = ["deposit", "casino_bet", "casino_win", "login", "casino_bet", "withdrawal", "sport_bet_placed",
+             "sport_bet_settled", "client_action"]  # fmt: skip
+    events = []
+    for i in range(count):
+        kind, amount = kinds[i % len(kinds)], (i % 89) + 0.25
+        payload = {
+            "deposit": {"deposit_amount": amount},
+            "withdrawal": {"withdrawal_amount": amount},
+            "casino_bet": {"bet_amount": amount, "game_id": "g-7", "game_name": "Starburst"},
+            "casino_win": {"win_amount": amount, "game_id": "g-7", "game_name": "Starburst"},
+            "sport_bet_placed": {"bet_amount": amount},
+            "sport_bet_settled": {"bet_amount": amount, "result": "won", "win_amount": amount * 2},
+            "login": {"entry_point": ENTRY_POINTS[i % len(ENTRY_POINTS)]},
+            "client_action": {"action": "opened_cashier"},
+        }[kind]
+        occurred = start + dt.timedelta(milliseconds=250 * i)
+        events.append({"event_id": f"{prefix}-{i:06}", "type": kind, "ext_brand_id": "casino-1",
+                       "user_ext_id": f"u-{(i * 7919) % players}", "occurred_at": occurred.isoformat(timespec="milliseconds"),
+                       "payload": payload})  # fmt: skip
+    return events
+
+
+def expected_aggregates(events: list[dict]) -> dict[str, dict]:
+    """What the aggregates must hold once every event was applied exactly once."""
+    zero = {"deposit_count": 0, "deposit_sum": Decimal(0), "first_deposit_at": None, "last_deposit_at": None,
+            "withdrawal_count": 0, "withdrawal_sum": Decimal(0), "bet_count": 0, "bet_sum": Decimal(0),
+            "win_sum": Decimal(0), "login_count": 0, "last_login_at": None, "last_entry_point": ""}  # fmt: skip
+    totals: dict[str, dict] = defaultdict(lambda: dict(zero))
+    for event in sorted(events, key=lambda e: e["occurred_at"]):
+        kind, payload, row = event["type"], event["payload"], None
+        if kind != "client_action":
+            row = totals[event["user_ext_id"]]
+        if kind == "deposit":
+            row["deposit_count"] += 1
+            row["deposit_sum"] += Decimal(str(payload["deposit_amount"]))
+            row["first_deposit_at"] = row["first_deposit_at"] or dt.datetime.fromisoformat(event["occurred_at"])
+            row["last_deposit_at"] = dt.datetime.fromisoformat(event["occurred_at"])
+        elif kind == "withdrawal":
+            row["withdrawal_count"] += 1
+            row["withdrawal_sum"] += Decimal(str(payload["withdrawal_amount"]))
+        elif kind in ("casino_bet", "sport_bet_placed"):
+            row["bet_count"] += 1
+            row["bet_sum"] += Decimal(str(payload["bet_amount"]))
+        elif kind in ("casino_win", "sport_bet_settled"):
+            row["win_sum"] += Decimal(str(payload["win_amount"]))
+        elif kind == "login":
+            row["login_count"] += 1
+            row["last_login_at"] = dt.datetime.fromisoformat(event["occurred_at"])
+            row["last_entry_point"] = payload["entry_point"]
+    return dict(totals)
+
+
+def stored_aggregates(label) -> dict[str, dict]:
+    fields = ("deposit_count", "deposit_sum", "first_deposit_at", "last_deposit_at", "withdrawal_count", "withdrawal_sum", "bet_count", "bet_sum", "win_sum",
+              "login_count", "last_login_at", "last_entry_point")  # fmt: skip
+    rows = PlayerAggregate.objects.filter(label=label).values("player__user_ext_id", *fields)
+    return {row.pop("player__user_ext_id"): row for row in rows}
+
+
+@dataclass
+class Sent:
+    at: float  # seconds since the traffic started
+    seconds: float
+    status: int
+    body: dict
+    events: list[dict]
+
+
+def send(port: int, raw_key: str, body, timeout: float = 15) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    headers = {"Authorization": f"Api-Key {raw_key}", "Content-Type": "application/json"}
+    status, answer = request(port, "POST", "/api/v1/events", data, headers, timeout=timeout)
+    try:
+        return status, orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return status, {"raw": answer[:500].decode(errors="replace")}
+
+
+def send_paced(port: int, raw_key: str, batches: list[list[dict]], seconds: float, clients: int) -> list[Sent]:
+    """Send each batch at its slot of an even schedule over `seconds`, with `clients` concurrent connections."""
+    todo: queue.Queue = queue.Queue()
+    for index, batch in enumerate(batches):
+        todo.put((index * seconds / len(batches), batch))
+    sent: list[Sent] = []
+    start = time.monotonic()
+
+    def client() -> None:
+        while True:
+            try:
+                due, batch = todo.get_nowait()
+            except queue.Empty:
+                return
+            time.sleep(max(0.0, start + due - time.monotonic()))
+            began = time.monotonic()
+            try:
+                status, body = send(port, raw_key, batch)
+            except OSError as exc:  # a refused or timed-out request is a failure the test reports
+                status, body = 0, {"error": repr(exc)}
+            sent.append(Sent(began - start, time.monotonic() - began, status, body, batch))
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    assert not any(thread.is_alive() for thread in threads), "the clients did not finish"
+    return sent
+
+
+def item_statuses(sent: list[Sent]) -> dict[str, Counter]:
+    """event_id -> how often it was answered accepted, duplicate..."""
+    seen: dict[str, Counter] = defaultdict(Counter)
+    for request_ in sent:
+        for item in request_.body.get("results", []):
+            seen[item["event_id"]][item["status"]] += 1
+    return seen
+
+
+class Supervisor:
+    """Restart a worker that exited, as systemd or a Procfile platform would: checked twice a second, at most 5 times."""
+
+    def __init__(self, process: CeleryWorker) -> None:
+        self.process, self.restarts, self._stop = process, 0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while self.restarts < 5 and not self._stop.wait(0.5):
+            if not self.process.alive:
+                self.restarts += 1
+                self.process.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=90)
+
+
+def send_announcing(port: int, raw_key: str, content_length: int) -> tuple[int, dict]:
+    """Announce a body of `content_length` bytes and send only its first 64 KiB: a body over the limit is refused
+    from its announced length, before it is read."""
+    head = (f"POST /api/v1/events HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\nAuthorization: Api-Key {raw_key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {content_length}\r\nConnection: close\r\n\r\n")  # fmt: skip
+    with socket.create_connection((LOOPBACK, port), timeout=30) as sock:
+        sock.sendall(head.encode() + b"[" + b" " * 65535)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, orjson.loads(response.read())
+
+
+_IN_A_BATCH = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')
+  AND (query LIKE '%%processed_at = clock_timestamp()%%' OR query LIKE '%%crm_playeraggregate%%'
+       OR query LIKE '%%FOR NO KEY UPDATE%%')
+"""
+
+
+def wait_for_a_batch(timeout: float) -> bool:
+    """Wait until a worker is inside a batch's transaction (its claim, profile lock or aggregates statement);
+    False if none was within `timeout`."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(_IN_A_BATCH)
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.002)
+    return False
+
+
+def sweep_until_empty(label, timeout: float = 120) -> int:
+    """What beat does every 10 s, back to back: process every event still unprocessed, in this process."""
+    deadline, swept = time.monotonic() + timeout, 0
+    backlog = Event.objects.filter(label=label, processed_at__isnull=True)
+    while backlog.exists():
+        assert time.monotonic() < deadline, f"{backlog.count()} events still unprocessed after {timeout:.0f} s"
+        swept += sweep_events(older_than_seconds=0, budget_seconds=10)
+        time.sleep(0.1)
+    return swept
+
+
+def latency_report(title: str, sent: list[Sent]) -> str:
+    if not sent:
+        return f"{title}: no requests"
+    ms = sorted(s.seconds * 1000 for s in sent)
+    p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+    return f"{title}: {len(ms)} requests, median {statistics.median(ms):.0f} ms, p95 {p95:.0f} ms, max {ms[-1]:.0f} ms"
+
+
+def assert_all_processed_once(label, events: list[dict]) -> None:
+    stored = Event.objects.filter(label=label)
+    assert stored.count() == len(events)
+    assert set(stored.values_list("event_id", flat=True)) == {e["event_id"] for e in events}
+    assert not stored.filter(processed_at__isnull=True).exists()
+    assert set(stored.values_list("processing_error", flat=True)) == {""}
+    assert stored_aggregates(label) == expected_aggregates(events)
+
+
+# --- the tests ------------------------------------------------------------------------------------------------------
+
+
+def test_ten_thousand_events_survive_worker_kills_and_resends(stack, worker, partner):
+    label, raw_key = partner
+    events = make_events(10_000, "k", players=300)
+    rng = random.Random(20261121)
+    batches = [events[i : i + 100] for i in range(0, len(events), 100)]
+    for event in rng.sample(events, len(events) // 20):  # 5 % sent twice, in a later batch, among other events
+        later = batches[rng.randrange(min(len(batches) - 1, int(event["event_id"][2:]) // 100 + 1), len(batches))]
+        later.insert(rng.randrange(len(later) + 1), event)
+    stop, kills = threading.Event(), []
+
+    def kill_the_worker_every_few_seconds() -> None:
+        # While the events come in, and after that until it has killed three times (a slow machine starts it slowly).
+        deadline = time.monotonic() + 120
+        try:
+            while len(kills) < 12 and time.monotonic() < deadline and not (stop.is_set() and len(kills) >= 3):
+                time.sleep(rng.uniform(1.0, 2.0))
+                kills.append(wait_for_a_batch(timeout=2.0))
+                worker.kill()  # SIGKILL to the worker and its pool: its claim rolls back, its message is lost
+                worker.start()
+        finally:
+            connection.close()
+
+    killer = threading.Thread(target=kill_the_worker_every_few_seconds, daemon=True)
+    killer.start()
+    try:
+        sent = send_paced(stack.web.port, raw_key, batches, seconds=20, clients=4)
+    finally:
+        stop.set()
+        killer.join(timeout=180)
+    assert not killer.is_alive()
+    if not worker.alive:
+        worker.start()
+    swept = sweep_until_empty(label)
+    print(f"\n{len(kills)} worker kills, {sum(kills)} inside a batch; the sweeper processed {swept} events; "
+          + latency_report("ingest", sent))  # fmt: skip
+
+    assert len(kills) >= 3, worker.output()
+    assert sum(kills) >= 1, "no kill caught the worker inside a batch"
+    assert swept > 0  # what the killed batches had claimed was rolled back, their messages lost: the sweeper's
+    assert [(s.status, s.body) for s in sent if s.status != 202] == []
+    statuses = item_statuses(sent)
+    assert len(statuses) == len(events)
+    assert {
+        event_id: c for event_id, c in statuses.items() if c["accepted"] != 1 or set(c) - {"accepted", "duplicate"}
+    } == {}
+    assert sum(c["duplicate"] for c in statuses.values()) == len(events) // 20
+    assert_all_processed_once(label, events)
+    assert Player.objects.filter(label=label).count() == 300
+
+
+def test_ingest_goes_on_while_the_broker_is_down_and_everything_is_processed_after(stack, worker, partner):
+    label, raw_key = partner
+    before, outage, after = 5.0, 30.0, 12.0
+    events = make_events(int((before + outage + after) * 4 * 50), "b", players=200)
+    batches = [events[i : i + 50] for i in range(0, len(events), 50)]  # 4 batches a second, 200 events a second
+    clock: dict[str, float] = {}
+
+    def break_the_broker() -> None:
+        time.sleep(before)
+        clock["down"] = time.monotonic()
+        stack.broker.stop()  # what it held is lost too: it keeps nothing on disk
+        time.sleep(outage)
+        stack.broker.start()
+        clock["up"] = time.monotonic()
+
+    breaker = threading.Thread(target=break_the_broker, daemon=True)
+    started = time.monotonic()
+    breaker.start()
+    # Celery's worker on Redis sometimes exits on the lost connection ("Unrecoverable error" in kombu while it restores
+    # an unacknowledged message); in production its supervisor starts it again, as this one does.
+    supervisor = Supervisor(worker)
+    try:
+        sent = send_paced(stack.web.port, raw_key, batches, seconds=before + outage + after, clients=2)
+    finally:
+        breaker.join(timeout=before + outage + 60)
+        if not stack.broker.alive:
+            stack.broker.start()
+    down, up = clock["down"] - started, clock["up"] - started
+    during = [s for s in sent if down <= s.at and s.at + s.seconds <= up]
+    print("\n" + "\n".join(latency_report(title, part) for title, part in (
+        ("before the outage", [s for s in sent if s.at + s.seconds < down]), ("broker down", during),
+        ("broker back", [s for s in sent if s.at > up])
+    )))  # fmt: skip
+
+    assert [(s.status, s.body) for s in sent if s.status != 202] == []
+    assert all(s.body["accepted"] == len(s.events) for s in sent)
+    assert len(during) >= outage * 3
+    # The circuit breaker: each web worker tries the broker again at most once per backoff, not once per request.
+    failed_publishes = stack.web.output(10**9).count("dispatch_failed")
+    assert 1 <= failed_publishes <= WEB_WORKERS * (outage / BACKOFF_SECONDS + 2), stack.web.output()
+
+    # Once the broker is back and the breaker closed, dispatches reach the worker again, which reconnected by itself.
+    late_ids = [e["event_id"] for s in sent if s.at > up + BACKOFF_SECONDS + 1 for e in s.events]
+    assert late_ids
+    late = Event.objects.filter(label=label, event_id__in=late_ids, processed_at__isnull=True)
+    deadline = time.monotonic() + 60
+    while late.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    supervisor.stop()
+    print(f"the worker exited {supervisor.restarts} time(s) on the lost broker and was restarted")
+    assert not late.exists(), worker.output()
+
+    # What was accepted while the broker was away (or lost with it) is the sweeper's.
+    assert sweep_until_empty(label) > 0
+    assert_all_processed_once(label, events)
+
+
+def test_garbage_gets_a_clear_4xx_and_stores_nothing(stack, partner):
+    _, raw_key = partner
+    players_before = Player.objects.count()
+    good = make_events(1, "g", players=1)[0]
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).isoformat()
+    cases = {
+        "wrong types": ({"event_id": 5.5, "type": "deposit", "ext_brand_id": {}, "user_ext_id": True,
+                         "occurred_at": [], "payload": "x"},
+                        400, {"event_id", "ext_brand_id", "user_ext_id", "occurred_at", "payload"}),
+        "amount as text": ({**good, "type": "deposit", "payload": {"deposit_amount": "100"}}, 400, {"payload.deposit_amount"}),
+        "huge payload": ({**good, "type": "client_action", "payload": {"action": "a" * 40_000}}, 400, {"payload"}),
+        "future timestamp": ({**good, "occurred_at": soon}, 400, {"occurred_at"}),
+        "NUL in a text": ({**good, "event_id": "a\u0000b"}, 400, {"event_id"}),
+        "unknown brand": ({**good, "ext_brand_id": "someone-else"}, 400, {"ext_brand_id"}),
+        "amount too big": (json.dumps({**good, "payload": {"deposit_amount": 2**64}}).encode(), 400, {"payload.deposit_amount"}),
+        "invalid UTF-8": (b'{"event_id": "\xc3\x28", "type": "login"}', 400, set()),
+        "not JSON": (b"event_id=1&type=login", 400, set()),
+        "truncated JSON": (orjson.dumps([good] * 3)[:-20], 400, set()),
+        "infinite number": (b'{"event_id": "x", "payload": {"deposit_amount": 1e999}}', 400, set()),
+        "nested too deep": (b"[" * 3000 + b"]" * 3000, 400, set()),
+        "empty body": (b"", 400, set()),
+        "10,001 events": ({"events": [good] * (10 * MAX_BATCH + 1)}, 413, set()),
+    }  # fmt: skip
+
+    answers = {name: send(stack.web.port, raw_key, body, timeout=60) for name, (body, _, _) in cases.items()}
+    cases["over 16 MiB"] = (None, 413, set())
+    answers["over 16 MiB"] = send_announcing(stack.web.port, raw_key, content_length=17 * 1024 * 1024)
+    items = ["wrong types", "amount as text", "huge payload", "future timestamp", "NUL in a text", "unknown brand"]
+    garbage_batch = send(stack.web.port, raw_key, [cases[name][0] for name in items])
+
+    for name, (_, status, fields) in cases.items():
+        got_status, body = answers[name]
+        assert (name, got_status) == (name, status), body
+        assert body.get("code"), (name, body)
+        assert body.get("message"), (name, body)
+        assert fields <= set(body.get("errors", {})), (name, body)
+    assert garbage_batch[0] == 202
+    assert [r["status"] for r in garbage_batch[1]["results"]] == ["invalid"] * len(items)
+    assert not Event.objects.exists()
+    assert Player.objects.count() == players_before
+    assert "Internal Server Error" not in stack.web.output(10**9)
