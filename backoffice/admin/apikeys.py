@@ -5,13 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
-from django.urls import reverse
 from django.utils.html import format_html
 from unfold.decorators import action, display
 
 from backoffice.admin.base import LabelScopedAdmin, object_label_id
 from backoffice.admin.filters import ScopedRelatedFilter
-from backoffice.admin.helpers import badge, confirm_page
+from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.models import ApiKey, Perm
 from backoffice.services.apikeys import api_key_create, api_key_revoke
 
@@ -130,22 +129,22 @@ class ApiKeyAdmin(LabelScopedAdmin):
     @action(description="Revoke", url_path="revoke", permissions=["revoke"], icon="block")
     def revoke(self, request, object_id):
         key = self.get_object(request, object_id)
-        change_url = reverse("admin:backoffice_apikey_change", args=[key.pk])
         if not key.is_active:
             messages.info(request, "This key was already revoked.")
-            return HttpResponseRedirect(change_url)
-        if request.method != "POST":
-            return confirm_page(
-                self,
-                request,
-                obj=key,
-                title=f"Revoke {key}",
-                text="Calls made with this key are refused from now on. This cannot be undone; "
-                "the key stays listed as revoked.",
-                button="Revoke key",
-                cancel_url=change_url,
-            )
-        api_key_revoke(api_key=key)
-        self.log_change(request, key, "Revoked.")
-        messages.success(request, f"{key} was revoked: the API refuses it from now on.")
-        return HttpResponseRedirect(change_url)
+            return HttpResponseRedirect(object_url(self, key))
+
+        def perform() -> None:
+            api_key_revoke(api_key=key)
+            self.log_change(request, key, "Revoked.")
+            messages.success(request, f"{key} was revoked: the API refuses it from now on.")
+
+        return confirmed_action(
+            self,
+            request,
+            key,
+            title=f"Revoke {key}",
+            text="Calls made with this key are refused from now on. This cannot be undone; "
+            "the key stays listed as revoked.",
+            button="Revoke key",
+            perform=perform,
+        )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 
 def badge(text: str, variant: str = "") -> str:
@@ -24,3 +28,24 @@ def confirm_page(model_admin, request, *, obj, title: str, text: str, button: st
         "cancel_url": cancel_url,
     }
     return TemplateResponse(request, "admin/pitboss/confirm_action.html", context)
+
+
+def object_url(model_admin, obj) -> str:
+    return reverse(f"admin:{model_admin.opts.app_label}_{model_admin.opts.model_name}_change", args=[obj.pk])
+
+
+def confirmed_action(model_admin, request, obj, *, title: str, text: str, button: str, perform: Callable[[], None]):
+    """An action on one object: GET shows the confirmation page, POST runs `perform` (which says what it did with
+    messages) and returns to the object's page."""
+    if request.method != "POST":
+        return confirm_page(
+            model_admin,
+            request,
+            obj=obj,
+            title=title,
+            text=text,
+            button=button,
+            cancel_url=object_url(model_admin, obj),
+        )
+    perform()
+    return HttpResponseRedirect(object_url(model_admin, obj))

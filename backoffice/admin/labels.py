@@ -11,7 +11,7 @@ from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminTextInputWidget
 
 from backoffice.admin.base import LabelScopedAdmin, object_label_id
-from backoffice.admin.helpers import confirm_page
+from backoffice.admin.helpers import confirmed_action
 from backoffice.models import ApiKey, Brand, Label, Perm, Role
 from backoffice.models.tenancy import MAX_ENTRY_POINTS
 from backoffice.scoping import SESSION_LABEL_KEY
@@ -104,22 +104,22 @@ class LabelAdmin(LabelScopedAdmin):
     @action(description="Rotate salt", url_path="rotate-salt", permissions=["rotate_salt"], icon="autorenew")
     def rotate_salt(self, request, object_id):
         label = self.get_object(request, object_id)
-        change_url = reverse("admin:backoffice_label_change", args=[label.pk])
-        if request.method != "POST":
-            return confirm_page(
-                self,
-                request,
-                obj=label,
-                title=f"Rotate the salt of {label}",
-                text="A new salt replaces the current one at once. User hashes signed with the old salt stop "
-                "working: the operator must switch its server to the new salt at the same time.",
-                button="Rotate salt",
-                cancel_url=change_url,
-            )
-        label_salt_rotate(label=label)
-        self.log_change(request, label, "Rotated the salt.")
-        messages.success(request, f"The salt of {label} was rotated. Give the new salt to the operator's server.")
-        return HttpResponseRedirect(change_url)
+
+        def perform() -> None:
+            label_salt_rotate(label=label)
+            self.log_change(request, label, "Rotated the salt.")
+            messages.success(request, f"The salt of {label} was rotated. Give the new salt to the operator's server.")
+
+        return confirmed_action(
+            self,
+            request,
+            label,
+            title=f"Rotate the salt of {label}",
+            text="A new salt replaces the current one at once. User hashes signed with the old salt stop "
+            "working: the operator must switch its server to the new salt at the same time.",
+            button="Rotate salt",
+            perform=perform,
+        )
 
     # --- label switcher ------------------------------------------------------------------------------------------
     def get_urls(self):

@@ -19,7 +19,7 @@ from unfold.paginator import InfinitePaginator
 
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
-from backoffice.admin.helpers import confirm_page
+from backoffice.admin.helpers import confirmed_action, object_url
 from backoffice.models import Brand, Perm
 from crm.admin.events.filters import (
     AwareDateTimeRangeFilter,
@@ -258,28 +258,28 @@ class EventAdmin(LabelScopedAdmin):
     @action(description="Retry", url_path="retry", permissions=["retry"], icon="replay")
     def retry(self, request, object_id):
         event = self.get_object(request, object_id)
-        change_url = reverse("admin:crm_event_change", args=[event.pk])
         if not event.processing_error:
             messages.info(request, "This event has not failed; there is nothing to retry.")
-            return HttpResponseRedirect(change_url)
-        if request.method != "POST":
-            return confirm_page(
-                self,
-                request,
-                obj=event,
-                title=f"Retry {event}",
-                text="The event goes back in the backlog and the handlers run on it again. Fix what made it fail "
-                "first (a custom type's fields, a handler), or it fails again.",
-                button="Retry event",
-                cancel_url=change_url,
-            )
-        requeued = events_retry(event_ids=[event.pk])
-        self._log_retry(request, requeued)
-        if requeued:
-            messages.success(request, f"{event} is back in the backlog; it is processed in a moment.")
-        else:
-            messages.info(request, "This event was already retried.")
-        return HttpResponseRedirect(change_url)
+            return HttpResponseRedirect(object_url(self, event))
+
+        def perform() -> None:
+            requeued = events_retry(event_ids=[event.pk])
+            self._log_retry(request, requeued)
+            if requeued:
+                messages.success(request, f"{event} is back in the backlog; it is processed in a moment.")
+            else:
+                messages.info(request, "This event was already retried.")
+
+        return confirmed_action(
+            self,
+            request,
+            event,
+            title=f"Retry {event}",
+            text="The event goes back in the backlog and the handlers run on it again. Fix what made it fail "
+            "first (a custom type's fields, a handler), or it fails again.",
+            button="Retry event",
+            perform=perform,
+        )
 
     def _log_retry(self, request, event_ids: list[int]) -> None:
         if event_ids:
