@@ -142,8 +142,9 @@ CELERY_TASK_ROUTES = {
     "crm.process_events": {"queue": "process"},
     "crm.sweep_events": {"queue": "process"},
     "integrations.sync_*": {"queue": "sync"},
-    "integrations.ingest_*": {"queue": "ingest"},
 }
+# Ingest itself needs no queue: the API and the stream consumer store events in their own processes and hand
+# processing to the `process` queue.
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed-events": {"task": "crm.sweep_events", "schedule": 10.0, "options": {"expires": 9}},
     "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
