@@ -17,6 +17,7 @@ from django.db import connection, transaction
 
 from backoffice.crypto import keyed_digest, seal
 from backoffice.models import Brand, Label
+from backoffice.models.tenancy import MAX_ENTRY_POINTS
 from crm.catalogue import PII_FIELDS, PROFILE_UPDATE, CleanEvent, EventSpec, clean_event, custom_spec
 from crm.models import EventType, Player
 
@@ -103,8 +104,6 @@ def events_ingest(
 
 def _entry_points_check(label: Label, valid: list, results: list[ItemResult]) -> None:
     """Login entry points: any name, but at most 50 different ones per label (the label's list grows to 50)."""
-    from backoffice.models.tenancy import MAX_ENTRY_POINTS
-
     seen = {e.payload["entry_point"] for _, e, _ in valid if e.type == "login" and e.payload.get("entry_point")}
     new = sorted(seen - set(label.allowed_entry_points))
     if not new:
