@@ -115,6 +115,10 @@ CORE_TYPES: dict[str, EventSpec] = {
         optional={"win_amount": amount, **_SPORT},
     ),
     "client_action": EventSpec(required={"action": text128}),
+    "level_changed": EventSpec(
+        required={"level_id": integer, "level_name": text255},
+        optional={"previous_level_id": integer, "previous_level_name": text255},
+    ),
 }
 PROFILE_UPDATE = "profile_update"
 PII_FIELDS = ("user_email", "user_phone")  # encrypted in stored payloads, as in the player's columns

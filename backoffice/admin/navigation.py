@@ -34,6 +34,14 @@ def event_types(request) -> bool:
     return _can_view(request, "crm.EventType")
 
 
+def wallet_entries(request) -> bool:
+    return _can_view(request, "gamification.WalletEntry")
+
+
+def levels(request) -> bool:
+    return _can_view(request, "gamification.Level")
+
+
 def data_sources(request) -> bool:
     return _can_view(request, "integrations.DataSource")
 

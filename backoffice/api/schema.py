@@ -58,5 +58,7 @@ def error_responses(*statuses: int) -> dict:
         401: "Missing, unknown or revoked API key.",
         403: "Authenticated, but not allowed (a staff role without the permission, or no label).",
         404: "No such object in your label.",
+        409: "Conflict: the idempotency key was already used for a different request; nothing was changed.",
+        422: "Valid, but refused by a business rule named in `code` (e.g. insufficient_balance); nothing was changed.",
     }
     return {status: OpenApiResponse(ErrorSerializer, description=descriptions[status]) for status in statuses}

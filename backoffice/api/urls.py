@@ -6,4 +6,5 @@ app_name = "api"
 urlpatterns = [
     path("brands", views.BrandListView.as_view(), name="brand-list"),
     path("", include("crm.api.urls")),
+    path("", include("gamification.api.urls")),
 ]

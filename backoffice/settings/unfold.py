@@ -47,6 +47,13 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Gamification",
+                "items": [
+                    _item("Wallet ledger", "toll", "admin:gamification_walletentry_changelist", "wallet_entries"),
+                    _item("Levels", "military_tech", "admin:gamification_level_changelist", "levels"),
+                ],
+            },
+            {
                 "title": "Data",
                 "items": [
                     _item("Ingestion", "monitoring", "admin:crm_event_ingestion", "events"),

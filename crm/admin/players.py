@@ -22,14 +22,15 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, DropdownFilter, 
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from backoffice.admin.base import LabelScopedAdmin
+from backoffice.admin.base import LabelScopedAdmin, object_label_id
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge
 from backoffice.crypto import lookup_digest, normalize_email, normalize_phone
-from backoffice.models import Brand
+from backoffice.models import Brand, Perm
 from crm.admin.events.formatting import event_summary, explorer_url, format_amount, moment, status_badge, type_badge
 from crm.exports import players_csv
 from crm.models import AccountStatus, Event, Player, PlayerAggregate
+from gamification.admin.wallet import wallet_adjust_view, wallet_panel
 
 _PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
 TIMELINE_EVENTS = 50
@@ -146,6 +147,7 @@ class PlayerAdmin(LabelScopedAdmin):
     sortable_by = ("registered",)  # the one column besides id with an index per label
     actions = None
     actions_list = ["export_csv"]
+    actions_detail = ["adjust_balance"]
     change_form_after_template = "admin/crm/player/timeline.html"
     fieldsets = (
         (
@@ -161,7 +163,13 @@ class PlayerAdmin(LabelScopedAdmin):
         ),
         (
             "Account",
-            {"fields": (("status_badge", "core_kyc_status"), ("core_wallet_currency", "core_registration_date"))},
+            {
+                "fields": (
+                    ("status_badge", "core_kyc_status"),
+                    ("core_wallet_currency", "core_registration_date"),
+                    "ach_gamification_in_control_group",
+                )
+            },
         ),
         (
             "Activity",
@@ -208,6 +216,16 @@ class PlayerAdmin(LabelScopedAdmin):
         response["Content-Disposition"] = f'attachment; filename="players-{stamp}.csv"'
         return response
 
+    # --- wallet ---------------------------------------------------------------------------------------------------
+    def has_adjust_balance_permission(self, request, object_id=None) -> bool:
+        if object_id is None:
+            return self.actor(request).can_anywhere(Perm.PLAYER_ACT)
+        return self.actor(request).can(Perm.PLAYER_ACT, object_label_id(self, request, object_id))
+
+    @action(description="Adjust balance", url_path="adjust-balance", icon="toll", permissions=["adjust_balance"])
+    def adjust_balance(self, request, object_id):
+        return wallet_adjust_view(self, request, self.get_object(request, object_id))
+
     def get_readonly_fields(self, request, obj=None):
         return flatten_fieldsets(self.fieldsets)
 
@@ -215,6 +233,7 @@ class PlayerAdmin(LabelScopedAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["timeline"] = self._timeline(obj)
+            context["wallet_panel"] = wallet_panel(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _timeline(self, player) -> dict:

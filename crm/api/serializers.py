@@ -40,6 +40,7 @@ class PlayerSerializer(serializers.ModelSerializer):
             "ext_brand_id",
             "user_ext_id",
             *PROFILE_OUTPUT_FIELDS,
+            "ach_gamification_in_control_group",
             "label_key",
             "created_at",
             "updated_at",

@@ -77,6 +77,12 @@ class Player(LabelScopedModel):
     core_user_gender = models.CharField(max_length=8, choices=Gender.choices, blank=True)
     core_kyc_status = models.CharField(max_length=64, blank=True, help_text="KYC status in the operator's system.")
     custom = models.JSONField(default=dict, blank=True, help_text="Custom properties: name to scalar value.")
+    ach_gamification_in_control_group = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Drawn once, when the player is created, by the label's control-group percentage: players in the "
+        "control group earn nothing and see no gamification.",
+    )
     markers = ArrayField(
         models.CharField(max_length=64),
         default=list,

@@ -20,6 +20,7 @@ from backoffice.models import Brand, Label
 from backoffice.models.tenancy import MAX_ENTRY_POINTS
 from crm.catalogue import PII_FIELDS, PROFILE_UPDATE, CleanEvent, EventSpec, clean_event, custom_spec
 from crm.models import EventType, Player
+from crm.services.players import control_group_draw
 
 log = structlog.get_logger(__name__)
 
@@ -138,7 +139,15 @@ def _players_resolve(label: Label, brands: dict[str, int], events: list[CleanEve
     missing = wanted - found.keys()
     if missing:
         Player.objects.bulk_create(
-            [Player(label_id=label.pk, brand_id=b, user_ext_id=u) for b, u in sorted(missing)],
+            [
+                Player(
+                    label_id=label.pk,
+                    brand_id=b,
+                    user_ext_id=u,
+                    ach_gamification_in_control_group=control_group_draw(label),
+                )
+                for b, u in sorted(missing)
+            ],
             ignore_conflicts=True,  # a concurrent batch may create the same player: then it is found below
         )
         found.update(_players_find(missing))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from backoffice.crypto import lookup_digest
 from backoffice.errors import DomainValidationError
-from backoffice.models import Brand
+from backoffice.models import Brand, Label
 from crm.models import Player
 from crm.validators import clean_profile
 
@@ -23,6 +24,11 @@ class UpsertResult:
     created: bool
     changed_fields: list[str] = field(default_factory=list)
     stale: bool = False  # the update was older than the stored profile and was ignored
+
+
+def control_group_draw(label: Label) -> bool:
+    """Whether a new player of `label` joins the gamification control group (at random, by its percentage)."""
+    return random.random() * 100 < float(label.control_group_pct)
 
 
 def player_apply(player: Player, clean: dict[str, Any]) -> list[str]:
@@ -64,7 +70,12 @@ def _upsert_locked(brand: Brand, user_ext_id: str, clean: dict[str, Any]) -> Ups
     player = Player.objects.select_for_update().filter(brand=brand, user_ext_id=user_ext_id).first()
     created = player is None
     if created:
-        player = Player(label_id=brand.label_id, brand=brand, user_ext_id=user_ext_id)
+        player = Player(
+            label_id=brand.label_id,
+            brand=brand,
+            user_ext_id=user_ext_id,
+            ach_gamification_in_control_group=control_group_draw(brand.label),
+        )
     incoming = clean.get("dt_update")
     if not created and incoming and player.dt_update and incoming < player.dt_update:
         return UpsertResult(player=player, created=False, stale=True)

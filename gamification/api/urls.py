@@ -1,0 +1,10 @@
+from django.urls import path
+
+from gamification.api import views
+
+PLAYER = "players/<str:ext_brand_id>/<str:user_ext_id>"
+urlpatterns = [
+    path(f"{PLAYER}/wallet", views.WalletView.as_view(), name="wallet"),
+    path(f"{PLAYER}/wallet/entries", views.WalletEntryListView.as_view(), name="wallet-entries"),
+    path(f"{PLAYER}/wallet/adjustments", views.WalletAdjustmentView.as_view(), name="wallet-adjustments"),
+]

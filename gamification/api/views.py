@@ -1,0 +1,115 @@
+"""Wallet endpoints: a player's balances, their ledger, and adjustments by partners with an idempotency key."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backoffice.api.authentication import request_actor
+from backoffice.api.schema import error_responses
+from backoffice.errors import DomainValidationError
+from backoffice.models import ApiKey, Perm
+from crm.api.views import PLAYER_PATH_PARAMS
+from crm.models import Player
+from crm.selectors import player_get
+from gamification.api.serializers import (
+    MAX_IDEMPOTENCY_KEY,
+    WalletAdjustmentInputSerializer,
+    WalletAdjustmentResultSerializer,
+    WalletEntrySerializer,
+    WalletSerializer,
+)
+from gamification.models import WalletEntry, WalletSource
+from gamification.selectors import wallet_entries, wallet_get
+from gamification.services.wallet import wallet_adjust
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Your unique key of this adjustment, instead of `idempotency_key` in the body.",
+)
+
+
+def _player(request, ext_brand_id: str, user_ext_id: str) -> Player:
+    return player_get(
+        request_actor(request),
+        ext_brand_id=ext_brand_id,
+        user_ext_id=user_ext_id,
+        label_key=request.query_params.get("label_key"),
+    )
+
+
+class WalletView(APIView):
+    @extend_schema(
+        tags=["wallet"],
+        summary="A player's balances",
+        parameters=PLAYER_PATH_PARAMS,
+        responses={200: WalletSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def get(self, request, ext_brand_id: str, user_ext_id: str):
+        return Response(WalletSerializer(wallet_get(_player(request, ext_brand_id, user_ext_id))).data)
+
+
+class WalletEntryListView(ListAPIView):
+    """The player's ledger, newest first, cursor-paginated."""
+
+    serializer_class = WalletEntrySerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no player to look up
+            return WalletEntry.objects.none()
+        return wallet_entries(_player(self.request, self.kwargs["ext_brand_id"], self.kwargs["user_ext_id"]))
+
+    @extend_schema(
+        tags=["wallet"],
+        summary="A player's wallet ledger",
+        parameters=PLAYER_PATH_PARAMS,
+        responses={200: WalletEntrySerializer(many=True), **error_responses(400, 401, 403, 404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class WalletAdjustmentView(APIView):
+    @extend_schema(
+        tags=["wallet"],
+        summary="Adjust a player's balance",
+        parameters=[*PLAYER_PATH_PARAMS, IDEMPOTENCY_HEADER],
+        request=WalletAdjustmentInputSerializer,
+        responses={
+            200: WalletAdjustmentResultSerializer,
+            201: WalletAdjustmentResultSerializer,
+            **error_responses(400, 401, 403, 404, 409, 422),
+        },
+        description="Credits or debits one balance once per idempotency key: 201 when applied, 200 when the key was "
+        "already used for the same adjustment (nothing changes), 409 when it was used for a different one, "
+        "422 `insufficient_balance` when a debit would take the balance below zero.",
+    )
+    def post(self, request, ext_brand_id: str, user_ext_id: str):
+        player = _player(request, ext_brand_id, user_ext_id)
+        if not request_actor(request).can(Perm.PLAYER_ACT, player.label_id):
+            raise PermissionDenied("Your role may not adjust balances.")
+        serializer = WalletAdjustmentInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        key = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "").strip()
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+            message = f"Required (in the body or the Idempotency-Key header), at most {MAX_IDEMPOTENCY_KEY} characters."
+            raise DomainValidationError({"idempotency_key": [message]})
+        result = wallet_adjust(
+            player=player,
+            currency=data["currency"],
+            amount=data["amount"],
+            source=WalletSource.API,
+            key=f"api:{key}",  # partners' keys never collide with the keys of missions, the store or staff
+            reason=data.get("reason", ""),
+            created_by=None if isinstance(request.auth, ApiKey) else request.user,
+        )
+        body = WalletAdjustmentResultSerializer(result).data
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
