@@ -42,6 +42,18 @@ def levels(request) -> bool:
     return _can_view(request, "gamification.Level")
 
 
+def store_items(request) -> bool:
+    return _can_view(request, "gamification.StoreItem")
+
+
+def store_cats(request) -> bool:
+    return _can_view(request, "gamification.StoreCategory")
+
+
+def purchases(request) -> bool:
+    return _can_view(request, "gamification.StorePurchase")
+
+
 def data_sources(request) -> bool:
     return _can_view(request, "integrations.DataSource")
 

@@ -51,6 +51,9 @@ UNFOLD = {
                 "items": [
                     _item("Wallet ledger", "toll", "admin:gamification_walletentry_changelist", "wallet_entries"),
                     _item("Levels", "military_tech", "admin:gamification_level_changelist", "levels"),
+                    _item("Store items", "storefront", "admin:gamification_storeitem_changelist", "store_items"),
+                    _item("Store categories", "category", "admin:gamification_storecategory_changelist", "store_cats"),
+                    _item("Purchases", "shopping_bag", "admin:gamification_storepurchase_changelist", "purchases"),
                 ],
             },
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from gamification.models import Currency, Level, Wallet, WalletEntry
+from gamification.models import Currency, Level, StoreCategory, StoreItem, StorePurchase, Wallet, WalletEntry
 from gamification.services.wallet import MAX_REASON_LENGTH
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -62,3 +62,70 @@ class WalletAdjustmentResultSerializer(serializers.Serializer):
     created = serializers.BooleanField(help_text="False when the idempotency key was already used: nothing changed.")
     entry = WalletEntrySerializer(help_text="The ledger entry of this adjustment.")
     wallet = WalletSerializer(help_text="The player's balances after it.")
+
+
+class StoreCategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StoreCategory
+        fields = ["id", "name", "position"]
+        read_only_fields = fields
+
+
+class StoreItemSerializer(serializers.ModelSerializer):
+    category = StoreCategorySerializer(read_only=True, allow_null=True, help_text="The item's shelf; null if none.")
+    target_level = LevelSerializer(read_only=True, allow_null=True, help_text="The level a change-level item sets.")
+    stock_left = serializers.IntegerField(
+        source="stock", read_only=True, allow_null=True, help_text="Items left; null means unlimited."
+    )
+    cap_remaining = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Purchases left to the player in this cap period; null: no cap."
+    )
+    affordable = serializers.BooleanField(read_only=True, help_text="Whether the player's balance covers the price.")
+
+    class Meta:
+        model = StoreItem
+        fields = [
+            "id",
+            "name",
+            "description",
+            "image_url",
+            "type",
+            "target_level",
+            "category",
+            "price",
+            "currency",
+            "stock_left",
+            "cap_count",
+            "cap_period",
+            "cap_remaining",
+            "affordable",
+            "active_till",
+        ]
+        read_only_fields = fields
+
+
+class StorePurchaseInputSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField(min_value=1, help_text="The store item to buy.")
+    idempotency_key = serializers.CharField(
+        required=False,
+        max_length=MAX_IDEMPOTENCY_KEY,
+        help_text="Your unique key of this purchase (or send the `Idempotency-Key` header). A retry with the same "
+        "key buys nothing and answers 200 with the first purchase.",
+    )
+
+
+class StorePurchaseSerializer(serializers.ModelSerializer):
+    item_id = serializers.IntegerField(read_only=True, help_text="The item bought.")
+    item_name = serializers.CharField(source="item.name", read_only=True, help_text="Its name.")
+    wallet_entry_id = serializers.IntegerField(read_only=True, help_text="The ledger entry of the debit.")
+
+    class Meta:
+        model = StorePurchase
+        fields = ["id", "item_id", "item_name", "price", "currency", "status", "key", "wallet_entry_id", "created_at"]
+        read_only_fields = fields
+
+
+class StorePurchaseResultSerializer(serializers.Serializer):
+    created = serializers.BooleanField(help_text="False when the idempotency key was already used: nothing bought.")
+    purchase = StorePurchaseSerializer(help_text="The purchase.")
+    wallet = WalletSerializer(help_text="The player's balances now.")

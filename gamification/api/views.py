@@ -19,13 +19,17 @@ from crm.models import Player
 from crm.selectors import player_get
 from gamification.api.serializers import (
     MAX_IDEMPOTENCY_KEY,
+    StoreItemSerializer,
+    StorePurchaseInputSerializer,
+    StorePurchaseResultSerializer,
     WalletAdjustmentInputSerializer,
     WalletAdjustmentResultSerializer,
     WalletEntrySerializer,
     WalletSerializer,
 )
 from gamification.models import WalletEntry, WalletSource
-from gamification.selectors import wallet_entries, wallet_get
+from gamification.selectors import store_item_get, store_items_for_player, wallet_entries, wallet_get
+from gamification.services.store import store_purchase
 from gamification.services.wallet import wallet_adjust
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -113,3 +117,56 @@ class WalletAdjustmentView(APIView):
         )
         body = WalletAdjustmentResultSerializer(result).data
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class StoreView(APIView):
+    @extend_schema(
+        tags=["store"],
+        summary="The store as a player sees it",
+        parameters=PLAYER_PATH_PARAMS,
+        responses={200: StoreItemSerializer(many=True), **error_responses(400, 401, 403, 404)},
+        description="Items on sale now, with the price, the stock left, the purchases the player may still make in "
+        "the cap period, and whether their balance covers the price.",
+    )
+    def get(self, request, ext_brand_id: str, user_ext_id: str):
+        player = _player(request, ext_brand_id, user_ext_id)
+        return Response(StoreItemSerializer(store_items_for_player(player), many=True).data)
+
+
+class StorePurchaseView(APIView):
+    @extend_schema(
+        tags=["store"],
+        summary="Buy a store item for a player",
+        parameters=[*PLAYER_PATH_PARAMS, IDEMPOTENCY_HEADER],
+        request=StorePurchaseInputSerializer,
+        responses={
+            200: StorePurchaseResultSerializer,
+            201: StorePurchaseResultSerializer,
+            **error_responses(400, 401, 403, 404, 409, 422),
+        },
+        description="Debits the price and delivers the item in one step, once per idempotency key: 201 when bought, "
+        "200 when the key was already used for the same purchase, 409 when used for another one. 422 refusals, by "
+        "`code`: `inactive` (not on sale), `control_group`, `limit_reached` (purchase cap of the period), "
+        "`out_of_stock`, `insufficient_balance`. A refusal changes nothing.",
+    )
+    def post(self, request, ext_brand_id: str, user_ext_id: str):
+        player = _player(request, ext_brand_id, user_ext_id)
+        if not request_actor(request).can(Perm.PLAYER_ACT, player.label_id):
+            raise PermissionDenied("Your role may not buy for players.")
+        serializer = StorePurchaseInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        key = _idempotency_key(request, data)
+        result = store_purchase(player=player, item=store_item_get(player, data["item_id"]), key=f"api:{key}")
+        body = StorePurchaseResultSerializer(
+            {"created": result.created, "purchase": result.purchase, "wallet": wallet_get(player)}
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+def _idempotency_key(request, data: dict) -> str:
+    key = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        message = f"Required (in the body or the Idempotency-Key header), at most {MAX_IDEMPOTENCY_KEY} characters."
+        raise DomainValidationError({"idempotency_key": [message]})
+    return key

@@ -1,0 +1,67 @@
+"""The store in the admin: categories and items are configuration (admin, manager); purchases are a read-only list."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db import models
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
+from unfold.decorators import display
+
+from backoffice.admin.base import LabelScopedAdmin
+from backoffice.admin.filters import ScopedRelatedFilter
+from backoffice.models import Perm
+from gamification.models import Level, StoreCategory, StoreItem, StorePurchase
+
+
+@admin.register(StoreCategory)
+class StoreCategoryAdmin(LabelScopedAdmin):
+    add_perm = change_perm = delete_perm = Perm.CONFIG_CHANGE
+    list_display = ("name", "position", "label")
+    list_select_related = ("label",)
+    list_filter = (("label", ScopedRelatedFilter),)
+    fields = ("label", "name", "position")
+
+
+@admin.register(StoreItem)
+class StoreItemAdmin(LabelScopedAdmin):
+    add_perm = change_perm = delete_perm = Perm.CONFIG_CHANGE
+    # Categories and levels offered are those of labels where the user may change configuration; clean() then
+    # refuses a category or level of another label than the item's.
+    scoped_foreign_keys = {**LabelScopedAdmin.scoped_foreign_keys, "category": StoreCategory, "target_level": Level}
+    list_display = ("name", "type", "price_display", "stock_display", "cap_display", "is_active", "category", "label")
+    list_select_related = ("label", "category")
+    list_filter = (("label", ScopedRelatedFilter), ("type", ChoicesDropdownFilter), "is_active")
+    search_fields = ("name",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    fieldsets = (
+        (None, {"fields": ("label", "category", "name", "description", "image_url")}),
+        ("What it is", {"fields": ("type", "target_level")}),
+        ("Price and limits", {"fields": ("price", "currency", "stock", "cap_count", "cap_period")}),
+        ("On sale", {"fields": ("is_active", "active_from", "active_till")}),
+    )
+
+    @display(description="Price")
+    def price_display(self, obj) -> str:
+        return f"{obj.price:,} {obj.currency}"
+
+    @display(description="Stock")
+    def stock_display(self, obj) -> str:
+        return "unlimited" if obj.stock is None else f"{obj.stock:,}"
+
+    @display(description="Cap")
+    def cap_display(self, obj) -> str:
+        return "-" if obj.cap_count is None else f"{obj.cap_count} per {obj.cap_period}"
+
+
+@admin.register(StorePurchase)
+class StorePurchaseAdmin(LabelScopedAdmin):
+    """Read-only for everyone: purchases are made only through `store_purchase`."""
+
+    list_display = ("created_at", "player", "item", "price", "currency", "status", "key")
+    list_select_related = ("player__brand", "item")
+    list_filter = (("label", ScopedRelatedFilter), ("currency", ChoicesDropdownFilter))
+    search_fields = ("=key",)
+    search_help_text = "Exact key"
+    show_facets = admin.ShowFacets.NEVER
+    actions = None
+    readonly_fields = ("player", "item", "price", "currency", "wallet_entry", "status", "key", "created_at")

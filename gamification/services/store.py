@@ -1,0 +1,154 @@
+"""Store purchases: one transaction claims the key, checks the cap, takes stock, debits the wallet and delivers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from backoffice.errors import DomainError, DomainValidationError, NotFound
+from crm.models import Player
+from gamification.models import CapPeriod, StoreItem, StoreItemType, StorePurchase, WalletSource
+from gamification.services.wallet import MAX_KEY_LENGTH, ControlGroup, IdempotencyConflict, wallet_adjust
+
+KEY_PREFIX = "store:"
+
+
+class ItemInactive(DomainError):
+    status_code = 422
+    default_code = "inactive"
+
+
+class LimitReached(DomainError):
+    status_code = 422
+    default_code = "limit_reached"
+
+
+class OutOfStock(DomainError):
+    status_code = 422
+    default_code = "out_of_stock"
+
+
+@dataclass(frozen=True)
+class PurchaseResult:
+    purchase: StorePurchase
+    created: bool  # False when the key was already used: nothing was bought again
+
+
+def item_is_on_sale(item: StoreItem, now: dt.datetime) -> bool:
+    """The flag is on and `now` lies within the item's active dates."""
+    started = item.active_from is None or item.active_from <= now
+    not_ended = item.active_till is None or now < item.active_till
+    return item.is_active and started and not_ended
+
+
+def cap_period_start(period: str, now: dt.datetime) -> dt.datetime | None:
+    """Start of the calendar period (UTC) that contains `now`; None for "ever" (every purchase counts)."""
+    day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == CapPeriod.DAY:
+        return day
+    if period == CapPeriod.WEEK:
+        return day - dt.timedelta(days=day.weekday())
+    if period == CapPeriod.MONTH:
+        return day.replace(day=1)
+    return None
+
+
+def purchases_in_period(*, player: Player, item: StoreItem, now: dt.datetime) -> int:
+    """How many times the player bought the item in the current cap period."""
+    purchases = StorePurchase.objects.filter(player_id=player.pk, item_id=item.pk)
+    start = cap_period_start(item.cap_period, now)
+    return purchases.filter(created_at__gte=start).count() if start else purchases.count()
+
+
+def store_purchase(*, player: Player, item: StoreItem, key: str) -> PurchaseResult:
+    """Buy `item` for `player` once per `key`: the debit, the stock, the cap and the delivery commit together.
+
+    A replayed key returns the first purchase. Refusals (422): `inactive`, `control_group`, `limit_reached`,
+    `out_of_stock`, `insufficient_balance`; each rolls everything back, so the key may be used again later.
+    """
+    if not key or len(key) > MAX_KEY_LENGTH - len(KEY_PREFIX):
+        raise DomainValidationError({"idempotency_key": [f"Required, at most {MAX_KEY_LENGTH} characters."]})
+    if item.label_id != player.label_id:
+        raise NotFound("No such store item.")
+    now = timezone.now()
+    with transaction.atomic():
+        purchase_id = _purchase_claim(player, item, key)
+        if purchase_id is None:
+            return _replay(player, item, key)
+        if not item_is_on_sale(item, now):
+            raise ItemInactive("The item is not on sale.")
+        if player.ach_gamification_in_control_group:
+            raise ControlGroup("The player is in the gamification control group: the store is closed to them.")
+        _cap_check(player, item, now)
+        _stock_take(item)
+        entry = wallet_adjust(
+            player=player,
+            currency=item.currency,
+            amount=-item.price,
+            source=WalletSource.STORE,
+            key=f"{KEY_PREFIX}{key}",
+            reason=f"Store: {item.name}"[:500],
+        ).entry
+        StorePurchase.objects.filter(pk=purchase_id).update(wallet_entry=entry)
+        _deliver(player, item)
+    return PurchaseResult(purchase=StorePurchase.objects.select_related("item").get(pk=purchase_id), created=True)
+
+
+def _purchase_claim(player: Player, item: StoreItem, key: str) -> int | None:
+    """Insert the purchase unless its key exists (a concurrent claim waits for the first to commit or roll back)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO gamification_storepurchase (label_id, player_id, item_id, price, currency, status, key,"
+            " created_at) VALUES (%s, %s, %s, %s, %s, 'delivered', %s, now())"
+            " ON CONFLICT (label_id, key) DO NOTHING RETURNING id",
+            [player.label_id, player.pk, item.pk, item.price, item.currency, key],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _replay(player: Player, item: StoreItem, key: str) -> PurchaseResult:
+    purchase = StorePurchase.objects.select_related("item").get(label_id=player.label_id, key=key)
+    if (purchase.player_id, purchase.item_id) != (player.pk, item.pk):
+        raise IdempotencyConflict("This idempotency key was already used for a different purchase.")
+    return PurchaseResult(purchase=purchase, created=False)
+
+
+def _cap_check(player: Player, item: StoreItem, now: dt.datetime) -> None:
+    """Refuse past the cap. The lock makes concurrent purchases of one item by one player count one at a time."""
+    if item.cap_count is None:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"store:{player.pk}:{item.pk}"])
+    # The count includes the purchase just claimed in this transaction.
+    if purchases_in_period(player=player, item=item, now=now) > item.cap_count:
+        raise LimitReached(f"The player may buy this item {item.cap_count} time(s) per {item.cap_period}.")
+
+
+def _stock_take(item: StoreItem) -> None:
+    """Take one from the stock in one guarded UPDATE. Unlimited stock is not written: its row lock would queue
+    every purchase of the item behind the one before it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE gamification_storeitem SET stock = stock - 1 WHERE id = %s AND stock > 0 RETURNING stock",
+            [item.pk],
+        )
+        if cursor.fetchone() is not None:
+            return
+        cursor.execute("SELECT stock IS NULL FROM gamification_storeitem WHERE id = %s", [item.pk])
+        row = cursor.fetchone()
+    if row is None or not row[0]:
+        raise OutOfStock("The item is out of stock.")
+
+
+def _deliver(player: Player, item: StoreItem) -> None:
+    """A level change applies now (the debit created the wallet row); a tangible item is fulfilled offline."""
+    if item.type == StoreItemType.CHANGE_LEVEL:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE gamification_wallet SET level_id = %s, updated_at = now() WHERE player_id = %s",
+                [item.target_level_id, player.pk],
+            )
