@@ -32,3 +32,17 @@ class NotFound(DomainError):
 class PayloadTooLarge(DomainError):
     status_code = 413
     default_code = "too_large"
+
+
+class Conflict(DomainError):
+    """The request contradicts what was done before (e.g. an idempotency key reused for something else)."""
+
+    status_code = 409
+    default_code = "conflict"
+
+
+class Refused(DomainError):
+    """Valid input that a business rule refuses (insufficient balance, out of stock...); `code` says which."""
+
+    status_code = 422
+    default_code = "refused"

@@ -102,10 +102,7 @@ class WalletAdjustmentView(APIView):
         serializer = WalletAdjustmentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        key = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "").strip()
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-            message = f"Required (in the body or the Idempotency-Key header), at most {MAX_IDEMPOTENCY_KEY} characters."
-            raise DomainValidationError({"idempotency_key": [message]})
+        key = _idempotency_key(request, data)
         result = wallet_adjust(
             player=player,
             currency=data["currency"],

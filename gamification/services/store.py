@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from backoffice.errors import DomainError, DomainValidationError, NotFound
+from backoffice.errors import DomainValidationError, NotFound, Refused
 from crm.models import Player
 from gamification.models import CapPeriod, StoreItem, StoreItemType, StorePurchase, WalletSource
 from gamification.services.wallet import MAX_KEY_LENGTH, ControlGroup, IdempotencyConflict, wallet_adjust
@@ -16,18 +16,15 @@ from gamification.services.wallet import MAX_KEY_LENGTH, ControlGroup, Idempoten
 KEY_PREFIX = "store:"
 
 
-class ItemInactive(DomainError):
-    status_code = 422
+class ItemInactive(Refused):
     default_code = "inactive"
 
 
-class LimitReached(DomainError):
-    status_code = 422
+class LimitReached(Refused):
     default_code = "limit_reached"
 
 
-class OutOfStock(DomainError):
-    status_code = 422
+class OutOfStock(Refused):
     default_code = "out_of_stock"
 
 

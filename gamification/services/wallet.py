@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from backoffice.errors import DomainError, DomainValidationError
+from backoffice.errors import Conflict, DomainValidationError, Refused
 from crm.models import Player
 from gamification.models import Currency, Wallet, WalletEntry, WalletSource
 from gamification.services.levels import level_recompute
@@ -16,18 +16,15 @@ MAX_REASON_LENGTH = 500
 _BALANCES = ("points", "points_earned", "points_tournament", "gems", "diamonds", "level_id")
 
 
-class IdempotencyConflict(DomainError):
-    status_code = 409
+class IdempotencyConflict(Conflict):
     default_code = "idempotency_conflict"
 
 
-class InsufficientBalance(DomainError):
-    status_code = 422
+class InsufficientBalance(Refused):
     default_code = "insufficient_balance"
 
 
-class ControlGroup(DomainError):
-    status_code = 422
+class ControlGroup(Refused):
     default_code = "control_group"
 
 
