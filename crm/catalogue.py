@@ -115,11 +115,62 @@ CORE_TYPES: dict[str, EventSpec] = {
         optional={"win_amount": amount, **_SPORT},
     ),
     "client_action": EventSpec(required={"action": text128}),
+    # Facts that gamification emits (source "system"); partners may not send these types.
     "level_changed": EventSpec(
         required={"level_id": integer, "level_name": text255},
         optional={"previous_level_id": integer, "previous_level_name": text255},
     ),
+    "balance_changed": EventSpec(
+        required={
+            "currency": one_of("points", "gems", "diamonds"),
+            "amount": integer,
+            "balance": integer,
+            "source": text64,
+            "entry_id": integer,
+        },
+    ),
+    "mission_completed": EventSpec(
+        required={"mission_id": integer, "mission_name": text255, "run": integer}, optional={"cycle": text64}
+    ),
+    "badge_earned": EventSpec(
+        required={"badge_id": integer, "badge_name": text255, "stage": integer}, optional={"stage_name": text255}
+    ),
+    "tournament_registered": EventSpec(
+        required={"tournament_id": integer, "instance_id": integer, "tournament_name": text255},
+        optional={"registration_type": text64},
+    ),
+    "tournament_won": EventSpec(
+        required={
+            "tournament_id": integer,
+            "instance_id": integer,
+            "tournament_name": text255,
+            "place": integer,
+            "score": number,
+        },
+    ),
+    "tournament_lost": EventSpec(
+        required={
+            "tournament_id": integer,
+            "instance_id": integer,
+            "tournament_name": text255,
+            "place": integer,
+            "score": number,
+        },
+    ),
+    "store_item_purchased": EventSpec(
+        required={
+            "item_id": integer,
+            "item_name": text255,
+            "price": integer,
+            "currency": text64,
+            "purchase_id": integer,
+        },
+    ),
 }
+SYSTEM_TYPES = frozenset(
+    ["level_changed", "balance_changed", "mission_completed", "badge_earned", "tournament_registered",
+     "tournament_won", "tournament_lost", "store_item_purchased"]
+)  # fmt: skip
 PROFILE_UPDATE = "profile_update"
 PII_FIELDS = ("user_email", "user_phone")  # encrypted in stored payloads, as in the player's columns
 CORE_TYPE_NAMES = frozenset([*CORE_TYPES, PROFILE_UPDATE])

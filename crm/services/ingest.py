@@ -18,8 +18,8 @@ from django.db import connection, transaction
 from backoffice.crypto import keyed_digest, seal
 from backoffice.models import Brand, Label
 from backoffice.models.tenancy import MAX_ENTRY_POINTS
-from crm.catalogue import PII_FIELDS, PROFILE_UPDATE, CleanEvent, EventSpec, clean_event, custom_spec
-from crm.models import EventType, Player
+from crm.catalogue import PII_FIELDS, PROFILE_UPDATE, SYSTEM_TYPES, CleanEvent, EventSpec, clean_event, custom_spec
+from crm.models import EventSource, EventType, Player
 from crm.services.players import control_group_draw
 
 log = structlog.get_logger(__name__)
@@ -84,7 +84,9 @@ def events_ingest(
     for index, raw in enumerate(items):
         event, errors = clean_event(raw, specs, now)
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
-        if event is not None and event.ext_brand_id not in brands:
+        if source != EventSource.SYSTEM and isinstance(raw, dict) and raw.get("type") in SYSTEM_TYPES:
+            event, errors = None, {"type": [f"{raw['type']!r} is a fact Pitboss emits itself; it cannot be sent."]}
+        elif event is not None and event.ext_brand_id not in brands:
             event, errors = None, {"ext_brand_id": [f"Unknown brand {raw.get('ext_brand_id')!r}."]}
         if event is None:
             results.append(ItemResult(index, INVALID, str(event_id) if event_id is not None else None, errors=errors))

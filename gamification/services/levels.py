@@ -1,17 +1,12 @@
-"""A player's level follows their ever-earned points; a change is emitted as a `level_changed` event after commit."""
+"""A player's level follows their ever-earned points; a change is emitted as a `level_changed` fact."""
 
 from __future__ import annotations
 
-import datetime as dt
+from django.db import connection
 
-from django.db import connection, transaction
-
-from backoffice.models import Label
-from crm.models import EventSource, Player
-from crm.services.ingest import events_ingest
+from crm.models import Player
+from gamification.facts import LEVEL_CHANGED, fact_emit
 from gamification.models import Level
-
-LEVEL_CHANGED = "level_changed"
 
 
 def level_for(*, label_id: int, points_earned: int) -> Level | None:
@@ -24,7 +19,7 @@ def level_for(*, label_id: int, points_earned: int) -> Level | None:
 def level_recompute(*, player: Player, points_earned: int, entry_id: int) -> Level | None:
     """Set the player's level from `points_earned` (inside the caller's transaction, with the wallet row locked).
 
-    Returns the new level when it changed, else None; the `level_changed` event is ingested after commit.
+    Returns the new level when it changed, else None; the `level_changed` fact commits with the change.
     """
     level = level_for(label_id=player.label_id, points_earned=points_earned)
     new_id = level.pk if level else None
@@ -39,24 +34,12 @@ def level_recompute(*, player: Player, points_earned: int, entry_id: int) -> Lev
     if row is None or level is None:
         return None
     previous = Level.objects.filter(pk=row[0]).first() if row[0] else None
-    item = _event(player, level, previous, entry_id)
-    transaction.on_commit(lambda: _emit(player.label_id, item))
+    level_changed_emit(player, level, previous, key=f"level:{player.pk}:{level.pk}:{entry_id}")
     return level
 
 
-def _event(player: Player, level: Level, previous: Level | None, entry_id: int) -> dict:
+def level_changed_emit(player: Player, level: Level, previous: Level | None, *, key: str) -> None:
     payload = {"level_id": level.pk, "level_name": level.name}
     if previous is not None:
         payload |= {"previous_level_id": previous.pk, "previous_level_name": previous.name}
-    return {
-        "event_id": f"level:{player.pk}:{level.pk}:{entry_id}",
-        "type": LEVEL_CHANGED,
-        "ext_brand_id": player.brand.ext_brand_id,
-        "user_ext_id": player.user_ext_id,
-        "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
-        "payload": payload,
-    }
-
-
-def _emit(label_id: int, item: dict) -> None:
-    events_ingest(label=Label.objects.get(pk=label_id), items=[item], source=EventSource.SYSTEM)
+    fact_emit(player, LEVEL_CHANGED, key, payload)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from backoffice.errors import DomainValidationError, NotFound, Refused
 from crm.models import Player
+from gamification.facts import STORE_ITEM_PURCHASED, fact_emit
 from gamification.models import CapPeriod, StoreItem, StoreItemType, StorePurchase, WalletSource
 from gamification.services.wallet import MAX_KEY_LENGTH, ControlGroup, IdempotencyConflict, wallet_adjust
 
@@ -91,6 +92,18 @@ def store_purchase(*, player: Player, item: StoreItem, key: str) -> PurchaseResu
         ).entry
         StorePurchase.objects.filter(pk=purchase_id).update(wallet_entry=entry)
         _deliver(player, item)
+        fact_emit(
+            player,
+            STORE_ITEM_PURCHASED,
+            f"purchase:{purchase_id}",
+            {
+                "item_id": item.pk,
+                "item_name": item.name,
+                "price": item.price,
+                "currency": item.currency,
+                "purchase_id": purchase_id,
+            },
+        )
     return PurchaseResult(purchase=StorePurchase.objects.select_related("item").get(pk=purchase_id), created=True)
 
 

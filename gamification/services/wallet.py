@@ -8,6 +8,7 @@ from django.db import connection, transaction
 
 from backoffice.errors import Conflict, DomainValidationError, Refused
 from crm.models import Player
+from gamification.facts import BALANCE_CHANGED, fact_emit
 from gamification.models import Currency, Wallet, WalletEntry, WalletSource
 from gamification.services.levels import level_recompute
 
@@ -50,7 +51,8 @@ def wallet_adjust(
 
     A replayed key returns the first entry and changes nothing; a balance never goes below zero. A points credit
     that `counts_as_earned` also raises the ever-earned and tournament balances (and may change the player's
-    level, emitted as a `level_changed` event after commit); a debit touches only spendable.
+    level, emitted as a `level_changed` fact); a debit touches only spendable. Every change is emitted as a
+    `balance_changed` fact in the same transaction.
     """
     _validate(currency=currency, amount=amount, source=source, key=key, reason=reason)
     if amount > 0 and player.ach_gamification_in_control_group:
@@ -63,6 +65,18 @@ def wallet_adjust(
         wallet = _balance_apply(player, currency, amount, earned)
         if wallet is None:
             raise InsufficientBalance(f"The player has fewer {currency} than {-amount}.")  # rolls the entry back
+        fact_emit(
+            player,
+            BALANCE_CHANGED,
+            f"wallet:{entry_id}",
+            {
+                "currency": currency,
+                "amount": amount,
+                "balance": getattr(wallet, currency),
+                "source": source,
+                "entry_id": entry_id,
+            },
+        )
         if earned:
             level = level_recompute(player=player, points_earned=wallet.points_earned, entry_id=entry_id)
             wallet.level_id = level.pk if level else wallet.level_id

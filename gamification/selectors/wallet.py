@@ -1,4 +1,4 @@
-"""Reads of gamification data, label-scoped."""
+"""Reads of the wallet and the store, label-scoped."""
 
 from __future__ import annotations
 

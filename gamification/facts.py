@@ -1,0 +1,72 @@
+"""Gamification facts for the rest of the system: events on the pipeline that rules and journeys react to.
+
+A fact is ingested in the caller's transaction, so it exists exactly when the change it reports was committed,
+and its `event_id` is derived from that change (the wallet entry, the award...), so a replay adds nothing. Types
+(in `crm.catalogue`): level_changed, balance_changed, mission_completed, badge_earned, tournament_registered,
+tournament_won, tournament_lost, store_item_purchased. Partners cannot send them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from backoffice.models import Label
+from crm.models import EventSource, Player
+from crm.services.ingest import INVALID, events_ingest
+
+log = structlog.get_logger(__name__)
+
+LEVEL_CHANGED = "level_changed"
+BALANCE_CHANGED = "balance_changed"
+MISSION_COMPLETED = "mission_completed"
+BADGE_EARNED = "badge_earned"
+TOURNAMENT_REGISTERED = "tournament_registered"
+TOURNAMENT_WON = "tournament_won"
+TOURNAMENT_LOST = "tournament_lost"
+STORE_ITEM_PURCHASED = "store_item_purchased"
+
+
+@dataclass(frozen=True)
+class Fact:
+    player: Player  # with `brand` loaded, or it is fetched
+    type: str
+    key: str  # unique per type within the label: the event_id
+    payload: dict[str, Any]
+
+
+def facts_emit(label_id: int, facts: Iterable[Fact]) -> int:
+    """Ingest `facts` of one label as system events, inside the caller's transaction; return how many were new.
+
+    A fact that fails validation is a bug in the emitter: it is logged and raised, which rolls back the change too.
+    """
+    facts = list(facts)
+    if not facts:
+        return 0
+    now = dt.datetime.now(dt.UTC).isoformat()
+    items = [
+        {
+            "event_id": fact.key[:128],
+            "type": fact.type,
+            "ext_brand_id": fact.player.brand.ext_brand_id,
+            "user_ext_id": fact.player.user_ext_id,
+            "occurred_at": now,
+            "payload": fact.payload,
+        }
+        for fact in facts
+    ]
+    result = events_ingest(label=Label.objects.get(pk=label_id), items=items, source=EventSource.SYSTEM)
+    bad = [item for item in result.items if item.status == INVALID]
+    if bad:
+        log.error("gamification_fact_invalid", types=sorted({facts[i.index].type for i in bad}), errors=bad[0].errors)
+        raise ValueError(f"Invalid gamification fact: {bad[0].errors}")
+    return len(result.new_ids)
+
+
+def fact_emit(player: Player, type: str, key: str, payload: dict[str, Any]) -> int:
+    """One fact about one player (see `facts_emit`)."""
+    return facts_emit(player.label_id, [Fact(player, type, key, payload)])

@@ -1,0 +1,377 @@
+"""Tournament leaderboards: every write to participants' scores, and the reads of top N, rank and neighbours.
+
+Order: score descending, then who reached that score first (`reached_at`), then who registered first (`id`).
+
+Top N walks the partial index (instance, score desc, reached_at, id) and stops after N rows. A rank cannot count
+everyone ahead at a million participants, so `LeaderboardBucket` keeps how many registered participants have a
+score in each bucket: below 1,000 a bucket is one whole number, above it the score truncated to three significant
+digits (about 900 buckets per power of ten). A rank is then the sum of the counts of the buckets above the
+player's (a few thousand rows at most) plus an index range count inside their own bucket.
+
+Writes lock the participants they change (in id order, so two batches never deadlock) before reading their
+scores, so the bucket moves computed from old and new scores are exact under concurrency; the bucket rows are
+upserted in (instance, bucket) order for the same reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from django.db import connection
+
+REGISTERED, PENDING = "registered", "pending"
+_ZERO = Decimal(0)
+_ONE_THOUSAND = Decimal(1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    place: int
+    player_id: int
+    score: Decimal
+    reached_at: dt.datetime
+    events_counted: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreUpdate:
+    instance_id: int
+    player_id: int
+    event_id: int
+    value: Decimal  # 1 for a count
+    occurred_at: dt.datetime
+
+
+def score_bucket(score: Decimal) -> Decimal:
+    """The bucket a score counts in: whole numbers below 1,000, three significant digits (truncated) above."""
+    if score < _ONE_THOUSAND:
+        return score.to_integral_value(rounding=ROUND_FLOOR)
+    step = Decimal(1).scaleb(score.adjusted() - 2)
+    return ((score / step).to_integral_value(rounding=ROUND_FLOOR) * step).quantize(Decimal(1))
+
+
+def score_bucket_end(score: Decimal) -> Decimal:
+    """The first score of the next bucket."""
+    if score < _ONE_THOUSAND:
+        return score.to_integral_value(rounding=ROUND_FLOOR) + 1
+    return score_bucket(score) + Decimal(1).scaleb(score.adjusted() - 2)
+
+
+# --- participants --------------------------------------------------------------------------------------------------
+
+
+def _instance_lock(cursor, instance_id: int) -> int:
+    """Lock the instance row (registrations serialize on it) and return its registered participant count."""
+    cursor.execute(
+        "SELECT participant_count FROM gamification_tournamentinstance WHERE id = %s FOR NO KEY UPDATE", [instance_id]
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError(f"No tournament instance {instance_id}.")
+    return row[0]
+
+
+def _count_add(cursor, instance_id: int, delta: int) -> None:
+    cursor.execute(
+        "UPDATE gamification_tournamentinstance SET participant_count = participant_count + %s, updated_at = now()"
+        " WHERE id = %s",
+        [delta, instance_id],
+    )
+
+
+def _buckets_add(cursor, moves: dict[tuple[int, Decimal], int]) -> None:
+    """Apply bucket count changes, in key order (no deadlocks); rows that reach zero are kept (they are reused)."""
+    changes = sorted((key, delta) for key, delta in moves.items() if delta)
+    if not changes:
+        return
+    cursor.execute(
+        "INSERT INTO gamification_leaderboardbucket AS b (instance_id, bucket, count)"
+        " SELECT * FROM unnest(%s::bigint[], %s::numeric[], %s::bigint[])"
+        " ON CONFLICT (instance_id, bucket) DO UPDATE SET count = b.count + EXCLUDED.count",
+        [[k[0] for k, _ in changes], [k[1] for k, _ in changes], [d for _, d in changes]],
+    )
+
+
+def participants_enter(
+    *,
+    instance_id: int,
+    label_id: int,
+    player_ids: Sequence[int],
+    status: str = REGISTERED,
+    max_players: int | None = None,
+    at: dt.datetime | None = None,
+) -> list[int]:
+    """Enter the players not yet in the instance, registered (within `max_players`) or pending approval.
+
+    Returns the ids of the players entered now, in id order. Runs in the caller's transaction.
+    """
+    wanted = sorted(set(player_ids))
+    if not wanted:
+        return []
+    at = at or dt.datetime.now(dt.UTC)
+    with connection.cursor() as cursor:
+        count = _instance_lock(cursor, instance_id)
+        cursor.execute(
+            "SELECT player_id FROM gamification_tournamentparticipant WHERE instance_id = %s AND player_id = ANY(%s)",
+            [instance_id, wanted],
+        )
+        present = {row[0] for row in cursor.fetchall()}
+        new = [pid for pid in wanted if pid not in present]
+        if status == REGISTERED and max_players is not None:
+            new = new[: max(max_players - count, 0)]
+        if not new:
+            return []
+        cursor.execute(
+            "INSERT INTO gamification_tournamentparticipant"
+            " (instance_id, label_id, player_id, status, score, events_counted, reached_at, registered_at)"
+            " SELECT %s, %s, p, %s, 0, 0, %s, %s FROM unnest(%s::bigint[]) AS p ORDER BY p"
+            " ON CONFLICT (instance_id, player_id) DO NOTHING RETURNING player_id",
+            [instance_id, label_id, status, at, at, new],
+        )
+        entered = sorted(row[0] for row in cursor.fetchall())
+        if status == REGISTERED and entered:
+            _count_add(cursor, instance_id, len(entered))
+            _buckets_add(cursor, {(instance_id, _ZERO): len(entered)})
+    return entered
+
+
+def participant_admit(*, instance_id: int, player_id: int, max_players: int | None = None) -> bool:
+    """Pending -> registered, within `max_players`; False when not pending or the instance is full."""
+    with connection.cursor() as cursor:
+        count = _instance_lock(cursor, instance_id)
+        if max_players is not None and count >= max_players:
+            return False
+        cursor.execute(
+            "UPDATE gamification_tournamentparticipant SET status = %s, reached_at = now()"
+            " WHERE instance_id = %s AND player_id = %s AND status = %s RETURNING score",
+            [REGISTERED, instance_id, player_id, PENDING],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return False
+        _count_add(cursor, instance_id, 1)
+        _buckets_add(cursor, {(instance_id, score_bucket(row[0])): 1})
+    return True
+
+
+def participant_leave(*, instance_id: int, player_id: int, status: str) -> bool:
+    """Registered or pending -> `status` (rejected, refunded); False when the player was neither."""
+    with connection.cursor() as cursor:
+        _instance_lock(cursor, instance_id)
+        cursor.execute(
+            "SELECT id, status, score FROM gamification_tournamentparticipant"
+            " WHERE instance_id = %s AND player_id = %s FOR UPDATE",
+            [instance_id, player_id],
+        )
+        row = cursor.fetchone()
+        if row is None or row[1] not in (REGISTERED, PENDING):
+            return False
+        cursor.execute("UPDATE gamification_tournamentparticipant SET status = %s WHERE id = %s", [status, row[0]])
+        if row[1] == REGISTERED:
+            _count_add(cursor, instance_id, -1)
+            _buckets_add(cursor, {(instance_id, score_bucket(row[2])): -1})
+    return True
+
+
+# --- scores --------------------------------------------------------------------------------------------------------
+
+
+def scores_apply(updates: Sequence[ScoreUpdate], *, rules: dict[int, tuple[str, int | None]]) -> int:
+    """Apply a micro-batch of scored events to registered participants; return how many participants changed.
+
+    `rules`: instance id -> (score method "count" | "sum" | "best", cap on counted events or None). Each (instance,
+    event) counts once, however often it is applied. Events count in the order they happened, so a cap keeps the
+    first ones. `reached_at` moves to when the new score was reached. Runs in the caller's transaction.
+    """
+    if not updates:
+        return 0
+    pairs = sorted({(u.instance_id, u.player_id) for u in updates})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.id, p.instance_id, p.player_id, p.score, p.events_counted, p.reached_at"
+            " FROM gamification_tournamentparticipant p"
+            " JOIN unnest(%s::bigint[], %s::bigint[]) AS w(instance_id, player_id)"
+            "   ON p.instance_id = w.instance_id AND p.player_id = w.player_id"
+            " WHERE p.status = %s ORDER BY p.id FOR NO KEY UPDATE OF p",
+            [[i for i, _ in pairs], [p for _, p in pairs], REGISTERED],
+        )
+        participants = {(row[1], row[2]): row for row in cursor.fetchall()}
+        scored = sorted(
+            (u for u in updates if (u.instance_id, u.player_id) in participants and u.instance_id in rules),
+            key=lambda u: (u.instance_id, u.event_id),
+        )
+        if not scored:
+            return 0
+        cursor.execute(
+            "INSERT INTO gamification_tournamentscoreevent (instance_id, event_id, player_id)"
+            " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])"
+            " ON CONFLICT DO NOTHING RETURNING instance_id, event_id",
+            [[u.instance_id for u in scored], [u.event_id for u in scored], [u.player_id for u in scored]],
+        )
+        fresh = set(cursor.fetchall())
+        by_participant: dict[tuple[int, int], list[ScoreUpdate]] = defaultdict(list)
+        for u in scored:
+            if (u.instance_id, u.event_id) in fresh:
+                fresh.discard((u.instance_id, u.event_id))  # the same event twice in one batch counts once
+                by_participant[(u.instance_id, u.player_id)].append(u)
+        rows, moves = [], defaultdict(int)
+        for key, events in by_participant.items():
+            pk, instance_id, _, score, counted, reached_at = participants[key]
+            method, cap = rules[instance_id]
+            new_score, new_counted, new_reached = _score(method, cap, score, counted, reached_at, events)
+            if (new_score, new_counted, new_reached) == (score, counted, reached_at):
+                continue
+            rows.append((pk, new_score, new_counted, new_reached))
+            old_bucket, new_bucket = score_bucket(score), score_bucket(new_score)
+            if old_bucket != new_bucket:
+                moves[(instance_id, old_bucket)] -= 1
+                moves[(instance_id, new_bucket)] += 1
+        if rows:
+            rows.sort()
+            cursor.execute(
+                "UPDATE gamification_tournamentparticipant AS p SET score = u.score, events_counted = u.counted,"
+                " reached_at = u.reached_at"
+                " FROM unnest(%s::bigint[], %s::numeric[], %s::int[], %s::timestamptz[]) AS u(id, score, counted,"
+                " reached_at) WHERE p.id = u.id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            _buckets_add(cursor, moves)
+    return len(rows)
+
+
+def _score(method: str, cap: int | None, score: Decimal, counted: int, reached_at: dt.datetime, events: list):
+    events.sort(key=lambda u: (u.occurred_at, u.event_id))
+    if cap is not None:
+        events = events[: max(cap - counted, 0)]
+    for u in events:
+        counted += 1
+        if method == "best":
+            if u.value > score:
+                score, reached_at = u.value, u.occurred_at
+        else:
+            step = Decimal(1) if method == "count" else u.value
+            if step > 0:
+                score += step
+                reached_at = max(reached_at, u.occurred_at)
+    return score, counted, reached_at
+
+
+# --- reads ---------------------------------------------------------------------------------------------------------
+
+_COLUMNS = "player_id, score, reached_at, events_counted"
+_ORDER = "ORDER BY score DESC, reached_at, id"
+
+
+def leaderboard_top(instance_id: int, limit: int = 100, offset: int = 0) -> list[Standing]:
+    """The first `limit` places (after `offset`), through the leaderboard index."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM gamification_tournamentparticipant"  # noqa: S608 - constant fragments
+            f" WHERE instance_id = %s AND status = %s {_ORDER} LIMIT %s OFFSET %s",
+            [instance_id, REGISTERED, limit, offset],
+        )
+        return [Standing(offset + n, *row) for n, row in enumerate(cursor.fetchall(), start=1)]
+
+
+def _me(cursor, instance_id: int, player_id: int):
+    cursor.execute(
+        "SELECT id, player_id, score, reached_at, events_counted FROM gamification_tournamentparticipant"
+        " WHERE instance_id = %s AND player_id = %s AND status = %s",
+        [instance_id, player_id, REGISTERED],
+    )
+    return cursor.fetchone()
+
+
+def _ahead(cursor, instance_id: int, pk: int, score: Decimal, reached_at: dt.datetime) -> int:
+    """How many registered participants rank before (score, reached_at, pk)."""
+    cursor.execute(
+        "SELECT (SELECT coalesce(sum(count), 0) FROM gamification_leaderboardbucket"
+        "         WHERE instance_id = %(i)s AND bucket > %(b)s)"
+        " + (SELECT count(*) FROM gamification_tournamentparticipant WHERE instance_id = %(i)s"
+        "     AND status = %(st)s AND score > %(s)s AND score < %(end)s)"
+        " + (SELECT count(*) FROM gamification_tournamentparticipant WHERE instance_id = %(i)s"
+        "     AND status = %(st)s AND score = %(s)s AND (reached_at, id) < (%(r)s, %(pk)s))",
+        {
+            "i": instance_id,
+            "b": score_bucket(score),
+            "s": score,
+            "end": score_bucket_end(score),
+            "r": reached_at,
+            "pk": pk,
+            "st": REGISTERED,
+        },
+    )
+    return int(cursor.fetchone()[0])
+
+
+def leaderboard_rank(instance_id: int, player_id: int) -> Standing | None:
+    """The player's place and score; None when they are not a registered participant."""
+    with connection.cursor() as cursor:
+        me = _me(cursor, instance_id, player_id)
+        if me is None:
+            return None
+        pk, player_id, score, reached_at, counted = me
+        return Standing(_ahead(cursor, instance_id, pk, score, reached_at) + 1, player_id, score, reached_at, counted)
+
+
+def leaderboard_around(instance_id: int, player_id: int, k: int = 2) -> list[Standing]:
+    """Up to `k` places above the player, the player, and up to `k` below; empty when not a participant."""
+    with connection.cursor() as cursor:
+        me = _me(cursor, instance_id, player_id)
+        if me is None:
+            return []
+        pk, _, score, reached_at, _ = me
+        place = _ahead(cursor, instance_id, pk, score, reached_at) + 1
+        base = f"SELECT {_COLUMNS} FROM gamification_tournamentparticipant WHERE instance_id = %s AND status = %s"  # noqa: S608
+        args = [instance_id, REGISTERED]
+        above = _union_fetch(
+            cursor,
+            f"{base} AND score = %s AND (reached_at, id) < (%s, %s) ORDER BY reached_at DESC, id DESC LIMIT %s",
+            [*args, score, reached_at, pk, k],
+            f"{base} AND score > %s ORDER BY score, reached_at DESC, id DESC LIMIT %s",
+            [*args, score, k],
+            k,
+        )
+        below = _union_fetch(
+            cursor,
+            f"{base} AND score = %s AND (reached_at, id) > (%s, %s) ORDER BY reached_at, id LIMIT %s",
+            [*args, score, reached_at, pk, k],
+            f"{base} AND score < %s {_ORDER} LIMIT %s",
+            [*args, score, k],
+            k,
+        )
+    standings = [Standing(place - n, *row) for n, row in enumerate(above, start=1)][::-1]
+    standings.append(Standing(place, me[1], score, reached_at, me[4]))
+    standings += [Standing(place + n, *row) for n, row in enumerate(below, start=1)]
+    return standings
+
+
+def _union_fetch(cursor, near_sql: str, near_args: list, far_sql: str, far_args: list, k: int) -> list[tuple]:
+    """The `k` nearest rows: first the ties on the same score, then the next scores (two index scans)."""
+    cursor.execute(near_sql, near_args)
+    rows = cursor.fetchall()
+    if len(rows) < k:
+        cursor.execute(far_sql, [*far_args[:-1], k - len(rows)])
+        rows += cursor.fetchall()
+    return rows
+
+
+def places_assign(instance_id: int) -> int:
+    """Set the final `place` of every registered participant (1..n in leaderboard order); return n."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE gamification_tournamentparticipant AS p SET place = r.place"
+            " FROM (SELECT id, row_number() OVER (ORDER BY score DESC, reached_at, id) AS place"
+            "       FROM gamification_tournamentparticipant WHERE instance_id = %s AND status = %s) AS r"
+            " WHERE p.id = r.id AND p.place IS DISTINCT FROM r.place",
+            [instance_id, REGISTERED],
+        )
+        cursor.execute(
+            "SELECT count(*) FROM gamification_tournamentparticipant WHERE instance_id = %s AND status = %s",
+            [instance_id, REGISTERED],
+        )
+        return cursor.fetchone()[0]

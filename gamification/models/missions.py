@@ -1,0 +1,296 @@
+"""Missions: sets of tasks that count matching events; badges: achievements with stages.
+
+A mission's status moves one way: draft -> active -> archived. A player's run of a mission is a `PlayerMission` row
+(one per mission, player, recurrence cycle and completion number); its tasks progress through `TaskContribution`
+rows, unique per (player mission, task, event), so the same event never counts twice.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from backoffice.models.base import LabelScopedModel, LabelScopedQuerySet
+from gamification.conditions import conditions_validate
+from gamification.models.levels import validate_translations
+
+
+class BadgeVisibility(models.TextChoices):
+    GREYED = "greyed", "Shown greyed until earned"
+    HIDDEN = "hidden", "Hidden until earned"
+
+
+class Badge(LabelScopedModel):
+    """An achievement. With stages, each award raises the player to the next stage (e.g. bronze, silver, gold)."""
+
+    name = models.CharField(max_length=120, help_text="Name shown to staff.")
+    names = models.JSONField(default=dict, blank=True, validators=[validate_translations], help_text="Per language.")
+    descriptions = models.JSONField(
+        default=dict, blank=True, validators=[validate_translations], help_text="Per language."
+    )
+    image_url = models.URLField(blank=True, help_text="Image shown to players.")
+    visibility = models.CharField(
+        max_length=8,
+        choices=BadgeVisibility.choices,
+        default=BadgeVisibility.GREYED,
+        help_text="How players who have not earned it see it.",
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Lower comes first.")
+    is_active = models.BooleanField(default=True, help_text="Off: no longer awarded nor shown unless earned.")
+
+    class Meta:
+        ordering = ["label", "position", "name"]
+        constraints = [models.UniqueConstraint(fields=["label", "name"], name="badge_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BadgeStage(models.Model):
+    """Stage `number` (1, 2, 3...) of a badge; a badge without stages has one implicit stage."""
+
+    badge = models.ForeignKey(Badge, on_delete=models.CASCADE, related_name="stages")
+    number = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)], help_text="1 is the first stage.")
+    name = models.CharField(max_length=120, help_text="e.g. Bronze.")
+    names = models.JSONField(default=dict, blank=True, validators=[validate_translations], help_text="Per language.")
+    image_url = models.URLField(blank=True, help_text="Image of this stage.")
+
+    class Meta:
+        ordering = ["badge", "number"]
+        constraints = [models.UniqueConstraint(fields=["badge", "number"], name="badge_stage_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.badge} · {self.name}"
+
+
+class BadgeAward(models.Model):
+    """A player reached `stage` of a badge. `key` (unique per label) makes an award happen once."""
+
+    label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
+    player = models.ForeignKey("crm.Player", on_delete=models.PROTECT, related_name="badge_awards")
+    badge = models.ForeignKey(Badge, on_delete=models.PROTECT, related_name="awards")
+    stage = models.PositiveSmallIntegerField(default=1)
+    source = models.CharField(max_length=16, help_text="mission, rule, manual or api.")
+    key = models.CharField(max_length=255)
+    reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["label", "key"], name="badge_award_unique_key"),
+            models.UniqueConstraint(fields=["player", "badge", "stage"], name="badge_award_once_per_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.badge} stage {self.stage}"
+
+
+class MissionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    ARCHIVED = "archived", "Archived"
+
+
+class MissionType(models.TextChoices):
+    GENERAL = "general", "Generally available"
+    LOCKED = "locked", "Locked"
+    RECURRING = "recurring", "Recurring (scheduled)"
+    RECURRING_ON_COMPLETION = "recurring_on_completion", "Recurring on completion"
+
+
+class Recurrence(models.TextChoices):
+    DAILY = "daily", "Every day"
+    WEEKDAYS = "weekdays", "On weekdays"
+    DAYS_OF_MONTH = "days_of_month", "On days of the month"
+
+
+def _validate_weekdays(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(d, int) and 0 <= d <= 6 for d in value):
+        raise ValidationError("A list of weekdays, 0 (Monday) to 6 (Sunday).", code="invalid")
+
+
+def _validate_month_days(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(d, int) and 1 <= d <= 31 for d in value):
+        raise ValidationError("A list of days of the month, 1 to 31.", code="invalid")
+
+
+class Mission(LabelScopedModel):
+    """A set of tasks; completed when every task is done. Rewards in points, gems, diamonds and a badge."""
+
+    name = models.CharField(max_length=120, help_text="Name shown to staff.")
+    names = models.JSONField(default=dict, blank=True, validators=[validate_translations], help_text="Per language.")
+    descriptions = models.JSONField(
+        default=dict, blank=True, validators=[validate_translations], help_text="Per language."
+    )
+    image_url = models.URLField(blank=True, help_text="Image shown to players.")
+    custom = models.JSONField(default=dict, blank=True, help_text="Custom data for the front end.")
+    status = models.CharField(
+        max_length=8, choices=MissionStatus.choices, default=MissionStatus.DRAFT, help_text="draft → active → archived."
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    type = models.CharField(max_length=24, choices=MissionType.choices, default=MissionType.GENERAL)
+    is_featured = models.BooleanField(default=False, help_text="Shown first and highlighted.")
+    position = models.PositiveIntegerField(default=0, help_text="Lower comes first.")
+    # Locked missions: any one of the conditions unlocks.
+    unlock_level = models.ForeignKey(
+        "gamification.Level",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Locked: unlocked on reaching this level.",
+    )
+    unlock_mission = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="unlocks",
+        help_text="Locked: unlocked by completing this mission.",
+    )
+    unlock_event_type = models.CharField(
+        max_length=64, blank=True, help_text="Locked: unlocked by an event of this type..."
+    )
+    unlock_event_conditions = models.JSONField(
+        default=list, blank=True, validators=[conditions_validate], help_text="...matching these conditions."
+    )
+    # Recurring (scheduled): cycles are days in the label's time zone; progress starts over each cycle.
+    recurrence = models.CharField(max_length=16, choices=Recurrence.choices, blank=True)
+    recurrence_weekdays = models.JSONField(
+        default=list, blank=True, validators=[_validate_weekdays], help_text="0 = Monday ... 6 = Sunday."
+    )
+    recurrence_month_days = models.JSONField(
+        default=list, blank=True, validators=[_validate_month_days], help_text="1 to 31."
+    )
+    max_completions = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        help_text="Recurring on completion: how many times a player may complete it (empty: no limit).",
+    )
+    requires_opt_in = models.BooleanField(default=False, help_text="Progress counts only after the player opts in.")
+    time_limit = models.DurationField(
+        null=True, blank=True, help_text="With opt-in: time to complete it from the opt-in; then it is missed."
+    )
+    active_from = models.DateTimeField(null=True, blank=True, help_text="Open from (empty: on activation).")
+    active_till = models.DateTimeField(null=True, blank=True, help_text="Open until (empty: until archived).")
+    claim_required = models.BooleanField(
+        default=False, help_text="The player claims the reward; otherwise it is given on completion."
+    )
+    reward_points = models.PositiveBigIntegerField(default=0)
+    reward_gems = models.PositiveBigIntegerField(default=0)
+    reward_diamonds = models.PositiveBigIntegerField(default=0)
+    reward_badge = models.ForeignKey(
+        Badge, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="Awarded on completion."
+    )
+
+    class Meta:
+        ordering = ["label", "-is_featured", "position", "id"]
+        indexes = [models.Index(fields=["label", "status"], name="mission_label_status_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaskAggregation(models.TextChoices):
+    COUNT = "count", "Count of events"
+    SUM = "sum", "Sum of a field"
+
+
+class MissionTask(models.Model):
+    """Counts the player's events of `event_type` matching `conditions`, by count or by the sum of `sum_field`,
+    up to `target`; with a `window`, only events within that span of the latest one count."""
+
+    mission = models.ForeignKey(Mission, on_delete=models.CASCADE, related_name="tasks")
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=120, help_text="e.g. Bet 10 times on slots.")
+    names = models.JSONField(default=dict, blank=True, validators=[validate_translations], help_text="Per language.")
+    event_type = models.CharField(max_length=64, help_text="The event type counted, e.g. casino_bet.")
+    conditions = models.JSONField(
+        default=list, blank=True, validators=[conditions_validate], help_text="Conditions on the event's fields."
+    )
+    aggregation = models.CharField(max_length=8, choices=TaskAggregation.choices, default=TaskAggregation.COUNT)
+    sum_field = models.CharField(max_length=64, blank=True, help_text="Sum: the numeric payload field added up.")
+    target = models.DecimalField(max_digits=20, decimal_places=4, help_text="Count or sum that completes the task.")
+    window = models.DurationField(null=True, blank=True, help_text="Optional: the target must be met within this span.")
+
+    class Meta:
+        ordering = ["mission", "position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(target__gt=0), name="mission_task_target_positive"),
+            models.CheckConstraint(
+                condition=Q(aggregation="count", sum_field="") | (Q(aggregation="sum") & ~Q(sum_field="")),
+                name="mission_task_sum_field_iff_sum",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlayerMissionState(models.TextChoices):
+    LOCKED = "locked", "Locked"
+    AVAILABLE = "available", "Available"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    CLAIMED = "claimed", "Claimed"
+    MISSED = "missed", "Missed"
+
+
+class PlayerMission(models.Model):
+    """A player's run of a mission in one cycle (recurring: the cycle's date; otherwise "") and completion number."""
+
+    label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
+    player = models.ForeignKey("crm.Player", on_delete=models.PROTECT, related_name="missions")
+    mission = models.ForeignKey(Mission, on_delete=models.PROTECT, related_name="player_missions")
+    cycle = models.CharField(max_length=16, blank=True, default="", help_text="Recurring: the cycle's date.")
+    run = models.PositiveIntegerField(default=1, help_text="Recurring on completion: the completion number.")
+    state = models.CharField(max_length=12, choices=PlayerMissionState.choices)
+    progress = models.JSONField(default=dict, help_text="Task id -> counted value.")
+    unlocked_at = models.DateTimeField(null=True, blank=True)
+    opted_in_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Opt-in + time limit.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["mission", "player", "cycle", "run"], name="player_mission_unique_run"),
+        ]
+        indexes = [models.Index(fields=["player", "mission"], name="player_mission_player_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.mission} ({self.state})"
+
+
+class TaskContribution(models.Model):
+    """One event counted by one task of one player mission: the unique key that makes an event count once."""
+
+    player_mission = models.ForeignKey(PlayerMission, on_delete=models.CASCADE, related_name="contributions")
+    task = models.ForeignKey(MissionTask, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey("crm.Event", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    amount = models.DecimalField(max_digits=20, decimal_places=4, help_text="1 for a count, the field for a sum.")
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["player_mission", "task", "event"], name="task_contribution_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} from event {self.event_id}"

@@ -1,0 +1,67 @@
+"""Gamification facts: emitted once, in the transaction of the change they report; partners cannot forge them."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from crm.models import Event
+from gamification.services.store import store_purchase
+from gamification.services.wallet import wallet_adjust
+from tests.gamification.store_helpers import fund, item_make
+
+
+def _facts(label, type_):
+    return list(Event.objects.filter(label=label, type=type_, source="system").order_by("id"))
+
+
+def test_every_balance_change_is_one_balance_changed_fact(tenant_a):
+    player = tenant_a.player
+    first = wallet_adjust(player=player, currency="gems", amount=7, source="api", key="k1")
+    wallet_adjust(player=player, currency="gems", amount=7, source="api", key="k1")  # replay: no new fact
+    wallet_adjust(player=player, currency="gems", amount=-2, source="manual", key="k2", reason="fix")
+    facts = _facts(tenant_a.label, "balance_changed")
+    assert [f.payload for f in facts] == [
+        {"currency": "gems", "amount": 7, "balance": 7, "source": "api", "entry_id": first.entry.pk},
+        {"currency": "gems", "amount": -2, "balance": 5, "source": "manual", "entry_id": facts[1].payload["entry_id"]},
+    ]
+    assert facts[0].event_id == f"wallet:{first.entry.pk}"
+    assert facts[0].processed_at is None  # on the outbox: rules and journeys will see it
+
+
+def test_a_rolled_back_change_leaves_no_fact(tenant_a):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        wallet_adjust(player=tenant_a.player, currency="points", amount=5, source="api", key="k1")
+        raise RuntimeError("the caller fails after the credit")
+    assert _facts(tenant_a.label, "balance_changed") == []
+
+
+def test_a_purchase_is_a_store_item_purchased_fact(tenant_a):
+    fund(tenant_a.player, 30)
+    item = item_make(tenant_a.label, price=10)
+    purchase = store_purchase(player=tenant_a.player, item=item, key="p1").purchase
+    store_purchase(player=tenant_a.player, item=item, key="p1")  # replay
+    (fact,) = _facts(tenant_a.label, "store_item_purchased")
+    assert fact.payload == {
+        "item_id": item.pk,
+        "item_name": "T-shirt",
+        "price": 10,
+        "currency": "points",
+        "purchase_id": purchase.pk,
+    }
+
+
+@pytest.mark.parametrize("type_", ["balance_changed", "mission_completed", "tournament_won", "level_changed"])
+def test_partners_cannot_send_facts(tenant_a, key_client, type_):
+    body = {
+        "event_id": "forged-1",
+        "type": type_,
+        "ext_brand_id": "shared-brand",
+        "user_ext_id": "shared-player",
+        "occurred_at": "2026-11-01T10:00:00Z",
+        "payload": {},
+    }
+    response = key_client.post("/api/v1/events", body, format="json")
+    assert response.status_code == 400
+    assert "type" in response.json()["errors"]
+    assert not Event.objects.filter(event_id="forged-1").exists()

@@ -1,0 +1,169 @@
+"""The leaderboard module: scores applied once per event, and ranks from bucket counts equal a full sort."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gamification.leaderboard import (
+    ScoreUpdate,
+    leaderboard_around,
+    leaderboard_rank,
+    leaderboard_top,
+    participant_admit,
+    participant_leave,
+    participants_enter,
+    places_assign,
+    score_bucket,
+    score_bucket_end,
+    scores_apply,
+)
+from gamification.models import LeaderboardBucket, Tournament, TournamentInstance, TournamentParticipant
+from tests.factories import PlayerFactory
+
+T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def instance(tenant_a):
+    tournament = Tournament.objects.create(
+        label=tenant_a.label, name="Slots race", starts_at=T0, duration=dt.timedelta(days=1), event_type="casino_bet"
+    )
+    return TournamentInstance.objects.create(
+        label=tenant_a.label,
+        tournament=tournament,
+        status="started",
+        registration_opens_at=T0,
+        starts_at=T0,
+        ends_at=T0 + dt.timedelta(days=1),
+    )
+
+
+def _players(tenant, n):
+    return [PlayerFactory(label=tenant.label, brand=tenant.brand).pk for _ in range(n)]
+
+
+def _expected(instance):
+    rows = TournamentParticipant.objects.filter(instance=instance, status="registered").order_by(
+        "-score", "reached_at", "id"
+    )
+    return [(place, p.player_id, p.score) for place, p in enumerate(rows, start=1)]
+
+
+def _bucket_counts_match(instance):
+    counts = {}
+    for p in TournamentParticipant.objects.filter(instance=instance, status="registered"):
+        counts[score_bucket(p.score)] = counts.get(score_bucket(p.score), 0) + 1
+    stored = {b.bucket: b.count for b in LeaderboardBucket.objects.filter(instance=instance) if b.count}
+    assert stored == counts
+
+
+@pytest.mark.parametrize(
+    ("score", "bucket", "end"),
+    [
+        (Decimal("0"), 0, 1),
+        (Decimal("999.99"), 999, 1000),
+        (Decimal("1000"), 1000, 1010),
+        (Decimal("123456.78"), 123000, 124000),
+        (Decimal("99999"), 99900, 100000),
+    ],
+)
+def test_buckets(score, bucket, end):
+    assert (score_bucket(score), score_bucket_end(score)) == (bucket, end)
+    assert score_bucket(score) <= score < score_bucket_end(score)
+
+
+def test_each_event_scores_once_and_ties_go_to_who_reached_first(tenant_a, instance):
+    a, b, c = _players(tenant_a, 3)
+    assert participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=[a, b, c]) == [a, b, c]
+    rules = {instance.pk: ("sum", None)}
+    batch = [
+        ScoreUpdate(instance.pk, b, 1, Decimal(5), T0 + dt.timedelta(minutes=2)),
+        ScoreUpdate(instance.pk, a, 2, Decimal(5), T0 + dt.timedelta(minutes=1)),
+        ScoreUpdate(instance.pk, c, 3, Decimal(2), T0 + dt.timedelta(minutes=1)),
+    ]
+    assert scores_apply(batch, rules=rules) == 3
+    assert scores_apply(batch + batch[:1], rules=rules) == 0  # replayed: nothing changes
+    top = leaderboard_top(instance.pk)
+    assert [(s.place, s.player_id, s.score) for s in top] == [(1, a, 5), (2, b, 5), (3, c, 2)]
+    assert leaderboard_rank(instance.pk, b).place == 2
+    assert [s.player_id for s in leaderboard_around(instance.pk, b, k=1)] == [a, b, c]
+    assert places_assign(instance.pk) == 3
+    instance.refresh_from_db()
+    assert instance.participant_count == 3
+    _bucket_counts_match(instance)
+
+
+def test_count_best_and_cap(tenant_a, instance):
+    a, b = _players(tenant_a, 2)
+    participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=[a, b])
+    events = [ScoreUpdate(instance.pk, a, n, Decimal(n), T0 + dt.timedelta(seconds=n)) for n in range(1, 6)]
+    scores_apply(events, rules={instance.pk: ("count", 3)})
+    assert leaderboard_rank(instance.pk, a).score == 3  # capped at three counted events
+    scores_apply([ScoreUpdate(instance.pk, a, 9, Decimal(1), T0)], rules={instance.pk: ("count", 3)})
+    assert leaderboard_rank(instance.pk, a).events_counted == 3
+    best = [
+        ScoreUpdate(instance.pk, b, 10 + n, Decimal(v), T0 + dt.timedelta(seconds=n)) for n, v in enumerate([4, 9, 2])
+    ]
+    scores_apply(best, rules={instance.pk: ("best", None)})
+    standing = leaderboard_rank(instance.pk, b)
+    assert (standing.score, standing.reached_at) == (9, T0 + dt.timedelta(seconds=1))
+
+
+def test_unregistered_players_do_not_score_and_leaving_or_admitting_moves_counts(tenant_a, instance):
+    a, b, c = _players(tenant_a, 3)
+    participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=[a])
+    participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=[b], status="pending")
+    scores_apply(
+        [ScoreUpdate(instance.pk, p, p, Decimal(3), T0) for p in (a, b, c)], rules={instance.pk: ("sum", None)}
+    )
+    assert [s.player_id for s in leaderboard_top(instance.pk)] == [a]
+    assert participant_admit(instance_id=instance.pk, player_id=b, max_players=1) is False  # full
+    assert participant_admit(instance_id=instance.pk, player_id=b) is True
+    assert participant_leave(instance_id=instance.pk, player_id=a, status="refunded") is True
+    assert participant_leave(instance_id=instance.pk, player_id=a, status="refunded") is False
+    assert [s.player_id for s in leaderboard_top(instance.pk)] == [b]
+    instance.refresh_from_db()
+    assert instance.participant_count == 1
+    _bucket_counts_match(instance)
+
+
+def test_max_players_is_kept(tenant_a, instance):
+    players = _players(tenant_a, 5)
+    entered = participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=players, max_players=3)
+    assert entered == sorted(players)[:3]
+    assert (
+        participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=players, max_players=3) == []
+    )
+
+
+# Each example starts from an empty leaderboard, so the function-scoped fixtures can be shared.
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    scores=st.lists(st.sampled_from([0, 1, 5, 999, 1000, 1004, 1010, 5555, 123456, 123999]), min_size=2, max_size=25)
+)
+def test_ranks_from_buckets_equal_a_full_sort(tenant_a, instance, scores):
+    TournamentParticipant.objects.filter(instance=instance).delete()
+    LeaderboardBucket.objects.filter(instance=instance).delete()
+    TournamentInstance.objects.filter(pk=instance.pk).update(participant_count=0)
+    players = _players(tenant_a, len(scores))
+    participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=players)
+    rng = random.Random(len(scores))
+    updates = [
+        ScoreUpdate(instance.pk, p, 10_000 + n, Decimal(s) + Decimal("0.5") * rng.randint(0, 1), T0 + dt.timedelta(s))
+        for n, (p, s) in enumerate(zip(players, scores, strict=True))
+        if s
+    ]
+    scores_apply(updates, rules={instance.pk: ("sum", None)})
+    expected = _expected(instance)
+    assert [(s.place, s.player_id, s.score) for s in leaderboard_top(instance.pk, limit=100)] == expected
+    for place, player_id, _ in expected:
+        assert leaderboard_rank(instance.pk, player_id).place == place
+        around = leaderboard_around(instance.pk, player_id, k=2)
+        assert [(s.place, s.player_id) for s in around] == [(p, pid) for p, pid, _ in expected if abs(p - place) <= 2]
+    _bucket_counts_match(instance)
