@@ -144,7 +144,8 @@ class StorePurchaseView(APIView):
         description="Debits the price and delivers the item in one step, once per idempotency key: 201 when bought, "
         "200 when the key was already used for the same purchase, 409 when used for another one. 422 refusals, by "
         "`code`: `inactive` (not on sale), `control_group`, `limit_reached` (purchase cap of the period), "
-        "`out_of_stock`, `insufficient_balance`. A refusal changes nothing.",
+        "`out_of_stock`, `insufficient_balance`, `already_at_level` (a level item at or below the player's level). "
+        "A refusal changes nothing.",
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str):
         player = _player(request, ext_brand_id, user_ext_id)

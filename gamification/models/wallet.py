@@ -74,7 +74,15 @@ class Wallet(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="The level the ever-earned points reached at the last points credit.",
+        help_text="The player's level: the higher of what the ever-earned points reach and `level_floor`.",
+    )
+    level_floor = models.ForeignKey(
+        "gamification.Level",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="wallets_floored",
+        help_text="A level bought in the store: the level never drops below it when points are recomputed.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -17,11 +17,15 @@ def level_for(*, label_id: int, points_earned: int) -> Level | None:
 
 
 def level_recompute(*, player: Player, points_earned: int, entry_id: int) -> Level | None:
-    """Set the player's level from `points_earned` (inside the caller's transaction, with the wallet row locked).
+    """Set the player's level from `points_earned`, never below a level bought in the store (inside the caller's
+    transaction, with the wallet row locked).
 
     Returns the new level when it changed, else None; the `level_changed` fact commits with the change.
     """
     level = level_for(label_id=player.label_id, points_earned=points_earned)
+    floor = Level.objects.filter(wallets_floored__player_id=player.pk).first()
+    if floor is not None and (level is None or floor.required_points > level.required_points):
+        level = floor  # a level bought in the store is kept until the points pass it
     new_id = level.pk if level else None
     with connection.cursor() as cursor:
         cursor.execute(

@@ -11,7 +11,8 @@ from django.utils import timezone
 from backoffice.errors import DomainValidationError, NotFound, Refused
 from crm.models import Player
 from gamification.facts import STORE_ITEM_PURCHASED, fact_emit
-from gamification.models import CapPeriod, StoreItem, StoreItemType, StorePurchase, WalletSource
+from gamification.models import CapPeriod, StoreItem, StoreItemType, StorePurchase, Wallet, WalletSource
+from gamification.services.levels import level_changed_emit
 from gamification.services.wallet import MAX_KEY_LENGTH, ControlGroup, IdempotencyConflict, wallet_adjust
 
 KEY_PREFIX = "store:"
@@ -27,6 +28,10 @@ class LimitReached(Refused):
 
 class OutOfStock(Refused):
     default_code = "out_of_stock"
+
+
+class AlreadyAtLevel(Refused):
+    default_code = "already_at_level"
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ def store_purchase(*, player: Player, item: StoreItem, key: str) -> PurchaseResu
     """Buy `item` for `player` once per `key`: the debit, the stock, the cap and the delivery commit together.
 
     A replayed key returns the first purchase. Refusals (422): `inactive`, `control_group`, `limit_reached`,
-    `out_of_stock`, `insufficient_balance`; each rolls everything back, so the key may be used again later.
+    `out_of_stock`, `insufficient_balance`, `already_at_level` (a change-level item at or below the player's
+    level); each rolls everything back, so the key may be used again later.
     """
     if not key or len(key) > MAX_KEY_LENGTH - len(KEY_PREFIX):
         raise DomainValidationError({"idempotency_key": [f"Required, at most {MAX_KEY_LENGTH} characters."]})
@@ -91,7 +97,7 @@ def store_purchase(*, player: Player, item: StoreItem, key: str) -> PurchaseResu
             reason=f"Store: {item.name}"[:500],
         ).entry
         StorePurchase.objects.filter(pk=purchase_id).update(wallet_entry=entry)
-        _deliver(player, item)
+        _deliver(player, item, purchase_id)
         fact_emit(
             player,
             STORE_ITEM_PURCHASED,
@@ -154,11 +160,18 @@ def _stock_take(item: StoreItem) -> None:
         raise OutOfStock("The item is out of stock.")
 
 
-def _deliver(player: Player, item: StoreItem) -> None:
-    """A level change applies now (the debit created the wallet row); a tangible item is fulfilled offline."""
-    if item.type == StoreItemType.CHANGE_LEVEL:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE gamification_wallet SET level_id = %s, updated_at = now() WHERE player_id = %s",
-                [item.target_level_id, player.pk],
-            )
+def _deliver(player: Player, item: StoreItem, purchase_id: int) -> None:
+    """A level change applies now and stays (the level floor); a tangible item is fulfilled offline."""
+    if item.type != StoreItemType.CHANGE_LEVEL:
+        return
+    wallet = (
+        Wallet.objects.select_for_update(of=("self",)).select_related("level", "level_floor").get(player_id=player.pk)
+    )
+    target, previous = item.target_level, wallet.level
+    if previous is not None and previous.required_points >= target.required_points:
+        raise AlreadyAtLevel(f"The player is already at {previous.name}, at or above {target.name}.")
+    wallet.level = target
+    if wallet.level_floor is None or target.required_points > wallet.level_floor.required_points:
+        wallet.level_floor = target
+    wallet.save(update_fields=["level", "level_floor", "updated_at"])
+    level_changed_emit(player, target, previous, key=f"level:{player.pk}:{target.pk}:purchase:{purchase_id}")

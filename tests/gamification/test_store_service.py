@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from backoffice.errors import DomainError
+from crm.models import Event
 from gamification.models import Level, StorePurchase, WalletEntry
 from gamification.selectors import store_items_for_player, wallet_get
 from gamification.services.store import cap_period_start, store_purchase
@@ -56,6 +57,27 @@ def test_a_change_level_item_sets_the_players_level():
     store_purchase(player=player, item=item, key="p1")
     wallet = wallet_get(player)
     assert (wallet.level, wallet.gems) == (vip, 0)
+    (fact,) = Event.objects.filter(player=player, type="level_changed")
+    assert fact.payload == {"level_id": vip.pk, "level_name": "VIP"}
+
+
+@pytest.mark.django_db
+def test_a_bought_level_stays_until_the_points_pass_it_and_a_lower_one_is_refused():
+    player = PlayerFactory()
+    fund(player, 100, currency="gems")
+    bronze = Level.objects.create(label=player.label, name="Bronze", required_points=0, is_default=True)
+    vip = Level.objects.create(label=player.label, name="VIP", required_points=1_000)
+    legend = Level.objects.create(label=player.label, name="Legend", required_points=5_000)
+    store_purchase(player=player, item=item_make(player.label, type="change_level", target_level=vip,
+                                                 price=50, currency="gems"), key="p1")  # fmt: skip
+    fund(player, 10, key="earned-1")  # the points alone reach Bronze: the bought VIP stays
+    assert wallet_get(player).level == vip
+    lower = item_make(player.label, name="Bronze pass", type="change_level", target_level=bronze, price=1,
+                      currency="gems")  # fmt: skip
+    assert _refusal(player, lower, key="p2").code == "already_at_level"
+    assert wallet_get(player).gems == 50
+    fund(player, 5_000, key="earned-2")
+    assert wallet_get(player).level == legend
 
 
 @pytest.mark.django_db
