@@ -42,6 +42,14 @@ def levels(request) -> bool:
     return _can_view(request, "gamification.Level")
 
 
+def missions(request) -> bool:
+    return _can_view(request, "gamification.Mission")
+
+
+def badges(request) -> bool:
+    return _can_view(request, "gamification.Badge")
+
+
 def store_items(request) -> bool:
     return _can_view(request, "gamification.StoreItem")
 

@@ -148,6 +148,8 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed-events": {"task": "crm.sweep_events", "schedule": 10.0, "options": {"expires": 9}},
     "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
+    "missions-expire": {"task": "gamification.missions_expire", "schedule": 60.0, "options": {"expires": 55}},
+    "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
 }
 # After a failed publish, ingest leaves the broker alone this long (the sweeper covers what was not sent).
 PITBOSS_BROKER_BACKOFF_SECONDS = env.int("PITBOSS_BROKER_BACKOFF_SECONDS", default=5)

@@ -51,6 +51,20 @@ UNFOLD = {
                 "items": [
                     _item("Wallet ledger", "toll", "admin:gamification_walletentry_changelist", "wallet_entries"),
                     _item("Levels", "military_tech", "admin:gamification_level_changelist", "levels"),
+                    _item("Missions", "flag", "admin:gamification_mission_changelist", "missions"),
+                    _item("Badges", "workspace_premium", "admin:gamification_badge_changelist", "badges"),
+                    {
+                        "title": "Tournaments",
+                        "icon": "emoji_events",
+                        "link": reverse_lazy("admin:gamification_tournament_changelist"),
+                        "permission": "gamification.admin.tournaments.nav_tournaments",
+                    },
+                    {
+                        "title": "Tournament runs",
+                        "icon": "leaderboard",
+                        "link": reverse_lazy("admin:gamification_tournamentinstance_changelist"),
+                        "permission": "gamification.admin.tournament_instances.nav_instances",
+                    },
                     _item("Store items", "storefront", "admin:gamification_storeitem_changelist", "store_items"),
                     _item("Store categories", "category", "admin:gamification_storecategory_changelist", "store_cats"),
                     _item("Purchases", "shopping_bag", "admin:gamification_storepurchase_changelist", "purchases"),

@@ -8,29 +8,30 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import cache, partial
 
 import pycountry
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import StreamingHttpResponse
-from django.urls import reverse
+from django.http import Http404, StreamingHttpResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, DropdownFilter, TextFilter
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from backoffice.admin.base import LabelScopedAdmin, object_label_id
+from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge
 from backoffice.crypto import lookup_digest, normalize_email, normalize_phone
-from backoffice.models import Brand, Perm
+from backoffice.models import Brand
 from crm.admin.events.formatting import event_summary, explorer_url, format_amount, moment, status_badge, type_badge
+from crm.admin.player_pages import player_pages, player_panels, player_tabs
 from crm.exports import players_csv
 from crm.models import AccountStatus, Event, Player, PlayerAggregate
-from gamification.admin.wallet import wallet_adjust_view, wallet_panel
 
 _PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
 TIMELINE_EVENTS = 50
@@ -147,7 +148,7 @@ class PlayerAdmin(LabelScopedAdmin):
     sortable_by = ("registered",)  # the one column besides id with an index per label
     actions = None
     actions_list = ["export_csv"]
-    actions_detail = ["adjust_balance"]
+    change_form_before_template = "admin/crm/player/tabs.html"
     change_form_after_template = "admin/crm/player/timeline.html"
     fieldsets = (
         (
@@ -216,15 +217,42 @@ class PlayerAdmin(LabelScopedAdmin):
         response["Content-Disposition"] = f'attachment; filename="players-{stamp}.csv"'
         return response
 
-    # --- wallet ---------------------------------------------------------------------------------------------------
-    def has_adjust_balance_permission(self, request, object_id=None) -> bool:
-        if object_id is None:
-            return self.actor(request).can_anywhere(Perm.PLAYER_ACT)
-        return self.actor(request).can(Perm.PLAYER_ACT, object_label_id(self, request, object_id))
+    # --- pages other apps add to the player (crm.admin.player_pages) ---------------------------------------------
+    def get_urls(self):
+        pages = [
+            path(
+                f"<path:object_id>/{page.path}/",
+                self.admin_site.admin_view(partial(self._page_view, page)),
+                name=f"crm_player_{page.name}",
+            )
+            for page in player_pages()
+        ]
+        return pages + super().get_urls()
 
-    @action(description="Adjust balance", url_path="adjust-balance", icon="toll", permissions=["adjust_balance"])
-    def adjust_balance(self, request, object_id):
-        return wallet_adjust_view(self, request, self.get_object(request, object_id))
+    def _page_view(self, page, request, object_id):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        player = self.get_object(request, object_id)
+        if player is None:
+            raise Http404("No such player.")  # another label's player, as on the player page
+        if page.permission and not self.actor(request).can(page.permission, player.label_id):
+            raise PermissionDenied
+        return page.view(self, request, player)
+
+    def player_tabs_context(self, request, player, active: str = "") -> dict:
+        """The tab strip of the player: the profile, then every registered page with a tab."""
+        actor = self.actor(request)
+        tabs = [{"title": "Profile", "url": reverse("admin:crm_player_change", args=[player.pk]), "active": not active}]
+        tabs += [
+            {
+                "title": page.tab,
+                "url": reverse(f"admin:crm_player_{page.name}", args=[player.pk]),
+                "active": page.name == active,
+            }
+            for page in player_tabs()
+            if not page.permission or actor.can(page.permission, player.label_id)
+        ]
+        return {"player_tabs": tabs}
 
     def get_readonly_fields(self, request, obj=None):
         return flatten_fieldsets(self.fieldsets)
@@ -233,7 +261,9 @@ class PlayerAdmin(LabelScopedAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["timeline"] = self._timeline(obj)
-            context["wallet_panel"] = wallet_panel(obj)
+            context.update(self.player_tabs_context(request, obj))
+            panels = ((panel.template, panel.context(request, obj)) for panel in player_panels())
+            context["player_panels"] = [{"template": t, "panel": c} for t, c in panels if c is not None]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _timeline(self, player) -> dict:

@@ -91,6 +91,7 @@ class Migration(migrations.Migration):
                 ('reached_at', models.DateTimeField(help_text='When the player reached their score: earlier wins a tie.')),
                 ('registered_at', models.DateTimeField(auto_now_add=True)),
                 ('place', models.PositiveIntegerField(blank=True, help_text='Final place, set at finalization.', null=True)),
+                ('announced', models.BooleanField(db_default=False, help_text="Its tournament_registered fact was emitted: at once for a registration, by the next beat for an automatic entry (the pipeline's hot path does not ingest facts).")),
                 ('buy_in_entry', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='gamification.walletentry')),
                 ('instance', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='participants', to='gamification.tournamentinstance')),
                 ('label', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='backoffice.label')),
@@ -149,6 +150,10 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='tournamentparticipant',
             index=models.Index(models.F('instance'), models.OrderBy(models.F('score'), descending=True), models.F('reached_at'), models.F('id'), condition=models.Q(('status', 'registered')), name='participant_leaderboard_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='tournamentparticipant',
+            index=models.Index(models.F('instance'), condition=models.Q(('announced', False), ('status', 'registered')), name='participant_unannounced_idx'),
         ),
         migrations.AddConstraint(
             model_name='tournamentparticipant',

@@ -8,6 +8,9 @@ short sum plus a bounded index range count, at any number of participants.
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -112,6 +115,40 @@ class Tournament(LabelScopedModel):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        errors = tournament_field_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
+
+def tournament_field_errors(t: Tournament) -> dict[str, list[str]]:
+    """The one-row rules of a template, by field (activation adds the prizes); empty when it is complete."""
+    errors: dict[str, list[str]] = {}
+    if t.score_method in (ScoreMethod.SUM, ScoreMethod.BEST) and not t.score_field:
+        errors["score_field"] = ["Required to score by sum or best value."]
+    if t.score_method == ScoreMethod.COUNT and t.score_field:
+        errors["score_field"] = ["Only for sum or best value: a count needs no field."]
+    if t.registration_type == RegistrationType.BUY_IN:
+        if not t.buy_in_amount:
+            errors["buy_in_amount"] = ["Required (above zero) for a buy-in tournament."]
+        if not t.buy_in_currency:
+            errors["buy_in_currency"] = ["Required for a buy-in tournament."]
+    else:
+        if t.buy_in_amount is not None:
+            errors["buy_in_amount"] = ["Only for a buy-in tournament: leave it empty."]
+        if t.buy_in_currency:
+            errors["buy_in_currency"] = ["Only for a buy-in tournament: leave it empty."]
+    if t.schedule == Schedule.REPEATING:
+        if not t.repeat_every or t.repeat_every <= dt.timedelta(0):
+            errors["repeat_every"] = ["Required (above zero) for a repeating tournament."]
+        if t.repeat_until and t.starts_at and t.repeat_until < t.starts_at:
+            errors["repeat_until"] = ["Must not be before the start."]
+    if t.duration is not None and t.duration <= dt.timedelta(0):
+        errors["duration"] = ["Must be longer than zero."]
+    if t.max_players is not None and t.min_players is not None and t.max_players < t.min_players:
+        errors["max_players"] = ["Must not be below the minimum players."]
+    return errors
+
 
 class TournamentPrize(models.Model):
     """Places `place_from` to `place_to` (inclusive) each win these."""
@@ -191,6 +228,11 @@ class TournamentParticipant(models.Model):
         "gamification.WalletEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     place = models.PositiveIntegerField(null=True, blank=True, help_text="Final place, set at finalization.")
+    announced = models.BooleanField(
+        db_default=False,
+        help_text="Its tournament_registered fact was emitted: at once for a registration, by the next beat for an "
+        "automatic entry (the pipeline's hot path does not ingest facts).",
+    )
 
     objects = LabelScopedQuerySet.as_manager()
 
@@ -203,6 +245,9 @@ class TournamentParticipant(models.Model):
             models.Index(
                 "instance", models.F("score").desc(), "reached_at", "id", name="participant_leaderboard_idx",
                 condition=Q(status="registered"),
+            ),
+            models.Index(
+                "instance", name="participant_unannounced_idx", condition=Q(announced=False, status="registered"),
             ),
         ]  # fmt: skip
 

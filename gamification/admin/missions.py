@@ -1,0 +1,336 @@
+"""The mission builder: tasks inline, rewards, type, unlock and schedule; Activate and Archive as guarded actions.
+
+Once a mission is active, players' runs depend on its tasks and rewards: those (and its type, unlock and schedule)
+become read-only; its texts, image, position and featured flag stay editable. Status changes only through
+`mission_transition`, which checks the mission is complete before activating it.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.db.models import IntegerField, OuterRef, Subquery
+from django.http import Http404, HttpResponseRedirect
+from django.utils.html import format_html, format_html_join
+from unfold.admin import TabularInline
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
+from unfold.decorators import action, display
+
+from backoffice.admin.base import LabelScopedAdmin
+from backoffice.admin.filters import ScopedRelatedFilter
+from backoffice.admin.helpers import badge, confirmed_action, object_url
+from backoffice.errors import DomainError
+from backoffice.models import Perm
+from gamification.conditions import conditions_describe, conditions_validate
+from gamification.handlers.missions import missions_cache_clear
+from gamification.models import (
+    Badge,
+    Level,
+    Mission,
+    MissionStatus,
+    MissionTask,
+    MissionType,
+    PlayerMission,
+    Recurrence,
+)
+from gamification.services.missions import DONE_STATES, REWARD_CURRENCIES, mission_transition
+
+STATUS_VARIANTS = {MissionStatus.DRAFT: "", MissionStatus.ACTIVE: "success", MissionStatus.ARCHIVED: "warning"}
+ALWAYS_EDITABLE = ("name", "names", "descriptions", "image_url", "custom", "position", "is_featured")
+NEXT_ACTION = {MissionStatus.DRAFT: "activate", MissionStatus.ACTIVE: "archive"}
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _editable(obj) -> bool:
+    return obj is None or obj.status == MissionStatus.DRAFT
+
+
+def _conditions_checked(value):
+    """Field validators coded "invalid" get their message replaced by the JSON field's own ("Enter a valid JSON"):
+    raise the condition's own message under another code."""
+    try:
+        conditions_validate(value)
+    except ValidationError as exc:
+        raise ValidationError(exc.messages, code="conditions") from exc
+    return value
+
+
+class MissionTaskForm(forms.ModelForm):
+    class Meta:
+        model = MissionTask
+        fields = ("conditions",)
+
+    def clean_conditions(self):
+        return _conditions_checked(self.cleaned_data["conditions"])
+
+
+class MissionTaskInline(TabularInline):
+    model = MissionTask
+    form = MissionTaskForm
+    extra = 0
+    fields = ("position", "name", "event_type", "conditions", "described", "aggregation", "sum_field", "target",
+              "window")  # fmt: skip
+    readonly_fields = ("described",)
+    formfield_overrides = {models.JSONField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})}}
+
+    @display(description="In plain words")
+    def described(self, obj) -> str:
+        return conditions_describe(obj.conditions) if obj and obj.pk else "-"
+
+    def _can(self, request, obj, perm) -> bool:
+        actor = LabelScopedAdmin.actor(request)
+        return actor.can(perm, obj.label_id) if obj is not None else actor.can_anywhere(perm)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._can(request, obj, Perm.VIEW)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return _editable(obj) and self._can(request, obj, Perm.CONFIG_CHANGE)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return _editable(obj) and self._can(request, obj, Perm.CONFIG_CHANGE)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return _editable(obj) and self._can(request, obj, Perm.CONFIG_CHANGE)
+
+
+class MissionForm(forms.ModelForm):
+    class Meta:
+        model = Mission
+        # The admin builds the real form from its fieldsets; these are the fields clean() checks.
+        fields = ("label", "unlock_level", "unlock_mission", "unlock_event_conditions", "reward_badge")
+
+    def clean_unlock_event_conditions(self):
+        return _conditions_checked(self.cleaned_data["unlock_event_conditions"])
+
+    def clean(self):
+        data = super().clean()
+        label = data.get("label") or getattr(self.instance, "label", None)
+        for name in ("unlock_level", "unlock_mission", "reward_badge"):
+            related = data.get(name)
+            if related is not None and label is not None and related.label_id != label.pk:
+                self.add_error(name, "Choose one of the mission's own label.")
+        if data.get("unlock_mission") is not None and data["unlock_mission"].pk == self.instance.pk:
+            self.add_error("unlock_mission", "A mission cannot unlock itself.")
+        return data
+
+
+@admin.register(Mission)
+class MissionAdmin(LabelScopedAdmin):
+    add_perm = change_perm = Perm.CONFIG_CHANGE
+    delete_perm = Perm.CONFIG_CHANGE  # drafts only, see has_delete_permission
+    form = MissionForm
+    scoped_foreign_keys = {
+        **LabelScopedAdmin.scoped_foreign_keys,
+        "unlock_level": Level,
+        "unlock_mission": Mission,
+        "reward_badge": Badge,
+    }
+    inlines = (MissionTaskInline,)
+    list_display = ("name", "status_badge", "type", "is_featured", "task_count", "in_progress", "completed", "label")
+    list_select_related = ("label",)
+    list_filter = (("label", ScopedRelatedFilter), ("status", ChoicesDropdownFilter), ("type", ChoicesDropdownFilter))
+    search_fields = ("name",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    actions_detail = ["activate", "archive"]
+    fieldsets = (
+        (None, {"fields": ("label", "name", "names", "descriptions", "image_url", "custom", "position",
+                           "is_featured")}),
+        ("Status", {"fields": ("status_badge", "activated_at", "archived_at")}),
+        ("Type and unlock", {"fields": ("type", "unlock_level", "unlock_mission", "unlock_event_type",
+                                         "unlock_event_conditions")}),
+        ("Schedule", {"fields": ("active_from", "active_till", "recurrence", "recurrence_weekdays",
+                                 "recurrence_month_days", "max_completions")}),
+        ("Opt-in and claim", {"fields": ("requires_opt_in", "time_limit", "claim_required")}),
+        ("Rewards", {"fields": ("reward_points", "reward_gems", "reward_diamonds", "reward_badge")}),
+        ("Preview: as a player sees it", {"fields": ("preview",)}),
+    )  # fmt: skip
+
+    def get_queryset(self, request):
+        # Correlated counts, evaluated for the page's rows only (a GROUP BY would count every run of every mission).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_tasks=_count(MissionTask.objects.filter(mission_id=OuterRef("pk"))),
+                n_in_progress=_count(_runs().filter(state="in_progress")),
+                n_completed=_count(_runs().filter(state__in=DONE_STATES)),
+            )
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["status_badge", "activated_at", "archived_at", "preview"]
+        if _editable(obj):
+            return fixed
+        every = [f for _, options in self.fieldsets for f in options["fields"]]
+        return [*fixed, *(f for f in every if f not in ALWAYS_EDITABLE and f not in fixed)]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Runs, rewards and facts refer to a mission once active: it is archived, never deleted.
+        return _editable(obj) and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        missions_cache_clear(obj.label_id)
+
+    # --- list columns ---------------------------------------------------------------------------------------------
+    @display(description="Status", ordering="status")
+    def status_badge(self, obj) -> str:
+        return badge(obj.get_status_display(), STATUS_VARIANTS[obj.status])
+
+    @display(description="Tasks", ordering="n_tasks")
+    def task_count(self, obj) -> int:
+        return obj.n_tasks
+
+    @display(description="In progress", ordering="n_in_progress")
+    def in_progress(self, obj) -> int:
+        return obj.n_in_progress
+
+    @display(description="Completed", ordering="n_completed")
+    def completed(self, obj) -> int:
+        return obj.n_completed
+
+    # --- preview --------------------------------------------------------------------------------------------------
+    @display(description="Preview")
+    def preview(self, obj) -> str:
+        if obj is None or obj.pk is None:
+            return "Save the mission to see its preview."
+        tasks = format_html_join(
+            "",
+            "<li>{} — {} {}{} of {} where {}{}</li>",
+            (
+                (
+                    t.name,
+                    "reach" if t.aggregation == "sum" else "do",
+                    f"{t.target.normalize():f}",
+                    f" (sum of {t.sum_field})" if t.sum_field else " times",
+                    t.event_type,
+                    conditions_describe(t.conditions),
+                    f", within {t.window}" if t.window else "",
+                )
+                for t in obj.tasks.all()
+            ),
+        )
+        return format_html(
+            '<div class="text-sm"><p><strong>{}</strong> · {}</p><ul class="list-disc ml-5">{}</ul>'
+            "<p>Rewards: {}</p><p>{}</p></div>",
+            obj.names.get("EN") or obj.name,
+            _summary(obj),
+            tasks or format_html("<li>{}</li>", "No tasks yet."),
+            _rewards(obj),
+            _terms(obj),
+        )
+
+    # --- transitions ----------------------------------------------------------------------------------------------
+    def get_actions_detail(self, request, object_id):
+        mission = self.get_object(request, object_id) if object_id else None
+        wanted = NEXT_ACTION.get(getattr(mission, "status", None))
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}_"
+        return [a for a in super().get_actions_detail(request, object_id) if a.action_name == f"{prefix}{wanted}"]
+
+    def has_transition_permission(self, request, object_id=None) -> bool:
+        if object_id is None:
+            return self.actor(request).can_anywhere(Perm.CONFIG_CHANGE)
+        mission = self.get_object(request, object_id)
+        if mission is None:  # another label's id answers as a missing one
+            raise Http404("No mission with this id.")
+        return self.actor(request).can(Perm.CONFIG_CHANGE, mission.label_id)
+
+    @action(description="Activate", url_path="activate", permissions=["transition"], icon="play_arrow")
+    def activate(self, request, object_id):
+        return self._transition(
+            request, object_id, MissionStatus.ACTIVE, "Activate",
+            "Players start progressing at once. Its tasks and rewards can no longer be changed; it can only be "
+            "archived afterwards.",
+        )  # fmt: skip
+
+    @action(description="Archive", url_path="archive", permissions=["transition"], icon="archive")
+    def archive(self, request, object_id):
+        return self._transition(
+            request, object_id, MissionStatus.ARCHIVED, "Archive",
+            "Players stop progressing and no longer see it. This cannot be undone.",
+        )  # fmt: skip
+
+    def _transition(self, request, object_id, to: str, verb: str, text: str):
+        mission = self.get_object(request, object_id)
+        if mission is None:
+            raise PermissionDenied
+        if not self.actor(request).can(Perm.CONFIG_CHANGE, mission.label_id):
+            raise PermissionDenied
+
+        def perform() -> None:
+            try:
+                mission_transition(mission, to, by=request.user)
+            except DomainError as exc:
+                details = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in exc.errors.items())
+                messages.error(request, f"{exc.message} {details}".strip())
+                return
+            self.log_change(request, mission, f"Status: {to}.")
+            messages.success(request, f"{mission} is {to}.")
+
+        if mission.status != {"active": "draft", "archived": "active"}[to]:
+            messages.error(request, f"A {mission.status} mission cannot become {to}.")
+            return HttpResponseRedirect(object_url(self, mission))
+        return confirmed_action(
+            self, request, mission, title=f"{verb} {mission}", text=text, button=verb, perform=perform
+        )
+
+
+def _runs():
+    return PlayerMission.objects.filter(mission_id=OuterRef("pk"))
+
+
+class _SubqueryCount(Subquery):
+    template = "(SELECT count(*) FROM (%(subquery)s) _counted)"
+    output_field = IntegerField()
+
+
+def _count(queryset):
+    return _SubqueryCount(queryset.order_by().values("pk"))
+
+
+def _summary(mission: Mission) -> str:
+    parts = [mission.get_type_display()]
+    if mission.type == MissionType.LOCKED:
+        ways = []
+        if mission.unlock_level_id:
+            ways.append(f"reaching level {mission.unlock_level}")
+        if mission.unlock_mission_id:
+            ways.append(f"completing “{mission.unlock_mission}”")
+        if mission.unlock_event_type:
+            where = conditions_describe(mission.unlock_event_conditions)
+            ways.append(f"a {mission.unlock_event_type} event where {where}")
+        parts.append("unlocked by " + " or ".join(ways) if ways else "no unlock set")
+    if mission.type == MissionType.RECURRING:
+        if mission.recurrence == Recurrence.WEEKDAYS:
+            parts.append("on " + ", ".join(WEEKDAYS[d] for d in sorted(mission.recurrence_weekdays)))
+        elif mission.recurrence == Recurrence.DAYS_OF_MONTH:
+            parts.append("on days " + ", ".join(map(str, sorted(mission.recurrence_month_days))))
+        else:
+            parts.append("every day")
+    if mission.type == MissionType.RECURRING_ON_COMPLETION:
+        parts.append(f"up to {mission.max_completions} times" if mission.max_completions else "no limit")
+    if mission.is_featured:
+        parts.append("featured")
+    return ", ".join(parts)
+
+
+def _rewards(mission: Mission) -> str:
+    amounts = {c: getattr(mission, f"reward_{c}") for c in REWARD_CURRENCIES}
+    given = [f"{amount:,} {currency}" for currency, amount in amounts.items() if amount]
+    if mission.reward_badge_id:
+        given.append(f"badge “{mission.reward_badge}”")
+    text = ", ".join(given) or "none"
+    return f"{text} ({'claimed by the player' if mission.claim_required else 'given on completion'})"
+
+
+def _terms(mission: Mission) -> str:
+    terms = []
+    if mission.requires_opt_in:
+        limit = f" and has {mission.time_limit} to finish." if mission.time_limit else "."
+        terms.append(f"The player opts in first{limit}")
+    if mission.active_from or mission.active_till:
+        terms.append(f"Open {mission.active_from or 'from activation'} to {mission.active_till or 'archiving'}.")
+    return " ".join(terms)

@@ -1,0 +1,136 @@
+"""Reads of tournaments, label-scoped: what a player sees, and leaderboards with a player's standing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from backoffice.errors import NotFound
+from backoffice.scoping import Actor
+from crm.models import Player
+from gamification.leaderboard import Standing, leaderboard_around, leaderboard_rank, leaderboard_top
+from gamification.models import (
+    InstanceStatus,
+    ParticipantStatus,
+    RegistrationType,
+    TournamentInstance,
+    TournamentParticipant,
+    TournamentPrize,
+)
+
+VISIBLE = (InstanceStatus.PUBLISHED, InstanceStatus.REGISTRATION, InstanceStatus.STARTED, InstanceStatus.FINALIZING)
+FINISHED_VISIBLE_FOR = dt.timedelta(days=7)
+REGISTRATION_OPEN = (InstanceStatus.REGISTRATION, InstanceStatus.STARTED)
+LIVE = (InstanceStatus.REGISTRATION, InstanceStatus.STARTED, InstanceStatus.FINALIZING)
+NEIGHBOURS = 2
+
+
+def instances_base():
+    """Instances with their template and its prizes loaded (two queries for any number of rows)."""
+    prizes = Prefetch("tournament__prizes", queryset=TournamentPrize.objects.select_related("badge"))
+    return TournamentInstance.objects.select_related("tournament").prefetch_related(prizes)
+
+
+def tournament_instances(actor: Actor, status: str | None = None):
+    """The instances of the actor's labels, newest start first."""
+    rows = instances_base().for_actor(actor)
+    return rows.filter(status=status) if status else rows
+
+
+def tournament_instance_get(actor: Actor, instance_id: int) -> TournamentInstance:
+    """One instance of the actor's labels; 404 otherwise (another label's id answers the same)."""
+    found = instances_base().for_actor(actor).filter(pk=instance_id).first()
+    if found is None:
+        raise NotFound("No tournament with this id.")
+    return found
+
+
+@dataclass
+class PlayerTournament:
+    """An instance as one player sees it."""
+
+    instance: TournamentInstance
+    participation: TournamentParticipant | None
+    standing: Standing | None  # live rank while registered; the final place once finished
+    can_register: bool
+
+
+def _can_register(instance: TournamentInstance, participation: TournamentParticipant | None) -> bool:
+    tournament = instance.tournament
+    full = tournament.max_players is not None and instance.participant_count >= tournament.max_players
+    return (
+        participation is None
+        and instance.status in REGISTRATION_OPEN
+        and tournament.registration_type != RegistrationType.AUTO  # players enter automatic ones by playing
+        and not full
+    )
+
+
+def _standing(instance: TournamentInstance, participation: TournamentParticipant | None) -> Standing | None:
+    if participation is None or participation.status != ParticipantStatus.REGISTERED:
+        return None
+    if participation.place is not None:
+        p = participation
+        return Standing(p.place, p.player_id, p.score, p.reached_at, p.events_counted)
+    return leaderboard_rank(instance.pk, participation.player_id) if instance.status in LIVE else None
+
+
+def tournaments_for_player(player: Player, now: dt.datetime | None = None) -> list[PlayerTournament]:
+    """Instances the player may see (upcoming, running, finished in the last 7 days) with their participation.
+
+    Control-group players see no gamification: an empty list.
+    """
+    if player.ach_gamification_in_control_group:
+        return []
+    now = now or timezone.now()
+    visible = Q(status__in=VISIBLE) | Q(status=InstanceStatus.FINISHED, finalized_at__gte=now - FINISHED_VISIBLE_FOR)
+    instances = list(instances_base().for_label(player.label_id).filter(visible).order_by("starts_at", "id"))
+    mine = {
+        p.instance_id: p
+        for p in TournamentParticipant.objects.filter(player_id=player.pk, instance_id__in=[i.pk for i in instances])
+    }
+    return [
+        PlayerTournament(
+            instance=instance,
+            participation=mine.get(instance.pk),
+            standing=_standing(instance, mine.get(instance.pk)),
+            can_register=_can_register(instance, mine.get(instance.pk)),
+        )
+        for instance in instances
+    ]
+
+
+def player_tournament_get(player: Player, instance: TournamentInstance) -> PlayerTournament:
+    participation = TournamentParticipant.objects.filter(player_id=player.pk, instance_id=instance.pk).first()
+    return PlayerTournament(
+        instance=instance,
+        participation=participation,
+        standing=_standing(instance, participation),
+        can_register=_can_register(instance, participation),
+    )
+
+
+@dataclass
+class Leaderboard:
+    instance: TournamentInstance
+    top: list[Standing]
+    me: Standing | None
+    around: list[Standing]
+    players: dict[int, Player]  # the players named above, with their brand
+
+
+def tournament_leaderboard(instance: TournamentInstance, player: Player | None = None, limit: int | None = None):
+    """Top `limit` (at most the template's leaderboard size), and the player's standing and neighbours if given."""
+    size = instance.tournament.leaderboard_size
+    limit = size if limit is None else max(0, min(limit, size))
+    top = leaderboard_top(instance.pk, limit) if limit else []
+    me, around = None, []
+    if player is not None:
+        me = leaderboard_rank(instance.pk, player.pk)
+        around = leaderboard_around(instance.pk, player.pk, NEIGHBOURS) if me else []
+    ids = {s.player_id for s in (*top, *around)}
+    players = {p.pk: p for p in Player.objects.filter(pk__in=ids).select_related("brand")}
+    return Leaderboard(instance=instance, top=top, me=me, around=around, players=players)

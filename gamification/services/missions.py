@@ -1,0 +1,340 @@
+"""Missions: the status machine, opt-in, claim, completion (facts, rewards, unlocks) and missed runs.
+
+Progress itself is counted by the pipeline handler (`gamification.handlers.missions`); this module holds the writes
+that follow from it and the rules both the handler and the selectors apply (schedule, cycle, which run is current).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import structlog
+from django.db import connection, transaction
+from django.utils import timezone
+
+from backoffice.errors import NotFound, Refused
+from crm.models import Player
+from gamification.facts import MISSION_COMPLETED, Fact, facts_emit
+from gamification.models import (
+    Mission,
+    MissionStatus,
+    MissionType,
+    PlayerMission,
+    PlayerMissionState,
+    Recurrence,
+    TaskAggregation,
+    Wallet,
+    WalletSource,
+)
+from gamification.services.badges import badge_award
+from gamification.services.wallet import ControlGroup, wallet_adjust
+
+log = structlog.get_logger(__name__)
+
+NEXT_STATUS = {MissionStatus.DRAFT: MissionStatus.ACTIVE, MissionStatus.ACTIVE: MissionStatus.ARCHIVED}
+OPEN_STATES = (PlayerMissionState.AVAILABLE, PlayerMissionState.IN_PROGRESS)
+DONE_STATES = (PlayerMissionState.COMPLETED, PlayerMissionState.CLAIMED)
+REWARD_CURRENCIES = ("points", "gems", "diamonds")
+
+
+class InvalidTransition(Refused):
+    default_code = "invalid_transition"
+
+
+class MissionIncomplete(Refused):
+    default_code = "incomplete"
+
+
+class MissionNotOpen(Refused):
+    default_code = "not_open"
+
+
+class MissionLocked(Refused):
+    default_code = "locked"
+
+
+class OptInNotNeeded(Refused):
+    default_code = "opt_in_not_required"
+
+
+class AlreadyFinished(Refused):
+    default_code = "already_finished"
+
+
+class NotCompleted(Refused):
+    default_code = "not_completed"
+
+
+# --- rules shared with the handler and the selectors ----------------------------------------------------------------
+def mission_is_open(mission: Mission, at: dt.datetime) -> bool:
+    """Active, and `at` lies within its active dates (from its activation when it has no start date)."""
+    start = mission.active_from or mission.activated_at
+    started = start is None or start <= at
+    not_ended = mission.active_till is None or at < mission.active_till
+    return mission.status == MissionStatus.ACTIVE and started and not_ended
+
+
+def mission_cycle(mission: Mission, tz_name: str, at: dt.datetime) -> str | None:
+    """The cycle `at` falls in: "" for missions without cycles, the ISO date (in the label's time zone) for
+    recurring ones, None on a day a recurring mission is not scheduled."""
+    if mission.type != MissionType.RECURRING:
+        return ""
+    day = at.astimezone(ZoneInfo(tz_name)).date()
+    if mission.recurrence == Recurrence.WEEKDAYS and day.weekday() not in mission.recurrence_weekdays:
+        return None
+    if mission.recurrence == Recurrence.DAYS_OF_MONTH and day.day not in mission.recurrence_month_days:
+        return None
+    return day.isoformat()
+
+
+def mission_current_run(mission: Mission, state: str | None, run: int | None) -> int | None:
+    """The run progress goes to, given the state and number of the player's latest run in the cycle (None: no run).
+
+    A finished run is followed by the next one only for missions recurring on completion, once rewarded (claimed,
+    when a claim is required) and below `max_completions`.
+    """
+    if state is None:
+        return 1
+    if state in OPEN_STATES:
+        return run
+    rewarded = state == PlayerMissionState.CLAIMED or (
+        state == PlayerMissionState.COMPLETED and not mission.claim_required
+    )
+    below_max = mission.max_completions is None or run < mission.max_completions
+    if mission.type == MissionType.RECURRING_ON_COMPLETION and rewarded and below_max:
+        return run + 1
+    return None
+
+
+def mission_unlocked(player: Player, mission: Mission) -> bool:
+    """A locked mission is open to the player once unlocked (persisted), on reaching its level or after completing
+    its mission; other types are always open."""
+    if mission.type != MissionType.LOCKED:
+        return True
+    runs = PlayerMission.objects.filter(player_id=player.pk)
+    if runs.filter(mission_id=mission.pk, unlocked_at__isnull=False).exists():
+        return True
+    if mission.unlock_level_id is not None:
+        wallet = Wallet.objects.filter(player_id=player.pk).select_related("level").first()
+        level = wallet.level if wallet else None
+        if level is not None and level.required_points >= mission.unlock_level.required_points:
+            return True
+    if mission.unlock_mission_id is not None:
+        return runs.filter(mission_id=mission.unlock_mission_id, state__in=DONE_STATES).exists()
+    return False
+
+
+# --- configuration ---------------------------------------------------------------------------------------------------
+def mission_check(mission: Mission) -> dict[str, list[str]]:
+    """What keeps the mission from being activated, by field (empty when it is complete)."""
+    errors: dict[str, list[str]] = {}
+    tasks = list(mission.tasks.all())
+    if not tasks:
+        errors["tasks"] = ["Add at least one task."]
+    for task in tasks:
+        if task.aggregation == TaskAggregation.SUM and not task.sum_field:
+            errors.setdefault("tasks", []).append(f"Task {task.name!r}: a sum needs the field to add up.")
+    if mission.type == MissionType.LOCKED and not (
+        mission.unlock_level_id or mission.unlock_mission_id or mission.unlock_event_type
+    ):
+        errors["unlock_level"] = ["A locked mission needs an unlock level, mission or event type."]
+    if mission.type == MissionType.RECURRING:
+        if not mission.recurrence:
+            errors["recurrence"] = ["A recurring mission needs a recurrence."]
+        elif mission.recurrence == Recurrence.WEEKDAYS and not mission.recurrence_weekdays:
+            errors["recurrence_weekdays"] = ["Choose the weekdays it runs on."]
+        elif mission.recurrence == Recurrence.DAYS_OF_MONTH and not mission.recurrence_month_days:
+            errors["recurrence_month_days"] = ["Choose the days of the month it runs on."]
+    if mission.time_limit is not None and not mission.requires_opt_in:
+        errors["time_limit"] = ["A time limit runs from the opt-in: turn on requires opt-in."]
+    if mission.time_limit is not None and mission.time_limit <= dt.timedelta(0):
+        errors["time_limit"] = ["Must be positive."]
+    if mission.active_from and mission.active_till and mission.active_till <= mission.active_from:
+        errors["active_till"] = ["Must be after active from."]
+    return errors
+
+
+def mission_transition(mission: Mission, to: str, *, by=None) -> Mission:
+    """Move the mission one step along draft -> active -> archived; activation requires a complete mission."""
+    with transaction.atomic():
+        current = Mission.objects.select_for_update().get(pk=mission.pk)
+        if NEXT_STATUS.get(current.status) != to:
+            raise InvalidTransition(
+                f"A {current.status} mission cannot become {to}.", errors={"status": [f"Cannot become {to}."]}
+            )
+        now = timezone.now()
+        if to == MissionStatus.ACTIVE:
+            errors = mission_check(current)
+            if errors:
+                raise MissionIncomplete("The mission is not complete.", errors=errors)
+            current.activated_at = now
+        else:
+            current.archived_at = now
+        current.status = to
+        current.save(update_fields=["status", "activated_at", "archived_at", "updated_at"])
+    from gamification.handlers.missions import missions_cache_clear  # the handler imports this module
+
+    missions_cache_clear(current.label_id)
+    log.info("mission_transition", mission_id=current.pk, status=to, by=getattr(by, "pk", None))
+    for field in ("status", "activated_at", "archived_at", "updated_at"):
+        setattr(mission, field, getattr(current, field))
+    return mission
+
+
+# --- a player's runs -----------------------------------------------------------------------------------------------
+def _mission_of(player: Player, mission: Mission) -> None:
+    if mission.label_id != player.label_id or mission.status == MissionStatus.DRAFT:
+        raise NotFound("No such mission.")
+
+
+def _latest_run(player: Player, mission: Mission, cycle: str) -> PlayerMission | None:
+    runs = PlayerMission.objects.select_for_update().filter(player_id=player.pk, mission_id=mission.pk, cycle=cycle)
+    return runs.order_by("-run").first()
+
+
+def mission_opt_in(player: Player, mission: Mission, now: dt.datetime | None = None) -> PlayerMission:
+    """Opt the player in to the current run: progress counts from now, until the time limit if any.
+
+    Opting in again to a run in progress changes nothing. Refusals (422): `control_group`, `opt_in_not_required`,
+    `not_open`, `locked`, `already_finished`.
+    """
+    now = now or timezone.now()
+    _mission_of(player, mission)
+    if player.ach_gamification_in_control_group:
+        raise ControlGroup("The player is in the gamification control group: missions are closed to them.")
+    if not mission.requires_opt_in:
+        raise OptInNotNeeded("This mission counts without opting in.")
+    cycle = mission_cycle(mission, mission.label.time_zone, now)
+    if not mission_is_open(mission, now) or cycle is None:
+        raise MissionNotOpen("The mission is not open now.")
+    if not mission_unlocked(player, mission):
+        raise MissionLocked("The mission is still locked for this player.")
+    expires_at = now + mission.time_limit if mission.time_limit else None
+    with transaction.atomic():
+        latest = _latest_run(player, mission, cycle)
+        if latest is not None and latest.state in OPEN_STATES and latest.opted_in_at is None:
+            latest.opted_in_at, latest.expires_at, latest.state = now, expires_at, PlayerMissionState.IN_PROGRESS
+            latest.save(update_fields=["opted_in_at", "expires_at", "state", "updated_at"])
+            return latest
+        running = latest is not None and latest.state in OPEN_STATES
+        if running and (latest.expires_at is None or now < latest.expires_at):
+            return latest
+        run = mission_current_run(mission, *(latest.state, latest.run) if latest else (None, None))
+        if run is None or (latest is not None and run == latest.run):
+            raise AlreadyFinished("The player has finished this mission.")
+        return PlayerMission.objects.create(
+            label_id=player.label_id,
+            player=player,
+            mission=mission,
+            cycle=cycle,
+            run=run,
+            state=PlayerMissionState.IN_PROGRESS,
+            opted_in_at=now,
+            expires_at=expires_at,
+        )
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    player_mission: PlayerMission
+    created: bool  # False when the run was already claimed: nothing changed
+
+
+def mission_claim(player: Player, mission: Mission) -> ClaimResult:
+    """Give the rewards of the player's latest completed, unclaimed run; when there is none, a claim returns the
+    latest claimed run and changes nothing.
+
+    Refused (422) `not_completed` when the player has no completed run.
+    """
+    _mission_of(player, mission)
+    with transaction.atomic():
+        runs = PlayerMission.objects.select_for_update().filter(player_id=player.pk, mission_id=mission.pk)
+        latest = runs.filter(state=PlayerMissionState.COMPLETED).order_by("-id").first()
+        if latest is None:
+            claimed = runs.filter(state=PlayerMissionState.CLAIMED).order_by("-id").first()
+            if claimed is None:
+                raise NotCompleted("The player has not completed this mission.")
+            return ClaimResult(claimed, created=False)
+        latest.state, latest.claimed_at = PlayerMissionState.CLAIMED, timezone.now()
+        latest.save(update_fields=["state", "claimed_at", "updated_at"])
+        _rewards_give(latest, mission, player)
+    return ClaimResult(latest, created=True)
+
+
+def _rewards_give(pm: PlayerMission, mission: Mission, player: Player) -> None:
+    """Each reward once per run: the wallet and badge keys are derived from the run."""
+    for currency in REWARD_CURRENCIES:
+        amount = getattr(mission, f"reward_{currency}")
+        if amount:
+            wallet_adjust(
+                player=player,
+                currency=currency,
+                amount=int(amount),
+                source=WalletSource.MISSION,
+                key=f"mission:{pm.pk}:{currency}",
+                reason=f"Mission: {mission.name}"[:500],
+            )
+    if mission.reward_badge_id is not None:
+        try:
+            badge_award(player, mission.reward_badge, source="mission", key=f"mission:{pm.pk}:badge")
+        except Refused as exc:  # the last stage already held, or the badge switched off: the rest stands
+            log.info("mission_badge_refused", player_mission_id=pm.pk, code=exc.code)
+
+
+def missions_completed(pm_ids: list[int]) -> None:
+    """After the handler completed these runs (in its transaction): facts, automatic rewards, missions unlocked."""
+    runs = list(PlayerMission.objects.filter(pk__in=pm_ids).select_related("player__brand", "mission__reward_badge"))
+    by_label: dict[int, list[Fact]] = {}
+    for pm in runs:
+        payload = {"mission_id": pm.mission_id, "mission_name": pm.mission.name[:255], "run": pm.run}
+        if pm.cycle:
+            payload["cycle"] = pm.cycle
+        by_label.setdefault(pm.label_id, []).append(
+            Fact(pm.player, MISSION_COMPLETED, f"mission:{pm.pk}:completed", payload)
+        )
+    for label_id, facts in by_label.items():
+        facts_emit(label_id, facts)
+    automatic = [pm for pm in runs if not pm.mission.claim_required]
+    if automatic:
+        PlayerMission.objects.filter(pk__in=[pm.pk for pm in automatic], state=PlayerMissionState.COMPLETED).update(
+            state=PlayerMissionState.CLAIMED, claimed_at=timezone.now()
+        )
+    for pm in automatic:
+        _rewards_give(pm, pm.mission, pm.player)
+    _unlock_followers(runs)
+
+
+def _unlock_followers(runs: list[PlayerMission]) -> None:
+    """Persist the unlock of active locked missions whose unlock mission these runs completed."""
+    if not runs:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO gamification_playermission (label_id, player_id, mission_id, cycle, run, state, progress,"
+            " unlocked_at, created_at, updated_at)"
+            " SELECT m.label_id, r.player_id, m.id, '', 1, 'available', '{}', now(), now(), now()"
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS r(player_id, mission_id)"
+            " JOIN gamification_mission m ON m.unlock_mission_id = r.mission_id AND m.status = 'active'"
+            " AND m.type = 'locked' ON CONFLICT (mission_id, player_id, cycle, run) DO NOTHING",
+            [[pm.player_id for pm in runs], [pm.mission_id for pm in runs]],
+        )
+
+
+# --- missed runs -----------------------------------------------------------------------------------------------------
+_MISSED = """
+UPDATE gamification_playermission AS pm SET state = 'missed', updated_at = now()
+FROM gamification_mission AS m, backoffice_label AS l
+WHERE pm.mission_id = m.id AND l.id = m.label_id AND pm.state IN ('available', 'in_progress')
+  AND (pm.expires_at <= %(now)s
+       OR m.active_till <= %(now)s
+       OR (pm.cycle <> '' AND pm.cycle < to_char((%(now)s AT TIME ZONE l.time_zone)::date, 'YYYY-MM-DD')))
+"""
+
+
+def missions_mark_missed(now: dt.datetime | None = None) -> int:
+    """Mark unfinished runs past their time limit, their mission's end or their cycle as missed; return how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(_MISSED, {"now": now or timezone.now()})
+        return cursor.rowcount

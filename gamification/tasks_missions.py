@@ -1,0 +1,22 @@
+"""Beat tasks of missions."""
+
+from __future__ import annotations
+
+import structlog
+from celery import shared_task
+
+from gamification.services.missions import missions_mark_missed
+
+__all__ = ["missions_expire"]
+
+log = structlog.get_logger(__name__)
+
+
+@shared_task(name="gamification.missions_expire")
+def missions_expire() -> int:
+    """Persist missed runs (past their time limit, their mission's end or their cycle). Selectors already show them
+    as missed; this makes the state queryable (segments, the admin) and stops late events from counting."""
+    missed = missions_mark_missed()
+    if missed:
+        log.info("missions_missed", count=missed)
+    return missed

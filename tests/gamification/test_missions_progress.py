@@ -1,0 +1,188 @@
+"""Mission progress on the pipeline: matching, count, sum, window, once per event, completion, rewards, facts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from backoffice.errors import DomainError
+from crm.models import Event, Player
+from crm.pipeline import EventRow
+from gamification.handlers.missions import count_mission_progress
+from gamification.models import PlayerMission, TaskContribution, WalletEntry
+from gamification.selectors import missions_for_player, wallet_get
+from gamification.services.missions import mission_claim
+from tests.gamification.mission_helpers import bet, feed, mission_make
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(tenant, mission) -> PlayerMission:
+    return PlayerMission.objects.get(player=tenant.player, mission=mission)
+
+
+def _value(pm, index=0) -> Decimal:
+    task = pm.mission.tasks.all()[index]
+    return Decimal(pm.progress.get(str(task.pk), "0"))
+
+
+def test_only_casino_bets_on_slots_of_at_least_one_count(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 5}])
+    feed(tenant_a.label, [bet(amount=1.0), bet(amount=0.99), bet(category="live"), bet(amount=250)])
+    pm = _run(tenant_a, mission)
+    assert (_value(pm), pm.state) == (Decimal(2), "in_progress")
+
+
+def test_a_mission_task_fed_the_same_event_twice_progresses_once(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 3}])
+    ids = feed(tenant_a.label, [bet("same-bet")])
+    rows = [
+        EventRow(e.id, e.label_id, e.player_id, e.type, e.occurred_at, e.received_at, e.payload)
+        for e in Event.objects.filter(pk__in=ids)
+    ]
+    count_mission_progress(rows)  # the handler called again with the same batch
+    count_mission_progress(rows)
+    feed(tenant_a.label, [bet("same-bet")])  # the partner retries the event: a duplicate, not stored again
+    pm = _run(tenant_a, mission)
+    assert _value(pm) == Decimal(1)
+    assert TaskContribution.objects.filter(player_mission=pm).count() == 1
+
+
+def test_a_sum_task_adds_up_the_field_and_completes_at_the_target(tenant_a):
+    mission = mission_make(
+        tenant_a.label,
+        tasks=[{"target": 100, "aggregation": "sum", "sum_field": "bet_amount", "conditions": []}],
+        reward_points=50,
+    )
+    feed(tenant_a.label, [bet(amount=40.5), bet(amount=40.5)])
+    assert _value(_run(tenant_a, mission)) == Decimal("81.0")
+    feed(tenant_a.label, [bet(amount=20)])
+    pm = _run(tenant_a, mission)
+    assert pm.state == "claimed"
+    assert pm.completed_at
+    assert pm.claimed_at
+    assert wallet_get(tenant_a.player).points == 50
+
+
+def test_a_window_counts_only_events_within_it_of_the_newest(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 3, "window": dt.timedelta(hours=1)}])
+    feed(tenant_a.label, [bet(at="2026-01-05T10:00:00Z"), bet(at="2026-01-05T10:30:00Z")])
+    assert _value(_run(tenant_a, mission)) == Decimal(2)
+    feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z")])  # the two earlier ones fall out of the window
+    assert _value(_run(tenant_a, mission)) == Decimal(1)
+    feed(tenant_a.label, [bet(at="2026-01-05T12:10:00Z"), bet(at="2026-01-05T12:20:00Z")])
+    assert _run(tenant_a, mission).state == "claimed"
+
+
+def test_every_task_must_be_done_and_the_reward_is_given_once(tenant_a):
+    mission = mission_make(
+        tenant_a.label,
+        tasks=[{"target": 2}, {"target": 1, "event_type": "deposit", "conditions": []}],
+        reward_points=100,
+        reward_gems=5,
+    )
+    feed(tenant_a.label, [bet(), bet(), bet()])
+    assert _run(tenant_a, mission).state == "in_progress"
+    assert _value(_run(tenant_a, mission)) == Decimal(2)  # shown as 2 of 2, not 3 of 2
+    deposit = bet()
+    deposit |= {"type": "deposit", "payload": {"deposit_amount": 10}}
+    feed(tenant_a.label, [deposit])
+    pm = _run(tenant_a, mission)
+    assert pm.state == "claimed"
+    wallet = wallet_get(tenant_a.player)
+    assert (wallet.points, wallet.gems) == (100, 5)
+    keys = set(WalletEntry.objects.filter(player=tenant_a.player).values_list("key", flat=True))
+    assert keys == {f"mission:{pm.pk}:points", f"mission:{pm.pk}:gems"}
+    feed(tenant_a.label, [bet(), bet()])  # a finished general mission counts nothing more
+    assert WalletEntry.objects.filter(player=tenant_a.player).count() == 2
+    facts = Event.objects.filter(player=tenant_a.player, type="mission_completed")
+    assert [(f.event_id, f.payload["mission_id"], f.payload["run"]) for f in facts] == [
+        (f"mission:{pm.pk}:completed", mission.pk, 1)
+    ]
+
+
+def test_a_claim_required_mission_rewards_on_claim_once(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 1}], claim_required=True, reward_diamonds=3)
+    with pytest.raises(DomainError) as refused:
+        mission_claim(tenant_a.player, mission)
+    assert refused.value.code == "not_completed"
+    feed(tenant_a.label, [bet()])
+    pm = _run(tenant_a, mission)
+    assert pm.state == "completed"
+    assert wallet_get(tenant_a.player).diamonds == 0
+    first = mission_claim(tenant_a.player, mission)
+    second = mission_claim(tenant_a.player, mission)
+    assert (first.created, second.created) == (True, False)
+    assert first.player_mission.pk == second.player_mission.pk == pm.pk
+    assert wallet_get(tenant_a.player).diamonds == 3
+    assert WalletEntry.objects.filter(player=tenant_a.player).count() == 1
+
+
+def test_only_active_missions_within_their_dates_progress(tenant_a):
+    draft = mission_make(tenant_a.label, status="draft")
+    archived = mission_make(tenant_a.label, status="archived")
+    later = mission_make(tenant_a.label, active_from=dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    ended = mission_make(tenant_a.label, active_till=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z")])
+    assert not PlayerMission.objects.filter(mission__in=[draft, archived, later, ended]).exists()
+
+
+def test_control_group_players_make_no_progress_and_see_no_missions(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 1}], reward_points=10)
+    Player.objects.filter(pk=tenant_a.player.pk).update(ach_gamification_in_control_group=True)
+    tenant_a.player.refresh_from_db()
+    feed(tenant_a.label, [bet()])
+    assert not PlayerMission.objects.filter(mission=mission).exists()
+    assert missions_for_player(tenant_a.player) == []
+
+
+def test_events_of_another_label_count_only_for_their_own_missions(tenant_a, tenant_b):
+    mission_a = mission_make(tenant_a.label, tasks=[{"target": 5}])
+    feed(tenant_b.label, [bet(), bet()])
+    assert not PlayerMission.objects.filter(mission=mission_a).exists()
+
+
+def test_the_selector_shows_state_tasks_and_progress(tenant_a):
+    featured = mission_make(tenant_a.label, tasks=[{"target": 2}], is_featured=True, position=5, reward_points=7)
+    plain = mission_make(tenant_a.label, tasks=[{"target": 4}], position=1)
+    feed(tenant_a.label, [bet()])
+    views = missions_for_player(tenant_a.player)
+    assert [v.id for v in views] == [featured.pk, plain.pk]
+    assert (views[0].state, views[0].tasks[0].value, views[0].tasks[0].target, views[0].tasks[0].done) == (
+        "in_progress",
+        Decimal(1),
+        Decimal(2),
+        False,
+    )
+    assert views[0].rewards["points"] == 7
+    feed(tenant_a.label, [bet()])
+    assert missions_for_player(tenant_a.player)[0].state == "claimed"
+
+
+def test_the_mission_list_costs_a_few_queries(tenant_a, django_assert_max_num_queries):
+    for _ in range(10):
+        mission_make(tenant_a.label, tasks=[{"target": 5}, {"target": 2}])
+    feed(tenant_a.label, [bet()])
+    with django_assert_max_num_queries(4):
+        assert len(missions_for_player(tenant_a.player)) == 10
+
+
+def test_events_no_task_listens_to_cost_no_query(tenant_a, django_assert_num_queries):
+    mission_make(tenant_a.label, tasks=[{"target": 3}])
+    ids = feed(tenant_a.label, [bet()])  # loads the label's missions into the cache
+    [row] = Event.objects.filter(pk__in=ids)
+    login = EventRow(row.id, row.label_id, row.player_id, "login", row.occurred_at, row.received_at, {})
+    with django_assert_num_queries(0):
+        count_mission_progress([login] * 300)
+
+
+def test_the_beat_task_persists_missed_runs(tenant_a):
+    from gamification.tasks_missions import missions_expire
+
+    mission = mission_make(tenant_a.label, tasks=[{"target": 5}], active_till=dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z")])
+    assert missions_expire() == 1  # now is past the mission's end
+    assert _run(tenant_a, mission).state == "missed"
+    assert missions_for_player(tenant_a.player)[0].state == "missed"
