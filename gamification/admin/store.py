@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db import models
+from django.utils import timezone
+from django.utils.html import format_html
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 
@@ -11,6 +13,7 @@ from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.models import Perm
 from gamification.models import Level, StoreCategory, StoreItem, StorePurchase
+from gamification.services.store import item_is_on_sale
 
 
 @admin.register(StoreCategory)
@@ -39,6 +42,38 @@ class StoreItemAdmin(LabelScopedAdmin):
         ("Price and limits", {"fields": ("price", "currency", "stock", "cap_count", "cap_period")}),
         ("On sale", {"fields": ("is_active", "active_from", "active_till")}),
     )
+    readonly_fields = ("preview",)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.fieldsets
+        return (*self.fieldsets, ("Preview", {"fields": ("preview",)}))
+
+    @display(description="As players see it")
+    def preview(self, obj) -> str:
+        """The item in plain words: what it is, the price, what is left, the cap, when it is on sale; sales so far."""
+        now = timezone.now()
+        parts = [f"{obj.price:,} {obj.get_currency_display().lower()}"]
+        if obj.type == "change_level" and obj.target_level:
+            parts.append(f"sets the level to {obj.target_level.name} (kept until the points pass it)")
+        parts.append("unlimited stock" if obj.stock is None else f"{obj.stock:,} left")
+        if obj.cap_count:
+            parts.append(
+                f"at most {obj.cap_count} per player {'ever' if obj.cap_period == 'ever' else f'a {obj.cap_period}'}"
+            )
+        if not item_is_on_sale(obj, now):
+            parts.append("not on sale now")
+        elif obj.active_till:
+            parts.append(f"on sale until {obj.active_till:%Y-%m-%d %H:%M} UTC")
+        sold = StorePurchase.objects.filter(item_id=obj.pk).count()
+        return format_html(
+            '<div data-testid="item-preview"><strong>{}</strong>{}<div class="text-sm">{}</div>'
+            '<div class="text-sm text-base-500">{} sold</div></div>',
+            obj.name,
+            format_html(" · {}", obj.category.name) if obj.category else "",
+            " · ".join(parts),
+            f"{sold:,}",
+        )
 
     @display(description="Price")
     def price_display(self, obj) -> str:

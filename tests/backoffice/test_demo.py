@@ -15,6 +15,7 @@ from backoffice.management.commands.demo import DEMO_PASSWORD
 from backoffice.models import ApiKey, Brand, Label, Role, StaffRole
 from crm.models import Event, Player
 from crm.pipeline import events_process
+from gamification.models import PlayerMission, TournamentParticipant
 
 pytestmark = pytest.mark.django_db
 KEY_RE = re.compile(r"pb_[0-9a-f]{8}_[A-Za-z0-9_-]+")
@@ -128,7 +129,7 @@ def test_running_demo_again_duplicates_nothing_and_rotates_the_key():
 
 def test_demo_completes_what_is_missing():
     _demo()
-    Player.objects.filter(label__name="Demo Casino Group", user_ext_id__in=["100001", "100002"]).delete()
+    Player.objects.filter(label__name="Demo Casino Group", user_ext_id__in=["100999", "101000"]).delete()
     StaffRole.objects.filter(user__username="demo_support").delete()
 
     output = _demo()
@@ -148,7 +149,7 @@ def test_demo_refuses_production_settings(settings):
 
 def test_demo_ingests_a_day_of_events_once_and_they_process():
     output = _demo()
-    events = Event.objects.filter(label__name="Demo Casino Group")
+    events = Event.objects.filter(label__name="Demo Casino Group", source="api")
     assert events.count() == 6000
     assert "6,000 events ingested now" in output
     assert set(events.values_list("type", flat=True).distinct()) == {
@@ -160,9 +161,15 @@ def test_demo_ingests_a_day_of_events_once_and_they_process():
         "withdrawal",
     }
     assert events_process(list(events.values_list("id", flat=True))) == 6000
-    assert Event.objects.filter(processing_error="").exclude(processed_at=None).count() == 6000
+    while pending := list(Event.objects.filter(processed_at=None).values_list("id", flat=True)):
+        events_process(pending)  # the gamification facts the processing emitted (mission completed...)
+    assert not Event.objects.exclude(processing_error="").exists()
     player = Player.objects.filter(aggregate__deposit_count__gt=0).select_related("aggregate").first()
     deposits = Event.objects.filter(player=player, type="deposit")
     assert player.aggregate.deposit_count == deposits.count()
+    # The demo's missions and tournaments counted the day: progress, completions, a live leaderboard.
+    assert PlayerMission.objects.filter(state__in=["completed", "claimed"]).exists()
+    assert TournamentParticipant.objects.filter(instance__tournament__name="Slots marathon", score__gt=0).count() > 10
+    assert "gamification: 4 levels, 4 badges, 7 missions, 4 tournaments" in output
     _demo()
     assert events.count() == 6000

@@ -120,3 +120,12 @@ def test_managers_configure_levels_support_only_reads_and_other_labels_see_nothi
     assert Level.objects.filter(label=tenant_a.label, name="Platinum").exists()
     change_a = reverse("admin:gamification_level_change", args=[levels["gold"].pk])
     assert staff_client(tenant_b.admin).get(change_a).status_code == 404
+
+
+def test_the_level_page_previews_the_ladder_with_players_per_level(tenant_a, levels, staff_client):
+    _credit(tenant_a.player, 150, "m1")
+    url = reverse("admin:gamification_level_change", args=[levels["silver"].pk])
+    html = staff_client(tenant_a.admin).get(url).content.decode()
+    assert 'data-testid="level-ladder"' in html
+    assert "100 to 499" in html
+    assert "1 player<" in html

@@ -103,3 +103,11 @@ def test_the_sidebar_links_the_store(tenant_a, staff_client):
     page = staff_client(tenant_a.admin).get(reverse("admin:index")).content.decode()
     for model in ("storeitem", "storecategory", "storepurchase"):
         assert reverse(f"admin:gamification_{model}_changelist") in page
+
+
+def test_the_item_page_previews_the_item_as_players_see_it(tenant_a, staff_client):
+    item = item_make(tenant_a.label, name="Cap", price=300, stock=5, cap_count=1, cap_period="day")
+    html = staff_client(tenant_a.admin).get(reverse("admin:gamification_storeitem_change", args=[item.pk])).content
+    html = html.decode()
+    assert 'data-testid="item-preview"' in html
+    assert "300 points · 5 left · at most 1 per player a day" in html

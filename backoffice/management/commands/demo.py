@@ -24,6 +24,7 @@ from crm.models import Event, EventSource, Player
 from crm.services.ingest import MAX_BATCH, events_ingest
 from crm.services.players import player_apply
 from crm.validators import clean_profile
+from gamification.demo import gamification_demo
 
 DEMO_PASSWORD = "pitboss-demo-2026"  # noqa: S105 - published on purpose: demo accounts only, refused in production
 DEMO_KEY_NAME = "Demo key (manage.py demo)"
@@ -233,12 +234,14 @@ class Command(BaseCommand):
             created, labels, events = {}, {}, {}
             for spec in (DEMO, SECOND):
                 labels[spec], created[spec] = _label(spec)
+                if spec is DEMO:  # before the events, so the worker counts them for missions and tournaments
+                    gamification = gamification_demo(labels[spec])
                 events[spec] = _events(spec, labels[spec])
             users = _staff(labels)
             raw_key = _rotate_key(labels[DEMO], users["demo_integration"])
-        self._report(base_url.rstrip("/"), labels, created, events, raw_key)
+        self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification)
 
-    def _report(self, base: str, labels: dict, created: dict, events: dict, raw_key: str):
+    def _report(self, base: str, labels: dict, created: dict, events: dict, raw_key: str, gamification: dict):
         out = self.stdout.write
         out(self.style.SUCCESS("Demo data is ready."))
         for spec, label in labels.items():
@@ -246,6 +249,8 @@ class Command(BaseCommand):
             out(f"  {label.name}: {len(spec.brands)} brand(s), {total:,} players ({created[spec]:,} created now)")
             if events[spec]:
                 out(f"    {events[spec]:,} events ingested now (a day of activity; the worker processes them)")
+            if spec is DEMO:
+                out("    gamification: " + ", ".join(f"{n} {kind}" for kind, n in gamification.items()))
         out(f"\nAdmin:    {base}/admin/\nAPI docs: {base}/api/docs/\n")
         out(f"Staff users (no superuser), password {DEMO_PASSWORD}:")
         for username, roles in STAFF:
