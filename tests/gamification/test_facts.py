@@ -30,9 +30,13 @@ def test_every_balance_change_is_one_balance_changed_fact(tenant_a):
 
 
 def test_a_rolled_back_change_leaves_no_fact(tenant_a):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        wallet_adjust(player=tenant_a.player, currency="points", amount=5, source="api", key="k1")
-        raise RuntimeError("the caller fails after the credit")
+    def credit_then_fail():
+        with transaction.atomic():
+            wallet_adjust(player=tenant_a.player, currency="points", amount=5, source="api", key="k1")
+            raise RuntimeError("the caller fails after the credit")
+
+    with pytest.raises(RuntimeError):
+        credit_then_fail()
     assert _facts(tenant_a.label, "balance_changed") == []
 
 
@@ -65,3 +69,23 @@ def test_partners_cannot_send_facts(tenant_a, key_client, type_):
     assert response.status_code == 400
     assert "type" in response.json()["errors"]
     assert not Event.objects.filter(event_id="forged-1").exists()
+
+
+def test_facts_emitted_in_a_batch_are_ingested_together_on_the_way_out(tenant_a):
+    from gamification.facts import facts_batched
+
+    player = tenant_a.player
+    with facts_batched():
+        for n in range(5):
+            wallet_adjust(player=player, currency="gems", amount=1, source="api", key=f"k{n}")
+        assert _facts(tenant_a.label, "balance_changed") == []  # queued, not yet ingested
+    assert [f.payload["balance"] for f in _facts(tenant_a.label, "balance_changed")] == [1, 2, 3, 4, 5]
+
+    def batch_then_fail():
+        with transaction.atomic(), facts_batched():
+            wallet_adjust(player=player, currency="gems", amount=1, source="api", key="k-failed")
+            raise RuntimeError("the batch fails")
+
+    with pytest.raises(RuntimeError):
+        batch_then_fail()
+    assert len(_facts(tenant_a.label, "balance_changed")) == 5
