@@ -5,8 +5,9 @@ Runs inside the pipeline's claim transaction for every micro-batch, so it must b
   made elsewhere takes effect within that; a status change made in this process takes effect at once);
 - an event of a type no task or unlock listens to is skipped without touching the database;
 - the writes of a batch are a few set-based statements (unnest arrays), never a query per event.
-An event counts once per task and run: its `TaskContribution` row is unique on (run, task, event), inserted with
-ON CONFLICT DO NOTHING, and only the rows actually inserted add progress. Within one batch a run progresses once:
+An event counts once per task and run: the pipeline hands it to the handlers once (its claim commits with the
+progress). A windowed task keeps the events it counted as `TaskContribution` rows, unique on (run, task, event),
+and only the rows actually inserted add. Within one batch a run progresses once:
 events past a run's completion in the same batch do not start the next run of a mission recurring on completion.
 """
 
@@ -23,6 +24,7 @@ from django.utils import timezone
 
 from crm.pipeline import EventRow, handler
 from gamification.conditions import Predicate, conditions_compile
+from gamification.facts import facts_batched
 from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation
 from gamification.services.missions import (
     DONE_STATES,
@@ -114,11 +116,12 @@ def count_mission_progress(events: list[EventRow]) -> None:
     by_label: dict[int, list[EventRow]] = defaultdict(list)
     for event in events:
         by_label[event.label_id].append(event)
-    for label_id, label_events in by_label.items():
-        conf = _config(label_id)
-        relevant = [e for e in label_events if e.type in conf.listens]
-        if relevant:
-            _Batch(label_id, conf, relevant).run()
+    with facts_batched():  # the batch's completions, rewards and badges: their facts in one ingest per label
+        for label_id, label_events in by_label.items():
+            conf = _config(label_id)
+            relevant = [e for e in label_events if e.type in conf.listens]
+            if relevant:
+                _Batch(label_id, conf, relevant).run()
 
 
 def _amount(task: _Task, payload: dict) -> Decimal | None:
@@ -308,14 +311,23 @@ class _Batch:
         return created
 
     def _contribute(self, targets: dict, rows: dict) -> list[tuple[int, int, Decimal]]:
-        """Insert one contribution per (run, task, event); return those that were new: (run id, task id, amount)."""
-        values = []
+        """What each (run, task, event) adds: (run id, task id, amount).
+
+        An event reaches the handlers once: the pipeline's claim (its `processed_at`) commits with the progress, so a
+        count or a sum simply adds. A windowed task also needs the times of what it counted, so its events are kept
+        as contributions, unique on (run, task, event), and only those actually inserted add.
+        """
+        added, values = [], []
         for key, (event, task, amount) in targets.values():
             pm_id, state, _ = rows[key]
-            if state in OPEN_STATES:  # a concurrent worker may have finished the run meanwhile
+            if state not in OPEN_STATES:  # a concurrent worker may have finished the run meanwhile
+                continue
+            if task.window is None:
+                added.append((pm_id, task.id, amount))
+            else:
                 values.append((pm_id, task.id, event.id, str(amount), event.occurred_at))
         if not values:
-            return []
+            return added
         values.sort()
         with connection.cursor() as cursor:
             cursor.execute(
@@ -326,7 +338,7 @@ class _Batch:
                 " RETURNING player_mission_id, task_id, amount",
                 [_json(values)],
             )
-            return cursor.fetchall()
+            return added + cursor.fetchall()
 
     def _progress_save(self, rows: dict, added: list[tuple[int, int, Decimal]]) -> list[int]:
         """Add the new contributions to the runs' progress, complete the runs whose tasks are all done."""

@@ -1,8 +1,9 @@
 """Missions: sets of tasks that count matching events; badges: achievements with stages.
 
 A mission's status moves one way: draft -> active -> archived. A player's run of a mission is a `PlayerMission` row
-(one per mission, player, recurrence cycle and completion number); its tasks progress through `TaskContribution`
-rows, unique per (player mission, task, event), so the same event never counts twice.
+(one per mission, player, recurrence cycle and completion number) with its tasks' progress. An event reaches the
+handlers once (the pipeline's claim commits with the progress); a windowed task also keeps the events it counted as
+`TaskContribution` rows, unique per (player mission, task, event), to know what its window holds.
 """
 
 from __future__ import annotations
@@ -279,7 +280,7 @@ class PlayerMission(models.Model):
 
 
 class TaskContribution(models.Model):
-    """One event counted by one task of one player mission: the unique key that makes an event count once."""
+    """One event counted by a windowed task of one player mission (unique: an event counts once)."""
 
     player_mission = models.ForeignKey(PlayerMission, on_delete=models.CASCADE, related_name="contributions")
     task = models.ForeignKey(MissionTask, on_delete=models.CASCADE, related_name="+")

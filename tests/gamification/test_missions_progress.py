@@ -6,10 +6,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 
 from backoffice.errors import DomainError
 from crm.models import Event, Player
-from crm.pipeline import EventRow
+from crm.pipeline import EventRow, events_process, events_process_stale
+from crm.services.ingest import events_ingest
 from gamification.handlers.missions import count_mission_progress
 from gamification.models import PlayerMission, TaskContribution, WalletEntry
 from gamification.selectors import missions_for_player, wallet_get
@@ -38,13 +40,38 @@ def test_only_casino_bets_on_slots_of_at_least_one_count(tenant_a):
 def test_a_mission_task_fed_the_same_event_twice_progresses_once(tenant_a):
     mission = mission_make(tenant_a.label, tasks=[{"target": 3}])
     ids = feed(tenant_a.label, [bet("same-bet")])
+    assert events_process(ids) == 0  # fed again to the pipeline: its claim finds it processed, nothing runs
+    assert events_process_stale(older_than=dt.timedelta(0), limit=100) == 0  # and the sweeper leaves it alone
+    feed(tenant_a.label, [bet("same-bet")])  # the partner retries the event: a duplicate, not stored again
+    assert _value(_run(tenant_a, mission)) == Decimal(1)
+
+
+def test_an_event_whose_batch_failed_counts_once_when_processed_again(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 3}])
+    result = events_ingest(label=tenant_a.label, items=[bet("b-1"), bet("b-2")], source="api")
+
+    def killed_mid_batch():  # the claim and the progress are one transaction: a worker dying rolls back both
+        with transaction.atomic():
+            events_process(result.new_ids)
+            assert _value(_run(tenant_a, mission)) == Decimal(2)
+            raise RuntimeError("worker killed")
+
+    with pytest.raises(RuntimeError):
+        killed_mid_batch()
+    assert not PlayerMission.objects.filter(mission=mission).exists()
+    assert events_process(result.new_ids) == 2
+    assert events_process(result.new_ids) == 0
+    assert _value(_run(tenant_a, mission)) == Decimal(2)
+
+
+def test_a_windowed_task_counts_an_event_once_even_if_the_handler_sees_it_twice(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 3, "window": dt.timedelta(hours=1)}])
+    ids = feed(tenant_a.label, [bet("same-bet")])
     rows = [
         EventRow(e.id, e.label_id, e.player_id, e.type, e.occurred_at, e.received_at, e.payload)
         for e in Event.objects.filter(pk__in=ids)
     ]
-    count_mission_progress(rows)  # the handler called again with the same batch
-    count_mission_progress(rows)
-    feed(tenant_a.label, [bet("same-bet")])  # the partner retries the event: a duplicate, not stored again
+    count_mission_progress(rows)  # a windowed task keeps what it counted: unique on (run, task, event)
     pm = _run(tenant_a, mission)
     assert _value(pm) == Decimal(1)
     assert TaskContribution.objects.filter(player_mission=pm).count() == 1
