@@ -14,10 +14,10 @@ BIN := $(CURDIR)/.venv/bin
 HONCHO := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv" $(BIN)/honcho
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help install run test bench lint format migrate demo stop clean chromium
+.PHONY: help install run test bench bench-gamification lint format migrate demo stop clean chromium
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 install: ## install the locked dependencies into .venv (uv sync --frozen; installs uv with pip if missing)
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore uv
@@ -36,8 +36,12 @@ run: demo ## install, migrate, demo data, then serve web + Celery worker + beat 
 test: install chromium ## the whole test suite (make test ARGS="-k demo" narrows it); no tests collected fails
 	$(BIN)/pytest $(ARGS)
 
-bench: install ## event pipeline bench: ingest, replay and processing rates against their floors (last line JSON)
+bench: install ## the benches: event pipeline (bench/ingest.py), then gamification (each prints JSON last)
 	$(BIN)/python bench/ingest.py $(ARGS)
+	$(BIN)/python bench/gamification.py
+
+bench-gamification: install ## leaderboards at 1M participants, score updates, pipeline with missions (last line JSON)
+	$(BIN)/python bench/gamification.py $(ARGS)
 
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \

@@ -1,0 +1,400 @@
+"""Gamification speed against its targets and floors, measured in one self-contained run (issue 4, "Speed").
+
+`.venv/bin/python bench/gamification.py` (or `make bench-gamification`) creates its own database on the configured
+PostgreSQL (DATABASE_URL) or the embedded one and a private Redis broker (facts that handlers emit are dispatched to
+it, as in production; nothing consumes them), migrates, and works in this process with the production settings,
+through the same code a request or a worker runs. It prints its figures, and as its last line one JSON object:
+
+  top100_p95_ms          leaderboard_top(instance, 100) at 1,000,000 registered participants, p95 of warm calls
+  rank_p95_ms            leaderboard_rank(instance, a random participant), p95               (targets: each < 20 ms)
+  floor_top100_p95_ms    the same ORDER BY ... LIMIT 100 through a bare psycopg cursor
+  floor_rank_p95_ms      the naive exact rank: count(*) of everyone ahead, bare psycopg, no buckets
+  score_updates_per_s    scores_apply on 1,000-update micro-batches, a transaction each, from the 60,000 players
+                         active now (a bare UPDATE of the same kind of rows is shown beside it) (target >= 20,000)
+  pipeline_events_per_s_bare      crm.pipeline.events_process on 500-id micro-batches, no handler registered
+  pipeline_events_per_s_gamified  the same with every handler, 50 active missions and 5 started tournaments, after
+                                  a warm-up backlog of the same players (their runs and registrations exist)
+  pipeline_ratio         gamified / bare                                                      (target >= 0.5)
+
+Participants, players and bucket counts are written by set-based SQL (the bucket rule in SQL is checked against
+`score_bucket`); missions and tournaments with the ORM. Every loop is bounded in count; the database is dropped and
+the broker stopped at the end, also after a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+import orjson
+import psycopg
+
+from bench import gamification_data as data
+from bench.ingest import (
+    SECRETS,
+    SETTINGS,
+    admin_execute,
+    conninfo,
+    copy_rows,
+    django_setup,
+    event_rows,
+    migrate,
+    server_settings,
+)
+from bench.procs import Redis, database_url, process_env
+
+KEYS = ["top100_p95_ms", "rank_p95_ms", "floor_top100_p95_ms", "floor_rank_p95_ms", "score_updates_per_s",
+        "pipeline_events_per_s_bare", "pipeline_events_per_s_gamified", "pipeline_ratio"]  # fmt: skip
+_TOP_FLOOR = """SELECT player_id, score, reached_at, events_counted FROM gamification_tournamentparticipant
+WHERE instance_id = %s AND status = 'registered' ORDER BY score DESC, reached_at, id LIMIT 100"""
+_RANK_FLOOR = """SELECT count(*) + 1 FROM gamification_tournamentparticipant p,
+  (SELECT id, score, reached_at FROM gamification_tournamentparticipant
+   WHERE instance_id = %(i)s AND player_id = %(p)s AND status = 'registered') me
+WHERE p.instance_id = %(i)s AND p.status = 'registered'
+  AND (p.score > me.score OR (p.score = me.score AND (p.reached_at, p.id) < (me.reached_at, me.id)))"""
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[math.ceil(0.95 * len(ordered)) - 1]
+
+
+def timed_calls(call, args: list) -> tuple[list[float], list]:
+    """Milliseconds of each `call(arg)` and what each returned."""
+    times, answers = [], []
+    for arg in args:
+        started = time.perf_counter()
+        answers.append(call(arg))
+        times.append((time.perf_counter() - started) * 1000)
+    return times, answers
+
+
+@contextmanager
+def step(title: str):
+    started = time.monotonic()
+    yield
+    log(f"{title}: {time.monotonic() - started:.1f} s")
+
+
+def sql(statement: str, params=None) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+# --- leaderboard reads ----------------------------------------------------------------------------------------------
+
+
+def leaderboard_setup(label, brand, since: dt.datetime, until: dt.datetime, args) -> object:
+    with step(f"{args.participants:,} players written by INSERT ... SELECT generate_series"):
+        data.players_insert(label.pk, brand.pk, args.participants, "u-")
+    big = data.tournament_create(label, "Bet race", since, until, event_type="casino_bet", score_method="sum",
+                                 score_field="bet_amount")  # fmt: skip
+    with step(f"{args.participants:,} participants registered with skewed scores (10% at zero)"):
+        data.participants_insert(big.pk, label.pk, since, zero_share=0.1)
+    with step("bucket counts built by one INSERT ... SELECT ... GROUP BY"):
+        buckets = data.buckets_build(big.pk)
+    checked = data.bucket_rule_check(big.pk)
+    log(f"check: the SQL bucket rule equals score_bucket() on {checked:,} scores; {buckets:,} buckets")
+    with step("VACUUM ANALYZE"):
+        for table in ("crm_player", "gamification_tournamentparticipant", "gamification_leaderboardbucket"):
+            sql(f"VACUUM ANALYZE {table}")
+    return big
+
+
+def leaderboard_phase(info: str, instance_id: int, args) -> dict[str, float]:
+    from gamification.leaderboard import leaderboard_rank, leaderboard_top
+
+    rng = random.Random(7)
+    everyone = [row[0] for row in sql("SELECT player_id FROM gamification_tournamentparticipant WHERE instance_id = %s",
+                                      [instance_id])]  # fmt: skip
+    sample = rng.sample(everyone, args.calls)
+    with psycopg.connect(info, autocommit=True) as conn, conn.cursor() as cur:
+
+        def floor_top(_):
+            cur.execute(_TOP_FLOOR, [instance_id])
+            return cur.fetchall()
+
+        def floor_rank(pid):
+            cur.execute(_RANK_FLOOR, {"i": instance_id, "p": pid})
+            return cur.fetchone()[0]
+
+        # Warm, as a live leaderboard is: the naive count reads the whole leaderboard index once, then each path
+        # runs a few calls (connections, plans, the bucket rows) before its clock starts.
+        timed_calls(floor_rank, rng.sample(everyone, 3))
+        timed_calls(floor_top, range(20))
+        timed_calls(lambda _: leaderboard_top(instance_id, 100), range(20))
+        timed_calls(lambda pid: leaderboard_rank(instance_id, pid), rng.sample(everyone, 50))
+        top_ms, tops = timed_calls(lambda _: leaderboard_top(instance_id, 100), range(args.calls))
+        rank_ms, ranks = timed_calls(lambda pid: leaderboard_rank(instance_id, pid), sample)
+        floor_top_ms, floor_tops = timed_calls(floor_top, range(args.calls))
+        floor_rank_ms, floor_places = timed_calls(floor_rank, sample[: args.floor_rank_calls])
+
+    same_top = [(s.player_id, s.score) for s in tops[0]] == [(r[0], r[1]) for r in floor_tops[0]]
+    same_rank = [s.place for s in ranks[: args.floor_rank_calls]] == floor_places
+    log(f"check: leaderboard_top equals the floor's rows: {same_top}; leaderboard_rank equals the exact count on "
+        f"{args.floor_rank_calls} players: {same_rank}")  # fmt: skip
+    if not (same_top and same_rank and len(tops[0]) == 100):
+        raise RuntimeError("the leaderboard answers differ from the floor's")
+    zero = [ms for ms, s in zip(rank_ms, ranks, strict=True) if s.score == 0]
+    results = {"top100_p95_ms": p95(top_ms), "rank_p95_ms": p95(rank_ms), "floor_top100_p95_ms": p95(floor_top_ms),
+               "floor_rank_p95_ms": p95(floor_rank_ms)}  # fmt: skip
+    log(f"top 100, {args.calls} warm calls through Django: p50 {sorted(top_ms)[len(top_ms) // 2]:.2f} ms, "
+        f"p95 {results['top100_p95_ms']:.2f} ms; floor (bare psycopg, same query): p95 "
+        f"{results['floor_top100_p95_ms']:.2f} ms")  # fmt: skip
+    log(f"rank of a random participant, {args.calls} calls through Django: p50 {sorted(rank_ms)[len(rank_ms) // 2]:.2f}"
+        f" ms, p95 {results['rank_p95_ms']:.2f} ms, max {max(rank_ms):.2f} ms ({len(zero)} of them tied at score 0: "
+        f"max {max(zero, default=0):.2f} ms); floor (naive exact count(*), bare psycopg, {args.floor_rank_calls} "
+        f"calls): p95 {results['floor_rank_p95_ms']:.2f} ms")  # fmt: skip
+    return results
+
+
+# --- score updates --------------------------------------------------------------------------------------------------
+
+
+def scores_rate(instance_id: int, batches: list[list]) -> tuple[float, int]:
+    from django.db import transaction
+
+    from gamification.leaderboard import scores_apply
+
+    rules, changed = {instance_id: ("sum", None)}, 0
+    started = time.perf_counter()
+    for batch in batches:
+        with transaction.atomic():
+            changed += scores_apply(batch, rules=rules)
+    return sum(map(len, batches)) / (time.perf_counter() - started), changed
+
+
+def scores_phase(info: str, instance_id: int, args) -> dict[str, float]:
+    """Live scoring: the updates come from the players active now, `--active-participants` of the instance (a third
+    of them still at zero); the same on players drawn from all participants (cold pages) is shown beside it."""
+    rng = random.Random(11)
+    rows = sql("SELECT player_id, score = 0 FROM gamification_tournamentparticipant WHERE instance_id = %s",
+               [instance_id])  # fmt: skip
+    zero = [pid for pid, at_zero in rows if at_zero]
+    scored = [pid for pid, at_zero in rows if not at_zero]
+    # Two disjoint active sets of the same make-up: the floor's rolled-back row versions must not slow ours down.
+    zeros = rng.sample(zero, 2 * (args.active_participants // 3))
+    scoreds = rng.sample(scored, 2 * (args.active_participants * 2 // 3))
+    ours, theirs = (zeros[::2], scoreds[::2]), (zeros[1::2], scoreds[1::2])
+    sql("SELECT count(*) FROM gamification_tournamentparticipant WHERE instance_id = %s AND player_id = ANY(%s)",
+        [instance_id, zeros + scoreds])  # fmt: skip
+    floor = data.update_floor(info, instance_id, data.score_batches(instance_id, theirs, args, rng))
+    per_second, changed = scores_rate(instance_id, data.score_batches(instance_id, ours, args, rng))
+    total = args.score_batches * args.score_batch
+    log(f"scores_apply, {args.score_batches} batches of {args.score_batch:,} updates (a transaction each) from "
+        f"{args.active_participants:,} active players of {len(rows):,} participants: {total:,} updates = "
+        f"{per_second:,.0f} updates/s ({changed:,} participant changes); floor, one bare UPDATE per batch on "
+        f"another {args.active_participants:,} (rolled back): {floor:,.0f} rows/s")  # fmt: skip
+    cold = argparse.Namespace(score_batches=max(args.score_batches // 5, 1), score_batch=args.score_batch)
+    cold_rate, _ = scores_rate(instance_id, data.score_batches(instance_id, (zero, scored), cold, rng))
+    log(f"  (for comparison, updates to players drawn from all {len(rows):,} participants, mostly pages not in "
+        f"PostgreSQL's buffers: {cold_rate:,.0f} updates/s over {cold.score_batches} batches)")  # fmt: skip
+    kept = data.buckets_match(instance_id)
+    log(f"check: bucket counts equal a recount of the scores after the updates: {kept}")
+    if not kept:
+        raise RuntimeError("the bucket counts drifted")
+    return {"score_updates_per_s": per_second}
+
+
+# --- the processing pipeline ----------------------------------------------------------------------------------------
+
+
+def pipeline_setup(info: str, label, since: dt.datetime, until: dt.datetime, args) -> dict[str, list[int]]:
+    """5 started tournaments (the big one and four more), 50 active missions, and three backlogs of events of the
+    same players: a warm-up (their first events: runs and registrations are created), then two equal ones."""
+    users = [f"u-{n}" for n in range(1, args.pipeline_players + 1)]
+    players = dict(sql("SELECT user_ext_id, id FROM crm_player WHERE label_id = %s AND user_ext_id = ANY(%s)",
+                       [label.pk, users]))  # fmt: skip
+    data.tournaments_more(label, since, until)
+    opted_in = sorted(random.Random(5).sample(list(players.values()), len(players) // 20))
+    kinds = data.missions_create(label, since, opted_in)
+    log(
+        f"50 active missions ({', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))}), opt-in ones with "
+        f"{len(opted_in):,} of {len(players):,} players opted in; 5 started tournaments, automatic registration"
+    )
+    span = dt.timedelta(milliseconds=40 * args.events)  # make_events spaces events 40 ms apart
+    first = dt.datetime.now(dt.UTC) - 2 * span - dt.timedelta(minutes=1)
+    backlogs: dict[str, list[int]] = {}
+    with step(f"three backlogs of {args.events:,} events written (COPY) for {len(players):,} players"):
+        with psycopg.connect(info) as conn:
+            for n, prefix in enumerate(("warmup", "bare", "gamified")):
+                start = first + min(n, 1) * span  # the bare backlog is never scored: it may share the times
+                events = data.make_events(args.events, prefix, users, start, seed=n + 1)
+                with conn.transaction(), conn.cursor() as cur:
+                    copy_rows(cur, "crm_event", event_rows(events, label.pk, players))
+                    cur.execute("SELECT id FROM crm_event WHERE event_id LIKE %s ORDER BY id", [f"{prefix}-%"])
+                    backlogs[prefix] = [row[0] for row in cur.fetchall()]
+        sql("VACUUM ANALYZE crm_event")
+    return backlogs
+
+
+def process_backlog(ids: list[int], batch: int, budget: float) -> tuple[int, float]:
+    """Process `ids` in micro-batches, as the worker's tasks do; stop after `budget` seconds. (events, seconds)"""
+    from crm.pipeline import events_process
+
+    done = 0
+    started = time.perf_counter()
+    for start in range(0, len(ids), batch):
+        done += events_process(ids[start : start + batch])
+        if time.perf_counter() - started > budget:
+            log(f"WARNING: stopped after the {budget:.0f} s budget, {done:,} of {len(ids):,} events processed")
+            ids = ids[: start + batch]
+            break
+    seconds = time.perf_counter() - started
+    left = sql("SELECT count(*) FILTER (WHERE processed_at IS NULL), count(*) FILTER (WHERE processing_error <> '')"
+               " FROM crm_event WHERE id = ANY(%s)", [ids])[0]  # fmt: skip
+    if done != len(ids) or left[0]:
+        raise RuntimeError(f"processed {done} of {len(ids)}, {left[0]} left unprocessed")
+    if left[1]:
+        log(f"WARNING: {left[1]:,} events were set aside by a failing handler (see crm_event.processing_error)")
+    return done, seconds
+
+
+def gamified_run(ids: list[int], handlers: list, batch: int, budget: float, title: str) -> float:
+    """Events/s with every handler registered; prints the seconds spent in each."""
+    from crm import pipeline
+
+    timings: dict[str, float] = defaultdict(float)
+
+    def timed(name, func):
+        def run(events):
+            started = time.perf_counter()
+            try:
+                func(events)
+            finally:
+                timings[name] += time.perf_counter() - started
+
+        return run
+
+    pipeline._REGISTRY[:] = [(order, name, timed(name, func)) for order, name, func in handlers]
+    done, seconds = process_backlog(ids, batch, budget)
+    log(f"pipeline, {title}, {done:,} events, handlers {', '.join(n for _, n, _ in handlers)}: {seconds:.2f} s = "
+        f"{done / seconds:,.0f} events/s")  # fmt: skip
+    spent = ", ".join(f"{name} {spent:.2f} s" for name, spent in timings.items())
+    log(f"  time in each handler: {spent}; claim and commit {seconds - sum(timings.values()):.2f} s")
+    return done / seconds
+
+
+def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, args) -> dict[str, float]:
+    from crm import pipeline
+    from crm.tasks import BATCH_SIZE
+
+    backlogs = pipeline_setup(info, label, since, until, args)
+    saved = list(pipeline._REGISTRY)
+    try:
+        gamified_run(backlogs["warmup"], saved, BATCH_SIZE, args.pipeline_budget, "warm-up (the players' first events)")
+        pipeline._REGISTRY.clear()
+        done, bare = process_backlog(backlogs["bare"], BATCH_SIZE, args.pipeline_budget)
+        log(f"pipeline, {done:,} events in {BATCH_SIZE}-id micro-batches, no handlers: {bare:.2f} s = "
+            f"{done / bare:,.0f} events/s")  # fmt: skip
+        gamified = gamified_run(backlogs["gamified"], saved, BATCH_SIZE, args.pipeline_budget, "measured")
+    finally:
+        pipeline._REGISTRY[:] = saved
+    results = {"pipeline_events_per_s_bare": done / bare, "pipeline_events_per_s_gamified": gamified}
+    results["pipeline_ratio"] = gamified / results["pipeline_events_per_s_bare"]
+    effects = sql(
+        """SELECT (SELECT count(*) FROM gamification_playermission), (SELECT count(*) FROM gamification_playermission
+                   WHERE state IN ('completed', 'claimed')), (SELECT count(*) FROM gamification_taskcontribution),
+                  (SELECT count(*) FROM gamification_tournamentscoreevent WHERE event_id < 1000000000000),
+                  (SELECT count(*) FROM crm_event WHERE source = 'system')"""
+    )[0]
+    log(
+        "  effects in all: {:,} player missions ({:,} completed), {:,} task contributions, {:,} tournament score "
+        "events, {:,} facts emitted".format(*effects)
+    )
+    return results
+
+
+# --- the run --------------------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, float]:
+    db = server_settings()
+    name = f"pitboss_bench_gam_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin_execute(db, f'CREATE DATABASE "{name}"')
+    stack.callback(admin_execute, db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    log(f"database {name} on {db['HOST'] or 'localhost'}")
+    redis = Redis(workdir)
+    redis.start()
+    stack.callback(redis.stop)
+    env = process_env(database_url({**db, "NAME": name}), redis.url, SETTINGS, PITBOSS_VAR_DIR=str(workdir), **SECRETS)
+    migrate(env, workdir)
+    django_setup(env)
+    from django.db import connections
+
+    stack.callback(connections.close_all)  # before the database is dropped
+    from backoffice.models import Brand, Label
+    from crm.pipeline import registered
+
+    log(f"pipeline handlers registered: {', '.join(registered())}")
+    label = Label.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
+    brand = Brand.objects.create(label=label, name="Bench casino", ext_brand_id="bench-casino")
+    now = dt.datetime.now(dt.UTC)
+    since, until = now - dt.timedelta(days=1), now + dt.timedelta(days=1)
+    info = conninfo(db, name)
+    results: dict[str, float] = {}
+    big = leaderboard_setup(label, brand, since, until, args)
+    results.update(leaderboard_phase(info, big.pk, args))
+    results.update(scores_phase(info, big.pk, args))
+    results.update(pipeline_phase(info, label, since, until, args))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--participants", type=int, default=1_000_000, help="players registered in the big instance")
+    parser.add_argument("--calls", type=int, default=300, help="timed calls of top 100 and of rank")
+    parser.add_argument("--floor-rank-calls", type=int, default=100, help="timed calls of the naive rank count")
+    parser.add_argument("--score-batches", type=int, default=100)
+    parser.add_argument("--score-batch", type=int, default=1000, help="updates per scores_apply call")
+    parser.add_argument("--active-participants", type=int, default=60_000, help="players scoring during the run")
+    parser.add_argument("--events", type=int, default=30_000, help="events in each pipeline backlog")
+    parser.add_argument("--pipeline-players", type=int, default=10_000, help="players the events belong to")
+    parser.add_argument("--pipeline-budget", type=float, default=150.0, help="seconds at most per pipeline run")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the migrate and broker logs")
+    args = parser.parse_args()
+    if args.pipeline_players > args.participants:
+        parser.error("--pipeline-players cannot exceed --participants")
+    if args.active_participants > args.participants * 0.15:  # two disjoint sets, a third of each at zero (10%)
+        parser.error("--active-participants can be at most 15% of --participants")
+    workdir = Path(tempfile.mkdtemp(prefix="pitboss-bench-gam-"))
+    with ExitStack() as stack:
+        if not args.keep_logs:
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        started = time.monotonic()
+        results = run(args, stack, workdir)
+    targets = [
+        ("top100_p95_ms < 20", results["top100_p95_ms"] < 20),
+        ("rank_p95_ms < 20", results["rank_p95_ms"] < 20),
+        ("score_updates_per_s >= 20,000", results["score_updates_per_s"] >= 20_000),
+        ("pipeline_ratio >= 0.5", results["pipeline_ratio"] >= 0.5),
+    ]
+    for target, met in targets:
+        log(f"target {target}: {'met' if met else 'MISSED'}")
+    log(f"whole run {time.monotonic() - started:.0f} s")
+    print(orjson.dumps({k: round(results[k], 3) for k in KEYS}).decode(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
