@@ -282,9 +282,14 @@ class PlayerMission(models.Model):
 class TaskContribution(models.Model):
     """One event counted by a windowed task of one player mission (unique: an event counts once)."""
 
-    player_mission = models.ForeignKey(PlayerMission, on_delete=models.CASCADE, related_name="contributions")
+    # No single-column indexes: the unique key and the window index lead with the run; events are never looked up.
+    player_mission = models.ForeignKey(
+        PlayerMission, on_delete=models.CASCADE, related_name="contributions", db_index=False
+    )
     task = models.ForeignKey(MissionTask, on_delete=models.CASCADE, related_name="+")
-    event = models.ForeignKey("crm.Event", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    event = models.ForeignKey(
+        "crm.Event", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     amount = models.DecimalField(max_digits=20, decimal_places=4, help_text="1 for a count, the field for a sum.")
     occurred_at = models.DateTimeField()
 
@@ -292,6 +297,8 @@ class TaskContribution(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["player_mission", "task", "event"], name="task_contribution_once"),
         ]
+        # A window's sum reads the run's latest contributions of one task.
+        indexes = [models.Index(fields=["player_mission", "task", "occurred_at"], name="task_contribution_window_idx")]
 
     def __str__(self) -> str:
         return f"{self.amount} from event {self.event_id}"

@@ -216,8 +216,12 @@ class ParticipantStatus(models.TextChoices):
 class TournamentParticipant(models.Model):
     """A player in an instance: score, the time they reached it (ties), and, once finished, their place and prize."""
 
-    instance = models.ForeignKey(TournamentInstance, on_delete=models.PROTECT, related_name="participants")
-    label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
+    # Every score update rewrites the row and all its indexes: no index of its own for `instance` (the unique key and
+    # the leaderboard index lead with it), `label` (reads go through the instance) or `buy_in_entry` (never deleted).
+    instance = models.ForeignKey(
+        TournamentInstance, on_delete=models.PROTECT, related_name="participants", db_index=False
+    )
+    label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+", db_index=False)
     player = models.ForeignKey("crm.Player", on_delete=models.PROTECT, related_name="tournament_entries")
     status = models.CharField(max_length=10, choices=ParticipantStatus.choices, default=ParticipantStatus.REGISTERED)
     score = models.DecimalField(max_digits=24, decimal_places=4, default=0)
@@ -225,7 +229,7 @@ class TournamentParticipant(models.Model):
     reached_at = models.DateTimeField(help_text="When the player reached their score: earlier wins a tie.")
     registered_at = models.DateTimeField(auto_now_add=True)
     buy_in_entry = models.ForeignKey(
-        "gamification.WalletEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "gamification.WalletEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     place = models.PositiveIntegerField(null=True, blank=True, help_text="Final place, set at finalization.")
     announced = models.BooleanField(
@@ -259,7 +263,7 @@ class TournamentScoreEvent(models.Model):
     """An event counted by an instance: the unique key that makes an event score once."""
 
     pk = models.CompositePrimaryKey("instance_id", "event_id")
-    instance = models.ForeignKey(TournamentInstance, on_delete=models.CASCADE, related_name="+")
+    instance = models.ForeignKey(TournamentInstance, on_delete=models.CASCADE, related_name="+", db_index=False)
     event_id = models.BigIntegerField()
     player_id = models.BigIntegerField()
 
