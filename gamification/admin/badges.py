@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.decorators import display
+from unfold.widgets import UnfoldAdminExpandableTextareaWidget
 
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
@@ -21,7 +22,10 @@ class BadgeStageInline(TabularInline):
     model = BadgeStage
     extra = 0
     fields = ("number", "name", "names", "image_url")
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
+    }
 
     def _can(self, request, obj, perm) -> bool:
         actor = LabelScopedAdmin.actor(request)
@@ -51,7 +55,10 @@ class BadgeAdmin(LabelScopedAdmin):
     list_select_related = ("label",)
     list_filter = (("label", ScopedRelatedFilter), "is_active", "visibility")
     search_fields = ("name",)
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
+    }
     fieldsets = (
         (
             None,

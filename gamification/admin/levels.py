@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db import models
 from django.utils.html import format_html, format_html_join
 from unfold.decorators import display
+from unfold.widgets import UnfoldAdminExpandableTextareaWidget
 
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
@@ -19,7 +20,10 @@ class LevelAdmin(LabelScopedAdmin):
     list_display = ("name", "required_points", "is_default", "label")
     list_select_related = ("label",)
     list_filter = (("label", ScopedRelatedFilter),)
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
+    }
     fields = ("label", "name", "required_points", "is_default", "names", "descriptions", "image_url", "custom")
     readonly_fields = ("ladder",)
 

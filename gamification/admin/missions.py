@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
+from unfold.widgets import UnfoldAdminExpandableTextareaWidget
 
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
@@ -133,7 +134,11 @@ class MissionAdmin(LabelScopedAdmin):
     list_select_related = ("label",)
     list_filter = (("label", ScopedRelatedFilter), ("status", ChoicesDropdownFilter), ("type", ChoicesDropdownFilter))
     search_fields = ("name",)
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        # Texts per language, custom data, lists of days: short JSON, so short boxes that grow when typed in.
+        models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
+    }
     actions_detail = ["activate", "archive"]
     fieldsets = (
         (None, {"fields": ("label", "name", "names", "descriptions", "image_url", "custom", "position",

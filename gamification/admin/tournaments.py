@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
+from unfold.widgets import UnfoldAdminExpandableTextareaWidget
 
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
@@ -130,7 +131,7 @@ class TournamentAdmin(LabelScopedAdmin):
     search_fields = ("name",)
     formfield_overrides = {
         models.URLField: {"assume_scheme": "https"},
-        models.JSONField: {"widget": forms.Textarea(attrs={"rows": 3, "cols": 60})},
+        models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
     }
     actions_detail = ["activate", "archive"]
     readonly_fields = ("status", "conditions_words", "preview")

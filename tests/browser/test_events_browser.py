@@ -277,7 +277,7 @@ def test_an_integration_engineer_registers_a_custom_type(browser, live_server, p
     page.click("#nav-sidebar a:has-text('Event types')")
     page.wait_for_url(re.compile(r".*/admin/crm/eventtype/$"))
     page.goto(f"{live_server.url}{reverse('admin:crm_eventtype_add')}")
-    page.fill("#id_name", "mission_completed")
+    page.fill("#id_name", "quest_finished")
     page.fill("[name=fields-0-name]", "mission_id")
     page.check("[name=fields-0-required]")
     page.fill("[name=fields-1-name]", "reward_points")
@@ -294,7 +294,7 @@ def test_an_integration_engineer_registers_a_custom_type(browser, live_server, p
     page.check("[name=fields-3-remove]")
     page.click("[name=_save]")
     page.wait_for_url(re.compile(r".*/admin/crm/eventtype/$"))
-    created = EventType.objects.get(name="mission_completed")
+    created = EventType.objects.get(name="quest_finished")
     assert created.fields == [
         {"name": "mission_id", "type": "string", "required": True},
         {"name": "reward_points", "type": "integer", "required": False},
