@@ -315,12 +315,14 @@ def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, arg
     effects = sql(
         """SELECT (SELECT count(*) FROM gamification_playermission), (SELECT count(*) FROM gamification_playermission
                    WHERE state IN ('completed', 'claimed')), (SELECT count(*) FROM gamification_taskcontribution),
-                  (SELECT count(*) FROM gamification_tournamentscoreevent WHERE event_id < 1000000000000),
+                  (SELECT coalesce(sum(p.events_counted), 0) FROM gamification_tournamentparticipant p
+                    JOIN gamification_tournamentinstance i ON i.id = p.instance_id
+                    JOIN gamification_tournament t ON t.id = i.tournament_id WHERE t.name <> 'Bet race'),
                   (SELECT count(*) FROM crm_event WHERE source = 'system')"""
     )[0]
     log(
-        "  effects in all: {:,} player missions ({:,} completed), {:,} task contributions, {:,} tournament score "
-        "events, {:,} facts emitted".format(*effects)
+        "  effects in all: {:,} player missions ({:,} completed), {:,} task contributions, {:,} events counted by "
+        "the four smaller tournaments, {:,} facts emitted".format(*effects)
     )
     return results
 

@@ -143,27 +143,21 @@ WHERE p.instance_id = %s AND p.player_id = u.player_id AND p.status = 'registere
 
 
 def score_batches(instance_id: int, players: tuple[list[int], list[int]], args, rng: random.Random) -> list[list]:
-    """Batches of updates: a third to participants still at zero, the rest to players with a score, 2% of them
-    replays of an event already applied (they must count once)."""
+    """Batches of updates: a third to participants still at zero, the rest to players with a score. (An event
+    reaches `scores_apply` once: the pipeline's claim commits with the scores, so the bench sends no replays.)"""
     from gamification.leaderboard import ScoreUpdate
 
     zero, scored = players
     now = dt.datetime.now(dt.UTC)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(max(event_id), 0) FROM gamification_tournamentscoreevent")
-        event_id = cursor.fetchone()[0] + 10**12
-    batches, applied = [], []
+    event_id = 10**12
+    batches = []
     for _ in range(args.score_batches):
         batch = []
         for _ in range(args.score_batch):
-            if applied and rng.random() < 0.02:
-                batch.append(rng.choice(applied))
-                continue
             event_id += 1
             pid = rng.choice(zero) if rng.random() < 1 / 3 else rng.choice(scored)
             value = Decimal(str(round(rng.lognormvariate(0, 1.2) + 0.1, 2)))
             batch.append(ScoreUpdate(instance_id, pid, event_id, value, now - dt.timedelta(seconds=rng.random() * 600)))
-        applied.extend(batch[:: max(1, len(batch) // 50)])
         batches.append(batch)
     return batches
 

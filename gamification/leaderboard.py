@@ -209,14 +209,15 @@ def participant_leave(*, instance_id: int, player_id: int, status: str) -> bool:
 def scores_apply(updates: Sequence[ScoreUpdate], *, rules: dict[int, tuple[str, int | None]]) -> int:
     """Apply a micro-batch of scored events to registered participants; return how many participants changed.
 
-    `rules`: instance id -> (score method "count" | "sum" | "best", cap on counted events or None). Each (instance,
-    event) counts once, however often it is applied. Events count in the order they happened, so a cap keeps the
-    first ones. `reached_at` moves to when the new score was reached. Runs in the caller's transaction.
+    `rules`: instance id -> (score method "count" | "sum" | "best", cap on counted events or None). An (instance,
+    event) pair given twice in one call counts once; across calls, an event reaches this function once because the
+    pipeline's claim of the event (its `processed_at`) commits in the same transaction as the scores. Events count
+    in the order they happened, so a cap keeps the first ones. `reached_at` moves to when the new score was reached.
+    Runs in the caller's transaction.
 
-    Counts and sums without a cap (most tournaments) add up in the database: one INSERT of the events that count,
-    one UPDATE ... RETURNING of the participants; their old score is the new one minus what was added, so no read
-    and no separate row lock is needed. Best values and capped counts need the old values first: those rows are
-    locked and read, then written.
+    Counts and sums without a cap (most tournaments) add up in the database in one UPDATE ... RETURNING of the
+    participants: their old score is the new one minus what was added, so no read and no separate row lock is
+    needed. Best values and capped counts need the old values first: those rows are locked and read, then written.
     """
     if not updates:
         return 0
@@ -228,30 +229,6 @@ def scores_apply(updates: Sequence[ScoreUpdate], *, rules: dict[int, tuple[str, 
         changed = _scores_add(cursor, additive, rules, moves) + _scores_locked(cursor, others, rules, moves)
         _buckets_add(cursor, moves)
     return changed
-
-
-def _fresh(cursor, updates: list[ScoreUpdate], *, check_registered: bool) -> set[tuple[int, int]]:
-    """Record the (instance, event) pairs not counted before; those are returned. In (instance, event) order."""
-    if not updates:
-        return set()
-    updates = sorted(updates, key=lambda u: (u.instance_id, u.event_id))
-    registered = (
-        " WHERE EXISTS (SELECT 1 FROM gamification_tournamentparticipant p WHERE p.instance_id = u.i"
-        " AND p.player_id = u.p AND p.status = 'registered')"
-        if check_registered
-        else ""
-    )
-    cursor.execute(
-        "INSERT INTO gamification_tournamentscoreevent (instance_id, event_id, player_id)"  # noqa: S608 - constants
-        f" SELECT u.i, u.e, u.p FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS u(i, e, p){registered}"
-        " ON CONFLICT DO NOTHING RETURNING instance_id, event_id",
-        [
-            _array(u.instance_id for u in updates),
-            _array(u.event_id for u in updates),
-            _array(u.player_id for u in updates),
-        ],
-    )
-    return set(cursor.fetchall())
 
 
 # The rows are locked in id order by the inner SELECT (as every writer of participants does: no deadlock whatever
@@ -271,13 +248,10 @@ RETURNING p.instance_id, p.score, u.added
 
 def _scores_add(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict) -> int:
     """Counts and sums without a cap: add each participant's fresh total in one UPDATE."""
-    fresh = _fresh(cursor, updates, check_registered=True)
-    if not fresh:
+    if not updates:
         return 0
     totals: dict[tuple[int, int], list] = {}  # (instance, player) -> [added, events, latest time it grew]
     for u in updates:
-        if (u.instance_id, u.event_id) not in fresh:
-            continue
         step = Decimal(1) if rules[u.instance_id][0] == "count" else u.value
         total = totals.setdefault((u.instance_id, u.player_id), [_ZERO, 0, None])
         total[1] += 1
@@ -318,11 +292,9 @@ def _scores_locked(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict)
         [_array(i for i, _ in pairs), _array(p for _, p in pairs), REGISTERED],
     )
     participants = {(row[1], row[2]): row for row in cursor.fetchall()}
-    scored = [u for u in updates if (u.instance_id, u.player_id) in participants]
-    fresh = _fresh(cursor, scored, check_registered=False)
     by_participant: dict[tuple[int, int], list[ScoreUpdate]] = defaultdict(list)
-    for u in scored:
-        if (u.instance_id, u.event_id) in fresh:
+    for u in updates:
+        if (u.instance_id, u.player_id) in participants:
             by_participant[(u.instance_id, u.player_id)].append(u)
     rows = []
     for key, events in by_participant.items():

@@ -35,7 +35,6 @@ from gamification.models.tournaments import (
     TournamentInstance,
     TournamentParticipant,
     TournamentPrize,
-    TournamentScoreEvent,
     TournamentStatus,
 )
 from gamification.models.wallet import Currency, Wallet, WalletEntry, WalletSource
@@ -72,7 +71,6 @@ __all__ = [
     "TournamentInstance",
     "TournamentParticipant",
     "TournamentPrize",
-    "TournamentScoreEvent",
     "TournamentStatus",
     "Wallet",
     "WalletEntry",

@@ -1,8 +1,8 @@
 """Tournaments: a template (`Tournament`) runs as one-time or repeating instances with live leaderboards.
 
 Instance states: published -> registration -> started -> finalizing -> finished, or cancelled / failed (buy-ins
-refunded). Scores are applied per micro-batch by the pipeline; `TournamentScoreEvent` (unique per instance and event)
-makes an event count once; `LeaderboardBucket` keeps participant counts per score bucket so a player's rank is a
+refunded). Scores are applied per micro-batch by the pipeline, in the transaction that claims the events (so an event
+scores once); `LeaderboardBucket` keeps participant counts per score bucket so a player's rank is a
 short sum plus a bounded index range count, at any number of participants.
 """
 
@@ -257,18 +257,6 @@ class TournamentParticipant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.player_id}: {self.score}"
-
-
-class TournamentScoreEvent(models.Model):
-    """An event counted by an instance: the unique key that makes an event score once."""
-
-    pk = models.CompositePrimaryKey("instance_id", "event_id")
-    instance = models.ForeignKey(TournamentInstance, on_delete=models.CASCADE, related_name="+", db_index=False)
-    event_id = models.BigIntegerField()
-    player_id = models.BigIntegerField()
-
-    def __str__(self) -> str:
-        return f"event {self.event_id}"
 
 
 class LeaderboardBucket(models.Model):
