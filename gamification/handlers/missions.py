@@ -210,15 +210,14 @@ class _Batch:
         wanted = sorted({(e.player_id, t.mission.pk, c) for e, t, c, _ in matches})
         runs = _Runs()
         with connection.cursor() as cursor:
-            # One backward probe of the unique (mission, player, cycle, run) index per key: a join would let the
-            # planner, which cannot estimate the keys, scan every run of the label instead.
             cursor.execute(
-                "SELECT pm.id, k.p, k.m, k.c, pm.run, pm.state, pm.opted_in_at, pm.expires_at, pm.progress::text"
-                " FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS k(p, m, c)"
-                " CROSS JOIN LATERAL (SELECT id, run, state, opted_in_at, expires_at, progress"
-                "   FROM gamification_playermission WHERE mission_id = k.m AND player_id = k.p AND cycle = k.c"
-                "   ORDER BY run DESC LIMIT 1) pm",
-                [[w[0] for w in wanted], [w[1] for w in wanted], [w[2] for w in wanted]],
+                "SELECT DISTINCT ON (pm.player_id, pm.mission_id, pm.cycle) pm.id, pm.player_id, pm.mission_id,"
+                " pm.cycle, pm.run, pm.state, pm.opted_in_at, pm.expires_at, pm.progress::text"
+                " FROM gamification_playermission pm JOIN (SELECT (r->>0)::bigint AS p, (r->>1)::bigint AS m,"
+                " r->>2 AS c FROM jsonb_array_elements(%s::jsonb) r) k"
+                " ON pm.player_id = k.p AND pm.mission_id = k.m AND pm.cycle = k.c"
+                " ORDER BY pm.player_id, pm.mission_id, pm.cycle, pm.run DESC",
+                [_json(wanted)],
             )
             for pm_id, player_id, mission_id, cycle, run, state, opted, expires, text in cursor.fetchall():
                 progress = orjson.loads(text)
@@ -276,8 +275,8 @@ class _Batch:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT player_id, mission_id, cycle, run, id, state, progress::text FROM gamification_playermission"
-                " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE",
-                [sorted(rows[key][0] for key in keys)],
+                " WHERE id IN (SELECT jsonb_array_elements_text(%s::jsonb)::bigint) ORDER BY id FOR NO KEY UPDATE",
+                [_json(sorted(rows[key][0] for key in keys))],
             )
             return {tuple(row[:4]): (row[4], row[5], orjson.loads(row[6])) for row in cursor.fetchall()}
 
@@ -367,12 +366,10 @@ class _Batch:
                 completed.append(pm_id)
         with connection.cursor() as cursor:
             cursor.execute(
-                # Arrays, not one JSON document: the planner then probes the primary key row by row instead of
-                # hashing a scan of every run.
-                "UPDATE gamification_playermission AS pm SET progress = r.progress::jsonb, state = r.state,"
-                " completed_at = CASE WHEN r.state = 'completed' THEN now() END, updated_at = now()"
-                " FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS r(id, progress, state) WHERE pm.id = r.id",
-                [[v[0] for v in values], [orjson.dumps(v[1]).decode() for v in values], [v[2] for v in values]],
+                "UPDATE gamification_playermission AS pm SET progress = r->1, state = r->>2,"
+                " completed_at = CASE WHEN r->>2 = 'completed' THEN now() END, updated_at = now()"
+                " FROM jsonb_array_elements(%s::jsonb) r WHERE pm.id = (r->>0)::bigint",
+                [_json(values)],
             )
         return completed
 
@@ -426,15 +423,17 @@ def _unlock_rows(label_id: int, players: list[int], missions: list[int]) -> None
 
 def _window_sums(pairs: set[tuple[int, int]], tasks: dict[int, _Task]) -> dict[tuple[int, int], Decimal]:
     """Sum of each (run, task)'s contributions within its window of the newest one."""
-    keys = sorted(pairs)
+    rows = [[pm, task, tasks[task].window.total_seconds()] for pm, task in sorted(pairs)]
     with connection.cursor() as cursor:
-        # Two probes of the (run, task, occurred_at) index per pair: the newest time, then the sum since.
         cursor.execute(
-            "SELECT t.pm, t.task, (SELECT coalesce(sum(c.amount), 0) FROM gamification_taskcontribution c"
-            "   WHERE c.player_mission_id = t.pm AND c.task_id = t.task AND c.occurred_at >="
-            "   (SELECT max(n.occurred_at) FROM gamification_taskcontribution n"
-            "    WHERE n.player_mission_id = t.pm AND n.task_id = t.task) - t.secs * interval '1 second')"
-            " FROM unnest(%s::bigint[], %s::bigint[], %s::float8[]) AS t(pm, task, secs)",
-            [[k[0] for k in keys], [k[1] for k in keys], [tasks[k[1]].window.total_seconds() for k in keys]],
+            "SELECT t.pm, t.task, COALESCE(SUM(c.amount), 0) FROM (SELECT (r->>0)::bigint AS pm,"
+            " (r->>1)::bigint AS task, (r->>2)::float * interval '1 second' AS win"
+            " FROM jsonb_array_elements(%s::jsonb) r) t"
+            " CROSS JOIN LATERAL (SELECT max(occurred_at) AS newest FROM gamification_taskcontribution"
+            "   WHERE player_mission_id = t.pm AND task_id = t.task) n"
+            " JOIN gamification_taskcontribution c ON c.player_mission_id = t.pm AND c.task_id = t.task"
+            "   AND c.occurred_at >= n.newest - t.win"
+            " GROUP BY t.pm, t.task",
+            [_json(rows)],
         )
         return {(pm, task): total for pm, task, total in cursor.fetchall()}
