@@ -4,6 +4,7 @@ from gamification.api import missions, state, tournaments, views
 
 PLAYER = "players/<str:ext_brand_id>/<str:user_ext_id>"
 urlpatterns = [
+    path("levels", views.LevelListView.as_view(), name="levels"),
     path(f"{PLAYER}/gamification", state.GamificationStateView.as_view(), name="gamification-state"),
     path(f"{PLAYER}/wallet", views.WalletView.as_view(), name="wallet"),
     path(f"{PLAYER}/wallet/entries", views.WalletEntryListView.as_view(), name="wallet-entries"),

@@ -19,6 +19,7 @@ from crm.models import Player
 from crm.selectors import player_get
 from gamification.api.serializers import (
     MAX_IDEMPOTENCY_KEY,
+    LevelSerializer,
     StoreItemSerializer,
     StorePurchaseInputSerializer,
     StorePurchaseResultSerializer,
@@ -28,7 +29,13 @@ from gamification.api.serializers import (
     WalletSerializer,
 )
 from gamification.models import WalletEntry, WalletSource
-from gamification.selectors import store_item_get, store_items_for_player, wallet_entries, wallet_get
+from gamification.selectors import (
+    levels_for_actor,
+    store_item_get,
+    store_items_for_player,
+    wallet_entries,
+    wallet_get,
+)
 from gamification.services.store import store_purchase
 from gamification.services.wallet import wallet_adjust
 
@@ -47,6 +54,18 @@ def _player(request, ext_brand_id: str, user_ext_id: str) -> Player:
         user_ext_id=user_ext_id,
         label_key=request.query_params.get("label_key"),
     )
+
+
+class LevelListView(APIView):
+    @extend_schema(
+        tags=["wallet"],
+        summary="The levels of your label",
+        responses={200: LevelSerializer(many=True), **error_responses(401, 403)},
+        description="The ladder, lowest first: a player is at the highest level their ever-earned points reach "
+        "(or at one bought in the store, until the points pass it). Names and descriptions per language.",
+    )
+    def get(self, request):
+        return Response(LevelSerializer(levels_for_actor(request_actor(request)), many=True).data)
 
 
 class WalletView(APIView):

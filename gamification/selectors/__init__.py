@@ -17,7 +17,13 @@ from gamification.selectors.tournaments import (
     tournament_leaderboard,
     tournaments_for_player,
 )
-from gamification.selectors.wallet import store_item_get, store_items_for_player, wallet_entries, wallet_get
+from gamification.selectors.wallet import (
+    levels_for_actor,
+    store_item_get,
+    store_items_for_player,
+    wallet_entries,
+    wallet_get,
+)
 
 __all__ = [
     "BadgeView",
@@ -27,6 +33,7 @@ __all__ = [
     "TaskView",
     "badge_get",
     "badges_for_player",
+    "levels_for_actor",
     "mission_get",
     "missions_for_player",
     "store_item_get",

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from backoffice.errors import NotFound
 from crm.models import Player
-from gamification.models import CapPeriod, StoreItem, Wallet, WalletEntry
+from gamification.models import CapPeriod, Level, StoreItem, Wallet, WalletEntry
 from gamification.services.store import cap_period_start
 
 
@@ -17,6 +17,11 @@ def wallet_get(player: Player) -> Wallet:
     """The player's balances; all zero (unsaved) before their first entry."""
     found = Wallet.objects.filter(player_id=player.pk).select_related("level").first()
     return found or Wallet(player_id=player.pk, label_id=player.label_id)
+
+
+def levels_for_actor(actor):
+    """The levels of the actor's labels (one label for an API key), by required points."""
+    return Level.objects.for_actor(actor).order_by("label_id", "required_points")
 
 
 def wallet_entries(player: Player):

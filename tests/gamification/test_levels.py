@@ -129,3 +129,16 @@ def test_the_level_page_previews_the_ladder_with_players_per_level(tenant_a, lev
     assert 'data-testid="level-ladder"' in html
     assert "100 to 499" in html
     assert "1 player<" in html
+
+
+def test_partners_read_their_labels_ladder(tenant_a, tenant_b, levels, key_client):
+    Level.objects.create(label=tenant_b.label, name="B only", required_points=5)
+    body = key_client.get("/api/v1/levels").json()
+    assert [(lvl["name"], lvl["required_points"]) for lvl in body] == [
+        ("Bronze", 0),
+        ("Silver", 100),
+        ("Gold", 500),
+    ]
+    from rest_framework.test import APIClient
+
+    assert APIClient().get("/api/v1/levels").status_code == 401
