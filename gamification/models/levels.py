@@ -18,6 +18,29 @@ def validate_translations(value) -> None:
             raise ValidationError(f"{code!r}: expected a two-letter language code and a text.", code="invalid")
 
 
+class ConfigStatus(models.TextChoices):
+    """The one-way life of a mission or a tournament template."""
+
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    ARCHIVED = "archived", "Archived"
+
+
+class PlayerFacing(LabelScopedModel):
+    """What players see of a mission or a tournament: a name, texts per language, an image, custom front-end data."""
+
+    name = models.CharField(max_length=120, help_text="Name shown to staff.")
+    names = models.JSONField(default=dict, blank=True, validators=[validate_translations], help_text="Per language.")
+    descriptions = models.JSONField(
+        default=dict, blank=True, validators=[validate_translations], help_text="Per language."
+    )
+    image_url = models.URLField(blank=True, help_text="Image shown to players.")
+    custom = models.JSONField(default=dict, blank=True, help_text="Custom data for the front end.")
+
+    class Meta:
+        abstract = True
+
+
 class Level(LabelScopedModel):
     """A level of a label. A player is at the highest level whose `required_points` their ever-earned points reach,
     else at the label's default level."""

@@ -16,7 +16,7 @@ from django.db.models import Q
 
 from backoffice.models.base import LabelScopedModel, LabelScopedQuerySet
 from gamification.conditions import conditions_validate
-from gamification.models.levels import validate_translations
+from gamification.models.levels import ConfigStatus, PlayerFacing, validate_translations
 
 
 class BadgeVisibility(models.TextChoices):
@@ -95,10 +95,7 @@ class BadgeAward(models.Model):
         return f"{self.badge} stage {self.stage}"
 
 
-class MissionStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    ARCHIVED = "archived", "Archived"
+MissionStatus = ConfigStatus
 
 
 class MissionType(models.TextChoices):
@@ -124,16 +121,9 @@ def _validate_month_days(value) -> None:
         raise ValidationError("A list of days of the month, 1 to 31.", code="invalid")
 
 
-class Mission(LabelScopedModel):
+class Mission(PlayerFacing):
     """A set of tasks; completed when every task is done. Rewards in points, gems, diamonds and a badge."""
 
-    name = models.CharField(max_length=120, help_text="Name shown to staff.")
-    names = models.JSONField(default=dict, blank=True, validators=[validate_translations], help_text="Per language.")
-    descriptions = models.JSONField(
-        default=dict, blank=True, validators=[validate_translations], help_text="Per language."
-    )
-    image_url = models.URLField(blank=True, help_text="Image shown to players.")
-    custom = models.JSONField(default=dict, blank=True, help_text="Custom data for the front end.")
     status = models.CharField(
         max_length=8, choices=MissionStatus.choices, default=MissionStatus.DRAFT, help_text="draft → active → archived."
     )

@@ -17,14 +17,10 @@ from django.db.models import Q
 
 from backoffice.models.base import LabelScopedModel, LabelScopedQuerySet
 from gamification.conditions import conditions_validate
-from gamification.models.levels import validate_translations
+from gamification.models.levels import ConfigStatus, PlayerFacing
 from gamification.models.wallet import Currency
 
-
-class TournamentStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    ARCHIVED = "archived", "Archived"
+TournamentStatus = ConfigStatus
 
 
 class Schedule(models.TextChoices):
@@ -45,16 +41,9 @@ class ScoreMethod(models.TextChoices):
     BEST = "best", "Best single value of a field"
 
 
-class Tournament(LabelScopedModel):
+class Tournament(PlayerFacing):
     """The template: what counts, who may play, the prizes, and when instances run."""
 
-    name = models.CharField(max_length=120, help_text="Name shown to staff.")
-    names = models.JSONField(default=dict, blank=True, validators=[validate_translations], help_text="Per language.")
-    descriptions = models.JSONField(
-        default=dict, blank=True, validators=[validate_translations], help_text="Per language."
-    )
-    image_url = models.URLField(blank=True, help_text="Image shown to players.")
-    custom = models.JSONField(default=dict, blank=True, help_text="Custom data for the front end.")
     status = models.CharField(
         max_length=8,
         choices=TournamentStatus.choices,
