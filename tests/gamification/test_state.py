@@ -141,3 +141,23 @@ def test_staff_award_a_badge_once_per_submitted_form(setup, tenant_b, staff_with
     assert response.status_code == 200  # not a choice: the form names the field
     assert "badge" in response.context["form"].errors
     assert BadgeAward.objects.count() == 1
+
+
+def test_the_state_costs_the_same_queries_for_few_or_many_missions_badges_and_items(setup, key_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert key_client.get(URL).status_code == 200
+        return len(captured)
+
+    queries()  # warm: per-process caches (the label's missions for the handler, content types)
+    few = queries()
+    label = setup.label
+    for n in range(8):
+        mission = Mission.objects.create(label=label, name=f"Extra {n}", status="active", reward_points=1)
+        MissionTask.objects.create(mission=mission, name="t", event_type="login", target=1)
+        Badge.objects.create(label=label, name=f"Badge {n}")
+        item_make(label, name=f"Item {n}", price=5)
+    assert queries() == few
