@@ -118,10 +118,12 @@ class TournamentInstanceAdmin(LabelScopedAdmin):
     def get_actions_detail(self, request, object_id):
         instance = self.get_object(request, object_id) if object_id else None
         status = getattr(instance, "status", None)
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}_"  # unfold names actions after the model
         return [
             a
             for a in super().get_actions_detail(request, object_id)
-            if a.action_name not in ALLOWED or status in ALLOWED[a.action_name]
+            if a.action_name.removeprefix(prefix) not in ALLOWED
+            or status in ALLOWED[a.action_name.removeprefix(prefix)]
         ]
 
     def has_act_permission(self, request, object_id=None) -> bool:

@@ -176,7 +176,8 @@ class TournamentAdmin(LabelScopedAdmin):
     def get_actions_detail(self, request, object_id):
         tournament = self.get_object(request, object_id) if object_id else None
         wanted = NEXT_ACTION.get(getattr(tournament, "status", None))
-        return [a for a in super().get_actions_detail(request, object_id) if a.action_name == wanted]
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}_"  # unfold names actions after the model
+        return [a for a in super().get_actions_detail(request, object_id) if a.action_name == f"{prefix}{wanted}"]
 
     def has_transition_permission(self, request, object_id=None) -> bool:
         if object_id is None:

@@ -64,6 +64,10 @@ def test_a_manager_runs_missions_and_tournaments_and_reads_a_players_gamificatio
     assert page.get_by_text("Activate", exact=True).count() == 0  # active: only Archive is offered now
     _shot(page, "63-mission-active")
 
+    page.goto(f"{live_server.url}{reverse('admin:gamification_tournament_change', args=[demo.tournament_id])}")
+    assert "Slots marathon" in page.content()
+    _shot(page, "68-tournament-builder")
+
     board = tournament_leaderboard(demo, limit=10)
     leader = board.players[board.top[0].player_id]
     page.goto(f"{live_server.url}{reverse('admin:gamification_tournamentinstance_leaderboard', args=[demo.pk])}")

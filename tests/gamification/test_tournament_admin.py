@@ -158,3 +158,21 @@ def test_the_sidebar_shows_tournaments_to_staff_of_a_label(tenant_a, staff_with_
     page = support.get(reverse("admin:index")).content.decode()
     assert reverse("admin:gamification_tournament_changelist") in page
     assert reverse("admin:gamification_tournamentinstance_changelist") in page
+
+
+def test_the_pages_offer_only_the_moves_the_state_allows(tenant_a, staff_client):
+    client = staff_client(tenant_a.admin)
+    tournament = tournament_make(tenant_a.label)
+    html = client.get(_change(tournament)).content.decode()
+    assert "/archive/" in html
+    assert "/activate/" not in html  # active already: Archive is the one move left
+    published = instance_make(tournament, status="published")
+    html = client.get(_change(published)).content.decode()
+    assert "/open-registration/" in html
+    assert "/start/" in html
+    assert "/cancel/" in html
+    finished = instance_make(tournament, status="finished", starts_at=tournament.starts_at.replace(year=2025))
+    html = client.get(_change(finished)).content.decode()
+    for move in ("/open-registration/", "/start/", "/cancel/"):
+        assert move not in html
+    assert "/leaderboard-page/" in html
