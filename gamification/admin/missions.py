@@ -17,7 +17,11 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
-from unfold.widgets import UnfoldAdminExpandableTextareaWidget
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminExpandableTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
@@ -98,10 +102,40 @@ class MissionTaskInline(TabularInline):
 
 
 class MissionForm(forms.ModelForm):
+    recurrence_weekdays = forms.TypedMultipleChoiceField(
+        choices=list(enumerate(WEEKDAYS)),
+        coerce=int,
+        required=False,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        help_text="Recurring on weekdays: the days it runs.",
+    )
+    recurrence_month_days = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "1, 15, 28"}),
+        help_text="Recurring on days of the month: the days it runs, 1 to 31, separated by commas.",
+    )
+
     class Meta:
         model = Mission
         # The admin builds the real form from its fieldsets; these are the fields clean() checks.
         fields = ("label", "unlock_level", "unlock_mission", "unlock_event_conditions", "reward_badge")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "recurrence_month_days" in self.fields and not self.is_bound:
+            self.initial["recurrence_month_days"] = ", ".join(map(str, self.instance.recurrence_month_days or []))
+
+    def clean_recurrence_month_days(self) -> list[int]:
+        text = self.cleaned_data.get("recurrence_month_days") or ""
+        days = []
+        for part in filter(None, (p.strip() for p in text.replace(";", ",").split(","))):
+            if not part.isdigit() or not 1 <= int(part) <= 31:
+                raise ValidationError(f"{part!r} is not a day of the month (1 to 31).", code="month_day")
+            days.append(int(part))
+        return sorted(set(days))
+
+    def clean_recurrence_weekdays(self) -> list[int]:
+        return sorted(set(self.cleaned_data.get("recurrence_weekdays") or []))
 
     def clean_unlock_event_conditions(self):
         return _conditions_checked(self.cleaned_data["unlock_event_conditions"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -30,7 +32,7 @@ def _form(label, tasks=(), **overrides) -> dict:
         "label": label.pk, "name": "Spin week", "names": "{}", "descriptions": "{}", "image_url": "", "custom": "{}",
         "position": "0", "type": "general", "unlock_level": "", "unlock_mission": "", "unlock_event_type": "",
         "unlock_event_conditions": "[]", "active_from_0": "", "active_from_1": "", "active_till_0": "",
-        "active_till_1": "", "recurrence": "", "recurrence_weekdays": "[]", "recurrence_month_days": "[]",
+        "active_till_1": "", "recurrence": "", "recurrence_month_days": "",
         "max_completions": "", "time_limit": "", "reward_points": "100", "reward_gems": "0", "reward_diamonds": "0",
         "reward_badge": "",
         f"{INLINE}-TOTAL_FORMS": str(len(tasks)), f"{INLINE}-INITIAL_FORMS": "0",
@@ -177,3 +179,20 @@ def test_the_changelist_counts_tasks_and_players_in_progress_and_completed(tenan
     listed = client.get(reverse(LIST)).context["cl"].result_list
     [row] = [m for m in listed if m.pk == mission.pk]
     assert (row.n_tasks, row.n_in_progress, row.n_completed) == (2, 2, 0)
+
+
+def test_a_recurring_schedule_is_picked_as_days_not_typed_as_json(tenant_a, staff_client):
+    client = staff_client(tenant_a.admin)
+    form = _form(tenant_a.label, [TASK], type="recurring", recurrence="weekdays") | {"recurrence_weekdays": ["5", "6"]}
+    assert client.post(reverse(ADD), form).status_code == 302
+    mission = Mission.objects.get(name="Spin week")
+    assert mission.recurrence_weekdays == [5, 6]
+    page = client.get(reverse("admin:gamification_mission_change", args=[mission.pk])).content.decode()
+    checked = re.findall(r'<input[^>]*name="recurrence_weekdays"[^>]*>', page)
+    ticked = [re.search(r'value="(\d)"', tag).group(1) for tag in checked if re.search(r"\schecked[\s>]", tag)]
+    assert ticked == ["5", "6"]
+    monthly = _form(tenant_a.label, [TASK], name="Payday", type="recurring", recurrence="days_of_month")
+    bad = client.post(reverse(ADD), monthly | {"recurrence_month_days": "1, 32"})
+    assert "&#x27;32&#x27; is not a day of the month" in bad.content.decode()
+    assert client.post(reverse(ADD), monthly | {"recurrence_month_days": "15, 1,15"}).status_code == 302
+    assert Mission.objects.get(name="Payday").recurrence_month_days == [1, 15]
