@@ -338,3 +338,22 @@ def missions_mark_missed(now: dt.datetime | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_MISSED, {"now": now or timezone.now()})
         return cursor.rowcount
+
+
+# --- retention -------------------------------------------------------------------------------------------------------
+_PRUNE = """
+DELETE FROM gamification_taskcontribution AS c
+USING gamification_playermission AS pm, gamification_missiontask AS t
+WHERE c.player_mission_id = pm.id AND c.task_id = t.id
+  AND (pm.state NOT IN ('available', 'in_progress')
+       OR c.occurred_at < (SELECT max(n.occurred_at) FROM gamification_taskcontribution AS n
+                           WHERE n.player_mission_id = c.player_mission_id AND n.task_id = c.task_id) - t.window)
+"""
+
+
+def contributions_prune() -> int:
+    """Delete the counted events no window can hold again: those of finished runs (completed, claimed, missed), and
+    those older than their task's window before the run's newest one (the newest only moves forward)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PRUNE)
+        return cursor.rowcount

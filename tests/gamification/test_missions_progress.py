@@ -15,7 +15,7 @@ from crm.services.ingest import events_ingest
 from gamification.handlers.missions import count_mission_progress
 from gamification.models import PlayerMission, TaskContribution, WalletEntry
 from gamification.selectors import missions_for_player, wallet_get
-from gamification.services.missions import mission_claim
+from gamification.services.missions import contributions_prune, mission_claim
 from tests.gamification.mission_helpers import bet, feed, mission_make
 
 pytestmark = pytest.mark.django_db
@@ -99,8 +99,11 @@ def test_a_window_counts_only_events_within_it_of_the_newest(tenant_a):
     assert _value(_run(tenant_a, mission)) == Decimal(2)
     feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z")])  # the two earlier ones fall out of the window
     assert _value(_run(tenant_a, mission)) == Decimal(1)
+    assert contributions_prune() == 2  # no window can hold them again: the beat deletes them
     feed(tenant_a.label, [bet(at="2026-01-05T12:10:00Z"), bet(at="2026-01-05T12:20:00Z")])
     assert _run(tenant_a, mission).state == "claimed"
+    assert contributions_prune() == 3  # a finished run's counted events are no longer needed
+    assert not TaskContribution.objects.exists()
 
 
 def test_every_task_must_be_done_and_the_reward_is_given_once(tenant_a):
