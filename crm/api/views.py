@@ -21,6 +21,7 @@ from crm.api.serializers import (
     PlayerUpsertResultSerializer,
 )
 from crm.filtersets import PlayerFilterSet
+from crm.models import Player
 from crm.selectors import brand_resolve, player_get, players_for_actor
 from crm.services.players import UpsertResult, player_upsert
 
@@ -32,6 +33,22 @@ PLAYER_PATH_PARAMS = [
     OpenApiParameter("user_ext_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Your id of the player."),
     LABEL_KEY_PARAM,
 ]
+
+
+def player_from_path(request, ext_brand_id: str, user_ext_id: str, *, act: str | None = None) -> Player:
+    """The player a `/players/{ext_brand_id}/{user_ext_id}/...` URL names, within the caller's labels (404 otherwise).
+
+    With `act` (what the request does, for the message), the caller's role must also act on players of that label.
+    """
+    player = player_get(
+        request_actor(request),
+        ext_brand_id=ext_brand_id,
+        user_ext_id=user_ext_id,
+        label_key=request.query_params.get("label_key"),
+    )
+    if act and not request_actor(request).can(Perm.PLAYER_ACT, player.label_id):
+        raise PermissionDenied(f"Your role may not {act}.")
+    return player
 
 
 def _body(request) -> dict:
@@ -110,13 +127,7 @@ class PlayerDetailView(APIView):
         responses={200: PlayerSerializer, **error_responses(400, 401, 403, 404)},
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
-        player = player_get(
-            request_actor(request),
-            ext_brand_id=ext_brand_id,
-            user_ext_id=user_ext_id,
-            label_key=request.query_params.get("label_key"),
-        )
-        return Response(PlayerSerializer(player).data)
+        return Response(PlayerSerializer(player_from_path(request, ext_brand_id, user_ext_id)).data)
 
     @extend_schema(
         tags=["players"],

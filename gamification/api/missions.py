@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backoffice.api.authentication import request_actor
 from backoffice.api.schema import error_responses
-from backoffice.models import ApiKey, Perm
-from crm.api.views import PLAYER_PATH_PARAMS
+from backoffice.models import ApiKey
+from crm.api.views import PLAYER_PATH_PARAMS, player_from_path
 from gamification.api.serializers import MAX_IDEMPOTENCY_KEY
-from gamification.api.views import IDEMPOTENCY_HEADER, _idempotency_key, _player
+from gamification.api.views import IDEMPOTENCY_HEADER, idempotency_key
 from gamification.models import PlayerMission, PlayerMissionState
 from gamification.selectors import badge_get, badges_for_player, mission_get, missions_for_player
 from gamification.services.badges import badge_award
@@ -144,11 +142,6 @@ MISSION_ID = OpenApiParameter("mission_id", int, OpenApiParameter.PATH, descript
 BADGE_ID = OpenApiParameter("badge_id", int, OpenApiParameter.PATH, description="The badge's id.")
 
 
-def _may_act(request, player) -> None:
-    if not request_actor(request).can(Perm.PLAYER_ACT, player.label_id):
-        raise PermissionDenied("Your role may not act for players.")
-
-
 # --- views -----------------------------------------------------------------------------------------------------------
 class PlayerMissionsView(APIView):
     @extend_schema(
@@ -161,7 +154,7 @@ class PlayerMissionsView(APIView):
         "their scheduled days only. Players of the gamification control group get an empty list.",
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
-        player = _player(request, ext_brand_id, user_ext_id)
+        player = player_from_path(request, ext_brand_id, user_ext_id)
         return Response(PlayerMissionSerializer(missions_for_player(player), many=True).data)
 
 
@@ -177,8 +170,7 @@ class MissionOptInView(APIView):
         "`already_finished`.",
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str, mission_id: int):
-        player = _player(request, ext_brand_id, user_ext_id)
-        _may_act(request, player)
+        player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
         run = mission_opt_in(player, mission_get(player, mission_id))
         return Response(MissionRunSerializer(run).data)
 
@@ -198,8 +190,7 @@ class MissionClaimView(APIView):
         "claimed (nothing changes). 422 `not_completed` when the latest run is not completed.",
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str, mission_id: int):
-        player = _player(request, ext_brand_id, user_ext_id)
-        _may_act(request, player)
+        player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
         result = mission_claim(player, mission_get(player, mission_id))
         body = MissionClaimResultSerializer({"created": result.created, "run": result.player_mission}).data
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
@@ -215,7 +206,7 @@ class PlayerBadgesView(APIView):
         "ones, are listed only once earned. Players of the gamification control group get an empty list.",
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
-        player = _player(request, ext_brand_id, user_ext_id)
+        player = player_from_path(request, ext_brand_id, user_ext_id)
         return Response(PlayerBadgeSerializer(badges_for_player(player), many=True).data)
 
 
@@ -235,12 +226,11 @@ class BadgeAwardView(APIView):
         "`control_group`, `max_stage` (no stage left, or no such stage), `already_awarded` (that stage is held).",
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str, badge_id: int):
-        player = _player(request, ext_brand_id, user_ext_id)
-        _may_act(request, player)
+        player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
         serializer = BadgeAwardInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        key = _idempotency_key(request, data)
+        key = idempotency_key(request, data)
         result = badge_award(
             player,
             badge_get(player, badge_id),

@@ -7,10 +7,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backoffice.api.authentication import request_actor
 from backoffice.api.schema import error_responses
-from crm.api.views import PLAYER_PATH_PARAMS
-from crm.selectors import player_get
+from crm.api.views import PLAYER_PATH_PARAMS, player_from_path
 from gamification.api.missions import PlayerBadgeSerializer, PlayerMissionSerializer
 from gamification.api.serializers import LevelSerializer, StoreItemSerializer, WalletSerializer
 from gamification.api.tournaments import PlayerTournamentSerializer
@@ -49,10 +47,5 @@ class GamificationStateView(APIView):
         "tournaments with the player's rank, and the store, in one response: what the read-only widget renders.",
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
-        player = player_get(
-            request_actor(request),
-            ext_brand_id=ext_brand_id,
-            user_ext_id=user_ext_id,
-            label_key=request.query_params.get("label_key"),
-        )
+        player = player_from_path(request, ext_brand_id, user_ext_id)
         return Response(GamificationStateSerializer(gamification_state(player)).data)

@@ -5,16 +5,13 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.authentication import request_actor
 from backoffice.api.schema import error_responses
 from backoffice.errors import DomainValidationError, NotFound
-from backoffice.models import Perm
-from crm.api.views import LABEL_KEY_PARAM, PLAYER_PATH_PARAMS
-from crm.selectors import player_get
+from crm.api.views import LABEL_KEY_PARAM, PLAYER_PATH_PARAMS, player_from_path
 from gamification.models import InstanceStatus, TournamentInstance, TournamentPrize
 from gamification.selectors.tournaments import (
     player_tournament_get,
@@ -167,15 +164,6 @@ LEADERBOARD_PARAMS = [
 ]
 
 
-def _player(request, ext_brand_id: str, user_ext_id: str):
-    return player_get(
-        request_actor(request),
-        ext_brand_id=ext_brand_id,
-        user_ext_id=user_ext_id,
-        label_key=request.query_params.get("label_key"),
-    )
-
-
 def _int_param(request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
@@ -235,7 +223,7 @@ class TournamentLeaderboardView(APIView):
         if bool(ext_brand_id) != bool(user_ext_id):
             raise DomainValidationError({"user_ext_id": ["Give both ext_brand_id and user_ext_id, or neither."]})
         if ext_brand_id:
-            player = _player(request, ext_brand_id, user_ext_id)
+            player = player_from_path(request, ext_brand_id, user_ext_id)
             if player.label_id != instance.label_id:
                 raise NotFound("No such player.")
         board = tournament_leaderboard(instance, player, limit)
@@ -260,7 +248,7 @@ class PlayerTournamentListView(APIView):
         "live rank or final place, and whether they may register. Empty for control-group players.",
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
-        player = _player(request, ext_brand_id, user_ext_id)
+        player = player_from_path(request, ext_brand_id, user_ext_id)
         return Response(PlayerTournamentSerializer(tournaments_for_player(player), many=True).data)
 
 
@@ -282,9 +270,7 @@ class PlayerTournamentRegistrationView(APIView):
         "A refusal changes nothing.",
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str, instance_id: int):
-        player = _player(request, ext_brand_id, user_ext_id)
-        if not request_actor(request).can(Perm.PLAYER_ACT, player.label_id):
-            raise PermissionDenied("Your role may not register players.")
+        player = player_from_path(request, ext_brand_id, user_ext_id, act="register players")
         instance = _instance_of(player, instance_id)
         result = tournament_register(player=player, instance=instance)
         instance.refresh_from_db(fields=["status", "participant_count"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,10 +12,8 @@ from rest_framework.views import APIView
 from backoffice.api.authentication import request_actor
 from backoffice.api.schema import error_responses
 from backoffice.errors import DomainValidationError
-from backoffice.models import ApiKey, Perm
-from crm.api.views import PLAYER_PATH_PARAMS
-from crm.models import Player
-from crm.selectors import player_get
+from backoffice.models import ApiKey
+from crm.api.views import PLAYER_PATH_PARAMS, player_from_path
 from gamification.api.serializers import (
     MAX_IDEMPOTENCY_KEY,
     LevelSerializer,
@@ -47,15 +44,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
-def _player(request, ext_brand_id: str, user_ext_id: str) -> Player:
-    return player_get(
-        request_actor(request),
-        ext_brand_id=ext_brand_id,
-        user_ext_id=user_ext_id,
-        label_key=request.query_params.get("label_key"),
-    )
-
-
 class LevelListView(APIView):
     @extend_schema(
         tags=["wallet"],
@@ -76,7 +64,7 @@ class WalletView(APIView):
         responses={200: WalletSerializer, **error_responses(400, 401, 403, 404)},
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
-        return Response(WalletSerializer(wallet_get(_player(request, ext_brand_id, user_ext_id))).data)
+        return Response(WalletSerializer(wallet_get(player_from_path(request, ext_brand_id, user_ext_id))).data)
 
 
 class WalletEntryListView(ListAPIView):
@@ -87,7 +75,7 @@ class WalletEntryListView(ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no player to look up
             return WalletEntry.objects.none()
-        return wallet_entries(_player(self.request, self.kwargs["ext_brand_id"], self.kwargs["user_ext_id"]))
+        return wallet_entries(player_from_path(self.request, self.kwargs["ext_brand_id"], self.kwargs["user_ext_id"]))
 
     @extend_schema(
         tags=["wallet"],
@@ -115,13 +103,11 @@ class WalletAdjustmentView(APIView):
         "422 `insufficient_balance` when a debit would take the balance below zero.",
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str):
-        player = _player(request, ext_brand_id, user_ext_id)
-        if not request_actor(request).can(Perm.PLAYER_ACT, player.label_id):
-            raise PermissionDenied("Your role may not adjust balances.")
+        player = player_from_path(request, ext_brand_id, user_ext_id, act="adjust balances")
         serializer = WalletAdjustmentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        key = _idempotency_key(request, data)
+        key = idempotency_key(request, data)
         result = wallet_adjust(
             player=player,
             currency=data["currency"],
@@ -145,7 +131,7 @@ class StoreView(APIView):
         "the cap period, and whether their balance covers the price.",
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
-        player = _player(request, ext_brand_id, user_ext_id)
+        player = player_from_path(request, ext_brand_id, user_ext_id)
         return Response(StoreItemSerializer(store_items_for_player(player), many=True).data)
 
 
@@ -167,13 +153,11 @@ class StorePurchaseView(APIView):
         "A refusal changes nothing.",
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str):
-        player = _player(request, ext_brand_id, user_ext_id)
-        if not request_actor(request).can(Perm.PLAYER_ACT, player.label_id):
-            raise PermissionDenied("Your role may not buy for players.")
+        player = player_from_path(request, ext_brand_id, user_ext_id, act="buy for players")
         serializer = StorePurchaseInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        key = _idempotency_key(request, data)
+        key = idempotency_key(request, data)
         result = store_purchase(player=player, item=store_item_get(player, data["item_id"]), key=f"api:{key}")
         body = StorePurchaseResultSerializer(
             {"created": result.created, "purchase": result.purchase, "wallet": wallet_get(player)}
@@ -181,7 +165,7 @@ class StorePurchaseView(APIView):
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
-def _idempotency_key(request, data: dict) -> str:
+def idempotency_key(request, data: dict) -> str:
     key = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "").strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY:
         message = f"Required (in the body or the Idempotency-Key header), at most {MAX_IDEMPOTENCY_KEY} characters."
