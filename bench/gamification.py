@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import os
 import random
 import shutil
 import sys
@@ -44,17 +43,11 @@ import psycopg
 
 from bench import gamification_data as data
 from bench.ingest import (
-    SECRETS,
-    SETTINGS,
-    admin_execute,
+    bench_site,
     conninfo,
     copy_rows,
-    django_setup,
     event_rows,
-    migrate,
-    server_settings,
 )
-from bench.procs import Redis, database_url, process_env
 
 KEYS = ["top100_p95_ms", "rank_p95_ms", "floor_top100_p95_ms", "floor_rank_p95_ms", "score_updates_per_s",
         "pipeline_events_per_s_bare", "pipeline_events_per_s_gamified", "pipeline_ratio"]  # fmt: skip
@@ -331,17 +324,8 @@ def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, arg
 
 
 def run(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, float]:
-    db = server_settings()
-    name = f"pitboss_bench_gam_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin_execute(db, f'CREATE DATABASE "{name}"')
-    stack.callback(admin_execute, db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    log(f"database {name} on {db['HOST'] or 'localhost'}")
-    redis = Redis(workdir)
-    redis.start()
-    stack.callback(redis.stop)
-    env = process_env(database_url({**db, "NAME": name}), redis.url, SETTINGS, PITBOSS_VAR_DIR=str(workdir), **SECRETS)
-    migrate(env, workdir)
-    django_setup(env)
+    site = bench_site(stack, workdir, "pitboss_bench_gam")
+    db, name = site.db, site.name
     from django.db import connections
 
     stack.callback(connections.close_all)  # before the database is dropped

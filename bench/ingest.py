@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
@@ -379,9 +380,19 @@ def unprocessed(conn: psycopg.Connection) -> int:
     return count
 
 
-def run(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, float]:
+@dataclass
+class BenchSite:
+    db: dict  # the server's settings
+    name: str  # the bench's own database
+    redis: Redis
+    env: dict[str, str]  # the environment of the processes the bench starts
+
+
+def bench_site(stack: ExitStack, workdir: Path, prefix: str) -> BenchSite:
+    """A database of its own on the configured server and a private Redis, migrated, with Django set up in this
+    process; both are removed when `stack` closes, also after a failure."""
     db = server_settings()
-    name = f"pitboss_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin_execute(db, f'CREATE DATABASE "{name}"')
     stack.callback(admin_execute, db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     log(f"database {name} on {db['HOST'] or 'localhost'}; logs under {workdir}")
@@ -391,6 +402,12 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, 
     env = process_env(database_url({**db, "NAME": name}), redis.url, SETTINGS, PITBOSS_VAR_DIR=str(workdir), **SECRETS)
     migrate(env, workdir)
     django_setup(env)
+    return BenchSite(db, name, redis, env)
+
+
+def run(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, float]:
+    site = bench_site(stack, workdir, "pitboss_bench")
+    db, name, redis, env = site.db, site.name, site.redis, site.env
     label, players, raw_key = tenant(args.players)
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     events = make_events(args.events, "ev", args.players, start)
