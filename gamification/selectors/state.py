@@ -56,9 +56,7 @@ def gamification_state(player: Player, now: dt.datetime | None = None) -> Gamifi
     A control-group player sees no gamification: the flag is set and every list is empty.
     """
     now = now or timezone.now()
-    wallet = wallet_get(player)
-    if wallet.level_id is not None:
-        wallet.level = Level.objects.get(pk=wallet.level_id)
+    wallet = wallet_get(player)  # with its level
     progress = level_progress(wallet)
     if player.ach_gamification_in_control_group:
         return GamificationState(player, True, wallet, progress)
