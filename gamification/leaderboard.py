@@ -10,9 +10,11 @@ player's (a few thousand rows at most) plus an index range count inside their ow
 its two edges.
 
 Bucket moves are exact under concurrency: counts and sums are added by the UPDATE itself, which returns the new
-score (the old one is the new minus what was added); best values and caps lock the participants they change (in id
-order) before reading their scores. Participants are written and bucket rows upserted in one key order, so two
-batches never deadlock.
+score (the old one is the new minus what was added); best values and caps lock the participants they change before
+reading their scores. Participants are written in (instance, player) order and bucket rows upserted in key order, so
+two batches do not deadlock; should they ever (a plan that walks the participants in another order), PostgreSQL
+aborts one, and its whole transaction (the pipeline's claim included) rolls back and is retried: nothing is lost or
+counted twice.
 """
 
 from __future__ import annotations
@@ -231,17 +233,15 @@ def scores_apply(updates: Sequence[ScoreUpdate], *, rules: dict[int, tuple[str, 
     return changed
 
 
-# The rows are locked in id order by the inner SELECT (as every writer of participants does: no deadlock whatever
-# join the planner picks), then updated by the same statement.
+# One UPDATE adds each participant's total: a nested loop over the sorted arrays and the (instance, player) index, so
+# rows are changed in that order (a separate ORDER BY ... FOR UPDATE pass cost 7% more: a lock record per row).
 _ADD = """
 UPDATE gamification_tournamentparticipant AS p
 SET score = p.score + u.added, events_counted = p.events_counted + u.events,
     reached_at = CASE WHEN u.grew IS NULL THEN p.reached_at ELSE greatest(p.reached_at, u.grew) END
-FROM (SELECT t.id, u.added, u.events, u.grew FROM gamification_tournamentparticipant t
-      JOIN unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::int[], %s::timestamptz[])
-        AS u(instance_id, player_id, added, events, grew) ON t.instance_id = u.instance_id AND t.player_id = u.player_id
-      WHERE t.status = 'registered' ORDER BY t.id FOR NO KEY UPDATE OF t) AS u
-WHERE p.id = u.id
+FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::int[], %s::timestamptz[])
+  AS u(instance_id, player_id, added, events, grew)
+WHERE p.instance_id = u.instance_id AND p.player_id = u.player_id AND p.status = 'registered'
 RETURNING p.instance_id, p.score, u.added
 """
 
@@ -279,7 +279,7 @@ def _scores_add(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict) ->
 
 
 def _scores_locked(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict) -> int:
-    """Best values and capped counts: lock and read the participants (in id order), compute, write."""
+    """Best values and capped counts: lock and read the participants (in key order), compute, write."""
     if not updates:
         return 0
     pairs = sorted({(u.instance_id, u.player_id) for u in updates})
@@ -288,7 +288,7 @@ def _scores_locked(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict)
         " FROM gamification_tournamentparticipant p"
         " JOIN unnest(%s::bigint[], %s::bigint[]) AS w(instance_id, player_id)"
         "   ON p.instance_id = w.instance_id AND p.player_id = w.player_id"
-        " WHERE p.status = %s ORDER BY p.id FOR NO KEY UPDATE OF p",
+        " WHERE p.status = %s ORDER BY p.instance_id, p.player_id FOR NO KEY UPDATE OF p",
         [_array(i for i, _ in pairs), _array(p for _, p in pairs), REGISTERED],
     )
     participants = {(row[1], row[2]): row for row in cursor.fetchall()}
