@@ -16,6 +16,10 @@ through the same code a request or a worker runs. It prints its figures, and as 
                                   a warm-up backlog of the same players (their runs and registrations exist)
   pipeline_ratio         gamified / bare                                                      (target >= 0.5)
 
+Beside the ratio it prints the ceiling the leaderboards set on it: the pipeline with one handler that does only the
+writes live leaderboards cannot do without (one bare UPDATE per batch adding the batch's scores to the participants
+its events score: no buckets, no registrations, no missions), on a backlog of its own, as a ratio to the bare run.
+
 Participants, players and bucket counts are written by set-based SQL (the bucket rule in SQL is checked against
 `score_bucket`); missions and tournaments with the ORM. Every loop is bounded in count; the database is dropped and
 the broker stopped at the end, also after a failure.
@@ -213,8 +217,8 @@ def scores_phase(info: str, instance_id: int, args) -> dict[str, float]:
 
 
 def pipeline_setup(info: str, label, since: dt.datetime, until: dt.datetime, args) -> dict[str, list[int]]:
-    """5 started tournaments (the big one and four more), 50 active missions, and three backlogs of events of the
-    same players: a warm-up (their first events: runs and registrations are created), then two equal ones."""
+    """5 started tournaments (the big one and four more), 50 active missions, and four backlogs of events of the
+    same players: a warm-up (their first events: runs and registrations are created), then three equal ones."""
     users = [f"u-{n}" for n in range(1, args.pipeline_players + 1)]
     players = dict(sql("SELECT user_ext_id, id FROM crm_player WHERE label_id = %s AND user_ext_id = ANY(%s)",
                        [label.pk, users]))  # fmt: skip
@@ -228,10 +232,10 @@ def pipeline_setup(info: str, label, since: dt.datetime, until: dt.datetime, arg
     span = dt.timedelta(milliseconds=40 * args.events)  # make_events spaces events 40 ms apart
     first = dt.datetime.now(dt.UTC) - 2 * span - dt.timedelta(minutes=1)
     backlogs: dict[str, list[int]] = {}
-    with step(f"three backlogs of {args.events:,} events written (COPY) for {len(players):,} players"):
+    with step(f"four backlogs of {args.events:,} events written (COPY) for {len(players):,} players"):
         with psycopg.connect(info) as conn:
-            for n, prefix in enumerate(("warmup", "bare", "gamified")):
-                start = first + min(n, 1) * span  # the bare backlog is never scored: it may share the times
+            for n, prefix in enumerate(("warmup", "bare", "scores", "gamified")):
+                start = first + (n == 3) * span  # the gamified backlog comes after the others (they may share times)
                 events = data.make_events(args.events, prefix, users, start, seed=n + 1)
                 with conn.transaction(), conn.cursor() as cur:
                     copy_rows(cur, "crm_event", event_rows(events, label.pk, players))
@@ -288,6 +292,34 @@ def gamified_run(ids: list[int], handlers: list, batch: int, budget: float, titl
     return done / seconds
 
 
+_SCORES_FLOOR = """UPDATE gamification_tournamentparticipant AS p SET score = p.score + u.v,
+    events_counted = p.events_counted + u.n, reached_at = greatest(p.reached_at, u.t)
+FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::int[], %s::timestamptz[]) AS u(i, player_id, v, n, t)
+WHERE p.instance_id = u.i AND p.player_id = u.player_id AND p.status = 'registered'"""
+
+
+def scores_floor_handler(events) -> None:
+    """The leaderboard writes alone: the batch's scores summed per participant, one bare UPDATE (the matching is the
+    tournaments handler's own: its cached instances and compiled conditions)."""
+    from django.db import connection
+
+    from gamification.handlers.tournaments import running_by_label
+
+    running = running_by_label({e.label_id for e in events})
+    totals: dict[tuple[int, int], list] = {}
+    for e in events:
+        for instance in running[e.label_id].get(e.type, ()):
+            if instance.starts_at <= e.occurred_at < instance.ends_at and instance.predicate(e.payload):
+                raw = 1 if instance.method == "count" else e.payload.get(instance.field)
+                if isinstance(raw, int | float) and raw >= 0:
+                    total = totals.setdefault((instance.id, e.player_id), [0, 0, e.occurred_at])
+                    total[0], total[1], total[2] = total[0] + raw, total[1] + 1, max(total[2], e.occurred_at)
+    keys = sorted(totals)
+    with connection.cursor() as cursor:
+        cursor.execute(_SCORES_FLOOR, [[k[0] for k in keys], [k[1] for k in keys], [str(totals[k][0]) for k in keys],
+                                       [totals[k][1] for k in keys], [totals[k][2] for k in keys]])  # fmt: skip
+
+
 def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, args) -> dict[str, float]:
     from crm import pipeline
     from crm.tasks import BATCH_SIZE
@@ -300,11 +332,16 @@ def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, arg
         done, bare = process_backlog(backlogs["bare"], BATCH_SIZE, args.pipeline_budget)
         log(f"pipeline, {done:,} events in {BATCH_SIZE}-id micro-batches, no handlers: {bare:.2f} s = "
             f"{done / bare:,.0f} events/s")  # fmt: skip
+        floor = gamified_run(backlogs["scores"], [(40, "scores floor", scores_floor_handler)], BATCH_SIZE,
+                             args.pipeline_budget, "the leaderboard writes alone")  # fmt: skip
         gamified = gamified_run(backlogs["gamified"], saved, BATCH_SIZE, args.pipeline_budget, "measured")
     finally:
         pipeline._REGISTRY[:] = saved
     results = {"pipeline_events_per_s_bare": done / bare, "pipeline_events_per_s_gamified": gamified}
     results["pipeline_ratio"] = gamified / results["pipeline_events_per_s_bare"]
+    ceiling = floor / results["pipeline_events_per_s_bare"]
+    log(f"ceiling: with only the leaderboard writes the pipeline keeps {ceiling:.2f} of its bare rate; every handler "
+        f"together keeps {results['pipeline_ratio']:.3f}")  # fmt: skip
     effects = sql(
         """SELECT (SELECT count(*) FROM gamification_playermission), (SELECT count(*) FROM gamification_playermission
                    WHERE state IN ('completed', 'claimed')), (SELECT count(*) FROM gamification_taskcontribution),
@@ -333,6 +370,9 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, 
     from crm.pipeline import registered
 
     log(f"pipeline handlers registered: {', '.join(registered())}")
+    version, buffers, wal = sql("SELECT current_setting('server_version'), current_setting('shared_buffers'),"
+                                " current_setting('max_wal_size')")[0]  # fmt: skip
+    log(f"PostgreSQL {version}, shared_buffers {buffers}, max_wal_size {wal}")
     label = Label.objects.create(name=f"Bench {uuid.uuid4().hex[:6]}")
     brand = Brand.objects.create(label=label, name="Bench casino", ext_brand_id="bench-casino")
     now = dt.datetime.now(dt.UTC)
