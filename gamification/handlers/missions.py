@@ -42,11 +42,19 @@ LEVEL_CHANGED = "level_changed"
 @dataclass(frozen=True, slots=True)
 class _Task:
     id: int
+    key: str  # the id as progress keys it
     mission: Mission
+    mission_id: int
     predicate: Predicate
     sum_field: str  # "" for a count
     target: Decimal
     window: object  # timedelta or None
+    opens_at: object  # datetime or None: the mission's start (`mission_is_open`, read once per cache load)
+    closes_at: object  # datetime or None
+    recurring: bool  # its cycle depends on the day (`mission_cycle`); otherwise ""
+
+    def open_at(self, at) -> bool:
+        return (self.opens_at is None or self.opens_at <= at) and (self.closes_at is None or at < self.closes_at)
 
 
 @dataclass
@@ -57,6 +65,7 @@ class _LabelMissions:
     tasks_by_type: dict[str, list[_Task]] = field(default_factory=lambda: defaultdict(list))
     unlocks_by_type: dict[str, list[tuple[Mission, Predicate]]] = field(default_factory=lambda: defaultdict(list))
     level_locked: list[Mission] = field(default_factory=list)
+    locked_ids: frozenset[int] = frozenset()
     listens: frozenset[str] = frozenset()
 
 
@@ -94,12 +103,19 @@ def _load(label_id: int) -> _LabelMissions:
                 conf.level_locked.append(mission)
     types = set(conf.tasks_by_type) | set(conf.unlocks_by_type) | ({LEVEL_CHANGED} if conf.level_locked else set())
     conf.listens = frozenset(types)
+    conf.locked_ids = frozenset(m.pk for m in missions if m.type == MissionType.LOCKED)
     return conf
 
 
 def _task(task: MissionTask, mission: Mission) -> _Task:
+    """A task with what matching reads of its mission per event (missions loaded here are all active)."""
     sum_field = task.sum_field if task.aggregation == TaskAggregation.SUM else ""
-    return _Task(task.pk, mission, conditions_compile(task.conditions), sum_field, task.target, task.window)
+    return _Task(
+        id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
+        predicate=conditions_compile(task.conditions), sum_field=sum_field, target=task.target, window=task.window,
+        opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
+        recurring=mission.type == MissionType.RECURRING,
+    )  # fmt: skip
 
 
 def _config(label_id: int) -> _LabelMissions:
@@ -195,9 +211,9 @@ class _Batch:
         matches = []
         for event in self.events:
             for task in self.conf.tasks_by_type.get(event.type, ()):
-                if not mission_is_open(task.mission, event.occurred_at) or not task.predicate(event.payload):
+                if not task.open_at(event.occurred_at) or not task.predicate(event.payload):
                     continue
-                cycle = mission_cycle(task.mission, self.conf.time_zone, event.occurred_at)
+                cycle = mission_cycle(task.mission, self.conf.time_zone, event.occurred_at) if task.recurring else ""
                 amount = _amount(task, event.payload)
                 if cycle is not None and amount is not None:
                     matches.append((event, task, cycle, amount))
@@ -206,8 +222,8 @@ class _Batch:
     def _runs_load(self, matches) -> _Runs:
         """The latest run of each (player, mission, cycle) the batch's matches point at (a read, no lock yet)."""
         players = list({e.player_id for e, *_ in matches})
-        missions = {t.mission.pk: t.mission for _, t, *_ in matches}
-        wanted = sorted({(e.player_id, t.mission.pk, c) for e, t, c, _ in matches})
+        missions = {t.mission_id: t.mission for _, t, *_ in matches}
+        wanted = sorted({(e.player_id, t.mission_id, c) for e, t, c, _ in matches})
         runs = _Runs()
         with connection.cursor() as cursor:
             cursor.execute(
@@ -243,14 +259,12 @@ class _Batch:
 
     def _targets(self, matches, runs: _Runs) -> dict:
         """(event, task) -> ((player, mission, cycle, run), amount) for the matches that count."""
-        targets = {}
+        targets, locked, no_run = {}, self.conf.locked_ids, (None, None, None, None, {})
         for event, task, cycle, amount in matches:
-            mission = task.mission
-            if not runs.unlocked(event.player_id, mission):
+            mission, mission_id = task.mission, task.mission_id
+            if mission_id in locked and not runs.unlocked(event.player_id, mission):
                 continue
-            run, state, opted, expires, progress = runs.latest.get(
-                (event.player_id, mission.pk, cycle), (None, None, None, None, {})
-            )
+            run, state, opted, expires, progress = runs.latest.get((event.player_id, mission_id, cycle), no_run)
             current = mission_current_run(mission, state, run)
             if current is None:
                 continue
@@ -259,11 +273,11 @@ class _Batch:
                     continue
                 if expires is not None and event.occurred_at >= expires:
                     continue
-                if task.window is None and Decimal(progress.get(str(task.id), "0")) >= task.target:
+                if task.window is None and Decimal(progress.get(task.key, "0")) >= task.target:
                     continue
             elif mission.requires_opt_in:
                 continue  # a new run starts with an opt-in
-            targets[(event.id, task.id)] = ((event.player_id, mission.pk, cycle, current), (event, task, amount))
+            targets[(event.id, task.id)] = ((event.player_id, mission_id, cycle, current), (event, task, amount))
         return targets
 
     # --- writes --------------------------------------------------------------------------------------------------
@@ -351,16 +365,16 @@ class _Batch:
         changed: dict[int, dict] = {}
         for pm_id, task_id, amount in added:
             progress = changed.setdefault(pm_id, dict(by_id[pm_id][1]))
-            old = Decimal(progress.get(str(task_id), "0"))
-            target = tasks[task_id].target
-            if old >= target:
+            task = tasks[task_id]
+            old = Decimal(progress.get(task.key, "0"))
+            if old >= task.target:
                 continue  # a done task stays done, even when its window later holds less
             new = sums.get((pm_id, task_id), Decimal(0)) if (pm_id, task_id) in windowed else old + amount
-            progress[str(task_id)] = _text(min(new, target))  # what the player sees: 3 of 3, never 5 of 3
+            progress[task.key] = _text(min(new, task.target))  # what the player sees: 3 of 3, never 5 of 3
         values, completed = [], []
         for pm_id, progress in sorted(changed.items()):
             mission_id = by_id[pm_id][0][1]
-            done = all(Decimal(progress.get(str(t.id), "0")) >= t.target for t in self.conf.tasks[mission_id])
+            done = all(Decimal(progress.get(t.key, "0")) >= t.target for t in self.conf.tasks[mission_id])
             values.append([pm_id, progress, "completed" if done else "in_progress"])
             if done:
                 completed.append(pm_id)
@@ -383,7 +397,7 @@ class _Runs:
     level_points: dict = field(default_factory=dict)  # player -> required points of their level
 
     def unlocked(self, player_id: int, mission: Mission) -> bool:
-        if mission.type != MissionType.LOCKED or (player_id, mission.pk) in self.any_row:
+        if mission.type != MissionType.LOCKED or (player_id, mission.id) in self.any_row:
             return True
         if mission.unlock_mission_id and (player_id, mission.unlock_mission_id) in self.done:
             return True
