@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings.local")
 
@@ -25,3 +25,11 @@ def _use_django_logging(**kwargs) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@worker_init.connect
+def _settle(**kwargs) -> None:
+    """Once the worker has loaded Django and the tasks, before its pool forks (the children inherit it)."""
+    from backoffice.runtime import gc_settle
+
+    gc_settle()

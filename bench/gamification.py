@@ -365,6 +365,10 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, 
     db, name = site.db, site.name
     from django.db import connections
 
+    from backoffice.runtime import gc_settle
+
+    gc_settle()  # what a Celery worker does once loaded (backoffice/celery.py): this process stands in for one
+
     stack.callback(connections.close_all)  # before the database is dropped
     from backoffice.models import Brand, Label
     from crm.pipeline import registered

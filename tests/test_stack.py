@@ -22,6 +22,7 @@ from kombu import Queue
 
 from backoffice.celery import app as celery_app
 from backoffice.env import BASE_DIR
+from backoffice.runtime import GC_THRESHOLDS
 from backoffice.tasks import ping
 from tests.factories import LabelFactory
 
@@ -103,6 +104,15 @@ def test_a_real_worker_answers_ping_through_the_broker(worker):
         pytest.fail(f"No answer within {TIMEOUT} s:\n{worker.output()}")
 
     assert answer == "pong"
+
+
+def test_a_real_worker_runs_with_the_settled_garbage_collector(worker):
+    sent = celery_app.send_task("tests.gc_settings", queue=worker.queue)
+
+    settings = AsyncResult(sent.id, backend=worker.results).get(timeout=TIMEOUT, interval=0.2)
+
+    assert settings["thresholds"] == list(GC_THRESHOLDS)
+    assert settings["frozen"] > 10_000  # Django, the apps and the tasks, loaded before the pool forked
 
 
 def test_a_real_worker_writes_to_the_database(worker):
