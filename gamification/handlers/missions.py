@@ -66,6 +66,7 @@ class _LabelMissions:
     unlocks_by_type: dict[str, list[tuple[Mission, Predicate]]] = field(default_factory=lambda: defaultdict(list))
     level_locked: list[Mission] = field(default_factory=list)
     locked_ids: frozenset[int] = frozenset()
+    windowed_ids: frozenset[int] = frozenset()  # missions with a windowed task
     listens: frozenset[str] = frozenset()
 
 
@@ -104,6 +105,7 @@ def _load(label_id: int) -> _LabelMissions:
     types = set(conf.tasks_by_type) | set(conf.unlocks_by_type) | ({LEVEL_CHANGED} if conf.level_locked else set())
     conf.listens = frozenset(types)
     conf.locked_ids = frozenset(m.pk for m in missions if m.type == MissionType.LOCKED)
+    conf.windowed_ids = frozenset(m for m, tasks in conf.tasks.items() if any(t.window is not None for t in tasks))
     return conf
 
 
@@ -182,9 +184,11 @@ class _Batch:
         if not targets:
             return
         keys = {key for key, _ in targets.values()}
-        rows = self._runs_lock(keys & runs.rows.keys(), runs.rows) | self._runs_create(keys - runs.rows.keys())
-        added = self._contribute(targets, rows)
-        completed = self._progress_save(rows, added)
+        rows = self._runs_lock(keys & runs.rows.keys(), runs.rows)
+        born, completed = self._runs_start(keys - runs.rows.keys(), targets)
+        rows |= self._runs_create(keys - runs.rows.keys() - born)
+        added = self._contribute({event: t for event, t in targets.items() if t[0] not in born}, rows)
+        completed += self._progress_save(rows, added)
         if completed:
             missions_completed(completed)
 
@@ -294,8 +298,39 @@ class _Batch:
             )
             return {tuple(row[:4]): (row[4], row[5], orjson.loads(row[6])) for row in cursor.fetchall()}
 
+    def _runs_start(self, keys: set[tuple[int, int, str, int]], targets: dict) -> tuple[set, list[int]]:
+        """Insert the new runs of missions without a windowed task with this batch's progress already counted (one
+        write per run, no update after); return the keys inserted and the ids of those completed at once. A run
+        another worker created meanwhile is left out: it takes the path of existing runs."""
+        plain = {key for key in keys if key[1] not in self.conf.windowed_ids}
+        if not plain:
+            return set(), []
+        sums: dict[tuple, dict[str, Decimal]] = defaultdict(dict)
+        for key, (_, task, amount) in targets.values():
+            if key in plain:
+                sums[key][task.key] = sums[key].get(task.key, Decimal(0)) + amount
+        values = []
+        for key in sorted(plain):
+            tasks, counted = self.conf.tasks[key[1]], sums[key]
+            shown = {t.key: _text(min(counted[t.key], t.target)) for t in tasks if t.key in counted}
+            done = all(counted.get(t.key, Decimal(0)) >= t.target for t in tasks)
+            values.append([*key, key[1] in self.conf.locked_ids, shown, "completed" if done else "in_progress"])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO gamification_playermission (label_id, player_id, mission_id, cycle, run, state,"
+                " progress, unlocked_at, completed_at, created_at, updated_at)"
+                " SELECT %s, (r->>0)::bigint, (r->>1)::bigint, r->>2, (r->>3)::int, r->>6, r->5,"
+                " CASE WHEN (r->>4)::bool THEN now() END, CASE WHEN r->>6 = 'completed' THEN now() END, now(), now()"
+                " FROM jsonb_array_elements(%s::jsonb) r"
+                " ON CONFLICT (mission_id, player_id, cycle, run) DO NOTHING"
+                " RETURNING player_id, mission_id, cycle, run, id, state",
+                [self.label_id, _json(values)],
+            )
+            rows = cursor.fetchall()
+        return {tuple(row[:4]) for row in rows}, [row[4] for row in rows if row[5] == "completed"]
+
     def _runs_create(self, keys: set[tuple[int, int, str, int]]) -> dict:
-        """Create the runs that do not exist yet: key -> (id, state, progress)."""
+        """Create the runs that do not exist yet, empty: key -> (id, state, progress)."""
         if not keys:
             return {}
         ordered = sorted(keys)

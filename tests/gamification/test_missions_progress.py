@@ -133,6 +133,27 @@ def test_every_task_must_be_done_and_the_reward_is_given_once(tenant_a):
     ]
 
 
+def test_a_run_done_within_its_first_batch_is_completed_and_rewarded_at_once(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 2}], reward_points=30)
+    feed(tenant_a.label, [bet(), bet(), bet()])  # the run is created by this batch, already done
+    pm = _run(tenant_a, mission)
+    assert (_value(pm), pm.state) == (Decimal(2), "claimed")
+    assert pm.completed_at <= pm.claimed_at
+    assert wallet_get(tenant_a.player).points == 30
+    assert Event.objects.filter(player=tenant_a.player, type="mission_completed").count() == 1
+
+
+def test_a_run_another_worker_created_meanwhile_gets_this_batchs_progress_added(tenant_a, monkeypatch):
+    from gamification.handlers import missions as handler
+
+    mission = mission_make(tenant_a.label, tasks=[{"target": 5}])
+    feed(tenant_a.label, [bet()])
+    # This batch read the runs before the other worker's run was committed: it sees none and tries to create it.
+    monkeypatch.setattr(handler._Batch, "_runs_load", lambda self, matches: handler._Runs())
+    feed(tenant_a.label, [bet(), bet()])
+    assert (_value(_run(tenant_a, mission)), PlayerMission.objects.count()) == (Decimal(3), 1)
+
+
 def test_a_claim_required_mission_rewards_on_claim_once(tenant_a):
     mission = mission_make(tenant_a.label, tasks=[{"target": 1}], claim_required=True, reward_diamonds=3)
     with pytest.raises(DomainError) as refused:
