@@ -29,7 +29,7 @@ from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
 from gamification.conditions import conditions_describe, conditions_validate
-from gamification.handlers.missions import missions_cache_clear
+from gamification.handlers.mission_config import missions_cache_clear
 from gamification.models import (
     Badge,
     Level,

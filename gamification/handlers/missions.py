@@ -1,8 +1,7 @@
 """Mission progress on the event pipeline: events that match a task of an active mission count toward the player's run.
 
 Runs inside the pipeline's claim transaction for every micro-batch, so it must be cheap:
-- the label's active missions, tasks and compiled conditions are cached in-process for `CACHE_TTL` seconds (a change
-  made elsewhere takes effect within that; a status change made in this process takes effect at once);
+- the label's active missions, tasks and compiled conditions are cached in-process (`mission_config`);
 - an event of a type no task or unlock listens to is skipped without touching the database;
 - the writes of a batch are a few set-based statements (unnest arrays), never a query per event.
 An event counts once per task and run: the pipeline hands it to the handlers once (its claim commits with the
@@ -13,7 +12,6 @@ events past a run's completion in the same batch do not start the next run of a 
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -23,9 +21,9 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.pipeline import EventRow, handler
-from gamification.conditions import Predicate, conditions_compile
 from gamification.facts import facts_batched
-from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation
+from gamification.handlers.mission_config import LEVEL_CHANGED, LabelMissions, Task, missions_config
+from gamification.models import Mission, MissionType
 from gamification.services.missions import (
     DONE_STATES,
     OPEN_STATES,
@@ -35,99 +33,6 @@ from gamification.services.missions import (
     missions_completed,
 )
 
-CACHE_TTL = 5.0
-LEVEL_CHANGED = "level_changed"
-
-
-@dataclass(frozen=True, slots=True)
-class _Task:
-    id: int
-    key: str  # the id as progress keys it
-    mission: Mission
-    mission_id: int
-    predicate: Predicate
-    sum_field: str  # "" for a count
-    target: Decimal
-    window: object  # timedelta or None
-    opens_at: object  # datetime or None: the mission's start (`mission_is_open`, read once per cache load)
-    closes_at: object  # datetime or None
-    recurring: bool  # its cycle depends on the day (`mission_cycle`); otherwise ""
-
-    def open_at(self, at) -> bool:
-        return (self.opens_at is None or self.opens_at <= at) and (self.closes_at is None or at < self.closes_at)
-
-
-@dataclass
-class _LabelMissions:
-    time_zone: str = "UTC"
-    missions: dict[int, Mission] = field(default_factory=dict)
-    tasks: dict[int, list[_Task]] = field(default_factory=dict)  # mission id -> its tasks
-    tasks_by_type: dict[str, list[_Task]] = field(default_factory=lambda: defaultdict(list))
-    unlocks_by_type: dict[str, list[tuple[Mission, Predicate]]] = field(default_factory=lambda: defaultdict(list))
-    level_locked: list[Mission] = field(default_factory=list)
-    locked_ids: frozenset[int] = frozenset()
-    windowed_ids: frozenset[int] = frozenset()  # missions with a windowed task
-    listens: frozenset[str] = frozenset()
-
-
-_cache: dict[int, tuple[float, _LabelMissions]] = {}
-
-
-def missions_cache_clear(label_id: int | None = None) -> None:
-    """Forget the cached missions of a label (or of all labels) in this process."""
-    if label_id is None:
-        _cache.clear()
-    else:
-        _cache.pop(label_id, None)
-
-
-def _load(label_id: int) -> _LabelMissions:
-    missions = list(
-        Mission.objects.filter(label_id=label_id, status=MissionStatus.ACTIVE)
-        .select_related("label", "unlock_level", "reward_badge")
-        .prefetch_related("tasks")
-    )
-    conf = _LabelMissions()
-    for mission in missions:
-        conf.time_zone = mission.label.time_zone
-        conf.missions[mission.pk] = mission
-        conf.tasks[mission.pk] = []
-        for row in mission.tasks.all():
-            task = _task(row, mission)
-            conf.tasks[mission.pk].append(task)
-            conf.tasks_by_type[row.event_type].append(task)
-        if mission.type == MissionType.LOCKED:
-            if mission.unlock_event_type:
-                predicate = conditions_compile(mission.unlock_event_conditions)
-                conf.unlocks_by_type[mission.unlock_event_type].append((mission, predicate))
-            if mission.unlock_level_id is not None:
-                conf.level_locked.append(mission)
-    types = set(conf.tasks_by_type) | set(conf.unlocks_by_type) | ({LEVEL_CHANGED} if conf.level_locked else set())
-    conf.listens = frozenset(types)
-    conf.locked_ids = frozenset(m.pk for m in missions if m.type == MissionType.LOCKED)
-    conf.windowed_ids = frozenset(m for m, tasks in conf.tasks.items() if any(t.window is not None for t in tasks))
-    return conf
-
-
-def _task(task: MissionTask, mission: Mission) -> _Task:
-    """A task with what matching reads of its mission per event (missions loaded here are all active)."""
-    sum_field = task.sum_field if task.aggregation == TaskAggregation.SUM else ""
-    return _Task(
-        id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
-        predicate=conditions_compile(task.conditions), sum_field=sum_field, target=task.target, window=task.window,
-        opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
-        recurring=mission.type == MissionType.RECURRING,
-    )  # fmt: skip
-
-
-def _config(label_id: int) -> _LabelMissions:
-    now = time.monotonic()
-    cached = _cache.get(label_id)
-    if cached is None or cached[0] < now:
-        cached = (now + CACHE_TTL, _load(label_id))
-        _cache[label_id] = cached
-    return cached[1]
-
 
 @handler("missions", order=30)
 def count_mission_progress(events: list[EventRow]) -> None:
@@ -136,13 +41,13 @@ def count_mission_progress(events: list[EventRow]) -> None:
         by_label[event.label_id].append(event)
     with facts_batched():  # the batch's completions, rewards and badges: their facts in one ingest per label
         for label_id, label_events in by_label.items():
-            conf = _config(label_id)
+            conf = missions_config(label_id)
             relevant = [e for e in label_events if e.type in conf.listens]
             if relevant:
                 _Batch(label_id, conf, relevant).run()
 
 
-def _amount(task: _Task, payload: dict) -> Decimal | None:
+def _amount(task: Task, payload: dict) -> Decimal | None:
     if not task.sum_field:
         return Decimal(1)
     value = payload.get(task.sum_field)
@@ -158,7 +63,7 @@ def _amount(task: _Task, payload: dict) -> Decimal | None:
 class _Batch:
     """One label's events of one micro-batch."""
 
-    def __init__(self, label_id: int, conf: _LabelMissions, events: list[EventRow]) -> None:
+    def __init__(self, label_id: int, conf: LabelMissions, events: list[EventRow]) -> None:
         self.label_id, self.conf, self.now = label_id, conf, timezone.now()
         self.events = self._eligible(events)
 
@@ -211,7 +116,7 @@ class _Batch:
             _unlock_rows(self.label_id, list(players), list(missions))
 
     # --- which task of which run each event counts toward -----------------------------------------------------------
-    def _matches(self) -> list[tuple[EventRow, _Task, str, Decimal]]:
+    def _matches(self) -> list[tuple[EventRow, Task, str, Decimal]]:
         matches = []
         for event in self.events:
             for task in self.conf.tasks_by_type.get(event.type, ()):
@@ -470,7 +375,7 @@ def _unlock_rows(label_id: int, players: list[int], missions: list[int]) -> None
         )
 
 
-def _window_sums(pairs: set[tuple[int, int]], tasks: dict[int, _Task]) -> dict[tuple[int, int], Decimal]:
+def _window_sums(pairs: set[tuple[int, int]], tasks: dict[int, Task]) -> dict[tuple[int, int], Decimal]:
     """Sum of each (run, task)'s contributions within its window of the newest one."""
     rows = [[pm, task, tasks[task].window.total_seconds()] for pm, task in sorted(pairs)]
     with connection.cursor() as cursor:

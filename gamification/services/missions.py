@@ -174,7 +174,7 @@ def mission_transition(mission: Mission, to: str, *, by=None) -> Mission:
             current.archived_at = now
         current.status = to
         current.save(update_fields=["status", "activated_at", "archived_at", "updated_at"])
-    from gamification.handlers.missions import missions_cache_clear  # the handler imports this module
+    from gamification.handlers.mission_config import missions_cache_clear  # the handlers package imports this module
 
     missions_cache_clear(current.label_id)
     log.info("mission_transition", mission_id=current.pk, status=to, by=getattr(by, "pk", None))

@@ -1,0 +1,106 @@
+"""The missions handler's view of a label's active missions: tasks with their conditions compiled and what matching
+reads of their mission per event, cached in-process for `CACHE_TTL` seconds (a change made elsewhere takes effect
+within that; a status change made in this process clears it at once, `missions_cache_clear`)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from gamification.conditions import Predicate, conditions_compile
+from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation
+
+CACHE_TTL = 5.0
+LEVEL_CHANGED = "level_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    key: str  # the id as progress keys it
+    mission: Mission
+    mission_id: int
+    predicate: Predicate
+    sum_field: str  # "" for a count
+    target: Decimal
+    window: object  # timedelta or None
+    opens_at: object  # datetime or None: the mission's start (`mission_is_open`, read once per cache load)
+    closes_at: object  # datetime or None
+    recurring: bool  # its cycle depends on the day (`mission_cycle`); otherwise ""
+
+    def open_at(self, at) -> bool:
+        return (self.opens_at is None or self.opens_at <= at) and (self.closes_at is None or at < self.closes_at)
+
+
+@dataclass
+class LabelMissions:
+    time_zone: str = "UTC"
+    missions: dict[int, Mission] = field(default_factory=dict)
+    tasks: dict[int, list[Task]] = field(default_factory=dict)  # mission id -> its tasks
+    tasks_by_type: dict[str, list[Task]] = field(default_factory=lambda: defaultdict(list))
+    unlocks_by_type: dict[str, list[tuple[Mission, Predicate]]] = field(default_factory=lambda: defaultdict(list))
+    level_locked: list[Mission] = field(default_factory=list)
+    locked_ids: frozenset[int] = frozenset()
+    windowed_ids: frozenset[int] = frozenset()  # missions with a windowed task
+    listens: frozenset[str] = frozenset()
+
+
+_cache: dict[int, tuple[float, LabelMissions]] = {}
+
+
+def missions_cache_clear(label_id: int | None = None) -> None:
+    """Forget the cached missions of a label (or of all labels) in this process."""
+    if label_id is None:
+        _cache.clear()
+    else:
+        _cache.pop(label_id, None)
+
+
+def _load(label_id: int) -> LabelMissions:
+    missions = list(
+        Mission.objects.filter(label_id=label_id, status=MissionStatus.ACTIVE)
+        .select_related("label", "unlock_level", "reward_badge")
+        .prefetch_related("tasks")
+    )
+    conf = LabelMissions()
+    for mission in missions:
+        conf.time_zone = mission.label.time_zone
+        conf.missions[mission.pk] = mission
+        conf.tasks[mission.pk] = []
+        for row in mission.tasks.all():
+            task = _task(row, mission)
+            conf.tasks[mission.pk].append(task)
+            conf.tasks_by_type[row.event_type].append(task)
+        if mission.type == MissionType.LOCKED:
+            if mission.unlock_event_type:
+                predicate = conditions_compile(mission.unlock_event_conditions)
+                conf.unlocks_by_type[mission.unlock_event_type].append((mission, predicate))
+            if mission.unlock_level_id is not None:
+                conf.level_locked.append(mission)
+    types = set(conf.tasks_by_type) | set(conf.unlocks_by_type) | ({LEVEL_CHANGED} if conf.level_locked else set())
+    conf.listens = frozenset(types)
+    conf.locked_ids = frozenset(m.pk for m in missions if m.type == MissionType.LOCKED)
+    conf.windowed_ids = frozenset(m for m, tasks in conf.tasks.items() if any(t.window is not None for t in tasks))
+    return conf
+
+
+def _task(task: MissionTask, mission: Mission) -> Task:
+    """A task with what matching reads of its mission per event (missions loaded here are all active)."""
+    sum_field = task.sum_field if task.aggregation == TaskAggregation.SUM else ""
+    return Task(
+        id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
+        predicate=conditions_compile(task.conditions), sum_field=sum_field, target=task.target, window=task.window,
+        opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
+        recurring=mission.type == MissionType.RECURRING,
+    )  # fmt: skip
+
+
+def missions_config(label_id: int) -> LabelMissions:
+    now = time.monotonic()
+    cached = _cache.get(label_id)
+    if cached is None or cached[0] < now:
+        cached = (now + CACHE_TTL, _load(label_id))
+        _cache[label_id] = cached
+    return cached[1]
