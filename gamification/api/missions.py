@@ -7,6 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backoffice.api.fields import StrictIntegerField
 from backoffice.api.schema import error_responses
 from backoffice.models import ApiKey
 from crm.api.views import PLAYER_PATH_PARAMS, player_from_path
@@ -110,7 +111,7 @@ class PlayerBadgeSerializer(serializers.Serializer):
 
 
 class BadgeAwardInputSerializer(serializers.Serializer):
-    stage = serializers.IntegerField(
+    stage = StrictIntegerField(
         required=False, min_value=1, max_value=1000, help_text="The stage to award; default: the next one."
     )
     reason = serializers.CharField(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from backoffice.api.fields import StrictIntegerField
 from gamification.models import Currency, Level, StoreCategory, StoreItem, StorePurchase, Wallet, WalletEntry
 from gamification.services.wallet import MAX_REASON_LENGTH
 
@@ -39,7 +40,7 @@ class WalletEntrySerializer(serializers.ModelSerializer):
 
 class WalletAdjustmentInputSerializer(serializers.Serializer):
     currency = serializers.ChoiceField(Currency.choices, help_text="Which balance: points, gems or diamonds.")
-    amount = serializers.IntegerField(
+    amount = StrictIntegerField(
         min_value=-(2**62) + 1, max_value=2**62 - 1, help_text="Non-zero: positive credits, negative debits."
     )
     reason = serializers.CharField(
@@ -105,7 +106,7 @@ class StoreItemSerializer(serializers.ModelSerializer):
 
 
 class StorePurchaseInputSerializer(serializers.Serializer):
-    item_id = serializers.IntegerField(min_value=1, help_text="The store item to buy.")
+    item_id = StrictIntegerField(min_value=1, help_text="The store item to buy.")
     idempotency_key = serializers.CharField(
         required=False,
         max_length=MAX_IDEMPOTENCY_KEY,

@@ -75,14 +75,19 @@ def _nothing_written() -> None:
         ("adjust", {"currency": "gold", "amount": 5, "idempotency_key": "k"}, "currency"),
         ("adjust", {"currency": "points", "amount": "five", "idempotency_key": "k"}, "amount"),
         ("adjust", {"currency": "points", "amount": 0, "idempotency_key": "k"}, "amount"),
+        ("adjust", {"currency": "points", "amount": "5", "idempotency_key": "k"}, "amount"),  # a number in a string
+        ("adjust", {"currency": "points", "amount": 5.0, "idempotency_key": "k"}, "amount"),
+        ("adjust", {"currency": "points", "amount": True, "idempotency_key": "k"}, "amount"),
         ("adjust", {"currency": "points", "amount": 2**70, "idempotency_key": "k"}, "amount"),
         ("adjust", {"currency": "points", "amount": -5, "idempotency_key": "k"}, None),  # 422: nothing to debit
         ("adjust", {"currency": "points", "amount": 5}, "idempotency_key"),
         ("adjust", {"currency": "points", "amount": 5, "idempotency_key": "k" * 5000}, "idempotency_key"),
         ("purchase", {"item_id": "one", "idempotency_key": "k"}, "item_id"),
         ("purchase", {"item_id": None, "idempotency_key": "k"}, "item_id"),
+        ("purchase", {"item_id": "1", "idempotency_key": "k"}, "item_id"),
         ("award", {"stage": 0, "idempotency_key": "k"}, "stage"),
         ("award", {"stage": "x", "idempotency_key": "k"}, "stage"),
+        ("award", {"stage": "1", "idempotency_key": "k"}, "stage"),
         ("award", {"reason": "r" * 5000, "idempotency_key": "k"}, "reason"),
         ("claim", {}, None),  # 422: not completed
         ("register", {}, None),  # 422: the buy-in is not covered
