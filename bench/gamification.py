@@ -397,12 +397,16 @@ def main() -> int:
     parser.add_argument("--floor-rank-calls", type=int, default=100, help="timed calls of the naive rank count")
     parser.add_argument("--score-batches", type=int, default=100)
     parser.add_argument("--score-batch", type=int, default=1000, help="updates per scores_apply call")
-    parser.add_argument("--active-participants", type=int, default=60_000, help="players scoring during the run")
+    parser.add_argument(
+        "--active-participants", type=int, help="players scoring during the run (default: 6%% of them, at most 60,000)"
+    )
     parser.add_argument("--events", type=int, default=30_000, help="events in each pipeline backlog")
     parser.add_argument("--pipeline-players", type=int, default=10_000, help="players the events belong to")
     parser.add_argument("--pipeline-budget", type=float, default=150.0, help="seconds at most per pipeline run")
     parser.add_argument("--keep-logs", action="store_true", help="keep the migrate and broker logs")
     args = parser.parse_args()
+    if args.active_participants is None:
+        args.active_participants = min(60_000, args.participants * 6 // 100)
     if args.pipeline_players > args.participants:
         parser.error("--pipeline-players cannot exceed --participants")
     if args.active_participants > args.participants * 0.15:  # two disjoint sets, a third of each at zero (10%)
