@@ -351,8 +351,8 @@ def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, arg
                   (SELECT count(*) FROM crm_event WHERE source = 'system')"""
     )[0]
     log(
-        "  effects in all: {:,} player missions ({:,} completed), {:,} task contributions, {:,} events counted by "
-        "the four smaller tournaments, {:,} facts emitted".format(*effects)
+        "  effects of the three scored backlogs: {:,} player missions ({:,} completed), {:,} task contributions, "
+        "{:,} events counted by the four smaller tournaments, {:,} facts emitted".format(*effects)
     )
     return results
 

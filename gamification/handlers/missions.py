@@ -92,7 +92,7 @@ class _Batch:
         rows = self._runs_lock(keys & runs.rows.keys(), runs.rows)
         born, completed = self._runs_start(keys - runs.rows.keys(), targets)
         rows |= self._runs_create(keys - runs.rows.keys() - born)
-        added = self._contribute({event: t for event, t in targets.items() if t[0] not in born}, rows)
+        added = self._contribute({match: t for match, t in targets.items() if t[0] not in born}, rows)
         completed += self._progress_save(rows, added)
         if completed:
             missions_completed(completed)
