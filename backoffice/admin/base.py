@@ -11,7 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 
 from backoffice.models import Brand, Label, Perm
 from backoffice.scoping import Actor, actor_for_request
@@ -119,6 +119,34 @@ class LabelScopedAdmin(ModelAdmin):
         if any(not self.has_delete_permission(request, obj) for obj in queryset):
             raise PermissionDenied
         super().delete_queryset(request, queryset)
+
+
+class LabelScopedTabularInline(TabularInline):
+    """The rows of a label-scoped parent (a mission's tasks, a badge's stages): viewed with `view_perm` on the parent's
+    label, written with `write_perm`; `obj` is the parent (None on its add page)."""
+
+    view_perm: str = Perm.VIEW
+    write_perm: str = Perm.CONFIG_CHANGE
+
+    def _allowed(self, request, perm: str, obj=None) -> bool:
+        actor = LabelScopedAdmin.actor(request)
+        return actor.can(perm, obj.label_id) if obj is not None else actor.can_anywhere(perm)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._allowed(request, self.view_perm, obj)
+
+    def writable(self, obj) -> bool:
+        """Whether the parent's rows may change at all, whoever asks (a mission's tasks only while it is a draft)."""
+        return True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self.writable(obj) and self._allowed(request, self.write_perm, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self.writable(obj) and self._allowed(request, self.write_perm, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.writable(obj) and self._allowed(request, self.write_perm, obj)
 
 
 class SuperuserOnlyMixin:

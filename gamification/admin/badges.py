@@ -6,11 +6,10 @@ from django.contrib import admin
 from django.db import models
 from django.db.models import Count
 from django.utils.html import format_html, format_html_join
-from unfold.admin import TabularInline
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminExpandableTextareaWidget
 
-from backoffice.admin.base import LabelScopedAdmin
+from backoffice.admin.base import LabelScopedAdmin, LabelScopedTabularInline
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.models import Perm
 from gamification.models import Badge, BadgeAward, BadgeStage
@@ -18,7 +17,7 @@ from gamification.models import Badge, BadgeAward, BadgeStage
 RECENT_AWARDS = 50
 
 
-class BadgeStageInline(TabularInline):
+class BadgeStageInline(LabelScopedTabularInline):
     model = BadgeStage
     extra = 0
     fields = ("number", "name", "names", "image_url")
@@ -27,24 +26,11 @@ class BadgeStageInline(TabularInline):
         models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
     }
 
-    def _can(self, request, obj, perm) -> bool:
-        actor = LabelScopedAdmin.actor(request)
-        return actor.can(perm, obj.label_id) if obj is not None else actor.can_anywhere(perm)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._can(request, obj, Perm.VIEW)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return self._can(request, obj, Perm.CONFIG_CHANGE)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._can(request, obj, Perm.CONFIG_CHANGE)
-
     def has_delete_permission(self, request, obj=None) -> bool:
         # A stage players hold stays: their awards name it.
         if obj is not None and BadgeAward.objects.filter(badge_id=obj.pk).exists():
             return False
-        return self._can(request, obj, Perm.CONFIG_CHANGE)
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Badge)

@@ -14,7 +14,6 @@ from django.db import models
 from django.db.models import IntegerField, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
-from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 from unfold.widgets import (
@@ -23,7 +22,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
-from backoffice.admin.base import LabelScopedAdmin
+from backoffice.admin.base import LabelScopedAdmin, LabelScopedTabularInline
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
@@ -71,7 +70,7 @@ class MissionTaskForm(forms.ModelForm):
         return _conditions_checked(self.cleaned_data["conditions"])
 
 
-class MissionTaskInline(TabularInline):
+class MissionTaskInline(LabelScopedTabularInline):
     model = MissionTask
     form = MissionTaskForm
     extra = 0
@@ -84,21 +83,8 @@ class MissionTaskInline(TabularInline):
     def described(self, obj) -> str:
         return conditions_describe(obj.conditions) if obj and obj.pk else "-"
 
-    def _can(self, request, obj, perm) -> bool:
-        actor = LabelScopedAdmin.actor(request)
-        return actor.can(perm, obj.label_id) if obj is not None else actor.can_anywhere(perm)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._can(request, obj, Perm.VIEW)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return _editable(obj) and self._can(request, obj, Perm.CONFIG_CHANGE)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return _editable(obj) and self._can(request, obj, Perm.CONFIG_CHANGE)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return _editable(obj) and self._can(request, obj, Perm.CONFIG_CHANGE)
+    def writable(self, obj) -> bool:
+        return _editable(obj)
 
 
 class MissionForm(forms.ModelForm):

@@ -14,12 +14,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404, HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
-from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminExpandableTextareaWidget
 
-from backoffice.admin.base import LabelScopedAdmin
+from backoffice.admin.base import LabelScopedAdmin, LabelScopedTabularInline
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
@@ -76,7 +75,7 @@ class PrizeFormSet(forms.BaseInlineFormSet):
                 form.add_error("badge", "Choose a badge of the tournament's own label.")
 
 
-class TournamentPrizeInline(TabularInline):
+class TournamentPrizeInline(LabelScopedTabularInline):
     model = TournamentPrize
     form = TournamentPrizeForm
     formset = PrizeFormSet
@@ -88,22 +87,6 @@ class TournamentPrizeInline(TabularInline):
             actor = LabelScopedAdmin.actor(request)
             kwargs["queryset"] = Badge.objects.for_actor(actor, Perm.CONFIG_CHANGE)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def _can(self, request, obj, perm) -> bool:
-        actor = LabelScopedAdmin.actor(request)
-        return actor.can(perm, obj.label_id) if obj is not None else actor.can_anywhere(perm)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._can(request, obj, Perm.VIEW)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return self._can(request, obj, Perm.CONFIG_CHANGE)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._can(request, obj, Perm.CONFIG_CHANGE)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._can(request, obj, Perm.CONFIG_CHANGE)
 
 
 class TournamentForm(forms.ModelForm):
