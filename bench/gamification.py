@@ -299,24 +299,19 @@ WHERE p.instance_id = u.i AND p.player_id = u.player_id AND p.status = 'register
 
 
 def scores_floor_handler(events) -> None:
-    """The leaderboard writes alone: the batch's scores summed per participant, one bare UPDATE (the matching is the
-    tournaments handler's own: its cached instances and compiled conditions)."""
+    """The leaderboard writes alone: the batch's scores (matched by the tournaments handler's own `score_matches`)
+    summed per participant, one bare UPDATE."""
     from django.db import connection
 
-    from gamification.handlers.tournaments import running_by_label
+    from gamification.handlers.tournaments import score_matches
 
-    running = running_by_label({e.label_id for e in events})
     totals: dict[tuple[int, int], list] = {}
-    for e in events:
-        for instance in running[e.label_id].get(e.type, ()):
-            if instance.starts_at <= e.occurred_at < instance.ends_at and instance.predicate(e.payload):
-                raw = 1 if instance.method == "count" else e.payload.get(instance.field)
-                if isinstance(raw, int | float) and raw >= 0:
-                    total = totals.setdefault((instance.id, e.player_id), [0, 0, e.occurred_at])
-                    total[0], total[1], total[2] = total[0] + raw, total[1] + 1, max(total[2], e.occurred_at)
+    for instance, event, value in score_matches(events):
+        total = totals.setdefault((instance.id, event.player_id), [0, 0, event.occurred_at])
+        total[0], total[1], total[2] = total[0] + value, total[1] + 1, max(total[2], event.occurred_at)
     keys = sorted(totals)
     with connection.cursor() as cursor:
-        cursor.execute(_SCORES_FLOOR, [[k[0] for k in keys], [k[1] for k in keys], [str(totals[k][0]) for k in keys],
+        cursor.execute(_SCORES_FLOOR, [[k[0] for k in keys], [k[1] for k in keys], [totals[k][0] for k in keys],
                                        [totals[k][1] for k in keys], [totals[k][2] for k in keys]])  # fmt: skip
 
 

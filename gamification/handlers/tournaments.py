@@ -99,7 +99,8 @@ def _value(instance: Running, payload: dict[str, Any]) -> Decimal | None:
     return Decimal(str(raw))
 
 
-def _matches(events: list[EventRow]) -> list[tuple[Running, EventRow, Decimal]]:
+def score_matches(events: list[EventRow]) -> list[tuple[Running, EventRow, Decimal]]:
+    """(instance, event, value) for each running instance an event scores in (the bench's ceiling run uses it too)."""
     running = running_by_label({event.label_id for event in events})
     matches = []
     for event in events:
@@ -140,7 +141,7 @@ def _confirm(instance_ids: list[int], player_ids: list[int]) -> tuple[set[int], 
 @handler("tournaments", order=40)
 def score_tournaments(events: list[EventRow]) -> None:
     """Apply the batch's scores to the running tournaments of its labels."""
-    matches = _matches(events)
+    matches = score_matches(events)
     if not matches:
         return
     live, control = _confirm(sorted({m[0].id for m in matches}), sorted({m[1].player_id for m in matches}))
