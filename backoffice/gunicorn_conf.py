@@ -1,0 +1,33 @@
+"""gunicorn's configuration for the production process model: `gunicorn -c python:backoffice.gunicorn_conf
+backoffice.wsgi` (Procfile). Command-line options still win over these values.
+
+gunicorn's own lines (master and workers; the access log if an operator turns it on with `--access-logfile`) go through
+the same structured formatter as Django's and Celery's, so they are key=value (or JSON) lines and every query string in
+them is redacted (`backoffice.logging.redact_queries`).
+"""
+
+from __future__ import annotations
+
+from gunicorn.glogging import Logger
+
+from backoffice.env import env
+from backoffice.logging import structured_formatter
+
+# The access line never carries the raw request line (%(r)s), the query (%(q)s) or the referer (%(f)s): any of them
+# may hold a player's email or phone. %(U)s is the path alone.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+loglevel = env.str("LOG_LEVEL", default="INFO").lower()
+
+
+class StructuredLogger(Logger):
+    """gunicorn's logger, its handlers (stderr, `--error-logfile`, `--access-logfile`) formatted by structlog."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        formatter = structured_formatter(env.str("LOG_FORMAT", default="logfmt"))
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(formatter)
+
+
+logger_class = StructuredLogger
