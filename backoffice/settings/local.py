@@ -1,11 +1,14 @@
 """Local development: `make run`. Works with no environment at all."""
 
 import os
+from pathlib import Path
 
-# Development-only defaults, set before base reads them; a real environment value always wins.
-os.environ.setdefault("DJANGO_SECRET_KEY", "dev-only-secret-key-not-for-production-0123456789abcdef")
+from backoffice.dev_secrets import apply_dev_secrets
+from backoffice.env import BASE_DIR, env
+
+# Development-only defaults, set before base reads them; a real environment value always wins. The secrets are
+# generated once per checkout into $PITBOSS_VAR_DIR/dev-secrets.env: none is committed.
+apply_dev_secrets(Path(env.str("PITBOSS_VAR_DIR", default=str(BASE_DIR / "var"))))
 os.environ.setdefault("DJANGO_DEBUG", "true")
-os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "ZGV2LW9ubHktZmVybmV0LWtleS0wMTIzNDU2Nzg5YWI=")
-os.environ.setdefault("FIELD_LOOKUP_KEY", "dev-only-lookup-key")
 
-from backoffice.settings.base import *  # noqa: F403
+from backoffice.settings.base import *  # noqa: E402, F403

@@ -128,3 +128,77 @@ def test_env_example_documents_every_variable_the_settings_read():
 
     assert "DJANGO_SECRET_KEY" in read
     assert read - documented == set(), "add these to .env.example"
+
+
+# --- development secrets: generated once per checkout, never committed ---------------------------------------------
+LOCAL_SCRIPT = (
+    "from django.conf import settings; "
+    "print(settings.SECRET_KEY, settings.FIELD_ENCRYPTION_KEYS[0], settings.FIELD_LOOKUP_KEY)"
+)
+
+
+def _local_env(var_dir, **extra: str) -> dict[str, str]:
+    # Servers that are never reached (`shell -c` opens no connection): local settings must not start the embedded one.
+    return {
+        "DJANGO_SETTINGS_MODULE": "backoffice.settings.local",
+        "PITBOSS_VAR_DIR": str(var_dir),
+        "DATABASE_URL": "postgres://u:p@127.0.0.1:1/never",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+        **extra,
+    }
+
+
+def _local_shell(env_vars: dict[str, str]) -> subprocess.Popen:
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env_vars}
+    command = [sys.executable, "manage.py", "shell", "-v", "0", "-c", LOCAL_SCRIPT]
+    return subprocess.Popen(command, cwd=BASE_DIR, env=clean, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_development_secrets_are_generated_once_per_checkout_and_readable_only_by_its_owner(tmp_path):
+    # Three processes at once, as `make run` starts web, worker and beat: they must all get the same secrets.
+    processes = [_local_shell(_local_env(tmp_path)) for _ in range(3)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+
+    assert [process.returncode for process in processes] == [0, 0, 0], outputs
+    secret_key, fernet_key, lookup_key = outputs[0][0].split()
+    assert {stdout for stdout, _ in outputs} == {f"{secret_key} {fernet_key} {lookup_key}\n"}
+    path = tmp_path / "dev-secrets.env"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert f"FIELD_ENCRYPTION_KEYS={fernet_key}\n" in path.read_text()
+    assert Fernet(fernet_key.encode()).decrypt(Fernet(fernet_key.encode()).encrypt(b"x")) == b"x"
+    assert list(tmp_path.glob(".dev-secrets.env.*")) == []  # no private copy left behind
+
+
+def test_another_checkout_gets_other_development_secrets(tmp_path):
+    first, second = (_local_shell(_local_env(tmp_path / name)) for name in ("one", "two"))
+
+    first_keys, second_keys = first.communicate(timeout=120)[0].split(), second.communicate(timeout=120)[0].split()
+
+    assert len(first_keys) == len(second_keys) == 3
+    assert set(first_keys) & set(second_keys) == set()
+
+
+def test_a_development_secret_set_in_the_environment_wins_over_the_generated_file(tmp_path):
+    key = Fernet.generate_key().decode()
+
+    stdout, stderr = _local_shell(_local_env(tmp_path, FIELD_ENCRYPTION_KEYS=key)).communicate(timeout=120)
+
+    secret_key, fernet_key, lookup_key = stdout.split() or [stderr, "", ""]
+    assert fernet_key == key
+    generated = (tmp_path / "dev-secrets.env").read_text()
+    assert f"FIELD_ENCRYPTION_KEYS={key}" not in generated
+    assert f"DJANGO_SECRET_KEY={secret_key}\n" in generated
+    assert f"FIELD_LOOKUP_KEY={lookup_key}\n" in generated
+
+
+def test_no_development_secret_is_written_when_the_environment_sets_all_three(tmp_path):
+    given = {
+        "DJANGO_SECRET_KEY": "s" * 50,
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "FIELD_LOOKUP_KEY": "l",
+    }
+
+    stdout, stderr = _local_shell(_local_env(tmp_path, **given)).communicate(timeout=120)
+
+    assert stdout.split() == list(given.values()), stderr
+    assert not (tmp_path / "dev-secrets.env").exists()
