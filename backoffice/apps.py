@@ -8,3 +8,6 @@ class BackofficeConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.api import schema  # noqa: F401 - registers the OpenAPI auth extensions
+        from backoffice.dbpool import register_fork_hook
+
+        register_fork_hook()  # a forked child (Celery prefork, preloaded gunicorn) opens its own connections

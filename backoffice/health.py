@@ -9,6 +9,7 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
 from backoffice.celery import app as celery_app
+from backoffice.middleware import RETRY_AFTER_SECONDS
 
 
 def _check_database() -> str | None:
@@ -16,7 +17,9 @@ def _check_database() -> str | None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:
-        return type(exc).__name__
+        # The driver's error names the case: PoolTimeout (this process's connections are all busy) or
+        # OperationalError (PostgreSQL refuses or is away); Django wraps both in its own OperationalError.
+        return type(exc.__cause__ or exc).__name__
     return None
 
 
@@ -39,4 +42,7 @@ def healthz(request):
         if error:
             checks[name]["error"] = error
     ok = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    response = JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    if not ok:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -101,6 +101,8 @@ def configure_logging(*, level: str, fmt: str) -> dict:
         "loggers": {
             "django.db.backends": {"level": "INFO"},
             "pgserver": {"level": "WARNING"},
+            # psycopg's pool logs every connection lent and returned at INFO; its warnings (broken connections) stay.
+            "psycopg.pool": {"level": "WARNING"},
             # 4xx answers are logged once, by the request middleware; 5xx still reach django.request.
             "django.request": {"level": "ERROR"},
             # runserver's request lines: Django's default sends them to a handler of its own, which would print the

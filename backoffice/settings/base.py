@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that reads the database: a request that gets no connection answers 503, not 500.
+    "backoffice.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -73,9 +75,25 @@ else:
     from backoffice.embedded_pg import database_settings
 
     DATABASES = {"default": database_settings(VAR_DIR)}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# One pool per process, shared by its threads; a forked child opens its own (backoffice/dbpool.py). A request that gets
+# no connection within the timeout answers 503 (backoffice.middleware.DatabaseUnavailableMiddleware). Size it with the
+# README's "Sizing connections"; 0 turns the pool off (e.g. behind PgBouncer in transaction mode).
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=8)
+if DATABASE_POOL_MAX_SIZE > 0:
+    from backoffice.dbpool import pool_options
+
+    DATABASES["default"]["OPTIONS"]["pool"] = pool_options(
+        max_size=DATABASE_POOL_MAX_SIZE, timeout=env.int("DATABASE_POOL_TIMEOUT", default=10)
+    )
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections beside a pool
+    if env.int("DATABASE_CONN_MAX_AGE", default=0):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("DATABASE_CONN_MAX_AGE applies only without the pool (DATABASE_POOL_MAX_SIZE=0).")
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
