@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from backoffice.api.serializers import StrictSerializer
 from crm.models import AccountStatus, Gender, Player
 
 PROFILE_OUTPUT_FIELDS = [
@@ -61,7 +62,7 @@ class _Timestamp(serializers.CharField):
     """ISO 8601 (UTC when naive) or epoch milliseconds."""
 
 
-class PlayerProfileInputSerializer(serializers.Serializer):
+class PlayerProfileInputSerializer(StrictSerializer):
     """Profile fields; send only those that changed. `null` or "" clears an optional field."""
 
     dt_update = _Timestamp(

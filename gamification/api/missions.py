@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from backoffice.api.fields import StrictIntegerField
 from backoffice.api.schema import error_responses
+from backoffice.api.serializers import StrictSerializer, refuse_body
 from backoffice.models import ApiKey
 from crm.api.views import PLAYER_PATH_PARAMS, player_from_path
 from gamification.api.serializers import MAX_IDEMPOTENCY_KEY
@@ -110,7 +111,7 @@ class PlayerBadgeSerializer(serializers.Serializer):
     stages = BadgeStageStateSerializer(many=True, help_text="The stages; empty for a badge without stages.")
 
 
-class BadgeAwardInputSerializer(serializers.Serializer):
+class BadgeAwardInputSerializer(StrictSerializer):
     stage = StrictIntegerField(
         required=False, min_value=1, max_value=1000, help_text="The stage to award; default: the next one."
     )
@@ -172,6 +173,7 @@ class MissionOptInView(APIView):
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str, mission_id: int):
         player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
+        refuse_body(request)
         run = mission_opt_in(player, mission_get(player, mission_id))
         return Response(MissionRunSerializer(run).data)
 
@@ -192,6 +194,7 @@ class MissionClaimView(APIView):
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str, mission_id: int):
         player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
+        refuse_body(request)
         result = mission_claim(player, mission_get(player, mission_id))
         body = MissionClaimResultSerializer({"created": result.created, "run": result.player_mission}).data
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from backoffice.api.fields import StrictIntegerField
+from backoffice.api.serializers import StrictSerializer
 from gamification.models import Currency, Level, StoreCategory, StoreItem, StorePurchase, Wallet, WalletEntry
 from gamification.services.wallet import MAX_REASON_LENGTH
 
@@ -38,7 +39,7 @@ class WalletEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WalletAdjustmentInputSerializer(serializers.Serializer):
+class WalletAdjustmentInputSerializer(StrictSerializer):
     currency = serializers.ChoiceField(Currency.choices, help_text="Which balance: points, gems or diamonds.")
     amount = StrictIntegerField(
         min_value=-(2**62) + 1, max_value=2**62 - 1, help_text="Non-zero: positive credits, negative debits."
@@ -105,7 +106,7 @@ class StoreItemSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StorePurchaseInputSerializer(serializers.Serializer):
+class StorePurchaseInputSerializer(StrictSerializer):
     item_id = StrictIntegerField(min_value=1, help_text="The store item to buy.")
     idempotency_key = serializers.CharField(
         required=False,

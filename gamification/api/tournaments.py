@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from backoffice.api.authentication import request_actor
 from backoffice.api.schema import error_responses
+from backoffice.api.serializers import refuse_body
 from backoffice.errors import DomainValidationError, NotFound
 from crm.api.views import LABEL_KEY_PARAM, PLAYER_PATH_PARAMS, player_from_path
 from gamification.models import InstanceStatus, TournamentInstance, TournamentPrize
@@ -272,6 +273,7 @@ class PlayerTournamentRegistrationView(APIView):
     def post(self, request, ext_brand_id: str, user_ext_id: str, instance_id: int):
         player = player_from_path(request, ext_brand_id, user_ext_id, act="register players")
         instance = _instance_of(player, instance_id)
+        refuse_body(request)
         result = tournament_register(player=player, instance=instance)
         instance.refresh_from_db(fields=["status", "participant_count"])
         body = {
