@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the path or query: a NUL character or non-UTF-8 query answers 400, not a DataError 500.
+    "backoffice.sanitize.MalformedRequestMiddleware",
     # Before anything that reads the database: a request that gets no connection answers 503, not 500.
     "backoffice.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
