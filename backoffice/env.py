@@ -7,6 +7,7 @@ missing or a value cannot be parsed. Nothing else in the code reads `os.environ`
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,5 +55,20 @@ class _Env:
             raise ImproperlyConfigured(f"Environment variable {name} must be a PostgreSQL URL (postgres://...).")
         return value
 
+    def cache(self, name: str, default: Any = _MISSING) -> Any:
+        """A CACHES entry from a URL: redis://host:6379/1, filecache:///path, locmemcache://..."""
+        return _read("cache_url", name, default)
 
+    def rate(self, name: str, default: Any = _MISSING) -> Any:
+        """A rate such as `6000/minute` (per second, minute, hour or day), as DRF's throttles read it."""
+        value = _read("str", name, default)
+        if value is not None and not _RATE.fullmatch(value):
+            raise ImproperlyConfigured(
+                f"Environment variable {name}={value!r} is not a rate (use a number of requests per second, minute, "
+                "hour or day, e.g. 6000/minute)."
+            )
+        return value
+
+
+_RATE = re.compile(r"[1-9][0-9]*/(second|minute|hour|day)")
 env = _Env()

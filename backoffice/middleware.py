@@ -17,6 +17,22 @@ UNAVAILABLE_PAGE = (
     "<h1>Service unavailable</h1><p>The service is busy. Please try again in a few seconds.</p></html>"
 )
 
+API_PREFIX = "/api/v1/"
+
+
+class ApiNoStoreMiddleware:
+    """`Cache-Control: no-store` on every API answer, errors included: answers carry players' data, which no browser
+    or proxy on the way may keep."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith(API_PREFIX):
+            response["Cache-Control"] = "no-store"
+        return response
+
 
 class DatabaseUnavailableMiddleware:
     """503 with `Retry-After`, never a 500, when a request cannot get a database connection in time (the process's

@@ -31,6 +31,14 @@ def _tenant(name: str) -> Tenant:
     return Tenant(label=label, brand=brand, player=player, admin=admin, api_key=key, raw_key=raw)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Every test starts with empty rate-limit counters: the whole suite calls from 127.0.0.1 within minutes."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def tenant_a(db) -> Tenant:
     """Label A. Its brand and player use the same external ids as label B's, so leaks cannot hide."""

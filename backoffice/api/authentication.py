@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 
+from backoffice.api.throttling import failed_auth_check, failed_auth_record
 from backoffice.models import ApiKey
 from backoffice.scoping import Actor, actor_for_api_key, actor_for_request
 from backoffice.services.apikeys import api_key_check
@@ -45,14 +46,28 @@ def _raw_key(header: str) -> str | None:
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """Authenticates a partner by API key; the key acts only inside its label."""
+    """Authenticates a partner by API key; the key acts only inside its label.
+
+    Failed attempts are counted per client address; past the limit the address gets 429 before any key is looked up.
+    """
 
     def authenticate(self, request):
+        header = get_authorization_header(request)
+        if not header:
+            return None
+        failed_auth_check(request)
         try:
-            header = get_authorization_header(request).decode("latin-1")
+            return self._authenticate(header)
+        except exceptions.AuthenticationFailed:
+            failed_auth_record(request)
+            raise
+
+    def _authenticate(self, header_bytes: bytes):
+        try:
+            header = header_bytes.decode("latin-1")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Malformed Authorization header.") from exc
-        raw = _raw_key(header) if header else None
+        raw = _raw_key(header)
         if raw is None:
             return None
         key = api_key_check(raw)

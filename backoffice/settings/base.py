@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from backoffice.env import BASE_DIR, env
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_structlog",
+    "axes",
     "backoffice",
     "crm",
     "gamification",
@@ -37,6 +39,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything below, so that every /api/v1/ answer (errors and 429s included) is marked no-store.
+    "backoffice.middleware.ApiNoStoreMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the path or query: a NUL character or non-UTF-8 query answers 400, not a DataError 500.
     "backoffice.sanitize.MalformedRequestMiddleware",
@@ -49,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -120,6 +126,33 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# django-axes first: it refuses a locked-out (username, address) before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# --- shared cache: API rate limits (and anything else cached) --------------------------------------------------
+# Every process must count against the same limits: Redis (CACHE_URL=redis://…) across nodes; unset, files under
+# var/ that every process of this machine shares. Not the database cache: a throttle check must still answer when
+# the database is out of connections.
+CACHES = {
+    "default": env.cache("CACHE_URL", default=None)
+    or {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache"),
+        # The file cache prunes a third of its entries past MAX_ENTRIES; throttle windows are one entry per caller.
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
+}
+
+# --- admin login lockout (django-axes) --------------------------------------------------------------------------
+# A (username, client address) pair is locked after AXES_FAILURE_LIMIT wrong passwords for the cool-off; a
+# successful login resets its count. Other users, and the same user from elsewhere, can still log in.
+AXES_FAILURE_LIMIT = env.int("PITBOSS_ADMIN_LOGIN_FAILURES", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("PITBOSS_ADMIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "backoffice.admin.lockout.lockout_response"
+# The same client address as the API's rate limits (REMOTE_ADDR, or behind PITBOSS_NUM_PROXIES trusted proxies).
+AXES_CLIENT_IP_CALLABLE = "backoffice.api.throttling.client_address"
 # A batch of 1,000 events with large payloads is a few MB; anything larger is refused before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("PITBOSS_MAX_REQUEST_BYTES", default=16 * 1024 * 1024)
 
@@ -189,6 +222,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": None,
+    # Counted in the shared cache (backoffice/api/throttling.py); 429 with Retry-After past a limit. Failed
+    # authentications are counted per address before any key is looked up (backoffice/api/authentication.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "backoffice.api.throttling.AddressRateThrottle",
+        "backoffice.api.throttling.ApiKeyRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env.rate("PITBOSS_RATE_PER_KEY", default="6000/minute"),
+        "address": env.rate("PITBOSS_RATE_PER_ADDRESS", default="12000/minute"),
+        "failed_auth": env.rate("PITBOSS_RATE_FAILED_AUTH", default="30/minute"),
+    },
+    # Trusted proxies in front of the app: the client address is the one the outermost of them saw in
+    # X-Forwarded-For. 0 (default): REMOTE_ADDR, and X-Forwarded-For is ignored (anyone could write it).
+    "NUM_PROXIES": env.int("PITBOSS_NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pitboss partner API",

@@ -6,6 +6,8 @@ from backoffice.env import env
 # node, which hold nothing in common.
 env.db("DATABASE_URL")
 env.str("CELERY_BROKER_URL")
+# Unset, each node would count API rate limits in its own files: N nodes, N times the limit.
+env.cache("CACHE_URL")
 
 from backoffice.settings.base import *  # noqa: E402, F403
 

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from backoffice.crypto import lookup_digest
@@ -92,7 +93,9 @@ def test_demo_staff_have_one_role_each_and_log_in_with_the_printed_password(clie
         assert username in output
         user = get_user_model().objects.get(username=username)
         assert (user.is_staff, user.is_superuser) == (True, False)
-        assert client.login(username=username, password=DEMO_PASSWORD), username
+        # Through the login form: django-axes (admin login lockout) authenticates only with a request.
+        login = client.post(reverse("admin:login"), {"username": username, "password": DEMO_PASSWORD})
+        assert login.status_code == 302, username
     multi_labels = StaffRole.objects.filter(user__username="demo_multi").values_list("label__name", "role")
     assert set(multi_labels) == {("Demo Casino Group", Role.MANAGER), ("Second Operator", Role.ADMIN)}
 

@@ -22,6 +22,7 @@ PRODUCTION_ENV = {
     "DJANGO_CSRF_TRUSTED_ORIGINS": "https://backoffice.example.com",
     "DATABASE_URL": "postgres://pitboss:s3cret@db.internal.example.com:5432/pitboss",
     "CELERY_BROKER_URL": "redis://redis.internal.example.com:6379/0",
+    "CACHE_URL": "redis://redis.internal.example.com:6379/1",
     "FIELD_ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
     "FIELD_LOOKUP_KEY": "9f1c2d7e4b8a6f3e0d5c1b9a8e7f6d5c4b3a2f1e",
     "LOG_FORMAT": "json",
@@ -44,7 +45,15 @@ def test_production_settings_pass_check_deploy_with_no_warning():
 
 
 @pytest.mark.parametrize(
-    "name", ["DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "FIELD_LOOKUP_KEY", "DATABASE_URL", "CELERY_BROKER_URL"]
+    "name",
+    [
+        "DJANGO_SECRET_KEY",
+        "FIELD_ENCRYPTION_KEYS",
+        "FIELD_LOOKUP_KEY",
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "CACHE_URL",
+    ],
 )
 def test_production_settings_refuse_to_start_without_a_secret_or_a_server(name):
     result = _manage("check", env_vars={k: v for k, v in PRODUCTION_ENV.items() if k != name})
@@ -123,7 +132,7 @@ def test_production_redirects_plain_http_to_https_except_the_health_check():
 
 def test_env_example_documents_every_variable_the_settings_read():
     sources = "".join(path.read_text() for path in (BASE_DIR / "backoffice" / "settings").glob("*.py"))
-    read = set(re.findall(r'env\.(?:str|bool|int|list|db)\(\s*"([A-Z0-9_]+)"', sources))
+    read = set(re.findall(r'env\.(?:str|bool|int|list|db|cache|rate)\(\s*"([A-Z0-9_]+)"', sources))
     documented = set(re.findall(r"^# ([A-Z0-9_]+)=", (BASE_DIR / ".env.example").read_text(), re.MULTILINE))
 
     assert "DJANGO_SECRET_KEY" in read
