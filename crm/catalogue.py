@@ -14,26 +14,47 @@ from typing import Any
 
 import orjson
 
-from crm.validators import FieldError, _boolean, _text, clean_profile, parse_timestamp
+from crm.validators import (
+    INT64,
+    SURROGATE_RE,
+    FieldError,
+    _boolean,
+    _text,
+    clean_profile,
+    field_name,
+    identifier,
+    parse_timestamp,
+    shown,
+)
 
 MAX_PAYLOAD_BYTES = 32 * 1024
+MAX_PAYLOAD_DEPTH = 8  # the payload object is level 1; a profile update's `custom` is level 2
+MAX_PAYLOAD_ENTRIES = 500  # keys and list items, at every level together
 MAX_AMOUNT = 10**12
+MAX_NUMBER = 10**15
 FUTURE_SKEW = dt.timedelta(seconds=60)
 ENVELOPE_FIELDS = {"event_id", "type", "ext_brand_id", "user_ext_id", "occurred_at", "payload"}
 
 
+def _finite(value: Any) -> int | float:
+    # Integers are compared before any float conversion: math.isfinite(10**400) raises OverflowError.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FieldError("Expected a number.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FieldError("Expected a number.")
+    return value
+
+
 def amount(value: Any) -> int | float:
     """A money amount: a finite, non-negative JSON number (kept as sent; sums use Decimal)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FieldError("Expected a number.")
-    if not 0 <= value < MAX_AMOUNT:
+    if not 0 <= _finite(value) < MAX_AMOUNT:
         raise FieldError(f"Must be between 0 and {MAX_AMOUNT:,}.")
     return value
 
 
 def number(value: Any) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FieldError("Expected a number.")
+    if not -MAX_NUMBER < _finite(value) < MAX_NUMBER:
+        raise FieldError(f"Must be between -{MAX_NUMBER:,} and {MAX_NUMBER:,} (exclusive).")
     return value
 
 
@@ -50,7 +71,7 @@ def timestamp(value: Any) -> str:
 def one_of(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if not isinstance(value, str) or value.lower() not in choices:
-            raise FieldError(f"{value!r} is not one of: {', '.join(choices)}.")
+            raise FieldError(f"{shown(value)} is not one of: {', '.join(choices)}.")
         return value.lower()
 
     return parse
@@ -75,7 +96,7 @@ class EventSpec:
         for name, value in payload.items():
             parser = self.required.get(name) or self.optional.get(name)
             if parser is None:
-                errors[f"payload.{name}"] = ["Unknown field for this event type."]
+                errors[f"payload.{field_name(name)}"] = ["Unknown field for this event type."]
             elif value is not None:
                 try:
                     clean[name] = parser(value)
@@ -197,15 +218,6 @@ class CleanEvent:
     payload: dict[str, Any]
 
 
-def _ident(value: Any, max_length: int = 128) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise FieldError("Expected a string or an integer.")
-    value = str(value).strip()
-    if not value or len(value) > max_length or "\x00" in value:
-        raise FieldError(f"Must be 1 to {max_length} characters.")
-    return value
-
-
 def _occurred(value: Any, now: dt.datetime) -> dt.datetime:
     parsed = parse_timestamp(value)
     if parsed > now + FUTURE_SKEW:
@@ -215,45 +227,116 @@ def _occurred(value: Any, now: dt.datetime) -> dt.datetime:
     return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)  # millisecond precision
 
 
-def clean_event(raw: Any, specs: dict[str, EventSpec], now: dt.datetime) -> tuple[CleanEvent | None, dict]:
-    """Validate one event's envelope and payload. `specs` holds the label's active custom types."""
-    if not isinstance(raw, dict):
-        return None, {"non_field_errors": ["An event must be a JSON object."]}
+_BAD_KEYS = "Field names must be strings without lone surrogates."
+
+
+def _json_problem(value: Any) -> str | None:
+    """Why a payload leaf cannot be stored as JSON, if it cannot (orjson refuses the first two; Python callers such
+    as the stream consumer can pass the others)."""
+    if isinstance(value, str):
+        return "Must not contain lone surrogates (\\ud800 to \\udfff)." if SURROGATE_RE.search(value) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if value in INT64 else "Integers must fit in 64 bits."
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "Numbers must be finite."
+    return None if value is None or isinstance(value, bool) else "Expected JSON values only."
+
+
+def _bad_keys(value: dict) -> bool:
+    return any(not isinstance(key, str) or SURROGATE_RE.search(key) for key in value)
+
+
+def _payload_shape(payload: dict) -> dict[str, list[str]]:
+    """The payload's limits that hold whatever its type, checked before anything serializes it: orjson refuses
+    nesting past 255 levels, integers past 64 bits, lone surrogates and keys that are not strings. A problem inside
+    a top-level field is reported on that field."""
+    if _bad_keys(payload):
+        return {"payload": [_BAD_KEYS]}
     errors: dict[str, list[str]] = {}
+    entries = len(payload)
+    stack: list[tuple[Any, int, str]] = [(item, 2, key) for key, item in payload.items()]  # (value, level, field)
+    while stack and entries <= MAX_PAYLOAD_ENTRIES:
+        value, depth, top = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_PAYLOAD_DEPTH:
+                return {"payload": [f"At most {MAX_PAYLOAD_DEPTH} levels of nesting."]}
+            entries += len(value)
+            if isinstance(value, dict) and _bad_keys(value):
+                errors.setdefault(f"payload.{field_name(top)}", [_BAD_KEYS])
+                continue
+            stack.extend((item, depth + 1, top) for item in (value.values() if isinstance(value, dict) else value))
+        elif problem := _json_problem(value):
+            errors.setdefault(f"payload.{field_name(top)}", [problem])
+    if entries > MAX_PAYLOAD_ENTRIES:
+        return {"payload": [f"At most {MAX_PAYLOAD_ENTRIES} keys and list items in all."]}
+    return errors
+
+
+def _payload_errors(payload: Any) -> dict[str, list[str]]:
+    if not isinstance(payload, dict):
+        return {"payload": ["Expected an object."]}
+    errors = _payload_shape(payload)
+    if not errors and len(orjson.dumps(payload)) > MAX_PAYLOAD_BYTES:
+        errors = {"payload": [f"At most {MAX_PAYLOAD_BYTES // 1024} KiB."]}
+    return errors
+
+
+def _envelope(raw: dict, now: dt.datetime) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The envelope's ids and time, cleaned, and the errors of each; unknown envelope fields are errors too."""
     values: dict[str, Any] = {}
-    for name, parse in (("event_id", _ident), ("ext_brand_id", _ident), ("user_ext_id", _ident)):
+    errors: dict[str, list[str]] = {}
+    parsers = {"event_id": identifier, "ext_brand_id": identifier, "user_ext_id": identifier}
+    for name, parse in [*parsers.items(), ("occurred_at", lambda value: _occurred(value, now))]:
+        if raw.get(name) is None:
+            errors[name] = ["This field is required."]
+            continue
         try:
-            values[name] = parse(raw.get(name)) if raw.get(name) is not None else None
-            if values[name] is None:
-                errors[name] = ["This field is required."]
+            values[name] = parse(raw[name])
         except FieldError as exc:
             errors[name] = [str(exc)]
-    try:
-        values["occurred_at"] = _occurred(raw["occurred_at"], now) if raw.get("occurred_at") is not None else None
-        if values["occurred_at"] is None:
-            errors["occurred_at"] = ["This field is required."]
-    except FieldError as exc:
-        errors["occurred_at"] = [str(exc)]
-    unknown = set(raw) - ENVELOPE_FIELDS
-    for name in sorted(unknown):
+    for name in sorted(field_name(key) for key in set(raw) - ENVELOPE_FIELDS):
         errors[name] = ["Unknown field; the type's fields go under 'payload'."]
+    return values, errors
+
+
+def _typed_payload(type_name: str, payload: dict, specs: dict[str, EventSpec]) -> tuple[dict, dict[str, list[str]]]:
+    if type_name != PROFILE_UPDATE:
+        return (CORE_TYPES.get(type_name) or specs[type_name]).clean(payload)
+    clean, profile_errors = clean_profile(payload)
+    errors = {f"payload.{k}": v for k, v in profile_errors.items()}
+    if not clean and not errors:
+        errors["payload"] = ["A profile update needs at least one field."]
+    return clean, errors
+
+
+def _type_error(type_name: Any, specs: dict[str, EventSpec]) -> str | None:
+    # Only a string is looked up: `{} in specs` raises TypeError (unhashable).
+    if type_name is None:
+        return "This field is required."
+    if not isinstance(type_name, str):
+        return f"Expected the name of an event type (a string), not {shown(type_name)}."
+    if type_name not in CORE_TYPE_NAMES and type_name not in specs:
+        return f"Unknown event type {shown(type_name)}."
+    return None
+
+
+def clean_event(raw: Any, specs: dict[str, EventSpec], now: dt.datetime) -> tuple[CleanEvent | None, dict]:
+    """Validate one event's envelope and payload. `specs` holds the label's active custom types.
+
+    Never raises for any input: whatever JSON (or Python value) arrives, the errors name its fields.
+    """
+    if not isinstance(raw, dict):
+        return None, {"non_field_errors": ["An event must be a JSON object."]}
+    values, errors = _envelope(raw, now)
     type_name = raw.get("type")
-    payload = raw.get("payload", {})
-    if payload is None:
-        payload = {}
-    if not isinstance(payload, dict):
-        errors["payload"] = ["Expected an object."]
-    elif len(orjson.dumps(payload)) > MAX_PAYLOAD_BYTES:
-        errors["payload"] = [f"At most {MAX_PAYLOAD_BYTES // 1024} KiB."]
-    elif not isinstance(type_name, str) or (type_name not in CORE_TYPE_NAMES and type_name not in specs):
-        errors["type"] = [f"Unknown event type {type_name!r}."]
-    elif type_name == PROFILE_UPDATE:
-        payload, payload_errors = clean_profile(payload)
-        errors.update({f"payload.{k}": v for k, v in payload_errors.items()})
-        if not payload and not payload_errors:
-            errors["payload"] = ["A profile update needs at least one field."]
+    payload = raw.get("payload") if raw.get("payload") is not None else {}
+    payload_errors = _payload_errors(payload)
+    if payload_errors:
+        errors.update(payload_errors)
+    elif type_error := _type_error(type_name, specs):
+        errors["type"] = [type_error]
     else:
-        payload, payload_errors = (CORE_TYPES.get(type_name) or specs[type_name]).clean(payload)
+        payload, payload_errors = _typed_payload(type_name, payload, specs)
         errors.update(payload_errors)
     if errors:
         return None, errors

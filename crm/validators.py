@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
@@ -19,9 +21,20 @@ from crm.models.players import AccountStatus, Gender
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MAX_CUSTOM_PROPERTIES = 200
 MAX_MARKERS = 100
-_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")  # \Z: "$" would let a trailing newline in
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+MAX_ID_LENGTH = 128
+INT64 = range(-(2**63), 2**63)  # orjson serializes no wider integer, PostgreSQL's bigint none either
+# Characters an id must not carry: C0 and C1 controls (tab and newline too), lone surrogates, and the invisible or
+# bidirectional formatting characters that make two different ids look the same (soft hyphen, Arabic letter mark,
+# Mongolian vowel separator, zero-width space/joiners, LRM/RLM, line/paragraph separators, bidi embeddings,
+# overrides and isolates, word joiner and invisible operators, BOM, interlinear annotations).
+_ID_FORBIDDEN_RE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff\ufff9-\ufffb]"
+)
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 class FieldError(ValueError):
@@ -43,6 +56,48 @@ def _currencies() -> frozenset[str]:
     return frozenset(c.alpha_3 for c in pycountry.currencies)
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """`value` as an error message shows it: short, ASCII-safe for odd strings, and never failing (an integer of
+    thousands of digits has no repr, a lone surrogate cannot be encoded in the response)."""
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("..." if len(value) > limit else "")
+    if value is None or isinstance(value, bool | float) or (isinstance(value, int) and value in INT64):
+        return repr(value)
+    if isinstance(value, int):
+        return "a very large integer"
+    return {dict: "an object", list: "a list"}.get(type(value), f"a {type(value).__name__}")
+
+
+def field_name(key: Any) -> str:
+    """An input's key as the name of an error field: itself when it is printable text of reasonable length."""
+    if isinstance(key, str) and len(key) <= MAX_ID_LENGTH and not SURROGATE_RE.search(key):
+        return key
+    return shown(key)
+
+
+def identifier(value: Any, max_length: int = MAX_ID_LENGTH) -> str:
+    """An external id (event, brand, player): a string or an integer, without control, invisible or bidirectional
+    formatting characters, compared in Unicode NFC (a decomposed "é" and a precomposed one are one id)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise FieldError("Expected a string or an integer.")
+    if isinstance(value, int):
+        if value not in INT64:
+            raise FieldError("An integer id must fit in 64 bits; send a longer one as a string.")
+        return str(value)
+    if len(value) > 4 * max_length:  # NFC shortens a string by a few characters at most: no need to look further
+        raise FieldError(f"Must be 1 to {max_length} characters.")
+    forbidden = _ID_FORBIDDEN_RE.search(value)
+    if forbidden:
+        raise FieldError(
+            f"Must not contain control, invisible or bidirectional formatting characters "
+            f"(U+{ord(forbidden.group()):04X} at position {forbidden.start() + 1})."
+        )
+    value = unicodedata.normalize("NFC", value.strip())
+    if not value or len(value) > max_length:
+        raise FieldError(f"Must be 1 to {max_length} characters.")
+    return value
+
+
 def parse_timestamp(value: Any) -> dt.datetime:
     """ISO 8601 (a naive value is UTC, as the reference says) or epoch milliseconds."""
     if isinstance(value, bool):
@@ -57,8 +112,11 @@ def parse_timestamp(value: Any) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise FieldError(f"{value!r} is not an ISO 8601 timestamp (e.g. 2024-05-01T12:30:00.000Z).") from exc
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+        raise FieldError(f"{shown(value)} is not an ISO 8601 timestamp (e.g. 2024-05-01T12:30:00.000Z).") from exc
+    try:
+        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-01:00 is in year 10000 once in UTC
+        raise FieldError("Out of range once converted to UTC (years 1 to 9999).") from exc
 
 
 def past_timestamp(value: Any) -> dt.datetime:
@@ -75,7 +133,7 @@ def _choice(enum) -> Callable[[Any], str]:
 
     def parse(value: Any) -> str:
         if not isinstance(value, str) or value.strip().upper() not in allowed:
-            raise FieldError(f"{value!r} is not one of: {', '.join(allowed)}.")
+            raise FieldError(f"{shown(value)} is not one of: {', '.join(allowed)}.")
         return value.strip().upper()
 
     return parse
@@ -84,7 +142,7 @@ def _choice(enum) -> Callable[[Any], str]:
 def _code(kind: str, table: Callable[[], frozenset[str]], example: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if not isinstance(value, str) or value.strip().upper() not in table():
-            raise FieldError(f"{value!r} is not an {kind} code (e.g. {example}).")
+            raise FieldError(f"{shown(value)} is not an {kind} code (e.g. {example}).")
         return value.strip().upper()
 
     return parse
@@ -92,13 +150,19 @@ def _code(kind: str, table: Callable[[], frozenset[str]], example: str) -> Calla
 
 def _text(max_length: int) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, str | int)
+            or (isinstance(value, int) and value not in INT64)
+        ):
             raise FieldError("Expected a string.")
         value = str(value).strip()
         if len(value) > max_length:
             raise FieldError(f"At most {max_length} characters.")
         if "\x00" in value:
             raise FieldError("Must not contain NUL characters.")
+        if SURROGATE_RE.search(value):  # valid in JSON text, but not in UTF-8 nor in PostgreSQL
+            raise FieldError("Must not contain lone surrogates (\\ud800 to \\udfff).")
         return value
 
     return parse
@@ -131,21 +195,25 @@ def _boolean(value: Any) -> bool:
 def _affiliate_id(value: Any) -> int:
     if isinstance(value, bool):
         raise FieldError("Expected an integer.")
+    if isinstance(value, int) and value not in INT64:
+        raise FieldError("Expected a non-negative integer.")
     try:
         number = Decimal(str(value).strip())
-    except ArithmeticError as exc:
+    except (ArithmeticError, ValueError) as exc:
         raise FieldError("Expected an integer.") from exc
-    if number != number.to_integral_value() or not 0 <= number < 2**63:
+    if not number.is_finite() or number != number.to_integral_value() or not 0 <= number < 2**63:
         raise FieldError("Expected a non-negative integer.")
     return int(number)
 
 
 def _scalar(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool) or (isinstance(value, int) and value in INT64):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
         return value
     if isinstance(value, str):
         return _text(1000)(value)
-    raise FieldError("Custom property values must be strings, numbers, booleans or null.")
+    raise FieldError("Custom property values must be strings, numbers (64-bit integers, finite), booleans or null.")
 
 
 def _custom(value: Any) -> dict[str, Any]:
@@ -157,7 +225,7 @@ def _custom(value: Any) -> dict[str, Any]:
     for key, item in value.items():
         if not isinstance(key, str) or not _KEY_RE.match(key):
             raise FieldError(
-                f"{key!r} is not a property name (letters, digits, _; up to 64; not starting with a digit)."
+                f"{shown(key)} is not a property name (letters, digits, _; up to 64; not starting with a digit)."
             )
         try:
             clean[key] = _scalar(item)
@@ -174,7 +242,9 @@ def _markers(value: Any) -> list[str]:
     markers = []
     for item in value:
         if not isinstance(item, str) or not _KEY_RE.match(item):
-            raise FieldError(f"{item!r} is not a marker (letters, digits, _; up to 64; not starting with a digit).")
+            raise FieldError(
+                f"{shown(item)} is not a marker (letters, digits, _; up to 64; not starting with a digit)."
+            )
         if item not in markers:
             markers.append(item)
     return sorted(markers)
@@ -212,7 +282,7 @@ def clean_profile(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[
     for name, value in data.items():
         spec = PROFILE_FIELDS.get(name)
         if spec is None:
-            errors[name] = ["Unknown profile field; custom properties go under 'custom'."]
+            errors[field_name(name)] = ["Unknown profile field; custom properties go under 'custom'."]
             continue
         parser, empty = spec
         if value is None or value == "":

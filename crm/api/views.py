@@ -24,6 +24,7 @@ from crm.filtersets import PlayerFilterSet
 from crm.models import Player
 from crm.selectors import brand_resolve, player_get, players_for_actor
 from crm.services.players import UpsertResult, player_upsert
+from crm.validators import FieldError, identifier
 
 LABEL_KEY_PARAM = OpenApiParameter(
     "label_key", OpenApiTypes.STR, description="Only for staff whose labels share the brand id."
@@ -55,6 +56,24 @@ def _body(request) -> dict:
     if not isinstance(request.data, dict):
         raise DomainValidationError({"non_field_errors": ["The body must be a JSON object."]}, code="malformed_request")
     return dict(request.data)
+
+
+def _ids(profile: dict) -> dict[str, str]:
+    """Pop the player's ids from a create-or-update body, cleaned by the rules event ingest applies to them, so that
+    a player is one player whichever way it arrived (NFC; no control, invisible or bidi characters)."""
+    ids, errors = {}, {}
+    for name in ("ext_brand_id", "user_ext_id"):
+        value = profile.pop(name, None)
+        if value is None or value == "":
+            errors[name] = ["This field is required."]
+            continue
+        try:
+            ids[name] = identifier(value)
+        except FieldError as exc:
+            errors[name] = [str(exc)]
+    if errors:
+        raise DomainValidationError(errors)
+    return ids
 
 
 def _upsert_response(result: UpsertResult) -> Response:
@@ -100,17 +119,11 @@ class PlayerListView(ListAPIView):
     )
     def post(self, request, *args, **kwargs):
         profile = _body(request)
-        missing = {f: ["This field is required."] for f in ("ext_brand_id", "user_ext_id") if not profile.get(f)}
-        if missing:
-            raise DomainValidationError(missing)
-        ids = {f: profile.pop(f) for f in ("ext_brand_id", "user_ext_id")}
-        bad = {f: ["Expected a string or integer."] for f, v in ids.items() if not isinstance(v, str | int)}
-        if bad or len(str(ids["user_ext_id"])) > 128:
-            raise DomainValidationError(bad or {"user_ext_id": ["At most 128 characters."]})
+        ids = _ids(profile)
         result = _write(
             request,
-            ext_brand_id=str(ids["ext_brand_id"]),
-            user_ext_id=str(ids["user_ext_id"]),
+            ext_brand_id=ids["ext_brand_id"],
+            user_ext_id=ids["user_ext_id"],
             label_key=profile.pop("label_key", None),
             profile=profile,
         )

@@ -7,6 +7,7 @@ each item gets a result (accepted, duplicate, conflict or invalid), so one bad e
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 import structlog
 from django.db import connection, transaction
+from django.db.models.constants import OnConflict
 
 from backoffice.crypto import keyed_digest, seal
 from backoffice.models import Brand, Label
@@ -21,6 +23,7 @@ from backoffice.models.tenancy import MAX_ENTRY_POINTS
 from crm.catalogue import PII_FIELDS, PROFILE_UPDATE, SYSTEM_TYPES, CleanEvent, EventSpec, clean_event, custom_spec
 from crm.models import EventSource, EventType, Player
 from crm.services.players import control_group_draw
+from crm.validators import INT64, MAX_ID_LENGTH, SURROGATE_RE, shown
 
 log = structlog.get_logger(__name__)
 
@@ -78,18 +81,20 @@ def events_ingest(
     """
     now = received_at or dt.datetime.now(dt.UTC)
     specs = _custom_specs(label)
-    brands = dict(Brand.objects.filter(label=label, is_active=True).values_list("ext_brand_id", "id"))
+    brands = {
+        unicodedata.normalize("NFC", ext_id): pk  # compared as event ids are (identifier())
+        for ext_id, pk in Brand.objects.filter(label=label, is_active=True).values_list("ext_brand_id", "id")
+    }
     results: list[ItemResult] = []
     valid: list[tuple[int, CleanEvent, str]] = []
     for index, raw in enumerate(items):
         event, errors = clean_event(raw, specs, now)
-        event_id = raw.get("event_id") if isinstance(raw, dict) else None
-        if source != EventSource.SYSTEM and isinstance(raw, dict) and raw.get("type") in SYSTEM_TYPES:
+        if source != EventSource.SYSTEM and _system_type(raw):
             event, errors = None, {"type": [f"{raw['type']!r} is a fact Pitboss emits itself; it cannot be sent."]}
         elif event is not None and event.ext_brand_id not in brands:
-            event, errors = None, {"ext_brand_id": [f"Unknown brand {raw.get('ext_brand_id')!r}."]}
+            event, errors = None, {"ext_brand_id": [f"Unknown brand {shown(event.ext_brand_id)}."]}
         if event is None:
-            results.append(ItemResult(index, INVALID, str(event_id) if event_id is not None else None, errors=errors))
+            results.append(ItemResult(index, INVALID, _sent_id(raw), errors=errors))
             continue
         results.append(ItemResult(index, ACCEPTED, event.event_id))
         valid.append((index, event, _digest(event)))
@@ -98,11 +103,27 @@ def events_ingest(
     with transaction.atomic():
         _entry_points_check(label, valid, results)
         valid = [v for v in valid if results[v[0]].status == ACCEPTED]
-        players = _players_resolve(label, brands, [event for _, event, _ in valid])
+        players, created = _players_resolve(label, brands, [event for _, event, _ in valid])
         new_ids = _store(label, brands, valid, players, results, source, now)
+        _players_unused_delete(created, brands, valid, players, results)
     if new_ids:
         transaction.on_commit(lambda: _dispatch(new_ids))  # at once when the caller holds no transaction
     return IngestResult(results, new_ids)
+
+
+def _system_type(raw: Any) -> bool:
+    # Only a string is looked up: `{} in SYSTEM_TYPES` raises TypeError (unhashable), and would fail the whole batch.
+    return isinstance(raw, dict) and isinstance(raw.get("type"), str) and raw["type"] in SYSTEM_TYPES
+
+
+def _sent_id(raw: Any) -> str | None:
+    """The event id of an invalid item as the result echoes it, when it can be echoed (text or a 64-bit integer)."""
+    sent = raw.get("event_id") if isinstance(raw, dict) else None
+    if isinstance(sent, str) and len(sent) <= 4 * MAX_ID_LENGTH and not SURROGATE_RE.search(sent):
+        return sent
+    if isinstance(sent, int) and not isinstance(sent, bool) and sent in INT64:
+        return str(sent)
+    return None
 
 
 def _entry_points_check(label: Label, valid: list, results: list[ItemResult]) -> None:
@@ -132,28 +153,52 @@ def _entry_points_check(label: Label, valid: list, results: list[ItemResult]) ->
             }
 
 
-def _players_resolve(label: Label, brands: dict[str, int], events: list[CleanEvent]) -> dict[tuple[int, str], int]:
-    """(brand id, user_ext_id) -> player id for every event, creating the players not seen before."""
+def _players_resolve(
+    label: Label, brands: dict[str, int], events: list[CleanEvent]
+) -> tuple[dict[tuple[int, str], int], set[int]]:
+    """(brand id, user_ext_id) -> player id for every event, creating the players not seen before; and the ids of
+    the players this batch created."""
     wanted = {(brands[e.ext_brand_id], e.user_ext_id) for e in events}
     if not wanted:  # every valid event was refused by a label limit (a 51st entry point)
-        return {}
+        return {}, set()
     found = _players_find(wanted)
     missing = wanted - found.keys()
-    if missing:
-        Player.objects.bulk_create(
-            [
-                Player(
-                    label_id=label.pk,
-                    brand_id=b,
-                    user_ext_id=u,
-                    ach_gamification_in_control_group=control_group_draw(label),
-                )
-                for b, u in sorted(missing)
-            ],
-            ignore_conflicts=True,  # a concurrent batch may create the same player: then it is found below
+    if not missing:
+        return found, set()
+    created = _players_create(label, sorted(missing))
+    found.update(_players_find(missing))  # a concurrent batch may have created some: found now, not created here
+    return found, created
+
+
+def _players_create(label: Label, pairs: list[tuple[int, str]]) -> set[int]:
+    """Insert the players of `pairs` (sorted: concurrent batches lock them in one order); return the ids inserted.
+
+    INSERT … ON CONFLICT DO NOTHING RETURNING names only the rows this statement inserted, which tells this batch's
+    players from a concurrent batch's. bulk_create(ignore_conflicts=True) returns no ids, so this calls the insert
+    query it is built on.
+    """
+    players = [
+        Player(
+            label_id=label.pk, brand_id=b, user_ext_id=u, ach_gamification_in_control_group=control_group_draw(label)
         )
-        found.update(_players_find(missing))
-    return found
+        for b, u in pairs
+    ]
+    meta = Player._meta
+    fields = [f for f in meta.concrete_fields if not f.generated and f is not meta.pk]
+    rows = Player.objects._insert(players, fields, returning_fields=[meta.pk], on_conflict=OnConflict.IGNORE)
+    return {pk for (pk,) in rows}
+
+
+def _players_unused_delete(created: set[int], brands, valid, players, results: list[ItemResult]) -> None:
+    """Undo the creation of players none of whose events was accepted (all conflicts or duplicates): a player is
+    created only for an accepted event. In the batch's transaction, so no other batch ever saw them."""
+    if not created:
+        return
+    used = {players[(brands[e.ext_brand_id], e.user_ext_id)] for i, e, _ in valid if results[i].status == ACCEPTED}
+    unused = sorted(created - used)
+    if unused:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {Player._meta.db_table} WHERE id = ANY(%s)", [unused])  # noqa: S608
 
 
 def _players_find(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
