@@ -7,6 +7,10 @@ keeps running until `make stop` so that short-lived commands do not restart it e
 PostgreSQL's defaults (128 MB of shared buffers, a checkpoint every 1 GB of WAL) are sized for a machine of twenty
 years ago; the server runs with `SERVER_SETTINGS` instead, kept in `pitboss.conf` beside its `postgresql.conf`. A
 server created now gets them at once; one created by an older checkout gets them at its next start (`make stop`).
+
+The app connects as `APP_ROLE`, which owns its database (and may create the test databases) but is not a superuser:
+the superuser `postgres` stays the operator's, with the server's reserved connections, however many the app opens. A
+data directory from an older checkout, where `postgres` owned everything, is handed over to `APP_ROLE` once.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from psycopg import sql
+
 DB_NAME = "pitboss"
+APP_ROLE = "pitboss"
+SUPERUSER = "postgres"
 # A development machine's share: the million-participant leaderboard of bench/gamification.py stays in the buffers.
 SERVER_SETTINGS = {
     "shared_buffers": "1GB",
@@ -27,6 +35,8 @@ SERVER_SETTINGS = {
     "maintenance_work_mem": "256MB",
     "max_wal_size": "4GB",
     "checkpoint_timeout": "15min",
+    # make run holds some 30 (README: Sizing connections); the rest is for test runs sharing the server.
+    "max_connections": "200",
 }
 _INCLUDE = "include_if_exists = 'pitboss.conf'"
 
@@ -62,19 +72,92 @@ def database_settings(var_dir: Path, name: str = DB_NAME) -> dict:
         # Its exit hook only takes this pid off the list (cleanup_mode=None); a process killed while writing the list
         # (runserver's reloader SIGKILLs its child) left it empty, and the next process could not attach.
         atexit.unregister(server._cleanup)
-        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")  # noqa: S608 - our constant
-        if "(1 row)" not in exists:
-            server.psql(f'CREATE DATABASE "{name}";')
-    uri = urlparse(server.get_uri())
-    host = parse_qs(uri.query).get("host", [""])[0]
+        host = parse_qs(urlparse(server.get_uri()).query).get("host", [""])[0]
+        _app_role_ensure(host, name)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": name,
-        "USER": uri.username or "postgres",
+        "USER": APP_ROLE,
         "PASSWORD": "",
         "HOST": host,
         "PORT": "",
     }
+
+
+def _app_role_ensure(host: str, name: str) -> None:
+    """`APP_ROLE` exists and owns database `name`; databases a superuser owns (an older checkout's: `pitboss`, test
+    databases) are handed over with everything in them. Runs under the start-up lock."""
+    with _superuser_connect(host, "postgres") as admin:
+        if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone() is None:
+            # CREATEDB: pytest creates and drops its test databases as the app's role.
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB").format(sql.Identifier(APP_ROLE)))
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(APP_ROLE)))
+        inherited = admin.execute(
+            "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba"
+            " WHERE r.rolsuper AND NOT d.datistemplate AND d.datname <> 'postgres' ORDER BY datname"
+        ).fetchall()
+    for (database,) in inherited:
+        _hand_over(host, database)
+
+
+def _hand_over(host: str, database: str) -> None:
+    """Give `APP_ROLE` a superuser's database and what is in it, in one transaction; the database's owner changes
+    last, so an interrupted hand-over is taken up again at the next start."""
+    with _superuser_connect(host, database) as conn, conn.transaction():
+        conn.execute(sql.SQL(_HAND_OVER_SQL).format(role=sql.Identifier(APP_ROLE)))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(APP_ROLE))
+        )
+
+
+def _superuser_connect(host: str, database: str):
+    import psycopg
+
+    return psycopg.connect(host=host, dbname=database, user=SUPERUSER, autocommit=True, connect_timeout=10)
+
+
+# Schemas, tables (with their indexes and their columns' sequences), views, other sequences, routines and types that
+# the superuser owns outside the system schemas and extensions. REASSIGN OWNED cannot do it: the bootstrap
+# superuser's system objects cannot change hands.
+_HAND_OVER_SQL = r"""
+DO $$
+DECLARE
+    me oid := (SELECT oid FROM pg_roles WHERE rolname = current_user);
+    item record;
+BEGIN
+    FOR item IN SELECT nspname FROM pg_namespace
+        WHERE nspowner = me AND nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'
+    LOOP
+        EXECUTE format('ALTER SCHEMA %I OWNER TO {role}', item.nspname);
+    END LOOP;
+    FOR item IN SELECT c.oid::regclass AS object, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+            WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relowner = me AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+          AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                          AND (d.deptype = 'e' OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO {role}', item.kind, item.object);
+    END LOOP;
+    FOR item IN SELECT p.oid::regprocedure AS object FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE p.proowner = me AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO {role}', item.object);
+    END LOOP;
+    FOR item IN SELECT t.oid::regtype AS object, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END AS kind
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE t.typowner = me AND t.typtype IN ('e', 'r', 'd') AND n.nspname NOT LIKE 'pg\_%'
+          AND n.nspname <> 'information_schema'
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = t.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO {role}', item.kind, item.object);
+    END LOOP;
+END
+$$
+"""
 
 
 def _settings_write(data_dir: Path) -> None:
