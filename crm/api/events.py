@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.authentication import request_actor
-from backoffice.api.schema import error_responses
+from backoffice.api.schema import ErrorSerializer, error_responses
 from backoffice.errors import DomainError, DomainValidationError, PayloadTooLarge
 from backoffice.models import ApiKey, Label, Perm
 from crm.models import EventSource
@@ -101,7 +101,9 @@ class EventIngestView(APIView):
         responses={
             202: OpenApiResponse(BatchResultSerializer, description="Batch: one result per event."),
             **error_responses(400, 401, 403),
-            413: OpenApiResponse(description=f"More than {MAX_BATCH} events, or a body over the size limit."),
+            413: OpenApiResponse(
+                ErrorSerializer, description=f"More than {MAX_BATCH} events, or a body over the size limit."
+            ),
         },
         description='Send `{"events": [...]}` or a JSON array for a batch: 202 with one result per event. '
         "Send a single event object for the single form: 202 accepted, 200 duplicate, 409 conflict, 400 invalid. "

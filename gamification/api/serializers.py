@@ -30,7 +30,11 @@ class WalletSerializer(serializers.ModelSerializer):
 
 class WalletEntrySerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(
-        source="created_by.username", default=None, read_only=True, help_text="Staff user who made a manual change."
+        source="created_by.username",
+        default=None,
+        allow_null=True,
+        read_only=True,
+        help_text="Staff user who made a manual change; null for partners, missions and the system.",
     )
 
     class Meta:

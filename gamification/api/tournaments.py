@@ -25,6 +25,7 @@ from gamification.services.tournament_registration import tournament_register
 
 TAG = "tournaments"
 MAX_LIST = 200
+SCORE = {"max_digits": 24, "decimal_places": 4, "coerce_to_string": False}  # a JSON number, as mission progress
 
 
 # --- serializers ------------------------------------------------------------------------------------------
@@ -81,7 +82,7 @@ class StandingSerializer(serializers.Serializer):
     ext_brand_id = serializers.CharField(help_text="The player's brand.")
     user_ext_id = serializers.CharField(help_text="Your id of the player.")
     username = serializers.CharField(help_text="The player's username, or empty.")
-    score = serializers.DecimalField(max_digits=24, decimal_places=4, help_text="The score.")
+    score = serializers.DecimalField(**SCORE, help_text="The score.")
     reached_at = serializers.DateTimeField(help_text="When the player reached this score.")
     events_counted = serializers.IntegerField(help_text="Events that counted.")
 
@@ -110,7 +111,7 @@ class LeaderboardSerializer(serializers.Serializer):
 
 class ParticipationSerializer(serializers.Serializer):
     status = serializers.CharField(help_text="registered, pending, rejected or refunded.")
-    score = serializers.DecimalField(max_digits=24, decimal_places=4, help_text="The player's score.")
+    score = serializers.DecimalField(**SCORE, help_text="The player's score.")
     events_counted = serializers.IntegerField(help_text="Events that counted.")
     rank = serializers.IntegerField(allow_null=True, help_text="Live rank (or final place); null if not ranked.")
     place = serializers.IntegerField(allow_null=True, help_text="Final place once finished.")

@@ -79,7 +79,7 @@ def test_leaderboard_has_the_top_and_a_players_rank_and_neighbours(tenant_a):
     assert body["me"] is None
     mine = client.get(f"/api/v1/tournaments/{instance.pk}/leaderboard?limit=1&ext_brand_id=shared-brand&user_ext_id=p3")
     body = mine.json()
-    assert (body["me"]["place"], body["me"]["score"]) == (5, "4.0000")
+    assert (body["me"]["place"], body["me"]["score"]) == (5, 4.0)
     assert [row["user_ext_id"] for row in body["around"]] == ["p5", "p4", "p3", "p2", "p1"]
     assert len(body["top"]) == 1
     bad = client.get(f"/api/v1/tournaments/{instance.pk}/leaderboard?limit=x&user_ext_id=p3")
