@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters as filters
 from django import forms
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 
 
 class MultiValueCharField(forms.Field):
@@ -37,13 +41,33 @@ class MultiValueCharFilter(filters.MultipleChoiceFilter):
         return qs.filter(**{f"{self.field_name}__in": value})
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, compared in UTC. PostgreSQL refuses offsets past 15:59 (DataError, a 500), and a time at the
+    edge of the calendar (9999-12-31T23:59:59-01:00) has no UTC value: both are a field error instead."""
+
+    default_error_messages = {"out_of_range": "Out of range: the time has no UTC value between years 1 and 9999."}
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError as exc:
+            raise ValidationError(self.error_messages["out_of_range"], code="out_of_range") from exc
+
+
+class IsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class BaseFilterSet(filters.FilterSet):
     """Every list endpoint filters by creation time, a free-text `q`, and label (for staff with several labels)."""
 
-    created_after = filters.IsoDateTimeFilter(
+    created_after = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601)."
     )
-    created_before = filters.IsoDateTimeFilter(
+    created_before = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="Created before (ISO 8601)."
     )
     q = filters.CharFilter(method="filter_q", help_text="Free-text search.")

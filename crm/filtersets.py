@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters as filters
 
 from backoffice.crypto import lookup_digest, normalize_email, normalize_phone
-from backoffice.filtersets import BaseFilterSet, MultiValueCharFilter
+from backoffice.filtersets import BaseFilterSet, IsoDateTimeFilter, MultiValueCharFilter
 from crm.models import AccountStatus, Gender, Player
 
 
@@ -18,16 +18,16 @@ class PlayerFilterSet(BaseFilterSet):
     core_user_language = MultiValueCharFilter(help_text="ISO 639-1 languages.", transform=str.upper)
     core_wallet_currency = MultiValueCharFilter(help_text="ISO 4217 currencies.", transform=str.upper)
     marker = MultiValueCharFilter(method="filter_markers", help_text="Has all these markers (repeat for several).")
-    registered_after = filters.IsoDateTimeFilter(
+    registered_after = IsoDateTimeFilter(
         field_name="core_registration_date", lookup_expr="gte", help_text="Registered at or after (ISO 8601)."
     )
-    registered_before = filters.IsoDateTimeFilter(
+    registered_before = IsoDateTimeFilter(
         field_name="core_registration_date", lookup_expr="lt", help_text="Registered before (ISO 8601)."
     )
-    updated_after = filters.IsoDateTimeFilter(
+    updated_after = IsoDateTimeFilter(
         field_name="dt_update", lookup_expr="gte", help_text="Profile changed at or after (ISO 8601)."
     )
-    updated_before = filters.IsoDateTimeFilter(
+    updated_before = IsoDateTimeFilter(
         field_name="dt_update", lookup_expr="lt", help_text="Profile changed before (ISO 8601)."
     )
     email = filters.CharFilter(method="filter_email", help_text="Exact email address (matched by its digest).")

@@ -309,6 +309,29 @@ def test_filters_combine(tenant_a, key_client):
     assert key_client.get(LIST, {"registered_after": "not-a-date"}).status_code == 400
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9999-12-31T23:59:59-01:00",  # past year 9999 in UTC
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+    ],
+)
+@pytest.mark.parametrize("name", ["created_after", "registered_before", "updated_after"])
+def test_time_filters_without_a_utc_value_are_a_400_naming_the_filter(key_client, name, value):
+    response = key_client.get(LIST, {name: value})
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [name]
+
+
+def test_time_filters_compare_in_utc_whatever_the_offset(tenant_a, key_client):
+    """PostgreSQL refuses offsets past 15:59 (a DataError, a 500, before): they are compared in UTC like any other."""
+    at = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    PlayerFactory(brand=tenant_a.brand, label=tenant_a.label, user_ext_id="noon", core_registration_date=at)
+    found = key_client.get(LIST, {"registered_after": "2026-02-28T19:25:00-16:35"}).json()["results"]
+    missed = key_client.get(LIST, {"registered_after": "2026-02-28T19:25:01-16:35"}).json()["results"]
+    assert ([p["user_ext_id"] for p in found], missed) == (["noon"], [])
+
+
 def test_list_is_paginated_by_cursor(tenant_a, key_client):
     for i in range(5):
         PlayerFactory(brand=tenant_a.brand, label=tenant_a.label, user_ext_id=f"p{i}")
