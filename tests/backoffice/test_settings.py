@@ -12,6 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from backoffice.dev_secrets import dev_secrets
 from backoffice.env import BASE_DIR, env
 
 # What a real deployment sets (.env.example documents each); nothing is reached: `check` opens no connection.
@@ -211,3 +212,16 @@ def test_no_development_secret_is_written_when_the_environment_sets_all_three(tm
 
     assert stdout.split() == list(given.values()), stderr
     assert not (tmp_path / "dev-secrets.env").exists()
+
+
+def test_new_development_secrets_beside_an_older_database_say_how_to_start_afresh(tmp_path, capsys):
+    (tmp_path / "pgdata").mkdir()  # made by a checkout that still had fixed keys
+
+    first = dev_secrets(tmp_path)
+    warning = capsys.readouterr().err
+    again = dev_secrets(tmp_path)
+
+    assert "its players' email and phone no longer decrypt" in warning
+    assert "`make stop && rm -rf var`" in warning
+    assert again == first
+    assert capsys.readouterr().err == ""  # said once, when the secrets are made
