@@ -20,9 +20,11 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P01", "57P02", "57P03")
 
 
 def pool_options(*, max_size: int, timeout: int) -> dict:
-    """The `OPTIONS["pool"]` of a DATABASES entry: one warm connection, more on demand up to `max_size`; a caller waits
-    at most `timeout` seconds for one (short of gunicorn's 30 s worker timeout, so the wait ends as a 503)."""
-    return {"min_size": 1, "max_size": max_size, "timeout": timeout}
+    """The `OPTIONS["pool"]` of a DATABASES entry: connections opened on demand up to `max_size`, closed after ten idle
+    minutes; a caller waits at most `timeout` seconds for one (short of gunicorn's 30 s worker timeout, so the wait ends
+    as a 503). No warm connection (min_size 0): the pool opens its minimum in the background, and a first request
+    arriving meanwhile would open one more, so a single-threaded process would hold two."""
+    return {"min_size": 0, "max_size": max_size, "timeout": timeout}
 
 
 def forget_parent_connections() -> None:

@@ -159,10 +159,10 @@ def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(ti
 @pytest.mark.parametrize(
     ("variables", "expected"),
     [
-        ({}, {"pool": {"min_size": 1, "max_size": 8, "timeout": 10}, "conn_max_age": 0}),
+        ({}, {"pool": {"min_size": 0, "max_size": 8, "timeout": 10}, "conn_max_age": 0}),
         (
             {"DATABASE_POOL_MAX_SIZE": "3", "DATABASE_POOL_TIMEOUT": "4"},
-            {"pool": {"min_size": 1, "max_size": 3, "timeout": 4}, "conn_max_age": 0},
+            {"pool": {"min_size": 0, "max_size": 3, "timeout": 4}, "conn_max_age": 0},
         ),
         ({"DATABASE_POOL_MAX_SIZE": "0", "DATABASE_CONN_MAX_AGE": "30"}, {"pool": None, "conn_max_age": 30}),
     ],
