@@ -234,7 +234,8 @@ def _json_problem(value: Any) -> str | None:
     """Why a payload leaf cannot be stored as JSON, if it cannot (orjson refuses the first two; Python callers such
     as the stream consumer can pass the others)."""
     if isinstance(value, str):
-        return "Must not contain lone surrogates (\\ud800 to \\udfff)." if SURROGATE_RE.search(value) else None
+        bad = not value.isascii() and SURROGATE_RE.search(value)
+        return "Must not contain lone surrogates (\\ud800 to \\udfff)." if bad else None
     if isinstance(value, int) and not isinstance(value, bool):
         return None if value in INT64 else "Integers must fit in 64 bits."
     if isinstance(value, float):
@@ -243,18 +244,25 @@ def _json_problem(value: Any) -> str | None:
 
 
 def _bad_keys(value: dict) -> bool:
-    return any(not isinstance(key, str) or SURROGATE_RE.search(key) for key in value)
+    return any(not isinstance(key, str) or (not key.isascii() and SURROGATE_RE.search(key)) for key in value)
 
 
 def _payload_shape(payload: dict) -> dict[str, list[str]]:
     """The payload's limits that hold whatever its type, checked before anything serializes it: orjson refuses
     nesting past 255 levels, integers past 64 bits, lone surrogates and keys that are not strings. A problem inside
     a top-level field is reported on that field."""
+    entries = len(payload)
+    if entries > MAX_PAYLOAD_ENTRIES:
+        return {"payload": [f"At most {MAX_PAYLOAD_ENTRIES} keys and list items in all."]}
     if _bad_keys(payload):
         return {"payload": [_BAD_KEYS]}
     errors: dict[str, list[str]] = {}
-    entries = len(payload)
-    stack: list[tuple[Any, int, str]] = [(item, 2, key) for key, item in payload.items()]  # (value, level, field)
+    stack: list[tuple[Any, int, str]] = []  # (value, level, top-level field)
+    for key, item in payload.items():
+        if isinstance(item, dict | list):
+            stack.append((item, 2, key))
+        elif problem := _json_problem(item):
+            errors[f"payload.{field_name(key)}"] = [problem]
     while stack and entries <= MAX_PAYLOAD_ENTRIES:
         value, depth, top = stack.pop()
         if isinstance(value, dict | list):

@@ -86,6 +86,11 @@ def identifier(value: Any, max_length: int = MAX_ID_LENGTH) -> str:
         return str(value)
     if len(value) > 4 * max_length:  # NFC shortens a string by a few characters at most: no need to look further
         raise FieldError(f"Must be 1 to {max_length} characters.")
+    if value.isascii() and value.isprintable():  # the usual id: nothing to refuse or normalize but its length
+        value = value.strip()
+        if not value or len(value) > max_length:
+            raise FieldError(f"Must be 1 to {max_length} characters.")
+        return value
     forbidden = _ID_FORBIDDEN_RE.search(value)
     if forbidden:
         raise FieldError(
