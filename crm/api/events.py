@@ -15,8 +15,10 @@ from backoffice.api.authentication import request_actor
 from backoffice.api.schema import ErrorSerializer, error_responses
 from backoffice.errors import DomainError, DomainValidationError, PayloadTooLarge
 from backoffice.models import ApiKey, Label, Perm
+from crm.catalogue import MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, MAX_PAYLOAD_ENTRIES
 from crm.models import EventSource
 from crm.services.ingest import ACCEPTED, CONFLICT, DUPLICATE, MAX_BATCH, events_ingest
+from crm.validators import MAX_ID_LENGTH
 
 
 class EventInSerializer(serializers.Serializer):
@@ -107,7 +109,13 @@ class EventIngestView(APIView):
         },
         description='Send `{"events": [...]}` or a JSON array for a batch: 202 with one result per event. '
         "Send a single event object for the single form: 202 accepted, 200 duplicate, 409 conflict, 400 invalid. "
-        "Events are deduplicated by (type, event_id) within your label.",
+        "Events are deduplicated by (type, event_id) within your label. "
+        f"Limits of each event: `event_id`, `ext_brand_id` and `user_ext_id` are 1 to {MAX_ID_LENGTH} characters "
+        "without control, invisible (zero-width) or bidirectional formatting characters, compared in Unicode NFC; "
+        f"the payload is at most {MAX_PAYLOAD_BYTES // 1024} KiB, {MAX_PAYLOAD_DEPTH} levels deep and "
+        f"{MAX_PAYLOAD_ENTRIES} keys and list items in all; numbers are finite, integers fit in 64 bits; a timestamp "
+        "stays within years 1 to 9999 once in UTC. An event over a limit is `invalid` with the field named, and the "
+        "rest of the batch is stored.",
     )
     def post(self, request):
         actor = request_actor(request)
