@@ -129,7 +129,8 @@ def _server(server: str, port: int, tmp_path: Path, redis: Redis) -> tuple[list[
         # --noreload: other edits to this checkout would restart it midway; requests are served the same way.
         return [sys.executable, "manage.py", "runserver", "--noreload", f"{LOOPBACK}:{port}"], env, RUNSERVER_POOL
     env["DATABASE_POOL_MAX_SIZE"] = str(GUNICORN_POOL)
-    command = [sys.executable, "-m", "gunicorn", "backoffice.wsgi", "--bind", f"{LOOPBACK}:{port}"]
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:backoffice.gunicorn_conf", "backoffice.wsgi"]  # Procfile
+    command += ["--bind", f"{LOOPBACK}:{port}"]
     command += ["--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS), "--timeout", "60"]
     return command, env, GUNICORN_WORKERS * min(GUNICORN_THREADS, GUNICORN_POOL)
 
