@@ -89,3 +89,10 @@ def test_output_fields_admit_the_values_responses_really_carry(client):
     assert components["WalletEntry"]["properties"]["created_by"]["nullable"] is True
     assert components["Standing"]["properties"]["score"]["type"] == "number"
     assert components["Participation"]["properties"]["score"]["type"] == "number"
+
+
+@pytest.mark.django_db
+def test_write_bodies_document_that_unknown_fields_are_refused(client):
+    components = _schema(client)["components"]["schemas"]
+    for name in ("WalletAdjustmentInputRequest", "StorePurchaseInputRequest", "BadgeAwardInputRequest"):
+        assert components[name]["additionalProperties"] is False, name

@@ -12,6 +12,8 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from backoffice.api.serializers import StrictSerializer
+
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "backoffice.api.authentication.ApiKeyAuthentication"
@@ -99,8 +101,9 @@ RETRY_AFTER = {
 
 class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's schema class, plus what clients generated from the schema need to accept every real answer:
-    the shared error responses on every operation (with `Retry-After` on 429 and 503), and `""` in the output of
-    model fields that may be blank (drf-spectacular cannot see it: DRF drops `allow_blank` from read-only fields)."""
+    the shared error responses on every operation (with `Retry-After` on 429 and 503), no unknown keys in the bodies of
+    strict input serializers, and `""` in the output of model fields that may be blank (drf-spectacular cannot see
+    it: DRF drops `allow_blank` from read-only fields)."""
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -123,6 +126,12 @@ class AutoSchema(SpectacularAutoSchema):
         if str(status_code) in {"429", "503"}:
             headers["Retry-After"] = RETRY_AFTER
         return headers
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictSerializer):
+            schema["additionalProperties"] = False  # unknown keys are refused by name (400)
+        return schema
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         return super()._map_serializer_field(_blank_allowed(field), direction, bypass_extensions)
