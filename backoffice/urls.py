@@ -2,10 +2,22 @@ from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from backoffice.api.exceptions import error_body
 from backoffice.health import healthz
+
+# Redoc's page starts it with an inline script, runs a worker from a blob and loads Google's fonts.
+_REDOC_CSP = csp_update(
+    {
+        "script-src": [UNSAFE_INLINE, "blob:"],
+        "worker-src": [SELF, "blob:"],
+        "style-src": ["https://fonts.googleapis.com"],
+        "font-src": ["https://fonts.gstatic.com"],
+    }
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -13,8 +25,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("backoffice.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # The split view serves Swagger UI's start script as a file, so the page needs no inline script (CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", _REDOC_CSP(SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
 ]
 
 

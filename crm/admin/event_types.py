@@ -39,6 +39,9 @@ class FieldsEditorWidget(forms.Widget):
 
     template_name = "admin/crm/eventtype/fields_widget.html"
 
+    class Media:
+        js = ["pitboss/fields-editor.js"]  # the "Add a field" button
+
     def render(self, name, value, attrs=None, renderer=None) -> str:
         # The project's template engine: Django's default form renderer does not look in templates/.
         return render_to_string(self.template_name, self.get_context(name, value, attrs))

@@ -36,6 +36,26 @@ SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+class CspWatchedBrowser:
+    """The browser, each of whose pages records the Content-Security-Policy violations Chromium reports."""
+
+    def __init__(self, browser):
+        self._browser = browser
+        self.csp_violations: list[str] = []
+
+    def new_page(self, **kwargs):
+        page = self._browser.new_page(**kwargs)
+        page.on("console", lambda message: self._record(page, message))
+        return page
+
+    def _record(self, page, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.csp_violations.append(f"{page.url}: {message.text}")
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture
 def browser(monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes are still synchronous.
@@ -48,11 +68,13 @@ def browser(monkeypatch):
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = CspWatchedBrowser(playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
         yield browser
         browser.close()
         # Inside Playwright's loop the ORM runs on a connection of its own; close it, or it outlives the test database.
         connections.close_all()
+    # Every page every browser test visits runs under the site's Content-Security-Policy and breaks none of it.
+    assert browser.csp_violations == []
 
 
 @pytest.fixture
@@ -262,3 +284,19 @@ def test_superuser_reaches_the_system_pages(browser, live_server, casino):
     _shot(page, "31-superuser-periodic-tasks")
     page.goto(f"{live_server.url}{reverse('admin:auth_user_change', args=[root.pk])}")
     _shot(page, "32-superuser-user")
+
+
+def test_api_docs_and_the_lockout_page_work_under_the_content_security_policy(browser, live_server, casino):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}{reverse('api-docs')}")
+    page.wait_for_selector("text=Pitboss partner API")
+    assert page.locator(".opblock").count() > 10  # every operation rendered by Swagger UI's scripts
+    _shot(page, "40-api-docs")
+
+    for _ in range(5):
+        page.goto(f"{live_server.url}{reverse('admin:login')}")
+        page.fill("#id_username", "alice")
+        page.fill("#id_password", "not-her-password")
+        page.click("button[type=submit]")
+    assert "Too many failed logins" in page.locator("h1").inner_text()
+    _shot(page, "41-admin-lockout")
