@@ -1,9 +1,9 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
-from csp.constants import SELF, UNSAFE_INLINE
-from csp.decorators import csp_update
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from backoffice.api.exceptions import error_body

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
+
 from backoffice.env import BASE_DIR, env
 
 VAR_DIR = Path(env.str("PITBOSS_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -41,6 +43,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Outside everything below, so that every /api/v1/ answer (errors and 429s included) is marked no-store.
     "backoffice.middleware.ApiNoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the path or query: a NUL character or non-UTF-8 query answers 400, not a DataError 500.
     "backoffice.sanitize.MalformedRequestMiddleware",
@@ -153,6 +156,25 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "backoffice.admin.lockout.lockout_response"
 # The same client address as the API's rate limits (REMOTE_ADDR, or behind PITBOSS_NUM_PROXIES trusted proxies).
 AXES_CLIENT_IP_CALLABLE = "backoffice.api.throttling.client_address"
+
+# --- Content-Security-Policy (django-csp) -----------------------------------------------------------------------
+# The strictest policy under which the admin (django-unfold) and Swagger UI work: scripts only from this site or
+# with the response's nonce; 'unsafe-eval' because unfold's Alpine.js compiles its x-* attributes with
+# Function(); inline style attributes, which unfold's templates and widgets use throughout.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF, UNSAFE_EVAL, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+}
 # A batch of 1,000 events with large payloads is a few MB; anything larger is refused before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("PITBOSS_MAX_REQUEST_BYTES", default=16 * 1024 * 1024)
 
