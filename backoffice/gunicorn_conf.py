@@ -17,6 +17,9 @@ from backoffice.logging import structured_formatter
 # may hold a player's email or phone. %(U)s is the path alone.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 loglevel = env.str("LOG_LEVEL", default="INFO").lower()
+# gunicorn 27's control socket (for `gunicornc`) defaults to one path per user, ~/.gunicorn/gunicorn.ctl, which every
+# gunicorn of a host would share; nothing of Pitboss uses it.
+control_socket_disable = True
 
 
 class StructuredLogger(Logger):
