@@ -153,6 +153,9 @@ AXES_FAILURE_LIMIT = env.int("PITBOSS_ADMIN_LOGIN_FAILURES", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("PITBOSS_ADMIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Not in the admin: its models would be the admin's only ones checked with Django's model permissions (two more
+# queries on every page for staff). `manage.py axes_list_attempts` and `axes_reset*` are the tools.
+AXES_ENABLE_ADMIN = False
 AXES_LOCKOUT_CALLABLE = "backoffice.admin.lockout.lockout_response"
 # The same client address as the API's rate limits (REMOTE_ADDR, or behind PITBOSS_NUM_PROXIES trusted proxies).
 AXES_CLIENT_IP_CALLABLE = "backoffice.api.throttling.client_address"
@@ -238,7 +241,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["backoffice.api.permissions.IsActor"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "backoffice.api.pagination.CursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "backoffice.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "backoffice.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
