@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from backoffice.errors import DomainError
+from backoffice.errors import DomainError, PayloadTooLarge
 
 _CODES = {
     exceptions.NotAuthenticated: "not_authenticated",
@@ -44,6 +44,8 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):  # Django would answer it with a bare 400 "Malformed request."
+        exc = PayloadTooLarge("The body is too large.")
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.errors), status=exc.status_code)
     if isinstance(exc, Http404):
