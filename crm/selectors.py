@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 
 from django.db.models import Aggregate, Count, F, FloatField, Min, Q
@@ -13,6 +14,12 @@ from backoffice.errors import DomainValidationError, NotFound
 from backoffice.models import Brand, Label
 from backoffice.scoping import Actor
 from crm.models import Event, Player
+
+
+def _id_forms(value: str) -> list[str]:
+    """The stored forms an external id sent as `value` may have: its NFC form (how ids are stored, see
+    crm.validators.identifier), and itself for a row stored before ids were normalized."""
+    return list(dict.fromkeys([unicodedata.normalize("NFC", value), value]))
 
 
 def players_for_actor(actor: Actor):
@@ -44,10 +51,10 @@ def player_get(actor: Actor, *, ext_brand_id: str, user_ext_id: str, label_key: 
         if exc.code == "unknown_brand":
             raise NotFound("No such player.") from exc
         raise
-    player = players_for_actor(actor).filter(brand=brand, user_ext_id=user_ext_id).first()
-    if player is None:
+    found = list(players_for_actor(actor).filter(brand=brand, user_ext_id__in=_id_forms(user_ext_id))[:2])
+    if not found:
         raise NotFound("No such player.")
-    return player
+    return min(found, key=lambda player: player.user_ext_id != user_ext_id)  # the exact form wins a legacy tie
 
 
 # --- ingestion statistics ------------------------------------------------------------------------------------------

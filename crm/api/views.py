@@ -152,11 +152,13 @@ class PlayerDetailView(APIView):
     )
     def patch(self, request, ext_brand_id: str, user_ext_id: str):
         label_key = request.query_params.get("label_key")
-        player_get(request_actor(request), ext_brand_id=ext_brand_id, user_ext_id=user_ext_id, label_key=label_key)
+        player = player_get(
+            request_actor(request), ext_brand_id=ext_brand_id, user_ext_id=user_ext_id, label_key=label_key
+        )
         result = _write(
             request,
             ext_brand_id=ext_brand_id,
-            user_ext_id=user_ext_id,
+            user_ext_id=player.user_ext_id,  # as stored: the path may name it in another Unicode form
             label_key=label_key,
             profile=_body(request),
         )

@@ -4,6 +4,8 @@ characters refused, Unicode NFC), and players created only for accepted events."
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import orjson
 import pytest
 
@@ -208,6 +210,23 @@ def test_the_players_api_applies_the_same_id_rules(tenant_a, key_client):
     assert hidden.status_code == 400
     assert hidden.json()["errors"] == {"ext_brand_id": [f"{BIDI} (U+200B at position 7)."]}
     assert not Player.objects.filter(user_ext_id__in=["x\u202ey", "z"]).exists()
+
+
+def test_a_player_path_in_another_unicode_form_names_the_same_player(tenant_a, key_client):
+    post(key_client, [event("nfc-2", user_ext_id="ren\u00e9e")])
+    path = "/api/v1/players/shared-brand/" + quote("rene\u0301e")
+
+    got = key_client.get(path)
+    patched = key_client.patch(path, {"core_username": "R"}, format="json")
+
+    assert got.status_code == 200
+    assert got.json()["user_ext_id"] == "ren\u00e9e"
+    assert patched.status_code == 200
+    assert list(
+        Player.objects.filter(label=tenant_a.label, user_ext_id__startswith="ren").values_list(
+            "user_ext_id", "core_username"
+        )
+    ) == [("ren\u00e9e", "R")]
 
 
 @pytest.mark.parametrize("birthdate", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
