@@ -155,3 +155,22 @@ def test_every_response_is_documented_and_matches_the_schema(live_server, world)
     # Green for a reason: every read reached real data (writes depend on the state earlier cases left).
     table = "\n".join(f"{label}: {dict(sorted(counts.items()))}" for label, counts in statuses.items())
     assert all(counts[200] for label, counts in statuses.items() if label.startswith("GET ")), table
+
+
+def test_the_single_event_forms_answers_match_the_schema(live_server, tenant_a):
+    """202, 200 and 409 of a single event are its item result, not a batch's counts (generated cases send batches)."""
+    operation = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/")["/api/v1/events"]["POST"]
+    event = {
+        "event_id": "one",
+        "type": "login",
+        "ext_brand_id": tenant_a.brand.ext_brand_id,
+        "user_ext_id": tenant_a.player.user_ext_id,
+        "occurred_at": "2026-03-01T12:00:00Z",
+        "payload": {},
+    }
+    for status, body in ((202, event), (200, event), (409, {**event, "payload": {"entry_point": "lobby"}})):
+        case = operation.Case(body=body, media_type="application/json")
+        response = case.call_and_validate(
+            base_url=live_server.url, headers={"Authorization": f"Api-Key {tenant_a.raw_key}"}, checks=CHECKS
+        )
+        assert (response.status_code, response.json().get("event_id")) == (status, "one")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 from django.core.exceptions import RequestDataTooBig
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -101,7 +101,18 @@ class EventIngestView(APIView):
         request=EventBatchInSerializer,
         examples=[OpenApiExample("A deposit", value=EXAMPLE, request_only=True)],
         responses={
-            202: OpenApiResponse(BatchResultSerializer, description="Batch: one result per event."),
+            202: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="EventIngestAccepted",
+                    serializers=[BatchResultSerializer, ItemResultSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="A batch: one result per event. A single event: its result, accepted.",
+            ),
+            200: OpenApiResponse(ItemResultSerializer, description="A single event: duplicate, stored before."),
+            409: OpenApiResponse(
+                ItemResultSerializer, description="A single event: conflict, its id was stored with other content."
+            ),
             **error_responses(400, 401, 403),
             413: OpenApiResponse(
                 ErrorSerializer, description=f"More than {MAX_BATCH} events, or a body over the size limit."
