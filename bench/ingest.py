@@ -399,7 +399,16 @@ def bench_site(stack: ExitStack, workdir: Path, prefix: str) -> BenchSite:
     redis = Redis(workdir)
     redis.start()
     stack.callback(redis.stop)
-    env = process_env(database_url({**db, "NAME": name}), redis.url, SETTINGS, PITBOSS_VAR_DIR=str(workdir), **SECRETS)
+    # Production settings need the shared cache of the API's rate limits: the same private Redis, another database.
+    cache_url = redis.url.removesuffix("/0") + "/1"
+    env = process_env(
+        database_url({**db, "NAME": name}),
+        redis.url,
+        SETTINGS,
+        CACHE_URL=cache_url,
+        PITBOSS_VAR_DIR=str(workdir),
+        **SECRETS,
+    )
     migrate(env, workdir)
     django_setup(env)
     return BenchSite(db, name, redis, env)
