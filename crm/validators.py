@@ -166,7 +166,7 @@ def _text(max_length: int) -> Callable[[Any], str]:
             raise FieldError(f"At most {max_length} characters.")
         if "\x00" in value:
             raise FieldError("Must not contain NUL characters.")
-        if SURROGATE_RE.search(value):  # valid in JSON text, but not in UTF-8 nor in PostgreSQL
+        if not value.isascii() and SURROGATE_RE.search(value):  # valid in JSON text, but not in UTF-8 nor in PostgreSQL
             raise FieldError("Must not contain lone surrogates (\\ud800 to \\udfff).")
         return value
 
