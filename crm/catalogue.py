@@ -284,9 +284,13 @@ def _payload_errors(payload: Any) -> dict[str, list[str]]:
     if not isinstance(payload, dict):
         return {"payload": ["Expected an object."]}
     errors = _payload_shape(payload)
-    if not errors and len(orjson.dumps(payload)) > MAX_PAYLOAD_BYTES:
-        errors = {"payload": [f"At most {MAX_PAYLOAD_BYTES // 1024} KiB."]}
-    return errors
+    if errors:
+        return errors
+    try:
+        size = len(orjson.dumps(payload))
+    except orjson.JSONEncodeError:  # a value the shape check let through and orjson cannot write: refused all the same
+        return {"payload": ["Expected JSON values only."]}
+    return {"payload": [f"At most {MAX_PAYLOAD_BYTES // 1024} KiB."]} if size > MAX_PAYLOAD_BYTES else {}
 
 
 def _envelope(raw: dict, now: dt.datetime) -> tuple[dict[str, Any], dict[str, list[str]]]:

@@ -107,6 +107,10 @@ def test_a_lone_surrogate_in_a_body_refuses_the_body_as_malformed(tenant_a, key_
     assert response.json()["code"] == "malformed_request"
 
 
+class _Float(float):
+    """A float subclass (numpy.float64 is one): finite, but orjson refuses to write it."""
+
+
 # --- what only Python callers (the stream consumer, the replica sync) can hand to the service -----------------------
 
 
@@ -127,6 +131,7 @@ def test_a_lone_surrogate_in_a_body_refuses_the_body_as_malformed(tenant_a, key_
         (event("b-1", "profile_update", {"user_first_name": 10**5000}), {"payload.user_first_name": ["Integers must fit in 64 bits."]}),
         (event("b-1", "profile_update", {"markers": [10**5000]}), {"payload.markers": ["Integers must fit in 64 bits."]}),
         (event("b-1", payload={"deposit_amount": {1, 2}}), {"payload.deposit_amount": ["Expected JSON values only."]}),
+        (event("b-1", payload={"deposit_amount": _Float(5.0)}), {"payload": ["Expected JSON values only."]}),
         ({**event("b-1"), 3: "x", "\ud800": 1}, {"3": ["Unknown field; the type's fields go under 'payload'."],
                                                   "'\\ud800'": ["Unknown field; the type's fields go under 'payload'."]}),
         ({**event("b-1"), "x" * 200: 1}, {f"'{'x' * 40}'...": ["Unknown field; the type's fields go under 'payload'."]}),
