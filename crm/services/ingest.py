@@ -76,8 +76,9 @@ def events_ingest(
 ) -> IngestResult:
     """Store the valid, new events of `items` for `label` and mark them for processing; report on every item.
 
-    Unknown players are created (their profile arrives later). Enqueuing the processing happens after commit; if the
-    broker is down then, the sweeper dispatches the events later.
+    The unknown player of an accepted event is created (its profile arrives later); a conflict or a duplicate creates
+    none. Enqueuing the processing happens after commit; if the broker is down then, the sweeper dispatches the
+    events later.
     """
     now = received_at or dt.datetime.now(dt.UTC)
     specs = _custom_specs(label)
