@@ -192,11 +192,11 @@ def test_ids_past_the_integer_range_name_no_row(tenant_a, ids, key_client):
     "query", ["brand__id__exact=abc", f"brand__id__exact={BIG}", f"label__id__exact={BIG}", "core_account_status=x"]
 )
 def test_bad_admin_filters_get_djangos_invalid_filter_handling(tenant_a, staff_client, query):
+    """A filter value that cannot match answers the list (with no player of it), never a 500."""
     client = staff_client(tenant_a.admin)
     response = client.get(f"/admin/crm/player/?{query}")
-    assert response.status_code in (200, 302)  # the list, or Django's redirect to `?e=1` for a lookup it refused
-    if response.status_code == 302:
-        assert response["Location"] == "?e=1"
+    assert response.status_code == 200
+    assert response.context["cl"].model._meta.model_name == "player"
 
 
 @pytest.mark.parametrize(
@@ -298,14 +298,14 @@ def test_an_unknown_body_field_is_refused_by_name_and_changes_nothing(tenant_a, 
 
 
 @pytest.mark.parametrize(
-    ("path", "body"),
-    [("missions/{mission_id}/opt-in", None), ("missions/{mission_id}/opt-in", {}),
-     ("tournaments/{instance_id}/registrations", None)],
+    ("path", "body", "status"),
+    [("missions/{mission_id}/opt-in", None, 200), ("missions/{mission_id}/opt-in", {}, 200),
+     ("tournaments/{instance_id}/registrations", None, 201)],
 )  # fmt: skip
-def test_actions_without_input_still_take_an_empty_body(tenant_a, ids, key_client, path, body):
+def test_actions_without_input_still_take_an_empty_body(tenant_a, ids, key_client, path, body, status):
     url = f"{PLAYER}/{path.format(**ids)}"
     response = key_client.post(url, body, format="json") if body is not None else key_client.post(url)
-    assert response.status_code in (200, 201), response.content
+    assert response.status_code == status, response.content
 
 
 def test_an_action_without_input_refuses_a_body_that_is_not_an_object(tenant_a, ids, key_client):
