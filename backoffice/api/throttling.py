@@ -103,7 +103,7 @@ def failed_auth_check(request) -> None:
     """
     key, limit, wait = _window("failed_auth", client_address(request))
     if _cached("failed_auth", cache.get, key, 0) >= limit:
-        raise Throttled(wait=wait, detail=f"Too many failed authentications from your address; retry in {wait} s.")
+        raise Throttled(wait=wait, detail="Too many failed authentications from your address.")  # DRF adds the wait
 
 
 def failed_auth_record(request) -> None:
