@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
@@ -16,6 +15,7 @@ from typing import Any
 
 import pycountry
 
+from backoffice.identifiers import INT64, MAX_ID_LENGTH, InvalidIdentifier, external_id
 from crm.models.players import AccountStatus, Gender
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -24,16 +24,6 @@ MAX_MARKERS = 100
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")  # \Z: "$" would let a trailing newline in
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
-MAX_ID_LENGTH = 128
-INT64 = range(-(2**63), 2**63)  # orjson serializes no wider integer, PostgreSQL's bigint none either
-# Characters an id must not carry: C0 and C1 controls (tab and newline too), lone surrogates, and the invisible or
-# bidirectional formatting characters that make two different ids look the same (soft hyphen, Arabic letter mark,
-# Mongolian vowel separator, zero-width space/joiners, LRM/RLM, line/paragraph separators, bidi embeddings,
-# overrides and isolates, word joiner and invisible operators, BOM, interlinear annotations).
-_ID_FORBIDDEN_RE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064"
-    "\u2066-\u206f\ufeff\ufff9-\ufffb]"
-)
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
@@ -76,31 +66,11 @@ def field_name(key: Any) -> str:
 
 
 def identifier(value: Any, max_length: int = MAX_ID_LENGTH) -> str:
-    """An external id (event, brand, player): a string or an integer, without control, invisible or bidirectional
-    formatting characters, compared in Unicode NFC (a decomposed "é" and a precomposed one are one id)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise FieldError("Expected a string or an integer.")
-    if isinstance(value, int):
-        if value not in INT64:
-            raise FieldError("An integer id must fit in 64 bits; send a longer one as a string.")
-        return str(value)
-    if len(value) > 4 * max_length:  # NFC shortens a string by a few characters at most: no need to look further
-        raise FieldError(f"Must be 1 to {max_length} characters.")
-    if value.isascii() and value.isprintable():  # the usual id: nothing to refuse or normalize but its length
-        value = value.strip()
-        if not value or len(value) > max_length:
-            raise FieldError(f"Must be 1 to {max_length} characters.")
-        return value
-    forbidden = _ID_FORBIDDEN_RE.search(value)
-    if forbidden:
-        raise FieldError(
-            f"Must not contain control, invisible or bidirectional formatting characters "
-            f"(U+{ord(forbidden.group()):04X} at position {forbidden.start() + 1})."
-        )
-    value = unicodedata.normalize("NFC", value.strip())
-    if not value or len(value) > max_length:
-        raise FieldError(f"Must be 1 to {max_length} characters.")
-    return value
+    """An external id (event, brand, player) as stored: the rule of `backoffice.identifiers`, as a field error."""
+    try:
+        return external_id(value, max_length)
+    except InvalidIdentifier as exc:
+        raise FieldError(str(exc)) from None
 
 
 def parse_timestamp(value: Any) -> dt.datetime:

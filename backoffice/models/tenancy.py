@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from backoffice.identifiers import InvalidIdentifier, external_id
 from backoffice.models.base import LabelScopedQuerySet, TimeStampedModel
 from backoffice.models.roles import Role
 
@@ -124,6 +125,15 @@ class Brand(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ext_brand_id})"
+
+    def clean(self) -> None:
+        """The id as events and the API compare it (NFC, no control or invisible characters): a brand typed in the
+        admin with an invisible character would never receive an event."""
+        if self.ext_brand_id:
+            try:
+                self.ext_brand_id = external_id(self.ext_brand_id, max_length=64)
+            except InvalidIdentifier as exc:
+                raise ValidationError({"ext_brand_id": str(exc)}) from None
 
 
 class StaffRole(TimeStampedModel):
