@@ -8,7 +8,7 @@ from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 from unfold.decorators import action, display
 
-from backoffice.admin.base import LabelScopedAdmin, object_label_id
+from backoffice.admin.base import LabelScopedAdmin, may_act_on
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.models import ApiKey, Perm
@@ -109,9 +109,7 @@ class ApiKeyAdmin(LabelScopedAdmin):
 
     # --- revoke ----------------------------------------------------------------------------------------------------
     def has_revoke_permission(self, request, object_id=None) -> bool:
-        if object_id is None:
-            return self.actor(request).can_anywhere(Perm.KEYS_MANAGE)
-        return self.actor(request).can(Perm.KEYS_MANAGE, object_label_id(self, request, object_id))
+        return may_act_on(self, request, Perm.KEYS_MANAGE, object_id)
 
     @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke_selected(self, request, queryset) -> None:

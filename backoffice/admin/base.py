@@ -172,7 +172,15 @@ class SuperuserOnlyMixin:
         return self._superuser(request)
 
 
-def object_label_id(model_admin: LabelScopedAdmin, request, object_id) -> int | None:
-    """The label of the row `object_id` if the actor can see it (for unfold's per-object action checks)."""
-    obj = model_admin.get_object(request, object_id) if object_id else None
-    return model_admin.label_id_of(obj) if obj is not None else None
+def may_act_on(model_admin: LabelScopedAdmin, request, perm: str, object_id=None) -> bool:
+    """unfold's check of a custom action (`has_<action>_permission`): on the list, whether the actor may do it in any
+    label; on an object, whether in the object's label. An actor who may do it somewhere but cannot see this object
+    gets 404, as for any other label's id (a 403 would tell that the id exists elsewhere); one who may do it nowhere
+    gets 403 before any lookup, as on Django's own pages."""
+    actor = model_admin.actor(request)
+    if object_id is None or not actor.can_anywhere(perm):
+        return actor.can_anywhere(perm)
+    obj = model_admin.get_object(request, object_id)
+    if obj is None:
+        raise Http404
+    return actor.can(perm, model_admin.label_id_of(obj))

@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminTextInputWidget
 
-from backoffice.admin.base import LabelScopedAdmin, object_label_id
+from backoffice.admin.base import LabelScopedAdmin, may_act_on
 from backoffice.admin.helpers import confirmed_action
 from backoffice.models import ApiKey, Brand, Label, Perm, Role
 from backoffice.models.tenancy import MAX_ENTRY_POINTS
@@ -97,9 +97,7 @@ class LabelAdmin(LabelScopedAdmin):
 
     # --- rotate the salt -----------------------------------------------------------------------------------------
     def has_rotate_salt_permission(self, request, object_id=None) -> bool:
-        if object_id is None:
-            return self.actor(request).can_anywhere(SALT_PERM)
-        return self.actor(request).can(SALT_PERM, object_label_id(self, request, object_id))
+        return may_act_on(self, request, SALT_PERM, object_id)
 
     @action(description="Rotate salt", url_path="rotate-salt", permissions=["rotate_salt"], icon="autorenew")
     def rotate_salt(self, request, object_id):

@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminPasswordWidget
 
-from backoffice.admin.base import LabelScopedAdmin, object_label_id
+from backoffice.admin.base import LabelScopedAdmin, may_act_on
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirm_page
 from backoffice.models import Perm
@@ -77,9 +77,7 @@ class _SyncPermissions:
     """Reading now and testing the connection: for those who may change the label's data sources."""
 
     def has_sync_permission(self, request, object_id=None) -> bool:
-        if object_id is None:
-            return self.actor(request).can_anywhere(Perm.DATA_SOURCES)
-        return self.actor(request).can(Perm.DATA_SOURCES, object_label_id(self, request, object_id))
+        return may_act_on(self, request, Perm.DATA_SOURCES, object_id)
 
     def _enqueue(self, request, views) -> None:
         ids = [view.pk for view in views if view.is_active]
