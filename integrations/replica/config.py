@@ -23,6 +23,9 @@ CUSTOM_PREFIX = "custom."  # users view: a column mapped to custom.<name> become
 # The reference's names: when the view has such a column and nothing else is configured, it is used.
 DEFAULT_DATE_COLUMNS = ("transaction_date", "bet_date")
 DEFAULT_ID_COLUMNS = ("transaction_id", "bet_id")
+# A users view must expose these (the reference's "required" users view fields). Test connection checks them; a
+# run does not, so a view that lacks one keeps syncing what it has.
+USERS_VIEW_REQUIRED = ("core_account_status", "core_registration_date", "core_user_language", "core_wallet_currency")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from integrations.replica.config import (
     DEFAULT_DATE_COLUMNS,
     DEFAULT_ID_COLUMNS,
     ENVELOPE,
+    USERS_VIEW_REQUIRED,
     type_fields,
     view_types,
 )
@@ -76,6 +77,13 @@ class Plan:
     @property
     def by_timestamp(self) -> bool:
         return self.view.cursor_kind == CursorKind.TIMESTAMP
+
+    def users_view_missing(self) -> list[str]:
+        """The reference's required users view fields that no column of this users view carries (by name or map)."""
+        if self.view.kind != ViewKind.USERS:
+            return []
+        carried = {target for _, target in self.fields.get(PROFILE_UPDATE, [])}
+        return [name for name in USERS_VIEW_REQUIRED if name not in carried]
 
     # --- positions -----------------------------------------------------------------------------------------------
     def stored_position(self) -> Position | None:

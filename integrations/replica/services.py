@@ -260,12 +260,19 @@ def data_source_check(*, source: DataSource) -> CheckResult:
         with replica_connect(source.dsn) as replica:
             lines = [(True, f"Connected to PostgreSQL {replica.server_version}.")]
             for view in source.views.select_related("source").order_by("name", "event_type"):
-                try:
-                    plan = plan_build(view, replica.columns(view.name), source.label_id)
-                except ReplicaError as exc:
-                    lines.append((False, f"{view.name} ({view.event_type}): {exc}"))
-                else:
-                    lines.append((True, f"{view.name} ({view.event_type}): OK, reads {', '.join(plan.columns)}."))
+                ok, text = _view_check(view, replica, source.label_id)
+                lines.append((ok, f"{view.name} ({view.event_type}): {text}"))
             return CheckResult(lines)
     except ReplicaError as exc:
         return CheckResult([(False, f"Cannot connect: {exc}")])
+
+
+def _view_check(view: SyncView, replica: Replica, label_id: int) -> tuple[bool, str]:
+    try:
+        plan = plan_build(view, replica.columns(view.name), label_id)
+    except ReplicaError as exc:
+        return False, str(exc)
+    missing = plan.users_view_missing()
+    if missing:
+        return False, f"no column {', '.join(missing)}, which a users view must have (or map a column to each)."
+    return True, f"OK, reads {', '.join(plan.columns)}."

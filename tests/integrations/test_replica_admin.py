@@ -311,3 +311,34 @@ def test_test_connection_says_why_it_cannot_connect(source_a, tenant_a, staff_cl
     assert "Cannot connect:" in html
     assert "Connection refused" in html
     assert "secret-A-pass" not in html
+
+
+def test_test_connection_fails_a_users_view_without_the_required_columns(tenant_a, staff_client, replica):
+    replica.sql(
+        """CREATE VIEW profile_partial AS SELECT dt_update, ext_brand_id, user_ext_id, core_account_status,
+               core_registration_date, user_email FROM user_profile;
+           CREATE VIEW profile_mapped AS SELECT dt_update, ext_brand_id, user_ext_id, core_account_status,
+               core_registration_date, core_wallet_currency AS wallet FROM user_profile"""
+    )
+    source = DataSource.objects.create(label=tenant_a.label, name="Real replica", dsn=replica.dsn)
+    for name, column_map in (
+        ("user_profile", {}),
+        ("profile_partial", {}),
+        ("profile_mapped", {"wallet": "core_wallet_currency"}),
+    ):
+        SyncView.objects.create(
+            source=source, name=name, kind=ViewKind.USERS, event_type="profile_update", cursor_column="dt_update",
+            column_map=column_map,
+        )  # fmt: skip
+
+    response = staff_client(tenant_a.admin).get(_url("datasource_test_connection", source), follow=True)
+
+    errors = [str(m) for m in response.context["messages"] if m.level_tag == "error"]
+    assert errors == [
+        "profile_mapped (profile_update): no column core_user_language, which a users view must have "
+        "(or map a column to each).",
+        "profile_partial (profile_update): no column core_user_language, core_wallet_currency, which a users "
+        "view must have (or map a column to each).",
+    ]
+    html = response.content.decode()
+    assert "user_profile (profile_update): OK, reads dt_update, ext_brand_id, user_ext_id" in html
