@@ -9,6 +9,7 @@ take it down.
 
 from __future__ import annotations
 
+import abc
 import math
 import time
 
@@ -60,11 +61,13 @@ def _cached(scope: str, read, *args, unavailable: int = 0) -> int:
         return unavailable
 
 
-class _WindowThrottle(BaseThrottle):
+class _WindowThrottle(BaseThrottle, abc.ABC):
+    """A fixed-window limit of `scope`, counted per `ident` (None: the request is not counted by this throttle)."""
+
     scope = ""
 
-    def ident(self, request) -> str | None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def ident(self, request) -> str | None: ...
 
     def allow_request(self, request, view) -> bool:
         ident = self.ident(request)
