@@ -8,7 +8,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from backoffice.identifiers import InvalidIdentifier, external_id
@@ -79,6 +79,18 @@ class Label(TimeStampedModel):
         default=0,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
         help_text="Share of new players (0-100 %) put in the gamification control group.",
+    )
+    base_currency = models.CharField(
+        max_length=3,
+        default="EUR",
+        validators=[RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 code in capitals, e.g. EUR.")],
+        help_text="Currency in which missions and tournaments count and sum money (amounts are converted at the "
+        "exchange rate of their day).",
+    )
+    active_players_only = models.BooleanField(
+        default=True,
+        help_text="Players whose account status is not ACTIVE earn nothing, make no mission progress, are not "
+        'entered in tournaments and are not shown on leaderboards ("not ACTIVE, no marketing activities").',
     )
     is_active = models.BooleanField(default=True, help_text="An inactive label accepts no API calls.")
 
