@@ -1,0 +1,96 @@
+"""Conversion of money into a label's base currency, at the exchange rate of the day.
+
+Missions and tournaments that count or sum amounts load one `RateBook` per label and batch (`rate_book(label_id=...)`,
+two queries) and convert each amount with `to_base(amount, currency, day)`.
+
+Rules (docs/currencies.md explains them to operators):
+- the rate of a day is the latest rate of the currency with `valid_from <= day`; a day before the first rate of a
+  currency has no rate;
+- an amount already in the base currency is returned unchanged (not even rounded);
+- a converted amount is rounded to 4 decimal places, half to even: the precision at which mission progress and
+  tournament scores store sums (DecimalField(decimal_places=4)), so a converted sum stored and re-read is the same
+  number, and half-even rounding does not drift upwards over millions of bets;
+- no rate (unknown currency, empty currency, day before the first rate) -> None: the caller skips the amount rather
+  than count it unconverted, so a SEK bet is never ranked as if it were EUR.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from backoffice.models import ExchangeRate, Label
+
+AMOUNT_QUANTUM = Decimal("0.0001")  # 4 places, as mission progress and tournament scores store sums
+
+
+def quantize_amount(amount: Decimal) -> Decimal:
+    """`amount` at the precision sums are stored at (4 places, half to even)."""
+    return amount.quantize(AMOUNT_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass
+class _Series:
+    days: list[dt.date] = field(default_factory=list)  # ascending
+    rates: list[Decimal] = field(default_factory=list)
+
+
+class RateBook:
+    """A label's base currency and all its exchange rates, in memory: convert without a query per amount."""
+
+    def __init__(
+        self, *, base: str, time_zone: str = "UTC", rates: Iterable[tuple[str, dt.date, Decimal]] = ()
+    ) -> None:
+        self.base = base
+        self.tz = zoneinfo.ZoneInfo(time_zone)
+        self._series: dict[str, _Series] = {}
+        for currency, day, rate in sorted(rates, key=lambda r: (r[0], r[1])):
+            series = self._series.setdefault(currency, _Series())
+            series.days.append(day)
+            series.rates.append(rate)
+
+    def __repr__(self) -> str:
+        return f"RateBook(base={self.base!r}, currencies={sorted(self._series)!r})"
+
+    @property
+    def currencies(self) -> frozenset[str]:
+        """Currencies that have at least one rate (the base currency excluded)."""
+        return frozenset(self._series)
+
+    def day_of(self, moment: dt.datetime) -> dt.date:
+        """The calendar day of an aware `moment` in the label's time zone: the day whose rate applies to it."""
+        return moment.astimezone(self.tz).date()
+
+    def rate(self, currency: str, day: dt.date) -> Decimal | None:
+        """Base-currency units one unit of `currency` is worth on `day`; 1 for the base currency; None if unknown."""
+        if isinstance(day, dt.datetime):
+            day = self.day_of(day)
+        if currency == self.base:
+            return Decimal(1)
+        series = self._series.get(currency)
+        if series is None:
+            return None
+        i = bisect.bisect_right(series.days, day)
+        return series.rates[i - 1] if i else None
+
+    def to_base(self, amount: Decimal, currency: str, day: dt.date) -> Decimal | None:
+        """`amount` in `currency` in the label's base currency at the rate valid on `day` (the latest rate with
+        valid_from <= day); currency == base -> amount unchanged; no rate known -> None. A converted amount is
+        rounded to 4 places, half to even. An aware datetime for `day` is taken in the label's time zone."""
+        if currency == self.base:
+            return amount
+        rate = self.rate(currency, day)
+        if rate is None:
+            return None
+        return quantize_amount(amount * rate)
+
+
+def rate_book(*, label_id: int) -> RateBook:
+    """The label's base currency, time zone and every exchange rate, in two queries."""
+    base, time_zone = Label.objects.filter(pk=label_id).values_list("base_currency", "time_zone").get()
+    rows = ExchangeRate.objects.for_label(label_id).values_list("currency", "valid_from", "rate")
+    return RateBook(base=base, time_zone=time_zone, rates=list(rows))
