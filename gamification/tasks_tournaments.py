@@ -6,14 +6,14 @@ import structlog
 from celery import shared_task
 from django.utils import timezone
 
-from crm.pipeline import TRANSIENT
+from backoffice.db import TRANSIENT_DB_ERRORS
 from gamification.services.tournaments import instances_advance
 
 __all__ = ["tournaments_tick"]
 log = structlog.get_logger(__name__)
 
 
-@shared_task(name="gamification.tournaments_tick", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
+@shared_task(name="gamification.tournaments_tick", autoretry_for=TRANSIENT_DB_ERRORS, retry_backoff=True, max_retries=3)
 def tournaments_tick() -> dict[str, int]:
     """Publish due instances and move every instance whose time has come; finalize those that ended.
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import ListAPIView
@@ -11,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.authentication import request_actor
+from backoffice.api.players import PLAYER_PATH_PARAMS, player_from_path
 from backoffice.api.schema import error_responses
 from backoffice.errors import DomainValidationError
 from backoffice.models import Perm
@@ -21,35 +21,9 @@ from crm.api.serializers import (
     PlayerUpsertResultSerializer,
 )
 from crm.filtersets import PlayerFilterSet
-from crm.models import Player
 from crm.selectors import brand_resolve, player_get, players_for_actor
 from crm.services.players import UpsertResult, player_upsert
 from crm.validators import FieldError, identifier
-
-LABEL_KEY_PARAM = OpenApiParameter(
-    "label_key", OpenApiTypes.STR, description="Only for staff whose labels share the brand id."
-)
-PLAYER_PATH_PARAMS = [
-    OpenApiParameter("ext_brand_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Your brand id."),
-    OpenApiParameter("user_ext_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Your id of the player."),
-    LABEL_KEY_PARAM,
-]
-
-
-def player_from_path(request, ext_brand_id: str, user_ext_id: str, *, act: str | None = None) -> Player:
-    """The player a `/players/{ext_brand_id}/{user_ext_id}/...` URL names, within the caller's labels (404 otherwise).
-
-    With `act` (what the request does, for the message), the caller's role must also act on players of that label.
-    """
-    player = player_get(
-        request_actor(request),
-        ext_brand_id=ext_brand_id,
-        user_ext_id=user_ext_id,
-        label_key=request.query_params.get("label_key"),
-    )
-    if act and not request_actor(request).can(Perm.PLAYER_ACT, player.label_id):
-        raise PermissionDenied(f"Your role may not {act}.")
-    return player
 
 
 def _body(request) -> dict:

@@ -8,10 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.fields import StrictIntegerField
+from backoffice.api.players import PLAYER_PATH_PARAMS, player_from_path
 from backoffice.api.schema import error_responses
 from backoffice.api.serializers import StrictSerializer, refuse_body
 from backoffice.models import ApiKey
-from crm.api.views import PLAYER_PATH_PARAMS, player_from_path
 from gamification.api.serializers import MAX_IDEMPOTENCY_KEY
 from gamification.api.views import IDEMPOTENCY_HEADER, idempotency_key
 from gamification.models import PlayerMission, PlayerMissionState

@@ -7,8 +7,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backoffice.api.players import PLAYER_PATH_PARAMS, player_from_path
 from backoffice.api.schema import error_responses
-from crm.api.views import PLAYER_PATH_PARAMS, player_from_path
 from gamification.api.missions import PlayerBadgeSerializer, PlayerMissionSerializer
 from gamification.api.serializers import LevelSerializer, StoreItemSerializer, WalletSerializer
 from gamification.api.tournaments import PlayerTournamentSerializer

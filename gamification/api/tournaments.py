@@ -9,10 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.authentication import request_actor
+from backoffice.api.players import LABEL_KEY_PARAM, PLAYER_PATH_PARAMS, player_from_path
 from backoffice.api.schema import error_responses
 from backoffice.api.serializers import refuse_body
 from backoffice.errors import DomainValidationError, NotFound
-from crm.api.views import LABEL_KEY_PARAM, PLAYER_PATH_PARAMS, player_from_path
 from gamification.models import InstanceStatus, TournamentInstance, TournamentPrize
 from gamification.selectors.tournaments import (
     player_tournament_get,

@@ -10,10 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.authentication import request_actor
+from backoffice.api.players import PLAYER_PATH_PARAMS, player_from_path
 from backoffice.api.schema import error_responses
 from backoffice.errors import DomainValidationError
 from backoffice.models import ApiKey
-from crm.api.views import PLAYER_PATH_PARAMS, player_from_path
 from gamification.api.serializers import (
     MAX_IDEMPOTENCY_KEY,
     LevelSerializer,

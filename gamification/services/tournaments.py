@@ -16,8 +16,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from backoffice.db import TRANSIENT_DB_ERRORS
 from backoffice.errors import DomainValidationError, Refused
-from crm.pipeline import TRANSIENT
 from gamification.leaderboard import participant_leave
 from gamification.models import (
     InstanceStatus,
@@ -201,7 +201,7 @@ def _each(instance_ids, step) -> int:
     for pk in list(instance_ids):
         try:
             done += bool(step(pk))
-        except TRANSIENT:
+        except TRANSIENT_DB_ERRORS:
             raise
         except Exception as exc:
             log.exception("tournament_step_failed", instance_id=pk, error=type(exc).__name__)

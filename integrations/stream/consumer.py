@@ -28,9 +28,9 @@ from kombu import Connection, Consumer, Queue
 from kombu.exceptions import OperationalError as BrokerError
 from kombu.message import Message
 
+from backoffice.db import TRANSIENT_DB_ERRORS
 from backoffice.models import Label
 from crm.models import EventSource
-from crm.pipeline import TRANSIENT
 from crm.services.ingest import ACCEPTED, CONFLICT, DUPLICATE, INVALID, events_ingest
 from integrations.stream.config import SourceConfig
 from integrations.stream.deadletter import DeadLetterQueue
@@ -199,7 +199,7 @@ class SourceConsumer:
         db.close_old_connections()
         try:
             return events_ingest(label=self.label, items=items, source=EventSource.STREAM)
-        except TRANSIENT as exc:  # the database is away: nothing was committed
+        except TRANSIENT_DB_ERRORS as exc:  # the database is away: nothing was committed
             db.connection.close()
             raise Retry(exc) from exc
         except Exception as exc:
@@ -236,7 +236,7 @@ class SourceConsumer:
 
 def describe(exc: BaseException) -> str:
     """A short account of a failure for the admin and the logs: never a value from the data, never a password."""
-    if isinstance(exc, DatabaseError) and not isinstance(exc, TRANSIENT):
+    if isinstance(exc, DatabaseError) and not isinstance(exc, TRANSIENT_DB_ERRORS):
         return f"{type(exc).__name__} while storing events"  # its message may quote a value of the message
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
@@ -244,7 +244,7 @@ def describe(exc: BaseException) -> str:
 
 def _expected(exc: BaseException) -> bool:
     """Broker and network trouble, the database being away: logged without a traceback."""
-    return isinstance(exc, (OSError, AMQPError, BrokerError, *TRANSIENT))
+    return isinstance(exc, (OSError, AMQPError, BrokerError, *TRANSIENT_DB_ERRORS))
 
 
 def _where(exc: BaseException) -> str:
