@@ -112,6 +112,12 @@ _SPORT = {
     "bet_id": text128, "odds": number, "selections": integer, "sport": text128, "league": text255,
     "event_name": text255, "market": text255, "is_live": _boolean, "bet_type": one_of("single", "multi", "system"),
 }  # fmt: skip
+# One leg of a sport bet (the reference names "sport selections placement" and "settlement" without fields; see
+# docs/data-integration.md). `bet_id` ties it to its sport_bet_placed; it carries no stake, so it never counts as a bet.
+_SELECTION = {
+    "selection_id": text128, "selection_name": text255, "odds": number, "sport": text128, "league": text255,
+    "event_name": text255, "market": text255, "is_live": _boolean,
+}  # fmt: skip
 
 _DEPOSIT = {
     "bonus_balance": amount, "real_balance": amount, "total_balance": amount, "deposit_code": text128,
@@ -134,6 +140,11 @@ CORE_TYPES: dict[str, EventSpec] = {
     "sport_bet_settled": EventSpec(
         required={"bet_amount": amount, "result": one_of("won", "lost", "void", "cashout", "half_won", "half_lost")},
         optional={"win_amount": amount, **_SPORT},
+    ),
+    "sport_selection_placed": EventSpec(required={"bet_id": text128}, optional=_SELECTION),
+    "sport_selection_settled": EventSpec(
+        required={"bet_id": text128, "result": one_of("won", "lost", "void", "cashout", "half_won", "half_lost")},
+        optional=_SELECTION,
     ),
     "client_action": EventSpec(required={"action": text128}),
     # Facts that gamification emits (source "system"); partners may not send these types.

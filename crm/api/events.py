@@ -27,7 +27,8 @@ class EventInSerializer(serializers.Serializer):
     )
     type = serializers.CharField(
         help_text="login, deposit, withdrawal, casino_bet, casino_win, sport_bet_placed, sport_bet_settled, "
-        "client_action, profile_update, or a custom type registered for your label."
+        "sport_selection_placed, sport_selection_settled, client_action, profile_update, or a custom type registered "
+        "for your label."
     )
     ext_brand_id = serializers.CharField(help_text="Your brand id.")
     user_ext_id = serializers.CharField(help_text="Your id of the player; an unknown player is created.")

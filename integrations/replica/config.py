@@ -23,6 +23,9 @@ CUSTOM_PREFIX = "custom."  # users view: a column mapped to custom.<name> become
 # The reference's names: when the view has such a column and nothing else is configured, it is used.
 DEFAULT_DATE_COLUMNS = ("transaction_date", "bet_date")
 DEFAULT_ID_COLUMNS = ("transaction_id", "bet_id")
+# A view of sport selections has a row per leg, so bet_id repeats in it: only selection_id can be a row's id.
+SELECTION_TYPES = frozenset(["sport_selection_placed", "sport_selection_settled"])
+SELECTION_ID_COLUMNS = ("selection_id",)
 # A users view must expose these (the reference's "required" users view fields). Test connection checks them; a
 # run does not, so a view that lacks one keeps syncing what it has.
 USERS_VIEW_REQUIRED = ("core_account_status", "core_registration_date", "core_user_language", "core_wallet_currency")
@@ -51,6 +54,11 @@ def type_fields(event_type: str, label_id: int) -> TypeFields | None:
             return None
         spec = custom_spec(fields[0])
     return TypeFields(frozenset(spec.required) | frozenset(spec.optional), frozenset(spec.required))
+
+
+def default_id_columns(view: SyncView) -> tuple[str, ...]:
+    """The reference's id columns a view's row id is looked for in, when the view names none."""
+    return SELECTION_ID_COLUMNS if SELECTION_TYPES & set(view_types(view)) else DEFAULT_ID_COLUMNS
 
 
 def view_types(view: SyncView) -> list[str]:

@@ -23,9 +23,9 @@ from integrations.models import CursorKind, SyncView, ViewKind
 from integrations.replica.config import (
     CUSTOM_PREFIX,
     DEFAULT_DATE_COLUMNS,
-    DEFAULT_ID_COLUMNS,
     ENVELOPE,
     USERS_VIEW_REQUIRED,
+    default_id_columns,
     type_fields,
     view_types,
 )
@@ -269,12 +269,14 @@ def _cursor_type_check(view: SyncView, oid: int) -> None:
 def _id_column(view: SyncView, columns: dict[str, int]) -> str:
     if view.id_column:
         return view.id_column
-    for name in DEFAULT_ID_COLUMNS:
+    for name in default_id_columns(view):
         if name in columns:
             return name
     if view.cursor_kind == CursorKind.ID:
         return view.cursor_column
-    raise ReplicaError(f"View {view.name}: set the id column (the row's unique transaction or bet id).")
+    raise ReplicaError(
+        f"View {view.name}: set the id column (the row's unique {' or '.join(default_id_columns(view))})."
+    )
 
 
 def _date_column(view: SyncView, columns: dict[str, int], targets: dict[str, str]) -> str:

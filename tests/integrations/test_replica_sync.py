@@ -490,3 +490,28 @@ def test_a_custom_event_type_and_a_column_map_are_honoured(label, source, replic
         {"cashback": 10.5, "scheme": "PaySafe"},
     )
     assert event.occurred_at == T0 + dt.timedelta(seconds=1)
+
+
+def test_a_selections_view_takes_selection_id_as_the_row_id_not_the_repeated_bet_id(label, source, replica):
+    replica.sql(
+        """CREATE TABLE legs (id bigserial PRIMARY KEY, brand text, login text, bet text, leg text, placed timestamptz,
+                              price numeric(8, 3), sport text);
+           CREATE VIEW sport_selections AS SELECT id, brand AS ext_brand_id, login AS user_ext_id, bet AS bet_id,
+                  leg AS selection_id, placed AS bet_date, price AS odds, sport FROM legs;
+           INSERT INTO legs (brand, login, bet, leg, placed, price, sport) VALUES
+                  ('casino-1', 'p1', 'b-1', 'b-1/1', '2025-03-01T10:00:00Z', 1.5, 'football'),
+                  ('casino-1', 'p1', 'b-1', 'b-1/2', '2025-03-01T10:00:00Z', 2.25, 'tennis');"""
+    )
+    view = make_view(
+        source, name="sport_selections", event_type="sport_selection_placed", cursor_column="id",
+        cursor_kind=CursorKind.ID,
+    )  # fmt: skip
+
+    result = run(view)
+
+    assert (result.status, result.accepted, result.invalid) == (DONE, 2, 0)
+    events = Event.objects.filter(label=label, type="sport_selection_placed").order_by("event_id")
+    assert [(e.event_id, e.occurred_at, e.payload) for e in events] == [
+        ("b-1/1", T0, {"bet_id": "b-1", "selection_id": "b-1/1", "odds": 1.5, "sport": "football"}),
+        ("b-1/2", T0, {"bet_id": "b-1", "selection_id": "b-1/2", "odds": 2.25, "sport": "tennis"}),
+    ]

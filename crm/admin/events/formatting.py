@@ -24,6 +24,8 @@ TYPE_VARIANTS = {
     "sport_bet_placed": "info",
     "casino_win": "primary",
     "sport_bet_settled": "primary",
+    "sport_selection_placed": "info",
+    "sport_selection_settled": "primary",
 }
 # The payload fields that say what an event was, per core type, in the order they are shown.
 KEY_FIELDS = {
@@ -33,6 +35,8 @@ KEY_FIELDS = {
     "casino_win": ("win_amount", "game_name"),
     "sport_bet_placed": ("bet_amount", "sport", "event_name"),
     "sport_bet_settled": ("result", "win_amount", "event_name"),
+    "sport_selection_placed": ("selection_name", "odds", "event_name"),
+    "sport_selection_settled": ("result", "selection_name", "event_name"),
     "login": ("entry_point",),
     "client_action": ("action",),
 }
