@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Aggregate, Count, F, FloatField, Min, Q
@@ -55,6 +56,18 @@ def player_get(actor: Actor, *, ext_brand_id: str, user_ext_id: str, label_key: 
     if not found:
         raise NotFound("No such player.")
     return min(found, key=lambda player: player.user_ext_id != user_ext_id)  # the exact form wins a legacy tie
+
+
+def control_group_player_ids(*, player_ids: Iterable[int]) -> set[int]:
+    """Of `player_ids`, those in the gamification control group: they earn, progress and enter nothing.
+
+    For the pipeline's handlers, whose player ids come from events already stamped with their label.
+    """
+    ids = list(set(player_ids))
+    if not ids:
+        return set()
+    rows = Player.objects.filter(pk__in=ids, ach_gamification_in_control_group=True).values_list("pk", flat=True)
+    return set(rows)
 
 
 # --- ingestion statistics ------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.pipeline import EventRow, handler
+from crm.selectors import control_group_player_ids
 from gamification.facts import facts_batched
 from gamification.handlers.mission_config import LEVEL_CHANGED, LabelMissions, Task, missions_config
 from gamification.models import Mission, MissionType
@@ -69,13 +70,8 @@ class _Batch:
 
     def _eligible(self, events: list[EventRow]) -> list[EventRow]:
         """Control-group players make no progress and unlock nothing."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM crm_player WHERE id = ANY(%s) AND NOT ach_gamification_in_control_group",
-                [list({e.player_id for e in events})],
-            )
-            allowed = {row[0] for row in cursor.fetchall()}
-        return [e for e in events if e.player_id in allowed]
+        control = control_group_player_ids(player_ids=(e.player_id for e in events))
+        return [e for e in events if e.player_id not in control]
 
     def run(self) -> None:
         if not self.events:

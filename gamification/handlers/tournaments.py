@@ -25,6 +25,7 @@ from typing import Any
 from django.db import connection
 
 from crm.pipeline import EventRow, handler
+from crm.selectors import control_group_player_ids
 from gamification.conditions import Predicate, conditions_compile
 from gamification.leaderboard import ScoreUpdate, participants_enter, scores_apply
 from gamification.models import InstanceStatus, RegistrationType, ScoreMethod, TournamentInstance
@@ -129,13 +130,12 @@ def _confirm(instance_ids: list[int], player_ids: list[int]) -> tuple[set[int], 
         # A new statement, so a new snapshot: a finalization that committed meanwhile is seen. Running means started,
         # or due to start with the beat not there yet (a failed start later makes these scores moot).
         cursor.execute(
-            "SELECT 'i', id FROM gamification_tournamentinstance WHERE id = ANY(%s)"
-            " AND (status = 'started' OR (status IN ('published', 'registration') AND starts_at <= now()))"
-            " UNION ALL SELECT 'p', id FROM crm_player WHERE id = ANY(%s) AND ach_gamification_in_control_group",
-            [locked, player_ids],
+            "SELECT id FROM gamification_tournamentinstance WHERE id = ANY(%s)"
+            " AND (status = 'started' OR (status IN ('published', 'registration') AND starts_at <= now()))",
+            [locked],
         )
-        rows = cursor.fetchall()
-    return {pk for kind, pk in rows if kind == "i"}, {pk for kind, pk in rows if kind == "p"}
+        live = {row[0] for row in cursor.fetchall()}
+    return live, control_group_player_ids(player_ids=player_ids)
 
 
 @handler("tournaments", order=40)
