@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
 from backoffice.api.authentication import request_actor
+from backoffice.api.idempotency import IdempotentPostView
 from backoffice.models import Perm
 from crm.models import Player
 from crm.selectors import player_get
@@ -37,3 +40,12 @@ def player_from_path(request: Request, ext_brand_id: str, user_ext_id: str, *, a
     if act and not actor.can(Perm.PLAYER_ACT, player.label_id):
         raise PermissionDenied(f"Your role may not {act}.")
     return player
+
+
+class PlayerIdempotentPostView(IdempotentPostView):
+    """An idempotent POST under `/players/{ext_brand_id}/{user_ext_id}/`: its subject is that player."""
+
+    act: str  # what the request does to the player, for the 403 message ("adjust balances")
+
+    def subject(self, request: Request, **path: Any) -> Player:
+        return player_from_path(request, path["ext_brand_id"], path["user_ext_id"], act=self.act)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.fields import StrictIntegerField
-from backoffice.api.players import PLAYER_PATH_PARAMS, player_from_path
+from backoffice.api.idempotency import MAX_IDEMPOTENCY_KEY, idempotent_post_schema
+from backoffice.api.players import PLAYER_PATH_PARAMS, PlayerIdempotentPostView, player_from_path
 from backoffice.api.schema import error_responses
 from backoffice.api.serializers import StrictSerializer, refuse_body
-from backoffice.models import ApiKey
-from gamification.api.serializers import MAX_IDEMPOTENCY_KEY
-from gamification.api.views import IDEMPOTENCY_HEADER, idempotency_key
 from gamification.models import PlayerMission, PlayerMissionState
 from gamification.selectors import badge_get, badges_for_player, mission_get, missions_for_player
 from gamification.services.badges import badge_award
@@ -214,35 +212,33 @@ class PlayerBadgesView(APIView):
         return Response(PlayerBadgeSerializer(badges_for_player(player), many=True).data)
 
 
-class BadgeAwardView(APIView):
-    @extend_schema(
+@extend_schema_view(
+    post=idempotent_post_schema(
         tags=["badges"],
         summary="Award a badge to a player",
-        parameters=[*PLAYER_PATH_PARAMS, BADGE_ID, IDEMPOTENCY_HEADER],
+        parameters=[*PLAYER_PATH_PARAMS, BADGE_ID],
         request=BadgeAwardInputSerializer,
-        responses={
-            200: BadgeAwardResultSerializer,
-            201: BadgeAwardResultSerializer,
-            **error_responses(400, 401, 403, 404, 409, 422),
-        },
+        response=BadgeAwardResultSerializer,
         description="Awards the next stage (or `stage`) once per idempotency key: 201 when awarded, 200 when the key "
         "was already used for the same award, 409 when used for another one. 422 refusals, by `code`: `inactive`, "
         "`control_group`, `max_stage` (no stage left, or no such stage), `already_awarded` (that stage is held).",
     )
-    def post(self, request, ext_brand_id: str, user_ext_id: str, badge_id: int):
-        player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
-        serializer = BadgeAwardInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        key = idempotency_key(request, data)
-        result = badge_award(
-            player,
-            badge_get(player, badge_id),
+)
+class BadgeAwardView(PlayerIdempotentPostView):
+    act = "act for players"
+    input_serializer_class = BadgeAwardInputSerializer
+    output_serializer_class = BadgeAwardResultSerializer
+
+    def perform(self, subject, data, *, key, created_by, **path):
+        return badge_award(
+            subject,
+            badge_get(subject, path["badge_id"]),
             source="api",
-            key=f"api:{key}",  # partners' keys never collide with the keys of missions or staff
+            key=key,
             stage=data.get("stage"),
             reason=data.get("reason", ""),
-            created_by=None if isinstance(request.auth, ApiKey) else request.user,
+            created_by=created_by,
         )
-        body = BadgeAwardResultSerializer({"created": result.created, "award": result.award}).data
-        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+    def output(self, subject, result):
+        return {"created": result.created, "award": result.award}

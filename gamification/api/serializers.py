@@ -5,11 +5,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from backoffice.api.fields import StrictIntegerField
+from backoffice.api.idempotency import MAX_IDEMPOTENCY_KEY
 from backoffice.api.serializers import StrictSerializer
 from gamification.models import Currency, Level, StoreCategory, StoreItem, StorePurchase, Wallet, WalletEntry
 from gamification.services.wallet import MAX_REASON_LENGTH
-
-MAX_IDEMPOTENCY_KEY = 200
 
 
 class LevelSerializer(serializers.ModelSerializer):

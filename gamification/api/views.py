@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.authentication import request_actor
-from backoffice.api.players import PLAYER_PATH_PARAMS, player_from_path
+from backoffice.api.idempotency import idempotent_post_schema
+from backoffice.api.players import PLAYER_PATH_PARAMS, PlayerIdempotentPostView, player_from_path
 from backoffice.api.schema import error_responses
-from backoffice.errors import DomainValidationError
-from backoffice.models import ApiKey
 from gamification.api.serializers import (
-    MAX_IDEMPOTENCY_KEY,
     LevelSerializer,
     StoreItemSerializer,
     StorePurchaseInputSerializer,
@@ -35,13 +31,6 @@ from gamification.selectors import (
 )
 from gamification.services.store import store_purchase
 from gamification.services.wallet import wallet_adjust
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Your unique key of this adjustment, instead of `idempotency_key` in the body.",
-)
 
 
 class LevelListView(APIView):
@@ -87,38 +76,33 @@ class WalletEntryListView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class WalletAdjustmentView(APIView):
-    @extend_schema(
+@extend_schema_view(
+    post=idempotent_post_schema(
         tags=["wallet"],
         summary="Adjust a player's balance",
-        parameters=[*PLAYER_PATH_PARAMS, IDEMPOTENCY_HEADER],
+        parameters=PLAYER_PATH_PARAMS,
         request=WalletAdjustmentInputSerializer,
-        responses={
-            200: WalletAdjustmentResultSerializer,
-            201: WalletAdjustmentResultSerializer,
-            **error_responses(400, 401, 403, 404, 409, 422),
-        },
+        response=WalletAdjustmentResultSerializer,
         description="Credits or debits one balance once per idempotency key: 201 when applied, 200 when the key was "
         "already used for the same adjustment (nothing changes), 409 when it was used for a different one, "
         "422 `insufficient_balance` when a debit would take the balance below zero.",
     )
-    def post(self, request, ext_brand_id: str, user_ext_id: str):
-        player = player_from_path(request, ext_brand_id, user_ext_id, act="adjust balances")
-        serializer = WalletAdjustmentInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        key = idempotency_key(request, data)
-        result = wallet_adjust(
-            player=player,
+)
+class WalletAdjustmentView(PlayerIdempotentPostView):
+    act = "adjust balances"
+    input_serializer_class = WalletAdjustmentInputSerializer
+    output_serializer_class = WalletAdjustmentResultSerializer
+
+    def perform(self, subject, data, *, key, created_by, **path):
+        return wallet_adjust(
+            player=subject,
             currency=data["currency"],
             amount=data["amount"],
             source=WalletSource.API,
-            key=f"api:{key}",  # partners' keys never collide with the keys of missions, the store or staff
+            key=key,
             reason=data.get("reason", ""),
-            created_by=None if isinstance(request.auth, ApiKey) else request.user,
+            created_by=created_by,
         )
-        body = WalletAdjustmentResultSerializer(result).data
-        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
 class StoreView(APIView):
@@ -135,39 +119,27 @@ class StoreView(APIView):
         return Response(StoreItemSerializer(store_items_for_player(player), many=True).data)
 
 
-class StorePurchaseView(APIView):
-    @extend_schema(
+@extend_schema_view(
+    post=idempotent_post_schema(
         tags=["store"],
         summary="Buy a store item for a player",
-        parameters=[*PLAYER_PATH_PARAMS, IDEMPOTENCY_HEADER],
+        parameters=PLAYER_PATH_PARAMS,
         request=StorePurchaseInputSerializer,
-        responses={
-            200: StorePurchaseResultSerializer,
-            201: StorePurchaseResultSerializer,
-            **error_responses(400, 401, 403, 404, 409, 422),
-        },
+        response=StorePurchaseResultSerializer,
         description="Debits the price and delivers the item in one step, once per idempotency key: 201 when bought, "
         "200 when the key was already used for the same purchase, 409 when used for another one. 422 refusals, by "
         "`code`: `inactive` (not on sale), `control_group`, `limit_reached` (purchase cap of the period), "
         "`out_of_stock`, `insufficient_balance`, `already_at_level` (a level item at or below the player's level). "
         "A refusal changes nothing.",
     )
-    def post(self, request, ext_brand_id: str, user_ext_id: str):
-        player = player_from_path(request, ext_brand_id, user_ext_id, act="buy for players")
-        serializer = StorePurchaseInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        key = idempotency_key(request, data)
-        result = store_purchase(player=player, item=store_item_get(player, data["item_id"]), key=f"api:{key}")
-        body = StorePurchaseResultSerializer(
-            {"created": result.created, "purchase": result.purchase, "wallet": wallet_get(player)}
-        ).data
-        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+)
+class StorePurchaseView(PlayerIdempotentPostView):
+    act = "buy for players"
+    input_serializer_class = StorePurchaseInputSerializer
+    output_serializer_class = StorePurchaseResultSerializer
 
+    def perform(self, subject, data, *, key, created_by, **path):
+        return store_purchase(player=subject, item=store_item_get(subject, data["item_id"]), key=key)
 
-def idempotency_key(request, data: dict) -> str:
-    key = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "").strip()
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-        message = f"Required (in the body or the Idempotency-Key header), at most {MAX_IDEMPOTENCY_KEY} characters."
-        raise DomainValidationError({"idempotency_key": [message]})
-    return key
+    def output(self, subject, result):
+        return {"created": result.created, "purchase": result.purchase, "wallet": wallet_get(subject)}
