@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from crm.models.players import AccountStatus, Gender
 from crm.validators import (
     INT64,
+    PROFILE_FIELDS,
     SURROGATE_RE,
     FieldError,
     _boolean,
@@ -68,13 +71,21 @@ def timestamp(value: Any) -> str:
     return parse_timestamp(value).isoformat(timespec="milliseconds")
 
 
-def one_of(*choices: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        if not isinstance(value, str) or value.lower() not in choices:
-            raise FieldError(f"{shown(value)} is not one of: {', '.join(choices)}.")
+@dataclass(frozen=True)
+class Choice:
+    """A parser of a text that is one of `choices` (any case), stored lower-case; `choices` tell missions and
+    tournaments which values a condition on the field may test."""
+
+    choices: tuple[str, ...]
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str) or value.lower() not in self.choices:
+            raise FieldError(f"{shown(value)} is not one of: {', '.join(self.choices)}.")
         return value.lower()
 
-    return parse
+
+def one_of(*choices: str) -> Choice:
+    return Choice(choices)
 
 
 text64, text128, text255 = _text(64), _text(128), _text(255)
@@ -147,65 +158,14 @@ CORE_TYPES: dict[str, EventSpec] = {
         optional=_SELECTION,
     ),
     "client_action": EventSpec(required={"action": text128}),
-    # Facts that gamification emits (source "system"); partners may not send these types.
-    "level_changed": EventSpec(
-        required={"level_id": integer, "level_name": text255},
-        optional={"previous_level_id": integer, "previous_level_name": text255},
-    ),
-    "balance_changed": EventSpec(
-        required={
-            "currency": one_of("points", "gems", "diamonds"),
-            "amount": integer,
-            "balance": integer,
-            "source": text64,
-            "entry_id": integer,
-        },
-    ),
-    "mission_completed": EventSpec(
-        required={"mission_id": integer, "mission_name": text255, "run": integer}, optional={"cycle": text64}
-    ),
-    "badge_earned": EventSpec(
-        required={"badge_id": integer, "badge_name": text255, "stage": integer}, optional={"stage_name": text255}
-    ),
-    "tournament_registered": EventSpec(
-        required={"tournament_id": integer, "instance_id": integer, "tournament_name": text255},
-        optional={"registration_type": text64},
-    ),
-    "tournament_won": EventSpec(
-        required={
-            "tournament_id": integer,
-            "instance_id": integer,
-            "tournament_name": text255,
-            "place": integer,
-            "score": number,
-        },
-    ),
-    "tournament_lost": EventSpec(
-        required={
-            "tournament_id": integer,
-            "instance_id": integer,
-            "tournament_name": text255,
-            "place": integer,
-            "score": number,
-        },
-    ),
-    "store_item_purchased": EventSpec(
-        required={
-            "item_id": integer,
-            "item_name": text255,
-            "price": integer,
-            "currency": text64,
-            "purchase_id": integer,
-        },
-    ),
 }
-SYSTEM_TYPES = frozenset(
-    ["level_changed", "balance_changed", "mission_completed", "badge_earned", "tournament_registered",
-     "tournament_won", "tournament_lost", "store_item_purchased"]
-)  # fmt: skip
 PROFILE_UPDATE = "profile_update"
 PII_FIELDS = ("user_email", "user_phone")  # encrypted in stored payloads, as in the player's columns
-CORE_TYPE_NAMES = frozenset([*CORE_TYPES, PROFILE_UPDATE])
+TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}\Z")
+# Facts an app emits itself (source "system"), added by the app at start-up (`system_types_register`); partners may
+# not send them. The three collections change in place only there, so every module that imported them sees the facts.
+SYSTEM_TYPES: set[str] = set()
+CORE_TYPE_NAMES: set[str] = {*CORE_TYPES, PROFILE_UPDATE}
 
 FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
     "string": text255, "integer": integer, "number": number, "boolean": _boolean, "timestamp": timestamp,
@@ -217,6 +177,96 @@ def custom_spec(fields: list[dict]) -> EventSpec:
     required = {f["name"]: FIELD_PARSERS[f["type"]] for f in fields if f.get("required")}
     optional = {f["name"]: FIELD_PARSERS[f["type"]] for f in fields if not f.get("required")}
     return EventSpec(required=required, optional=optional)
+
+
+def system_types_register(types: Mapping[str, EventSpec]) -> None:
+    """Add an app's own facts to the catalogue; call it from the app's `AppConfig.ready()`.
+
+    Events of these types are validated as core types are, missions and tournaments may count them, a custom type
+    cannot take their names, and partners cannot send them (only source "system"). Registering the same spec again
+    changes nothing; a name another type already has, or a field whose kind is unknown, is a programming error.
+    """
+    for name, spec in types.items():
+        if not TYPE_NAME_RE.match(name) or name == PROFILE_UPDATE:
+            raise ValueError(f"{name!r} is not an event type name (lower-case letters, digits and _).")
+        if name in CORE_TYPES and (name not in SYSTEM_TYPES or CORE_TYPES[name] != spec):
+            raise ValueError(f"The event type {name!r} is already in the catalogue.")
+        spec_fields(spec)  # every field's kind is known, or this raises
+    for name, spec in types.items():
+        CORE_TYPES[name] = spec
+        SYSTEM_TYPES.add(name)
+        CORE_TYPE_NAMES.add(name)
+
+
+# --- what a payload field is, for conditions and sums (missions, tournaments) --------------------------------------
+NUMERIC_KINDS = frozenset({"integer", "number"})
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """The kind of a payload field (string, integer, number, boolean, timestamp, object or list) and, for a closed
+    list of values, those values."""
+
+    kind: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in NUMERIC_KINDS
+
+
+_PARSER_KINDS: dict[Callable[[Any], Any], str] = {
+    amount: "number", number: "number", integer: "integer", _boolean: "boolean", timestamp: "timestamp",
+    text64: "string", text128: "string", text255: "string",
+}  # fmt: skip
+_PROFILE_KINDS = {
+    "core_registration_date": "timestamp", "user_birthdate": "timestamp", "dt_update": "timestamp",
+    "core_affiliate_id": "integer", "core_is_email_disabled_by_platform": "boolean",
+    "core_is_sms_disabled_by_platform": "boolean", "custom": "object", "markers": "list",
+}  # fmt: skip
+_PROFILE_CHOICES = {
+    "core_account_status": tuple(s.value for s in AccountStatus), "core_user_gender": tuple(g.value for g in Gender),
+}  # fmt: skip
+# Every profile field has a kind (a new one is a string unless listed above).
+PROFILE_FIELD_INFO: dict[str, FieldInfo] = {
+    name: FieldInfo(_PROFILE_KINDS.get(name, "string"), _PROFILE_CHOICES.get(name, ())) for name in PROFILE_FIELDS
+}
+
+
+def _field_info(name: str, parser: Callable[[Any], Any]) -> FieldInfo:
+    if isinstance(parser, Choice):
+        return FieldInfo("string", parser.choices)
+    kind = _PARSER_KINDS.get(parser)
+    if kind is None:
+        raise ValueError(f"The field {name!r} has a parser of no known kind: add it to _PARSER_KINDS.")
+    return FieldInfo(kind)
+
+
+def spec_fields(spec: EventSpec) -> dict[str, FieldInfo]:
+    """The fields of a core or system type's payload, with their kinds."""
+    return {name: _field_info(name, parser) for name, parser in {**spec.required, **spec.optional}.items()}
+
+
+@dataclass(frozen=True)
+class LabelCatalogue:
+    """The event types a label's events may have: the core and system types, and its custom types (`active`: their
+    `fields` as stored on EventType, by name; `inactive`: names of those switched off, which ingest refuses)."""
+
+    active: Mapping[str, list[dict]] = field(default_factory=dict)
+    inactive: frozenset[str] = frozenset()
+
+    def fields(self, type_name: str) -> dict[str, FieldInfo] | None:
+        """The payload fields of `type_name` with their kinds; None for a type events of the label cannot have."""
+        if type_name == PROFILE_UPDATE:
+            return dict(PROFILE_FIELD_INFO)
+        if type_name in CORE_TYPES:
+            return spec_fields(CORE_TYPES[type_name])
+        if type_name in self.active:
+            return {f["name"]: FieldInfo(f["type"]) for f in self.active[type_name] if f.get("type") in FIELD_PARSERS}
+        return None
+
+    def names(self) -> list[str]:
+        return sorted({*CORE_TYPE_NAMES, *self.active})
 
 
 @dataclass

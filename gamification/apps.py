@@ -7,3 +7,6 @@ class GamificationConfig(AppConfig):
 
     def ready(self) -> None:
         from gamification import handlers  # noqa: F401 - registers mission and tournament pipeline handlers
+        from gamification.facts import facts_register
+
+        facts_register()  # its facts join the event catalogue

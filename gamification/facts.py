@@ -1,9 +1,10 @@
 """Gamification facts for the rest of the system: events on the pipeline that rules and journeys react to.
 
 A fact is ingested in the caller's transaction, so it exists exactly when the change it reports was committed,
-and its `event_id` is derived from that change (the wallet entry, the award...), so a replay adds nothing. Types
-(in `crm.catalogue`): level_changed, balance_changed, mission_completed, badge_earned, tournament_registered,
-tournament_won, tournament_lost, store_item_purchased. Partners cannot send them.
+and its `event_id` is derived from that change (the wallet entry, the award...), so a replay adds nothing. The types
+and their fields are defined here, in `FACT_TYPES`, and put in the event catalogue (`crm.catalogue`) by the app's
+`ready()` (`facts_register`): ingest validates them like core types, missions and tournaments may count them, and
+partners cannot send them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Any
 import structlog
 
 from backoffice.models import Brand, Label
+from crm.catalogue import EventSpec, integer, number, one_of, system_types_register, text64, text255
 from crm.models import EventSource, Player
 from crm.services.ingest import INVALID, events_ingest
+from gamification.models.wallet import Currency
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +34,46 @@ TOURNAMENT_REGISTERED = "tournament_registered"
 TOURNAMENT_WON = "tournament_won"
 TOURNAMENT_LOST = "tournament_lost"
 STORE_ITEM_PURCHASED = "store_item_purchased"
+
+_TOURNAMENT = {"tournament_id": integer, "instance_id": integer, "tournament_name": text255}
+FACT_TYPES: dict[str, EventSpec] = {
+    LEVEL_CHANGED: EventSpec(
+        required={"level_id": integer, "level_name": text255},
+        optional={"previous_level_id": integer, "previous_level_name": text255},
+    ),
+    BALANCE_CHANGED: EventSpec(
+        required={
+            "currency": one_of(*Currency.values),
+            "amount": integer,
+            "balance": integer,
+            "source": text64,
+            "entry_id": integer,
+        },
+    ),
+    MISSION_COMPLETED: EventSpec(
+        required={"mission_id": integer, "mission_name": text255, "run": integer}, optional={"cycle": text64}
+    ),
+    BADGE_EARNED: EventSpec(
+        required={"badge_id": integer, "badge_name": text255, "stage": integer}, optional={"stage_name": text255}
+    ),
+    TOURNAMENT_REGISTERED: EventSpec(required=_TOURNAMENT, optional={"registration_type": text64}),
+    TOURNAMENT_WON: EventSpec(required={**_TOURNAMENT, "place": integer, "score": number}),
+    TOURNAMENT_LOST: EventSpec(required={**_TOURNAMENT, "place": integer, "score": number}),
+    STORE_ITEM_PURCHASED: EventSpec(
+        required={
+            "item_id": integer,
+            "item_name": text255,
+            "price": integer,
+            "currency": text64,
+            "purchase_id": integer,
+        },
+    ),
+}
+
+
+def facts_register() -> None:
+    """Put gamification's facts in the event catalogue (called once by the app's `ready()`)."""
+    system_types_register(FACT_TYPES)
 
 
 @dataclass(frozen=True)
