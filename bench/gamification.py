@@ -119,7 +119,7 @@ def leaderboard_setup(label, brand, since: dt.datetime, until: dt.datetime, args
 
 
 def leaderboard_phase(info: str, instance_id: int, args) -> dict[str, float]:
-    from gamification.leaderboard import leaderboard_rank, leaderboard_top
+    from gamification.selectors.leaderboard import leaderboard_rank, leaderboard_top
 
     rng = random.Random(7)
     everyone = [row[0] for row in sql("SELECT player_id FROM gamification_tournamentparticipant WHERE instance_id = %s",
@@ -139,10 +139,10 @@ def leaderboard_phase(info: str, instance_id: int, args) -> dict[str, float]:
         # runs a few calls (connections, plans, the bucket rows) before its clock starts.
         timed_calls(floor_rank, rng.sample(everyone, 3))
         timed_calls(floor_top, range(20))
-        timed_calls(lambda _: leaderboard_top(instance_id, 100), range(20))
-        timed_calls(lambda pid: leaderboard_rank(instance_id, pid), rng.sample(everyone, 50))
-        top_ms, tops = timed_calls(lambda _: leaderboard_top(instance_id, 100), range(args.calls))
-        rank_ms, ranks = timed_calls(lambda pid: leaderboard_rank(instance_id, pid), sample)
+        timed_calls(lambda _: leaderboard_top(instance_id=instance_id, limit=100), range(20))
+        timed_calls(lambda pid: leaderboard_rank(instance_id=instance_id, player_id=pid), rng.sample(everyone, 50))
+        top_ms, tops = timed_calls(lambda _: leaderboard_top(instance_id=instance_id, limit=100), range(args.calls))
+        rank_ms, ranks = timed_calls(lambda pid: leaderboard_rank(instance_id=instance_id, player_id=pid), sample)
         floor_top_ms, floor_tops = timed_calls(floor_top, range(args.calls))
         floor_rank_ms, floor_places = timed_calls(floor_rank, sample[: args.floor_rank_calls])
 
@@ -171,13 +171,13 @@ def leaderboard_phase(info: str, instance_id: int, args) -> dict[str, float]:
 def scores_rate(instance_id: int, batches: list[list]) -> tuple[float, int]:
     from django.db import transaction
 
-    from gamification.leaderboard import scores_apply
+    from gamification.services.leaderboard import scores_apply
 
     rules, changed = {instance_id: ("sum", None)}, 0
     started = time.perf_counter()
     for batch in batches:
         with transaction.atomic():
-            changed += scores_apply(batch, rules=rules)
+            changed += scores_apply(updates=batch, rules=rules)
     return sum(map(len, batches)) / (time.perf_counter() - started), changed
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 import psycopg
 from django.db import connection
 
-# gamification.leaderboard.score_bucket in SQL: whole numbers below 1,000, three significant digits (truncated) above.
+# selectors.leaderboard.score_bucket in SQL: whole numbers below 1,000, three significant digits (truncated) above.
 BUCKET_SQL = "CASE WHEN {s} < 1000 THEN floor({s}) ELSE trunc({s}, 3 - length(trunc({s})::text)) END"
 EDGE_SCORES = ["0", "0.5", "1", "999.9999", "1000", "1009.9999", "1010", "9999.9999", "10000", "10050", "99999",
                "100000", "123456.78", "999999.9999", "1000000", "12345678.9"]  # fmt: skip
@@ -99,7 +99,7 @@ def buckets_build(instance_id: int) -> int:
 
 def bucket_rule_check(instance_id: int, sample: int = 5000) -> int:
     """Assert the SQL bucket rule equals `score_bucket` on edge scores and a sample of stored scores."""
-    from gamification.leaderboard import score_bucket
+    from gamification.selectors.leaderboard import score_bucket
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -145,7 +145,7 @@ WHERE p.instance_id = %s AND p.player_id = u.player_id AND p.status = 'registere
 def score_batches(instance_id: int, players: tuple[list[int], list[int]], args, rng: random.Random) -> list[list]:
     """Batches of updates: a third to participants still at zero, the rest to players with a score. (An event
     reaches `scores_apply` once: the pipeline's claim commits with the scores, so the bench sends no replays.)"""
-    from gamification.leaderboard import ScoreUpdate
+    from gamification.services.leaderboard import ScoreUpdate
 
     zero, scored = players
     now = dt.datetime.now(dt.UTC)

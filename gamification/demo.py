@@ -39,7 +39,7 @@ def gamification_demo(label: Label) -> dict[str, int]:
     tournaments = _tournaments(label, badges)
     _store(label, levels)
     _welcome_points(label)
-    instances_advance(timezone.now())  # the running instances exist before the demo events are processed
+    instances_advance(now=timezone.now())  # the running instances exist before the demo events are processed
     return {"levels": len(levels), "badges": len(badges), "missions": missions, "tournaments": tournaments}
 
 

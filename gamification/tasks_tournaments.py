@@ -20,4 +20,4 @@ def tournaments_tick() -> dict[str, int]:
     Every transition is a guarded UPDATE and finalization runs once under its lock, so overlapping beats, a retry,
     or a worker killed mid-way (its transaction rolls back; the next beat does the work) change nothing twice.
     """
-    return instances_advance(timezone.now())
+    return instances_advance(now=timezone.now())

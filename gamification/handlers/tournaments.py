@@ -27,8 +27,8 @@ from django.db import connection
 from crm.pipeline import EventRow, handler
 from crm.selectors import control_group_player_ids
 from gamification.conditions import Predicate, conditions_compile
-from gamification.leaderboard import ScoreUpdate, participants_enter, scores_apply
 from gamification.models import InstanceStatus, RegistrationType, ScoreMethod, TournamentInstance
+from gamification.services.leaderboard import ScoreUpdate, participants_enter, scores_apply
 
 CACHE_SECONDS = 5.0
 ONE = Decimal(1)
@@ -151,7 +151,7 @@ def score_tournaments(events: list[EventRow]) -> None:
     _auto_enter(matches)
     updates = [ScoreUpdate(i.id, e.player_id, e.id, value, e.occurred_at) for i, e, value in matches]
     rules = {instance.id: (instance.method, instance.cap) for instance, _, _ in matches}
-    scores_apply(updates, rules=rules)
+    scores_apply(updates=updates, rules=rules)
 
 
 def _auto_enter(matches) -> None:

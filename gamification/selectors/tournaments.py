@@ -11,7 +11,6 @@ from django.utils import timezone
 from backoffice.errors import NotFound
 from backoffice.scoping import Actor
 from crm.models import Player
-from gamification.leaderboard import Standing, leaderboard_around, leaderboard_rank, leaderboard_top
 from gamification.models import (
     InstanceStatus,
     ParticipantStatus,
@@ -20,6 +19,7 @@ from gamification.models import (
     TournamentParticipant,
     TournamentPrize,
 )
+from gamification.selectors.leaderboard import Standing, leaderboard_around, leaderboard_rank, leaderboard_top
 
 VISIBLE = (InstanceStatus.PUBLISHED, InstanceStatus.REGISTRATION, InstanceStatus.STARTED, InstanceStatus.FINALIZING)
 FINISHED_VISIBLE_FOR = dt.timedelta(days=7)
@@ -75,7 +75,11 @@ def _standing(instance: TournamentInstance, participation: TournamentParticipant
     if participation.place is not None:
         p = participation
         return Standing(p.place, p.player_id, p.score, p.reached_at, p.events_counted)
-    return leaderboard_rank(instance.pk, participation.player_id) if instance.status in LIVE else None
+    return (
+        leaderboard_rank(instance_id=instance.pk, player_id=participation.player_id)
+        if instance.status in LIVE
+        else None
+    )
 
 
 def tournaments_for_player(player: Player, now: dt.datetime | None = None) -> list[PlayerTournament]:
@@ -126,11 +130,11 @@ def tournament_leaderboard(instance: TournamentInstance, player: Player | None =
     """Top `limit` (at most the template's leaderboard size), and the player's standing and neighbours if given."""
     size = instance.tournament.leaderboard_size
     limit = size if limit is None else max(0, min(limit, size))
-    top = leaderboard_top(instance.pk, limit) if limit else []
+    top = leaderboard_top(instance_id=instance.pk, limit=limit) if limit else []
     me, around = None, []
     if player is not None:
-        me = leaderboard_rank(instance.pk, player.pk)
-        around = leaderboard_around(instance.pk, player.pk, NEIGHBOURS) if me else []
+        me = leaderboard_rank(instance_id=instance.pk, player_id=player.pk)
+        around = leaderboard_around(instance_id=instance.pk, player_id=player.pk, k=NEIGHBOURS) if me else []
     ids = {s.player_id for s in (*top, *around)}
     players = {p.pk: p for p in Player.objects.filter(pk__in=ids).select_related("brand")}
     return Leaderboard(instance=instance, top=top, me=me, around=around, players=players)

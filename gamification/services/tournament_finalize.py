@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from backoffice.errors import Refused
 from gamification.facts import TOURNAMENT_LOST, TOURNAMENT_WON, Fact, facts_emit
-from gamification.leaderboard import places_assign
 from gamification.models import (
     InstanceStatus,
     ParticipantStatus,
@@ -26,6 +25,7 @@ from gamification.models import (
     WalletSource,
 )
 from gamification.services.badges import badge_award
+from gamification.services.leaderboard import places_assign
 from gamification.services.wallet import ControlGroup, wallet_adjust
 
 log = structlog.get_logger(__name__)
@@ -38,7 +38,7 @@ def instance_lock_key(instance_id: int) -> str:
     return f"tournament-instance:{instance_id}"
 
 
-def tournament_finalize(instance_id: int, *, wait: bool = True) -> str | None:
+def tournament_finalize(*, instance_id: int, wait: bool = True) -> str | None:
     """Finalize the instance if it is `finalizing`; return its status after, or None when `wait` is False and
     another finalization holds it."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -61,7 +61,7 @@ def tournament_finalize(instance_id: int, *, wait: bool = True) -> str | None:
         ):
             _fail_short(instance)
             return InstanceStatus.FAILED
-        placed = places_assign(instance_id)
+        placed = places_assign(instance_id=instance_id)
         winners = _prizes_award(instance)
         _results_emit(instance, winners)
         TournamentInstance.objects.filter(pk=instance_id).update(

@@ -16,7 +16,6 @@ from django.utils import timezone
 from backoffice.errors import NotFound, Refused
 from crm.models import Player
 from gamification.facts import TOURNAMENT_REGISTERED, Fact, facts_emit
-from gamification.leaderboard import participant_admit, participant_leave, participants_enter
 from gamification.models import (
     InstanceStatus,
     ParticipantStatus,
@@ -25,6 +24,7 @@ from gamification.models import (
     TournamentParticipant,
     WalletSource,
 )
+from gamification.services.leaderboard import participant_admit, participant_leave, participants_enter
 from gamification.services.wallet import ControlGroup, wallet_adjust
 
 OPEN = (InstanceStatus.REGISTRATION, InstanceStatus.STARTED)  # late registration is allowed while it runs

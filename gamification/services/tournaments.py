@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from backoffice.db import TRANSIENT_DB_ERRORS
 from backoffice.errors import DomainValidationError, Refused
-from gamification.leaderboard import participant_leave
 from gamification.models import (
     InstanceStatus,
     ParticipantStatus,
@@ -31,6 +30,7 @@ from gamification.models import (
     WalletSource,
 )
 from gamification.models.tournaments import tournament_field_errors
+from gamification.services.leaderboard import participant_leave
 from gamification.services.wallet import wallet_adjust
 
 log = structlog.get_logger(__name__)
@@ -50,7 +50,7 @@ class InvalidTransition(Refused):
 
 
 # --- templates -------------------------------------------------------------------------------------------------------
-def tournament_validate(tournament: Tournament) -> None:
+def tournament_validate(*, tournament: Tournament) -> None:
     """Raise DomainValidationError naming every field that keeps the template from running."""
     errors = tournament_field_errors(tournament)
     if not tournament.event_type:
@@ -84,7 +84,7 @@ def tournament_transition(*, tournament: Tournament, to: str) -> Tournament:
     if source is None or tournament.status != source:
         raise InvalidTransition(f"A {tournament.status} tournament cannot become {to}.")
     if to == TournamentStatus.ACTIVE:
-        tournament_validate(tournament)
+        tournament_validate(tournament=tournament)
     moved = Tournament.objects.filter(pk=tournament.pk, status=source).update(status=to, updated_at=timezone.now())
     if not moved:
         raise InvalidTransition(f"The tournament is no longer {source}.")
@@ -109,7 +109,7 @@ def tournament_starts(tournament: Tournament, now: dt.datetime) -> list[dt.datet
     return [s for s in candidates if s + t.duration > now and (t.publish_before is None or s - publish_before <= now)]
 
 
-def instances_publish(now: dt.datetime) -> int:
+def instances_publish(*, now: dt.datetime) -> int:
     """Create the instances of active templates that are due; the unique (tournament, starts_at) makes it idempotent.
 
     A slot counts as taken by an instance that starts or ends at its times: "start now" moves an instance's start
@@ -172,12 +172,12 @@ def _update_ids(sql: str, now: dt.datetime) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def instances_advance(now: dt.datetime) -> dict[str, int]:
+def instances_advance(*, now: dt.datetime) -> dict[str, int]:
     """Move every instance whose time has come: publish, open registration, start (or fail), end, finalize."""
     from gamification.services.tournament_finalize import tournament_finalize
     from gamification.services.tournament_registration import entries_announce
 
-    published = instances_publish(now)
+    published = instances_publish(now=now)
     announced = entries_announce()  # before results: registered facts come first
     opened = _update_ids(_OPEN, now)
     started = _update_ids(_START, now)
@@ -187,7 +187,7 @@ def instances_advance(now: dt.datetime) -> dict[str, int]:
     ended = _update_ids(_END, now)
     finalizing = TournamentInstance.objects.filter(status=InstanceStatus.FINALIZING).values_list("pk", flat=True)
     done = (InstanceStatus.FINISHED, InstanceStatus.FAILED)
-    finalized = _each(finalizing, lambda pk: tournament_finalize(pk, wait=False) in done)
+    finalized = _each(finalizing, lambda pk: tournament_finalize(instance_id=pk, wait=False) in done)
     counts = {"published": published, "opened": len(opened), "started": len(started), "failed": failed}
     counts |= {"ended": len(ended), "finalized": finalized, "announced": announced}
     if any(counts.values()):

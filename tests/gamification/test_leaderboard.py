@@ -10,20 +10,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gamification.leaderboard import (
-    ScoreUpdate,
+from gamification.models import LeaderboardBucket, Tournament, TournamentInstance, TournamentParticipant
+from gamification.selectors.leaderboard import (
     leaderboard_around,
     leaderboard_rank,
     leaderboard_top,
+    score_bucket,
+    score_bucket_end,
+)
+from gamification.services.leaderboard import (
+    ScoreUpdate,
     participant_admit,
     participant_leave,
     participants_enter,
     places_assign,
-    score_bucket,
-    score_bucket_end,
     scores_apply,
 )
-from gamification.models import LeaderboardBucket, Tournament, TournamentInstance, TournamentParticipant
 from tests.factories import PlayerFactory
 
 T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
@@ -87,12 +89,12 @@ def test_scores_add_up_and_ties_go_to_who_reached_first(tenant_a, instance):
         ScoreUpdate(instance.pk, a, 2, Decimal(5), T0 + dt.timedelta(minutes=1)),
         ScoreUpdate(instance.pk, c, 3, Decimal(2), T0 + dt.timedelta(minutes=1)),
     ]
-    assert scores_apply(batch + batch[:1], rules=rules) == 3  # an event given twice in one batch counts once
-    top = leaderboard_top(instance.pk)
+    assert scores_apply(updates=batch + batch[:1], rules=rules) == 3  # an event given twice in one batch counts once
+    top = leaderboard_top(instance_id=instance.pk)
     assert [(s.place, s.player_id, s.score) for s in top] == [(1, a, 5), (2, b, 5), (3, c, 2)]
-    assert leaderboard_rank(instance.pk, b).place == 2
-    assert [s.player_id for s in leaderboard_around(instance.pk, b, k=1)] == [a, b, c]
-    assert places_assign(instance.pk) == 3
+    assert leaderboard_rank(instance_id=instance.pk, player_id=b).place == 2
+    assert [s.player_id for s in leaderboard_around(instance_id=instance.pk, player_id=b, k=1)] == [a, b, c]
+    assert places_assign(instance_id=instance.pk) == 3
     instance.refresh_from_db()
     assert instance.participant_count == 3
     _bucket_counts_match(instance)
@@ -102,15 +104,15 @@ def test_count_best_and_cap(tenant_a, instance):
     a, b = _players(tenant_a, 2)
     participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=[a, b])
     events = [ScoreUpdate(instance.pk, a, n, Decimal(n), T0 + dt.timedelta(seconds=n)) for n in range(1, 6)]
-    scores_apply(events, rules={instance.pk: ("count", 3)})
-    assert leaderboard_rank(instance.pk, a).score == 3  # capped at three counted events
-    scores_apply([ScoreUpdate(instance.pk, a, 9, Decimal(1), T0)], rules={instance.pk: ("count", 3)})
-    assert leaderboard_rank(instance.pk, a).events_counted == 3
+    scores_apply(updates=events, rules={instance.pk: ("count", 3)})
+    assert leaderboard_rank(instance_id=instance.pk, player_id=a).score == 3  # capped at three counted events
+    scores_apply(updates=[ScoreUpdate(instance.pk, a, 9, Decimal(1), T0)], rules={instance.pk: ("count", 3)})
+    assert leaderboard_rank(instance_id=instance.pk, player_id=a).events_counted == 3
     best = [
         ScoreUpdate(instance.pk, b, 10 + n, Decimal(v), T0 + dt.timedelta(seconds=n)) for n, v in enumerate([4, 9, 2])
     ]
-    scores_apply(best, rules={instance.pk: ("best", None)})
-    standing = leaderboard_rank(instance.pk, b)
+    scores_apply(updates=best, rules={instance.pk: ("best", None)})
+    standing = leaderboard_rank(instance_id=instance.pk, player_id=b)
     assert (standing.score, standing.reached_at) == (9, T0 + dt.timedelta(seconds=1))
 
 
@@ -119,14 +121,14 @@ def test_unregistered_players_do_not_score_and_leaving_or_admitting_moves_counts
     participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=[a])
     participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=[b], status="pending")
     scores_apply(
-        [ScoreUpdate(instance.pk, p, p, Decimal(3), T0) for p in (a, b, c)], rules={instance.pk: ("sum", None)}
+        updates=[ScoreUpdate(instance.pk, p, p, Decimal(3), T0) for p in (a, b, c)], rules={instance.pk: ("sum", None)}
     )
-    assert [s.player_id for s in leaderboard_top(instance.pk)] == [a]
+    assert [s.player_id for s in leaderboard_top(instance_id=instance.pk)] == [a]
     assert participant_admit(instance_id=instance.pk, player_id=b, max_players=1) is False  # full
     assert participant_admit(instance_id=instance.pk, player_id=b) is True
     assert participant_leave(instance_id=instance.pk, player_id=a, status="refunded") is True
     assert participant_leave(instance_id=instance.pk, player_id=a, status="refunded") is False
-    assert [s.player_id for s in leaderboard_top(instance.pk)] == [b]
+    assert [s.player_id for s in leaderboard_top(instance_id=instance.pk)] == [b]
     instance.refresh_from_db()
     assert instance.participant_count == 1
     _bucket_counts_match(instance)
@@ -158,11 +160,11 @@ def test_ranks_from_buckets_equal_a_full_sort(tenant_a, instance, scores):
         for n, (p, s) in enumerate(zip(players, scores, strict=True))
         if s
     ]
-    scores_apply(updates, rules={instance.pk: ("sum", None)})
+    scores_apply(updates=updates, rules={instance.pk: ("sum", None)})
     expected = _expected(instance)
-    assert [(s.place, s.player_id, s.score) for s in leaderboard_top(instance.pk, limit=100)] == expected
+    assert [(s.place, s.player_id, s.score) for s in leaderboard_top(instance_id=instance.pk, limit=100)] == expected
     for place, player_id, _ in expected:
-        assert leaderboard_rank(instance.pk, player_id).place == place
-        around = leaderboard_around(instance.pk, player_id, k=2)
+        assert leaderboard_rank(instance_id=instance.pk, player_id=player_id).place == place
+        around = leaderboard_around(instance_id=instance.pk, player_id=player_id, k=2)
         assert [(s.place, s.player_id) for s in around] == [(p, pid) for p, pid, _ in expected if abs(p - place) <= 2]
     _bucket_counts_match(instance)

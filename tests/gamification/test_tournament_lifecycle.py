@@ -72,12 +72,12 @@ def test_one_time_and_repeating_instances_are_published_ahead_once(tenant_a):
         publish_before=dt.timedelta(days=2),
     )
     tournament_make(tenant_a.label, name="Draft", status="draft")
-    assert instances_publish(T0 - dt.timedelta(days=3)) == 0  # nothing due yet
-    assert instances_publish(T0 - dt.timedelta(hours=2)) == 1 + 2  # the one-time one; two dailies within 2 days
-    assert instances_publish(T0 - dt.timedelta(hours=2)) == 0  # idempotent
+    assert instances_publish(now=T0 - dt.timedelta(days=3)) == 0  # nothing due yet
+    assert instances_publish(now=T0 - dt.timedelta(hours=2)) == 1 + 2  # the one-time one; two dailies within 2 days
+    assert instances_publish(now=T0 - dt.timedelta(hours=2)) == 0  # idempotent
     starts = sorted(TournamentInstance.objects.filter(tournament=daily).values_list("starts_at", flat=True))
     assert starts == [T0, T0 + dt.timedelta(days=1)]
-    instances_publish(T0 + dt.timedelta(days=9, hours=12))
+    instances_publish(now=T0 + dt.timedelta(days=9, hours=12))
     latest = TournamentInstance.objects.filter(tournament=daily).order_by("-starts_at").first()
     assert latest.starts_at == T0 + dt.timedelta(days=10)  # repeat_until is the last start
     assert TournamentInstance.objects.filter(tournament=one).count() == 1
@@ -86,21 +86,21 @@ def test_one_time_and_repeating_instances_are_published_ahead_once(tenant_a):
 def test_the_tick_moves_instances_by_time_and_a_second_tick_changes_nothing(tenant_a):
     t = tournament_make(tenant_a.label, registration_opens_before=HOUR, publish_before=2 * HOUR, prizes=[(1, 1, 50)])
     first, second = players_make(tenant_a, 2)
-    instances_advance(T0 - 2 * HOUR)
+    instances_advance(now=T0 - 2 * HOUR)
     instance = TournamentInstance.objects.get(tournament=t)
     assert instance.status == "published"
-    assert instances_advance(T0 - HOUR)["opened"] == 1
+    assert instances_advance(now=T0 - HOUR)["opened"] == 1
     tournament_register(player=first, instance=instance)
     tournament_register(player=second, instance=instance)
-    assert instances_advance(T0)["started"] == 1
-    assert instances_advance(T0)["started"] == 0
-    result = instances_advance(T0 + HOUR)
+    assert instances_advance(now=T0)["started"] == 1
+    assert instances_advance(now=T0)["started"] == 0
+    result = instances_advance(now=T0 + HOUR)
     assert (result["ended"], result["finalized"]) == (1, 1)
     instance.refresh_from_db()
     assert instance.status == "finished"
     assert instance.finalized_at is not None
     assert WalletEntry.objects.filter(key__endswith=":prize:points").count() == 1
-    assert sum(instances_advance(T0 + 2 * HOUR).values()) == 0
+    assert sum(instances_advance(now=T0 + 2 * HOUR).values()) == 0
 
 
 def test_too_few_players_at_the_start_fails_and_refunds_every_buy_in_once(tenant_a):
@@ -112,7 +112,7 @@ def test_too_few_players_at_the_start_fails_and_refunds_every_buy_in_once(tenant
         _fund(player, 100, "gems")
         tournament_register(player=player, instance=instance)
     assert wallet_get(players[0]).gems == 70
-    assert instances_advance(T0)["failed"] == 1
+    assert instances_advance(now=T0)["failed"] == 1
     instance.refresh_from_db()
     assert instance.status == "failed"
     assert "minimum" in instance.status_reason
@@ -120,7 +120,7 @@ def test_too_few_players_at_the_start_fails_and_refunds_every_buy_in_once(tenant
     assert set(TournamentParticipant.objects.values_list("status", flat=True)) == {"refunded"}
     refund = WalletEntry.objects.get(key=f"tournament:{instance.pk}:{players[0].pk}:refund")
     assert (refund.source, refund.counts_as_earned) == ("tournament", False)
-    instances_advance(T0)
+    instances_advance(now=T0)
     assert WalletEntry.objects.filter(key__endswith=":refund").count() == 2
 
 
@@ -147,7 +147,7 @@ def test_cancel_refunds_once_and_a_finished_instance_cannot_be_cancelled(tenant_
 def test_automatic_tournament_with_too_few_players_fails_at_the_end(tenant_a):
     t = tournament_make(tenant_a.label, registration_type="auto", min_players=2, prizes=[(1, 1, 10)])
     instance = instance_make(t, status="finalizing")
-    assert tournament_finalize(instance.pk) == "failed"
+    assert tournament_finalize(instance_id=instance.pk) == "failed"
     instance.refresh_from_db()
     assert instance.status == "failed"
     assert not WalletEntry.objects.filter(source="tournament").exists()
@@ -161,7 +161,7 @@ def test_finalization_places_by_score_pays_prizes_and_emits_results(tenant_a):
         tournament_register(player=player, instance=instance)
     TournamentParticipant.objects.filter(player=players[2]).update(score=9)
     TournamentParticipant.objects.filter(player=players[0]).update(score=5)
-    instances_advance(T0 + HOUR)
+    instances_advance(now=T0 + HOUR)
     places = dict(TournamentParticipant.objects.values_list("player_id", "place"))
     assert places == {players[2].pk: 1, players[0].pk: 2, players[1].pk: 3}
     assert [wallet_get(p).points for p in players] == [40, 0, 100]
@@ -173,13 +173,13 @@ def test_finalization_places_by_score_pays_prizes_and_emits_results(tenant_a):
 
 def test_start_now_moves_the_start_and_the_schedule_does_not_publish_that_slot_again(tenant_a):
     t = tournament_make(tenant_a.label, publish_before=2 * HOUR)
-    instances_publish(T0 - HOUR)
+    instances_publish(now=T0 - HOUR)
     instance = TournamentInstance.objects.get(tournament=t)
     instance_start(instance=instance)
     instance.refresh_from_db()
     assert instance.status == "started"
     assert instance.starts_at < T0 + HOUR
-    assert instances_publish(T0 - HOUR) == 0
+    assert instances_publish(now=T0 - HOUR) == 0
     assert TournamentInstance.objects.filter(tournament=t).count() == 1
 
 

@@ -52,8 +52,8 @@ def _assert_paid_once(instance, ranked, funded: dict | None = None) -> None:
 @pytest.mark.django_db
 def test_finalizing_twice_awards_once(tenant_a):
     instance, ranked = _ended_instance(tenant_a)
-    assert tournament_finalize(instance.pk) == "finished"
-    assert tournament_finalize(instance.pk) == "finished"
+    assert tournament_finalize(instance_id=instance.pk) == "finished"
+    assert tournament_finalize(instance_id=instance.pk) == "finished"
     assert dict(TournamentParticipant.objects.values_list("player_id", "place"))[ranked[0].pk] == 1
     _assert_paid_once(instance, ranked)
 
@@ -66,7 +66,7 @@ def test_two_concurrent_finalizations_award_once(tenant_a):
     def finalize() -> None:
         try:
             barrier.wait(timeout=30)
-            outcomes.append(tournament_finalize(instance.pk))
+            outcomes.append(tournament_finalize(instance_id=instance.pk))
         finally:
             connection.close()
 
@@ -147,6 +147,6 @@ def test_a_large_finalization_places_everyone_and_emits_one_result_each(tenant_a
     )
     scores_set(instance, people)
     TournamentInstance.objects.filter(pk=instance.pk).update(status="finalizing")
-    assert tournament_finalize(instance.pk) == "finished"
+    assert tournament_finalize(instance_id=instance.pk) == "finished"
     assert TournamentParticipant.objects.filter(instance=instance, place__isnull=False).count() == 2500
     _assert_paid_once(instance, people[::-1])

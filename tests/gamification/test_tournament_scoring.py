@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from crm.models import Event
-from gamification.leaderboard import leaderboard_top
 from gamification.models import TournamentParticipant
+from gamification.selectors.leaderboard import leaderboard_top
 from gamification.services.tournament_registration import entries_announce, tournament_register
 from tests.gamification.tournament_helpers import T0, instance_make, play, players_make, tournament_make
 
@@ -87,7 +87,7 @@ def test_a_tie_goes_to_who_reached_the_score_first(tenant_a):
     tournament_register(player=early, instance=instance)
     TournamentParticipant.objects.update(reached_at=T0 - MIN)  # as if they registered before the start
     play(tenant_a, [_bet(late, 1, 1), _bet(early, 1, 2), _bet(early, 1, 3), _bet(late, 1, 9)])
-    top = leaderboard_top(instance.pk, 10)
+    top = leaderboard_top(instance_id=instance.pk, limit=10)
     assert [(s.place, s.player_id) for s in top] == [(1, early.pk), (2, late.pk)]
 
 
@@ -95,7 +95,7 @@ def test_automatic_entries_tie_by_their_own_events_not_by_entry_order(tenant_a):
     instance = instance_make(tournament_make(tenant_a.label, registration_type="auto"), status="started")
     first_in, second_in = players_make(tenant_a, 2)
     play(tenant_a, [_bet(first_in, 1, 5), _bet(second_in, 1, 2)])  # one batch: entered together
-    assert [s.player_id for s in leaderboard_top(instance.pk, 10)] == [second_in.pk, first_in.pk]
+    assert [s.player_id for s in leaderboard_top(instance_id=instance.pk, limit=10)] == [second_in.pk, first_in.pk]
 
 
 def test_instances_not_running_do_not_score(tenant_a):

@@ -9,8 +9,8 @@ from decimal import Decimal
 from crm.pipeline import events_process
 from crm.services.ingest import events_ingest
 from gamification.handlers.tournaments import cache_clear
-from gamification.leaderboard import ScoreUpdate, participants_enter, scores_apply
 from gamification.models import Tournament, TournamentInstance, TournamentPrize
+from gamification.services.leaderboard import ScoreUpdate, participants_enter, scores_apply
 from tests.factories import PlayerFactory
 
 _ids = itertools.count(1)
@@ -80,4 +80,4 @@ def scores_set(instance: TournamentInstance, players: list, step: int = 1) -> No
         ScoreUpdate(instance.pk, player.pk, 10_000_000 + n, Decimal(n * step), T0 + dt.timedelta(minutes=n))
         for n, player in enumerate(players, start=1)
     ]
-    scores_apply(updates, rules={instance.pk: ("sum", None)})
+    scores_apply(updates=updates, rules={instance.pk: ("sum", None)})

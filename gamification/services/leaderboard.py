@@ -1,0 +1,324 @@
+"""Leaderboard writes: participants entering and leaving an instance, scores per micro-batch, final places.
+
+Every write keeps `LeaderboardBucket` (participants per score bucket, see `gamification.selectors.leaderboard`) and
+the instance's `participant_count` exact, in the caller's transaction.
+
+Bucket moves are exact under concurrency: counts and sums are added by the UPDATE itself, which returns the new
+score (the old one is the new minus what was added); best values and caps lock the participants they change before
+reading their scores. Participants are written in (instance, player) order and bucket rows upserted in key order, so
+two batches do not deadlock; should they ever (a plan that walks the participants in another order), PostgreSQL
+aborts one, and its whole transaction (the group's position included) rolls back and is retried: nothing is lost or
+counted twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+
+from gamification.selectors.leaderboard import PENDING, REGISTERED, score_bucket
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreUpdate:
+    instance_id: int
+    player_id: int
+    event_id: int
+    value: Decimal  # 1 for a count
+    occurred_at: dt.datetime
+
+
+def _array(values) -> str:
+    """A PostgreSQL array literal of numbers or datetimes, cast in SQL (`%s::bigint[]`).
+
+    Django binds parameters on the client; psycopg quotes a list element by element, which was about a third of
+    the Python time of a 1,000-update `scores_apply`. Numbers and ISO datetimes need no quoting inside the braces.
+    """
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _times(values) -> str:
+    return "{" + ",".join(v.isoformat() for v in values) + "}"
+
+
+# --- participants --------------------------------------------------------------------------------------------------
+
+
+def _instance_lock(cursor, instance_id: int) -> int:
+    """Lock the instance row (registrations serialize on it) and return its registered participant count."""
+    cursor.execute(
+        "SELECT participant_count FROM gamification_tournamentinstance WHERE id = %s FOR NO KEY UPDATE", [instance_id]
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError(f"No tournament instance {instance_id}.")
+    return row[0]
+
+
+def _count_add(cursor, instance_id: int, delta: int) -> None:
+    cursor.execute(
+        "UPDATE gamification_tournamentinstance SET participant_count = participant_count + %s, updated_at = now()"
+        " WHERE id = %s",
+        [delta, instance_id],
+    )
+
+
+def _buckets_add(cursor, moves: dict[tuple[int, Decimal], int]) -> None:
+    """Apply bucket count changes, in key order (no deadlocks); rows that reach zero are kept (they are reused)."""
+    changes = sorted((key, delta) for key, delta in moves.items() if delta)
+    if not changes:
+        return
+    cursor.execute(
+        "INSERT INTO gamification_leaderboardbucket AS b (instance_id, bucket, count)"
+        " SELECT * FROM unnest(%s::bigint[], %s::numeric[], %s::bigint[])"
+        " ON CONFLICT (instance_id, bucket) DO UPDATE SET count = b.count + EXCLUDED.count",
+        [_array(k[0] for k, _ in changes), _array(k[1] for k, _ in changes), _array(d for _, d in changes)],
+    )
+
+
+def _absent(cursor, instance_id: int, player_ids: list[int]) -> list[int]:
+    cursor.execute(
+        "SELECT player_id FROM gamification_tournamentparticipant"
+        " WHERE instance_id = %s AND player_id = ANY(%s::bigint[])",
+        [instance_id, _array(player_ids)],
+    )
+    present = {row[0] for row in cursor.fetchall()}
+    return [pid for pid in player_ids if pid not in present]
+
+
+def participants_enter(
+    *,
+    instance_id: int,
+    label_id: int,
+    player_ids: Sequence[int],
+    status: str = REGISTERED,
+    max_players: int | None = None,
+    at: dt.datetime | None = None,
+) -> list[int]:
+    """Enter the players not yet in the instance, registered (within `max_players`) or pending approval.
+
+    Returns the ids of the players entered now, in id order. Runs in the caller's transaction.
+    """
+    wanted = sorted(set(player_ids))
+    if not wanted:
+        return []
+    at = at or dt.datetime.now(dt.UTC)
+    with connection.cursor() as cursor:
+        # Most calls (automatic registration, every pipeline batch) find everyone already in: that is answered
+        # without the instance lock, which would serialize concurrent batches until they commit.
+        wanted = _absent(cursor, instance_id, wanted)
+        if not wanted:
+            return []
+        count = _instance_lock(cursor, instance_id)
+        new = _absent(cursor, instance_id, wanted)
+        if status == REGISTERED and max_players is not None:
+            new = new[: max(max_players - count, 0)]
+        if not new:
+            return []
+        cursor.execute(
+            "INSERT INTO gamification_tournamentparticipant"
+            " (instance_id, label_id, player_id, status, score, events_counted, reached_at, registered_at)"
+            " SELECT %s, %s, p, %s, 0, 0, %s, %s FROM unnest(%s::bigint[]) AS p ORDER BY p"
+            " ON CONFLICT (instance_id, player_id) DO NOTHING RETURNING player_id",
+            [instance_id, label_id, status, at, at, _array(new)],
+        )
+        entered = sorted(row[0] for row in cursor.fetchall())
+        if status == REGISTERED and entered:
+            _count_add(cursor, instance_id, len(entered))
+            _buckets_add(cursor, {(instance_id, _ZERO): len(entered)})
+    return entered
+
+
+def participant_admit(*, instance_id: int, player_id: int, max_players: int | None = None) -> bool:
+    """Pending -> registered, within `max_players`; False when not pending or the instance is full."""
+    with connection.cursor() as cursor:
+        count = _instance_lock(cursor, instance_id)
+        if max_players is not None and count >= max_players:
+            return False
+        cursor.execute(
+            "UPDATE gamification_tournamentparticipant SET status = %s, reached_at = now()"
+            " WHERE instance_id = %s AND player_id = %s AND status = %s RETURNING score",
+            [REGISTERED, instance_id, player_id, PENDING],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return False
+        _count_add(cursor, instance_id, 1)
+        _buckets_add(cursor, {(instance_id, score_bucket(row[0])): 1})
+    return True
+
+
+def participant_leave(*, instance_id: int, player_id: int, status: str) -> bool:
+    """Registered or pending -> `status` (rejected, refunded); False when the player was neither."""
+    with connection.cursor() as cursor:
+        _instance_lock(cursor, instance_id)
+        cursor.execute(
+            "SELECT id, status, score FROM gamification_tournamentparticipant"
+            " WHERE instance_id = %s AND player_id = %s FOR UPDATE",
+            [instance_id, player_id],
+        )
+        row = cursor.fetchone()
+        if row is None or row[1] not in (REGISTERED, PENDING):
+            return False
+        cursor.execute("UPDATE gamification_tournamentparticipant SET status = %s WHERE id = %s", [status, row[0]])
+        if row[1] == REGISTERED:
+            _count_add(cursor, instance_id, -1)
+            _buckets_add(cursor, {(instance_id, score_bucket(row[2])): -1})
+    return True
+
+
+# --- scores --------------------------------------------------------------------------------------------------------
+
+
+def scores_apply(*, updates: Sequence[ScoreUpdate], rules: dict[int, tuple[str, int | None]]) -> int:
+    """Apply a micro-batch of scored events to registered participants; return how many participants changed.
+
+    `rules`: instance id -> (score method "count" | "sum" | "best", cap on counted events or None). An (instance,
+    event) pair given twice in one call counts once; across calls, an event reaches this function once because the
+    consumer group's position commits in the same transaction as the scores. Events count
+    in the order they happened, so a cap keeps the first ones. `reached_at` moves to when the new score was reached.
+    Runs in the caller's transaction.
+
+    Counts and sums without a cap (most tournaments) add up in the database in one UPDATE ... RETURNING of the
+    participants: their old score is the new one minus what was added, so no read and no separate row lock is
+    needed. Best values and capped counts need the old values first: those rows are locked and read, then written.
+    """
+    if not updates:
+        return 0
+    unique = {(u.instance_id, u.event_id): u for u in updates if u.instance_id in rules}  # an event counts once
+    additive = [u for u in unique.values() if rules[u.instance_id][0] != "best" and rules[u.instance_id][1] is None]
+    others = [u for u in unique.values() if rules[u.instance_id][0] == "best" or rules[u.instance_id][1] is not None]
+    moves: dict[tuple[int, Decimal], int] = defaultdict(int)
+    with connection.cursor() as cursor:
+        changed = _scores_add(cursor, additive, rules, moves) + _scores_locked(cursor, others, rules, moves)
+        _buckets_add(cursor, moves)
+    return changed
+
+
+# One UPDATE adds each participant's total: a nested loop over the sorted arrays and the (instance, player) index, so
+# rows are changed in that order (a separate ORDER BY ... FOR UPDATE pass cost 7% more: a lock record per row).
+_ADD = """
+UPDATE gamification_tournamentparticipant AS p
+SET score = p.score + u.added, events_counted = p.events_counted + u.events,
+    reached_at = CASE WHEN u.grew IS NULL THEN p.reached_at ELSE greatest(p.reached_at, u.grew) END
+FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::int[], %s::timestamptz[])
+  AS u(instance_id, player_id, added, events, grew)
+WHERE p.instance_id = u.instance_id AND p.player_id = u.player_id AND p.status = 'registered'
+RETURNING p.instance_id, p.score, u.added
+"""
+
+
+def _scores_add(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict) -> int:
+    """Counts and sums without a cap: add each participant's fresh total in one UPDATE."""
+    if not updates:
+        return 0
+    totals: dict[tuple[int, int], list] = {}  # (instance, player) -> [added, events, latest time it grew]
+    for u in updates:
+        step = Decimal(1) if rules[u.instance_id][0] == "count" else u.value
+        total = totals.setdefault((u.instance_id, u.player_id), [_ZERO, 0, None])
+        total[1] += 1
+        if step > 0:
+            total[0] += step
+            total[2] = u.occurred_at if total[2] is None else max(total[2], u.occurred_at)
+    keys = sorted(totals)  # one row order for every batch: no deadlocks
+    cursor.execute(
+        _ADD,
+        [
+            _array(i for i, _ in keys),
+            _array(p for _, p in keys),
+            _array(totals[k][0] for k in keys),
+            _array(totals[k][1] for k in keys),
+            "{" + ",".join("NULL" if totals[k][2] is None else totals[k][2].isoformat() for k in keys) + "}",
+        ],
+    )
+    rows = cursor.fetchall()
+    for instance_id, score, added in rows:
+        old_bucket, new_bucket = score_bucket(score - added), score_bucket(score)
+        if old_bucket != new_bucket:
+            moves[(instance_id, old_bucket)] -= 1
+            moves[(instance_id, new_bucket)] += 1
+    return len(rows)
+
+
+def _scores_locked(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict) -> int:
+    """Best values and capped counts: lock and read the participants (in key order), compute, write."""
+    if not updates:
+        return 0
+    pairs = sorted({(u.instance_id, u.player_id) for u in updates})
+    cursor.execute(
+        "SELECT p.id, p.instance_id, p.player_id, p.score, p.events_counted, p.reached_at"
+        " FROM gamification_tournamentparticipant p"
+        " JOIN unnest(%s::bigint[], %s::bigint[]) AS w(instance_id, player_id)"
+        "   ON p.instance_id = w.instance_id AND p.player_id = w.player_id"
+        " WHERE p.status = %s ORDER BY p.instance_id, p.player_id FOR NO KEY UPDATE OF p",
+        [_array(i for i, _ in pairs), _array(p for _, p in pairs), REGISTERED],
+    )
+    participants = {(row[1], row[2]): row for row in cursor.fetchall()}
+    by_participant: dict[tuple[int, int], list[ScoreUpdate]] = defaultdict(list)
+    for u in updates:
+        if (u.instance_id, u.player_id) in participants:
+            by_participant[(u.instance_id, u.player_id)].append(u)
+    rows = []
+    for key, events in by_participant.items():
+        pk, instance_id, _, score, counted, reached_at = participants[key]
+        method, cap = rules[instance_id]
+        new_score, new_counted, new_reached = _score(method, cap, score, counted, reached_at, events)
+        if (new_score, new_counted, new_reached) == (score, counted, reached_at):
+            continue
+        rows.append((pk, new_score, new_counted, new_reached))
+        old_bucket, new_bucket = score_bucket(score), score_bucket(new_score)
+        if old_bucket != new_bucket:
+            moves[(instance_id, old_bucket)] -= 1
+            moves[(instance_id, new_bucket)] += 1
+    if rows:
+        rows.sort()
+        ids, scores, counted, reached = zip(*rows, strict=True)
+        cursor.execute(
+            "UPDATE gamification_tournamentparticipant AS p SET score = u.score, events_counted = u.counted,"
+            " reached_at = u.reached_at"
+            " FROM unnest(%s::bigint[], %s::numeric[], %s::int[], %s::timestamptz[]) AS u(id, score, counted,"
+            " reached_at) WHERE p.id = u.id",
+            [_array(ids), _array(scores), _array(counted), _times(reached)],
+        )
+    return len(rows)
+
+
+def _score(method: str, cap: int | None, score: Decimal, counted: int, reached_at: dt.datetime, events: list):
+    events.sort(key=lambda u: (u.occurred_at, u.event_id))
+    if cap is not None:
+        events = events[: max(cap - counted, 0)]
+    for u in events:
+        counted += 1
+        if method == "best":
+            if u.value > score:
+                score, reached_at = u.value, u.occurred_at
+        else:
+            step = Decimal(1) if method == "count" else u.value
+            if step > 0:
+                score += step
+                reached_at = max(reached_at, u.occurred_at)
+    return score, counted, reached_at
+
+
+def places_assign(*, instance_id: int) -> int:
+    """Set the final `place` of every registered participant (1..n in leaderboard order); return n."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE gamification_tournamentparticipant AS p SET place = r.place"
+            " FROM (SELECT id, row_number() OVER (ORDER BY score DESC, reached_at, id) AS place"
+            "       FROM gamification_tournamentparticipant WHERE instance_id = %s AND status = %s) AS r"
+            " WHERE p.id = r.id AND p.place IS DISTINCT FROM r.place",
+            [instance_id, REGISTERED],
+        )
+        cursor.execute(
+            "SELECT count(*) FROM gamification_tournamentparticipant WHERE instance_id = %s AND status = %s",
+            [instance_id, REGISTERED],
+        )
+        return cursor.fetchone()[0]
