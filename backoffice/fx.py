@@ -94,3 +94,24 @@ def rate_book(*, label_id: int) -> RateBook:
     base, time_zone = Label.objects.filter(pk=label_id).values_list("base_currency", "time_zone").get()
     rows = ExchangeRate.objects.for_label(label_id).values_list("currency", "valid_from", "rate")
     return RateBook(base=base, time_zone=time_zone, rates=list(rows))
+
+
+def wallet_currencies_without_rate(*, label_id: int, day: dt.date | None = None) -> list[tuple[str, int]]:
+    """The wallet currencies of the label's players that cannot be converted on `day` (default: today in the label's
+    time zone), with how many players hold each, most players first. `""` stands for players with no wallet currency.
+    A full count over the label's players: cache it (the admin does, for minutes)."""
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from crm.models import Player
+
+    book = rate_book(label_id=label_id)
+    day = day or book.day_of(timezone.now())
+    counts = (
+        Player.objects.for_label(label_id)
+        .values_list("core_wallet_currency")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    missing = [(code, n) for code, n in counts if book.rate(code, day) is None]
+    return sorted(missing, key=lambda item: (-item[1], item[0]))

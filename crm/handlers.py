@@ -19,10 +19,11 @@ from crm.validators import clean_profile
 log = structlog.get_logger(__name__)
 
 
-@handler("profile", order=10)
+@handler("profile", group="crm", order=10)
 def apply_profile_updates(events: list[EventRow]) -> None:
     """Apply profile updates in the order they happened; one older than the stored `dt_update` changes nothing."""
-    updates = [e for e in events if e.type == PROFILE_UPDATE]
+    # The pipeline hands events in acceptance order; updates apply in the order they happened (stable for ties).
+    updates = sorted((e for e in events if e.type == PROFILE_UPDATE), key=lambda e: e.occurred_at)
     if not updates:
         return
     # FOR NO KEY UPDATE: ingest's foreign-key checks (FOR KEY SHARE) on these players go on while the batch runs.
@@ -116,7 +117,7 @@ class _Totals:
 _COUNTED = {"deposit", "withdrawal", "login", *_BETS, *_WINS}
 
 
-@handler("aggregates", order=20)
+@handler("aggregates", group="crm", order=20)
 def update_aggregates(events: list[EventRow]) -> None:
     """Add the batch's deposits, withdrawals, bets, wins and logins to each player's aggregates, in one statement."""
     totals: dict[int, _Totals] = {}

@@ -5,6 +5,6 @@ Every label-scoped admin builds on `LabelScopedAdmin` (backoffice.admin.base).
 
 from django.contrib import admin
 
-from backoffice.admin import apikeys, brands, labels, staff, system  # noqa: F401 - registers the model admins
+from backoffice.admin import apikeys, brands, currency, labels, staff, system  # noqa: F401 - registers the model admins
 
 admin.site.index_title = "Dashboard"

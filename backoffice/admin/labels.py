@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Case, CharField, Count, Value, When
 from django.http import HttpResponseBadRequest, HttpResponseNotAllowed, HttpResponseRedirect
@@ -15,12 +16,42 @@ from backoffice.admin.helpers import confirmed_action
 from backoffice.models import ApiKey, Brand, Label, Perm, Role
 from backoffice.models.tenancy import MAX_ENTRY_POINTS
 from backoffice.scoping import SESSION_LABEL_KEY
+from backoffice.services.currency import label_base_currency_errors
 from backoffice.services.tenancy import label_salt_rotate
 
 # The salt signs user hashes (protected identification, read-only widget): the operator's integrators need it,
 # so those who manage the label's credentials see and rotate it. Managers and support never see it.
 SALT_PERM = Perm.KEYS_MANAGE
 ALL_LABELS = "all"
+MONEY_FIELDSET = (
+    "Money and eligibility",
+    {
+        "fields": ["base_currency", "active_players_only"],
+        "description": "Missions and tournaments that sum or compare money convert each amount from the player's "
+        "wallet currency into the base currency at the exchange rate of its day (Exchange rates). The base currency "
+        "cannot change while rates exist: they are expressed in it.",
+    },
+)
+
+
+class LabelForm(forms.ModelForm):
+    class Meta:
+        model = Label
+        fields = [  # the admin narrows them to its fieldsets minus the read-only ones
+            "name",
+            "time_zone",
+            "is_active",
+            "allowed_entry_points",
+            "control_group_pct",
+            "base_currency",
+            "active_players_only",
+        ]
+
+    def clean_base_currency(self):
+        value = (self.cleaned_data.get("base_currency") or "").strip().upper()
+        for problem in label_base_currency_errors(label=self.instance, base_currency=value):
+            raise forms.ValidationError(problem)
+        return value
 
 
 @admin.register(Label)
@@ -28,6 +59,7 @@ class LabelAdmin(LabelScopedAdmin):
     """Only superusers add or delete labels; a label's admins change its settings."""
 
     change_perm = Perm.LABEL_MANAGE
+    form = LabelForm
     scoped_foreign_keys = {}
     list_display = ("name", "label_key", "time_zone", "brand_count", "your_role", "is_active")
     list_filter = ("is_active",)
@@ -62,10 +94,12 @@ class LabelAdmin(LabelScopedAdmin):
             return [
                 (None, {"fields": ["name", "time_zone", "is_active"]}),
                 ("Front end", {"fields": ["allowed_entry_points", "control_group_pct"]}),
+                MONEY_FIELDSET,
             ]
         fieldsets = [
             ("Label", {"fields": ["name", "time_zone", "is_active"]}),
             ("Front end", {"fields": ["label_key", "allowed_entry_points", "control_group_pct"]}),
+            MONEY_FIELDSET,
         ]
         if self.actor(request).can(SALT_PERM, obj.pk):
             fieldsets.append(

@@ -78,6 +78,10 @@ def labels(request) -> bool:
     return _can_view(request, "backoffice.Label")
 
 
+def rates(request) -> bool:
+    return _can_view(request, "backoffice.ExchangeRate")
+
+
 def brands(request) -> bool:
     return _can_view(request, "backoffice.Brand")
 

@@ -218,20 +218,27 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # One queue per concern, so a slow provider never starves the rest (README: deploying past one machine).
 CELERY_TASK_ROUTES = {
-    "crm.process_events": {"queue": "process"},
-    "crm.sweep_events": {"queue": "process"},
+    "crm.pipeline_sweep": {"queue": "process"},
     "integrations.sync_*": {"queue": "sync"},
 }
-# Ingest itself needs no queue: the API and the stream consumer store events in their own processes and hand
-# processing to the `process` queue.
+# Ingest needs no queue: the API and the stream consumer store events in their own processes, and the pipeline's
+# workers (`manage.py pipeline_work`) read them from the log. The sweeper is their fallback.
 CELERY_BEAT_SCHEDULE = {
-    "sweep-unprocessed-events": {"task": "crm.sweep_events", "schedule": 10.0, "options": {"expires": 9}},
+    "pipeline-sweep": {"task": "crm.pipeline_sweep", "schedule": 10.0, "options": {"expires": 9}},
     "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
     "missions-expire": {"task": "gamification.missions_expire", "schedule": 60.0, "options": {"expires": 55}},
     "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
 }
-# After a failed publish, ingest leaves the broker alone this long (the sweeper covers what was not sent).
-PITBOSS_BROKER_BACKOFF_SECONDS = env.int("PITBOSS_BROKER_BACKOFF_SECONDS", default=5)
+# --- event pipeline (crm.pipeline) ----------------------------------------------------------------------------------
+# Events per page (one transaction of a group in one partition).
+PITBOSS_PIPELINE_PAGE = env.int("PITBOSS_PIPELINE_PAGE", default=500)
+# A tick at most this often while events come in; one every PITBOSS_PIPELINE_IDLE_TICK_SECONDS when idle.
+PITBOSS_PIPELINE_TICK_MS = env.int("PITBOSS_PIPELINE_TICK_MS", default=100)
+PITBOSS_PIPELINE_IDLE_TICK_SECONDS = env.int("PITBOSS_PIPELINE_IDLE_TICK_SECONDS", default=10)
+# A worker's hold on a partition; a dead worker's partitions are taken over after this long.
+PITBOSS_PIPELINE_LEASE_SECONDS = env.int("PITBOSS_PIPELINE_LEASE_SECONDS", default=15)
+# /healthz fails when a group's oldest unapplied event is older than this.
+PITBOSS_PIPELINE_MAX_LAG_SECONDS = env.int("PITBOSS_PIPELINE_MAX_LAG_SECONDS", default=300)
 
 # --- REST API ---------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

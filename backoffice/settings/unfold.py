@@ -84,6 +84,7 @@ UNFOLD = {
                 "title": "Tenancy",
                 "items": [
                     _item("Labels", "apartment", "admin:backoffice_label_changelist", "labels"),
+                    _item("Exchange rates", "currency_exchange", "admin:backoffice_exchangerate_changelist", "rates"),
                     _item("Brands", "storefront", "admin:backoffice_brand_changelist", "brands"),
                     _item("Staff roles", "badge", "admin:backoffice_staffrole_changelist", "staff_roles"),
                     _item("API keys", "key", "admin:backoffice_apikey_changelist", "api_keys"),

@@ -1,5 +1,20 @@
 from crm.models.aggregates import PlayerAggregate
 from crm.models.events import Event, EventSource, EventType, FieldType
+from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
 
-__all__ = ["AccountStatus", "Event", "EventSource", "EventType", "FieldType", "Gender", "Player", "PlayerAggregate"]
+__all__ = [
+    "PARTITIONS",
+    "AccountStatus",
+    "Event",
+    "EventSource",
+    "EventType",
+    "FieldType",
+    "Gender",
+    "PipelineCursor",
+    "PipelineFailure",
+    "PipelineStat",
+    "PipelineTick",
+    "Player",
+    "PlayerAggregate",
+]

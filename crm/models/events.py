@@ -20,9 +20,9 @@ class EventSource(models.TextChoices):
 class Event(models.Model):
     """A fact about a player. Unique by (label, type, event_id): the source's id, a transaction's or a bet's id.
 
-    An event with `processed_at` NULL is waiting for the handlers: that partial index is the outbox. The row is stored
-    and marked for processing in one statement, so nothing accepted can be forgotten; a handler run sets
-    `processed_at` in the transaction that writes its effects, so nothing is processed twice.
+    Immutable: after insert the row is never updated. The database stamps it with the id of the transaction that
+    inserted it (column `txid`, xid8, not a Django field), which is how the pipeline's consumer groups find the events
+    committed between two ticks (`crm.pipeline`). Each group keeps its position and failures in its own tables.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -32,12 +32,6 @@ class Event(models.Model):
     type = models.CharField(max_length=64, help_text="Core type (deposit, casino_bet...) or a custom type's name.")
     occurred_at = models.DateTimeField(help_text="When it happened at the source (UTC, millisecond precision).")
     received_at = models.DateTimeField(help_text="When Pitboss accepted it.")
-    processed_at = models.DateTimeField(null=True, blank=True, help_text="When the handlers applied it.")
-    processing_error = models.TextField(
-        blank=True,
-        db_default="",
-        help_text="Set when a handler failed on this event alone; the event is kept and can be retried.",
-    )
     source = models.CharField(max_length=16, choices=EventSource.choices)
     payload = models.JSONField(default=dict, help_text="The type's fields, validated.")
     digest = models.CharField(max_length=32, help_text="Digest of the event's content: a resent id is compared by it.")
@@ -53,16 +47,6 @@ class Event(models.Model):
             models.Index(fields=["player", "-occurred_at"], name="event_player_timeline"),
             models.Index(fields=["label", "-received_at"], name="event_label_received"),
             models.Index(fields=["label", "type", "-occurred_at"], name="event_label_type_occurred"),
-            # The outbox: small, because it holds only the backlog. The sweeper reads it in id order, the dashboard
-            # counts it per label.
-            models.Index(fields=["id"], name="event_unprocessed", condition=models.Q(processed_at__isnull=True)),
-            models.Index(
-                fields=["label", "id"], name="event_unprocessed_label", condition=models.Q(processed_at__isnull=True)
-            ),
-            # Failed events (set aside by the pipeline): the explorer's "failed" filter and the dashboard.
-            models.Index(
-                fields=["label", "-received_at"], name="event_failed", condition=~models.Q(processing_error="")
-            ),
         ]
 
     def __str__(self) -> str:

@@ -74,11 +74,11 @@ def _custom_specs(label: Label) -> dict[str, EventSpec]:
 def events_ingest(
     *, label: Label, items: Sequence[Any], source: str, received_at: dt.datetime | None = None
 ) -> IngestResult:
-    """Store the valid, new events of `items` for `label` and mark them for processing; report on every item.
+    """Store the valid, new events of `items` for `label`; report on every item.
 
     The unknown player of an accepted event is created (its profile arrives later); a conflict or a duplicate creates
-    none. Enqueuing the processing happens after commit; if the broker is down then, the sweeper dispatches the
-    events later.
+    none. Nothing is enqueued: the pipeline's consumer groups read the log itself (`crm.pipeline`), so an event is
+    applied once its transaction commits, whatever the broker does.
     """
     now = received_at or dt.datetime.now(dt.UTC)
     specs = _custom_specs(label)
@@ -107,8 +107,6 @@ def events_ingest(
         players, created = _players_resolve(label, brands, [event for _, event, _ in valid])
         new_ids = _store(label, brands, valid, players, results, source, now)
         _players_unused_delete(created, brands, valid, players, results)
-    if new_ids:
-        transaction.on_commit(lambda: _dispatch(new_ids))  # at once when the caller holds no transaction
     return IngestResult(results, new_ids)
 
 
@@ -282,9 +280,3 @@ def _stored_digests(cursor, label_id: int, keys: list[tuple[str, str]]) -> dict[
         [list(types), list(ids), label_id],
     )
     return {(t, e): d for t, e, d in cursor.fetchall()}
-
-
-def _dispatch(event_ids: list[int]) -> None:
-    from crm.tasks import dispatch_processing
-
-    dispatch_processing(event_ids)

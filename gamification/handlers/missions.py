@@ -35,7 +35,7 @@ from gamification.services.missions import (
 )
 
 
-@handler("missions", order=30)
+@handler("missions", group="gamification", order=30)
 def count_mission_progress(events: list[EventRow]) -> None:
     by_label: dict[int, list[EventRow]] = defaultdict(list)
     for event in events:

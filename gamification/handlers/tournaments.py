@@ -138,7 +138,7 @@ def _confirm(instance_ids: list[int], player_ids: list[int]) -> tuple[set[int], 
     return live, control_group_player_ids(player_ids=player_ids)
 
 
-@handler("tournaments", order=40)
+@handler("tournaments", group="gamification", order=40)
 def score_tournaments(events: list[EventRow]) -> None:
     """Apply the batch's scores to the running tournaments of its labels."""
     matches = score_matches(events)

@@ -28,7 +28,10 @@ def _label_form(label, **changes) -> dict:
         "time_zone": label.time_zone,
         "allowed_entry_points": ",".join(label.allowed_entry_points),
         "control_group_pct": str(label.control_group_pct),
+        "base_currency": label.base_currency,
     }
+    if label.active_players_only:
+        data["active_players_only"] = "on"  # a checkbox: absent means off, as a browser sends it
     return {**data, **changes}
 
 
@@ -202,7 +205,13 @@ def test_labels_are_added_and_deleted_by_superusers_only(tenant_a, staff_client)
     root = staff_client(UserFactory(is_superuser=True))
     response = root.post(
         reverse("admin:backoffice_label_add"),
-        {"name": "Fresh label", "time_zone": "UTC", "is_active": "on", "control_group_pct": "0"},
+        {
+            "name": "Fresh label",
+            "time_zone": "UTC",
+            "is_active": "on",
+            "control_group_pct": "0",
+            "base_currency": "EUR",
+        },
     )
     assert response.status_code == 302
     fresh = Label.objects.get(name="Fresh label")

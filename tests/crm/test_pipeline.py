@@ -1,379 +1,308 @@
-"""Event processing: the profile projection, the aggregates, exactly-once claims, poison events set aside, and the
-sweeper that processes what a lost dispatch left behind. The handlers run in this process, on the test database."""
+"""The pipeline: consumer groups on the immutable event log. Exactly once per group, never a skipped event (also when
+transactions commit out of id order), failures per (group, event) that never stop a group, per-player order across
+workers, leases a dead worker loses, and the sweeper as fallback consumer.
+
+These tests commit (transactional database): ticks are snapshots of what other transactions committed.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
-from decimal import Decimal
+import time
+from collections import defaultdict
 
 import pytest
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.db import OperationalError, connection, transaction
 
 from crm import pipeline
-from crm.models import Event, Player, PlayerAggregate
-from crm.pipeline import events_process, events_process_stale
+from crm.models import Event, PipelineCursor, PipelineFailure, PipelineStat, PlayerAggregate
+from crm.pipeline import Worker, leases_balance, page_apply, pipeline_drain, tick
+from crm.services.events import events_retry
 from crm.services.ingest import events_ingest
-from crm.tasks import BATCH_SIZE, sweep_events
-from tests.factories import PlayerFactory
+from crm.tasks import pipeline_sweep
 
-pytestmark = pytest.mark.django_db
-
-T0 = dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def at(minutes: float) -> str:
-    return (T0 + dt.timedelta(minutes=minutes)).isoformat()
+def deposit(event_id: str, amount: float = 10, user: str = "shared-player") -> dict:
+    return {"event_id": event_id, "type": "deposit", "ext_brand_id": "shared-brand", "user_ext_id": user,
+            "occurred_at": "2026-01-10T12:00:00Z", "payload": {"deposit_amount": amount}}  # fmt: skip
 
 
-def ev(event_id: str, type_: str, payload: dict, minutes: float = 0, user: str = "shared-player") -> dict:
-    return {"event_id": event_id, "type": type_, "ext_brand_id": "shared-brand", "user_ext_id": user,
-            "occurred_at": at(minutes), "payload": payload}  # fmt: skip
-
-
-def ingest(tenant, items: list[dict], received_at: dt.datetime | None = None) -> list[int]:
-    result = events_ingest(label=tenant.label, items=items, source="api", received_at=received_at)
+def ingest(tenant, items: list[dict]) -> list[int]:
+    result = events_ingest(label=tenant.label, items=items, source="api")
     assert result.counts()["accepted"] == len(items), [i.errors for i in result.items if i.errors]
     return result.new_ids
 
 
-def aggregate_of(player) -> dict:
-    fields = ("deposit_count", "deposit_sum", "first_deposit_at", "last_deposit_at", "withdrawal_count",
-              "withdrawal_sum", "bet_count", "bet_sum", "win_sum", "login_count", "last_login_at", "last_entry_point")  # fmt: skip
-    return PlayerAggregate.objects.filter(player=player).values(*fields).get()
-
-
-# --- the profile projection -----------------------------------------------------------------------------------------
-
-
-def test_a_profile_update_writes_only_the_fields_that_changed(tenant_a):
-    player = tenant_a.player  # user_country MT, core_user_language EN
-    ids = ingest(tenant_a, [ev("pu-1", "profile_update", {"user_country": "mt", "core_user_language": "EN",
-                                                           "core_username": "renamed"}, minutes=5)])  # fmt: skip
-    # Written by someone else after the event was sent: a field the update does not carry must survive it.
-    Player.objects.filter(pk=player.pk).update(core_kyc_status="VERIFIED")
-
-    with CaptureQueriesContext(connection) as ctx:
-        assert events_process(ids) == 1
-
-    player.refresh_from_db()
-    assert (player.core_username, player.user_country, player.core_kyc_status) == ("renamed", "MT", "VERIFIED")
-    assert player.dt_update == T0 + dt.timedelta(minutes=5)  # no dt_update sent: the event's time stands in
-    [update] = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('UPDATE "crm_player"')]
-    assert update.split(" WHERE ")[0].count('" = ') == 3
-    for column in ("core_username", "dt_update", "updated_at"):
-        assert f'"{column}" =' in update
-    assert Event.objects.get(pk=ids[0]).processed_at is not None
-
-
-def test_an_older_profile_update_never_goes_back_in_time(tenant_a):
-    player = tenant_a.player
-    newer = ev("pu-new", "profile_update", {"core_username": "newer", "dt_update": at(30)}, minutes=30)
-    events_process(ingest(tenant_a, [newer]))
-    # Sent later, changed earlier: its dt_update, or its occurred_at when it has none, is older than the profile's.
-    older_by_dt_update = ev("pu-old-1", "profile_update", {"core_username": "old-1", "dt_update": at(10)}, minutes=40)
-    older_by_occurred_at = ev(
-        "pu-old-2", "profile_update", {"core_username": "old-2", "user_country": "DE"}, minutes=20
-    )
-
-    assert events_process(ingest(tenant_a, [older_by_dt_update, older_by_occurred_at])) == 2
-
-    player.refresh_from_db()
-    assert (player.core_username, player.user_country, player.dt_update) == (
-        "newer",
-        "MT",
-        T0 + dt.timedelta(minutes=30),
-    )
-
-
-def test_profile_updates_of_one_batch_apply_in_the_order_they_happened(tenant_a):
-    ids = ingest(
-        tenant_a,
-        [
-            ev("pu-3", "profile_update", {"core_username": "third"}, minutes=3),
-            ev("pu-1", "profile_update", {"core_username": "first", "user_first_name": "Ann"}, minutes=1),
-            ev("pu-2", "profile_update", {"core_username": "second"}, minutes=2),
-        ],
-    )
-
-    events_process(ids)
-
-    player = Player.objects.get(pk=tenant_a.player.pk)
-    assert (player.core_username, player.user_first_name, player.dt_update) == (
-        "third",
-        "Ann",
-        T0 + dt.timedelta(minutes=3),
-    )
-
-
-def test_a_wallet_currency_change_is_refused_and_the_other_fields_apply(tenant_a):
-    newcomer_ids = ingest(tenant_a, [ev("pu-n", "profile_update", {"core_wallet_currency": "usd"}, user="newcomer")])
-    ids = ingest(tenant_a, [ev("pu-w", "profile_update", {"core_wallet_currency": "USD", "core_username": "kept"})])
-
-    assert events_process(newcomer_ids + ids) == 2
-
-    player = Player.objects.get(pk=tenant_a.player.pk)
-    assert (player.core_wallet_currency, player.core_username) == ("EUR", "kept")
-    assert Player.objects.get(user_ext_id="newcomer").core_wallet_currency == "USD"  # not set before: set now
-    assert set(Event.objects.values_list("processing_error", flat=True)) == {""}
-
-
-@pytest.mark.django_db(transaction=True)
-def test_processing_a_profile_update_does_not_block_ingest_for_that_player(tenant_a, monkeypatch):
-    """The profile handler locks the player without the key lock, so ingest's foreign-key check on the same player
-    goes through while a worker is still inside its batch."""
-    monkeypatch.setattr("crm.tasks._broker_down_until", float("inf"))  # breaker open: the shared broker stays clean
-    ids = ingest(tenant_a, [ev("pu-lock", "profile_update", {"core_username": "locked"})])
-    inside, release, outcome = threading.Event(), threading.Event(), {}
-
-    @pipeline.handler("test-pause", order=15)  # after the profile handler has locked the player
-    def pause(events):
-        inside.set()
-        release.wait(20)
-
-    def work() -> None:
-        try:
-            outcome["processed"] = events_process(ids)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=work)
-    try:
-        worker.start()
-        assert inside.wait(20), "the batch never reached the test handler"
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '5s'")  # fail instead of waiting for the batch to end
-            result = events_ingest(label=tenant_a.label, items=[ev("dep-during", "deposit", {"deposit_amount": 5})],
-                                   source="api")  # fmt: skip
-        assert result.counts()["accepted"] == 1
-    finally:
-        release.set()
-        worker.join(30)
-        _unregister("test-pause")
-    assert outcome == {"processed": 1}
-
-
-# --- aggregates -------------------------------------------------------------------------------------------------
-
-
-def test_aggregates_add_up_deposits_bets_wins_and_logins(tenant_a):
-    game = {"game_id": "g-1", "game_name": "Book"}
-    events = [
-        ev("d-1", "deposit", {"deposit_amount": 50}, minutes=10),
-        ev("d-2", "deposit", {"deposit_amount": 25.5, "deposit_method": "card"}, minutes=30),
-        ev("d-3", "deposit", {"deposit_amount": 0.01}, minutes=5),
-        ev("w-1", "withdrawal", {"withdrawal_amount": 20}, minutes=40),
-        ev("b-1", "casino_bet", {"bet_amount": 2.5, **game}, minutes=11),
-        ev("b-2", "casino_bet", {"bet_amount": 2.5, **game}, minutes=12),
-        ev("b-3", "sport_bet_placed", {"bet_amount": 10}, minutes=13),
-        ev("win-1", "casino_win", {"win_amount": 10, **game}, minutes=14),
-        ev("win-2", "sport_bet_settled", {"bet_amount": 10, "result": "won", "win_amount": 15}, minutes=15),
-        ev("win-3", "sport_bet_settled", {"bet_amount": 10, "result": "lost"}, minutes=16),
-        ev("l-1", "login", {"entry_point": "lobby"}, minutes=1),
-        ev("l-2", "login", {"entry_point": "mobile"}, minutes=50),
-        ev("l-3", "login", {}, minutes=2),
-        ev("a-1", "client_action", {"action": "opened_cashier"}, minutes=3),
-        ev("other-d", "deposit", {"deposit_amount": 7}, minutes=8, user="other-player"),
-    ]
-    ids = ingest(tenant_a, events)
-
-    # In two batches, the later events first: the totals must not depend on the order of processing.
-    assert events_process(ids[7:]) + events_process(ids[:7]) == len(events)
-
-    assert aggregate_of(tenant_a.player) == {
-        "deposit_count": 3,
-        "deposit_sum": Decimal("75.51"),
-        "first_deposit_at": T0 + dt.timedelta(minutes=5),
-        "last_deposit_at": T0 + dt.timedelta(minutes=30),
-        "withdrawal_count": 1,
-        "withdrawal_sum": Decimal("20"),
-        "bet_count": 3,
-        "bet_sum": Decimal("15"),
-        "win_sum": Decimal("25"),
-        "login_count": 3,
-        "last_login_at": T0 + dt.timedelta(minutes=50),
-        "last_entry_point": "mobile",
-    }
-    other = Player.objects.get(user_ext_id="other-player")
-    assert aggregate_of(other)["deposit_count"] == 1
-    assert aggregate_of(other)["deposit_sum"] == Decimal("7")
-    assert aggregate_of(other)["login_count"] == 0
-
-
-def test_the_last_entry_point_is_the_latest_logins_even_when_it_was_processed_first(tenant_a):
-    later = ingest(tenant_a, [ev("l-late", "login", {"entry_point": "app"}, minutes=60)])
-    earlier = ingest(tenant_a, [ev("l-early", "login", {"entry_point": "lobby"}, minutes=1)])
-
-    events_process(later)
-    events_process(earlier)
-
-    aggregate = aggregate_of(tenant_a.player)
-    assert (aggregate["login_count"], aggregate["last_entry_point"]) == (2, "app")
-    assert aggregate["last_login_at"] == T0 + dt.timedelta(minutes=60)
-
-
-def test_processing_the_same_ids_again_changes_nothing(tenant_a):
-    ids = ingest(tenant_a, [ev("d-1", "deposit", {"deposit_amount": 40}), ev("l-1", "login", {"entry_point": "x"}),
-                            ev("pu-1", "profile_update", {"core_username": "once"})])  # fmt: skip
-    assert events_process(ids) == 3
-    aggregate, processed_at = aggregate_of(tenant_a.player), dict(Event.objects.values_list("id", "processed_at"))
-
-    assert events_process(ids) == 0
-    assert events_process(list(reversed(ids)) * 2) == 0
-    assert events_process_stale(older_than=dt.timedelta(seconds=0), limit=100) == 0
-
-    assert aggregate_of(tenant_a.player) == aggregate
-    assert dict(Event.objects.values_list("id", "processed_at")) == processed_at
-    assert aggregate["deposit_count"] == 1
-
-
-# --- poison events ------------------------------------------------------------------------------------------------
+def deposits_counted() -> int:
+    return sum(PlayerAggregate.objects.values_list("deposit_count", flat=True))
 
 
 def _unregister(name: str) -> None:
-    pipeline._REGISTRY[:] = [entry for entry in pipeline._REGISTRY if entry[1] != name]
+    for regs in pipeline._GROUPS.values():
+        regs[:] = [r for r in regs if r.name != name]
+
+
+class Recorder:
+    """A handler in the (otherwise empty) `automation` group: records each event it applied, with the thread that
+    applied it, once its transaction commits; fails on deposits of 666 while `broken`."""
+
+    def __init__(self) -> None:
+        self.applied: list[tuple[int, int, str]] = []  # (event id, player id, thread)
+        self.broken = False
+        self._lock = threading.Lock()
+
+    def __call__(self, events) -> None:
+        for event in events:
+            if self.broken and event.payload.get("deposit_amount") == 666:
+                raise RuntimeError(f"cannot handle event {event.id}")
+        seen = [(e.id, e.player_id, threading.current_thread().name) for e in events]
+        transaction.on_commit(lambda: self._add(seen))
+
+    def _add(self, seen) -> None:
+        with self._lock:
+            self.applied.extend(seen)
+
+    def ids(self) -> list[int]:
+        return [event_id for event_id, _, _ in self.applied]
 
 
 @pytest.fixture
-def poison_handler():
-    """A handler that fails on deposits of 666, registered for one test."""
-
-    @pipeline.handler("test-poison", order=30)
-    def fail_on_666(events):
-        for event in events:
-            if event.payload.get("deposit_amount") == 666:
-                raise RuntimeError(f"cannot handle event {event.id}")
-
-    yield fail_on_666
-    _unregister("test-poison")
-    assert "test-poison" not in pipeline.registered()
+def recorder():
+    record = Recorder()
+    pipeline.handler("test-recorder", group="automation")(record)
+    pipeline.cursors_ensure(["automation"])  # a new group starts at the newest tick
+    yield record
+    _unregister("test-recorder")
+    with connection.cursor() as cursor:  # the pipeline's tables are not flushed between tests
+        cursor.execute("DELETE FROM pipeline_cursor WHERE group_name = 'automation'")
+        cursor.execute("DELETE FROM pipeline_failure")
+        cursor.execute("DELETE FROM pipeline_worker")
 
 
-def test_a_poison_event_is_set_aside_and_the_rest_of_its_batch_is_processed(tenant_a, poison_handler):
-    amounts = [10, 20, 666, 30, 40]
-    ids = ingest(tenant_a, [ev(f"d-{a}", "deposit", {"deposit_amount": a}, minutes=i) for i, a in enumerate(amounts)])
-    poison_id = Event.objects.get(event_id="d-666").pk
-
-    assert events_process(ids) == len(amounts)
-
-    poison = Event.objects.get(pk=poison_id)
-    assert poison.processed_at is not None  # set aside: the sweeper does not retry it forever
-    assert poison.processing_error == f"RuntimeError: cannot handle event {poison_id}"
-    others = Event.objects.exclude(pk=poison_id)
-    assert set(others.values_list("processing_error", flat=True)) == {""}
-    assert not others.filter(processed_at__isnull=True).exists()
-    aggregate = aggregate_of(tenant_a.player)  # the failed attempt's effects rolled back: each counted once
-    assert (aggregate["deposit_count"], aggregate["deposit_sum"]) == (4, Decimal("100"))
-    assert events_process(ids) == 0
-
-
-def test_the_sweeper_sets_a_poison_event_aside_too(tenant_a, poison_handler):
-    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    ingest(tenant_a, [ev("d-1", "deposit", {"deposit_amount": 666}), ev("d-2", "deposit", {"deposit_amount": 1})],
-           received_at=an_hour_ago)  # fmt: skip
-
-    assert sweep_events() == 2
-
-    assert dict(Event.objects.values_list("event_id", "processing_error")) == {
-        "d-1": f"RuntimeError: cannot handle event {Event.objects.get(event_id='d-1').pk}",
-        "d-2": "",
-    }
-    assert aggregate_of(tenant_a.player)["deposit_count"] == 1
-
-
-def test_a_handler_name_is_registered_once(poison_handler):
-    with pytest.raises(ValueError, match="already registered"):
-        pipeline.handler("test-poison")(lambda events: None)
-    assert pipeline.registered().count("test-poison") == 1
-    assert pipeline.registered()[:2] == ["profile", "aggregates"]
-
-
-# --- the sweeper --------------------------------------------------------------------------------------------------
-
-
-def test_the_sweeper_processes_events_whose_dispatch_was_lost(tenant_a):
-    # Stored and committed, but the message to the worker never left (broker down) or was lost with its worker.
-    a_minute_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    count = 2 * BATCH_SIZE + 37
-    lost = [ev(f"lost-{i}", "deposit", {"deposit_amount": 1}, user=f"p-{i % 40}") for i in range(count)]
-    ingest(tenant_a, lost, received_at=a_minute_ago)
-    fresh_ids = ingest(tenant_a, [ev("fresh-1", "deposit", {"deposit_amount": 1})])  # its dispatch may still come
-
-    assert sweep_events() == count
-
-    assert not Event.objects.filter(processed_at__isnull=True).exclude(pk__in=fresh_ids).exists()
-    assert Event.objects.get(pk=fresh_ids[0]).processed_at is None
-    assert sum(PlayerAggregate.objects.values_list("deposit_count", flat=True)) == count
-    assert sweep_events() == 0
-
-
-def test_the_sweeper_stops_at_its_time_budget(tenant_a):
-    a_minute_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    ingest(tenant_a, [ev(f"s-{i}", "login", {}) for i in range(BATCH_SIZE + 5)], received_at=a_minute_ago)
-
-    assert sweep_events(budget_seconds=0) == 0  # no time: nothing claimed, nothing lost
-    assert sweep_events() == BATCH_SIZE + 5
-
-
-def test_processing_skips_players_of_no_concern_and_unknown_ids(tenant_a):
-    bystander = PlayerFactory(brand=tenant_a.brand, label=tenant_a.label)
-    ids = ingest(tenant_a, [ev("d-1", "deposit", {"deposit_amount": 5})])
-
-    assert events_process([*ids, 10**12]) == 1
-
-    assert not PlayerAggregate.objects.filter(player=bystander).exists()
-
-
-def test_updates_at_the_same_instant_apply_in_the_order_they_were_sent(tenant_a):
-    # Whole-second timestamps are common: the later of two updates in one batch wins, whatever their ids say.
-    ids = ingest(
-        tenant_a,
-        [
-            ev("pu-9", "profile_update", {"core_username": "sent-first"}, minutes=5),
-            ev("pu-10", "profile_update", {"core_username": "sent-second"}, minutes=5),
-            ev("login-b", "login", {"entry_point": "sent-first"}, minutes=6),
-            ev("login-a", "login", {"entry_point": "sent-second"}, minutes=6),
-        ],
-    )
-
-    assert ids == sorted(ids)
-    assert list(Event.objects.filter(pk__in=ids).order_by("pk").values_list("event_id", flat=True)) == [
-        "pu-9", "pu-10", "login-b", "login-a",
-    ]  # fmt: skip
-    events_process(ids)
-
-    assert Player.objects.get(pk=tenant_a.player.pk).core_username == "sent-second"
-    assert aggregate_of(tenant_a.player)["last_entry_point"] == "sent-second"
-
-
-@pytest.mark.django_db
-def test_profile_update_pii_is_encrypted_in_the_stored_payload_and_applied_in_clear(tenant_a):
-    from django.db import connection
-
-    from crm.models import Event, Player
-    from crm.pipeline import events_process
-    from crm.services.ingest import events_ingest
-
-    item = {
-        "event_id": "pu-pii",
-        "type": "profile_update",
-        "ext_brand_id": tenant_a.brand.ext_brand_id,
-        "user_ext_id": "pii-player",
-        "occurred_at": "2025-01-01T00:00:00Z",
-        "payload": {"user_email": "Secret@Example.com", "user_phone": "+356 9988 7766", "core_username": "s"},
-    }
-    result = events_ingest(label=tenant_a.label, items=[item], source="api")
+def test_each_group_applies_a_committed_event_once_and_never_updates_the_log(tenant_a, recorder):
+    ids = ingest(tenant_a, [deposit(f"d-{i}", user=f"p-{i}") for i in range(30)])
     with connection.cursor() as cursor:
-        cursor.execute("SELECT payload::text, digest FROM crm_event WHERE id = %s", [result.new_ids[0]])
-        stored, digest = cursor.fetchone()
-    assert "secret@example.com" not in stored.lower()
-    assert "99887766" not in stored
-    assert '"core_username": "s"' in stored
-    assert events_process(result.new_ids) == 1
-    player = Player.objects.get(user_ext_id="pii-player")
-    assert (player.user_email, player.user_phone) == ("secret@example.com", "+35699887766")
-    # The same event sent again is still a duplicate: the digest is of the content, not of the ciphertext.
-    assert events_ingest(label=tenant_a.label, items=[item], source="api").items[0].status == "duplicate"
-    assert Event.objects.get(pk=result.new_ids[0]).digest == digest
+        cursor.execute("SELECT id, xmin::text FROM crm_event ORDER BY id")
+        versions = cursor.fetchall()
+
+    applied = pipeline_drain()
+
+    assert applied == 30 * len(pipeline.groups())  # crm, gamification, automation: each once
+    assert (deposits_counted(), sorted(recorder.ids())) == (30, ids)
+    assert pipeline_drain() == 0
+    assert (deposits_counted(), len(recorder.ids())) == (30, 30)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, xmin::text FROM crm_event ORDER BY id")
+        assert cursor.fetchall() == versions  # the same row versions: no claim column, no update
+    stats = dict(PipelineStat.objects.filter(label=tenant_a.label).values_list("group_name", "applied"))
+    assert stats == {"crm": 30, "gamification": 30, "automation": 30}
+
+
+def test_a_transaction_that_commits_after_a_later_one_is_not_skipped(tenant_a, recorder):
+    holding, release, held_ids = threading.Event(), threading.Event(), []
+
+    def slow_ingest() -> None:  # draws the lower ids, commits last
+        try:
+            with transaction.atomic():
+                held_ids.extend(ingest(tenant_a, [deposit("slow-1", user="slow"), deposit("slow-2", user="slow")]))
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=slow_ingest)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        fast_ids = ingest(tenant_a, [deposit("fast-1", user="fast")])
+        assert fast_ids[0] > max(held_ids)
+
+        pipeline_drain()  # the later transaction is applied at once; the one still open waits, not skipped
+        assert recorder.ids() == fast_ids
+    finally:
+        release.set()
+        thread.join(30)
+
+    pipeline_drain()
+
+    assert recorder.ids() == [*fast_ids, *held_ids]
+    assert deposits_counted() == 3
+    assert pipeline_drain() == 0
+
+
+def test_a_poison_event_fails_in_one_group_only_and_a_retry_after_the_fix_applies_it_once(tenant_a, recorder):
+    recorder.broken = True
+    ids = ingest(tenant_a, [deposit("d-1", 10), deposit("d-666", 666), deposit("d-2", 20)])
+    poison = Event.objects.get(event_id="d-666").pk
+
+    pipeline_drain()
+
+    assert deposits_counted() == 3  # the crm group applied all three
+    assert sorted(recorder.ids()) == [ids[0], ids[2]]  # automation went on past the poison event
+    failure = PipelineFailure.objects.get()
+    assert (failure.group_name, failure.event_id, failure.handler, failure.attempts, failure.resolved_at) == (
+        "automation",
+        poison,
+        "test-recorder",
+        1,
+        None,
+    )
+    assert failure.error == f"RuntimeError: cannot handle event {poison}"
+    assert failure.label_id == tenant_a.label.pk
+
+    assert events_retry(event_ids=[poison]) == [poison]  # still broken: a second attempt, backed off
+    pipeline_drain()
+    failure.refresh_from_db()
+    assert (failure.attempts, failure.resolved_at, failure.retry_after is not None) == (2, None, True)
+
+    recorder.broken = False  # the fix is deployed
+    assert events_retry(event_ids=[poison]) == [poison]
+    pipeline_drain()
+    pipeline_drain()
+
+    failure.refresh_from_db()
+    assert failure.resolved_at is not None
+    assert sorted(recorder.ids()) == sorted(ids)  # the poison event once, after the fix
+    assert deposits_counted() == 3  # and never again in the crm group
+    assert events_retry(event_ids=[poison]) == []  # resolved: nothing to retry
+
+
+def test_a_failure_retried_past_its_backoffs_is_parked_until_staff_retry_it(tenant_a, recorder):
+    recorder.broken = True
+    ingest(tenant_a, [deposit("d-666", 666)])
+    pipeline_drain()
+    failure = PipelineFailure.objects.get()
+    for attempt in range(2, len(pipeline.RETRY_BACKOFF_SECONDS) + 3):
+        PipelineFailure.objects.filter(pk=failure.pk, retry_after__isnull=False).update(retry_after=failure.failed_at)
+        pipeline_drain()
+        failure.refresh_from_db()
+        assert failure.attempts == min(attempt, len(pipeline.RETRY_BACKOFF_SECONDS) + 1)
+    assert failure.retry_after is None  # parked: no automatic retry any more
+    recorder.broken = False
+    events_retry(event_ids=[failure.event_id])
+    pipeline_drain()
+    failure.refresh_from_db()
+    assert failure.resolved_at is not None
+
+
+def test_a_page_whose_transaction_breaks_applies_nothing_and_is_read_again(tenant_a):
+    calls = []
+
+    @pipeline.handler("test-connection-lost", group="crm", order=99)  # after the aggregates
+    def lose_connection_once(events) -> None:
+        calls.append(len(events))
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+
+    try:
+        ingest(tenant_a, [deposit("d-1"), deposit("d-2")])
+        with pytest.raises(OperationalError):
+            pipeline_drain(group_names=["crm"])
+        assert deposits_counted() == 0  # the aggregates rolled back with the position
+        assert not PipelineFailure.objects.exists()  # a transient error is not the event's fault
+
+        pipeline_drain(group_names=["crm"])
+    finally:
+        _unregister("test-connection-lost")
+    assert deposits_counted() == 2
+    assert calls == [2, 2]
+
+
+def test_four_workers_apply_each_players_events_in_acceptance_order(tenant_a, recorder, settings):
+    settings.PITBOSS_PIPELINE_LEASE_SECONDS = 2  # they rebalance every 0.4 s
+    stop = threading.Event()
+    workers = [Worker("automation") for _ in range(4)]
+
+    def run(worker: Worker) -> None:
+        try:
+            while not stop.is_set():
+                if worker.run_once() == 0:
+                    time.sleep(0.02)
+        finally:
+            worker.stop()
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(w,), name=f"worker-{i}") for i, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    accepted: dict[int, list[int]] = defaultdict(list)
+    try:
+        deadline = time.monotonic() + 30
+        while sorted(len(w.held) for w in workers) != [4, 4, 4, 4] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first took all 16 partitions; it gives back its extras as the others announce
+        assert sorted(p for w in workers for p in w.held) == list(range(pipeline.PARTITIONS))
+        for batch in range(40):  # 40 requests, one after the other, each with events of several players
+            items = [deposit(f"d-{batch}-{i}", user=f"p-{(batch + i) % 32}") for i in range(10)]
+            for event_id in ingest(tenant_a, items):
+                accepted[Event.objects.get(pk=event_id).player_id].append(event_id)
+        deadline = time.monotonic() + 60
+        while len(recorder.applied) < 400 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+
+    seen: dict[int, list[int]] = defaultdict(list)
+    for event_id, player_id, _ in recorder.applied:
+        seen[player_id].append(event_id)
+    assert dict(seen) == dict(accepted)  # each event once, each player's in acceptance order
+    assert len({name for _, _, name in recorder.applied}) == 4  # the workers shared the partitions
+
+
+def test_a_dead_workers_partitions_are_taken_over_after_its_lease(tenant_a, recorder, settings):
+    settings.PITBOSS_PIPELINE_LEASE_SECONDS = 1
+    dead, alive = pipeline.new_owner("dead"), pipeline.new_owner("alive")
+    assert len(leases_balance(group="automation", owner=dead)) == pipeline.PARTITIONS
+    assert leases_balance(group="automation", owner=alive) == []  # all held, none expired: nothing to take
+    ids = ingest(tenant_a, [deposit("d-1")])
+    assert pipeline_sweep() == 2  # the crm and gamification groups; automation's partitions are leased
+
+    time.sleep(1.3)  # the dead worker neither heartbeats nor renews
+    assert len(leases_balance(group="automation", owner=alive)) == pipeline.PARTITIONS
+    part = pipeline.partition_of(Event.objects.get(pk=ids[0]).player_id)
+    assert page_apply(group="automation", part=part, owner=dead) is None  # fenced: its lease is gone
+    assert page_apply(group="automation", part=part, owner=alive).events == 1
+    assert recorder.ids() == ids
+    pipeline.leases_release(group="automation", owner=alive)
+
+
+def test_workers_of_a_group_split_its_partitions_evenly(recorder):
+    owners = [pipeline.new_owner() for _ in range(3)]
+    for owner in owners:  # each announces itself first
+        leases_balance(group="automation", owner=owner)
+    held = [leases_balance(group="automation", owner=owner) for owner in owners]
+    held = [leases_balance(group="automation", owner=owner) for owner in owners]  # the first gave back its extras
+    assert sorted(p for parts in held for p in parts) == list(range(pipeline.PARTITIONS))
+    assert sorted(len(parts) for parts in held) == [4, 6, 6]  # ceil(16 / 3) each, the rest to the last
+    for owner in owners:
+        pipeline.leases_release(group="automation", owner=owner)
+    assert not PipelineCursor.objects.filter(group_name="automation", lease_owner__isnull=False).exists()
+
+
+def test_the_sweeper_applies_what_no_worker_holds_and_stops_at_its_budget(tenant_a):
+    ingest(tenant_a, [deposit(f"d-{i}", user=f"p-{i}") for i in range(20)])
+
+    assert pipeline_sweep(budget_seconds=0) == 0  # no time: nothing applied, nothing lost
+    assert pipeline_sweep() == 20 * len(pipeline.groups())
+    assert deposits_counted() == 20
+    assert pipeline_sweep() == 0
+
+
+def test_a_tick_is_taken_only_when_something_may_have_committed(tenant_a, settings):
+    settings.PITBOSS_PIPELINE_TICK_MS = 0
+    tick(force=True)
+    assert tick() is None  # nothing happened since
+    ingest(tenant_a, [deposit("d-1")])
+    assert tick() is not None
+
+
+def test_handlers_register_once_in_a_known_group():
+    with pytest.raises(ValueError, match="Unknown pipeline group 'nope'"):
+        pipeline.handler("test-x", group="nope")
+    with pytest.raises(ValueError, match="already registered"):
+        pipeline.handler("profile", group="automation")(lambda events: None)
+    assert pipeline.registered("crm") == ["profile", "aggregates"]
+    assert pipeline.groups()[:2] == ["crm", "gamification"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from crm.pipeline import events_process
+from crm.pipeline import events_apply
 from crm.services.ingest import events_ingest
 from gamification.models import Mission, MissionStatus, MissionTask
 
@@ -65,5 +65,5 @@ def feed(label, items: list[dict]) -> list[int]:
     """Ingest `items` as a partner would and run the pipeline on them (and on the facts they produce)."""
     result = events_ingest(label=label, items=items, source="api")
     assert not [i for i in result.items if i.status == "invalid"], [i.errors for i in result.items]
-    events_process(result.new_ids)
+    events_apply(result.new_ids)
     return result.new_ids

@@ -6,12 +6,10 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
 
 from backoffice.errors import DomainError
 from crm.models import Event, Player
-from crm.pipeline import EventRow, events_process, events_process_stale
-from crm.services.ingest import events_ingest
+from crm.pipeline import EventRow
 from gamification.handlers.missions import count_mission_progress
 from gamification.models import PlayerMission, TaskContribution, WalletEntry
 from gamification.selectors import missions_for_player, wallet_get
@@ -37,31 +35,13 @@ def test_only_casino_bets_on_slots_of_at_least_one_count(tenant_a):
     assert (_value(pm), pm.state) == (Decimal(2), "in_progress")
 
 
-def test_a_mission_task_fed_the_same_event_twice_progresses_once(tenant_a):
+def test_a_resent_event_progresses_the_task_once(tenant_a):
     mission = mission_make(tenant_a.label, tasks=[{"target": 3}])
-    ids = feed(tenant_a.label, [bet("same-bet")])
-    assert events_process(ids) == 0  # fed again to the pipeline: its claim finds it processed, nothing runs
-    assert events_process_stale(older_than=dt.timedelta(0), limit=100) == 0  # and the sweeper leaves it alone
+    feed(tenant_a.label, [bet("same-bet")])
     feed(tenant_a.label, [bet("same-bet")])  # the partner retries the event: a duplicate, not stored again
     assert _value(_run(tenant_a, mission)) == Decimal(1)
-
-
-def test_an_event_whose_batch_failed_counts_once_when_processed_again(tenant_a):
-    mission = mission_make(tenant_a.label, tasks=[{"target": 3}])
-    result = events_ingest(label=tenant_a.label, items=[bet("b-1"), bet("b-2")], source="api")
-
-    def killed_mid_batch():  # the claim and the progress are one transaction: a worker dying rolls back both
-        with transaction.atomic():
-            events_process(result.new_ids)
-            assert _value(_run(tenant_a, mission)) == Decimal(2)
-            raise RuntimeError("worker killed")
-
-    with pytest.raises(RuntimeError):
-        killed_mid_batch()
-    assert not PlayerMission.objects.filter(mission=mission).exists()
-    assert events_process(result.new_ids) == 2
-    assert events_process(result.new_ids) == 0
-    assert _value(_run(tenant_a, mission)) == Decimal(2)
+    # That the pipeline applies a stored event once per group, also across killed workers, is proven in
+    # tests/crm/test_pipeline.py and tests/test_reliability.py.
 
 
 def test_a_windowed_task_counts_an_event_once_even_if_the_handler_sees_it_twice(tenant_a):

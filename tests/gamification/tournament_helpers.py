@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 from decimal import Decimal
 
-from crm.pipeline import events_process
+from crm.pipeline import events_apply
 from crm.services.ingest import events_ingest
 from gamification.handlers.tournaments import cache_clear
 from gamification.models import Tournament, TournamentInstance, TournamentPrize
@@ -65,7 +65,7 @@ def play(tenant, events: list[tuple]) -> None:
     ]
     result = events_ingest(label=tenant.label, items=items, source="api")
     assert result.counts()["accepted"] == len(items), result.items
-    events_process(result.new_ids)
+    events_apply(result.new_ids)
 
 
 def scores_set(instance: TournamentInstance, players: list, step: int = 1) -> None:
