@@ -68,7 +68,7 @@ def _activity(label, staff) -> None:
     wallet_adjust(player=players[0], currency="gems", amount=80, source="manual", key="sc:gems", created_by=staff)
     store_purchase(player=players[0], item=StoreItem.objects.get(label=label, name="Pitboss cap"), key="sc:cap")
     badge = Badge.objects.get(label=label, name="Slots explorer")
-    badge_award(players[1], badge, source="api", key="sc:badge", reason="Schema test")
+    badge_award(player=players[1], badge=badge, source="api", key="sc:badge", reason="Schema test")
     mission_opt_in(players[2], Mission.objects.get(label=label, name="Sports weekend"))
     for instance in TournamentInstance.objects.filter(label=label, tournament__registration_type="opt_in"):
         for player in players[:4]:

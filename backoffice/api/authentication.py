@@ -70,7 +70,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw = _raw_key(header)
         if raw is None:
             return None
-        key = api_key_check(raw)
+        key = api_key_check(raw=raw)
         if key is None:
             raise exceptions.AuthenticationFailed("Unknown API key.")
         if not key.is_active:

@@ -32,7 +32,7 @@ def api_key_revoke(*, api_key: ApiKey) -> None:
     api_key.refresh_from_db(fields=["revoked_at"])
 
 
-def api_key_check(raw: str) -> ApiKey | None:
+def api_key_check(*, raw: str) -> ApiKey | None:
     """The active key for `raw`, or None. Records its use at most once a minute so hot endpoints do not write."""
     parts = raw.split("_")
     if len(parts) < 3 or parts[0] != KEY_PREFIX:

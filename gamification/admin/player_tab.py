@@ -173,8 +173,8 @@ def badge_award_view(model_admin, request, player: Player):
         data = form.cleaned_data
         try:
             result = badge_award(
-                player,
-                data["badge"],
+                player=player,
+                badge=data["badge"],
                 source="manual",
                 key=f"manual:{data['key']}",
                 reason=data["reason"],

@@ -231,8 +231,8 @@ class BadgeAwardView(PlayerIdempotentPostView):
 
     def perform(self, subject, data, *, key, created_by, **path):
         return badge_award(
-            subject,
-            badge_get(subject, path["badge_id"]),
+            player=subject,
+            badge=badge_get(subject, path["badge_id"]),
             source="api",
             key=key,
             stage=data.get("stage"),

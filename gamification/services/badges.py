@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 
@@ -11,6 +12,9 @@ from crm.models import Player
 from gamification.facts import BADGE_EARNED, fact_emit
 from gamification.models import Badge, BadgeAward, BadgeStage
 from gamification.services.wallet import MAX_KEY_LENGTH, MAX_REASON_LENGTH, ControlGroup, IdempotencyConflict
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SOURCES = ("mission", "tournament", "rule", "journey", "manual", "api")
 
@@ -33,20 +37,20 @@ class AwardResult:
     created: bool  # False when the key was already used: nothing changed
 
 
-def badge_stage_count(badge: Badge) -> int:
+def badge_stage_count(*, badge: Badge) -> int:
     """How many stages the badge has: a badge without stages has one."""
     return max(BadgeStage.objects.filter(badge_id=badge.pk).count(), 1)
 
 
 def badge_award(
+    *,
     player: Player,
     badge: Badge,
-    *,
     source: str,
     key: str,
     stage: int | None = None,
     reason: str = "",
-    created_by=None,
+    created_by: User | None = None,
 ) -> AwardResult:
     """Award the player's next stage of `badge` (or `stage`), once per `key` within the label.
 
@@ -103,7 +107,7 @@ def _validate(*, source: str, key: str, reason: str, stage: int | None) -> None:
 
 def _stage_pick(player: Player, badge: Badge, stage: int | None) -> int:
     earned = set(BadgeAward.objects.filter(player_id=player.pk, badge_id=badge.pk).values_list("stage", flat=True))
-    last = badge_stage_count(badge)
+    last = badge_stage_count(badge=badge)
     if stage is None:
         stage = max(earned, default=0) + 1
         if stage > last:

@@ -278,7 +278,7 @@ def _rewards_give(pm: PlayerMission, mission: Mission, player: Player) -> None:
             )
     if mission.reward_badge_id is not None:
         try:
-            badge_award(player, mission.reward_badge, source="mission", key=f"mission:{pm.pk}:badge")
+            badge_award(player=player, badge=mission.reward_badge, source="mission", key=f"mission:{pm.pk}:badge")
         except Refused as exc:  # the last stage already held, or the badge switched off: the rest stands
             log.info("mission_badge_refused", player_mission_id=pm.pk, code=exc.code)
 

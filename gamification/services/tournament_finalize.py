@@ -111,8 +111,8 @@ def _prizes_award(instance: TournamentInstance) -> set[int]:
 def _badge_give(instance: TournamentInstance, prize: TournamentPrize, participant: TournamentParticipant) -> None:
     try:
         badge_award(
-            participant.player,
-            prize.badge,
+            player=participant.player,
+            badge=prize.badge,
             source="tournament",
             key=f"tournament:{instance.pk}:{participant.player_id}:prize:badge",
             reason=f"Tournament {instance.tournament.name}: place {participant.place}"[:255],

@@ -32,32 +32,38 @@ def _refused(call) -> str:
 
 def test_each_award_raises_the_player_one_stage_until_the_last(tenant_a):
     badge = _badge(tenant_a.label, ["Bronze", "Silver"])
-    first = badge_award(tenant_a.player, badge, source="manual", key="k1")
-    again = badge_award(tenant_a.player, badge, source="manual", key="k1")
-    second = badge_award(tenant_a.player, badge, source="manual", key="k2")
+    first = badge_award(player=tenant_a.player, badge=badge, source="manual", key="k1")
+    again = badge_award(player=tenant_a.player, badge=badge, source="manual", key="k1")
+    second = badge_award(player=tenant_a.player, badge=badge, source="manual", key="k2")
     assert (first.award.stage, again.created, again.award.pk, second.award.stage) == (1, False, first.award.pk, 2)
-    assert _refused(lambda: badge_award(tenant_a.player, badge, source="manual", key="k3")) == "max_stage"
+    assert _refused(lambda: badge_award(player=tenant_a.player, badge=badge, source="manual", key="k3")) == "max_stage"
     facts = Event.objects.filter(player=tenant_a.player, type="badge_earned").order_by("id")
     assert [(f.payload["stage"], f.payload.get("stage_name")) for f in facts] == [(1, "Bronze"), (2, "Silver")]
 
 
 def test_a_badge_without_stages_has_one_and_a_given_stage_is_awarded_once(tenant_a):
     single = _badge(tenant_a.label, name="Single")
-    assert badge_award(tenant_a.player, single, source="api", key="s1").award.stage == 1
-    assert _refused(lambda: badge_award(tenant_a.player, single, source="api", key="s2")) == "max_stage"
+    assert badge_award(player=tenant_a.player, badge=single, source="api", key="s1").award.stage == 1
+    assert _refused(lambda: badge_award(player=tenant_a.player, badge=single, source="api", key="s2")) == "max_stage"
     staged = _badge(tenant_a.label, ["A", "B", "C"], name="Staged")
-    assert badge_award(tenant_a.player, staged, source="api", key="t1", stage=3).award.stage == 3
-    assert _refused(lambda: badge_award(tenant_a.player, staged, source="api", key="t2", stage=3)) == "already_awarded"
-    assert _refused(lambda: badge_award(tenant_a.player, staged, source="api", key="t3", stage=4)) == "max_stage"
+    assert badge_award(player=tenant_a.player, badge=staged, source="api", key="t1", stage=3).award.stage == 3
+    assert (
+        _refused(lambda: badge_award(player=tenant_a.player, badge=staged, source="api", key="t2", stage=3))
+        == "already_awarded"
+    )
+    assert (
+        _refused(lambda: badge_award(player=tenant_a.player, badge=staged, source="api", key="t3", stage=4))
+        == "max_stage"
+    )
 
 
 def test_inactive_badges_and_control_group_players_get_no_award(tenant_a):
     inactive = _badge(tenant_a.label, is_active=False)
-    assert _refused(lambda: badge_award(tenant_a.player, inactive, source="api", key="a")) == "inactive"
+    assert _refused(lambda: badge_award(player=tenant_a.player, badge=inactive, source="api", key="a")) == "inactive"
     active = _badge(tenant_a.label, name="On")
     Player.objects.filter(pk=tenant_a.player.pk).update(ach_gamification_in_control_group=True)
     tenant_a.player.refresh_from_db()
-    assert _refused(lambda: badge_award(tenant_a.player, active, source="api", key="b")) == "control_group"
+    assert _refused(lambda: badge_award(player=tenant_a.player, badge=active, source="api", key="b")) == "control_group"
     assert not BadgeAward.objects.exists()
     assert badges_for_player(tenant_a.player) == []
 
@@ -67,8 +73,8 @@ def test_hidden_badges_show_only_once_earned(tenant_a):
     hidden = _badge(tenant_a.label, name="Secret", visibility="hidden", position=2)
     views = badges_for_player(tenant_a.player)
     assert [(v.id, v.earned) for v in views] == [(greyed.pk, False)]
-    badge_award(tenant_a.player, hidden, source="manual", key="h")
-    badge_award(tenant_a.player, greyed, source="manual", key="g")
+    badge_award(player=tenant_a.player, badge=hidden, source="manual", key="h")
+    badge_award(player=tenant_a.player, badge=greyed, source="manual", key="g")
     views = badges_for_player(tenant_a.player)
     assert [(v.id, v.earned, v.stage, v.stage_count) for v in views] == [
         (greyed.pk, True, 1, 2),

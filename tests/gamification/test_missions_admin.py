@@ -164,7 +164,7 @@ def test_the_badge_page_has_stages_inline_and_lists_awards(tenant_a, staff_clien
     assert response.status_code == 302, response.content.decode()[:3000]
     badge = Badge.objects.get(name="Spinner")
     assert list(BadgeStage.objects.filter(badge=badge).values_list("name", flat=True)) == ["Bronze", "Silver"]
-    badge_award(tenant_a.player, badge, source="manual", key="k", reason="Welcome gift")
+    badge_award(player=tenant_a.player, badge=badge, source="manual", key="k", reason="Welcome gift")
     page = client.get(reverse("admin:gamification_badge_change", args=[badge.pk])).content.decode()
     assert "Welcome gift" in page
     assert "shared-player" in page
