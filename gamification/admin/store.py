@@ -61,7 +61,7 @@ class StoreItemAdmin(LabelScopedAdmin):
             parts.append(
                 f"at most {obj.cap_count} per player {'ever' if obj.cap_period == 'ever' else f'a {obj.cap_period}'}"
             )
-        if not item_is_on_sale(obj, now):
+        if not item_is_on_sale(item=obj, now=now):
             parts.append("not on sale now")
         elif obj.active_till:
             parts.append(f"on sale until {obj.active_till:%Y-%m-%d %H:%M} UTC")

@@ -42,7 +42,7 @@ class LevelListView(APIView):
         "(or at one bought in the store, until the points pass it). Names and descriptions per language.",
     )
     def get(self, request):
-        return Response(LevelSerializer(levels_for_actor(request_actor(request)), many=True).data)
+        return Response(LevelSerializer(levels_for_actor(actor=request_actor(request)), many=True).data)
 
 
 class WalletView(APIView):
@@ -116,7 +116,7 @@ class StoreView(APIView):
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
         player = player_from_path(request, ext_brand_id, user_ext_id)
-        return Response(StoreItemSerializer(store_items_for_player(player), many=True).data)
+        return Response(StoreItemSerializer(store_items_for_player(player=player), many=True).data)
 
 
 @extend_schema_view(
@@ -139,7 +139,7 @@ class StorePurchaseView(PlayerIdempotentPostView):
     output_serializer_class = StorePurchaseResultSerializer
 
     def perform(self, subject, data, *, key, created_by, **path):
-        return store_purchase(player=subject, item=store_item_get(subject, data["item_id"]), key=key)
+        return store_purchase(player=subject, item=store_item_get(player=subject, item_id=data["item_id"]), key=key)
 
     def output(self, subject, result):
         return {"created": result.created, "purchase": result.purchase, "wallet": wallet_get(subject)}

@@ -68,5 +68,5 @@ def gamification_state(player: Player, now: dt.datetime | None = None) -> Gamifi
         missions=missions_for_player(player, now=now),
         badges=badges_for_player(player),
         tournaments=tournaments_for_player(player, now=now),
-        store=store_items_for_player(player, now=now),
+        store=store_items_for_player(player=player, now=now),
     )

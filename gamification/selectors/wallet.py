@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from backoffice.errors import NotFound
+from backoffice.scoping import Actor
 from crm.models import Player
 from gamification.models import CapPeriod, Level, StoreItem, Wallet, WalletEntry
 from gamification.services.store import cap_period_start
@@ -19,7 +20,7 @@ def wallet_get(player: Player) -> Wallet:
     return found or Wallet(player_id=player.pk, label_id=player.label_id)
 
 
-def levels_for_actor(actor):
+def levels_for_actor(*, actor: Actor) -> QuerySet[Level]:
     """The levels of the actor's labels (one label for an API key), by required points."""
     return Level.objects.for_actor(actor).order_by("label_id", "required_points")
 
@@ -29,7 +30,7 @@ def wallet_entries(player: Player):
     return WalletEntry.objects.for_label(player.label_id).filter(player_id=player.pk).select_related("created_by")
 
 
-def store_item_get(player: Player, item_id: int) -> StoreItem:
+def store_item_get(*, player: Player, item_id: int) -> StoreItem:
     """An item of the player's label (on sale or not: the purchase says why it refuses); 404 otherwise."""
     item = StoreItem.objects.for_label(player.label_id).filter(pk=item_id).select_related("category").first()
     if item is None:
@@ -37,7 +38,7 @@ def store_item_get(player: Player, item_id: int) -> StoreItem:
     return item
 
 
-def store_items_for_player(player: Player, now: dt.datetime | None = None) -> list[StoreItem]:
+def store_items_for_player(*, player: Player, now: dt.datetime | None = None) -> list[StoreItem]:
     """Items on sale to the player now, each with `bought_in_period`, `cap_remaining` and `affordable` set."""
     now = now or timezone.now()
     on_sale = (Q(active_from__isnull=True) | Q(active_from__lte=now)) & (
@@ -45,7 +46,7 @@ def store_items_for_player(player: Player, now: dt.datetime | None = None) -> li
     )
     in_period = Q(cap_period=CapPeriod.EVER)
     for period in (CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH):
-        in_period |= Q(cap_period=period, purchases__created_at__gte=cap_period_start(period, now))
+        in_period |= Q(cap_period=period, purchases__created_at__gte=cap_period_start(period=period, now=now))
     bought = Count("purchases", filter=Q(purchases__player_id=player.pk) & in_period)
     items = (
         StoreItem.objects.for_label(player.label_id)

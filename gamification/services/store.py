@@ -40,14 +40,14 @@ class PurchaseResult:
     created: bool  # False when the key was already used: nothing was bought again
 
 
-def item_is_on_sale(item: StoreItem, now: dt.datetime) -> bool:
+def item_is_on_sale(*, item: StoreItem, now: dt.datetime) -> bool:
     """The flag is on and `now` lies within the item's active dates."""
     started = item.active_from is None or item.active_from <= now
     not_ended = item.active_till is None or now < item.active_till
     return item.is_active and started and not_ended
 
 
-def cap_period_start(period: str, now: dt.datetime) -> dt.datetime | None:
+def cap_period_start(*, period: str, now: dt.datetime) -> dt.datetime | None:
     """Start of the calendar period (UTC) that contains `now`; None for "ever" (every purchase counts)."""
     day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if period == CapPeriod.DAY:
@@ -62,7 +62,7 @@ def cap_period_start(period: str, now: dt.datetime) -> dt.datetime | None:
 def purchases_in_period(*, player: Player, item: StoreItem, now: dt.datetime) -> int:
     """How many times the player bought the item in the current cap period."""
     purchases = StorePurchase.objects.filter(player_id=player.pk, item_id=item.pk)
-    start = cap_period_start(item.cap_period, now)
+    start = cap_period_start(period=item.cap_period, now=now)
     return purchases.filter(created_at__gte=start).count() if start else purchases.count()
 
 
@@ -82,7 +82,7 @@ def store_purchase(*, player: Player, item: StoreItem, key: str) -> PurchaseResu
         purchase_id = _purchase_claim(player, item, key)
         if purchase_id is None:
             return _replay(player, item, key)
-        if not item_is_on_sale(item, now):
+        if not item_is_on_sale(item=item, now=now):
             raise ItemInactive("The item is not on sale.")
         if player.ach_gamification_in_control_group:
             raise ControlGroup("The player is in the gamification control group: the store is closed to them.")

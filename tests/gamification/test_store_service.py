@@ -140,7 +140,7 @@ def test_an_item_not_on_sale_is_refused_as_inactive(fields):
     item = item_make(player.label, stock=2, **fields)
     assert _refusal(player, item).code == "inactive"
     _nothing_written(player, item, stock=2)
-    assert store_items_for_player(player) == []
+    assert store_items_for_player(player=player) == []
 
 
 @pytest.mark.django_db
@@ -182,10 +182,10 @@ def test_an_item_of_another_label_cannot_be_bought():
 
 def test_cap_periods_start_at_the_calendar_day_week_and_month_in_utc():
     now = dt.datetime(2026, 11, 19, 15, 30, tzinfo=dt.UTC)  # a Thursday
-    assert cap_period_start("day", now) == dt.datetime(2026, 11, 19, tzinfo=dt.UTC)
-    assert cap_period_start("week", now) == dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
-    assert cap_period_start("month", now) == dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-    assert cap_period_start("ever", now) is None
+    assert cap_period_start(period="day", now=now) == dt.datetime(2026, 11, 19, tzinfo=dt.UTC)
+    assert cap_period_start(period="week", now=now) == dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
+    assert cap_period_start(period="month", now=now) == dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    assert cap_period_start(period="ever", now=now) is None
 
 
 @pytest.mark.django_db
@@ -195,11 +195,11 @@ def test_the_store_shows_stock_left_remaining_cap_and_affordability():
     capped = item_make(player.label, name="Capped", price=10, cap_count=2, cap_period="week", stock=7)
     item_make(player.label, name="Pricey", price=16)
     store_purchase(player=player, item=capped, key="p1")
-    shown = {item.name: item for item in store_items_for_player(player)}
+    shown = {item.name: item for item in store_items_for_player(player=player)}
     assert (shown["Capped"].stock, shown["Capped"].cap_remaining, shown["Capped"].affordable) == (6, 1, False)
     assert (shown["Pricey"].stock, shown["Pricey"].cap_remaining, shown["Pricey"].affordable) == (None, None, False)
     fund(player, 100, key="more")
-    assert all(item.affordable for item in store_items_for_player(player))
+    assert all(item.affordable for item in store_items_for_player(player=player))
 
 
 def _race(count: int, buy) -> list[str]:
