@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from celery import shared_task
 
-from gamification.services.missions import contributions_prune, missions_mark_missed
+from gamification.services.missions import missions_mark_missed
 
 __all__ = ["missions_expire"]
 
@@ -15,10 +15,9 @@ log = structlog.get_logger(__name__)
 @shared_task(name="gamification.missions_expire")
 def missions_expire() -> int:
     """Persist missed runs (past their time limit, their mission's end or their cycle). Selectors already show them
-    as missed; this makes the state queryable (segments, the admin) and stops late events from counting. Then the
-    counted events that no window can hold again are deleted."""
+    as missed; this makes the state queryable (segments, the admin) and stops late events from counting. Their
+    progress moves from the players' progress documents onto the runs."""
     missed = missions_mark_missed()
-    pruned = contributions_prune()
-    if missed or pruned:
-        log.info("missions_expired", missed=missed, contributions_pruned=pruned)
+    if missed:
+        log.info("missions_expired", missed=missed)
     return missed

@@ -1,6 +1,6 @@
-"""The missions handler's view of a label's active missions: tasks with their conditions compiled and what matching
-reads of their mission per event, cached in-process for `CACHE_TTL` seconds (a change made elsewhere takes effect
-within that; a status change made in this process clears it at once, `missions_cache_clear`)."""
+"""The missions handler's view of a label's active missions and settings: tasks with their conditions compiled and
+what matching reads of their mission per event, cached in-process for `CACHE_TTL` seconds (a change made elsewhere
+takes effect within that; a status change made in this process clears it at once, `missions_cache_clear`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from backoffice.models import Label
+from crm.catalogue import CORE_TYPES, amount
 from gamification.conditions import Predicate, conditions_compile
 from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation
 
 CACHE_TTL = 5.0
 LEVEL_CHANGED = "level_changed"
+# The catalogue's money fields (deposit_amount, bet_amount, win_amount...): a sum of one counts in the base currency.
+MONEY_FIELDS = frozenset(
+    (type_name, name)
+    for type_name, spec in CORE_TYPES.items()
+    for name, parser in (*spec.required.items(), *spec.optional.items())
+    if parser is amount
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +33,7 @@ class Task:
     mission_id: int
     predicate: Predicate
     sum_field: str  # "" for a count
+    money: bool  # the sum field is money: converted into the label's base currency
     target: Decimal
     window: object  # timedelta or None
     opens_at: object  # datetime or None: the mission's start (`mission_is_open`, read once per cache load)
@@ -37,6 +47,7 @@ class Task:
 @dataclass
 class LabelMissions:
     time_zone: str = "UTC"
+    active_players_only: bool = True  # the label's setting: players not ACTIVE make no progress
     missions: dict[int, Mission] = field(default_factory=dict)
     tasks: dict[int, list[Task]] = field(default_factory=dict)  # mission id -> its tasks
     tasks_by_type: dict[str, list[Task]] = field(default_factory=lambda: defaultdict(list))
@@ -65,8 +76,10 @@ def _load(label_id: int) -> LabelMissions:
         .prefetch_related("tasks")
     )
     conf = LabelMissions()
+    settings = Label.objects.filter(pk=label_id).values_list("time_zone", "active_players_only").first()
+    if settings is not None:
+        conf.time_zone, conf.active_players_only = settings
     for mission in missions:
-        conf.time_zone = mission.label.time_zone
         conf.missions[mission.pk] = mission
         conf.tasks[mission.pk] = []
         for row in mission.tasks.all():
@@ -91,7 +104,8 @@ def _task(task: MissionTask, mission: Mission) -> Task:
     sum_field = task.sum_field if task.aggregation == TaskAggregation.SUM else ""
     return Task(
         id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
-        predicate=conditions_compile(task.conditions), sum_field=sum_field, target=task.target, window=task.window,
+        predicate=conditions_compile(task.conditions), sum_field=sum_field,
+        money=(task.event_type, sum_field) in MONEY_FIELDS, target=task.target, window=task.window,
         opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
         recurring=mission.type == MissionType.RECURRING,
     )  # fmt: skip

@@ -1,30 +1,41 @@
 """Mission progress on the event pipeline: events that match a task of an active mission count toward the player's run.
 
-Runs inside the pipeline's claim transaction for every micro-batch, so it must be cheap:
+Runs inside the group's transaction for every micro-batch, at a few statements per batch whatever its size:
 - the label's active missions, tasks and compiled conditions are cached in-process (`mission_config`);
 - an event of a type no task or unlock listens to is skipped without touching the database;
-- the writes of a batch are a few set-based statements (unnest arrays), never a query per event.
-An event counts once per task and run: the pipeline hands it to the handlers once (its claim commits with the
-progress). A windowed task keeps the events it counted as `TaskContribution` rows, unique on (run, task, event),
-and only the rows actually inserted add. Within one batch a run progresses once:
-events past a run's completion in the same batch do not start the next run of a mission recurring on completion.
+- progress is written as ONE row per player (`MissionProgress`, a document of the player's open runs), in one
+  statement for every player of the batch; a run's own row (`PlayerMission`) is written only when its state changes
+  (a run starts, completes, or counts its first event after an opt-in or unlock), in one statement per kind;
+- the rewards of the runs completed are given in bulk (`gamification.services.rewards`).
+Players in the control group, and players whose account is not ACTIVE when their label's `active_players_only` is
+on, make no progress and unlock nothing. A sum over a money field counts in the label's base currency, converted at
+the rate of the event's day (`backoffice.fx`); an amount with no rate does not count.
+
+An event reaches the handlers once per group (its position commits with the progress); a windowed task also keeps
+the ids of what its window holds, so an event handed over twice still counts once. Within one batch a run progresses
+once: events past a run's completion in the same batch do not start the next run of a mission recurring on
+completion. The documents are read without a lock and written with a guard on the version read: a concurrent writer
+(which per-player partitions rule out for the pipeline; the missed-runs beat can) makes the batch fail, and the
+pipeline applies its events again.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 import orjson
+import structlog
 from django.db import connection
-from django.utils import timezone
 
+from backoffice.fx import RateBook, rate_book
+from crm.models import Player
+from crm.models.players import AccountStatus
 from crm.pipeline import EventRow, handler
-from crm.selectors import control_group_player_ids
 from gamification.facts import facts_batched
 from gamification.handlers.mission_config import LEVEL_CHANGED, LabelMissions, Task, missions_config
-from gamification.models import Mission, MissionType
+from gamification.models import Mission, MissionType, progress_key
 from gamification.services.missions import (
     DONE_STATES,
     OPEN_STATES,
@@ -33,6 +44,13 @@ from gamification.services.missions import (
     mission_is_open,
     missions_completed,
 )
+
+log = structlog.get_logger(__name__)
+
+
+class ProgressConflict(RuntimeError):
+    """A player's progress document changed between this batch's read and its write: nothing of the batch commits,
+    its events are applied again."""
 
 
 @handler("missions", group="gamification", order=30)
@@ -48,48 +66,73 @@ def count_mission_progress(events: list[EventRow]) -> None:
                 _Batch(label_id, conf, relevant).run()
 
 
-def _amount(task: Task, payload: dict) -> Decimal | None:
-    if not task.sum_field:
-        return Decimal(1)
-    value = payload.get(task.sum_field)
+def _number(value) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
-        amount = Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
-    return amount if amount.is_finite() and amount > 0 else None
+    return number if number.is_finite() and number > 0 else None
+
+
+def _text(value: Decimal) -> str:
+    """A progress value as stored: `12.5`, `3` (no trailing zeros, no exponent)."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _json(rows) -> str:
+    """Rows as one JSON parameter: a long array binds far faster as one text than as SQL arrays built per element."""
+    return orjson.dumps(rows).decode()
+
+
+@dataclass
+class _Run:
+    """One run the batch counts toward: its row (None before the run starts) and its entry in the document."""
+
+    player_id: int
+    mission: Mission
+    cycle: str
+    run: int
+    row_id: int | None
+    row_state: str | None
+    entry: dict
+    completed: bool = False
 
 
 class _Batch:
     """One label's events of one micro-batch."""
 
     def __init__(self, label_id: int, conf: LabelMissions, events: list[EventRow]) -> None:
-        self.label_id, self.conf, self.now = label_id, conf, timezone.now()
-        self.events = self._eligible(events)
+        self.label_id, self.conf = label_id, conf
+        self.currencies = self._eligible(events)  # player id -> wallet currency, for those who may progress
+        self.events = [e for e in events if e.player_id in self.currencies]
+        self._book: RateBook | None = None
+        self.unconverted: Counter[str] = Counter()
 
-    def _eligible(self, events: list[EventRow]) -> list[EventRow]:
-        """Control-group players make no progress and unlock nothing."""
-        control = control_group_player_ids(player_ids=(e.player_id for e in events))
-        return [e for e in events if e.player_id not in control]
+    def _eligible(self, events: list[EventRow]) -> dict[int, str]:
+        """Control-group players, and players not ACTIVE when the label says so, make no progress, unlock nothing."""
+        players = Player.objects.filter(pk__in={e.player_id for e in events}, ach_gamification_in_control_group=False)
+        if self.conf.active_players_only:
+            players = players.filter(core_account_status=AccountStatus.ACTIVE)
+        return dict(players.values_list("pk", "core_wallet_currency"))
 
     def run(self) -> None:
         if not self.events:
             return
         self._unlock()
         matches = self._matches()
+        if self.unconverted:
+            log.info("mission_amount_without_rate", label_id=self.label_id, currencies=dict(self.unconverted))
         if not matches:
             return
-        runs = self._runs_load(matches)
-        targets = self._targets(matches, runs)
-        if not targets:
+        state = _State.load(self.label_id, matches, self.conf)
+        runs = self._count(matches, state)
+        if not runs:
             return
-        keys = {key for key, _ in targets.values()}
-        rows = self._runs_lock(keys & runs.rows.keys(), runs.rows)
-        born, completed = self._runs_start(keys - runs.rows.keys(), targets)
-        rows |= self._runs_create(keys - runs.rows.keys() - born)
-        added = self._contribute({match: t for match, t in targets.items() if t[0] not in born}, rows)
-        completed += self._progress_save(rows, added)
+        state.documents_save(self.label_id, runs, self.conf.missions)
+        completed = _runs_save(self.label_id, runs)
         if completed:
             missions_completed(completed)
 
@@ -111,7 +154,7 @@ class _Batch:
             players, missions = zip(*sorted(pairs), strict=True)
             _unlock_rows(self.label_id, list(players), list(missions))
 
-    # --- which task of which run each event counts toward -----------------------------------------------------------
+    # --- which task of which cycle each event counts toward, and by how much ------------------------------------------
     def _matches(self) -> list[tuple[EventRow, Task, str, Decimal]]:
         matches = []
         for event in self.events:
@@ -119,237 +162,233 @@ class _Batch:
                 if not task.open_at(event.occurred_at) or not task.predicate(event.payload):
                     continue
                 cycle = mission_cycle(task.mission, self.conf.time_zone, event.occurred_at) if task.recurring else ""
-                amount = _amount(task, event.payload)
-                if cycle is not None and amount is not None:
+                if cycle is None:
+                    continue
+                amount = self._amount(task, event)
+                if amount is not None:
                     matches.append((event, task, cycle, amount))
         return matches
 
-    def _runs_load(self, matches) -> _Runs:
-        """The latest run of each (player, mission, cycle) the batch's matches point at (a read, no lock yet)."""
-        players = list({e.player_id for e, *_ in matches})
-        missions = {t.mission_id: t.mission for _, t, *_ in matches}
+    def _amount(self, task: Task, event: EventRow) -> Decimal | None:
+        """1 for a count; the field for a sum, money in the label's base currency (None: it does not count)."""
+        if not task.sum_field:
+            return Decimal(1)
+        value = _number(event.payload.get(task.sum_field))
+        own = event.payload.get("currency")
+        if value is None or not (task.money or isinstance(own, str)):
+            return value
+        currency = own.upper() if isinstance(own, str) and own else self.currencies[event.player_id]
+        if self._book is None:
+            self._book = rate_book(label_id=self.label_id)  # once per batch and label, only when money is summed
+        converted = self._book.to_base(value, currency, event.occurred_at)
+        if converted is None or converted <= 0:
+            self.unconverted[currency or "none"] += 1
+            return None
+        return converted
+
+    # --- the batch's progress, in memory ------------------------------------------------------------------------------
+    def _count(self, matches, state: _State) -> dict[tuple[int, int, str], _Run]:
+        """Add each match to its run: (player, mission, cycle) -> the run, for the runs that moved."""
+        runs: dict[tuple[int, int, str], _Run] = {}
+        for event, task, cycle, amount in matches:
+            key = (event.player_id, task.mission_id, cycle)
+            run = state.run_for(event, task.mission, cycle, runs.get(key))
+            if run is None or run.completed:
+                continue
+            if _add(run, task, event, amount):
+                runs[key] = run
+                if all(Decimal(run.entry["p"].get(t.key, "0")) >= t.target for t in self.conf.tasks[task.mission_id]):
+                    run.completed = True
+        return runs
+
+
+def _add(run: _Run, task: Task, event: EventRow, amount: Decimal) -> bool:
+    """Count `amount` toward the task in the run's entry; False when it changes nothing (the task is done, or a
+    windowed task already holds the event). What the player sees never exceeds the target: 3 of 3, never 5 of 3."""
+    progress = run.entry.setdefault("p", {})
+    if Decimal(progress.get(task.key, "0")) >= task.target:
+        return False  # a done task stays done, even when its window later holds less
+    if task.window is None:
+        progress[task.key] = _text(min(Decimal(progress.get(task.key, "0")) + amount, task.target))
+        return True
+    held = run.entry.setdefault("w", {}).setdefault(task.key, [])
+    if any(item[2] == event.id for item in held):
+        return False
+    held.append([event.occurred_at.timestamp(), _text(amount), event.id])
+    newest = max(item[0] for item in held)
+    held[:] = sorted(item for item in held if item[0] >= newest - task.window.total_seconds())
+    total = sum((Decimal(item[1]) for item in held), Decimal(0))
+    progress[task.key] = _text(min(total, task.target))
+    if total >= task.target:
+        del run.entry["w"][task.key]  # done: its window no longer matters
+    return True
+
+
+@dataclass
+class _State:
+    """What the batch's matches need, read before any write: the players' documents (with the version each was read
+    at), the latest run of each (player, mission, cycle), and what unlocks the locked missions."""
+
+    documents: dict[int, tuple[str | None, dict]] = field(default_factory=dict)  # player -> (version, runs)
+    latest: dict = field(default_factory=dict)  # (player, mission, cycle) -> (id, run, state, opted, expires)
+    any_row: set = field(default_factory=set)  # (player, mission) with a run in the loaded cycles
+    done: set = field(default_factory=set)  # (player, mission) completed, for unlocks by mission
+    level_points: dict = field(default_factory=dict)  # player -> required points of their level
+
+    @classmethod
+    def load(cls, label_id: int, matches, conf: LabelMissions) -> _State:
+        state = cls()
+        players = sorted({e.player_id for e, *_ in matches})
         wanted = sorted({(e.player_id, t.mission_id, c) for e, t, c, _ in matches})
-        runs = _Runs()
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT DISTINCT ON (pm.player_id, pm.mission_id, pm.cycle) pm.id, pm.player_id, pm.mission_id,"
-                " pm.cycle, pm.run, pm.state, pm.opted_in_at, pm.expires_at, pm.progress::text"
+                "SELECT player_id, xmin::text, runs::text FROM gamification_missionprogress WHERE player_id = ANY(%s)",
+                [players],
+            )
+            state.documents = {p: (version, orjson.loads(text)) for p, version, text in cursor.fetchall()}
+            cursor.execute(
+                "SELECT DISTINCT ON (pm.player_id, pm.mission_id, pm.cycle) pm.player_id, pm.mission_id, pm.cycle,"
+                " pm.id, pm.run, pm.state, pm.opted_in_at, pm.expires_at"
                 " FROM gamification_playermission pm JOIN (SELECT (r->>0)::bigint AS p, (r->>1)::bigint AS m,"
                 " r->>2 AS c FROM jsonb_array_elements(%s::jsonb) r) k"
                 " ON pm.player_id = k.p AND pm.mission_id = k.m AND pm.cycle = k.c"
                 " ORDER BY pm.player_id, pm.mission_id, pm.cycle, pm.run DESC",
                 [_json(wanted)],
             )
-            for pm_id, player_id, mission_id, cycle, run, state, opted, expires, text in cursor.fetchall():
-                progress = orjson.loads(text)
-                runs.rows[(player_id, mission_id, cycle, run)] = (pm_id, state, progress)
-                runs.latest[(player_id, mission_id, cycle)] = (run, state, opted, expires, progress)
-                runs.any_row.add((player_id, mission_id))
-            locked = [m for m in missions.values() if m.type == MissionType.LOCKED]
-            if any(m.unlock_mission_id for m in locked):
-                cursor.execute(
-                    "SELECT DISTINCT player_id, mission_id FROM gamification_playermission WHERE player_id = ANY(%s)"
-                    " AND mission_id = ANY(%s) AND state = ANY(%s)",
-                    [players, list({m.unlock_mission_id for m in locked}), list(DONE_STATES)],
-                )
-                runs.done = set(cursor.fetchall())
-            if any(m.unlock_level_id for m in locked):
-                cursor.execute(
-                    "SELECT w.player_id, l.required_points FROM gamification_wallet w"
-                    " JOIN gamification_level l ON l.id = w.level_id WHERE w.player_id = ANY(%s)",
-                    [players],
-                )
-                runs.level_points = dict(cursor.fetchall())
-        return runs
+            for player_id, mission_id, cycle, *row in cursor.fetchall():
+                state.latest[(player_id, mission_id, cycle)] = tuple(row)
+                state.any_row.add((player_id, mission_id))
+            state._unlocks_load(cursor, players, [conf.missions[m] for m in {t.mission_id for _, t, *_ in matches}])
+        return state
 
-    def _targets(self, matches, runs: _Runs) -> dict:
-        """(event, task) -> ((player, mission, cycle, run), amount) for the matches that count."""
-        targets, locked, no_run = {}, self.conf.locked_ids, (None, None, None, None, {})
-        for event, task, cycle, amount in matches:
-            mission, mission_id = task.mission, task.mission_id
-            if mission_id in locked and not runs.unlocked(event.player_id, mission):
-                continue
-            run, state, opted, expires, progress = runs.latest.get((event.player_id, mission_id, cycle), no_run)
-            current = mission_current_run(mission, state, run)
-            if current is None:
-                continue
-            if current == run:  # the existing run: open, opted in if needed, not expired, task not done yet
-                if mission.requires_opt_in and (opted is None or event.occurred_at < opted):
-                    continue
-                if expires is not None and event.occurred_at >= expires:
-                    continue
-                if task.window is None and Decimal(progress.get(task.key, "0")) >= task.target:
-                    continue
-            elif mission.requires_opt_in:
-                continue  # a new run starts with an opt-in
-            targets[(event.id, task.id)] = ((event.player_id, mission_id, cycle, current), (event, task, amount))
-        return targets
-
-    # --- writes --------------------------------------------------------------------------------------------------
-    def _runs_lock(self, keys: set[tuple[int, int, str, int]], rows: dict) -> dict:
-        """Lock the existing runs the batch adds to, until commit, and read them again: progress is then added to
-        what is committed. In id order, so workers never deadlock; a lock, not an update, so nothing is rewritten."""
-        if not keys:
-            return {}
-        with connection.cursor() as cursor:
+    def _unlocks_load(self, cursor, players: list[int], missions: list[Mission]) -> None:
+        locked = [m for m in missions if m.type == MissionType.LOCKED]
+        if any(m.unlock_mission_id for m in locked):
             cursor.execute(
-                "SELECT player_id, mission_id, cycle, run, id, state, progress::text FROM gamification_playermission"
-                " WHERE id IN (SELECT jsonb_array_elements_text(%s::jsonb)::bigint) ORDER BY id FOR NO KEY UPDATE",
-                [_json(sorted(rows[key][0] for key in keys))],
+                "SELECT DISTINCT player_id, mission_id FROM gamification_playermission WHERE player_id = ANY(%s)"
+                " AND mission_id = ANY(%s) AND state = ANY(%s)",
+                [players, list({m.unlock_mission_id for m in locked}), list(DONE_STATES)],
             )
-            return {tuple(row[:4]): (row[4], row[5], orjson.loads(row[6])) for row in cursor.fetchall()}
-
-    def _runs_start(self, keys: set[tuple[int, int, str, int]], targets: dict) -> tuple[set, list[int]]:
-        """Insert the new runs of missions without a windowed task with this batch's progress already counted (one
-        write per run, no update after); return the keys inserted and the ids of those completed at once. A run
-        another worker created meanwhile is left out: it takes the path of existing runs."""
-        plain = {key for key in keys if key[1] not in self.conf.windowed_ids}
-        if not plain:
-            return set(), []
-        sums: dict[tuple, dict[str, Decimal]] = defaultdict(dict)
-        for key, (_, task, amount) in targets.values():
-            if key in plain:
-                sums[key][task.key] = sums[key].get(task.key, Decimal(0)) + amount
-        values = []
-        for key in sorted(plain):
-            tasks, counted = self.conf.tasks[key[1]], sums[key]
-            shown = {t.key: _text(min(counted[t.key], t.target)) for t in tasks if t.key in counted}
-            done = all(counted.get(t.key, Decimal(0)) >= t.target for t in tasks)
-            values.append([*key, key[1] in self.conf.locked_ids, shown, "completed" if done else "in_progress"])
-        with connection.cursor() as cursor:
+            self.done = set(cursor.fetchall())
+        if any(m.unlock_level_id for m in locked):
             cursor.execute(
-                "INSERT INTO gamification_playermission (label_id, player_id, mission_id, cycle, run, state,"
-                " progress, unlocked_at, completed_at, created_at, updated_at)"
-                " SELECT %s, (r->>0)::bigint, (r->>1)::bigint, r->>2, (r->>3)::int, r->>6, r->5,"
-                " CASE WHEN (r->>4)::bool THEN now() END, CASE WHEN r->>6 = 'completed' THEN now() END, now(), now()"
-                " FROM jsonb_array_elements(%s::jsonb) r"
-                " ON CONFLICT (mission_id, player_id, cycle, run) DO NOTHING"
-                " RETURNING player_id, mission_id, cycle, run, id, state",
-                [self.label_id, _json(values)],
+                "SELECT w.player_id, l.required_points FROM gamification_wallet w"
+                " JOIN gamification_level l ON l.id = w.level_id WHERE w.player_id = ANY(%s)",
+                [players],
             )
-            rows = cursor.fetchall()
-        return {tuple(row[:4]) for row in rows}, [row[4] for row in rows if row[5] == "completed"]
-
-    def _runs_create(self, keys: set[tuple[int, int, str, int]]) -> dict:
-        """Create the runs that do not exist yet, empty: key -> (id, state, progress)."""
-        if not keys:
-            return {}
-        ordered = sorted(keys)
-        values = [[*key, self.conf.missions[key[1]].type == MissionType.LOCKED] for key in ordered]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO gamification_playermission (label_id, player_id, mission_id, cycle, run, state,"
-                " progress, unlocked_at, created_at, updated_at)"
-                " SELECT %s, (r->>0)::bigint, (r->>1)::bigint, r->>2, (r->>3)::int, 'available', '{}',"
-                " CASE WHEN (r->>4)::bool THEN now() END, now(), now() FROM jsonb_array_elements(%s::jsonb) r"
-                " ON CONFLICT (mission_id, player_id, cycle, run) DO NOTHING"
-                " RETURNING player_id, mission_id, cycle, run, id",
-                [self.label_id, _json(values)],
-            )
-            created = {tuple(row[:4]): (row[4], "available", {}) for row in cursor.fetchall()}
-            raced = [list(key) for key in ordered if key not in created]
-            if raced:  # created by another worker since the load: take them as they are now
-                cursor.execute(
-                    "SELECT player_id, mission_id, cycle, run, id, state, progress::text"
-                    " FROM gamification_playermission WHERE (player_id, mission_id, cycle, run) IN"
-                    " (SELECT (r->>0)::bigint, (r->>1)::bigint, r->>2, (r->>3)::int"
-                    "  FROM jsonb_array_elements(%s::jsonb) r)"
-                    " ORDER BY id FOR NO KEY UPDATE",
-                    [_json(raced)],
-                )
-                created |= {tuple(row[:4]): (row[4], row[5], orjson.loads(row[6])) for row in cursor.fetchall()}
-        return created
-
-    def _contribute(self, targets: dict, rows: dict) -> list[tuple[int, int, Decimal]]:
-        """What each (run, task, event) adds: (run id, task id, amount).
-
-        An event reaches the handlers once: the pipeline's claim (its `processed_at`) commits with the progress, so a
-        count or a sum simply adds. A windowed task also needs the times of what it counted, so its events are kept
-        as contributions, unique on (run, task, event), and only those actually inserted add.
-        """
-        added, values = [], []
-        for key, (event, task, amount) in targets.values():
-            pm_id, state, _ = rows[key]
-            if state not in OPEN_STATES:  # a concurrent worker may have finished the run meanwhile
-                continue
-            if task.window is None:
-                added.append((pm_id, task.id, amount))
-            else:
-                values.append((pm_id, task.id, event.id, str(amount), event.occurred_at))
-        if not values:
-            return added
-        values.sort()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO gamification_taskcontribution (player_mission_id, task_id, event_id, amount, occurred_at)"
-                " SELECT (r->>0)::bigint, (r->>1)::bigint, (r->>2)::bigint, (r->>3)::numeric, (r->>4)::timestamptz"
-                " FROM jsonb_array_elements(%s::jsonb) r"
-                " ON CONFLICT (player_mission_id, task_id, event_id) DO NOTHING"
-                " RETURNING player_mission_id, task_id, amount",
-                [_json(values)],
-            )
-            return added + cursor.fetchall()
-
-    def _progress_save(self, rows: dict, added: list[tuple[int, int, Decimal]]) -> list[int]:
-        """Add the new contributions to the runs' progress, complete the runs whose tasks are all done."""
-        if not added:
-            return []
-        by_id = {pm_id: (key, progress) for key, (pm_id, _, progress) in rows.items()}
-        tasks = {t.id: t for ts in self.conf.tasks.values() for t in ts}
-        windowed = {(pm, task) for pm, task, _ in added if tasks[task].window is not None}
-        sums = _window_sums(windowed, tasks) if windowed else {}
-        changed: dict[int, dict] = {}
-        for pm_id, task_id, amount in added:
-            progress = changed.setdefault(pm_id, dict(by_id[pm_id][1]))
-            task = tasks[task_id]
-            old = Decimal(progress.get(task.key, "0"))
-            if old >= task.target:
-                continue  # a done task stays done, even when its window later holds less
-            new = sums.get((pm_id, task_id), Decimal(0)) if (pm_id, task_id) in windowed else old + amount
-            progress[task.key] = _text(min(new, task.target))  # what the player sees: 3 of 3, never 5 of 3
-        values, completed = [], []
-        for pm_id, progress in sorted(changed.items()):
-            mission_id = by_id[pm_id][0][1]
-            done = all(Decimal(progress.get(t.key, "0")) >= t.target for t in self.conf.tasks[mission_id])
-            values.append([pm_id, progress, "completed" if done else "in_progress"])
-            if done:
-                completed.append(pm_id)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE gamification_playermission AS pm SET progress = r->1, state = r->>2,"
-                " completed_at = CASE WHEN r->>2 = 'completed' THEN now() END, updated_at = now()"
-                " FROM jsonb_array_elements(%s::jsonb) r WHERE pm.id = (r->>0)::bigint",
-                [_json(values)],
-            )
-        return completed
-
-
-@dataclass
-class _Runs:
-    rows: dict = field(default_factory=dict)  # (player, mission, cycle, latest run) -> (id, state, progress)
-    latest: dict = field(default_factory=dict)  # (player, mission, cycle) -> (run, state, opted, expires, progress)
-    any_row: set = field(default_factory=set)  # (player, mission) with a run in the loaded cycles
-    done: set = field(default_factory=set)  # (player, mission) completed, for unlocks by mission
-    level_points: dict = field(default_factory=dict)  # player -> required points of their level
+            self.level_points = dict(cursor.fetchall())
 
     def unlocked(self, player_id: int, mission: Mission) -> bool:
-        if mission.type != MissionType.LOCKED or (player_id, mission.id) in self.any_row:
+        if mission.type != MissionType.LOCKED or (player_id, mission.pk) in self.any_row:
             return True
         if mission.unlock_mission_id and (player_id, mission.unlock_mission_id) in self.done:
             return True
         reached = self.level_points.get(player_id)
         return bool(mission.unlock_level_id and reached is not None and reached >= mission.unlock_level.required_points)
 
+    def run_for(self, event: EventRow, mission: Mission, cycle: str, moved: _Run | None) -> _Run | None:
+        """The run the event counts toward (`moved` when the batch already counted toward it), or None: locked,
+        finished, not opted in yet, expired..."""
+        if not self.unlocked(event.player_id, mission):
+            return None
+        row_id, number, row_state, opted, expires = self.latest.get(
+            (event.player_id, mission.pk, cycle), (None, None, None, None, None)
+        )
+        current = mission_current_run(mission, row_state, number)
+        if current is None:
+            return None
+        if current == number:  # the existing run: open, opted in if needed, not expired
+            if mission.requires_opt_in and (opted is None or event.occurred_at < opted):
+                return None
+            if expires is not None and event.occurred_at >= expires:
+                return None
+        elif mission.requires_opt_in:
+            return None  # a new run starts with an opt-in
+        else:
+            row_id, row_state = None, None
+        if moved is not None:
+            return moved
+        runs = self.documents.get(event.player_id, (None, {}))[1]
+        entry = runs.get(progress_key(mission.pk, cycle))
+        entry = orjson.loads(orjson.dumps(entry)) if entry and entry.get("r") == current else {"r": current, "p": {}}
+        return _Run(event.player_id, mission, cycle, current, row_id, row_state, entry)
 
-def _json(rows: list) -> str:
-    """Rows as one JSON parameter: a long array binds far faster as one text than as SQL arrays built per element."""
-    return orjson.dumps(rows).decode()
+    def documents_save(self, label_id: int, runs: dict[tuple[int, int, str], _Run], active) -> None:
+        """Write each player's document once: the runs that moved replace their entries, completed runs leave it.
+        Guarded by the version read: a document another writer changed meanwhile fails the batch."""
+        changed: dict[int, dict] = {}
+        for (player_id, mission_id, cycle), run in sorted(runs.items(), key=lambda item: item[0]):
+            if player_id not in changed:  # entries of missions no longer active are dropped as the document is written
+                runs_read = self.documents.get(player_id, (None, {}))[1]
+                changed[player_id] = {k: v for k, v in runs_read.items() if int(k.split(":", 1)[0]) in active}
+            doc = changed[player_id]
+            if run.completed:
+                doc.pop(progress_key(mission_id, cycle), None)
+            else:
+                doc[progress_key(mission_id, cycle)] = run.entry
+        existing = [[p, self.documents[p][0], doc] for p, doc in changed.items() if p in self.documents]
+        new = [[p, doc] for p, doc in changed.items() if p not in self.documents]
+        with connection.cursor() as cursor:
+            if existing:
+                cursor.execute(
+                    "UPDATE gamification_missionprogress AS d SET runs = r->2, updated_at = now()"
+                    " FROM jsonb_array_elements(%s::jsonb) r"
+                    " WHERE d.player_id = (r->>0)::bigint AND d.xmin::text = r->>1",
+                    [_json(existing)],
+                )
+                if cursor.rowcount != len(existing):
+                    raise ProgressConflict("A player's mission progress changed during the batch.")
+            if new:
+                cursor.execute(
+                    "INSERT INTO gamification_missionprogress (player_id, label_id, runs, updated_at)"
+                    " SELECT (r->>0)::bigint, %s, r->1, now() FROM jsonb_array_elements(%s::jsonb) r"
+                    " ON CONFLICT (player_id) DO NOTHING",
+                    [label_id, _json(new)],
+                )
+                if cursor.rowcount != len(new):
+                    raise ProgressConflict("A player's mission progress was created during the batch.")
 
 
-def _text(value: Decimal) -> str:
-    """A progress value as stored: `12.5`, `3` (no trailing zeros, no exponent)."""
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run]) -> list[int]:
+    """Write the runs whose state changed, one statement per kind: new runs (inserted with their state), and
+    existing ones that now count (available -> in progress) or are done. A completed run whose mission needs no claim
+    is written claimed at once (its rewards follow in `missions_completed`). Return the ids of the runs completed."""
+    inserts, updates = [], []
+    for run in runs.values():
+        state = "in_progress"
+        if run.completed:
+            state = "completed" if run.mission.claim_required else "claimed"
+        final = run.entry.get("p", {}) if run.completed else {}
+        if run.row_id is None:
+            locked = run.mission.type == MissionType.LOCKED
+            inserts.append([run.player_id, run.mission.pk, run.cycle, run.run, locked, final, state])
+        elif run.completed or run.row_state != "in_progress":
+            updates.append([run.row_id, final, state])
+    completed = []
+    with connection.cursor() as cursor:
+        if inserts:
+            cursor.execute(
+                "INSERT INTO gamification_playermission (label_id, player_id, mission_id, cycle, run, state,"
+                " progress, unlocked_at, completed_at, claimed_at, created_at, updated_at)"
+                " SELECT %s, (r->>0)::bigint, (r->>1)::bigint, r->>2, (r->>3)::int, r->>6, r->5,"
+                " CASE WHEN (r->>4)::bool THEN now() END, CASE WHEN r->>6 <> 'in_progress' THEN now() END,"
+                " CASE WHEN r->>6 = 'claimed' THEN now() END, now(), now()"
+                " FROM jsonb_array_elements(%s::jsonb) r"
+                " ON CONFLICT (mission_id, player_id, cycle, run) DO NOTHING RETURNING id, state",
+                [label_id, _json(sorted(inserts))],
+            )
+            completed += [pm_id for pm_id, state in cursor.fetchall() if state != "in_progress"]
+        if updates:
+            cursor.execute(
+                "UPDATE gamification_playermission AS pm SET state = r->>2, progress = r->1,"
+                " completed_at = CASE WHEN r->>2 <> 'in_progress' THEN now() END,"
+                " claimed_at = CASE WHEN r->>2 = 'claimed' THEN now() END, updated_at = now()"
+                " FROM jsonb_array_elements(%s::jsonb) r"
+                " WHERE pm.id = (r->>0)::bigint AND pm.state IN ('available', 'in_progress') RETURNING pm.id, pm.state",
+                [_json(sorted(updates))],
+            )
+            completed += [pm_id for pm_id, state in cursor.fetchall() if state != "in_progress"]
+    return sorted(completed)
 
 
 def _level_points(level_ids: set) -> dict[int, int]:
@@ -371,19 +410,4 @@ def _unlock_rows(label_id: int, players: list[int], missions: list[int]) -> None
         )
 
 
-def _window_sums(pairs: set[tuple[int, int]], tasks: dict[int, Task]) -> dict[tuple[int, int], Decimal]:
-    """Sum of each (run, task)'s contributions within its window of the newest one."""
-    rows = [[pm, task, tasks[task].window.total_seconds()] for pm, task in sorted(pairs)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT t.pm, t.task, COALESCE(SUM(c.amount), 0) FROM (SELECT (r->>0)::bigint AS pm,"
-            " (r->>1)::bigint AS task, (r->>2)::float * interval '1 second' AS win"
-            " FROM jsonb_array_elements(%s::jsonb) r) t"
-            " CROSS JOIN LATERAL (SELECT max(occurred_at) AS newest FROM gamification_taskcontribution"
-            "   WHERE player_mission_id = t.pm AND task_id = t.task) n"
-            " JOIN gamification_taskcontribution c ON c.player_mission_id = t.pm AND c.task_id = t.task"
-            "   AND c.occurred_at >= n.newest - t.win"
-            " GROUP BY t.pm, t.task",
-            [_json(rows)],
-        )
-        return {(pm, task): total for pm, task, total in cursor.fetchall()}
+__all__ = ["OPEN_STATES", "ProgressConflict", "count_mission_progress"]

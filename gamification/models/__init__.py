@@ -7,6 +7,7 @@ from gamification.models.missions import (
     BadgeStage,
     BadgeVisibility,
     Mission,
+    MissionProgress,
     MissionStatus,
     MissionTask,
     MissionType,
@@ -15,6 +16,8 @@ from gamification.models.missions import (
     Recurrence,
     TaskAggregation,
     TaskContribution,
+    progress_key,
+    progress_of,
 )
 from gamification.models.store import (
     CapPeriod,
@@ -50,6 +53,7 @@ __all__ = [
     "LeaderboardBucket",
     "Level",
     "Mission",
+    "MissionProgress",
     "MissionStatus",
     "MissionTask",
     "MissionType",
@@ -75,4 +79,6 @@ __all__ = [
     "Wallet",
     "WalletEntry",
     "WalletSource",
+    "progress_key",
+    "progress_of",
 ]

@@ -1,9 +1,10 @@
 """Missions: sets of tasks that count matching events; badges: achievements with stages.
 
 A mission's status moves one way: draft -> active -> archived. A player's run of a mission is a `PlayerMission` row
-(one per mission, player, recurrence cycle and completion number) with its tasks' progress. An event reaches the
-handlers once (the pipeline's claim commits with the progress); a windowed task also keeps the events it counted as
-`TaskContribution` rows, unique per (player mission, task, event), to know what its window holds.
+(one per mission, player, recurrence cycle and completion number) written when its state changes (started, opted in,
+unlocked, completed, claimed, missed). The progress of a player's open runs lives in one `MissionProgress` row per
+player, the only row the pipeline writes per player and micro-batch; a finished run keeps its final progress on its
+`PlayerMission` row. `TaskContribution` is a read-only view of what windowed tasks hold in those documents.
 """
 
 from __future__ import annotations
@@ -238,11 +239,27 @@ class PlayerMissionState(models.TextChoices):
     MISSED = "missed", "Missed"
 
 
+OPEN_RUN_STATES = (PlayerMissionState.AVAILABLE, PlayerMissionState.IN_PROGRESS)
+
+
+def progress_key(mission_id: int, cycle: str) -> str:
+    """The key of a run's entry in its player's `MissionProgress.runs`: one open run per mission and cycle."""
+    return f"{mission_id}:{cycle}"
+
+
+def progress_of(runs: dict, mission_id: int, cycle: str, run: int) -> dict:
+    """Task id -> counted value of one open run, from its player's document (empty when it has counted nothing)."""
+    entry = runs.get(progress_key(mission_id, cycle))
+    return dict(entry.get("p", {})) if entry and entry.get("r") == run else {}
+
+
 class PlayerMission(models.Model):
     """A player's run of a mission in one cycle (recurring: the cycle's date; otherwise "") and completion number.
 
-    Its table keeps a fifth of each page free (fillfactor 80, migration 0009): progress, state and times are not
-    indexed, so the pipeline's updates of a run stay on its page (HOT) and write no index entry.
+    The row is written when the run's state changes, not when it progresses: an open run's progress is in the
+    player's `MissionProgress` document (`progress` reads it), a finished run's is `stored_progress`.
+    Its table keeps a fifth of each page free (fillfactor 80, migration 0009): state and times are not indexed, so
+    the updates of a run stay on its page (HOT) and write no index entry.
     """
 
     label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
@@ -253,7 +270,11 @@ class PlayerMission(models.Model):
     cycle = models.CharField(max_length=16, blank=True, default="", help_text="Recurring: the cycle's date.")
     run = models.PositiveIntegerField(default=1, help_text="Recurring on completion: the completion number.")
     state = models.CharField(max_length=12, choices=PlayerMissionState.choices)
-    progress = models.JSONField(default=dict, help_text="Task id -> counted value.")
+    stored_progress = models.JSONField(
+        default=dict,
+        db_column="progress",
+        help_text="Task id -> counted value when the run finished (an open run's is in its player's MissionProgress).",
+    )
     unlocked_at = models.DateTimeField(null=True, blank=True)
     opted_in_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Opt-in + time limit.")
@@ -274,27 +295,55 @@ class PlayerMission(models.Model):
     def __str__(self) -> str:
         return f"{self.mission} ({self.state})"
 
+    @property
+    def progress(self) -> dict:
+        """Task id -> counted value: for an open run read from the player's document (one query; the selectors read
+        the document once for all of a player's runs), for a finished run what it ended with."""
+        if self.state not in OPEN_RUN_STATES:
+            return self.stored_progress
+        runs = MissionProgress.objects.filter(player_id=self.player_id).values_list("runs", flat=True).first()
+        return progress_of(runs or {}, self.mission_id, self.cycle, self.run)
+
+
+class MissionProgress(models.Model):
+    """The progress of one player's open mission runs: one row per player, rewritten once per micro-batch that
+    counts for them (a run row is written only when its state changes).
+
+    `runs` maps `"<mission id>:<cycle>"` (`progress_key`) to `{"r": run number, "p": {task id: value},
+    "w": {task id: [[epoch seconds, amount, event id], ...]}}`: `p` is what the player sees (never above the task's
+    target); `w` holds what a windowed task counted within its window of the newest event (older ones are dropped
+    on write, an event counts once by its id). An entry whose `r` is not the run's number is stale and reads empty.
+    """
+
+    player = models.OneToOneField(
+        "crm.Player", on_delete=models.PROTECT, primary_key=True, related_name="mission_progress"
+    )
+    label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
+    runs = models.JSONField(default=dict, help_text="Progress of the player's open runs, by mission and cycle.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "mission progress"
+
+    def __str__(self) -> str:
+        return f"{len(self.runs)} open run(s)"
+
 
 class TaskContribution(models.Model):
-    """One event counted by a windowed task of one player mission (unique: an event counts once)."""
+    """One event counted by a windowed task of an open run: a read-only view over the players' `MissionProgress`
+    documents (the table it replaces was written once per event; migration 0010)."""
 
-    # No single-column indexes: the unique key and the window index lead with the run; events are never looked up.
-    player_mission = models.ForeignKey(
-        PlayerMission, on_delete=models.CASCADE, related_name="contributions", db_index=False
-    )
-    task = models.ForeignKey(MissionTask, on_delete=models.CASCADE, related_name="+")
-    event = models.ForeignKey(
-        "crm.Event", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
-    )
+    player_mission = models.ForeignKey(PlayerMission, on_delete=models.DO_NOTHING, related_name="contributions")
+    task = models.ForeignKey(MissionTask, on_delete=models.DO_NOTHING, related_name="+")
+    event = models.ForeignKey("crm.Event", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     amount = models.DecimalField(max_digits=20, decimal_places=4, help_text="1 for a count, the field for a sum.")
     occurred_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["player_mission", "task", "event"], name="task_contribution_once"),
-        ]
-        # A window's sum reads the run's latest contributions of one task.
-        indexes = [models.Index(fields=["player_mission", "task", "occurred_at"], name="task_contribution_window_idx")]
+        managed = False
+        db_table = "gamification_taskcontribution"
 
     def __str__(self) -> str:
         return f"{self.amount} from event {self.event_id}"

@@ -21,11 +21,13 @@ from gamification.models import (
     BadgeStage,
     BadgeVisibility,
     Mission,
+    MissionProgress,
     MissionStatus,
     MissionType,
     PlayerMission,
     PlayerMissionState,
     Wallet,
+    progress_of,
 )
 from gamification.services.missions import DONE_STATES, OPEN_STATES, mission_current_run, mission_cycle
 
@@ -99,8 +101,7 @@ def _unlocked(mission: Mission, rows: list[PlayerMission], done: set[int], level
     return level is not None and level_points is not None and level_points >= level.required_points
 
 
-def _view(mission: Mission, state: str, run: int, cycle: str, pm: PlayerMission | None) -> MissionView:
-    progress = pm.progress if pm is not None else {}
+def _view(mission: Mission, state: str, run: int, cycle: str, pm: PlayerMission | None, progress: dict) -> MissionView:
     tasks = []
     for task in mission.tasks.all():
         value = Decimal(progress.get(str(task.pk), "0"))
@@ -138,6 +139,15 @@ def _view(mission: Mission, state: str, run: int, cycle: str, pm: PlayerMission 
         view.expires_at, view.opted_in_at = pm.expires_at, pm.opted_in_at
         view.completed_at, view.claimed_at = pm.completed_at, pm.claimed_at
     return view
+
+
+def _progress(pm: PlayerMission | None, document: dict) -> dict:
+    """The run's progress: an open run's from the player's document, a finished run's from its row."""
+    if pm is None:
+        return {}
+    if pm.state in OPEN_STATES:
+        return progress_of(document, pm.mission_id, pm.cycle, pm.run)
+    return pm.stored_progress
 
 
 def _state(mission: Mission, pm: PlayerMission | None, now: dt.datetime) -> tuple[str, PlayerMission | None, int]:
@@ -186,6 +196,12 @@ def missions_for_player(player: Player, now: dt.datetime | None = None) -> list[
             done.add(pm.mission_id)
         if cycles.get(pm.mission_id) == pm.cycle:
             runs.setdefault(pm.mission_id, []).append(pm)
+    open_runs = [pm for own in runs.values() for pm in own if pm.state in OPEN_STATES]
+    document = (
+        MissionProgress.objects.filter(player_id=player.pk).values_list("runs", flat=True).first()
+        if open_runs
+        else None
+    ) or {}
     level_points = None
     if any(m.unlock_level_id for m in missions):
         wallet = Wallet.objects.filter(player_id=player.pk).select_related("level").first()
@@ -197,13 +213,13 @@ def missions_for_player(player: Player, now: dt.datetime | None = None) -> list[
             continue
         own = sorted(runs.get(mission.pk, []), key=lambda pm: pm.run)
         if not _unlocked(mission, own, done, level_points):
-            views.append(_view(mission, PlayerMissionState.LOCKED, 1, cycle, None))
+            views.append(_view(mission, PlayerMissionState.LOCKED, 1, cycle, None, {}))
             continue
         latest = own[-1] if own else None
         if latest is None and mission.active_till is not None and now >= mission.active_till:
             continue
         state, shown, run = _state(mission, latest, now)
-        views.append(_view(mission, state, run, cycle, shown))
+        views.append(_view(mission, state, run, cycle, shown, _progress(shown, document)))
     return views
 
 

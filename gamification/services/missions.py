@@ -29,6 +29,7 @@ from gamification.models import (
     WalletSource,
 )
 from gamification.services.badges import badge_award
+from gamification.services.rewards import Reward, rewards_give
 from gamification.services.wallet import ControlGroup, wallet_adjust
 
 log = structlog.get_logger(__name__)
@@ -284,7 +285,8 @@ def _rewards_give(pm: PlayerMission, mission: Mission, player: Player) -> None:
 
 
 def missions_completed(pm_ids: list[int]) -> None:
-    """After the handler completed these runs (in its transaction): facts, automatic rewards, missions unlocked."""
+    """After the handler completed these runs (in its transaction; written `claimed` when no claim is needed):
+    their `mission_completed` facts, the rewards of those claimed, in bulk, and the missions they unlock."""
     runs = list(PlayerMission.objects.filter(pk__in=pm_ids).select_related("player__brand", "mission__reward_badge"))
     by_label: dict[int, list[Fact]] = {}
     for pm in runs:
@@ -296,14 +298,23 @@ def missions_completed(pm_ids: list[int]) -> None:
         )
     for label_id, facts in by_label.items():
         facts_emit(label_id, facts)
-    automatic = [pm for pm in runs if not pm.mission.claim_required]
-    if automatic:
-        PlayerMission.objects.filter(pk__in=[pm.pk for pm in automatic], state=PlayerMissionState.COMPLETED).update(
-            state=PlayerMissionState.CLAIMED, claimed_at=timezone.now()
-        )
-    for pm in automatic:
-        _rewards_give(pm, pm.mission, pm.player)
+    rewards_give(rewards=[_reward(pm) for pm in runs if pm.state == PlayerMissionState.CLAIMED])
     _unlock_followers(runs)
+
+
+def _reward(pm: PlayerMission) -> Reward:
+    """A run's rewards, keyed by the run as `_rewards_give` keys them: each is given once per run."""
+    mission = pm.mission
+    return Reward(
+        player=pm.player,
+        key=f"mission:{pm.pk}",
+        source=WalletSource.MISSION,
+        reason=f"Mission: {mission.name}"[:500],
+        points=mission.reward_points,
+        gems=mission.reward_gems,
+        diamonds=mission.reward_diamonds,
+        badge=mission.reward_badge,
+    )
 
 
 def _unlock_followers(runs: list[PlayerMission]) -> None:
@@ -323,37 +334,31 @@ def _unlock_followers(runs: list[PlayerMission]) -> None:
 
 
 # --- missed runs -----------------------------------------------------------------------------------------------------
+# A run's progress moves from its player's document onto its row, and its entry leaves the document.
 _MISSED = """
-UPDATE gamification_playermission AS pm SET state = 'missed', updated_at = now()
-FROM gamification_mission AS m, backoffice_label AS l
-WHERE pm.mission_id = m.id AND l.id = m.label_id AND pm.state IN ('available', 'in_progress')
-  AND (pm.expires_at <= %(now)s
-       OR m.active_till <= %(now)s
-       OR (pm.cycle <> '' AND pm.cycle < to_char((%(now)s AT TIME ZONE l.time_zone)::date, 'YYYY-MM-DD')))
+WITH missed AS (
+  UPDATE gamification_playermission AS pm SET state = 'missed', updated_at = now(),
+    progress = coalesce((SELECT d.runs -> (pm.mission_id || ':' || pm.cycle) -> 'p' FROM gamification_missionprogress d
+                         WHERE d.player_id = pm.player_id
+                           AND (d.runs -> (pm.mission_id || ':' || pm.cycle) ->> 'r')::int = pm.run), pm.progress)
+  FROM gamification_mission AS m, backoffice_label AS l
+  WHERE pm.mission_id = m.id AND l.id = m.label_id AND pm.state IN ('available', 'in_progress')
+    AND (pm.expires_at <= %(now)s
+         OR m.active_till <= %(now)s
+         OR (pm.cycle <> '' AND pm.cycle < to_char((%(now)s AT TIME ZONE l.time_zone)::date, 'YYYY-MM-DD')))
+  RETURNING pm.player_id, pm.mission_id || ':' || pm.cycle AS key
+), emptied AS (
+  UPDATE gamification_missionprogress AS d SET runs = d.runs - k.keys, updated_at = now()
+  FROM (SELECT player_id, array_agg(key) AS keys FROM missed GROUP BY player_id) k
+  WHERE d.player_id = k.player_id AND d.runs ?| k.keys
+)
+SELECT count(*) FROM missed
 """
 
 
 def missions_mark_missed(now: dt.datetime | None = None) -> int:
-    """Mark unfinished runs past their time limit, their mission's end or their cycle as missed; return how many."""
+    """Mark unfinished runs past their time limit, their mission's end or their cycle as missed, keeping the progress
+    they made; return how many."""
     with connection.cursor() as cursor:
         cursor.execute(_MISSED, {"now": now or timezone.now()})
-        return cursor.rowcount
-
-
-# --- retention -------------------------------------------------------------------------------------------------------
-_PRUNE = """
-DELETE FROM gamification_taskcontribution AS c
-USING gamification_playermission AS pm, gamification_missiontask AS t
-WHERE c.player_mission_id = pm.id AND c.task_id = t.id
-  AND (pm.state NOT IN ('available', 'in_progress')
-       OR c.occurred_at < (SELECT max(n.occurred_at) FROM gamification_taskcontribution AS n
-                           WHERE n.player_mission_id = c.player_mission_id AND n.task_id = c.task_id) - t.window)
-"""
-
-
-def contributions_prune() -> int:
-    """Delete the counted events no window can hold again: those of finished runs (completed, claimed, missed), and
-    those older than their task's window before the run's newest one (the newest only moves forward)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PRUNE)
-        return cursor.rowcount
+        return cursor.fetchone()[0]

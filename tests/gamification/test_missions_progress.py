@@ -6,14 +6,18 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from backoffice.errors import DomainError
 from crm.models import Event, Player
 from crm.pipeline import EventRow
+from crm.services.ingest import events_ingest
 from gamification.handlers.missions import count_mission_progress
-from gamification.models import PlayerMission, TaskContribution, WalletEntry
+from gamification.models import MissionProgress, PlayerMission, TaskContribution, WalletEntry
 from gamification.selectors import missions_for_player, wallet_get
-from gamification.services.missions import contributions_prune, mission_claim
+from gamification.services.missions import mission_claim
 from tests.gamification.mission_helpers import bet, feed, mission_make
 
 pytestmark = pytest.mark.django_db
@@ -79,11 +83,10 @@ def test_a_window_counts_only_events_within_it_of_the_newest(tenant_a):
     assert _value(_run(tenant_a, mission)) == Decimal(2)
     feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z")])  # the two earlier ones fall out of the window
     assert _value(_run(tenant_a, mission)) == Decimal(1)
-    assert contributions_prune() == 2  # no window can hold them again: the beat deletes them
+    assert TaskContribution.objects.count() == 1  # no window can hold them again: dropped as the progress is written
     feed(tenant_a.label, [bet(at="2026-01-05T12:10:00Z"), bet(at="2026-01-05T12:20:00Z")])
     assert _run(tenant_a, mission).state == "claimed"
-    assert contributions_prune() == 3  # a finished run's counted events are no longer needed
-    assert not TaskContribution.objects.exists()
+    assert not TaskContribution.objects.exists()  # a finished run's counted events are no longer needed
 
 
 def test_every_task_must_be_done_and_the_reward_is_given_once(tenant_a):
@@ -123,15 +126,49 @@ def test_a_run_done_within_its_first_batch_is_completed_and_rewarded_at_once(ten
     assert Event.objects.filter(player=tenant_a.player, type="mission_completed").count() == 1
 
 
-def test_a_run_another_worker_created_meanwhile_gets_this_batchs_progress_added(tenant_a, monkeypatch):
+def _rows(ids) -> list[EventRow]:
+    return [
+        EventRow(e.id, e.label_id, e.player_id, e.type, e.occurred_at, e.received_at, e.payload)
+        for e in Event.objects.filter(pk__in=ids).order_by("id")
+    ]
+
+
+def test_a_batch_whose_progress_another_writer_changed_meanwhile_commits_nothing(tenant_a, monkeypatch):
     from gamification.handlers import missions as handler
 
     mission = mission_make(tenant_a.label, tasks=[{"target": 5}])
     feed(tenant_a.label, [bet()])
-    # This batch read the runs before the other worker's run was committed: it sees none and tries to create it.
-    monkeypatch.setattr(handler._Batch, "_runs_load", lambda self, matches: handler._Runs())
-    feed(tenant_a.label, [bet(), bet()])
-    assert (_value(_run(tenant_a, mission)), PlayerMission.objects.count()) == (Decimal(3), 1)
+    ids = events_ingest(label=tenant_a.label, items=[bet(), bet()], source="api").new_ids
+    load = handler._State.load
+
+    def load_then_someone_writes(*args):  # e.g. the missed-runs beat, between this batch's read and its write
+        state = load(*args)
+        MissionProgress.objects.filter(player_id=tenant_a.player.pk).update(updated_at=timezone.now())
+        return state
+
+    monkeypatch.setattr(handler._State, "load", load_then_someone_writes)
+    with pytest.raises(handler.ProgressConflict), transaction.atomic():
+        count_mission_progress(_rows(ids))
+    assert _value(_run(tenant_a, mission)) == Decimal(1)
+    monkeypatch.setattr(handler._State, "load", load)
+    count_mission_progress(_rows(ids))  # the pipeline applies the events again
+    assert _value(_run(tenant_a, mission)) == Decimal(3)
+
+
+def test_a_batch_writes_one_progress_row_per_player_whatever_its_missions(tenant_a):
+    missions = [mission_make(tenant_a.label, tasks=[{"target": 50}, {"target": 40}]) for _ in range(5)]
+    feed(tenant_a.label, [bet(), bet(user="other-player")])  # the runs start: their rows are written once
+    ids = events_ingest(label=tenant_a.label, items=[bet(), bet(), bet(user="other-player")], source="api").new_ids
+    with CaptureQueriesContext(connection) as queries:
+        count_mission_progress(_rows(ids))
+    writes = [
+        q["sql"].split(" (")[0].split(" AS ")[0]
+        for q in queries.captured_queries
+        if q["sql"][:6] in ("INSERT", "UPDATE")
+    ]
+    assert writes == ["UPDATE gamification_missionprogress"]  # ten runs moved, two players: one statement, two rows
+    assert MissionProgress.objects.count() == 2
+    assert [_value(_run(tenant_a, m)) for m in missions] == [Decimal(3)] * 5
 
 
 def test_a_claim_required_mission_rewards_on_claim_once(tenant_a):
