@@ -38,7 +38,7 @@ def players_csv(actor: Actor, *, within: QuerySet | None = None) -> Iterator[str
 
     `within` narrows and never widens: rows outside the actor's scope are left out whatever it holds.
     """
-    players = players_for_actor(actor).order_by("id")
+    players = players_for_actor(actor=actor).order_by("id")
     if within is not None:
         players = players.filter(id__in=within.order_by().values("id"))
     writer = csv.writer(_Echo())

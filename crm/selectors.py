@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Aggregate, Count, F, FloatField, Min, Q
+from django.db.models import Aggregate, Count, F, FloatField, Min, Q, QuerySet
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -23,12 +23,12 @@ def _id_forms(value: str) -> list[str]:
     return list(dict.fromkeys([unicodedata.normalize("NFC", value), value]))
 
 
-def players_for_actor(actor: Actor):
+def players_for_actor(*, actor: Actor) -> QuerySet[Player]:
     return Player.objects.for_actor(actor).select_related("brand", "label")
 
 
 def brand_resolve(
-    actor: Actor, ext_brand_id: str, *, label_key: str | None = None, field: str = "ext_brand_id"
+    *, actor: Actor, ext_brand_id: str, label_key: str | None = None, field: str = "ext_brand_id"
 ) -> Brand:
     """The actor's brand with this `ext_brand_id`; `label_key` picks one when the actor's labels share the id."""
     brands = Brand.objects.for_actor(actor).select_related("label").filter(ext_brand_id=str(ext_brand_id))
@@ -45,14 +45,14 @@ def brand_resolve(
     return found[0]
 
 
-def player_get(actor: Actor, *, ext_brand_id: str, user_ext_id: str, label_key: str | None = None) -> Player:
+def player_get(*, actor: Actor, ext_brand_id: str, user_ext_id: str, label_key: str | None = None) -> Player:
     try:
-        brand = brand_resolve(actor, ext_brand_id, label_key=label_key)
+        brand = brand_resolve(actor=actor, ext_brand_id=ext_brand_id, label_key=label_key)
     except DomainValidationError as exc:
         if exc.code == "unknown_brand":
             raise NotFound("No such player.") from exc
         raise
-    found = list(players_for_actor(actor).filter(brand=brand, user_ext_id__in=_id_forms(user_ext_id))[:2])
+    found = list(players_for_actor(actor=actor).filter(brand=brand, user_ext_id__in=_id_forms(user_ext_id))[:2])
     if not found:
         raise NotFound("No such player.")
     return min(found, key=lambda player: player.user_ext_id != user_ext_id)  # the exact form wins a legacy tie

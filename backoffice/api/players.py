@@ -32,7 +32,7 @@ def player_from_path(request: Request, ext_brand_id: str, user_ext_id: str, *, a
     """
     actor = request_actor(request)
     player = player_get(
-        actor,
+        actor=actor,
         ext_brand_id=ext_brand_id,
         user_ext_id=user_ext_id,
         label_key=request.query_params.get("label_key"),

@@ -57,7 +57,7 @@ def _upsert_response(result: UpsertResult) -> Response:
 
 def _write(request, *, ext_brand_id, user_ext_id, label_key, profile: dict) -> UpsertResult:
     actor = request_actor(request)
-    brand = brand_resolve(actor, ext_brand_id, label_key=label_key)
+    brand = brand_resolve(actor=actor, ext_brand_id=ext_brand_id, label_key=label_key)
     if not actor.can(Perm.PLAYER_WRITE, brand.label_id):
         raise PermissionDenied("Your role may not change player profiles.")
     return player_upsert(brand=brand, user_ext_id=user_ext_id, data=profile)
@@ -70,7 +70,7 @@ class PlayerListView(ListAPIView):
     filterset_class = PlayerFilterSet
 
     def get_queryset(self):
-        return players_for_actor(request_actor(self.request))
+        return players_for_actor(actor=request_actor(self.request))
 
     @extend_schema(
         tags=["players"],
@@ -127,7 +127,7 @@ class PlayerDetailView(APIView):
     def patch(self, request, ext_brand_id: str, user_ext_id: str):
         label_key = request.query_params.get("label_key")
         player = player_get(
-            request_actor(request), ext_brand_id=ext_brand_id, user_ext_id=user_ext_id, label_key=label_key
+            actor=request_actor(request), ext_brand_id=ext_brand_id, user_ext_id=user_ext_id, label_key=label_key
         )
         result = _write(
             request,
