@@ -70,6 +70,27 @@ def control_group_player_ids(*, player_ids: Iterable[int]) -> set[int]:
     return set(rows)
 
 
+@dataclass(frozen=True, slots=True)
+class GamificationPlayer:
+    """What gamification needs to know of a player to score their events."""
+
+    control_group: bool  # in the gamification control group: earns, progresses and enters nothing
+    account_status: str  # only ACTIVE accounts take part, when the label's active_players_only is on
+    wallet_currency: str  # the currency of their amounts (ISO 4217), or empty when unknown
+
+
+def gamification_players(*, player_ids: Iterable[int]) -> dict[int, GamificationPlayer]:
+    """Of `player_ids`, each player's control-group flag, account status and wallet currency, in one query (for the
+    pipeline's handlers, whose player ids come from events already stamped with their label)."""
+    ids = list(set(player_ids))
+    if not ids:
+        return {}
+    rows = Player.objects.filter(pk__in=ids).values_list(
+        "pk", "ach_gamification_in_control_group", "core_account_status", "core_wallet_currency"
+    )
+    return {pk: GamificationPlayer(control, status, currency) for pk, control, status, currency in rows}
+
+
 # --- ingestion statistics ------------------------------------------------------------------------------------------
 # Every query below reads at most the last hour of events of the labels in view, through the (label, received_at)
 # index, or the backlog through the partial index of unprocessed events: the cost follows the traffic of the window,

@@ -41,7 +41,7 @@ ROLE_PERMS: dict[str, frozenset[str]] = {
             Perm.RATES_WRITE,
         }
     ),
-    Role.MANAGER: _SUPPORT | {Perm.CONFIG_CHANGE, Perm.RATES_WRITE},
+    Role.MANAGER: _SUPPORT | {Perm.CONFIG_CHANGE, Perm.CREDIT_APPROVE, Perm.RATES_WRITE},
     Role.SUPPORT: _SUPPORT,
     Role.INTEGRATION_ENGINEER: _SUPPORT | {Perm.PLAYER_WRITE, Perm.KEYS_MANAGE, Perm.DATA_SOURCES, Perm.RATES_WRITE},
 }

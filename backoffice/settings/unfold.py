@@ -50,6 +50,24 @@ UNFOLD = {
                 "title": "Gamification",
                 "items": [
                     _item("Wallet ledger", "toll", "admin:gamification_walletentry_changelist", "wallet_entries"),
+                    {
+                        "title": "Credit approvals",
+                        "icon": "approval",
+                        "link": reverse_lazy("admin:gamification_creditrequest_changelist"),
+                        "permission": "gamification.admin.credits.nav_credit_requests",
+                    },
+                    {
+                        "title": "Credit caps",
+                        "icon": "price_check",
+                        "link": reverse_lazy("admin:gamification_creditlimit_changelist"),
+                        "permission": "gamification.admin.credits.nav_credit_limits",
+                    },
+                    {
+                        "title": "Withheld credits",
+                        "icon": "block",
+                        "link": reverse_lazy("admin:gamification_withheldcredit_changelist"),
+                        "permission": "gamification.admin.credits.nav_withheld_credits",
+                    },
                     _item("Levels", "military_tech", "admin:gamification_level_changelist", "levels"),
                     _item("Missions", "flag", "admin:gamification_mission_changelist", "missions"),
                     _item("Badges", "workspace_premium", "admin:gamification_badge_changelist", "badges"),

@@ -1,5 +1,6 @@
 from gamification.admin import player_tab  # noqa: F401 - registers the player page panels and the Gamification tab
 from gamification.admin.badges import BadgeAdmin
+from gamification.admin.credits import CreditLimitAdmin, CreditRequestAdmin, WithheldCreditAdmin
 from gamification.admin.levels import LevelAdmin
 from gamification.admin.missions import MissionAdmin
 from gamification.admin.store import StoreCategoryAdmin, StoreItemAdmin, StorePurchaseAdmin
@@ -9,6 +10,8 @@ from gamification.admin.wallet import WalletEntryAdmin
 
 __all__ = [
     "BadgeAdmin",
+    "CreditLimitAdmin",
+    "CreditRequestAdmin",
     "LevelAdmin",
     "MissionAdmin",
     "StoreCategoryAdmin",
@@ -17,4 +20,5 @@ __all__ = [
     "TournamentAdmin",
     "TournamentInstanceAdmin",
     "WalletEntryAdmin",
+    "WithheldCreditAdmin",
 ]

@@ -29,6 +29,7 @@ from gamification.selectors import (
     wallet_entries,
     wallet_get,
 )
+from gamification.services.credits import wallet_adjust_by_staff
 from gamification.services.store import store_purchase
 from gamification.services.wallet import wallet_adjust
 
@@ -85,7 +86,9 @@ class WalletEntryListView(ListAPIView):
         response=WalletAdjustmentResultSerializer,
         description="Credits or debits one balance once per idempotency key: 201 when applied, 200 when the key was "
         "already used for the same adjustment (nothing changes), 409 when it was used for a different one, "
-        "422 `insufficient_balance` when a debit would take the balance below zero.",
+        "422 `insufficient_balance` when a debit would take the balance below zero. A staff member calling with "
+        "their admin session is held to their role's credit caps: above them 422 `approval_required` (a credit "
+        "above a cap is asked for in the admin, where another staff member approves it).",
     )
 )
 class WalletAdjustmentView(PlayerIdempotentPostView):
@@ -94,6 +97,16 @@ class WalletAdjustmentView(PlayerIdempotentPostView):
     output_serializer_class = WalletAdjustmentResultSerializer
 
     def perform(self, subject, data, *, key, created_by, **path):
+        if created_by is not None:  # staff with an admin session: the caps of the admin's form
+            return wallet_adjust_by_staff(
+                player=subject,
+                currency=data["currency"],
+                amount=data["amount"],
+                source=WalletSource.API,
+                key=key,
+                reason=data.get("reason", ""),
+                staff=created_by,
+            )
         return wallet_adjust(
             player=subject,
             currency=data["currency"],

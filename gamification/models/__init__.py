@@ -1,5 +1,12 @@
 """Gamification: wallet ledger, levels, missions and badges, tournaments, store."""
 
+from gamification.models.credits import (
+    DEFAULT_CREDIT_LIMITS,
+    CreditLimit,
+    CreditRequest,
+    CreditRequestStatus,
+    WithheldCredit,
+)
 from gamification.models.levels import Level
 from gamification.models.missions import (
     Badge,
@@ -43,11 +50,15 @@ from gamification.models.tournaments import (
 from gamification.models.wallet import Currency, Wallet, WalletEntry, WalletSource
 
 __all__ = [
+    "DEFAULT_CREDIT_LIMITS",
     "Badge",
     "BadgeAward",
     "BadgeStage",
     "BadgeVisibility",
     "CapPeriod",
+    "CreditLimit",
+    "CreditRequest",
+    "CreditRequestStatus",
     "Currency",
     "InstanceStatus",
     "LeaderboardBucket",
@@ -79,6 +90,7 @@ __all__ = [
     "Wallet",
     "WalletEntry",
     "WalletSource",
+    "WithheldCredit",
     "progress_key",
     "progress_of",
 ]

@@ -23,6 +23,7 @@ class WalletSource(models.TextChoices):
     JOURNEY = "journey", "Journey"
     MANUAL = "manual", "Manual"
     API = "api", "API"
+    REVERSAL = "reversal", "Reversal"
 
 
 class WalletEntry(models.Model):
@@ -42,6 +43,14 @@ class WalletEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the change was recorded (UTC).")
+    reverses = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversal",
+        help_text="The credit this entry takes back (a credit is reversed at most once).",
+    )
 
     objects = LabelScopedQuerySet.as_manager()
 
@@ -52,7 +61,15 @@ class WalletEntry(models.Model):
             models.UniqueConstraint(fields=["label", "key"], name="wallet_entry_unique_key"),
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_entry_amount_not_zero"),
         ]
-        indexes = [models.Index(fields=["player", "-id"], name="wallet_entry_player_idx")]
+        indexes = [
+            models.Index(fields=["player", "-id"], name="wallet_entry_player_idx"),
+            # A staff member's credits of the day, for their daily cap: few rows, so a small partial index.
+            models.Index(
+                fields=["created_by", "created_at"],
+                condition=Q(created_by__isnull=False),
+                name="wallet_entry_staff_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount:+} {self.currency} ({self.source})"

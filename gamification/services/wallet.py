@@ -1,20 +1,35 @@
-"""Writes to the wallet: every change is a ledger entry claimed by its unique key, then one guarded UPDATE."""
+"""Writes to the wallet: every change is a ledger entry claimed by its unique key, then one guarded UPDATE.
+
+Automated credits (missions, tournaments, rules, journeys) to a player whose account is not ACTIVE are withheld
+when the label's `active_players_only` is on: nothing is credited, a `WithheldCredit` row records it (once per key)
+and a log line says so. This is the one backstop every automated source goes through; staff (manual) and the
+operator's own API adjustments are applied whatever the status. A credit can be reversed once: the reversal takes
+back what it raised (spendable, ever-earned and tournament points), and the level follows.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
 from django.db import connection, transaction
 
 from backoffice.errors import Conflict, DomainValidationError, Refused
+from backoffice.models import Label
 from crm.models import Player
+from crm.models.players import AccountStatus
 from gamification.facts import BALANCE_CHANGED, fact_emit
-from gamification.models import Currency, Wallet, WalletEntry, WalletSource
+from gamification.models import Currency, Wallet, WalletEntry, WalletSource, WithheldCredit
 from gamification.services.levels import level_recompute
+
+log = structlog.get_logger(__name__)
 
 MAX_KEY_LENGTH = 255
 MAX_REASON_LENGTH = 500
 _BALANCES = ("points", "points_earned", "points_tournament", "gems", "diamonds", "level_id")
+# Credits nobody on the operator's side typed: withheld from players whose account is not ACTIVE.
+AUTOMATED_SOURCES = frozenset({WalletSource.MISSION, WalletSource.TOURNAMENT, WalletSource.RULE, WalletSource.JOURNEY})
+REVERSAL_KEY_PREFIX = "reversal:"
 
 
 class IdempotencyConflict(Conflict):
@@ -29,11 +44,16 @@ class ControlGroup(Refused):
     default_code = "control_group"
 
 
+class NotReversible(Refused):
+    default_code = "not_reversible"
+
+
 @dataclass(frozen=True)
 class AdjustResult:
-    entry: WalletEntry
+    entry: WalletEntry | None  # None when the credit was withheld
     wallet: Wallet
-    created: bool  # False when the key was already used: nothing changed
+    created: bool  # False when the key was already used or the credit withheld: nothing changed
+    withheld: WithheldCredit | None = None  # set when an automated credit was not given (the account is not ACTIVE)
 
 
 def wallet_adjust(
@@ -52,11 +72,14 @@ def wallet_adjust(
     A replayed key returns the first entry and changes nothing; a balance never goes below zero. A points credit
     that `counts_as_earned` also raises the ever-earned and tournament balances (and may change the player's
     level, emitted as a `level_changed` fact); a debit touches only spendable. Every change is emitted as a
-    `balance_changed` fact in the same transaction.
+    `balance_changed` fact in the same transaction. An automated earning (a credit from `AUTOMATED_SOURCES` that
+    counts as earned) for a player who is not ACTIVE is withheld (see the module): `withheld` is set, nothing changes.
     """
-    _validate(currency=currency, amount=amount, source=source, key=key, reason=reason)
+    adjustment_validate(currency=currency, amount=amount, source=source, key=key, reason=reason)
     if amount > 0 and player.ach_gamification_in_control_group:
         raise ControlGroup("The player is in the gamification control group: they earn nothing.")
+    if amount > 0 and counts_as_earned and source in AUTOMATED_SOURCES and earning_withheld_because(player):
+        return _withhold(player, currency=currency, amount=amount, source=source, key=key, reason=reason)
     earned = counts_as_earned and currency == Currency.POINTS and amount > 0
     with transaction.atomic():
         entry_id = _entry_claim(player, currency, amount, source, key, reason, created_by, earned)
@@ -65,25 +88,92 @@ def wallet_adjust(
         wallet = _balance_apply(player, currency, amount, earned)
         if wallet is None:
             raise InsufficientBalance(f"The player has fewer {currency} than {-amount}.")  # rolls the entry back
-        fact_emit(
-            player,
-            BALANCE_CHANGED,
-            f"wallet:{entry_id}",
-            {
-                "currency": currency,
-                "amount": amount,
-                "balance": getattr(wallet, currency),
-                "source": source,
-                "entry_id": entry_id,
-            },
-        )
-        if earned:
-            level = level_recompute(player=player, points_earned=wallet.points_earned, entry_id=entry_id)
-            wallet.level_id = level.pk if level else wallet.level_id
+        _changed(player, wallet, entry_id=entry_id, currency=currency, amount=amount, source=source, earned=earned)
     return AdjustResult(entry=WalletEntry.objects.get(pk=entry_id), wallet=wallet, created=True)
 
 
-def _validate(*, currency: str, amount: int, source: str, key: str, reason: str) -> None:
+def wallet_entry_reverse(*, entry: WalletEntry, reason: str, created_by=None) -> AdjustResult:
+    """Take back a credit once: the same amount off the same balance and, for points that counted as earned, off
+    the ever-earned and tournament points too, so the level drops back (never below a level bought in the store).
+
+    The reversal is an entry of source `reversal` pointing at the credit (key `reversal:<credit id>`), with its
+    `balance_changed` fact (a negative amount, source `reversal`) and, when the level drops, a `level_changed` fact.
+    Repeating it returns the first reversal. Refused (422) for a debit, a reversal, or when the player has already
+    spent part of the credit (a balance never goes below zero).
+    """
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON_LENGTH:
+        raise DomainValidationError({"reason": [f"Required, at most {MAX_REASON_LENGTH} characters."]})
+    if entry.amount < 0:
+        raise NotReversible("Only a credit can be reversed; this entry is a debit.")
+    player = Player.objects.get(pk=entry.player_id)
+    earned = entry.counts_as_earned and entry.currency == Currency.POINTS
+    amount, key = -entry.amount, f"{REVERSAL_KEY_PREFIX}{entry.pk}"
+    with transaction.atomic():
+        entry_id = _entry_claim(
+            player, entry.currency, amount, WalletSource.REVERSAL, key, reason, created_by, earned, reverses=entry.pk
+        )
+        if entry_id is None:
+            return _replay(player, currency=entry.currency, amount=amount, key=key)
+        wallet = _balance_apply(player, entry.currency, amount, earned)
+        if wallet is None:
+            spendable = getattr(Wallet.objects.get(player_id=player.pk), entry.currency)
+            raise InsufficientBalance(
+                f"The player has {spendable:,} {entry.currency} left, fewer than the {entry.amount:,} to take back."
+            )
+        _changed(player, wallet, entry_id=entry_id, currency=entry.currency, amount=amount,
+                 source=WalletSource.REVERSAL, earned=earned)  # fmt: skip
+    return AdjustResult(entry=WalletEntry.objects.get(pk=entry_id), wallet=wallet, created=True)
+
+
+def earning_withheld_because(player: Player) -> str | None:
+    """The player's account status when it stops automated earnings (not ACTIVE, and the label gives such players
+    nothing); None when they earn. One query, only for players who are not ACTIVE."""
+    status = player.core_account_status
+    if status == AccountStatus.ACTIVE:
+        return None
+    active_only = Label.objects.filter(pk=player.label_id).values_list("active_players_only", flat=True).first()
+    return status if active_only else None
+
+
+def _withhold(player: Player, *, currency: str, amount: int, source: str, key: str, reason: str) -> AdjustResult:
+    """Record the credit as withheld (once per key) and change nothing; a key already applied is a plain replay."""
+    if WalletEntry.objects.filter(label_id=player.label_id, key=key).exists():
+        return _replay(player, currency=currency, amount=amount, key=key)
+    withheld, created = WithheldCredit.objects.get_or_create(
+        label_id=player.label_id,
+        key=key,
+        defaults={
+            "player": player,
+            "currency": currency,
+            "amount": amount,
+            "source": source,
+            "reason": reason,
+            "account_status": player.core_account_status,
+        },
+    )
+    if created:
+        log.info("wallet_credit_withheld", player_id=player.pk, source=source, currency=currency, amount=amount,
+                 account_status=player.core_account_status)  # fmt: skip
+    wallet = Wallet.objects.filter(player_id=player.pk).first() or Wallet(player_id=player.pk, label_id=player.label_id)
+    return AdjustResult(entry=None, wallet=wallet, created=False, withheld=withheld)
+
+
+def _changed(player: Player, wallet: Wallet, *, entry_id: int, currency: str, amount: int, source: str, earned: bool):
+    """The change's facts, in its transaction: `balance_changed`, and `level_changed` when the level moved."""
+    fact_emit(
+        player,
+        BALANCE_CHANGED,
+        f"wallet:{entry_id}",
+        {"currency": currency, "amount": amount, "balance": getattr(wallet, currency), "source": source,
+         "entry_id": entry_id},
+    )  # fmt: skip
+    if earned:
+        level = level_recompute(player=player, points_earned=wallet.points_earned, entry_id=entry_id)
+        wallet.level_id = level.pk if level else wallet.level_id
+
+
+def adjustment_validate(*, currency: str, amount: int, source: str, key: str, reason: str) -> None:
     errors: dict[str, list[str]] = {}
     if currency not in Currency.values:
         errors["currency"] = [f"One of: {', '.join(Currency.values)}."]
@@ -99,13 +189,13 @@ def _validate(*, currency: str, amount: int, source: str, key: str, reason: str)
         raise DomainValidationError(errors)
 
 
-def _entry_claim(player, currency, amount, source, key, reason, created_by, earned) -> int | None:
+def _entry_claim(player, currency, amount, source, key, reason, created_by, earned, reverses=None) -> int | None:
     """Insert the entry unless its key exists (a concurrent claim waits for the first to commit or roll back)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO gamification_walletentry"
-            " (label_id, player_id, currency, amount, counts_as_earned, source, key, reason, created_by_id, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
+            "INSERT INTO gamification_walletentry (label_id, player_id, currency, amount, counts_as_earned, source,"
+            " key, reason, created_by_id, reverses_id, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
             " ON CONFLICT (label_id, key) DO NOTHING RETURNING id",
             [
                 player.label_id,
@@ -117,6 +207,7 @@ def _entry_claim(player, currency, amount, source, key, reason, created_by, earn
                 key,
                 reason,
                 getattr(created_by, "pk", None),
+                reverses,
             ],
         )
         row = cursor.fetchone()
@@ -124,9 +215,12 @@ def _entry_claim(player, currency, amount, source, key, reason, created_by, earn
 
 
 def _balance_apply(player: Player, currency: str, amount: int, earned: bool) -> Wallet | None:
-    """Add `amount` in one guarded UPDATE; None (nothing changed) when the balance would go below zero."""
+    """Add `amount` in one guarded UPDATE; None (nothing changed) when a balance would go below zero.
+
+    `earned` moves the ever-earned and tournament points with spendable: up for a credit, down for a reversal."""
     columns = [currency, "points_earned", "points_tournament"] if earned else [currency]
     assignments = ", ".join(f"{column} = {column} + %s" for column in columns)
+    guards = " AND ".join(f"{column} + %s >= 0" for column in columns)
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO gamification_wallet (player_id, label_id, points, points_earned, points_tournament, gems,"
@@ -135,8 +229,8 @@ def _balance_apply(player: Player, currency: str, amount: int, earned: bool) -> 
         )
         cursor.execute(
             f"UPDATE gamification_wallet SET {assignments}, updated_at = now()"  # noqa: S608 - columns from a whitelist
-            f" WHERE player_id = %s AND {currency} + %s >= 0 RETURNING {', '.join(_BALANCES)}",
-            [*([amount] * len(columns)), player.pk, amount],
+            f" WHERE player_id = %s AND {guards} RETURNING {', '.join(_BALANCES)}",
+            [*([amount] * len(columns)), player.pk, *([amount] * len(columns))],
         )
         row = cursor.fetchone()
     if row is None:
