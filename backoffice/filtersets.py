@@ -9,6 +9,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 
+from backoffice.fx import rates_valid_on
+from backoffice.models import ExchangeRate
+
 
 class MultiValueCharField(forms.Field):
     widget = forms.SelectMultiple  # reads every value of a repeated query parameter
@@ -75,3 +78,27 @@ class BaseFilterSet(filters.FilterSet):
 
     def filter_q(self, queryset, name, value):
         return queryset
+
+
+class ExchangeRateFilterSet(BaseFilterSet):
+    currency = MultiValueCharFilter(help_text="ISO 4217 currencies (repeat for several).")
+    valid_on = filters.DateFilter(
+        method="filter_valid_on", help_text="Only the rate each currency converts at on this day (YYYY-MM-DD)."
+    )
+    valid_from_after = filters.DateFilter(
+        field_name="valid_from", lookup_expr="gte", help_text="First day on or after (YYYY-MM-DD)."
+    )
+    valid_from_before = filters.DateFilter(
+        field_name="valid_from", lookup_expr="lt", help_text="First day before (YYYY-MM-DD)."
+    )
+
+    class Meta:
+        model = ExchangeRate
+        fields: list[str] = []
+
+    def filter_q(self, queryset, name, value):
+        """`q`: a currency code."""
+        return queryset.filter(currency=value.strip().upper())
+
+    def filter_valid_on(self, queryset, name, value: dt.date):
+        return rates_valid_on(queryset, value)

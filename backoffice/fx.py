@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from django.db.models import Exists, OuterRef
+
 from backoffice.models import ExchangeRate, Label
 
 AMOUNT_QUANTUM = Decimal("0.0001")  # 4 places, as mission progress and tournament scores store sums
@@ -89,6 +91,17 @@ class RateBook:
         return quantize_amount(amount * rate)
 
 
+def rates_valid_on(queryset, day: dt.date):
+    """The rows of an ExchangeRate `queryset` that are the rate in force on `day` for their label and currency."""
+    later = ExchangeRate.objects.filter(
+        label_id=OuterRef("label_id"),
+        currency=OuterRef("currency"),
+        valid_from__gt=OuterRef("valid_from"),
+        valid_from__lte=day,
+    )
+    return queryset.filter(valid_from__lte=day).filter(~Exists(later))
+
+
 def rate_book(*, label_id: int) -> RateBook:
     """The label's base currency, time zone and every exchange rate, in two queries."""
     base, time_zone = Label.objects.filter(pk=label_id).values_list("base_currency", "time_zone").get()
@@ -107,11 +120,6 @@ def wallet_currencies_without_rate(*, label_id: int, day: dt.date | None = None)
 
     book = rate_book(label_id=label_id)
     day = day or book.day_of(timezone.now())
-    counts = (
-        Player.objects.for_label(label_id)
-        .values_list("core_wallet_currency")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    counts = Player.objects.for_label(label_id).values_list("core_wallet_currency").annotate(n=Count("id")).order_by()
     missing = [(code, n) for code, n in counts if book.rate(code, day) is None]
     return sorted(missing, key=lambda item: (-item[1], item[0]))

@@ -23,7 +23,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from backoffice.management.commands.demo import LabelSpec, _events, _label
-from backoffice.models import Role
+from backoffice.models import ExchangeRate, Role
 from backoffice.services.apikeys import api_key_create
 from crm.models import Event, Player
 from crm.pipeline import events_process
@@ -95,6 +95,7 @@ def world(transactional_db, monkeypatch) -> World:
             "badge_id": list(Badge.objects.filter(label=label).values_list("id", flat=True)),
             "instance_id": list(TournamentInstance.objects.filter(label=label).values_list("id", flat=True)),
             "item_id": list(StoreItem.objects.filter(label=label).values_list("id", flat=True)),
+            "rate_id": list(ExchangeRate.objects.filter(label=label).values_list("id", flat=True)),  # from the demo
         },
     )
 

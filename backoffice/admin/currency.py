@@ -10,7 +10,7 @@ import datetime as dt
 from django import forms
 from django.contrib import admin, messages
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -21,7 +21,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.errors import DomainValidationError
-from backoffice.fx import wallet_currencies_without_rate
+from backoffice.fx import rates_valid_on, wallet_currencies_without_rate
 from backoffice.models import ExchangeRate, Label, Perm
 from backoffice.services.currency import (
     IMPORT_COLUMNS,
@@ -66,15 +66,7 @@ class ValidOnFilter(TextFilter):
             day = dt.date.fromisoformat(value)
         except ValueError:
             return queryset.none()  # a date nobody can read matches nothing, like a search for it would
-        return valid_on(queryset, day)
-
-
-def valid_on(queryset, day: dt.date):
-    """The rows of `queryset` that are the rate in force on `day` for their label and currency."""
-    later = ExchangeRate.objects.filter(
-        label_id=OuterRef("label_id"), currency=OuterRef("currency"), valid_from__gt=OuterRef("valid_from")
-    ).filter(valid_from__lte=day)
-    return queryset.filter(valid_from__lte=day).filter(~Exists(later))
+        return rates_valid_on(queryset, day)
 
 
 class ExchangeRateForm(forms.ModelForm):

@@ -1,35 +1,60 @@
 """Tournament scores on the event pipeline.
 
 Per micro-batch: the candidate instances of each label come from an in-process cache (refreshed every
-CACHE_SECONDS, with their conditions compiled once), so an event whose type no tournament scores costs a dict
-lookup and no query. For the events that may score, one query confirms which instances are running (under their
-shared advisory lock, which finalization takes alone: a batch in flight finishes before places are assigned, and a
-batch after it skips the instance) and finds control-group players, automatic registration enters the
-new players, and one `scores_apply` call applies the whole batch. Automatic entries get their tournament_registered
-fact from the next beat (`entries_announce`): ingesting facts would cost the hot path more than the scoring itself.
+CACHE_SECONDS, with their conditions compiled once, and the label's base currency and active-players-only setting),
+so an event whose type no tournament scores costs a dict lookup and no query. For the events that may score, one
+query reads their players (control group, account status, wallet currency), one confirms which instances are running
+(under their shared advisory lock, which finalization takes alone: a batch in flight finishes before places are
+assigned, and a batch after it skips the instance), automatic registration enters the new players, and one
+`scores_apply` call applies the whole batch. Automatic entries get their tournament_registered fact from the next
+beat (`entries_announce`): ingesting facts would cost the hot path more than the scoring itself.
+
+Who scores: not control-group players; not players whose account is not ACTIVE when the label's setting is on
+(their events score nothing, they are not entered, and a participant among them is taken off the board here, see
+`services.tournament_eligibility`); a player ACTIVE again who was taken off is put back before their event counts.
+
+Money: a sum or best value of a money field (the catalogue's amounts: bet_amount, deposit_amount, win_amount...),
+and a condition on one (a minimum bet), count in the label's base currency. An amount's currency is the event's own
+`currency` field when it has one, else the player's wallet currency; it is converted at the rate of the event's day
+(`backoffice.fx`, the book loaded once per label and batch, only when a currency other than the base appears). An
+amount with no rate does not count; the batch logs how many, by currency. A custom type's event that carries a
+`currency` field has its scored field converted the same way.
 
 Cache delay: an instance created or a template changed is seen by the handler at most CACHE_SECONDS later. Instances
 are published ahead of their start, so in practice no event is missed; a condition edited on a running tournament
-applies within that delay.
+applies within that delay, as does a change of the label's settings.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from django.db import connection
 
+from backoffice.fx import RateBook, rate_book
+from backoffice.models import Label
+from crm.catalogue import CORE_TYPES
+from crm.models import AccountStatus
 from crm.pipeline import EventRow, handler
-from crm.selectors import control_group_player_ids
+from crm.selectors import GamificationPlayer, gamification_players
 from gamification.conditions import Predicate, conditions_compile
 from gamification.models import InstanceStatus, RegistrationType, ScoreMethod, TournamentInstance
-from gamification.services.leaderboard import ScoreUpdate, participants_enter, scores_apply
+from gamification.selectors.tournaments import MONEY_FIELDS, score_is_money
+from gamification.services.leaderboard import (
+    ScoreUpdate,
+    participants_enter,
+    participants_exclude,
+    participants_restore,
+    scores_apply,
+)
 
+log = structlog.get_logger(__name__)
 CACHE_SECONDS = 5.0
 ONE = Decimal(1)
 _CANDIDATE_STATUSES = (InstanceStatus.PUBLISHED, InstanceStatus.REGISTRATION, InstanceStatus.STARTED)
@@ -47,10 +72,22 @@ class Running:
     cap: int | None
     auto: bool
     max_players: int | None
+    money_conditions: frozenset[str] = frozenset()  # condition fields that are money: compared in the base currency
+    money_score: bool = False  # the scored field is money (a catalogue amount)
+    custom: bool = False  # a custom event type: its scored field is money when the event carries a `currency`
 
 
-# label id -> (monotonic expiry, {event type: [instances]})
-_cache: dict[int, tuple[float, dict[str, list[Running]]]] = {}
+@dataclass(frozen=True, slots=True)
+class LabelRules:
+    """A label's running instances by event type, and the settings that decide who scores and in what currency."""
+
+    base_currency: str
+    active_players_only: bool
+    by_type: dict[str, list[Running]] = field(default_factory=dict)
+
+
+# label id -> (monotonic expiry, its rules)
+_cache: dict[int, tuple[float, LabelRules]] = {}
 
 
 def cache_clear() -> None:
@@ -58,68 +95,179 @@ def cache_clear() -> None:
     _cache.clear()
 
 
-def _load(label_ids: list[int]) -> dict[int, dict[str, list[Running]]]:
-    found: dict[int, dict[str, list[Running]]] = {label_id: defaultdict(list) for label_id in label_ids}
+def _running(instance: TournamentInstance) -> Running:
+    t = instance.tournament
+    conditions = t.conditions or []
+    scored = t.score_method != ScoreMethod.COUNT
+    return Running(
+        id=instance.pk,
+        label_id=instance.label_id,
+        starts_at=instance.starts_at,
+        ends_at=instance.ends_at,
+        predicate=conditions_compile(conditions),
+        method=t.score_method,
+        field=t.score_field,
+        cap=t.max_counted_events,
+        auto=t.registration_type == RegistrationType.AUTO,
+        max_players=t.max_players,
+        money_conditions=frozenset(c["field"] for c in conditions if (t.event_type, c["field"]) in MONEY_FIELDS),
+        money_score=score_is_money(t),
+        custom=scored and t.event_type not in CORE_TYPES,
+    )
+
+
+def _load(label_ids: list[int]) -> dict[int, LabelRules]:
+    settings = Label.objects.filter(pk__in=label_ids).values_list("pk", "base_currency", "active_players_only")
+    found = {pk: LabelRules(base, active_only, defaultdict(list)) for pk, base, active_only in settings}
     rows = TournamentInstance.objects.filter(label_id__in=label_ids, status__in=_CANDIDATE_STATUSES).select_related(
         "tournament"
     )
     for instance in rows:
-        t = instance.tournament
-        found[instance.label_id][t.event_type].append(
-            Running(
-                id=instance.pk,
-                label_id=instance.label_id,
-                starts_at=instance.starts_at,
-                ends_at=instance.ends_at,
-                predicate=conditions_compile(t.conditions or []),
-                method=t.score_method,
-                field=t.score_field,
-                cap=t.max_counted_events,
-                auto=t.registration_type == RegistrationType.AUTO,
-                max_players=t.max_players,
-            )
-        )
+        found[instance.label_id].by_type[instance.tournament.event_type].append(_running(instance))
     return found
 
 
-def running_by_label(label_ids: set[int]) -> dict[int, dict[str, list[Running]]]:
+def rules_by_label(label_ids: set[int]) -> dict[int, LabelRules]:
     now = time.monotonic()
     stale = [label_id for label_id in label_ids if label_id not in _cache or _cache[label_id][0] <= now]
     if stale:
-        for label_id, by_type in _load(stale).items():
-            _cache[label_id] = (now + CACHE_SECONDS, by_type)
+        for label_id, rules in _load(stale).items():
+            _cache[label_id] = (now + CACHE_SECONDS, rules)
     return {label_id: _cache[label_id][1] for label_id in label_ids}
 
 
-def _value(instance: Running, payload: dict[str, Any]) -> Decimal | None:
-    if instance.method == ScoreMethod.COUNT:
-        return ONE
-    raw = payload.get(instance.field)
+def _number(raw: Any) -> Decimal | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or raw < 0:
         return None  # no usable number: the event does not score
     return Decimal(str(raw))
 
 
+class _Money:
+    """Amounts of one batch into their label's base currency: each label's rate book loaded once, when needed."""
+
+    def __init__(self, rules: dict[int, LabelRules]) -> None:
+        self.rules = rules
+        self.books: dict[int, RateBook] = {}
+        self.unconverted: Counter[tuple[int, str]] = Counter()
+
+    def to_base(self, label_id: int, value: Decimal, currency: str, event: EventRow) -> Decimal | None:
+        if currency == self.rules[label_id].base_currency:
+            return value
+        if label_id not in self.books:
+            self.books[label_id] = rate_book(label_id=label_id)
+        converted = self.books[label_id].to_base(value, currency, event.occurred_at)
+        if converted is None:
+            self.unconverted[(label_id, currency or "none")] += 1
+        return converted
+
+    def conditions_payload(self, instance: Running, event: EventRow, currency: str) -> dict[str, Any] | None:
+        """The payload the conditions see: money fields in the base currency (None: one has no rate)."""
+        fields = instance.money_conditions.intersection(event.payload)
+        if not fields or currency == self.rules[instance.label_id].base_currency:
+            return event.payload
+        payload = dict(event.payload)
+        for name in fields:
+            value = _number(payload[name])
+            if value is None:
+                continue
+            converted = self.to_base(instance.label_id, value, currency, event)
+            if converted is None:
+                return None
+            payload[name] = float(converted)  # conditions compare JSON numbers
+        return payload
+
+    def log(self) -> None:
+        for (label_id, currency), events in sorted(self.unconverted.items()):
+            log.info("tournament_amount_without_rate", label_id=label_id, currency=currency, events=events)
+
+
+@dataclass
+class Scan:
+    """What a batch means for tournaments: the scores, and who is on a board who should not be (or the reverse)."""
+
+    matches: list[tuple[Running, EventRow, Decimal]] = field(default_factory=list)
+    inactive: set[tuple[int, int]] = field(default_factory=set)  # (instance, player): not ACTIVE, setting on
+
+
+def _currency(event: EventRow, player: GamificationPlayer) -> tuple[str, bool]:
+    """The amounts' currency, and whether the event names it itself."""
+    own = event.payload.get("currency")
+    if isinstance(own, str) and own:
+        return own.upper(), True
+    return player.wallet_currency, False
+
+
+def _score(instance: Running, event: EventRow, player: GamificationPlayer, money: _Money) -> Decimal | None:
+    """The event's value in the instance (1 for a count), money in the base currency; None when it does not score."""
+    if not (instance.starts_at <= event.occurred_at < instance.ends_at):
+        return None
+    currency, own = _currency(event, player)
+    payload = money.conditions_payload(instance, event, currency)
+    if payload is None or not instance.predicate(payload):
+        return None
+    if instance.method == ScoreMethod.COUNT:
+        return ONE
+    value = _number(event.payload.get(instance.field))
+    if value is None or not (instance.money_score or (instance.custom and own)):
+        return value
+    return money.to_base(instance.label_id, value, currency, event)
+
+
+def scan(events: list[EventRow]) -> Scan:
+    """Match the batch's events to the running instances of their labels (the bench's ceiling run uses it too)."""
+    rules = rules_by_label({event.label_id for event in events})
+    candidates = [
+        (instance, event) for event in events for instance in rules[event.label_id].by_type.get(event.type, ())
+    ]
+    found = Scan()
+    if not candidates:
+        return found
+    players = gamification_players(player_ids={event.player_id for _, event in candidates})
+    money = _Money(rules)
+    for instance, event in candidates:
+        player = players.get(event.player_id)
+        if player is None or player.control_group:
+            continue
+        if rules[event.label_id].active_players_only and player.account_status != AccountStatus.ACTIVE:
+            found.inactive.add((instance.id, event.player_id))
+            continue
+        value = _score(instance, event, player, money)
+        if value is not None:
+            found.matches.append((instance, event, value))
+    money.log()
+    return found
+
+
 def score_matches(events: list[EventRow]) -> list[tuple[Running, EventRow, Decimal]]:
-    """(instance, event, value) for each running instance an event scores in (the bench's ceiling run uses it too)."""
-    running = running_by_label({event.label_id for event in events})
-    matches = []
-    for event in events:
-        for instance in running[event.label_id].get(event.type, ()):
-            if instance.starts_at <= event.occurred_at < instance.ends_at and instance.predicate(event.payload):
-                value = _value(instance, event.payload)
-                if value is not None:
-                    matches.append((instance, event, value))
-    return matches
+    """(instance, event, value) for each running instance an event scores in."""
+    return scan(events).matches
 
 
-def _confirm(instance_ids: list[int], player_ids: list[int]) -> tuple[set[int], set[int]]:
-    """The instances running now and the control-group players among `player_ids`.
+_CONFIRM = """
+SELECT 'live', id, 0 FROM gamification_tournamentinstance WHERE id = ANY(%(locked)s)
+  AND (status = 'started' OR (status IN ('published', 'registration') AND starts_at <= now()))
+UNION ALL SELECT 'excluded', instance_id, player_id FROM gamification_tournamentparticipant
+  WHERE status = 'excluded' AND instance_id = ANY(%(locked)s) AND player_id = ANY(%(active)s)
+UNION ALL SELECT 'registered', instance_id, player_id FROM gamification_tournamentparticipant
+  WHERE status = 'registered' AND instance_id = ANY(%(locked)s) AND player_id = ANY(%(inactive)s)
+"""
+
+
+@dataclass
+class Confirmed:
+    live: set[int] = field(default_factory=set)
+    excluded: set[tuple[int, int]] = field(default_factory=set)  # off the board, whose player scores now
+    registered: set[tuple[int, int]] = field(default_factory=set)  # on the board, whose player is not ACTIVE
+
+
+def _confirm(instance_ids: list[int], active: list[int], inactive: list[int]) -> Confirmed:
+    """The instances running now, and the participants of the batch's players who must move on or off the board.
 
     Each instance's advisory lock is taken shared, without waiting: only its finalization holds it alone, and then
     the instance no longer scores anyway (waiting could also deadlock with a finalization that waits for a wallet
     row an earlier handler of this batch holds).
     """
+    found = Confirmed()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id FROM unnest(%s::bigint[]) AS id"
@@ -129,54 +277,72 @@ def _confirm(instance_ids: list[int], player_ids: list[int]) -> tuple[set[int], 
         locked = [row[0] for row in cursor.fetchall()]
         # A new statement, so a new snapshot: a finalization that committed meanwhile is seen. Running means started,
         # or due to start with the beat not there yet (a failed start later makes these scores moot).
-        cursor.execute(
-            "SELECT id FROM gamification_tournamentinstance WHERE id = ANY(%s)"
-            " AND (status = 'started' OR (status IN ('published', 'registration') AND starts_at <= now()))",
-            [locked],
-        )
-        live = {row[0] for row in cursor.fetchall()}
-    return live, control_group_player_ids(player_ids=player_ids)
+        cursor.execute(_CONFIRM, {"locked": locked, "active": active, "inactive": inactive})
+        for kind, instance_id, player_id in cursor.fetchall():
+            if kind == "live":
+                found.live.add(instance_id)
+            else:
+                getattr(found, kind).add((instance_id, player_id))
+    return found
 
 
 @handler("tournaments", group="gamification", order=40)
 def score_tournaments(events: list[EventRow]) -> None:
     """Apply the batch's scores to the running tournaments of its labels."""
-    matches = score_matches(events)
+    found = scan(events)
+    if not found.matches and not found.inactive:
+        return
+    scoring = {(m[0].id, m[1].player_id) for m in found.matches}
+    confirmed = _confirm(
+        sorted({i for i, _ in scoring | found.inactive}),
+        sorted({p for _, p in scoring}),
+        sorted({p for _, p in found.inactive}),
+    )
+    matches = [m for m in found.matches if m[0].id in confirmed.live]
+    restore = {pair for pair in confirmed.excluded if pair[0] in confirmed.live and pair in scoring}
+    exclude = {pair for pair in confirmed.registered if pair[0] in confirmed.live}
+    _boards_write(matches, restore, exclude)
     if not matches:
         return
-    live, control = _confirm(sorted({m[0].id for m in matches}), sorted({m[1].player_id for m in matches}))
-    matches = [m for m in matches if m[0].id in live and m[1].player_id not in control]
-    if not matches:
-        return
-    _auto_enter(matches)
     updates = [ScoreUpdate(i.id, e.player_id, e.id, value, e.occurred_at) for i, e, value in matches]
     rules = {instance.id: (instance.method, instance.cap) for instance, _, _ in matches}
     scores_apply(updates=updates, rules=rules)
 
 
-def _auto_enter(matches) -> None:
-    """Enter the scoring players of automatic tournaments (those already in are left as they are)."""
-    instances = {instance.id: instance for instance, _, _ in matches if instance.auto}
-    if not instances:
-        return
+def _boards_write(matches, restore: set[tuple[int, int]], exclude: set[tuple[int, int]]) -> None:
+    """Who enters, comes back or leaves each board, one instance at a time in id order (its row lock is taken once,
+    in the same order by every batch: no deadlock): players ACTIVE again are put back, the scoring players of
+    automatic tournaments not yet in are entered, players not ACTIVE are taken off."""
+    enter = _to_enter(matches)
+    instances = {instance.id: instance for instance, _, _ in matches}
+    # Entered as of the batch's first event: a score's time is then when the player's own events reached it, so a
+    # tie goes to who reached it first, not to the order of entry.
+    first = min((event.occurred_at for _, event, _ in matches), default=None)
+    for instance_id in sorted({i for i, _ in restore | exclude} | set(enter)):
+        participants_restore(instance_id=instance_id, player_ids=[p for i, p in restore if i == instance_id])
+        if enter.get(instance_id):
+            instance = instances[instance_id]
+            participants_enter(
+                instance_id=instance.id,
+                label_id=instance.label_id,
+                player_ids=sorted(enter[instance_id]),
+                max_players=instance.max_players,
+                at=first,
+            )
+        participants_exclude(instance_id=instance_id, player_ids=[p for i, p in exclude if i == instance_id])
+
+
+def _to_enter(matches) -> dict[int, set[int]]:
+    """The scoring players of automatic tournaments who are not in them yet, by instance."""
     pairs = {(instance.id, event.player_id) for instance, event, _ in matches if instance.auto}
+    if not pairs:
+        return {}
     # Only players not yet in reach participants_enter: it locks the instance row until the batch commits, which
     # would queue concurrent batches of the same tournament behind each other.
     players: dict[int, set[int]] = defaultdict(set)
     for instance_id, player_id in pairs - _present(pairs):
         players[instance_id].add(player_id)
-    # Entered as of the batch's first event: a score's time is then when the player's own events reached it, so a
-    # tie goes to who reached it first, not to the order of entry.
-    first = min(event.occurred_at for _, event, _ in matches)
-    for instance_id, player_ids in sorted(players.items()):  # instance rows locked in id order: no deadlock
-        instance = instances[instance_id]
-        participants_enter(
-            instance_id=instance.id,
-            label_id=instance.label_id,
-            player_ids=sorted(player_ids),
-            max_players=instance.max_players,
-            at=first,
-        )
+    return players
 
 
 def _present(pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:

@@ -200,6 +200,7 @@ class ParticipantStatus(models.TextChoices):
     PENDING = "pending", "Awaiting approval"
     REJECTED = "rejected", "Rejected"
     REFUNDED = "refunded", "Refunded"
+    EXCLUDED = "excluded", "Off the board: account not active"  # back to registered, score kept, once ACTIVE again
 
 
 class TournamentParticipant(models.Model):
@@ -241,6 +242,10 @@ class TournamentParticipant(models.Model):
             ),
             models.Index(
                 "instance", name="participant_unannounced_idx", condition=Q(announced=False, status="registered"),
+            ),
+            # The few taken off the board (account not active): a scoring batch finds who to put back at once.
+            models.Index(
+                fields=["instance", "player"], name="participant_excluded_idx", condition=Q(status="excluded"),
             ),
         ]  # fmt: skip
 

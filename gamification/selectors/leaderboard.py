@@ -19,7 +19,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.db import connection
 
-REGISTERED, PENDING = "registered", "pending"
+REGISTERED, PENDING, EXCLUDED = "registered", "pending", "excluded"
 _ONE_THOUSAND = Decimal(1000)
 
 

@@ -10,11 +10,14 @@ from django.utils import timezone
 
 from backoffice.errors import NotFound
 from backoffice.scoping import Actor
-from crm.models import Player
+from crm.catalogue import CORE_TYPES, amount
+from crm.models import AccountStatus, Player
 from gamification.models import (
     InstanceStatus,
     ParticipantStatus,
     RegistrationType,
+    ScoreMethod,
+    Tournament,
     TournamentInstance,
     TournamentParticipant,
     TournamentPrize,
@@ -26,12 +29,36 @@ FINISHED_VISIBLE_FOR = dt.timedelta(days=7)
 REGISTRATION_OPEN = (InstanceStatus.REGISTRATION, InstanceStatus.STARTED)
 LIVE = (InstanceStatus.REGISTRATION, InstanceStatus.STARTED, InstanceStatus.FINALIZING)
 NEIGHBOURS = 2
+# The catalogue's money fields: (event type, field) pairs whose parser is `amount` (bet_amount, deposit_amount...).
+MONEY_FIELDS = frozenset(
+    (type_name, name)
+    for type_name, spec in CORE_TYPES.items()
+    for name, parser in (*spec.required.items(), *spec.optional.items())
+    if parser is amount
+)
+
+
+def score_is_money(tournament: Tournament) -> bool:
+    """Whether the template's scores are amounts of money (a sum or best value of a catalogue amount)."""
+    return tournament.score_method != ScoreMethod.COUNT and (tournament.event_type, tournament.score_field) in (
+        MONEY_FIELDS
+    )
+
+
+def score_currency(instance: TournamentInstance) -> str | None:
+    """The currency of the instance's scores (its label's base currency) when they are money; None otherwise."""
+    return instance.label.base_currency if score_is_money(instance.tournament) else None
+
+
+def player_may_compete(player: Player) -> bool:
+    """Whether the player's account status lets them enter and rank (always, when the label's setting is off)."""
+    return player.core_account_status == AccountStatus.ACTIVE or not player.label.active_players_only
 
 
 def instances_base():
     """Instances with their template and its prizes loaded (two queries for any number of rows)."""
     prizes = Prefetch("tournament__prizes", queryset=TournamentPrize.objects.select_related("badge"))
-    return TournamentInstance.objects.select_related("tournament").prefetch_related(prizes)
+    return TournamentInstance.objects.select_related("tournament", "label").prefetch_related(prizes)
 
 
 def tournament_instances(actor: Actor, status: str | None = None):
@@ -85,10 +112,12 @@ def _standing(instance: TournamentInstance, participation: TournamentParticipant
 def tournaments_for_player(player: Player, now: dt.datetime | None = None) -> list[PlayerTournament]:
     """Instances the player may see (upcoming, running, finished in the last 7 days) with their participation.
 
-    Control-group players see no gamification: an empty list.
+    Control-group players see no gamification: an empty list. A player whose account is not ACTIVE (the label's
+    setting on) sees the tournaments but may not register and has no rank.
     """
     if player.ach_gamification_in_control_group:
         return []
+    may_compete = player_may_compete(player)
     now = now or timezone.now()
     visible = Q(status__in=VISIBLE) | Q(status=InstanceStatus.FINISHED, finalized_at__gte=now - FINISHED_VISIBLE_FOR)
     instances = list(instances_base().for_label(player.label_id).filter(visible).order_by("starts_at", "id"))
@@ -101,7 +130,7 @@ def tournaments_for_player(player: Player, now: dt.datetime | None = None) -> li
             instance=instance,
             participation=mine.get(instance.pk),
             standing=_standing(instance, mine.get(instance.pk)),
-            can_register=_can_register(instance, mine.get(instance.pk)),
+            can_register=may_compete and _can_register(instance, mine.get(instance.pk)),
         )
         for instance in instances
     ]
@@ -113,7 +142,7 @@ def player_tournament_get(player: Player, instance: TournamentInstance) -> Playe
         instance=instance,
         participation=participation,
         standing=_standing(instance, participation),
-        can_register=_can_register(instance, participation),
+        can_register=player_may_compete(player) and _can_register(instance, participation),
     )
 
 

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from gamification.selectors.leaderboard import PENDING, REGISTERED, score_bucket
+from gamification.selectors.leaderboard import EXCLUDED, PENDING, REGISTERED, score_bucket
 
 _ZERO = Decimal(0)
 
@@ -156,7 +156,7 @@ def participant_admit(*, instance_id: int, player_id: int, max_players: int | No
 
 
 def participant_leave(*, instance_id: int, player_id: int, status: str) -> bool:
-    """Registered or pending -> `status` (rejected, refunded); False when the player was neither."""
+    """Registered, pending or excluded -> `status` (rejected, refunded); False when the player was none of these."""
     with connection.cursor() as cursor:
         _instance_lock(cursor, instance_id)
         cursor.execute(
@@ -165,13 +165,50 @@ def participant_leave(*, instance_id: int, player_id: int, status: str) -> bool:
             [instance_id, player_id],
         )
         row = cursor.fetchone()
-        if row is None or row[1] not in (REGISTERED, PENDING):
+        if row is None or row[1] not in (REGISTERED, PENDING, EXCLUDED):
             return False
         cursor.execute("UPDATE gamification_tournamentparticipant SET status = %s WHERE id = %s", [status, row[0]])
         if row[1] == REGISTERED:
             _count_add(cursor, instance_id, -1)
             _buckets_add(cursor, {(instance_id, score_bucket(row[2])): -1})
     return True
+
+
+def participants_exclude(*, instance_id: int, player_ids: Sequence[int]) -> list[int]:
+    """Take registered players off the board (their account is no longer ACTIVE): they keep their score, leave the
+    counts and ranks, and score nothing more until `participants_restore`. Returns the ids moved, in id order."""
+    return _board_move(instance_id, player_ids, REGISTERED, EXCLUDED, -1)
+
+
+def participants_restore(*, instance_id: int, player_ids: Sequence[int]) -> list[int]:
+    """Put excluded players back on the board with the score they had (their account is ACTIVE again); the maximum
+    players does not apply, they held their place already. Returns the ids moved, in id order."""
+    return _board_move(instance_id, player_ids, EXCLUDED, REGISTERED, 1)
+
+
+def _board_move(instance_id: int, player_ids: Sequence[int], source: str, target: str, sign: int) -> list[int]:
+    wanted = sorted(set(player_ids))
+    if not wanted:
+        return []
+    with connection.cursor() as cursor:
+        _instance_lock(cursor, instance_id)
+        cursor.execute(
+            "UPDATE gamification_tournamentparticipant AS p SET status = %s FROM ("
+            "  SELECT id FROM gamification_tournamentparticipant"
+            "  WHERE instance_id = %s AND player_id = ANY(%s::bigint[]) AND status = %s"
+            "  ORDER BY player_id FOR NO KEY UPDATE) AS m"
+            " WHERE p.id = m.id RETURNING p.player_id, p.score",
+            [target, instance_id, _array(wanted), source],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        moves: dict[tuple[int, Decimal], int] = defaultdict(int)
+        for _, score in rows:
+            moves[(instance_id, score_bucket(score))] += sign
+        _count_add(cursor, instance_id, sign * len(rows))
+        _buckets_add(cursor, moves)
+    return sorted(row[0] for row in rows)
 
 
 # --- scores --------------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from gamification.models import (
 )
 from gamification.services.badges import badge_award
 from gamification.services.leaderboard import places_assign
+from gamification.services.tournament_eligibility import participants_sync
 from gamification.services.wallet import ControlGroup, wallet_adjust
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,7 @@ def tournament_finalize(*, instance_id: int, wait: bool = True) -> str | None:
             return None
         if row[0] != InstanceStatus.FINALIZING:
             return row[0]
+        participants_sync(instance_ids=[instance_id])  # places and prizes only for players ACTIVE now
         instance = TournamentInstance.objects.select_related("tournament").get(pk=instance_id)
         tournament = instance.tournament
         if (

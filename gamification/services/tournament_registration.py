@@ -24,7 +24,13 @@ from gamification.models import (
     TournamentParticipant,
     WalletSource,
 )
-from gamification.services.leaderboard import participant_admit, participant_leave, participants_enter
+from gamification.services.leaderboard import (
+    participant_admit,
+    participant_leave,
+    participants_enter,
+    participants_restore,
+)
+from gamification.services.tournament_eligibility import eligibility_check
 from gamification.services.wallet import ControlGroup, wallet_adjust
 
 OPEN = (InstanceStatus.REGISTRATION, InstanceStatus.STARTED)  # late registration is allowed while it runs
@@ -81,16 +87,22 @@ def _lock(instance: TournamentInstance) -> str:
 def tournament_register(*, player: Player, instance: TournamentInstance) -> RegistrationResult:
     """Register `player` (pending approval for a manual tournament); a repeat changes nothing.
 
-    Refusals (422): `control_group`, `registration_closed`, `tournament_full`, `insufficient_balance` (buy-in).
+    Refusals (422): `control_group`, `account_not_active` (not ACTIVE, the label's setting on), `registration_closed`,
+    `tournament_full`, `insufficient_balance` (buy-in). A player taken off the board while not ACTIVE who registers
+    again once ACTIVE is put back with their score.
     """
     if instance.label_id != player.label_id:
         raise NotFound("No such tournament.")
     if player.ach_gamification_in_control_group:
         raise ControlGroup("The player is in the gamification control group: tournaments are closed to them.")
+    eligibility_check(player=player)
     tournament = instance.tournament
     with transaction.atomic():
         status = _lock(instance)
         existing = TournamentParticipant.objects.filter(instance_id=instance.pk, player_id=player.pk).first()
+        if existing is not None and existing.status == ParticipantStatus.EXCLUDED and status in OPEN:
+            participants_restore(instance_id=instance.pk, player_ids=[player.pk])
+            existing.refresh_from_db()
         if existing is not None:
             return RegistrationResult(participant=existing, created=False)
         if status not in OPEN:
@@ -134,7 +146,9 @@ def _buy_in(player: Player, instance: TournamentInstance) -> None:
 
 
 def participant_approve(*, instance: TournamentInstance, player: Player) -> None:
-    """Admit a pending player (manual registration), within the maximum players."""
+    """Admit a pending player (manual registration), within the maximum players; not one whose account is not
+    ACTIVE (`account_not_active`, the label's setting on)."""
+    eligibility_check(player=player)
     with transaction.atomic():
         status = _lock(instance)
         if status not in OPEN:

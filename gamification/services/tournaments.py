@@ -174,10 +174,12 @@ def _update_ids(sql: str, now: dt.datetime) -> list[int]:
 
 def instances_advance(*, now: dt.datetime) -> dict[str, int]:
     """Move every instance whose time has come: publish, open registration, start (or fail), end, finalize."""
+    from gamification.services.tournament_eligibility import participants_sync
     from gamification.services.tournament_finalize import tournament_finalize
     from gamification.services.tournament_registration import entries_announce
 
     published = instances_publish(now=now)
+    boards = participants_sync()  # off the board while not ACTIVE, back once ACTIVE (before the end's places)
     announced = entries_announce()  # before results: registered facts come first
     opened = _update_ids(_OPEN, now)
     started = _update_ids(_START, now)
@@ -189,7 +191,7 @@ def instances_advance(*, now: dt.datetime) -> dict[str, int]:
     done = (InstanceStatus.FINISHED, InstanceStatus.FAILED)
     finalized = _each(finalizing, lambda pk: tournament_finalize(instance_id=pk, wait=False) in done)
     counts = {"published": published, "opened": len(opened), "started": len(started), "failed": failed}
-    counts |= {"ended": len(ended), "finalized": finalized, "announced": announced}
+    counts |= {"ended": len(ended), "finalized": finalized, "announced": announced, **boards}
     if any(counts.values()):
         log.info("tournaments_advanced", **counts)
     return counts

@@ -12,6 +12,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from backoffice.crypto import lookup_digest
+from backoffice.fx import rate_book, wallet_currencies_without_rate
 from backoffice.management.commands.demo import DEMO_PASSWORD
 from backoffice.models import ApiKey, Brand, Label, Role, StaffRole
 from crm.models import Event, Player
@@ -66,6 +67,15 @@ def test_demo_makes_two_labels_with_brands_and_varied_players():
     assert 0 < players.filter(user_email__isnull=True).count() < 300
     assert players.exclude(markers=[]).exists()
     assert players.filter(core_affiliate_id__isnull=False).exists()
+
+
+def test_demo_labels_have_a_rate_for_every_wallet_currency_of_their_players():
+    _demo()
+    for label in Label.objects.all():
+        assert wallet_currencies_without_rate(label_id=label.pk) == [], label.name
+    assert rate_book(label_id=Label.objects.get(name="Demo Casino Group").pk).currencies == {
+        "SEK", "NOK", "GBP", "CAD", "BRL"
+    }  # fmt: skip
 
 
 def test_demo_players_are_found_by_email_and_phone_digests():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,7 +19,7 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from backoffice.models import ApiKey, Brand, Label, Role, StaffRole
+from backoffice.models import ApiKey, Brand, ExchangeRate, Label, Role, StaffRole
 from backoffice.services.apikeys import api_key_create, api_key_revoke
 from crm.models import Event, EventSource, Player
 from crm.services.ingest import MAX_BATCH, events_ingest
@@ -138,7 +139,25 @@ def _label(spec: LabelSpec) -> tuple[Label, int]:
     ]
     before = Player.objects.filter(label=label).count()
     Player.objects.bulk_create(_players(spec, label, brands), ignore_conflicts=True, batch_size=500)
+    _rates(label)
     return label, Player.objects.filter(label=label).count() - before
+
+
+# What one unit of the players' wallet currencies is worth in EUR, the labels' base currency: a rate from 2020 and a
+# newer one, so the admin and the API show rates in force on different days (fixed dates: the same on every run).
+_RATES = {"SEK": ("0.0952", "0.0871"), "NOK": ("0.1013", "0.0853"), "GBP": ("1.1790", "1.1725"),
+          "CAD": ("0.6774", "0.6580"), "BRL": ("0.2217", "0.1642")}  # fmt: skip
+_RATE_DAYS = (dt.date(2020, 1, 1), dt.date(2026, 1, 1))
+
+
+def _rates(label: Label) -> None:
+    """Rates for every wallet currency of the demo players, so their bets count in missions and tournaments."""
+    rows = [
+        ExchangeRate(label=label, currency=currency, rate=Decimal(rate), valid_from=day)
+        for currency, rates in _RATES.items()
+        for day, rate in zip(_RATE_DAYS, rates, strict=True)
+    ]
+    ExchangeRate.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 _EVENT_MIX = (("login", 25), ("casino_bet", 40), ("casino_win", 14), ("deposit", 10), ("sport_bet_placed", 7),

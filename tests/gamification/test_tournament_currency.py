@@ -1,0 +1,87 @@
+"""Money in tournaments counts in the label's base currency: a SEK player's bets are converted at the rate of their
+day before they rank against EUR players; an amount with no rate does not count; counts are not converted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from backoffice.models import ExchangeRate
+from gamification.selectors.leaderboard import leaderboard_top
+from gamification.selectors.tournaments import score_currency
+from tests.gamification.tournament_helpers import T0, instance_make, play, players_make, tournament_make
+
+pytestmark = pytest.mark.django_db
+MIN = dt.timedelta(minutes=1)
+
+
+def _bet(player, amount, minute):
+    return (player, "casino_bet", {"bet_amount": amount, "game_id": "g-1", "game_name": "Starburst"}, T0 + minute * MIN)
+
+
+def _rate(tenant, currency: str, rate: str, day: dt.date) -> None:
+    ExchangeRate.objects.create(label=tenant.label, currency=currency, rate=Decimal(rate), valid_from=day)
+
+
+def _wallet(player, currency: str) -> None:
+    player.core_wallet_currency = currency
+    player.save(update_fields=["core_wallet_currency"])
+
+
+def _board(instance) -> list[tuple[int, Decimal]]:
+    return [(s.player_id, s.score) for s in leaderboard_top(instance_id=instance.pk)]
+
+
+@pytest.fixture
+def race(tenant_a):
+    tournament = tournament_make(tenant_a.label, score_method="sum", score_field="bet_amount", registration_type="auto")
+    return instance_make(tournament, status="started")
+
+
+def test_a_sek_players_bets_convert_before_they_rank_against_eur_players(tenant_a, race):
+    _rate(tenant_a, "SEK", "0.08", T0.date() - dt.timedelta(days=30))
+    _rate(tenant_a, "SEK", "0.09", T0.date())  # the rate of the bets' day applies, not an older one
+    swede, eur_high, eur_low = players_make(tenant_a, 3)
+    _wallet(swede, "SEK")
+    play(tenant_a, [_bet(swede, 1000, 1), _bet(swede, 500.5, 2), _bet(eur_high, 200, 3), _bet(eur_low, 100, 4)])
+    # 1,500.5 SEK at 0.09 = 135.045 EUR: between the two EUR players, not first with 1,500.5 "EUR".
+    assert _board(race) == [(eur_high.pk, Decimal(200)), (swede.pk, Decimal("135.045")), (eur_low.pk, Decimal(100))]
+    assert score_currency(race) == "EUR"
+
+
+def test_an_amount_with_no_rate_does_not_count_and_is_logged_with_its_currency(tenant_a, race, caplog):
+    nok, eur = players_make(tenant_a, 2)
+    _wallet(nok, "NOK")  # no NOK rate in this label
+    play(tenant_a, [_bet(nok, 5000, 1), _bet(eur, 10, 2)])
+    assert _board(race) == [(eur.pk, Decimal(10))]
+    logged = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    assert {"event": "tournament_amount_without_rate", "currency": "NOK", "events": 1} in [
+        {k: m[k] for k in ("event", "currency", "events") if k in m} for m in logged
+    ]
+
+
+def test_a_minimum_bet_condition_compares_in_the_base_currency_and_counts_are_not_converted(tenant_a):
+    conditions = [{"field": "bet_amount", "op": "gte", "value": 10}]  # at least 10 EUR
+    tournament = tournament_make(tenant_a.label, conditions=conditions, registration_type="auto")  # a count
+    instance = instance_make(tournament, status="started")
+    _rate(tenant_a, "SEK", "0.1", T0.date())
+    swede, eur = players_make(tenant_a, 2)
+    _wallet(swede, "SEK")
+    # 50 SEK = 5 EUR (too small), 150 SEK = 15 EUR (counts once); 12 EUR counts.
+    play(tenant_a, [_bet(swede, 50, 1), _bet(swede, 150, 2), _bet(eur, 12, 3), _bet(eur, 9, 4)])
+    assert _board(instance) == [(swede.pk, Decimal(1)), (eur.pk, Decimal(1))]
+    assert score_currency(instance) is None  # a count is not money
+
+
+def test_another_base_currency_is_used_as_is(tenant_a, race):
+    tenant_a.label.base_currency = "SEK"
+    tenant_a.label.save(update_fields=["base_currency"])
+    _rate(tenant_a, "EUR", "11", T0.date())
+    swede, eur = players_make(tenant_a, 2)
+    _wallet(swede, "SEK")
+    play(tenant_a, [_bet(swede, 100, 1), _bet(eur, 10, 2)])
+    race.refresh_from_db()
+    assert _board(race) == [(eur.pk, Decimal(110)), (swede.pk, Decimal(100))]
+    assert score_currency(race) == "SEK"
