@@ -13,7 +13,7 @@ from backoffice.errors import DomainValidationError
 from crm.catalogue import PII_FIELDS, PROFILE_UPDATE
 from crm.models import Player
 from crm.pipeline import EventRow, handler
-from crm.services.players import player_apply
+from crm.services.players import profile_apply
 from crm.validators import clean_profile
 
 log = structlog.get_logger(__name__)
@@ -21,7 +21,8 @@ log = structlog.get_logger(__name__)
 
 @handler("profile", group="crm", order=10)
 def apply_profile_updates(events: list[EventRow]) -> None:
-    """Apply profile updates in the order they happened; one older than the stored `dt_update` changes nothing."""
+    """Apply profile updates field by field: a field changes only for an update stamped (`dt_update`, else
+    `occurred_at`) at or after the update that last set it, so several users views never undo each other."""
     # The pipeline hands events in acceptance order; updates apply in the order they happened (stable for ties).
     updates = sorted((e for e in events if e.type == PROFILE_UPDATE), key=lambda e: e.occurred_at)
     if not updates:
@@ -35,17 +36,16 @@ def apply_profile_updates(events: list[EventRow]) -> None:
         # Validated at ingest; parsing again restores the types. Email and phone were stored encrypted.
         clean, _ = clean_profile({k: unseal(v) if k in PII_FIELDS else v for k, v in event.payload.items()})
         stamp = clean.pop("dt_update", None) or event.occurred_at
-        if player.dt_update and stamp < player.dt_update:
-            continue
         try:
-            fields = player_apply(player, clean)
+            change = profile_apply(player=player, clean=clean, stamp=stamp)
         except DomainValidationError as exc:  # e.g. a wallet currency that was set meanwhile: keep the rest
             log.info("profile_fields_refused", player_id=player.pk, fields=sorted(exc.errors))
-            fields = player_apply(player, {k: v for k, v in clean.items() if k not in exc.errors})
-        player.dt_update = stamp
-        changed[player.pk].update(fields, {"dt_update"})
+            rest = {k: v for k, v in clean.items() if k not in exc.errors}
+            change = profile_apply(player=player, clean=rest, stamp=stamp)
+        changed[player.pk].update(change.changed)
     for pk, fields in changed.items():
-        players[pk].save(update_fields=[*sorted(fields), "updated_at"])
+        if fields:  # the same rows again change nothing, not even updated_at
+            players[pk].save(update_fields=[*sorted(fields), "updated_at"])
 
 
 _AGGREGATE_UPSERT = """

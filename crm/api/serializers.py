@@ -51,7 +51,14 @@ class PlayerSerializer(serializers.ModelSerializer):
 
 class PlayerUpsertResultSerializer(serializers.Serializer):
     created = serializers.BooleanField(help_text="True when the player did not exist and was created.")
-    stale = serializers.BooleanField(help_text="True when `dt_update` was older than the stored profile: ignored.")
+    stale = serializers.BooleanField(
+        help_text="True when every field sent was last set by an update with a later `dt_update`: nothing applied."
+    )
+    stale_fields = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Fields sent but kept as stored, because an update with a later `dt_update` set them "
+        "(custom properties as custom.<name>).",
+    )
     changed_fields = serializers.ListField(
         child=serializers.CharField(), help_text="Profile fields this request changed."
     )
@@ -66,7 +73,9 @@ class PlayerProfileInputSerializer(StrictSerializer):
     """Profile fields; send only those that changed. `null` or "" clears an optional field."""
 
     dt_update = _Timestamp(
-        required=False, help_text="When the profile changed at the source; older updates are ignored."
+        required=False,
+        help_text="When the profile changed at the source (default: now). Each field keeps the value of the update "
+        "with the latest dt_update that carried it, so an older update still sets the fields no later one set.",
     )
     core_account_status = serializers.ChoiceField(AccountStatus.choices, required=False, help_text="Account status.")
     core_registration_date = _Timestamp(required=False, help_text="Registration time, UTC, in the past.")
@@ -87,7 +96,11 @@ class PlayerProfileInputSerializer(StrictSerializer):
     core_is_sms_disabled_by_platform = serializers.BooleanField(required=False, help_text="Opted out of SMS.")
     core_user_gender = serializers.ChoiceField(Gender.choices, required=False)
     core_kyc_status = serializers.CharField(required=False, help_text="KYC status in your system.")
-    custom = serializers.DictField(required=False, help_text="Custom properties: name to string, number or boolean.")
+    custom = serializers.DictField(
+        required=False,
+        help_text="Custom properties: name to string, number or boolean, merged into the stored ones; a property "
+        "set to null is removed, an empty object (or null) removes them all.",
+    )
     markers = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="Public tags; replaces the player's set."
     )

@@ -44,7 +44,16 @@ class Player(LabelScopedModel):
     dt_update = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When the operator last changed the profile (UTC); older updates are ignored.",
+        help_text="When the operator last changed the profile (UTC): the newest stamp of an update applied.",
+    )
+    profile_stamps = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="Field name (custom properties as custom.<name>) to the dt_update of the update that last set it "
+        "(ISO 8601, UTC). A field changes only for an update stamped at or after its own stamp, so sources that each "
+        "carry some fields (several users views, the API) never undo each other. '*': the stamp of fields without "
+        "one of their own (the profile's dt_update when per-field stamps began; null if none).",
     )
     core_account_status = models.CharField(
         max_length=16,

@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from crm.models import EventSource
 from crm.services.ingest import ACCEPTED, CONFLICT, DUPLICATE, INVALID, MAX_BATCH, events_ingest
-from integrations.models import CursorKind, DataSource, SyncView
+from integrations.models import CursorKind, DataSource, SyncView, ViewKind
+from integrations.replica.config import USERS_VIEW_REQUIRED
 from integrations.replica.mapping import Plan, Position, Refused, plan_build
 from integrations.replica.reader import Replica, ReplicaError, replica_connect
 
@@ -255,24 +256,45 @@ class CheckResult:
 
 
 def data_source_check(*, source: DataSource) -> CheckResult:
-    """Connect to the source and check each of its views against its settings, reading no row."""
+    """Connect to the source and check each of its views against its settings, reading no row.
+
+    The reference's required users view fields must be carried by the source's active users views between them:
+    the reference lets one users view per table be exposed, each tracked on its own, so a view of one table carries
+    only its fields.
+    """
     try:
         with replica_connect(source.dsn) as replica:
             lines = [(True, f"Connected to PostgreSQL {replica.server_version}.")]
+            carried: dict[str, set[str]] = {}  # active users view -> the required fields it carries
             for view in source.views.select_related("source").order_by("name", "event_type"):
-                ok, text = _view_check(view, replica, source.label_id)
+                ok, text, plan = _view_check(view, replica, source.label_id)
                 lines.append((ok, f"{view.name} ({view.event_type}): {text}"))
+                if view.kind == ViewKind.USERS and view.is_active:
+                    carried[view.name] = set(USERS_VIEW_REQUIRED) - set(plan.users_view_missing()) if plan else set()
+            lines += _users_views_check(carried)
             return CheckResult(lines)
     except ReplicaError as exc:
         return CheckResult([(False, f"Cannot connect: {exc}")])
 
 
-def _view_check(view: SyncView, replica: Replica, label_id: int) -> tuple[bool, str]:
+def _view_check(view: SyncView, replica: Replica, label_id: int) -> tuple[bool, str, Plan | None]:
     try:
         plan = plan_build(view, replica.columns(view.name), label_id)
     except ReplicaError as exc:
-        return False, str(exc)
-    missing = plan.users_view_missing()
-    if missing:
-        return False, f"no column {', '.join(missing)}, which a users view must have (or map a column to each)."
-    return True, f"OK, reads {', '.join(plan.columns)}."
+        return False, str(exc), None
+    return True, f"OK, reads {', '.join(plan.columns)}.", plan
+
+
+def _users_views_check(carried: dict[str, set[str]]) -> list[tuple[bool, str]]:
+    """One line on the required users view fields, if the source has active users views and they miss some."""
+    if not carried:
+        return []
+    missing = [name for name in USERS_VIEW_REQUIRED if not any(name in fields for fields in carried.values())]
+    if not missing:
+        return []
+    if len(carried) == 1:
+        [name] = carried
+        return [(False, f"{name} (profile_update): no column {', '.join(missing)}, which a users view must have "
+                        "(or map a column to each).")]  # fmt: skip
+    return [(False, f"Users views {', '.join(sorted(carried))}: none has a column {', '.join(missing)}; the users "
+                    "views must carry each between them (or map a column to it).")]  # fmt: skip

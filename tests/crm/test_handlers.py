@@ -57,16 +57,17 @@ def test_a_profile_update_writes_only_the_fields_that_changed(tenant_a):
     assert (player.core_username, player.user_country, player.core_kyc_status) == ("renamed", "MT", "VERIFIED")
     assert player.dt_update == T0 + dt.timedelta(minutes=5)  # no dt_update sent: the event's time stands in
     [update] = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('UPDATE "crm_player"')]
-    assert update.split(" WHERE ")[0].count('" = ') == 3
-    for column in ("core_username", "dt_update", "updated_at"):
+    assert update.split(" WHERE ")[0].count('" = ') == 4
+    for column in ("core_username", "dt_update", "profile_stamps", "updated_at"):
         assert f'"{column}" =' in update
 
 
-def test_an_older_profile_update_never_goes_back_in_time(tenant_a):
+def test_an_older_profile_update_never_undoes_a_newer_field_and_sets_the_others(tenant_a):
     player = tenant_a.player
     newer = ev("pu-new", "profile_update", {"core_username": "newer", "dt_update": at(30)}, minutes=30)
     events_apply(ingest(tenant_a, [newer]))
-    # Sent later, changed earlier: its dt_update, or its occurred_at when it has none, is older than the profile's.
+    # Sent later, changed earlier: its dt_update, or its occurred_at when it has none, is older than the username's.
+    # The username stays; the country, which no later update set, is taken (per-field stamps, crm.services.players).
     older_by_dt_update = ev("pu-old-1", "profile_update", {"core_username": "old-1", "dt_update": at(10)}, minutes=40)
     older_by_occurred_at = ev(
         "pu-old-2", "profile_update", {"core_username": "old-2", "user_country": "DE"}, minutes=20
@@ -77,7 +78,7 @@ def test_an_older_profile_update_never_goes_back_in_time(tenant_a):
     player.refresh_from_db()
     assert (player.core_username, player.user_country, player.dt_update) == (
         "newer",
-        "MT",
+        "DE",
         T0 + dt.timedelta(minutes=30),
     )
 

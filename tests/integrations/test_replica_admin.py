@@ -313,32 +313,72 @@ def test_test_connection_says_why_it_cannot_connect(source_a, tenant_a, staff_cl
     assert "secret-A-pass" not in html
 
 
-def test_test_connection_fails_a_users_view_without_the_required_columns(tenant_a, staff_client, replica):
-    replica.sql(
-        """CREATE VIEW profile_partial AS SELECT dt_update, ext_brand_id, user_ext_id, core_account_status,
-               core_registration_date, user_email FROM user_profile;
-           CREATE VIEW profile_mapped AS SELECT dt_update, ext_brand_id, user_ext_id, core_account_status,
-               core_registration_date, core_wallet_currency AS wallet FROM user_profile"""
-    )
-    source = DataSource.objects.create(label=tenant_a.label, name="Real replica", dsn=replica.dsn)
-    for name, column_map in (
-        ("user_profile", {}),
-        ("profile_partial", {}),
-        ("profile_mapped", {"wallet": "core_wallet_currency"}),
-    ):
+def _users_views(tenant, replica, views: dict[str, dict]) -> DataSource:
+    source = DataSource.objects.create(label=tenant.label, name="Real replica", dsn=replica.dsn)
+    for name, column_map in views.items():
         SyncView.objects.create(
             source=source, name=name, kind=ViewKind.USERS, event_type="profile_update", cursor_column="dt_update",
             column_map=column_map,
         )  # fmt: skip
+    return source
 
-    response = staff_client(tenant_a.admin).get(_url("datasource_test_connection", source), follow=True)
 
-    errors = [str(m) for m in response.context["messages"] if m.level_tag == "error"]
+def _check_errors(staff_client, tenant, source) -> tuple[list[str], str]:
+    response = staff_client(tenant.admin).get(_url("datasource_test_connection", source), follow=True)
+    return [str(m) for m in response.context["messages"] if m.level_tag == "error"], response.content.decode()
+
+
+def test_test_connection_fails_a_users_view_without_the_required_columns(tenant_a, staff_client, replica):
+    replica.sql(
+        """CREATE VIEW profile_partial AS SELECT dt_update, ext_brand_id, user_ext_id, core_account_status,
+               core_registration_date, user_email FROM user_profile"""
+    )
+    source = _users_views(tenant_a, replica, {"profile_partial": {}})
+
+    errors, html = _check_errors(staff_client, tenant_a, source)
+
     assert errors == [
-        "profile_mapped (profile_update): no column core_user_language, which a users view must have "
-        "(or map a column to each).",
         "profile_partial (profile_update): no column core_user_language, core_wallet_currency, which a users "
         "view must have (or map a column to each).",
     ]
-    html = response.content.decode()
-    assert "user_profile (profile_update): OK, reads dt_update, ext_brand_id, user_ext_id" in html
+    assert "profile_partial (profile_update): OK, reads dt_update, ext_brand_id, user_ext_id" in html
+
+
+def test_test_connection_takes_the_required_columns_from_the_users_views_together(tenant_a, staff_client, replica):
+    """One users view per table, as the reference allows: each carries its table's fields."""
+    replica.sql(
+        """CREATE VIEW profile_status AS SELECT dt_update, ext_brand_id, user_ext_id, core_account_status,
+               core_registration_date FROM user_profile;
+           CREATE VIEW profile_wallet AS SELECT dt_update, ext_brand_id, user_ext_id, core_user_language,
+               core_wallet_currency AS wallet FROM user_profile;
+           CREATE VIEW profile_contact AS SELECT dt_update, ext_brand_id, user_ext_id, user_email FROM user_profile"""
+    )
+    source = _users_views(
+        tenant_a, replica, {"profile_status": {}, "profile_wallet": {"wallet": "core_wallet_currency"},
+                            "profile_contact": {}},
+    )  # fmt: skip
+
+    errors, html = _check_errors(staff_client, tenant_a, source)
+
+    assert errors == []
+    assert "profile_contact (profile_update): OK, reads dt_update, ext_brand_id, user_ext_id, user_email." in html
+
+
+def test_test_connection_names_the_users_views_and_what_none_of_them_carries(tenant_a, staff_client, replica):
+    replica.sql(
+        """CREATE VIEW profile_status AS SELECT dt_update, ext_brand_id, user_ext_id, core_account_status,
+               core_registration_date FROM user_profile;
+           CREATE VIEW profile_mapped AS SELECT dt_update, ext_brand_id, user_ext_id, core_wallet_currency AS wallet
+               FROM user_profile;
+           CREATE VIEW profile_full AS SELECT * FROM user_profile"""
+    )
+    source = _users_views(tenant_a, replica, {"profile_status": {}, "profile_mapped": {"wallet": "core_wallet_currency"},
+                                              "profile_full": {}})  # fmt: skip
+    SyncView.objects.filter(name="profile_full").update(is_active=False)  # an inactive view brings nothing
+
+    errors, _ = _check_errors(staff_client, tenant_a, source)
+
+    assert errors == [
+        "Users views profile_mapped, profile_status: none has a column core_user_language; the users views must "
+        "carry each between them (or map a column to it).",
+    ]

@@ -6,7 +6,6 @@ queues are real ones here, and nobody else's worker must see these messages), an
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from kombu import Connection
 from backoffice.celery import app as celery_app
 from backoffice.env import BASE_DIR
 from crm.models import Event, PlayerAggregate
-from crm.pipeline import events_process_stale
+from crm.pipeline import pipeline_drain
 from integrations.models import DataSource, SyncView, ViewKind
 from integrations.replica.services import LOCK_NAMESPACE
 from tests.factories import BrandFactory, LabelFactory
@@ -154,8 +153,8 @@ def test_a_real_worker_reads_the_view_and_processes_its_events(broker, replica):
     wait_for(lambda: _done(view), worker, "the view read")
     assert (view.rows_read, view.last_error) == (450, "")
     assert Event.objects.filter(label=view.source.label).count() == 450
-    # ingest handed the new events to the "process" queue: the same worker applied them
-    wait_for(lambda: not Event.objects.filter(processed_at__isnull=True).exists(), worker, "the events processed")
+    # The pipeline's consumer groups apply them (drained here, as the sweeper would: this worker runs no consumer).
+    wait_for(lambda: _drain(view.source.label) == 450, worker, "the events applied")
     totals = PlayerAggregate.objects.filter(label=view.source.label).values_list("deposit_count", "deposit_sum")
     assert (sum(c for c, _ in totals), sum(s for _, s in totals)) == (450, Decimal("562.50"))
 
@@ -187,16 +186,14 @@ def test_a_worker_killed_in_the_middle_of_a_backlog_loses_and_doubles_nothing(br
     events = Event.objects.filter(label=view.source.label)
     assert events.count() == total
     assert events.values("event_id").distinct().count() == total
-    # The process_events messages the killed worker held died with it: the sweeper's job, done here at once.
-    wait_for(lambda: _sweep() == 0, second, "the events processed")
-    totals = PlayerAggregate.objects.filter(label=view.source.label).values_list("deposit_count", flat=True)
-    assert sum(totals) == total
+    # Each event applied once by the consumer groups (drained here, as the sweeper would).
+    wait_for(lambda: _drain(view.source.label) == total, second, "the events applied")
 
 
-def _sweep() -> int:
-    """What `crm.sweep_events` does, without its age limit; how many events are still unprocessed."""
-    events_process_stale(older_than=dt.timedelta(0), limit=1000)
-    return Event.objects.filter(processed_at__isnull=True).count()
+def _drain(label) -> int:
+    """What the sweeper does, at once: apply what is committed; then the deposits the label's aggregates count."""
+    pipeline_drain()
+    return sum(PlayerAggregate.objects.filter(label=label).values_list("deposit_count", flat=True))
 
 
 def _lock_held(view_id: int) -> bool:
