@@ -43,6 +43,7 @@ def rate_errors(rate) -> list[str]:
     if rate <= 0:
         return ["Must be greater than 0."]
     _sign, digits, exponent = rate.normalize().as_tuple()
+    assert isinstance(exponent, int)  # only NaN and infinities have a letter here, refused above
     decimals = max(0, -exponent)
     if decimals > RATE_DECIMAL_PLACES:
         return [f"At most {RATE_DECIMAL_PLACES} decimal places."]
@@ -166,7 +167,7 @@ def _import_row(label: Label, line: int, row: dict) -> tuple[tuple[str, dt.date]
     except ValueError:
         valid_from = None
         errors.append(f"line {line}, valid_from: a date as YYYY-MM-DD.")
-    if errors:
+    if errors or rate is None or valid_from is None:  # each None has its error
         raise DomainValidationError({"file": errors})
     return (currency, valid_from), rate
 

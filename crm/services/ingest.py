@@ -93,7 +93,8 @@ def events_ingest(
         if source != EventSource.SYSTEM and _system_type(raw):
             event, errors = None, {"type": [f"{raw['type']!r} is a fact Pitboss emits itself; it cannot be sent."]}
         elif event is not None and event.ext_brand_id not in brands:
-            event, errors = None, {"ext_brand_id": [f"Unknown brand {shown(event.ext_brand_id)}."]}
+            errors = {"ext_brand_id": [f"Unknown brand {shown(event.ext_brand_id)}."]}
+            event = None
         if event is None:
             results.append(ItemResult(index, INVALID, _sent_id(raw), errors=errors))
             continue
@@ -184,7 +185,11 @@ def _players_create(label: Label, pairs: list[tuple[int, str]]) -> set[int]:
     ]
     meta = Player._meta
     fields = [f for f in meta.concrete_fields if not f.generated and f is not meta.pk]
-    rows = Player.objects._insert(players, fields, returning_fields=[meta.pk], on_conflict=OnConflict.IGNORE)
+    # bulk_create's own INSERT ... ON CONFLICT DO NOTHING RETURNING id: bulk_create returns no ids for the rows it
+    # skipped nor tells which were new. Private Django API, undeclared in django-stubs.
+    rows = Player.objects._insert(  # type: ignore[attr-defined]
+        players, fields, returning_fields=[meta.pk], on_conflict=OnConflict.IGNORE
+    )
     return {pk for (pk,) in rows}
 
 
@@ -243,8 +248,8 @@ def _store(label, brands, valid, players, results, source, now) -> list[int]:
         # Ids in the order of the batch (processing breaks ties of occurred_at by id), rows inserted in the order of
         # their key: two batches inserting the same keys in other orders would deadlock on the unique index.
         cursor.execute(_NEW_IDS, [len(rows)])
-        rows = sorted((*row[:2], pk, *row[2:]) for row, (pk,) in zip(rows, cursor.fetchall(), strict=True))
-        columns = [list(c) for c in zip(*rows, strict=True)]
+        ordered = sorted((*row[:2], pk, *row[2:]) for row, (pk,) in zip(rows, cursor.fetchall(), strict=True))
+        columns = [list(c) for c in zip(*ordered, strict=True)]
         cursor.execute(_INSERT, [label.pk, now, source, *columns])
         inserted = {(t, e): pk for pk, t, e in cursor.fetchall()}
         existing = [key for key in first if key not in inserted]

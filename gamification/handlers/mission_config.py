@@ -4,6 +4,7 @@ takes effect within that; a status change made in this process clears it at once
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,9 +36,9 @@ class Task:
     sum_field: str  # "" for a count
     money: bool  # the sum field is money: converted into the label's base currency
     target: Decimal
-    window: object  # timedelta or None
-    opens_at: object  # datetime or None: the mission's start (`mission_is_open`, read once per cache load)
-    closes_at: object  # datetime or None
+    window: dt.timedelta | None
+    opens_at: dt.datetime | None  # the mission's start (`mission_is_open`, read once per cache load)
+    closes_at: dt.datetime | None
     recurring: bool  # its cycle depends on the day (`mission_cycle`); otherwise ""
 
     def open_at(self, at) -> bool:

@@ -96,7 +96,7 @@ def mission_current_run(mission: Mission, state: str | None, run: int | None) ->
     A finished run is followed by the next one only for missions recurring on completion, once rewarded (claimed,
     when a claim is required) and below `max_completions`.
     """
-    if state is None:
+    if state is None or run is None:
         return 1
     if state in OPEN_STATES:
         return run
@@ -219,8 +219,11 @@ def mission_opt_in(player: Player, mission: Mission, now: dt.datetime | None = N
             latest.opted_in_at, latest.expires_at, latest.state = now, expires_at, PlayerMissionState.IN_PROGRESS
             latest.save(update_fields=["opted_in_at", "expires_at", "state", "updated_at"])
             return latest
-        running = latest is not None and latest.state in OPEN_STATES
-        if running and (latest.expires_at is None or now < latest.expires_at):
+        if (
+            latest is not None
+            and latest.state in OPEN_STATES
+            and (latest.expires_at is None or now < latest.expires_at)
+        ):
             return latest
         run = mission_current_run(mission, *(latest.state, latest.run) if latest else (None, None))
         if run is None or (latest is not None and run == latest.run):
@@ -277,9 +280,10 @@ def _rewards_give(pm: PlayerMission, mission: Mission, player: Player) -> None:
                 key=f"mission:{pm.pk}:{currency}",
                 reason=f"Mission: {mission.name}"[:500],
             )
-    if mission.reward_badge_id is not None:
+    badge = mission.reward_badge  # None without a query when the mission gives no badge
+    if badge is not None:
         try:
-            badge_award(player=player, badge=mission.reward_badge, source="mission", key=f"mission:{pm.pk}:badge")
+            badge_award(player=player, badge=badge, source="mission", key=f"mission:{pm.pk}:badge")
         except Refused as exc:  # the last stage already held, or the badge switched off: the rest stands
             log.info("mission_badge_refused", player_mission_id=pm.pk, code=exc.code)
 

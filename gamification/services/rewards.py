@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import structlog
@@ -77,7 +78,7 @@ def _eligible(label_id: int, rewards: list[Reward]) -> list[Reward]:
 
 def _entries_insert(label_id: int, rewards: list[Reward]) -> list[tuple[int, int, str, int, str]]:
     """Claim the ledger entries by key; return those inserted: (id, player id, currency, amount, key), in id order."""
-    rows = [
+    rows: list[list[Any]] = [
         [r.player.pk, currency, amount, currency == Currency.POINTS, r.source, f"{r.key}:{currency}", r.reason[:500]]
         for r in rewards
         for currency in CURRENCIES
@@ -121,7 +122,7 @@ def _balances_apply(label_id: int, rewards: list[Reward], entries: list[tuple[in
         wallets = {row[0]: row[1:] for row in cursor.fetchall()}
     players = {r.player.pk: r.player for r in rewards}
     source = {f"{r.key}:{c}": r.source for r in rewards for c in CURRENCIES}
-    balance = {(p, c): wallets[p][i] for p in wallets for i, c in enumerate(CURRENCIES)}
+    balance: dict[tuple[int, str], int] = {(p, c): wallets[p][i] for p in wallets for i, c in enumerate(CURRENCIES)}
     facts = []
     for entry_id, player_id, currency, amount, key in reversed(entries):  # newest first: walk the balance back
         after = balance[(player_id, currency)]
@@ -177,19 +178,19 @@ def _levels_follow(label_id: int, players: dict[int, Player], wallets: dict, las
 def _badges_award(label_id: int, rewards: list[Reward]) -> None:
     """Each reward's badge at the player's next stage, one INSERT for all; an inactive badge, or one whose last
     stage the player holds, is skipped (logged) and the rest stands, as `badge_award` refuses them."""
-    rewards = [r for r in rewards if r.badge.label_id == label_id]
-    if not rewards:
+    given = [(r, r.badge) for r in rewards if r.badge is not None and r.badge.label_id == label_id]
+    if not given:
         return
-    badge_ids = sorted({r.badge.pk for r in rewards})
+    badge_ids = sorted({badge.pk for _, badge in given})
     stages: dict[int, dict[int, str]] = defaultdict(dict)
     for badge_id, number, name in BadgeStage.objects.filter(badge_id__in=badge_ids).values_list(
         "badge_id", "number", "name"
     ):
         stages[badge_id][number] = name
-    held = _stages_held(sorted({r.player.pk for r in rewards}), badge_ids)
+    held = _stages_held(sorted({r.player.pk for r, _ in given}), badge_ids)
     rows = []
-    for reward in sorted(rewards, key=lambda r: r.key):
-        badge, player_id = reward.badge, reward.player.pk
+    for reward, badge in sorted(given, key=lambda pair: pair[0].key):
+        player_id = reward.player.pk
         stage = held.get((player_id, badge.pk), 0) + 1
         if not badge.is_active or stage > max(len(stages[badge.pk]), 1):
             code = "inactive" if not badge.is_active else "max_stage"
@@ -207,8 +208,8 @@ def _badges_award(label_id: int, rewards: list[Reward]) -> None:
             [label_id, _json(rows)],
         )
         awarded = sorted(cursor.fetchall())
-    players = {r.player.pk: r.player for r in rewards}
-    badges = {r.badge.pk: r.badge for r in rewards}
+    players = {r.player.pk: r.player for r, _ in given}
+    badges = {badge.pk: badge for _, badge in given}
     facts = []
     for award_id, player_id, badge_id, stage in awarded:
         payload = {"badge_id": badge_id, "badge_name": badges[badge_id].name[:255], "stage": stage}

@@ -168,6 +168,7 @@ def _deliver(player: Player, item: StoreItem, purchase_id: int) -> None:
         Wallet.objects.select_for_update(of=("self",)).select_related("level", "level_floor").get(player_id=player.pk)
     )
     target, previous = item.target_level, wallet.level
+    assert target is not None  # a change-level item has one (constraint store_item_target_level_iff_change_level)
     if previous is not None and previous.required_points >= target.required_points:
         raise AlreadyAtLevel(f"The player is already at {previous.name}, at or above {target.name}.")
     wallet.level = target
