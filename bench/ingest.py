@@ -1,23 +1,28 @@
 """Event pipeline throughput against its floors, measured in one self-contained run.
 
 `.venv/bin/python bench/ingest.py` (or `make bench`) creates its own database on the configured PostgreSQL
-(DATABASE_URL) or the embedded one, its own Redis broker on a free loopback port, a label, a brand, players and a
-partner key; starts gunicorn and a Celery worker with the production settings; measures; stops everything and drops
-the database. It prints its figures, and as its last line one JSON object:
+(DATABASE_URL) or the embedded one, its own Redis broker on a free loopback port, labels, a brand, players and partner
+keys; starts gunicorn, a Celery worker and pipeline workers (`manage.py pipeline_work`) with the production settings;
+measures; stops everything and drops the database. It prints its figures, and as its last line one JSON object:
 
   copy_rows_per_s         psycopg COPY of the event rows into a copy of crm_event, 1,000 rows a transaction
   copy_dedupe_rows_per_s  COPY into a staging table, then INSERT ... ON CONFLICT DO NOTHING into crm_event
   api_events_per_s        POST /api/v1/events, 1,000-event batches from concurrent clients, through gunicorn
   api_ratio               api_events_per_s / copy_dedupe_rows_per_s                   (target >= 0.2, and >= 5,000/s)
   replay_events_per_s     the same batches again: all duplicates, the table must not grow (target >= fresh)
-  noop_tasks_per_s        a no-op Celery task on the same broker: a full queue drained by the same worker
-  pipeline_events_per_s   events processed per second by that worker from a full backlog, handlers registered
+  noop_tasks_per_s        a no-op Celery task: a full queue drained by a Celery worker (the floor of task-driven work)
+  pipeline_events_per_s   the crm group (profile, aggregates) applying the API phase's backlog, one pipeline worker
   pipeline_ratio          pipeline_events_per_s / noop_tasks_per_s                     (target >= 1)
-  p95_accept_to_processed_ms  at a steady 500 events/s (50-event batches 10 times a second): processed_at - received_at
+  log_read_events_per_s   a group with no handlers reading the same backlog (ticks, pages, positions, stats)
+  log_read_ratio          log_read_events_per_s / copy_rows_per_s                      (target >= 0.5)
+  p95_accept_to_processed_ms  the crm group at a steady 500 events/s (50-event batches 10 times a second), from
+                          acceptance to applied (the pipeline's own latency histogram, interpolated in its bucket)
+  crm_p95_ms_while_gamification_lags  the same, for --lag-seconds (60), while the gamification group works through a
+                          backlog of every earlier phase's events (its lag is printed)           (target < 1,000)
 
-The worker starts on an idle queue; each backlog (no-op tasks, then event batches) is queued first and the worker is
-told to consume it (`add_consumer`), so the clock runs from a full queue to an empty one. Nothing leaves loopback, and
-every loop is bounded in count and time.
+The gamification group is held (the bench holds its partitions' leases) until the last phase, so the crm phases
+measure the crm group alone and the gamification group builds its backlog. Nothing leaves loopback, and every loop is
+bounded in count and time.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 import orjson
 import psycopg
 
-from bench.procs import BASE_DIR, CeleryWorker, Gunicorn, Redis, database_url, process_env, request
+from bench.procs import BASE_DIR, CeleryWorker, Gunicorn, PipelineWorker, Redis, database_url, process_env, request
 
 SETTINGS = "backoffice.settings.production"
 SECRETS = {  # bench-only values for the processes this script starts; nothing else uses them
@@ -374,10 +379,66 @@ def steady_latency(port: int, raw_key: str, events: list[dict], per_batch: int, 
 # --- the run --------------------------------------------------------------------------------------------------------
 
 
-def unprocessed(conn: psycopg.Connection) -> int:
-    count = conn.execute("SELECT count(*) FROM crm_event WHERE processed_at IS NULL").fetchone()[0]
+_PENDING = """
+SELECT count(e.id) FROM pipeline_cursor c
+  JOIN pipeline_tick t ON t.id = c.last_tick
+  JOIN crm_event e ON (e.player_id %% 16)::int2 = c.part AND e.label_id = ANY(%s)
+       AND e.txid >= pg_snapshot_xmin(t.snap) AND NOT pg_visible_in_snapshot(e.txid, t.snap)
+ WHERE c.group_name = %s
+"""
+
+
+def pending(conn: psycopg.Connection, group: str, label_ids: list[int]) -> int:
+    """Events of these labels that `group` has not applied yet."""
+    count = conn.execute(_PENDING, [label_ids, group]).fetchone()[0]
     conn.commit()
     return count
+
+
+def wait_applied(conn, group: str, label_ids: list[int], timeout: float) -> float:
+    """Seconds until `group` has applied every event of these labels."""
+    started = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    while pending(conn, group, label_ids):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the {group} group did not catch up within {timeout:.0f} s")
+        time.sleep(0.01)
+    return time.perf_counter() - started
+
+
+HOLDER = "bench-hold"
+
+
+def hold(conn, group: str) -> None:
+    """Hold every partition of `group` (a lease no worker can take): the group stands still, its backlog grows."""
+    conn.execute(
+        "UPDATE pipeline_cursor SET lease_owner = %s, lease_until = now() + interval '1 day' WHERE group_name = %s",
+        [HOLDER, group],
+    )
+    conn.commit()
+
+
+def release(conn, group: str) -> None:
+    conn.execute(
+        "UPDATE pipeline_cursor SET lease_owner = NULL, lease_until = NULL WHERE group_name = %s AND lease_owner = %s",
+        [group, HOLDER],
+    )
+    conn.commit()
+
+
+def latency_p95(conn, group: str, label_id: int) -> tuple[float, int]:
+    """The group's p95 from acceptance to applied for one label, from the pipeline's histogram; and its count."""
+    from crm.pipeline import LATENCY_BOUNDS_MS, latency_percentile
+
+    rows = conn.execute(
+        "SELECT latency_ms FROM pipeline_stat WHERE group_name = %s AND label_id = %s", [group, label_id]
+    ).fetchall()
+    conn.commit()
+    counts = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+    for (row,) in rows:
+        for index, count in enumerate(row):
+            counts[index] += count
+    return latency_percentile(counts, 0.95) or 0.0, sum(counts)
 
 
 @dataclass
@@ -430,7 +491,12 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, 
         stack.callback(worker.stop)
         results["noop_tasks_per_s"] = noop_rate(worker, redis, args.noop_tasks)
         log(f"no-op Celery task, {args.noop_tasks:,} queued then drained: {results['noop_tasks_per_s']:,.0f} tasks/s")
+        worker.stop()
 
+        from crm.pipeline import cursors_ensure
+
+        cursors_ensure(["delivery"])  # a group with no handlers: it reads the log from here on
+        hold(conn, "gamification")
         web = Gunicorn(env, workdir / "gunicorn.log", workers=args.web_workers)
         web.start()
         stack.callback(web.stop)
@@ -438,11 +504,14 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, 
             request(web.port, "GET", "/api/v1/brands", headers={"Authorization": f"Api-Key {raw_key}"})
         bodies = [orjson.dumps({"events": events[i : i + BATCH]}) for i in range(0, len(events), BATCH)]
         results.update(api_phase(conn, web, raw_key, bodies, args))
-        results.update(pipeline_phase(conn, worker, len(events)))
-        results["p95_accept_to_processed_ms"] = latency_phase(conn, web, raw_key, args)
+        results.update(pipeline_phase(conn, stack, env, workdir, label.pk, len(events)))
+        results.update(log_read_phase(conn, label.pk, len(events)))
+        results["p95_accept_to_processed_ms"] = latency_phase(conn, web, args, args.latency_seconds, "steady")
+        results["crm_p95_ms_while_gamification_lags"] = lagging_phase(conn, stack, env, workdir, web, args)
 
     results["api_ratio"] = results["api_events_per_s"] / results["copy_dedupe_rows_per_s"]
     results["pipeline_ratio"] = results["pipeline_events_per_s"] / results["noop_tasks_per_s"]
+    results["log_read_ratio"] = results["log_read_events_per_s"] / results["copy_rows_per_s"]
     return results
 
 
@@ -465,39 +534,75 @@ def api_phase(conn, web: Gunicorn, raw_key: str, bodies: list[bytes], args) -> d
     return {"api_events_per_s": fresh, "replay_events_per_s": replay}
 
 
-def pipeline_phase(conn, worker: CeleryWorker, count: int) -> dict[str, float]:
-    waiting = unprocessed(conn)
-    seconds = drain_time(worker, "process", lambda: unprocessed(conn) == 0, timeout=900)
-    failed = conn.execute("SELECT count(*) FROM crm_event WHERE processing_error <> ''").fetchone()[0]
+def pipeline_worker(stack: ExitStack, env: dict, workdir: Path, group: str) -> PipelineWorker:
+    worker = PipelineWorker(env, workdir / f"pipeline-{group}.log", groups=(group,))
+    worker.start()
+    stack.callback(worker.stop)
+    return worker
+
+
+def pipeline_phase(conn, stack: ExitStack, env: dict, workdir: Path, label_id: int, count: int) -> dict[str, float]:
+    waiting = pending(conn, "crm", [label_id])
+    if waiting != count:
+        raise RuntimeError(f"the crm group had {waiting} events waiting, not {count}: did a worker run early?")
+    started = time.perf_counter()
+    pipeline_worker(stack, env, workdir, "crm")
+    wait_applied(conn, "crm", [label_id], timeout=900)
+    seconds = time.perf_counter() - started  # the worker's start (imports, connection) is in the clock
+    failed = conn.execute("SELECT count(*) FROM pipeline_failure").fetchone()[0]
     conn.commit()
-    if failed or waiting != count:
-        raise RuntimeError(f"processing: {waiting} waiting of {count}, {failed} set aside:\n{worker.output()}")
-    log(f"pipeline, the backlog of {count:,} events processed by the worker in {seconds:.2f} s "
-        f"= {rate(count, seconds):,.0f} events/s")  # fmt: skip
+    if failed:
+        raise RuntimeError(f"{failed} events failed in a group (see pipeline_failure)")
+    log(f"pipeline, crm group (profile, aggregates): the backlog of {count:,} events applied by one worker in "
+        f"{seconds:.2f} s = {rate(count, seconds):,.0f} events/s")  # fmt: skip
     return {"pipeline_events_per_s": rate(count, seconds)}
 
 
-def latency_phase(conn, web: Gunicorn, raw_key: str, args) -> float:
+def log_read_phase(conn, label_id: int, count: int) -> dict[str, float]:
+    """The `delivery` group, which has no handlers, reads the same backlog here: the cost of the log itself."""
+    from django.db import connection as django_connection
+
+    from crm.pipeline import pipeline_drain
+
+    started = time.perf_counter()
+    applied = pipeline_drain(group_names=["delivery"], budget_seconds=600)
+    seconds = time.perf_counter() - started
+    django_connection.close()
+    if applied != count:
+        raise RuntimeError(f"the log read gave {applied} events, not {count}")
+    log(f"log read, a group with no handlers: {count:,} events in {seconds:.2f} s = {rate(count, seconds):,.0f} "
+        "events/s (ticks, pages in (txid, id) order per partition, positions, stats)")  # fmt: skip
+    return {"log_read_events_per_s": rate(count, seconds)}
+
+
+def latency_phase(conn, web: Gunicorn, args, seconds: float, title: str) -> float:
+    """500 events/s for `seconds` for a label of its own; the crm group's p95 from acceptance to applied."""
     per_batch, per_second = 50, 10.0
-    count = int(per_batch * per_second * args.latency_seconds)
+    label, _, raw_key = tenant(args.players)
+    count = int(per_batch * per_second * seconds)
     events = make_events(count, "lat", args.players, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
     steady_latency(web.port, raw_key, events, per_batch, per_second)
-    deadline = time.monotonic() + 120
-    while unprocessed(conn) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    p50, p95, p99, worst, done = conn.execute(
-        """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms),
-                  percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms), count(ms)
-           FROM (SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms FROM crm_event
-                 WHERE event_id LIKE 'lat-%') AS t"""
-    ).fetchone()
-    conn.commit()
+    wait_applied(conn, "crm", [label.pk], timeout=120)
+    p95, done = latency_p95(conn, "crm", label.pk)
     if done != count:
-        raise RuntimeError(f"only {done} of the {count} steady-rate events were processed")
-    log(f"steady {per_batch * per_second:.0f} events/s for {args.latency_seconds:.0f} s ({per_batch}-event batches "
-        f"{per_second:.0f} times a second): accepted -> processed p50 {p50:.0f} ms, p95 {p95:.0f} ms, "
-        f"p99 {p99:.0f} ms, max {worst:.0f} ms")  # fmt: skip
-    return float(p95)
+        raise RuntimeError(f"only {done} of the {count} steady-rate events were applied")
+    log(f"{title}: {per_batch * per_second:.0f} events/s for {seconds:.0f} s ({per_batch}-event batches "
+        f"{per_second:.0f} times a second): crm group accepted -> applied p95 {p95:.0f} ms")  # fmt: skip
+    return p95
+
+
+def lagging_phase(conn, stack: ExitStack, env: dict, workdir: Path, web: Gunicorn, args) -> float:
+    """Let the gamification group go, with the backlog of every earlier phase, and measure the crm group meanwhile."""
+    oldest = conn.execute("SELECT now() - min(received_at) FROM crm_event").fetchone()[0]
+    backlog = pending(conn, "gamification", [r[0] for r in conn.execute("SELECT id FROM backoffice_label")])
+    release(conn, "gamification")
+    pipeline_worker(stack, env, workdir, "gamification")
+    log(f"the gamification group starts {backlog:,} events and {oldest.total_seconds():.0f} s behind")
+    p95 = latency_phase(conn, web, args, args.lag_seconds, "while the gamification group lags")
+    label_ids = [r[0] for r in conn.execute("SELECT id FROM backoffice_label")]
+    left = pending(conn, "gamification", label_ids)
+    log(f"the gamification group still has {left:,} events to apply after the phase")
+    return p95
 
 
 def main() -> int:
@@ -509,6 +614,7 @@ def main() -> int:
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--noop-tasks", type=int, default=3_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--lag-seconds", type=float, default=60.0, help="the phase while the gamification group lags")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (their folder is printed)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="pitboss-bench-"))
@@ -521,12 +627,15 @@ def main() -> int:
         ("api_ratio >= 0.2", results["api_ratio"] >= 0.2),
         ("replay_events_per_s >= api_events_per_s", results["replay_events_per_s"] >= results["api_events_per_s"]),
         ("pipeline_ratio >= 1", results["pipeline_ratio"] >= 1),
+        ("log_read_ratio >= 0.5", results["log_read_ratio"] >= 0.5),
         ("p95_accept_to_processed_ms < 1000", results["p95_accept_to_processed_ms"] < 1000),
+        ("crm_p95_ms_while_gamification_lags < 1000", results["crm_p95_ms_while_gamification_lags"] < 1000),
     ]
     for target, met in targets:
         log(f"target {target}: {'met' if met else 'MISSED'}")
     keys = ["copy_rows_per_s", "copy_dedupe_rows_per_s", "api_events_per_s", "api_ratio", "replay_events_per_s",
-            "noop_tasks_per_s", "pipeline_events_per_s", "pipeline_ratio", "p95_accept_to_processed_ms"]  # fmt: skip
+            "noop_tasks_per_s", "pipeline_events_per_s", "pipeline_ratio", "log_read_events_per_s", "log_read_ratio",
+            "p95_accept_to_processed_ms", "crm_p95_ms_while_gamification_lags"]  # fmt: skip
     print(orjson.dumps({k: round(results[k], 3) for k in keys}).decode(), flush=True)
     return 0
 

@@ -154,6 +154,25 @@ class CeleryWorker(Process):
         return self.output(10**9).count(" ready.") > self._ready_seen
 
 
+class PipelineWorker(Process):
+    """`manage.py pipeline_work [--group G]`; `start` returns once its threads run."""
+
+    def __init__(self, env: dict[str, str], log: Path, groups: tuple[str, ...] = ()) -> None:
+        command = [sys.executable, "manage.py", "pipeline_work"] + [a for g in groups for a in ("--group", g)]
+        super().__init__(command, log=log, env=env)
+        self._ready_seen = 0
+
+    def start(self, timeout: float = 60) -> None:
+        self._ready_seen = self.output(10**9).count("event=pipeline_started")
+        super().start()
+        wait_until(self._ready, timeout=timeout, what="the pipeline worker", interval=0.1)
+
+    def _ready(self) -> bool:
+        if not self.alive:
+            raise RuntimeError(f"the pipeline worker exited:\n{self.output()}")
+        return self.output(10**9).count("event=pipeline_started") > self._ready_seen
+
+
 def request(
     port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 30
 ) -> tuple[int, bytes]:

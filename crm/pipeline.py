@@ -47,7 +47,8 @@ log = structlog.get_logger(__name__)
 TRANSIENT = (OperationalError, InterfaceError)
 KNOWN_GROUPS = ("crm", "gamification", "automation", "delivery")
 # Acceptance-to-applied latency buckets of `pipeline_stat.latency_ms` (upper bounds in ms; the last one is open).
-LATENCY_BOUNDS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000, 300000)
+LATENCY_BOUNDS_MS = (25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000,
+                     300000)  # fmt: skip
 RETRY_BACKOFF_SECONDS = (10, 60, 300, 900, 3600)  # then parked: staff retry it from the admin
 
 
@@ -355,7 +356,8 @@ def _stats_add(cursor, group: str, events: Sequence[EventRow], *, failed_ids: se
              FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::jsonb[]) AS t(l, a, f, b)
            ON CONFLICT (group_name, label_id, minute) DO UPDATE SET
                applied = s.applied + EXCLUDED.applied, failed = s.failed + EXCLUDED.failed,
-               latency_ms = ARRAY(SELECT x + y FROM unnest(s.latency_ms, EXCLUDED.latency_ms) AS u(x, y))""",
+               latency_ms = ARRAY(SELECT coalesce(x, 0) + coalesce(y, 0)
+                                    FROM unnest(s.latency_ms, EXCLUDED.latency_ms) AS u(x, y))""",
         [
             group,
             minute,
@@ -365,6 +367,23 @@ def _stats_add(cursor, group: str, events: Sequence[EventRow], *, failed_ids: se
             [orjson.dumps(per_label[label][1]).decode() for label in labels],
         ],
     )
+
+
+def latency_percentile(counts: Sequence[int], fraction: float) -> float | None:
+    """The `fraction` (0.95: p95) of a `pipeline_stat.latency_ms` histogram in ms, interpolated linearly inside its
+    bucket (the open last bucket answers its lower bound). None for an empty histogram."""
+    total = sum(counts)
+    if not total:
+        return None
+    rank, seen = fraction * total, 0
+    for index, count in enumerate(counts):
+        if count and seen + count >= rank:
+            low = LATENCY_BOUNDS_MS[index - 1] if index else 0
+            if index >= len(LATENCY_BOUNDS_MS):
+                return float(low)
+            return low + (LATENCY_BOUNDS_MS[index] - low) * (rank - seen) / count
+        seen += count
+    return float(LATENCY_BOUNDS_MS[-1])
 
 
 def _bucket(ms: float) -> int:
