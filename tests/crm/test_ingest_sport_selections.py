@@ -1,13 +1,14 @@
 """Sport selection events (one leg of a sport bet): accepted with the catalogue's fields, refused naming the field,
-described in the OpenAPI schema."""
+described in the OpenAPI schema, and never counted as bets."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from crm.models import Event
+from crm.models import Event, PlayerAggregate
 from tests.gamification.mission_helpers import event as make_event
+from tests.gamification.mission_helpers import feed
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +85,21 @@ def test_a_selection_missing_or_with_a_wrong_field_is_invalid_naming_it(tenant_a
     [result] = response.json()["results"]
     assert (result["status"], result["errors"]) == ("invalid", errors)
     assert not Event.objects.exists()
+
+
+def test_selections_are_not_counted_as_bets(tenant_a):
+    feed(
+        tenant_a.label,
+        [
+            item("b-9", "sport_bet_placed", {"bet_amount": 10, "bet_id": "b-9", "selections": 2}),
+            item("b-9-1", "sport_selection_placed", {"bet_id": "b-9", "odds": 1.5}),
+            item("b-9-2", "sport_selection_placed", {"bet_id": "b-9", "odds": 2.0}),
+            item("b-9-1", "sport_selection_settled", {"bet_id": "b-9", "result": "won"}),
+        ],
+    )
+
+    aggregate = PlayerAggregate.objects.get(label=tenant_a.label)
+    assert (aggregate.bet_count, aggregate.bet_sum, aggregate.win_sum) == (1, 10, 0)
 
 
 def test_the_openapi_description_of_an_event_type_names_the_selection_types(client):
