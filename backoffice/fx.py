@@ -28,6 +28,7 @@ from django.db.models import Exists, OuterRef
 from backoffice.models import ExchangeRate, Label
 
 AMOUNT_QUANTUM = Decimal("0.0001")  # 4 places, as mission progress and tournament scores store sums
+MISSING_CACHE_SECONDS = 300  # counting players by currency scans the label's players: once per five minutes at most
 
 
 def quantize_amount(amount: Decimal) -> Decimal:
@@ -123,3 +124,30 @@ def wallet_currencies_without_rate(*, label_id: int, day: dt.date | None = None)
     counts = Player.objects.for_label(label_id).values_list("core_wallet_currency").annotate(n=Count("id")).order_by()
     missing = [(code, n) for code, n in counts if book.rate(code, day) is None]
     return sorted(missing, key=lambda item: (-item[1], item[0]))
+
+
+def _missing_key(label_id: int) -> str:
+    return f"fx:missing:{label_id}"
+
+
+def wallet_currencies_without_rate_cached(*, label_id: int, base_currency: str) -> list[tuple[str, int]]:
+    """`wallet_currencies_without_rate`, kept for five minutes; a change of the label's rates or base currency shows
+    at once (rate writes forget it, and the entry remembers the base it was computed for)."""
+    from django.core.cache import cache
+
+    cached = cache.get(_missing_key(label_id))
+    if cached is not None and cached[0] == base_currency:
+        return cached[1]
+    missing = wallet_currencies_without_rate(label_id=label_id)
+    cache.set(_missing_key(label_id), (base_currency, missing), MISSING_CACHE_SECONDS)
+    return missing
+
+
+def rates_changed(*, label_id: int) -> None:
+    """Forget what was computed from the label's rates (called by every rate write, after it commits)."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    cache.delete(_missing_key(label_id))
+    # Again after commit: a list read between the two would have counted with the rates before this write.
+    transaction.on_commit(lambda: cache.delete(_missing_key(label_id)))

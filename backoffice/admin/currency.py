@@ -9,7 +9,6 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.cache import cache
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -21,7 +20,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.errors import DomainValidationError
-from backoffice.fx import rates_valid_on, wallet_currencies_without_rate
+from backoffice.fx import rates_changed, rates_valid_on, wallet_currencies_without_rate_cached
 from backoffice.models import ExchangeRate, Label, Perm
 from backoffice.services.currency import (
     IMPORT_COLUMNS,
@@ -34,7 +33,6 @@ from backoffice.services.currency import (
 )
 
 MAX_IMPORT_BYTES = 1_000_000
-MISSING_CACHE_SECONDS = 300  # counting players by currency scans the label's players: once per five minutes is enough
 
 
 class CurrencyFilter(DropdownFilter):
@@ -170,6 +168,16 @@ class ExchangeRateAdmin(LabelScopedAdmin):
         obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
         obj._state.adding = False
 
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        rates_changed(label_id=obj.label_id)
+
+    def delete_queryset(self, request, queryset) -> None:
+        label_ids = set(queryset.values_list("label_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for label_id in label_ids:
+            rates_changed(label_id=label_id)
+
     # --- the warning about currencies without a rate -------------------------------------------------------------
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET":
@@ -181,11 +189,7 @@ class ExchangeRateAdmin(LabelScopedAdmin):
         labels = Label.objects.for_actor(self.actor(request)).order_by("name")
         warnings = []
         for label in labels:
-            key = f"fx:missing:{label.pk}:{label.base_currency}"
-            missing = cache.get(key)
-            if missing is None:
-                missing = wallet_currencies_without_rate(label_id=label.pk)
-                cache.set(key, missing, MISSING_CACHE_SECONDS)
+            missing = wallet_currencies_without_rate_cached(label_id=label.pk, base_currency=label.base_currency)
             if missing:
                 listed = ", ".join(
                     f"{code or 'no wallet currency'} ({count} player{'s' if count != 1 else ''})"
@@ -214,7 +218,6 @@ class ExchangeRateAdmin(LabelScopedAdmin):
                 for problem in exc.errors.get("file", [exc.message]):
                     form.add_error("file", problem)
             else:
-                cache.delete(f"fx:missing:{label.pk}:{label.base_currency}")
                 messages.success(
                     request,
                     f"{label.name}: {result.created} rate(s) created, {result.updated} corrected, "

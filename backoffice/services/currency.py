@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backoffice.errors import DomainValidationError
+from backoffice.fx import rates_changed
 from backoffice.models import ExchangeRate, Label
 from backoffice.models.currency import CURRENCY_RE, RATE_DECIMAL_PLACES, RATE_MAX_DIGITS
 
@@ -84,7 +85,7 @@ def exchange_rate_create(
     _check(label=label, currency=currency, rate=rate)
     try:
         with transaction.atomic():
-            return ExchangeRate.objects.create(
+            created = ExchangeRate.objects.create(
                 label=label,
                 currency=currency,
                 rate=rate,
@@ -92,6 +93,8 @@ def exchange_rate_create(
                 created_by=created_by,
                 api_key_id=api_key_id,
             )
+            rates_changed(label_id=label.pk)
+            return created
     except IntegrityError:
         existing = _duplicate(label_id=label.pk, currency=currency, valid_from=valid_from)
         if existing is None:
@@ -128,6 +131,7 @@ def exchange_rate_update(
     try:
         with transaction.atomic():
             exchange_rate.save(update_fields=fields)
+            rates_changed(label_id=exchange_rate.label_id)
     except IntegrityError:
         existing = _duplicate(
             label_id=exchange_rate.label_id,
@@ -143,7 +147,9 @@ def exchange_rate_update(
 
 def exchange_rate_delete(*, exchange_rate: ExchangeRate) -> None:
     """Remove a rate: its days fall back to the previous rate of the currency (or to no rate)."""
-    ExchangeRate.objects.filter(pk=exchange_rate.pk).delete()
+    with transaction.atomic():
+        ExchangeRate.objects.filter(pk=exchange_rate.pk).delete()
+        rates_changed(label_id=exchange_rate.label_id)
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,7 @@ def exchange_rates_import(*, label: Label, text: str, created_by=None) -> Import
         ExchangeRate.objects.bulk_create(new)
         if changed:
             ExchangeRate.objects.bulk_update(changed, ["rate", "updated_at"])
+        rates_changed(label_id=label.pk)
     return ImportResult(created=len(new), updated=len(changed), unchanged=same)
 
 

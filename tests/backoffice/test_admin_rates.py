@@ -192,12 +192,19 @@ def test_the_list_warns_about_wallet_currencies_without_a_rate(tenant_a, tenant_
     _rate(tenant_a, currency="NOK", valid_from=D(2020, 1, 1))
     tenant_a.player.core_wallet_currency = "EUR"
     tenant_a.player.save()
-    response = staff_client(tenant_a.admin).get(reverse(LIST))
+    client = staff_client(tenant_a.admin)
+    response = client.get(reverse(LIST))
     warnings = [m for m in _messages(response) if "no rate" in m]
     assert warnings == [
         "Label A: no rate into EUR for SEK (2 players). Their bets, wins and deposits count for nothing in missions "
         "and tournaments that sum or compare money until a rate is entered."
     ]
+    # Entering the rate lifts the warning at once (the cached count is forgotten), deleting it brings it back.
+    assert _add(client, tenant_a.label, valid_from="2020-01-01").status_code == 302
+    assert not [m for m in _messages(client.get(reverse(LIST))) if "no rate" in m]
+    sek = ExchangeRate.objects.get(currency="SEK")
+    client.post(reverse("admin:backoffice_exchangerate_delete", args=[sek.pk]), {"post": "yes"})
+    assert [m for m in _messages(client.get(reverse(LIST))) if "no rate" in m] == warnings
 
 
 # --- CSV import ---------------------------------------------------------------------------------------------------
