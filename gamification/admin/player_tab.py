@@ -26,6 +26,7 @@ from gamification.admin.wallet import wallet_adjust_view, wallet_panel
 from gamification.models import Badge, BadgeAward, StorePurchase
 from gamification.selectors import wallet_entries
 from gamification.selectors.state import gamification_state
+from gamification.selectors.tournaments import score_currency
 from gamification.services.badges import badge_award
 
 RECENT = 10
@@ -139,11 +140,15 @@ def _tournament_rows(tournaments) -> list[list]:
             link,
             badge(instance.get_status_display(), STATUS_VARIANTS.get(instance.status, "")),
             state,
-            _num(standing.score) if standing else "-",
+            _score(standing.score, score_currency(instance)) if standing else "-",
             standing.place if standing else "-",
             f"{instance.starts_at:%Y-%m-%d %H:%M} → {instance.ends_at:%Y-%m-%d %H:%M}",
         ])  # fmt: skip
     return rows
+
+
+def _score(value, currency: str | None) -> str:
+    return f"{_num(value)} {currency}" if currency else _num(value)
 
 
 def _num(value) -> str:

@@ -250,6 +250,7 @@ class TournamentInstanceAdmin(LabelScopedAdmin):
             "around": _rows(board.around, {**board.players, **({player.pk: player} if player else {})}),
             "query": query,
             "found": board.me is not None,
+            "currency": board.score_currency,
             "searched": bool(query),
             "refresh": REFRESH_SECONDS if instance.status == InstanceStatus.STARTED else None,
             "back_url": object_url(self, instance),

@@ -16,6 +16,7 @@ from backoffice.errors import DomainValidationError, NotFound
 from gamification.models import InstanceStatus, TournamentInstance, TournamentPrize
 from gamification.selectors.tournaments import (
     player_tournament_get,
+    score_currency,
     tournament_instance_get,
     tournament_instances,
     tournament_leaderboard,
@@ -69,12 +70,20 @@ class TournamentInstanceSerializer(serializers.Serializer):
     participant_count = serializers.IntegerField(help_text="Registered participants.")
     event_type = serializers.CharField(source="tournament.event_type", help_text="The event type that scores.")
     score_method = serializers.CharField(source="tournament.score_method", help_text="count, sum or best.")
+    score_currency = serializers.SerializerMethodField(
+        help_text="The currency of the scores when they are amounts of money (a sum or best bet, deposit or win): the "
+        "label's base currency, every amount converted at the rate of its day. Null for counts and other numbers."
+    )
     registration_opens_at = serializers.DateTimeField(help_text="When registration opens.")
     starts_at = serializers.DateTimeField(help_text="Start.")
     ends_at = serializers.DateTimeField(help_text="End.")
     finalized_at = serializers.DateTimeField(allow_null=True, help_text="When places and prizes were settled.")
     status_reason = serializers.CharField(help_text="Why it was cancelled or failed.")
     prizes = TournamentPrizeSerializer(source="tournament.prizes.all", many=True, help_text="Prizes by place range.")
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_score_currency(self, obj) -> str | None:
+        return score_currency(obj)
 
 
 class StandingSerializer(serializers.Serializer):
@@ -104,13 +113,22 @@ class LeaderboardSerializer(serializers.Serializer):
     instance_id = serializers.IntegerField(help_text="The instance.")
     status = serializers.CharField(help_text="The instance's status: live while started.")
     participant_count = serializers.IntegerField(help_text="Registered participants.")
+    score_currency = serializers.CharField(
+        allow_null=True, help_text="The scores' currency (the label's base currency) when they are money; else null."
+    )
     top = StandingSerializer(many=True, help_text="The first places.")
-    me = StandingSerializer(allow_null=True, help_text="The given player's standing; null if not registered.")
+    me = StandingSerializer(
+        allow_null=True,
+        help_text="The given player's standing; null if not registered, or while their account is not ACTIVE.",
+    )
     around = StandingSerializer(many=True, help_text="Two places above the player, the player, two below.")
 
 
 class ParticipationSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text="registered, pending, rejected or refunded.")
+    status = serializers.CharField(
+        help_text="registered, pending, rejected, refunded, or excluded: off the board while the account is not "
+        "ACTIVE (the label's active-players-only setting), back with the same score once ACTIVE."
+    )
     score = serializers.DecimalField(**SCORE, help_text="The player's score.")
     events_counted = serializers.IntegerField(help_text="Events that counted.")
     rank = serializers.IntegerField(allow_null=True, help_text="Live rank (or final place); null if not ranked.")
@@ -233,6 +251,7 @@ class TournamentLeaderboardView(APIView):
             "instance_id": instance.pk,
             "status": instance.status,
             "participant_count": instance.participant_count,
+            "score_currency": board.score_currency,
             "top": [standing_data(s, board.players) for s in board.top],
             "me": standing_data(board.me, {**board.players, player.pk: player}) if board.me else None,
             "around": [standing_data(s, board.players) for s in board.around],
@@ -268,7 +287,8 @@ class PlayerTournamentRegistrationView(APIView):
         },
         description="201 registered (a buy-in is debited in the same step); 202 awaiting staff approval (manual "
         "tournaments); 200 already in (nothing changes). 422 refusals, by `code`: `registration_closed` (not in "
-        "registration nor started), `tournament_full`, `insufficient_balance` (buy-in), `control_group`. "
+        "registration nor started), `tournament_full`, `insufficient_balance` (buy-in), `control_group`, "
+        "`account_not_active` (the player's account status is not ACTIVE and the label takes only ACTIVE players). "
         "A refusal changes nothing.",
     )
     def post(self, request, ext_brand_id: str, user_ext_id: str, instance_id: int):
@@ -291,7 +311,7 @@ class PlayerTournamentRegistrationView(APIView):
 def _instance_of(player, instance_id: int) -> TournamentInstance:
     instance = (
         TournamentInstance.objects.for_label(player.label_id)
-        .select_related("tournament")
+        .select_related("tournament", "label")
         .filter(pk=instance_id)
         .first()
     )

@@ -153,17 +153,21 @@ class Leaderboard:
     me: Standing | None
     around: list[Standing]
     players: dict[int, Player]  # the players named above, with their brand
+    score_currency: str | None  # the label's base currency when the scores are money
 
 
 def tournament_leaderboard(instance: TournamentInstance, player: Player | None = None, limit: int | None = None):
-    """Top `limit` (at most the template's leaderboard size), and the player's standing and neighbours if given."""
+    """Top `limit` (at most the template's leaderboard size), and the player's standing and neighbours if given (none
+    for a player who may not compete: their account is not ACTIVE, even before the beat takes them off the board)."""
     size = instance.tournament.leaderboard_size
     limit = size if limit is None else max(0, min(limit, size))
     top = leaderboard_top(instance_id=instance.pk, limit=limit) if limit else []
     me, around = None, []
-    if player is not None:
+    if player is not None and player_may_compete(player):
         me = leaderboard_rank(instance_id=instance.pk, player_id=player.pk)
         around = leaderboard_around(instance_id=instance.pk, player_id=player.pk, k=NEIGHBOURS) if me else []
     ids = {s.player_id for s in (*top, *around)}
     players = {p.pk: p for p in Player.objects.filter(pk__in=ids).select_related("brand")}
-    return Leaderboard(instance=instance, top=top, me=me, around=around, players=players)
+    return Leaderboard(
+        instance=instance, top=top, me=me, around=around, players=players, score_currency=score_currency(instance)
+    )

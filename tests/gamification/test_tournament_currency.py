@@ -7,6 +7,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from backoffice.models import ExchangeRate
 from gamification.selectors.leaderboard import leaderboard_top
@@ -15,6 +17,7 @@ from tests.gamification.tournament_helpers import T0, instance_make, play, playe
 
 pytestmark = pytest.mark.django_db
 MIN = dt.timedelta(minutes=1)
+PLAYER = "/api/v1/players/shared-brand/shared-player"
 
 
 def _bet(player, amount, minute):
@@ -85,3 +88,37 @@ def test_another_base_currency_is_used_as_is(tenant_a, race):
     race.refresh_from_db()
     assert _board(race) == [(eur.pk, Decimal(110)), (swede.pk, Decimal(100))]
     assert score_currency(race) == "SEK"
+
+
+def _client(tenant) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {tenant.raw_key}")
+    return client
+
+
+def test_the_api_and_the_players_state_show_the_scores_currency_only_when_they_are_money(tenant_a, tenant_b, race):
+    counted = instance_make(tournament_make(tenant_a.label, name="Spins", registration_type="auto"), status="started")
+    _rate(tenant_a, "SEK", "0.1", T0.date())
+    _wallet(tenant_a.player, "SEK")
+    play(tenant_a, [_bet(tenant_a.player, 250, 1)])
+    client = _client(tenant_a)
+    detail = client.get(f"/api/v1/tournaments/{race.pk}").json()
+    assert (detail["score_method"], detail["score_currency"]) == ("sum", "EUR")
+    assert client.get(f"/api/v1/tournaments/{counted.pk}").json()["score_currency"] is None
+    board = client.get(f"/api/v1/tournaments/{race.pk}/leaderboard").json()
+    assert (board["score_currency"], board["top"][0]["score"]) == ("EUR", 25.0)
+    state = client.get(f"{PLAYER}/gamification").json()
+    shown = {row["tournament"]["id"]: row["tournament"]["score_currency"] for row in state["tournaments"]}
+    assert shown == {race.pk: "EUR", counted.pk: None}
+    assert _client(tenant_b).get(f"/api/v1/tournaments/{race.pk}/leaderboard").status_code == 404
+
+
+def test_the_admin_leaderboard_names_the_currency(tenant_a, tenant_b, outsider, staff_client, race):
+    (player,) = players_make(tenant_a, 1)
+    play(tenant_a, [_bet(player, 12.5, 1)])
+    url = reverse("admin:gamification_tournamentinstance_leaderboard", args=[race.pk])
+    page = staff_client(tenant_a.admin).get(url).content.decode()
+    assert "Score (EUR)" in page
+    assert "scores in EUR, the label&#x27;s base currency" in page or "scores in EUR, the label's base currency" in page
+    assert staff_client(tenant_b.admin).get(url).status_code == 404
+    assert staff_client(outsider).get(url).status_code == 404

@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from rest_framework.test import APIClient
 
 from backoffice.errors import Refused
 from gamification.models import LeaderboardBucket, TournamentInstance, TournamentParticipant, Wallet
@@ -19,6 +20,7 @@ from tests.gamification.tournament_helpers import T0, instance_make, play, playe
 
 pytestmark = pytest.mark.django_db
 MIN = dt.timedelta(minutes=1)
+PLAYER = "/api/v1/players/shared-brand/shared-player"
 
 
 def _bet(player, amount, minute):
@@ -156,3 +158,32 @@ def test_final_places_and_prizes_leave_out_a_player_not_active_at_the_end(tenant
     assert instance.participant_count == 2
     paid = Wallet.objects.filter(label=tenant_a.label, points__gt=0).order_by("-points")
     assert [(w.player_id, w.points) for w in paid] == [(second.pk, 500), (third.pk, 100)]
+
+
+def test_the_api_refuses_registration_and_ranks_no_one_not_active(tenant_a, tenant_b):
+    instance = _race(tenant_a, registration_type="opt_in")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {tenant_a.raw_key}")
+    url = f"{PLAYER}/tournaments/{instance.pk}/registrations"
+    assert client.post(url).status_code == 201
+    play(tenant_a, [_bet(tenant_a.player, 30, 1)])
+    _status(tenant_a.player, "SELF_EXCLUDED")
+    board = client.get(
+        f"/api/v1/tournaments/{instance.pk}/leaderboard?ext_brand_id=shared-brand&user_ext_id=shared-player"
+    )
+    assert (board.json()["me"], board.json()["around"]) == (None, [])  # before the beat already
+    instances_advance(now=T0 + 5 * MIN)
+    body = client.get(f"/api/v1/tournaments/{instance.pk}/leaderboard").json()
+    assert (body["participant_count"], body["top"]) == (0, [])
+    rows = client.get(f"{PLAYER}/tournaments").json()
+    assert [(r["participation"]["status"], r["participation"]["rank"], r["can_register"]) for r in rows] == [
+        ("excluded", None, False)
+    ]
+    other = _race(tenant_a, registration_type="opt_in", name="Another")
+    refused = client.post(f"{PLAYER}/tournaments/{other.pk}/registrations")
+    assert (refused.status_code, refused.json()["code"]) == (422, "account_not_active")
+    assert "SELF_EXCLUDED" in refused.json()["message"]
+    assert not TournamentParticipant.objects.filter(instance=other).exists()
+    foreign = APIClient()
+    foreign.credentials(HTTP_AUTHORIZATION=f"Api-Key {tenant_b.raw_key}")
+    assert foreign.post(f"{PLAYER}/tournaments/{other.pk}/registrations").status_code == 404
