@@ -24,6 +24,9 @@ MONEY_FIELDS = frozenset(
     for name, parser in (*spec.required.items(), *spec.optional.items())
     if parser is amount
 )
+MONEY_BY_TYPE: dict[str, tuple[str, ...]] = {
+    type_name: tuple(sorted(name for t, name in MONEY_FIELDS if t == type_name)) for type_name, _ in MONEY_FIELDS
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class Task:
 class LabelMissions:
     time_zone: str = "UTC"
     active_players_only: bool = True  # the label's setting: players not ACTIVE make no progress
+    base_currency: str = "EUR"  # the label's: money is compared and summed in it
     missions: dict[int, Mission] = field(default_factory=dict)
     tasks: dict[int, list[Task]] = field(default_factory=dict)  # mission id -> its tasks
     tasks_by_type: dict[str, list[Task]] = field(default_factory=lambda: defaultdict(list))
@@ -77,9 +81,9 @@ def _load(label_id: int) -> LabelMissions:
         .prefetch_related("tasks")
     )
     conf = LabelMissions()
-    settings = Label.objects.filter(pk=label_id).values_list("time_zone", "active_players_only").first()
-    if settings is not None:
-        conf.time_zone, conf.active_players_only = settings
+    settings = Label.objects.filter(pk=label_id).values_list("time_zone", "active_players_only", "base_currency")
+    if found := settings.first():
+        conf.time_zone, conf.active_players_only, conf.base_currency = found
     for mission in missions:
         conf.missions[mission.pk] = mission
         conf.tasks[mission.pk] = []

@@ -8,8 +8,11 @@ Runs inside the group's transaction for every micro-batch, at a few statements p
   (a run starts, completes, or counts its first event after an opt-in or unlock), in one statement per kind;
 - the rewards of the runs completed are given in bulk (`gamification.services.rewards`).
 Players in the control group, and players whose account is not ACTIVE when their label's `active_players_only` is
-on, make no progress and unlock nothing. A sum over a money field counts in the label's base currency, converted at
-the rate of the event's day (`backoffice.fx`); an amount with no rate does not count.
+on, make no progress and unlock nothing. Money is seen in the label's base currency, converted at the rate of the
+event's day (`backoffice.fx`) from the player's wallet currency (the base currency while it is unknown), or from the
+event's own `currency` field: a sum of a money field adds the converted amount, and conditions on a money field
+(`bet_amount >= 1`) compare it. An amount with no rate counts for nothing and meets no condition (logged by currency,
+once per batch).
 
 An event reaches the handlers once per group (its position commits with the progress); a windowed task also keeps
 the ids of what its window holds, so an event handed over twice still counts once. Within one batch a run progresses
@@ -34,7 +37,7 @@ from crm.models import Player
 from crm.models.players import AccountStatus
 from crm.pipeline import EventRow, handler
 from gamification.facts import facts_batched
-from gamification.handlers.mission_config import LEVEL_CHANGED, LabelMissions, Task, missions_config
+from gamification.handlers.mission_config import LEVEL_CHANGED, MONEY_BY_TYPE, LabelMissions, Task, missions_config
 from gamification.models import Mission, MissionType, progress_key
 from gamification.services.missions import (
     DONE_STATES,
@@ -109,6 +112,7 @@ class _Batch:
         self.currencies = self._eligible(events)  # player id -> wallet currency, for those who may progress
         self.events = [e for e in events if e.player_id in self.currencies]
         self._book: RateBook | None = None
+        self._seen: dict[int, tuple[dict, dict | None]] = {}
         self.unconverted: Counter[str] = Counter()
 
     def _eligible(self, events: list[EventRow]) -> dict[int, str]:
@@ -143,7 +147,7 @@ class _Batch:
         points = _level_points(level_ids - {None}) if level_ids and self.conf.level_locked else {}
         for event in self.events:
             for mission, predicate in self.conf.unlocks_by_type.get(event.type, ()):
-                if mission_is_open(mission, event.occurred_at) and predicate(event.payload):
+                if mission_is_open(mission, event.occurred_at) and predicate(self.seen(event)[0]):
                     pairs.add((event.player_id, mission.pk))
             if event.type == LEVEL_CHANGED and event.payload.get("level_id") in points:
                 reached = points[event.payload["level_id"]]
@@ -159,32 +163,74 @@ class _Batch:
         matches = []
         for event in self.events:
             for task in self.conf.tasks_by_type.get(event.type, ()):
-                if not task.open_at(event.occurred_at) or not task.predicate(event.payload):
+                if not task.open_at(event.occurred_at):
+                    continue
+                payload, money = self.seen(event)
+                if not task.predicate(payload):
                     continue
                 cycle = mission_cycle(task.mission, self.conf.time_zone, event.occurred_at) if task.recurring else ""
                 if cycle is None:
                     continue
-                amount = self._amount(task, event)
+                amount = self._amount(task, event, payload, money)
                 if amount is not None:
                     matches.append((event, task, cycle, amount))
         return matches
 
-    def _amount(self, task: Task, event: EventRow) -> Decimal | None:
-        """1 for a count; the field for a sum, money in the label's base currency (None: it does not count)."""
+    def seen(self, event: EventRow) -> tuple[dict, dict | None]:
+        """The payload as tasks and unlocks see it: its money fields in the base currency (a field with no rate left
+        out, so no condition on it is met), and those converted amounts (None: the payload is already in the base
+        currency)."""
+        if event.id in self._seen:
+            return self._seen[event.id]
+        fields = MONEY_BY_TYPE.get(event.type, ())
+        currency = self._currency(event)
+        seen: tuple[dict, dict | None] = (event.payload, None)
+        if fields and currency != self.conf.base_currency:
+            payload, money = dict(event.payload), {}
+            for name in fields:
+                value = payload.pop(name, None)
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    continue
+                converted = self._to_base(Decimal(str(value)), currency, event)
+                if converted is not None:
+                    payload[name], money[name] = float(converted), converted
+            if len(money) < sum(1 for name in fields if name in event.payload):
+                self.unconverted[currency or "none"] += 1
+            seen = (payload, money)
+        self._seen[event.id] = seen
+        return seen
+
+    def _currency(self, event: EventRow) -> str:
+        """The event's own `currency` field, else the player's wallet currency; a player whose wallet currency is not
+        known yet (created by an event before their profile arrived) counts in the base currency, as before there
+        were currencies, rather than making no progress until a sync."""
+        own = event.payload.get("currency")
+        if isinstance(own, str) and own:
+            return own.upper()
+        return self.currencies[event.player_id] or self.conf.base_currency
+
+    def _to_base(self, value: Decimal, currency: str, event: EventRow) -> Decimal | None:
+        if currency == self.conf.base_currency:
+            return value
+        if self._book is None:
+            self._book = rate_book(label_id=self.label_id)  # once per batch and label, only when money is converted
+        return self._book.to_base(value, currency, event.occurred_at)
+
+    def _amount(self, task: Task, event: EventRow, payload: dict, money: dict | None) -> Decimal | None:
+        """1 for a count; the field for a sum, money in the base currency (None: it does not count)."""
         if not task.sum_field:
             return Decimal(1)
-        value = _number(event.payload.get(task.sum_field))
+        if task.money and money is not None:
+            converted = money.get(task.sum_field)
+            return converted if converted is not None and converted > 0 else None
+        value = _number(payload.get(task.sum_field))
         own = event.payload.get("currency")
-        if value is None or not (task.money or isinstance(own, str)):
+        if value is None or task.money or not (isinstance(own, str) and own):
             return value
-        currency = own.upper() if isinstance(own, str) and own else self.currencies[event.player_id]
-        if self._book is None:
-            self._book = rate_book(label_id=self.label_id)  # once per batch and label, only when money is summed
-        converted = self._book.to_base(value, currency, event.occurred_at)
-        if converted is None or converted <= 0:
-            self.unconverted[currency or "none"] += 1
-            return None
-        return converted
+        converted = self._to_base(value, own.upper(), event)  # a custom type naming the currency of its amounts
+        if converted is None:
+            self.unconverted[own.upper()] += 1
+        return converted if converted is not None and converted > 0 else None
 
     # --- the batch's progress, in memory ------------------------------------------------------------------------------
     def _count(self, matches, state: _State) -> dict[tuple[int, int, str], _Run]:

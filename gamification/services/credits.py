@@ -241,8 +241,9 @@ def credit_request_approve(*, request_id: int, label_id: int, approver) -> Decid
             reason=request.reason,
             created_by=request.requested_by,
         )
-        CreditRequest.objects.filter(pk=request.pk).update(entry=adjusted.entry)
-    log.info("credit_request_approved", request_id=request.pk, label_id=label_id, entry_id=adjusted.entry.pk)
+        entry_id = adjusted.entry.pk if adjusted.entry else None  # a manual credit is never withheld
+        CreditRequest.objects.filter(pk=request.pk).update(entry_id=entry_id)
+    log.info("credit_request_approved", request_id=request.pk, label_id=label_id, entry_id=entry_id)
     return DecideResult(CreditRequest.objects.get(pk=request.pk), decided=True)
 
 

@@ -85,10 +85,12 @@ def test_sums_of_money_count_in_the_base_currency_at_the_rate_of_their_day(tenan
 def test_an_amount_without_a_rate_does_not_count_and_is_logged_without_the_player(tenant_a):
     norwegian = _player(tenant_a, "norwegian", core_wallet_currency="NOK")
     summed = mission_make(tenant_a.label, tasks=[SUM_BETS])
-    counted = mission_make(tenant_a.label, tasks=[{"target": 5}])  # a count is not money: it counts
+    slots = [{"field": "game_category", "op": "eq", "value": "slots"}]
+    counted = mission_make(tenant_a.label, tasks=[{"target": 5, "conditions": slots}])  # no money involved: counts
+    at_least_one = mission_make(tenant_a.label, tasks=[{"target": 5}])  # bet_amount >= 1: not met without a rate
     with capture_logs() as logs:
         feed(tenant_a.label, [bet(amount=50, user="norwegian"), bet(amount=60, user="norwegian")])
-    assert (_value(norwegian, summed), _value(norwegian, counted)) == (None, Decimal(2))
+    assert [_value(norwegian, m) for m in (summed, counted, at_least_one)] == [None, Decimal(2), None]
     [line] = [entry for entry in logs if entry["event"] == "mission_amount_without_rate"]
     assert line == {
         "event": "mission_amount_without_rate",
@@ -96,3 +98,29 @@ def test_an_amount_without_a_rate_does_not_count_and_is_logged_without_the_playe
         "label_id": tenant_a.label.pk,
         "currencies": {"NOK": 2},
     }
+
+
+def test_conditions_on_money_compare_the_amount_in_the_base_currency(tenant_a):
+    exchange_rate_create(label=tenant_a.label, currency="SEK", rate=Decimal("0.1"), valid_from=dt.date(2026, 1, 1))
+    swede = _player(tenant_a, "swede", core_wallet_currency="SEK")
+    mission = mission_make(tenant_a.label, tasks=[{"target": 5}])  # slot bets of at least 1.00 (EUR)
+    locked = mission_make(
+        tenant_a.label,
+        tasks=[{"target": 1}],
+        type="locked",
+        unlock_event_type="deposit",
+        unlock_event_conditions=[{"field": "deposit_amount", "op": "gte", "value": 50}],
+    )
+    feed(tenant_a.label, [bet(amount=5, user="swede"), bet(amount=10, user="swede"), bet(amount=30, user="swede")])
+    assert _value(swede, mission) == Decimal(2)  # 0.50 EUR is below 1.00; 1.00 and 3.00 are not
+    feed(tenant_a.label, [event("deposit", {"deposit_amount": 100}, user="swede")])  # 10 EUR: not enough
+    assert [v.state for v in missions_for_player(swede) if v.id == locked.pk] == ["locked"]
+    feed(tenant_a.label, [event("deposit", {"deposit_amount": 500}, user="swede")])  # 50 EUR
+    assert [v.state for v in missions_for_player(swede) if v.id == locked.pk] == ["available"]
+
+
+def test_a_player_whose_wallet_currency_is_not_known_yet_counts_in_the_base_currency(tenant_a):
+    newcomer = _player(tenant_a, "newcomer", core_wallet_currency="")  # created by an event, no profile yet
+    mission = mission_make(tenant_a.label, tasks=[SUM_BETS])
+    feed(tenant_a.label, [bet(amount=25, user="newcomer")])
+    assert _value(newcomer, mission) == Decimal(25)
