@@ -33,6 +33,9 @@ def players_insert(label_id: int, brand_id: int, count: int, prefix: str) -> Non
             value, param = "%s", label_id if field.column == "label_id" else brand_id
         elif field.column == "user_ext_id":
             value, param = "%s || g::text", prefix
+        elif field.column == "core_wallet_currency":
+            # The label's base currency: money counts as is (a blank currency has no rate and would count nothing).
+            value, param = "%s", "EUR"
         elif field.column in ("created_at", "updated_at"):
             value, param = "now()", None
         elif field.null:
