@@ -28,7 +28,7 @@ from backoffice.errors import DomainError
 from backoffice.models import Perm
 from crm.models import Player
 from crm.models.players import AccountStatus
-from gamification.models import Currency, WalletEntry
+from gamification.models import Currency, WalletEntry, WithheldCredit
 from gamification.selectors import wallet_entries, wallet_get
 from gamification.services.credits import credit_caps, manual_adjust, staff_role
 from gamification.services.wallet import MAX_REASON_LENGTH, wallet_entry_reverse
@@ -175,6 +175,8 @@ def wallet_panel(player: Player) -> dict:
         "table": {"headers": ["When", "Currency", "Amount", "Source", "Reason"], "rows": rows},
         "ledger_url": f"{reverse('admin:gamification_walletentry_changelist')}?player__id__exact={player.pk}",
         "limit": PANEL_ENTRIES,
+        "withheld": WithheldCredit.objects.filter(player_id=player.pk).count(),
+        "withheld_url": f"{reverse('admin:gamification_withheldcredit_changelist')}?player__id__exact={player.pk}",
     }
 
 

@@ -203,3 +203,20 @@ def test_the_sidebar_links_the_queue(tenant_a, staff_client):
     html = staff_client(tenant_a.admin).get(reverse("admin:index")).content.decode()
     assert reverse(QUEUE) in html
     assert reverse("admin:gamification_creditlimit_changelist") in html
+
+
+def test_the_player_page_links_the_players_withheld_credits(tenant_a, staff_client):
+    page = reverse("admin:crm_player_change", args=[tenant_a.player.pk])
+    client = staff_client(tenant_a.admin)
+    assert 'data-testid="withheld-credits"' not in client.get(page).content.decode()
+    tenant_a.player.core_account_status = "SUSPENDED"
+    tenant_a.player.save(update_fields=["core_account_status"])
+    for n in (1, 2):
+        wallet_adjust(player=tenant_a.player, currency="gems", amount=n, source="journey", key=f"j{n}", reason=f"J{n}")
+    html = client.get(page).content.decode()
+    assert "2 withheld (account not ACTIVE)" in html
+    listing = client.get(
+        reverse("admin:gamification_withheldcredit_changelist") + f"?player__id__exact={tenant_a.player.pk}"
+    )
+    assert listing.status_code == 200
+    assert "J1" in listing.content.decode()
