@@ -14,7 +14,8 @@ from django.utils import timezone
 from backoffice.errors import DomainValidationError, NotFound
 from backoffice.models import Brand, Label
 from backoffice.scoping import Actor
-from crm.models import Event, Player
+from crm.catalogue import LabelCatalogue
+from crm.models import Event, EventType, Player
 
 
 def _id_forms(value: str) -> list[str]:
@@ -89,6 +90,20 @@ def gamification_players(*, player_ids: Iterable[int]) -> dict[int, Gamification
         "pk", "ach_gamification_in_control_group", "core_account_status", "core_wallet_currency"
     )
     return {pk: GamificationPlayer(control, status, currency) for pk, control, status, currency in rows}
+
+
+def event_catalogue(*, label_id: int) -> LabelCatalogue:
+    """The event types the label's events may have (core, system and its custom types), with their fields' kinds:
+    what mission tasks and tournament scoring are checked against when saved."""
+    active: dict[str, list[dict]] = {}
+    inactive: set[str] = set()
+    rows = EventType.objects.filter(label_id=label_id).values_list("name", "fields", "is_active")
+    for name, fields, is_active in rows:
+        if is_active:
+            active[name] = fields if isinstance(fields, list) else []
+        else:
+            inactive.add(name)
+    return LabelCatalogue(active=active, inactive=frozenset(inactive))
 
 
 # --- ingestion statistics ------------------------------------------------------------------------------------------

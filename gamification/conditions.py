@@ -1,7 +1,9 @@
 """Conditions on an event's payload fields, shared by mission tasks and tournament scoring.
 
 Stored as a JSON list of `{"field": ..., "op": ..., "value": ...}`; every condition must hold. Validated once when
-saved (`conditions_validate`), compiled once into a predicate (`conditions_compile`) that the pipeline calls per event
+saved: their shape (`conditions_validate`) and, with the event type they filter, against the label's event catalogue
+(`catalogue_errors`: the type exists, each field is one of its fields, each value fits its field's kind, a summed or
+scored field is a number). Compiled once into a predicate (`conditions_compile`) that the pipeline calls per event
 without touching the database. A missing field never matches (except for `ne` and `not_in`).
 
     [{"field": "game_category", "op": "eq", "value": "slots"}, {"field": "bet_amount", "op": "gte", "value": 1.0}]
@@ -9,12 +11,15 @@ without touching the database. A missing field never matches (except for `ne` an
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
+
+from crm.catalogue import FieldInfo, LabelCatalogue
 
 OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains")
 NUMERIC_OPS = ("gt", "gte", "lt", "lte")
@@ -56,6 +61,104 @@ def conditions_validate(value: Any) -> None:
                 raise ValidationError(f"{where}: contains needs a text.", code="invalid")
         elif not _scalar_ok(operand):
             raise ValidationError(f"{where}: {op} needs a text, a number or a boolean.", code="invalid")
+
+
+# --- against the event catalogue -----------------------------------------------------------------------------------
+KIND_WORDS = {"string": "a text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+              "timestamp": "a timestamp", "object": "an object", "list": "a list"}  # fmt: skip
+
+
+def _quoted(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f"; did you mean {_quoted(close[0])}?" if close else "."
+
+
+def _no_field(type_name: str, name: str, fields: Mapping[str, FieldInfo]) -> str:
+    return f"{type_name} events have no field {_quoted(name)}{_did_you_mean(name, fields)}"
+
+
+def _value_problem(name: str, info: FieldInfo, value: Any) -> str | None:
+    """Why `value` can never equal a value of the field, if it cannot."""
+    if info.numeric:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{name} is {KIND_WORDS[info.kind]}; {_quoted(value)} is not."
+        if info.kind == "integer" and value != int(value):
+            return f"{name} is a whole number; {_quoted(value)} is not."
+        return None
+    if info.kind == "boolean":
+        return None if isinstance(value, bool) else f"{name} is true or false; {_quoted(value)} is not."
+    if not isinstance(value, str):
+        return f"{name} is a text: write the value in quotes ({_quoted(str(value))})."
+    if info.choices and value.casefold() not in {c.casefold() for c in info.choices}:
+        return f"{name} is one of {', '.join(info.choices)}; {_quoted(value)} is not."
+    return None
+
+
+def _condition_problem(cond: dict[str, Any], fields: Mapping[str, FieldInfo], type_name: str) -> str | None:
+    name, op, operand = cond["field"], cond["op"], cond["value"]
+    info = fields.get(name)
+    if info is None:
+        return _no_field(type_name, name, fields)
+    kind = KIND_WORDS[info.kind]
+    if info.kind in ("timestamp", "object", "list"):
+        return f"{name} is {kind}: a condition cannot test it."
+    if op in NUMERIC_OPS and not info.numeric:
+        return f"{op} compares numbers; {name} is {kind}."
+    if op == "contains" and info.kind != "string":
+        return f"contains searches a text; {name} is {kind}."
+    if op == "contains":
+        return None
+    for value in operand if op in LIST_OPS else [operand]:
+        problem = _value_problem(name, info, value)
+        if problem:
+            return problem
+    return None
+
+
+def conditions_check(conditions: list[dict[str, Any]], fields: Mapping[str, FieldInfo], type_name: str) -> list[str]:
+    """What in `conditions` (valid in shape) events of `type_name` (of these `fields`) can never match."""
+    problems = []
+    for index, cond in enumerate(conditions, start=1):
+        problem = _condition_problem(cond, fields, type_name)
+        if problem:
+            problems.append(f"Condition {index}: {problem}")
+    return problems
+
+
+def catalogue_errors(
+    catalogue: LabelCatalogue, *, event_type: str, conditions: Any, value_field: str = "", value_use: str = "added up"
+) -> dict[str, list[str]]:
+    """What events of `event_type` matching `conditions`, and their `value_field` (summed or scored, "" for none), can
+    never be, by key: "event_type", "conditions", "value_field". Conditions invalid in shape are left to
+    `conditions_validate`; nothing else is checked while the type is unknown."""
+    if not event_type:
+        return {}
+    fields = catalogue.fields(event_type)
+    if fields is None:
+        if event_type in catalogue.inactive:
+            return {"event_type": [f"The event type {_quoted(event_type)} is switched off: ingest refuses its events."]}
+        hint = _did_you_mean(event_type, catalogue.names())
+        return {"event_type": [f"Unknown event type {_quoted(event_type)}{hint}"]}
+    errors: dict[str, list[str]] = {}
+    try:
+        conditions_validate(conditions)
+    except ValidationError:
+        pass
+    else:
+        problems = conditions_check(conditions, fields, event_type)
+        if problems:
+            errors["conditions"] = problems
+    if value_field:
+        info = fields.get(value_field)
+        if info is None:
+            errors["value_field"] = [_no_field(event_type, value_field, fields)]
+        elif not info.numeric:
+            errors["value_field"] = [f"{value_field} is {KIND_WORDS[info.kind]}: only a number can be {value_use}."]
+    return errors
 
 
 def _norm(value: Any) -> Any:

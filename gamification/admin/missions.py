@@ -39,7 +39,7 @@ from gamification.models import (
     PlayerMission,
     Recurrence,
 )
-from gamification.services.missions import DONE_STATES, REWARD_CURRENCIES, mission_transition
+from gamification.services.missions import DONE_STATES, REWARD_CURRENCIES, mission_config_errors, mission_transition
 
 STATUS_VARIANTS = {MissionStatus.DRAFT: "", MissionStatus.ACTIVE: "success", MissionStatus.ARCHIVED: "warning"}
 ALWAYS_EDITABLE = ("name", "names", "descriptions", "image_url", "custom", "position", "is_featured")
@@ -70,9 +70,18 @@ class MissionTaskForm(forms.ModelForm):
         return _conditions_checked(self.cleaned_data["conditions"])
 
 
+class MissionTaskFormSet(forms.BaseInlineFormSet):
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        # A task's clean() checks it against its label's event catalogue: give it the mission, unsaved on the add page.
+        form.instance.mission = self.instance
+        return form
+
+
 class MissionTaskInline(LabelScopedTabularInline):
     model = MissionTask
     form = MissionTaskForm
+    formset = MissionTaskFormSet
     extra = 0
     fields = ("position", "name", "event_type", "conditions", "described", "aggregation", "sum_field", "target",
               "window")  # fmt: skip
@@ -192,6 +201,12 @@ class MissionAdmin(LabelScopedAdmin):
         every = [f for _, options in self.fieldsets for f in options["fields"]]
         return [*fixed, *(f for f in every if f not in ALWAYS_EDITABLE and f not in fixed)]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        mission = self.get_object(request, object_id) if request.method == "GET" else None
+        if mission is not None and mission.status != MissionStatus.ARCHIVED:
+            _config_warn(request, mission)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_delete_permission(self, request, obj=None) -> bool:
         # Runs, rewards and facts refer to a mission once active: it is archived, never deleted.
         return _editable(obj) and super().has_delete_permission(request, obj)
@@ -300,6 +315,23 @@ class MissionAdmin(LabelScopedAdmin):
             return HttpResponseRedirect(object_url(self, mission))
         return confirmed_action(
             self, request, mission, title=f"{verb} {mission}", text=text, button=verb, perform=perform
+        )
+
+
+def _config_warn(request, mission: Mission) -> None:
+    """Say what a stored mission has that the checks made when saving now refuse (saved before them, or its event
+    type changed since): a draft is fixed before activation, an active one is replaced."""
+    errors = mission_config_errors(mission)
+    if not errors:
+        return
+    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+    if mission.status == MissionStatus.DRAFT:
+        messages.warning(request, f"Fix before activating: {details}")
+    else:
+        messages.warning(
+            request,
+            f"This mission does not fit the event catalogue: {details} Players can never complete it as it stands: "
+            "archive it and build a corrected one.",
         )
 
 

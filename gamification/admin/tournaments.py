@@ -25,6 +25,7 @@ from backoffice.errors import DomainError
 from backoffice.models import Perm
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.models import Badge, Schedule, ScoreMethod, Tournament, TournamentPrize, TournamentStatus
+from gamification.models.tournaments import tournament_field_errors
 
 STATUS_VARIANTS = {"draft": "", "active": "success", "archived": "warning"}
 NEXT_ACTION = {TournamentStatus.DRAFT: "activate", TournamentStatus.ACTIVE: "archive"}
@@ -129,6 +130,12 @@ class TournamentAdmin(LabelScopedAdmin):
         ("Preview", {"fields": ("preview",)}),
     )  # fmt: skip
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        tournament = self.get_object(request, object_id) if request.method == "GET" else None
+        if tournament is not None and tournament.status != TournamentStatus.ARCHIVED:
+            _config_warn(request, tournament)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def protected_summary(self, objs) -> list[str]:
         used = [t for t in objs if t.instances.exists()]
         return [f"{t} has instances: archive it instead." for t in used]
@@ -202,6 +209,19 @@ class TournamentAdmin(LabelScopedAdmin):
             return HttpResponseRedirect(object_url(self, tournament))
         title = f"{verb} {tournament}"
         return confirmed_action(self, request, tournament, title=title, text=text, button=verb, perform=perform)
+
+
+def _config_warn(request, tournament: Tournament) -> None:
+    """Say what a stored template has that the checks made when saving now refuse (saved before them, or its event
+    type changed since); saving it asks for the fix on each field."""
+    errors = tournament_field_errors(tournament)
+    if not errors:
+        return
+    details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+    if tournament.status == TournamentStatus.DRAFT:
+        messages.warning(request, f"Fix before activating: {details}")
+    else:
+        messages.warning(request, f"This tournament does not fit the event catalogue: {details} Fix it and save.")
 
 
 def schedule_words(t: Tournament) -> str:

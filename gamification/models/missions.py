@@ -9,15 +9,21 @@ player, the only row the pipeline writes per player and micro-batch; a finished 
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import TYPE_CHECKING
+
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from backoffice.models.base import LabelScopedModel, LabelScopedQuerySet
-from gamification.conditions import conditions_validate
+from gamification.conditions import catalogue_errors, conditions_validate
 from gamification.models.levels import ConfigStatus, PlayerFacing, validate_translations
+
+if TYPE_CHECKING:
+    from crm.catalogue import LabelCatalogue
 
 
 class BadgeVisibility(models.TextChoices):
@@ -193,6 +199,42 @@ class Mission(PlayerFacing):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        # Only a draft's configuration can change (the admin shows an active one read-only): an active mission saved
+        # before a check existed keeps saving its texts, and the admin shows what is wrong with it.
+        if self.status != MissionStatus.DRAFT:
+            return
+        catalogue = _catalogue(self.label_id) if self.label_id else None
+        errors = mission_field_errors(self, catalogue)
+        if errors:
+            raise ValidationError(errors)
+
+
+def _catalogue(label_id: int) -> LabelCatalogue:
+    from crm.selectors import event_catalogue  # crm's selectors import its models, which gamification's may not
+
+    return event_catalogue(label_id=label_id)
+
+
+def _renamed(errors: dict[str, list[str]], names: dict[str, str]) -> dict[str, list[str]]:
+    return {names.get(key, key): messages for key, messages in errors.items()}
+
+
+def mission_field_errors(mission: Mission, catalogue: LabelCatalogue | None) -> dict[str, list[str]]:
+    """The one-row rules of a mission's configuration, by field; with the label's event catalogue, also what its
+    unlock event can never be. Empty when it is consistent (activation asks more: `mission_check`)."""
+    errors: dict[str, list[str]] = {}
+    if mission.active_from and mission.active_till and mission.active_till <= mission.active_from:
+        errors["active_till"] = ["Must be after active from."]
+    if mission.unlock_event_conditions and not mission.unlock_event_type:
+        errors["unlock_event_type"] = ["Required with unlock conditions: the event type they test."]
+    if catalogue is not None:
+        found = catalogue_errors(
+            catalogue, event_type=mission.unlock_event_type, conditions=mission.unlock_event_conditions
+        )
+        errors |= _renamed(found, {"event_type": "unlock_event_type", "conditions": "unlock_event_conditions"})
+    return errors
+
 
 class TaskAggregation(models.TextChoices):
     COUNT = "count", "Count of events"
@@ -228,6 +270,37 @@ class MissionTask(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        try:
+            label_id = self.mission.label_id  # set by the admin's formset on a mission's add page too
+        except ObjectDoesNotExist:
+            label_id = None
+        errors = mission_task_errors(self, _catalogue(label_id) if label_id else None)
+        if errors:
+            raise ValidationError(errors)
+
+
+def mission_task_errors(task: MissionTask, catalogue: LabelCatalogue | None) -> dict[str, list[str]]:
+    """The one-row rules of a task, by field; with the label's event catalogue, also what its events can never be:
+    an unknown type, a condition on a field it lacks or with a value of another kind, a sum over a non-number."""
+    errors: dict[str, list[str]] = {}
+    summed = task.aggregation == TaskAggregation.SUM
+    if summed and not task.sum_field:
+        errors["sum_field"] = ["Required to add up a sum: the numeric field added up."]
+    if not summed and task.sum_field:
+        errors["sum_field"] = ["Only for a sum: a count adds up no field."]
+    if task.target is not None and task.target <= 0:
+        errors["target"] = ["Must be above zero."]
+    if task.window is not None and task.window <= dt.timedelta(0):
+        errors["window"] = ["Must be longer than zero."]
+    if catalogue is not None:
+        value_field = task.sum_field if summed else ""
+        found = catalogue_errors(
+            catalogue, event_type=task.event_type, conditions=task.conditions, value_field=value_field
+        )
+        errors |= _renamed(found, {"value_field": "sum_field"})
+    return errors
 
 
 class PlayerMissionState(models.TextChoices):

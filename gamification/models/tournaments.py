@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from backoffice.models.base import LabelScopedModel, LabelScopedQuerySet
-from gamification.conditions import conditions_validate
+from gamification.conditions import catalogue_errors, conditions_validate
 from gamification.models.levels import ConfigStatus, PlayerFacing
 from gamification.models.wallet import Currency
 
@@ -111,8 +111,9 @@ class Tournament(PlayerFacing):
 
 
 def tournament_field_errors(t: Tournament) -> dict[str, list[str]]:
-    """The one-row rules of a template, by field (activation adds the prizes); empty when it is complete."""
-    errors: dict[str, list[str]] = {}
+    """The one-row rules of a template, by field (activation adds the prizes); empty when it is complete. What it
+    scores is checked against its label's event catalogue: the type, the conditions, a numeric field to score."""
+    errors = _scoring_errors(t)
     if t.score_method in (ScoreMethod.SUM, ScoreMethod.BEST) and not t.score_field:
         errors["score_field"] = ["Required to score by sum or best value."]
     if t.score_method == ScoreMethod.COUNT and t.score_field:
@@ -137,6 +138,22 @@ def tournament_field_errors(t: Tournament) -> dict[str, list[str]]:
     if t.max_players is not None and t.min_players is not None and t.max_players < t.min_players:
         errors["max_players"] = ["Must not be below the minimum players."]
     return errors
+
+
+def _scoring_errors(t: Tournament) -> dict[str, list[str]]:
+    if not t.label_id:
+        return {}
+    from crm.selectors import event_catalogue  # crm's selectors import its models, which gamification's may not
+
+    scored = t.score_method in (ScoreMethod.SUM, ScoreMethod.BEST)
+    found = catalogue_errors(
+        event_catalogue(label_id=t.label_id),
+        event_type=t.event_type,
+        conditions=t.conditions,
+        value_field=t.score_field if scored else "",
+        value_use="added up" if t.score_method == ScoreMethod.SUM else "scored",
+    )
+    return {"score_field" if key == "value_field" else key: messages for key, messages in found.items()}
 
 
 class TournamentPrize(models.Model):

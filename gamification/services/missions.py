@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from backoffice.errors import NotFound, Refused
 from crm.models import Player
+from crm.selectors import event_catalogue
 from gamification.facts import MISSION_COMPLETED, Fact, facts_emit
 from gamification.models import (
     Mission,
@@ -24,10 +25,10 @@ from gamification.models import (
     PlayerMission,
     PlayerMissionState,
     Recurrence,
-    TaskAggregation,
     Wallet,
     WalletSource,
 )
+from gamification.models.missions import mission_field_errors, mission_task_errors
 from gamification.services.badges import badge_award
 from gamification.services.rewards import Reward, rewards_give
 from gamification.services.wallet import ControlGroup, wallet_adjust
@@ -130,13 +131,9 @@ def mission_unlocked(player: Player, mission: Mission) -> bool:
 # --- configuration ---------------------------------------------------------------------------------------------------
 def mission_check(mission: Mission) -> dict[str, list[str]]:
     """What keeps the mission from being activated, by field (empty when it is complete)."""
-    errors: dict[str, list[str]] = {}
-    tasks = list(mission.tasks.all())
-    if not tasks:
+    errors = mission_config_errors(mission)  # checked when saved; again here, as the catalogue may have changed
+    if not mission.tasks.exists():
         errors["tasks"] = ["Add at least one task."]
-    for task in tasks:
-        if task.aggregation == TaskAggregation.SUM and not task.sum_field:
-            errors.setdefault("tasks", []).append(f"Task {task.name!r}: a sum needs the field to add up.")
     if mission.type == MissionType.LOCKED and not (
         mission.unlock_level_id or mission.unlock_mission_id or mission.unlock_event_type
     ):
@@ -152,8 +149,17 @@ def mission_check(mission: Mission) -> dict[str, list[str]]:
         errors["time_limit"] = ["A time limit runs from the opt-in: turn on requires opt-in."]
     if mission.time_limit is not None and mission.time_limit <= dt.timedelta(0):
         errors["time_limit"] = ["Must be positive."]
-    if mission.active_from and mission.active_till and mission.active_till <= mission.active_from:
-        errors["active_till"] = ["Must be after active from."]
+    return errors
+
+
+def mission_config_errors(mission: Mission) -> dict[str, list[str]]:
+    """What the one-row rules and the label's event catalogue refuse in the mission and its tasks, by field (a task's
+    as `tasks[<index>].<field>`); empty when nothing is wrong. The admin shows them on a stored mission."""
+    catalogue = event_catalogue(label_id=mission.label_id)
+    errors = mission_field_errors(mission, catalogue)
+    for index, task in enumerate(mission.tasks.all()):
+        for field, messages in mission_task_errors(task, catalogue).items():
+            errors[f"tasks[{index}].{field}"] = messages
     return errors
 
 
