@@ -6,10 +6,13 @@ never the object.
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
-from backoffice.models import Role, StaffRole
+from backoffice.models import ExchangeRate, Role, StaffRole
 from tests.factories import StaffRoleFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,12 +24,21 @@ def _support_role(tenant) -> StaffRole:
     return role or StaffRoleFactory(label=tenant.label, role=Role.SUPPORT)
 
 
+def _rate(tenant) -> ExchangeRate:
+    rate, _ = ExchangeRate.objects.get_or_create(
+        label=tenant.label, currency="SEK", valid_from=dt.date(2026, 1, 1), defaults={"rate": Decimal("0.0875")}
+    )
+    rate.refresh_from_db()  # the values as stored
+    return rate
+
+
 # model admin -> how to find each tenant's row of it
 ROWS = {
     "backoffice_label": lambda t: t.label,
     "backoffice_brand": lambda t: t.brand,
     "backoffice_staffrole": _support_role,
     "backoffice_apikey": lambda t: t.api_key,
+    "backoffice_exchangerate": _rate,
     "crm_player": lambda t: t.player,
 }
 # pages of one object, with the status label A's admin gets on its own row
@@ -35,6 +47,7 @@ OBJECT_PAGES = {
     "backoffice_brand": {"change": 200, "history": 200, "delete": 200},
     "backoffice_staffrole": {"change": 200, "history": 200, "delete": 200},
     "backoffice_apikey": {"change": 200, "history": 200, "delete": 403},
+    "backoffice_exchangerate": {"change": 200, "history": 200, "delete": 200},
     "crm_player": {"change": 200, "history": 200, "delete": 403},
 }
 ADD_PAGE = {
@@ -42,6 +55,7 @@ ADD_PAGE = {
     "backoffice_brand": 200,
     "backoffice_staffrole": 200,
     "backoffice_apikey": 200,
+    "backoffice_exchangerate": 200,
     "crm_player": 403,  # players come from the operator's systems
 }
 
