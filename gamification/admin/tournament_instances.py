@@ -68,7 +68,7 @@ class TournamentInstanceAdmin(LabelScopedAdmin):
     actions = None
     actions_detail = ["open_registration", "start_now", "cancel", "leaderboard_page"]
     fields = ("tournament", "status_badge", "status_reason", "registration_opens_at", "starts_at", "ends_at",
-              "participant_count", "finalized_at", "pending_players", "board_link")  # fmt: skip
+              "participant_count", "finalized_at", "pending_players", "excluded_players", "board_link")  # fmt: skip
     readonly_fields = fields
 
     def get_object(self, request, object_id, from_field=None):
@@ -112,6 +112,19 @@ class TournamentInstanceAdmin(LabelScopedAdmin):
             '<div>{} · <a class="text-primary-600" href="{}">Approve</a> · '
             '<a class="text-primary-600" href="{}">Reject</a></div>',
             rows,
+        )
+
+    @display(description="Off the board")
+    def excluded_players(self, obj) -> str:
+        """Participants whose account is not ACTIVE (the label's setting): not counted, ranked or placed."""
+        rows = TournamentParticipant.objects.filter(instance=obj, status=ParticipantStatus.EXCLUDED)
+        shown = list(rows.select_related("player__brand").order_by("player_id")[:PENDING_SHOWN])
+        if not shown:
+            return "-"
+        total = len(shown) if len(shown) < PENDING_SHOWN else rows.count()
+        names = format_html_join(", ", "{} ({})", ((p.player, p.player.core_account_status) for p in shown))
+        return format_html(
+            "{} not ranked while their account is not ACTIVE, back with their score once it is: {}", total, names
         )
 
     # --- actions --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from backoffice.errors import Refused
@@ -187,3 +188,21 @@ def test_the_api_refuses_registration_and_ranks_no_one_not_active(tenant_a, tena
     foreign = APIClient()
     foreign.credentials(HTTP_AUTHORIZATION=f"Api-Key {tenant_b.raw_key}")
     assert foreign.post(f"{PLAYER}/tournaments/{other.pk}/registrations").status_code == 404
+
+
+def test_the_admin_lists_who_is_off_the_board_to_its_label_only(tenant_a, tenant_b, outsider, staff_client):
+    instance = _race(tenant_a)
+    a, b = players_make(tenant_a, 2)
+    play(tenant_a, [_bet(a, 10, 1), _bet(b, 20, 2)])
+    _status(b, "SELF_EXCLUDED")
+    instances_advance(now=T0 + 5 * MIN)
+    page = reverse("admin:gamification_tournamentinstance_change", args=[instance.pk])
+    html = staff_client(tenant_a.admin).get(page).content.decode()
+    assert "1 not ranked while their account is not ACTIVE" in html
+    assert f"{b} (SELF_EXCLUDED)" in html
+    board = staff_client(tenant_a.admin).get(
+        reverse("admin:gamification_tournamentinstance_leaderboard", args=[instance.pk]), {"q": b.user_ext_id}
+    )
+    assert "players whose account is not ACTIVE are not ranked" in board.content.decode()
+    assert staff_client(tenant_b.admin).get(page).status_code == 404
+    assert staff_client(outsider).get(page).status_code == 404
