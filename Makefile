@@ -54,9 +54,10 @@ chromium:
 	  fi; \
 	fi
 
-lint: install ## ruff: lint and format check
+lint: install ## ruff (lint, format check), then mypy on services, selectors, tasks and handlers ([tool.mypy])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install ## ruff: format and fix what lint can fix
 	$(BIN)/ruff format .
@@ -68,5 +69,5 @@ stop: ## stop the embedded PostgreSQL (make run and the tests leave it running f
 	fi
 
 clean: stop ## stop the embedded PostgreSQL, then delete var/ (database, broker, screenshots), .venv and caches
-	rm -rf var .venv .pytest_cache .ruff_cache .hypothesis
+	rm -rf var .venv .pytest_cache .ruff_cache .mypy_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
@@ -85,7 +86,9 @@ class _Totals:
         self.label_id = label_id
         self.dep_count = self.wd_count = self.bet_count = self.login_count = 0
         self.dep_sum = self.wd_sum = self.bet_sum = self.win_sum = Decimal(0)
-        self.dep_first = self.dep_last = self.login_last = None
+        self.dep_first: dt.datetime | None = None
+        self.dep_last: dt.datetime | None = None
+        self.login_last: dt.datetime | None = None
         self.entry_point = ""
 
     def add(self, event: EventRow) -> None:

@@ -111,10 +111,13 @@ def _prizes_award(instance: TournamentInstance) -> set[int]:
 
 
 def _badge_give(instance: TournamentInstance, prize: TournamentPrize, participant: TournamentParticipant) -> None:
+    badge = prize.badge
+    if badge is None:
+        return
     try:
         badge_award(
             player=participant.player,
-            badge=prize.badge,
+            badge=badge,
             source="tournament",
             key=f"tournament:{instance.pk}:{participant.player_id}:prize:badge",
             reason=f"Tournament {instance.tournament.name}: place {participant.place}"[:255],

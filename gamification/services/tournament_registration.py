@@ -134,10 +134,12 @@ def _announce(instance: TournamentInstance, player: Player) -> None:
 
 def _buy_in(player: Player, instance: TournamentInstance) -> None:
     tournament = instance.tournament
+    price = tournament.buy_in_amount
+    assert price is not None  # a buy-in tournament has one (constraint tournament_buy_in_iff_buy_in)
     entry = wallet_adjust(
         player=player,
         currency=tournament.buy_in_currency,
-        amount=-tournament.buy_in_amount,
+        amount=-price,
         source=WalletSource.TOURNAMENT,
         key=f"tournament:{instance.pk}:{player.pk}:buy-in",
         reason=f"Tournament buy-in: {tournament.name}"[:500],
@@ -207,9 +209,9 @@ def _announce_rows(rows: list[tuple[int, int, int]]) -> None:
     instances = {
         i.pk: i for i in TournamentInstance.objects.filter(pk__in={r[1] for r in rows}).select_related("tournament")
     }
-    players = Player.objects.filter(pk__in={r[2] for r in rows}).select_related("brand")
+    found = Player.objects.filter(pk__in={r[2] for r in rows}).select_related("brand")
     # Only what a fact needs: whole players would decrypt their contact fields for nothing.
-    players = {p.pk: p for p in players.only("id", "label_id", "user_ext_id", "brand__ext_brand_id")}
+    players = {p.pk: p for p in found.only("id", "label_id", "user_ext_id", "brand__ext_brand_id")}
     payloads = {pk: registered_payload(instance) for pk, instance in instances.items()}
     by_label: dict[int, list[Fact]] = {}
     for _, instance_id, player_id in rows:
