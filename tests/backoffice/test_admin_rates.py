@@ -304,3 +304,16 @@ def test_a_manager_cannot_change_label_settings(tenant_a, staff_with_role, staff
     client.post(url, _label_form(tenant_a.label, base_currency="GBP"))
     tenant_a.label.refresh_from_db()
     assert tenant_a.label.base_currency == "EUR"
+
+
+def test_the_list_offers_the_import_and_its_page_renders(tenant_a, staff_with_role, staff_client):
+    client = staff_client(tenant_a.admin)
+    assert reverse(IMPORT) in client.get(reverse(LIST)).content.decode()
+    page = client.get(reverse(IMPORT))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'enctype="multipart/form-data"' in html
+    assert "currency, rate, valid_from" in html
+    support = staff_client(staff_with_role(tenant_a.label, Role.SUPPORT))
+    assert reverse(IMPORT) not in support.get(reverse(LIST)).content.decode()
+    assert support.get(reverse(IMPORT)).status_code == 403
