@@ -67,10 +67,20 @@ class ValidOnFilter(TextFilter):
         return rates_valid_on(queryset, day)
 
 
+class RateFormField(forms.DecimalField):
+    """Trailing zeros carry no precision: "0.087123456789000" (15 decimals, as spreadsheets write them) is accepted;
+    a 13th significant decimal is refused, never rounded away."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.normalize() if value is not None and value.is_finite() else value
+
+
 class ExchangeRateForm(forms.ModelForm):
     class Meta:
         model = ExchangeRate
         fields = ["label", "currency", "rate", "valid_from"]
+        field_classes = {"rate": RateFormField}
 
     def clean_currency(self):
         return (self.cleaned_data.get("currency") or "").strip().upper()

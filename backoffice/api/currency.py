@@ -43,6 +43,12 @@ class RateField(serializers.DecimalField):
     def to_representation(self, value) -> str:
         return format(Decimal(value).normalize(), "f")
 
+    def validate_precision(self, value):
+        # Trailing zeros carry no precision: a feed that writes every rate with 15 decimals ("0.087123456789000") is
+        # accepted; a 13th significant decimal is refused, never rounded away.
+        super().validate_precision(value.normalize() if value.is_finite() else value)
+        return value
+
 
 class ExchangeRateSerializer(serializers.ModelSerializer):
     label_key = serializers.CharField(source="label.label_key", read_only=True, help_text="Public key of the label.")

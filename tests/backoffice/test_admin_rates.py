@@ -123,6 +123,12 @@ def test_bad_input_is_refused_naming_the_field(fields, field, message, tenant_a,
     assert not ExchangeRate.objects.exists()
 
 
+def test_trailing_zeros_are_no_precision(tenant_a, staff_client):
+    response = _add(staff_client(tenant_a.admin), tenant_a.label, rate="0.087123456789000")
+    assert response.status_code == 302
+    assert ExchangeRate.objects.get().rate == Decimal("0.087123456789")
+
+
 def test_a_second_rate_of_the_same_currency_and_day_is_refused_naming_the_first(tenant_a, staff_client):
     _rate(tenant_a, valid_from=D(2026, 3, 1))
     response = _add(staff_client(tenant_a.admin), tenant_a.label, rate="0.09")

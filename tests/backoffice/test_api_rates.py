@@ -122,6 +122,16 @@ def test_a_key_enters_a_rate_and_a_resent_one_changes_nothing(tenant_a):
     assert ExchangeRate.objects.count() == 1
 
 
+def test_trailing_zeros_are_no_precision_but_a_13th_decimal_is_refused(tenant_a):
+    client = _client(tenant_a)
+    response = client.post(LIST, {**BASE, "rate": "0.087123456789000"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["rate"] == "0.087123456789"
+    response = client.post(LIST, {**BASE, "currency": "NOK", "rate": "0.0871234567891"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"rate": ["Ensure that there are no more than 12 decimal places."]}
+
+
 def test_a_different_rate_for_the_same_day_is_refused_naming_the_first(tenant_a):
     rate = _rate(tenant_a, valid_from=D(2026, 3, 1))
     response = _client(tenant_a).post(
