@@ -253,7 +253,7 @@ class TournamentInstanceAdmin(LabelScopedAdmin):
             player = (
                 Player.objects.filter(label_id=instance.label_id, user_ext_id=query).select_related("brand").first()
             )
-        board = tournament_leaderboard(instance, player)
+        board = tournament_leaderboard(instance=instance, player=player)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Leaderboard · {instance}",

@@ -209,7 +209,7 @@ class TournamentListView(APIView):
         wanted = request.query_params.get("status") or None
         if wanted is not None and wanted not in InstanceStatus.values:
             raise DomainValidationError({"status": [f"One of: {', '.join(InstanceStatus.values)}."]})
-        rows = tournament_instances(request_actor(request), wanted)[:MAX_LIST]
+        rows = tournament_instances(actor=request_actor(request), status=wanted)[:MAX_LIST]
         return Response(TournamentInstanceSerializer(rows, many=True).data)
 
 
@@ -221,7 +221,7 @@ class TournamentDetailView(APIView):
         responses={200: TournamentInstanceSerializer, **error_responses(401, 403, 404)},
     )
     def get(self, request, instance_id: int):
-        instance = tournament_instance_get(request_actor(request), instance_id)
+        instance = tournament_instance_get(actor=request_actor(request), instance_id=instance_id)
         return Response(TournamentInstanceSerializer(instance).data)
 
 
@@ -236,7 +236,7 @@ class TournamentLeaderboardView(APIView):
     )
     def get(self, request, instance_id: int):
         actor = request_actor(request)
-        instance = tournament_instance_get(actor, instance_id)
+        instance = tournament_instance_get(actor=actor, instance_id=instance_id)
         limit = _int_param(request, "limit")
         player = None
         ext_brand_id, user_ext_id = request.query_params.get("ext_brand_id"), request.query_params.get("user_ext_id")
@@ -246,7 +246,7 @@ class TournamentLeaderboardView(APIView):
             player = player_from_path(request, ext_brand_id, user_ext_id)
             if player.label_id != instance.label_id:
                 raise NotFound("No such player.")
-        board = tournament_leaderboard(instance, player, limit)
+        board = tournament_leaderboard(instance=instance, player=player, limit=limit)
         body = {
             "instance_id": instance.pk,
             "status": instance.status,
@@ -270,7 +270,7 @@ class PlayerTournamentListView(APIView):
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
         player = player_from_path(request, ext_brand_id, user_ext_id)
-        return Response(PlayerTournamentSerializer(tournaments_for_player(player), many=True).data)
+        return Response(PlayerTournamentSerializer(tournaments_for_player(player=player), many=True).data)
 
 
 class PlayerTournamentRegistrationView(APIView):
@@ -300,7 +300,7 @@ class PlayerTournamentRegistrationView(APIView):
         body = {
             "created": result.created,
             "pending": result.pending,
-            "tournament": player_tournament_get(player, instance),
+            "tournament": player_tournament_get(player=player, instance=instance),
         }
         code = status.HTTP_200_OK
         if result.created:

@@ -67,6 +67,6 @@ def gamification_state(player: Player, now: dt.datetime | None = None) -> Gamifi
         level=progress,
         missions=missions_for_player(player, now=now),
         badges=badges_for_player(player),
-        tournaments=tournaments_for_player(player, now=now),
+        tournaments=tournaments_for_player(player=player, now=now),
         store=store_items_for_player(player=player, now=now),
     )

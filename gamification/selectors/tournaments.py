@@ -61,13 +61,13 @@ def instances_base():
     return TournamentInstance.objects.select_related("tournament", "label").prefetch_related(prizes)
 
 
-def tournament_instances(actor: Actor, status: str | None = None):
+def tournament_instances(*, actor: Actor, status: str | None = None):
     """The instances of the actor's labels, newest start first."""
     rows = instances_base().for_actor(actor)
     return rows.filter(status=status) if status else rows
 
 
-def tournament_instance_get(actor: Actor, instance_id: int) -> TournamentInstance:
+def tournament_instance_get(*, actor: Actor, instance_id: int) -> TournamentInstance:
     """One instance of the actor's labels; 404 otherwise (another label's id answers the same)."""
     found = instances_base().for_actor(actor).filter(pk=instance_id).first()
     if found is None:
@@ -109,7 +109,7 @@ def _standing(instance: TournamentInstance, participation: TournamentParticipant
     )
 
 
-def tournaments_for_player(player: Player, now: dt.datetime | None = None) -> list[PlayerTournament]:
+def tournaments_for_player(*, player: Player, now: dt.datetime | None = None) -> list[PlayerTournament]:
     """Instances the player may see (upcoming, running, finished in the last 7 days) with their participation.
 
     Control-group players see no gamification: an empty list. A player whose account is not ACTIVE (the label's
@@ -136,7 +136,7 @@ def tournaments_for_player(player: Player, now: dt.datetime | None = None) -> li
     ]
 
 
-def player_tournament_get(player: Player, instance: TournamentInstance) -> PlayerTournament:
+def player_tournament_get(*, player: Player, instance: TournamentInstance) -> PlayerTournament:
     participation = TournamentParticipant.objects.filter(player_id=player.pk, instance_id=instance.pk).first()
     return PlayerTournament(
         instance=instance,
@@ -156,7 +156,9 @@ class Leaderboard:
     score_currency: str | None  # the label's base currency when the scores are money
 
 
-def tournament_leaderboard(instance: TournamentInstance, player: Player | None = None, limit: int | None = None):
+def tournament_leaderboard(
+    *, instance: TournamentInstance, player: Player | None = None, limit: int | None = None
+) -> Leaderboard:
     """Top `limit` (at most the template's leaderboard size), and the player's standing and neighbours if given (none
     for a player who may not compete: their account is not ACTIVE, even before the beat takes them off the board)."""
     size = instance.tournament.leaderboard_size

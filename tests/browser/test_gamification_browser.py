@@ -68,7 +68,7 @@ def test_a_manager_runs_missions_and_tournaments_and_reads_a_players_gamificatio
     assert "Slots marathon" in page.content()
     _shot(page, "68-tournament-builder")
 
-    board = tournament_leaderboard(demo, limit=10)
+    board = tournament_leaderboard(instance=demo, limit=10)
     leader = board.players[board.top[0].player_id]
     page.goto(f"{live_server.url}{reverse('admin:gamification_tournamentinstance_leaderboard', args=[demo.pk])}")
     leaderboard = page.get_by_test_id("tournament-leaderboard")

@@ -91,7 +91,7 @@ def test_registration_is_refused_naming_the_status_and_changes_nothing(tenant_a,
     assert refused.value.code == "account_not_active"
     assert "BLOCKED" in refused.value.message
     assert not TournamentParticipant.objects.filter(instance=instance).exists()
-    assert [t.can_register for t in tournaments_for_player(player)] == [False]
+    assert [t.can_register for t in tournaments_for_player(player=player)] == [False]
 
 
 def test_a_pending_player_who_stopped_being_active_cannot_be_approved(tenant_a):
@@ -135,7 +135,7 @@ def test_the_scoring_batch_takes_a_registered_player_off_when_their_event_arrive
     assert _board(instance) == [(1, a.pk, Decimal(10))]
     assert TournamentParticipant.objects.get(instance=instance, player=b).status == "excluded"
     _consistent(instance)
-    board = tournament_leaderboard(instance, b)
+    board = tournament_leaderboard(instance=instance, player=b)
     assert (board.me, board.around) == (None, [])
 
 
