@@ -179,7 +179,10 @@ def _players_create(label: Label, pairs: list[tuple[int, str]]) -> set[int]:
     """
     players = [
         Player(
-            label_id=label.pk, brand_id=b, user_ext_id=u, ach_gamification_in_control_group=control_group_draw(label)
+            label_id=label.pk,
+            brand_id=b,
+            user_ext_id=u,
+            ach_gamification_in_control_group=control_group_draw(label=label),
         )
         for b, u in pairs
     ]

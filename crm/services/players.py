@@ -32,12 +32,12 @@ class UpsertResult:
     stale_fields: list[str] = field(default_factory=list)  # fields ignored because their stored value is newer
 
 
-def control_group_draw(label: Label) -> bool:
+def control_group_draw(*, label: Label) -> bool:
     """Whether a new player of `label` joins the gamification control group (at random, by its percentage)."""
     return random.random() * 100 < float(label.control_group_pct)
 
 
-def player_apply(player: Player, clean: dict[str, Any]) -> list[str]:
+def player_apply(*, player: Player, clean: dict[str, Any]) -> list[str]:
     """Set the cleaned values that differ from the player's; return the names that changed (digests kept in step)."""
     errors = {
         name: ["Cannot change once set."]
@@ -82,7 +82,7 @@ def profile_apply(*, player: Player, clean: dict[str, Any], stamp: dt.datetime) 
         stamps[STAMP_FLOOR] = _stamp_text(player.dt_update) if player.dt_update else None
     fresh = {k: v for k, v in clean.items() if k not in ("dt_update", "custom") and _current(stamps, k, stamp)}
     stale = sorted(k for k in clean if k not in ("dt_update", "custom") and k not in fresh)
-    changed = player_apply(player, fresh)  # raises before setting anything
+    changed = player_apply(player=player, clean=fresh)  # raises before setting anything
     stamps.update(dict.fromkeys(fresh, _stamp_text(stamp)))
     applied = sorted(fresh)
     if "custom" in clean:
@@ -155,7 +155,7 @@ def _upsert_locked(brand: Brand, user_ext_id: str, clean: dict[str, Any]) -> Ups
         label_id=brand.label_id,
         brand=brand,
         user_ext_id=user_ext_id,
-        ach_gamification_in_control_group=control_group_draw(brand.label),
+        ach_gamification_in_control_group=control_group_draw(label=brand.label),
     )
     # The API is one more source of profile updates: without a dt_update, it changed when the request came.
     stamp = clean.pop("dt_update", None) or timezone.now()

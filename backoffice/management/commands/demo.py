@@ -125,7 +125,7 @@ def _players(spec: LabelSpec, label: Label, brands: list[Brand]) -> list[Player]
         # Most players on the first brand, as on a real casino-plus-sportsbook label.
         brand = brands[0] if len(brands) == 1 or rng.random() < 0.7 else rng.choice(brands[1:])
         player = Player(label=label, brand=brand, user_ext_id=str(100000 + n), dt_update=clean.pop("dt_update"))
-        player_apply(player, clean)
+        player_apply(player=player, clean=clean)
         players.append(player)
     return players
 
