@@ -200,7 +200,9 @@ class SyncViewAdmin(_SyncPermissions, LabelScopedAdmin):
                     "fields": ["id_column", "column_map", "type_column", "type_map"],
                     "description": "Columns named as in the reference need no mapping. For bets and wins in one "
                     'table, set the type column and map its values, e.g. {"bet": "casino_bet", "win": '
-                    '"casino_win"}.',
+                    '"casino_win"}. When the profile lives in several tables, add a users view per table, each '
+                    "with its own dt_update: each field keeps the value of the latest update that carried it, so "
+                    "the views never undo each other.",
                 },
             ),
         ]
