@@ -55,6 +55,7 @@ UNFOLD = {
                         "icon": "approval",
                         "link": reverse_lazy("admin:gamification_creditrequest_changelist"),
                         "permission": "gamification.admin.credits.nav_credit_requests",
+                        "badge": "gamification.admin.credits.nav_credit_requests_badge",
                     },
                     {
                         "title": "Credit caps",

@@ -25,6 +25,7 @@ from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
 from gamification.models import DEFAULT_CREDIT_LIMITS, CreditLimit, CreditRequest, CreditRequestStatus, WithheldCredit
+from gamification.selectors.credits import credit_requests_pending_count
 from gamification.services.credits import credit_request_approve, credit_request_reject
 from gamification.services.wallet import MAX_REASON_LENGTH
 
@@ -34,6 +35,13 @@ VARIANTS = {CreditRequestStatus.PENDING: "warning", CreditRequestStatus.APPROVED
 
 def nav_credit_requests(request) -> bool:
     return admin.site.get_model_admin(CreditRequest).has_module_permission(request)
+
+
+def nav_credit_requests_badge(request) -> str:
+    """The sidebar's count of credits the user may decide: pending ones in the labels where they hold the right."""
+    labels = LabelScopedAdmin.actor(request).labels_with(Perm.CREDIT_APPROVE)
+    count = credit_requests_pending_count(label_ids=labels) if labels else 0
+    return str(count) if count else ""
 
 
 def nav_credit_limits(request) -> bool:

@@ -220,3 +220,18 @@ def test_the_player_page_links_the_players_withheld_credits(tenant_a, staff_clie
     )
     assert listing.status_code == 200
     assert "J1" in listing.content.decode()
+
+
+def test_the_sidebar_counts_the_credits_a_user_may_decide(tenant_a, tenant_b, support, manager, rf):
+    from gamification.admin.credits import nav_credit_requests_badge
+
+    def badge_for(user) -> str:
+        request = rf.get("/admin/")
+        request.user, request.session = user, {}
+        return nav_credit_requests_badge(request)
+
+    _request(tenant_a, support)
+    _request(tenant_a, support)
+    _request(tenant_b, tenant_b.admin, 200_000)
+    assert (badge_for(manager), badge_for(tenant_a.admin), badge_for(support)) == ("2", "2", "")
+    assert badge_for(tenant_b.admin) == "1"  # their own request: they see it waiting, another admin decides
