@@ -197,14 +197,21 @@ def _currency(event: EventRow, player: GamificationPlayer) -> tuple[str, bool]:
     return player.wallet_currency, False
 
 
-def _score(instance: Running, event: EventRow, player: GamificationPlayer, money: _Money) -> Decimal | None:
-    """The event's value in the instance (1 for a count), money in the base currency; None when it does not score."""
+def _candidate(instance: Running, event: EventRow) -> bool:
+    """In the instance's window, and matching its conditions unless one is on money (known once the currency is)."""
     if not (instance.starts_at <= event.occurred_at < instance.ends_at):
-        return None
+        return False
+    return bool(instance.money_conditions) or instance.predicate(event.payload)
+
+
+def _score(instance: Running, event: EventRow, player: GamificationPlayer, money: _Money) -> Decimal | None:
+    """The candidate's value in the instance (1 for a count), money in the base currency; None when it does not
+    score."""
     currency, own = _currency(event, player)
-    payload = money.conditions_payload(instance, event, currency)
-    if payload is None or not instance.predicate(payload):
-        return None
+    if instance.money_conditions:
+        payload = money.conditions_payload(instance, event, currency)
+        if payload is None or not instance.predicate(payload):
+            return None
     if instance.method == ScoreMethod.COUNT:
         return ONE
     value = _number(event.payload.get(instance.field))
@@ -217,7 +224,10 @@ def scan(events: list[EventRow]) -> Scan:
     """Match the batch's events to the running instances of their labels (the bench's ceiling run uses it too)."""
     rules = rules_by_label({event.label_id for event in events})
     candidates = [
-        (instance, event) for event in events for instance in rules[event.label_id].by_type.get(event.type, ())
+        (instance, event)
+        for event in events
+        for instance in rules[event.label_id].by_type.get(event.type, ())
+        if _candidate(instance, event)
     ]
     found = Scan()
     if not candidates:
