@@ -13,10 +13,10 @@ from decimal import Decimal
 from backoffice.models import Label
 from crm.catalogue import CORE_TYPES, amount
 from gamification.conditions import Predicate, conditions_compile
+from gamification.facts import LEVEL_CHANGED
 from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation
 
 CACHE_TTL = 5.0
-LEVEL_CHANGED = "level_changed"
 # The catalogue's money fields (deposit_amount, bet_amount, win_amount...): a sum of one counts in the base currency.
 MONEY_FIELDS = frozenset(
     (type_name, name)

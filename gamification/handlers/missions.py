@@ -36,8 +36,8 @@ from backoffice.fx import RateBook, rate_book
 from crm.models import Player
 from crm.models.players import AccountStatus
 from crm.pipeline import EventRow, handler
-from gamification.facts import facts_batched
-from gamification.handlers.mission_config import LEVEL_CHANGED, MONEY_BY_TYPE, LabelMissions, Task, missions_config
+from gamification.facts import LEVEL_CHANGED, facts_batched
+from gamification.handlers.mission_config import MONEY_BY_TYPE, LabelMissions, Task, missions_config
 from gamification.models import Mission, MissionType, progress_key
 from gamification.services.missions import (
     DONE_STATES,
@@ -45,6 +45,8 @@ from gamification.services.missions import (
     mission_current_run,
     mission_cycle,
     mission_is_open,
+    mission_level_unlocks,
+    mission_unlock_holds,
     missions_completed,
 )
 
@@ -152,7 +154,7 @@ class _Batch:
             if event.type == LEVEL_CHANGED and event.payload.get("level_id") in points:
                 reached = points[event.payload["level_id"]]
                 pairs.update(
-                    (event.player_id, m.pk) for m in self.conf.level_locked if m.unlock_level.required_points <= reached
+                    (event.player_id, m.pk) for m in self.conf.level_locked if mission_level_unlocks(m, reached)
                 )
         if pairs:
             players, missions = zip(*sorted(pairs), strict=True)
@@ -325,12 +327,12 @@ class _State:
             self.level_points = dict(cursor.fetchall())
 
     def unlocked(self, player_id: int, mission: Mission) -> bool:
-        if mission.type != MissionType.LOCKED or (player_id, mission.pk) in self.any_row:
-            return True
-        if mission.unlock_mission_id and (player_id, mission.unlock_mission_id) in self.done:
-            return True
-        reached = self.level_points.get(player_id)
-        return bool(mission.unlock_level_id and reached is not None and reached >= mission.unlock_level.required_points)
+        return mission_unlock_holds(
+            mission,
+            has_run=(player_id, mission.pk) in self.any_row,
+            unlock_mission_done=(player_id, mission.unlock_mission_id) in self.done,
+            level_points=self.level_points.get(player_id),
+        )
 
     def run_for(self, event: EventRow, mission: Mission, cycle: str, moved: _Run | None) -> _Run | None:
         """The run the event counts toward (`moved` when the batch already counted toward it), or None: locked,

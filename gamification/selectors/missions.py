@@ -23,13 +23,18 @@ from gamification.models import (
     Mission,
     MissionProgress,
     MissionStatus,
-    MissionType,
     PlayerMission,
     PlayerMissionState,
     Wallet,
     progress_of,
 )
-from gamification.services.missions import DONE_STATES, OPEN_STATES, mission_current_run, mission_cycle
+from gamification.services.missions import (
+    DONE_STATES,
+    OPEN_STATES,
+    mission_current_run,
+    mission_cycle,
+    mission_unlock_holds,
+)
 
 
 @dataclass
@@ -93,12 +98,8 @@ def _rewards(mission: Mission) -> dict:
 
 
 def _unlocked(mission: Mission, rows: list[PlayerMission], done: set[int], level_points: int | None) -> bool:
-    if mission.type != MissionType.LOCKED or rows:
-        return True
-    if mission.unlock_mission_id in done:
-        return True
-    level = mission.unlock_level
-    return level is not None and level_points is not None and level_points >= level.required_points
+    unlock_done = mission.unlock_mission_id in done
+    return mission_unlock_holds(mission, has_run=bool(rows), unlock_mission_done=unlock_done, level_points=level_points)
 
 
 def _view(mission: Mission, state: str, run: int, cycle: str, pm: PlayerMission | None, progress: dict) -> MissionView:

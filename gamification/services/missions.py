@@ -110,22 +110,47 @@ def mission_current_run(mission: Mission, state: str | None, run: int | None) ->
     return None
 
 
+def mission_level_unlocks(mission: Mission, level_points: int | None) -> bool:
+    """Whether a player whose level requires `level_points` (None: no level) has reached the mission's unlock level."""
+    return (
+        mission.unlock_level_id is not None
+        and level_points is not None
+        and level_points >= mission.unlock_level.required_points
+    )
+
+
+def mission_unlock_holds(
+    mission: Mission, *, has_run: bool, unlock_mission_done: bool, level_points: int | None
+) -> bool:
+    """The one rule of whether a mission is open to a player as far as locking goes, from what the caller read.
+
+    A mission that is not locked always is. A locked one is once the player has a run of it (an unlock is persisted
+    as a run: by event, by level, by completing its unlock mission), has completed its unlock mission
+    (`unlock_mission_done`), or has a level that reaches its unlock level (`level_points`: the required points of the
+    player's level). The service, the selectors and the missions handler read these in their own way, one player or a
+    batch at a time, and all decide here.
+    """
+    if mission.type != MissionType.LOCKED or has_run:
+        return True
+    if mission.unlock_mission_id is not None and unlock_mission_done:
+        return True
+    return mission_level_unlocks(mission, level_points)
+
+
 def mission_unlocked(player: Player, mission: Mission) -> bool:
-    """A locked mission is open to the player once unlocked (persisted), on reaching its level or after completing
-    its mission; other types are always open."""
+    """Whether the locked `mission` is open to `player` (`mission_unlock_holds`, reading the player's rows)."""
     if mission.type != MissionType.LOCKED:
         return True
     runs = PlayerMission.objects.filter(player_id=player.pk)
-    if runs.filter(mission_id=mission.pk, unlocked_at__isnull=False).exists():
-        return True
+    done = mission.unlock_mission_id is not None and (
+        runs.filter(mission_id=mission.unlock_mission_id, state__in=DONE_STATES).exists()
+    )
+    level_points = None
     if mission.unlock_level_id is not None:
         wallet = Wallet.objects.filter(player_id=player.pk).select_related("level").first()
-        level = wallet.level if wallet else None
-        if level is not None and level.required_points >= mission.unlock_level.required_points:
-            return True
-    if mission.unlock_mission_id is not None:
-        return runs.filter(mission_id=mission.unlock_mission_id, state__in=DONE_STATES).exists()
-    return False
+        level_points = wallet.level.required_points if wallet and wallet.level else None
+    has_run = runs.filter(mission_id=mission.pk).exists()
+    return mission_unlock_holds(mission, has_run=has_run, unlock_mission_done=done, level_points=level_points)
 
 
 # --- configuration ---------------------------------------------------------------------------------------------------
