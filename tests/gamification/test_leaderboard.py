@@ -23,6 +23,8 @@ from gamification.services.leaderboard import (
     participant_admit,
     participant_leave,
     participants_enter,
+    participants_exclude,
+    participants_restore,
     places_assign,
     scores_apply,
 )
@@ -132,6 +134,34 @@ def test_unregistered_players_do_not_score_and_leaving_or_admitting_moves_counts
     instance.refresh_from_db()
     assert instance.participant_count == 1
     _bucket_counts_match(instance)
+
+
+def test_excluded_players_leave_and_rejoin_the_board_with_their_score_and_counts_follow(tenant_a, instance):
+    a, b, c = _players(tenant_a, 3)
+    participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=[a, b, c])
+    scores = {a: Decimal(1500), b: Decimal(40), c: Decimal(7)}
+    scores_apply(
+        updates=[ScoreUpdate(instance.pk, p, p, scores[p], T0) for p in (a, b, c)], rules={instance.pk: ("sum", None)}
+    )
+    assert participants_exclude(instance_id=instance.pk, player_ids=[a, c, a]) == sorted([a, c])
+    assert participants_exclude(instance_id=instance.pk, player_ids=[a]) == []  # already off: nothing moves
+    assert [(s.place, s.player_id) for s in leaderboard_top(instance_id=instance.pk)] == [(1, b)]
+    assert leaderboard_rank(instance_id=instance.pk, player_id=a) is None
+    assert (
+        scores_apply(updates=[ScoreUpdate(instance.pk, c, 99, Decimal(5), T0)], rules={instance.pk: ("sum", None)}) == 0
+    )
+    instance.refresh_from_db()
+    assert instance.participant_count == 1
+    _bucket_counts_match(instance)
+    assert participants_restore(instance_id=instance.pk, player_ids=[a, b]) == [a]  # b was never off
+    assert [(s.player_id, s.score) for s in leaderboard_top(instance_id=instance.pk)] == [(a, 1500), (b, 40)]
+    assert (
+        participant_leave(instance_id=instance.pk, player_id=c, status="refunded") is True
+    )  # off the board: refundable
+    instance.refresh_from_db()
+    assert instance.participant_count == 2
+    _bucket_counts_match(instance)
+    assert places_assign(instance_id=instance.pk) == 2
 
 
 def test_max_players_is_kept(tenant_a, instance):

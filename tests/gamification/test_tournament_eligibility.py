@@ -16,7 +16,8 @@ from gamification.selectors.leaderboard import leaderboard_around, leaderboard_r
 from gamification.selectors.tournaments import tournament_leaderboard, tournaments_for_player
 from gamification.services.tournament_finalize import tournament_finalize
 from gamification.services.tournament_registration import participant_approve, tournament_register
-from gamification.services.tournaments import instances_advance
+from gamification.services.tournaments import instance_cancel, instances_advance
+from gamification.services.wallet import wallet_adjust
 from tests.gamification.tournament_helpers import T0, instance_make, play, players_make, tournament_make
 
 pytestmark = pytest.mark.django_db
@@ -206,3 +207,45 @@ def test_the_admin_lists_who_is_off_the_board_to_its_label_only(tenant_a, tenant
     assert "players whose account is not ACTIVE are not ranked" in board.content.decode()
     assert staff_client(tenant_b.admin).get(page).status_code == 404
     assert staff_client(outsider).get(page).status_code == 404
+
+
+def test_turning_the_setting_off_puts_excluded_players_back_at_the_next_beat(tenant_a):
+    instance = _race(tenant_a)
+    a, b = players_make(tenant_a, 2)
+    play(tenant_a, [_bet(a, 10, 1), _bet(b, 20, 2)])
+    _status(b, "BANNED")
+    assert instances_advance(now=T0 + 5 * MIN)["excluded"] == 1
+    tenant_a.label.active_players_only = False
+    tenant_a.label.save(update_fields=["active_players_only"])
+    assert instances_advance(now=T0 + 6 * MIN)["restored"] == 1
+    assert _board(instance) == [(1, b.pk, Decimal(20)), (2, a.pk, Decimal(10))]
+    _consistent(instance)
+
+
+def test_registering_again_once_active_puts_the_player_back(tenant_a):
+    instance = _race(tenant_a, registration_type="opt_in")
+    (player,) = players_make(tenant_a, 1)
+    tournament_register(player=player, instance=instance)
+    play(tenant_a, [_bet(player, 15, 1)])
+    _status(player, "SUSPENDED")
+    instances_advance(now=T0 + 5 * MIN)
+    _status(player, "ACTIVE")
+    result = tournament_register(player=player, instance=instance)
+    assert (result.created, result.participant.status, result.participant.score) == (False, "registered", 15)
+    _consistent(instance)
+
+
+def test_a_cancel_refunds_the_buy_in_of_a_player_off_the_board(tenant_a):
+    tournament = tournament_make(
+        tenant_a.label, name="High roller", registration_type="buy_in", buy_in_amount=300, buy_in_currency="points"
+    )
+    instance = instance_make(tournament, status="started")
+    (player,) = players_make(tenant_a, 1)
+    wallet_adjust(player=player, currency="points", amount=300, source="api", key="fund", counts_as_earned=False)
+    tournament_register(player=player, instance=instance)
+    _status(player, "SELF_EXCLUDED")
+    instances_advance(now=T0 + 5 * MIN)
+    assert instance_cancel(instance=instance, reason="Provider outage") == 1
+    assert TournamentParticipant.objects.get(instance=instance, player=player).status == "refunded"
+    assert Wallet.objects.get(player=player).points == 300  # the player's own points back, never withheld
+    _consistent(instance)
