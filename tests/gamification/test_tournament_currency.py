@@ -11,6 +11,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from backoffice.models import ExchangeRate
+from crm.models import EventType
 from gamification.selectors.leaderboard import leaderboard_top
 from gamification.selectors.tournaments import score_currency
 from tests.gamification.tournament_helpers import T0, instance_make, play, players_make, tournament_make
@@ -122,3 +123,23 @@ def test_the_admin_leaderboard_names_the_currency(tenant_a, tenant_b, outsider, 
     assert "scores in EUR, the label&#x27;s base currency" in page or "scores in EUR, the label's base currency" in page
     assert staff_client(tenant_b.admin).get(url).status_code == 404
     assert staff_client(outsider).get(url).status_code == 404
+
+
+def test_a_custom_event_with_its_own_currency_converts_its_scored_amount(tenant_a):
+    fields = [
+        {"name": "stake", "type": "number", "required": True},
+        {"name": "currency", "type": "string", "required": False},
+    ]
+    EventType.objects.create(label=tenant_a.label, name="poker_buy_in", fields=fields)
+    tournament = tournament_make(
+        tenant_a.label, event_type="poker_buy_in", score_method="sum", score_field="stake", registration_type="auto"
+    )
+    instance = instance_make(tournament, status="started")
+    _rate(tenant_a, "USD", "0.5", T0.date())
+    usd_table, eur_wallet = players_make(tenant_a, 2)
+    _wallet(usd_table, "SEK")  # the event's own currency wins over the wallet's
+    play(tenant_a, [
+        (usd_table, "poker_buy_in", {"stake": 100, "currency": "usd"}, T0 + MIN),
+        (eur_wallet, "poker_buy_in", {"stake": 60}, T0 + 2 * MIN),  # no currency of its own: a plain number
+    ])  # fmt: skip
+    assert _board(instance) == [(eur_wallet.pk, Decimal(60)), (usd_table.pk, Decimal(50))]
