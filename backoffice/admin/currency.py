@@ -95,7 +95,7 @@ class ExchangeRateForm(forms.ModelForm):
             for message in currency_errors(label=label, currency=currency):
                 self.add_error("currency", message)
         if data.get("rate") is not None:
-            for message in rate_errors(data["rate"]):
+            for message in rate_errors(rate=data["rate"]):
                 self.add_error("rate", message)
         day = data.get("valid_from")
         if label is not None and currency and day is not None:

@@ -37,7 +37,7 @@ def currency_errors(*, label: Label, currency: str) -> list[str]:
     return []
 
 
-def rate_errors(rate) -> list[str]:
+def rate_errors(*, rate: object) -> list[str]:
     """Why `rate` is not a storable rate (empty list: it is)."""
     if not isinstance(rate, Decimal) or not rate.is_finite():
         return ["A decimal number, e.g. 0.0875."]
@@ -57,7 +57,7 @@ def _check(*, label: Label, currency: str, rate: Decimal) -> None:
     errors = {}
     if problems := currency_errors(label=label, currency=currency):
         errors["currency"] = problems
-    if problems := rate_errors(rate):
+    if problems := rate_errors(rate=rate):
         errors["rate"] = problems
     if errors:
         raise DomainValidationError(errors)
@@ -113,7 +113,7 @@ def exchange_rate_update(
     and tournament scores already counted are not recomputed (see docs/currencies.md)."""
     new_rate = exchange_rate.rate if rate is None else rate
     new_from = exchange_rate.valid_from if valid_from is None else valid_from
-    if problems := rate_errors(new_rate):
+    if problems := rate_errors(rate=new_rate):
         raise DomainValidationError({"rate": problems})
     existing = _duplicate(
         label_id=exchange_rate.label_id,
@@ -167,7 +167,7 @@ def _import_row(label: Label, line: int, row: dict) -> tuple[tuple[str, dt.date]
         rate = Decimal((row.get("rate") or "").strip())
     except InvalidOperation:
         rate = None
-    errors += [f"line {line}, rate: {m}" for m in rate_errors(rate)]
+    errors += [f"line {line}, rate: {m}" for m in rate_errors(rate=rate)]
     try:
         valid_from = dt.date.fromisoformat((row.get("valid_from") or "").strip())
     except ValueError:

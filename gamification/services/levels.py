@@ -38,11 +38,12 @@ def level_recompute(*, player: Player, points_earned: int, entry_id: int) -> Lev
     if row is None or level is None:
         return None
     previous = Level.objects.filter(pk=row[0]).first() if row[0] else None
-    level_changed_emit(player, level, previous, key=f"level:{player.pk}:{level.pk}:{entry_id}")
+    level_changed_emit(player=player, level=level, previous=previous, key=f"level:{player.pk}:{level.pk}:{entry_id}")
     return level
 
 
-def level_changed_emit(player: Player, level: Level, previous: Level | None, *, key: str) -> None:
+def level_changed_emit(*, player: Player, level: Level, previous: Level | None, key: str) -> None:
+    """Emit `level_changed` for `player` reaching `level` from `previous`, once per `key`, in the open transaction."""
     payload = {"level_id": level.pk, "level_name": level.name}
     if previous is not None:
         payload |= {"previous_level_id": previous.pk, "previous_level_name": previous.name}

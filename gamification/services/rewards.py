@@ -172,7 +172,9 @@ def _levels_follow(label_id: int, players: dict[int, Player], wallets: dict, las
         )
         for player_id, level_id, previous_id in cursor.fetchall():
             key = f"level:{player_id}:{level_id}:{last_points[player_id]}"
-            level_changed_emit(players[player_id], levels[level_id], levels.get(previous_id), key=key)
+            level_changed_emit(
+                player=players[player_id], level=levels[level_id], previous=levels.get(previous_id), key=key
+            )
 
 
 def _badges_award(label_id: int, rewards: list[Reward]) -> None:

@@ -175,4 +175,6 @@ def _deliver(player: Player, item: StoreItem, purchase_id: int) -> None:
     if wallet.level_floor is None or target.required_points > wallet.level_floor.required_points:
         wallet.level_floor = target
     wallet.save(update_fields=["level", "level_floor", "updated_at"])
-    level_changed_emit(player, target, previous, key=f"level:{player.pk}:{target.pk}:purchase:{purchase_id}")
+    level_changed_emit(
+        player=player, level=target, previous=previous, key=f"level:{player.pk}:{target.pk}:purchase:{purchase_id}"
+    )
