@@ -9,6 +9,7 @@ back what it raised (spendable, ever-earned and tournament points), and the leve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -134,6 +135,47 @@ def earning_withheld_because(player: Player) -> str | None:
         return None
     active_only = Label.objects.filter(pk=player.label_id).values_list("active_players_only", flat=True).first()
     return status if active_only else None
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """One automated credit a bulk caller (the missions' rewards) did not give: see `credits_withheld_record`."""
+
+    player: Player
+    currency: str
+    amount: int
+    source: str
+    key: str
+    reason: str = ""
+
+
+def credits_withheld_record(*, credits: Sequence[Withheld]) -> int:
+    """Record credits a bulk caller withheld from players who are not ACTIVE (it decided with
+    `earning_withheld_because`), once per key as `wallet_adjust` does one at a time; return how many were new."""
+    rows = [
+        WithheldCredit(
+            label_id=c.player.label_id,
+            player_id=c.player.pk,
+            currency=c.currency,
+            amount=c.amount,
+            source=c.source,
+            key=c.key,
+            reason=c.reason[:MAX_REASON_LENGTH],
+            account_status=c.player.core_account_status,
+        )
+        for c in credits
+        if c.amount > 0
+    ]
+    if not rows:
+        return 0
+    before = WithheldCredit.objects.filter(label_id__in={r.label_id for r in rows}, key__in=[r.key for r in rows])
+    known = set(before.values_list("label_id", "key"))
+    WithheldCredit.objects.bulk_create(rows, ignore_conflicts=True)
+    new = [r for r in rows if (r.label_id, r.key) not in known]
+    for r in new:
+        log.info("wallet_credit_withheld", player_id=r.player_id, source=r.source, currency=r.currency,
+                 amount=r.amount, account_status=r.account_status)  # fmt: skip
+    return len(new)
 
 
 def _withhold(player: Player, *, currency: str, amount: int, source: str, key: str, reason: str) -> AdjustResult:

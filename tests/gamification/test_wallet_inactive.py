@@ -73,3 +73,23 @@ def test_an_active_player_of_another_label_is_not_affected(tenant_a, tenant_b):
     _inactive(tenant_a)
     assert wallet_adjust(player=tenant_b.player, currency="points", amount=5, source="mission", key="k").created
     assert wallet_get(tenant_b.player).points == 5
+
+
+def test_bulk_callers_record_what_they_withheld_once_per_key(tenant_a, tenant_b):
+    from gamification.services.wallet import Withheld, credits_withheld_record
+
+    a, b = _inactive(tenant_a), _inactive(tenant_b, "BANNED")
+    credits = [
+        Withheld(a, "points", 10, "mission", "mission:1:points", "Mission 1"),
+        Withheld(a, "gems", 2, "mission", "mission:1:gems", "Mission 1"),
+        Withheld(b, "points", 10, "mission", "mission:1:points", "Mission 1"),  # same key, another label
+    ]
+    assert credits_withheld_record(credits=credits) == 3
+    assert credits_withheld_record(credits=credits) == 0
+    assert credits_withheld_record(credits=[]) == 0
+    rows = sorted(WithheldCredit.objects.values_list("label_id", "key", "amount", "account_status"))
+    assert rows == sorted([
+        (tenant_a.label.pk, "mission:1:gems", 2, "SELF_EXCLUDED"),
+        (tenant_a.label.pk, "mission:1:points", 10, "SELF_EXCLUDED"),
+        (tenant_b.label.pk, "mission:1:points", 10, "BANNED"),
+    ])  # fmt: skip
