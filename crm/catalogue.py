@@ -262,7 +262,8 @@ class LabelCatalogue:
         if type_name in CORE_TYPES:
             return spec_fields(CORE_TYPES[type_name])
         if type_name in self.active:
-            return {f["name"]: FieldInfo(f["type"]) for f in self.active[type_name] if f.get("type") in FIELD_PARSERS}
+            typed = [f for f in self.active[type_name] if isinstance(f, dict) and isinstance(f.get("name"), str)]
+            return {f["name"]: FieldInfo(f["type"]) for f in typed if f.get("type") in FIELD_PARSERS}
         return None
 
     def names(self) -> list[str]:

@@ -110,7 +110,7 @@ def _condition_problem(cond: dict[str, Any], fields: Mapping[str, FieldInfo], ty
         return f"{op} compares numbers; {name} is {kind}."
     if op == "contains" and info.kind != "string":
         return f"contains searches a text; {name} is {kind}."
-    if op == "contains":
+    if op == "contains" or op in NUMERIC_OPS:  # a number (the shape says) bounds any number, whole or not
         return None
     for value in operand if op in LIST_OPS else [operand]:
         problem = _value_problem(name, info, value)

@@ -102,3 +102,8 @@ def test_fields_have_kinds_for_core_profile_custom_and_unknown_types():
     assert LabelCatalogue(inactive=frozenset({"cashback_paid"})).fields("cashback_paid") is None
     assert "cashback_paid" in label.names()
     assert "level_changed" in label.names()
+
+
+def test_a_custom_type_stored_with_malformed_fields_lists_only_the_well_formed_ones():
+    odd = LabelCatalogue(active={"odd": [{"type": "number"}, "x", {"name": "ok", "type": "integer"}, {"name": "n"}]})
+    assert odd.fields("odd") == {"ok": FieldInfo("integer")}
