@@ -533,10 +533,15 @@ def leases_release(*, group: str, owner: str) -> None:
 
 _PROBE = """
 SELECT c.part, c.next_tick IS NOT NULL
+       -- what started at or after the last tick and has committed since (bounded by the transactions in flight)
        OR EXISTS (SELECT 1 FROM crm_event e
                    WHERE (e.player_id %% {parts})::int2 = c.part
-                     AND e.txid >= pg_snapshot_xmin(l.snap) AND e.txid < pg_snapshot_xmax(h.snap)
-                     AND pg_visible_in_snapshot(e.txid, h.snap) AND NOT pg_visible_in_snapshot(e.txid, l.snap))
+                     AND e.txid >= pg_snapshot_xmax(l.snap) AND e.txid < pg_snapshot_xmax(h.snap)
+                     AND pg_visible_in_snapshot(e.txid, h.snap))
+       -- what was running at the last tick and has finished since (never a scan back to an old transaction)
+       OR EXISTS (SELECT 1 FROM crm_event e
+                   WHERE (e.player_id %% {parts})::int2 = c.part
+                     AND e.txid = ANY(ARRAY(SELECT pg_snapshot_xip(l.snap) EXCEPT SELECT pg_snapshot_xip(h.snap))))
        OR (h.id > c.last_tick AND l.created_at < clock_timestamp() - %s),
        EXISTS (SELECT 1 FROM pipeline_failure f WHERE f.group_name = c.group_name AND f.part = c.part
                   AND f.resolved_at IS NULL AND f.retry_after <= now())
@@ -596,9 +601,11 @@ class Worker:
         leases_release(group=self.group, owner=self.owner)
 
 
-def pipeline_drain(*, group_names: Sequence[str] | None = None, budget_seconds: float = 60.0) -> int:
+def pipeline_drain(*, group_names: Sequence[str] | None = None, budget_seconds: float = 60.0, threads: int = 1) -> int:
     """Apply everything committed so far, in this process, for the given groups (all by default), on the partitions
-    no live worker holds. For the sweeper (a fallback consumer when no worker runs), `manage.py demo` and tests.
+    no live worker holds. For the sweeper (a fallback consumer when no worker runs), benches and tests. With
+    `threads` > 1 the partitions are shared among that many threads, each on its own connection (as that many
+    workers would).
 
     Returns the events applied. It ticks first, so it sees what was committed before the call.
     """
@@ -612,18 +619,41 @@ def pipeline_drain(*, group_names: Sequence[str] | None = None, budget_seconds: 
         with transaction.atomic(), connection.cursor() as cursor:
             parts = _leases_take(cursor, group, owner, PARTITIONS)
         try:
-            for part in parts:
-                while time.monotonic() < deadline:
-                    result = page_apply(group=group, part=part, owner=owner)
-                    if result is None:
-                        break
-                    total += result.events
-                    if not result.full:
-                        break
-                failures_retry_due(group=group, part=part, owner=owner)
+            if threads <= 1:
+                total += _drain_parts(group, owner, parts, deadline)
+            else:
+                total += _drain_threaded(group, owner, parts, deadline, threads)
         finally:
             leases_release(group=group, owner=owner)
     return total
+
+
+def _drain_parts(group: str, owner: str, parts: Sequence[int], deadline: float) -> int:
+    total = 0
+    for part in parts:
+        while time.monotonic() < deadline:
+            result = page_apply(group=group, part=part, owner=owner)
+            if result is None:
+                break
+            total += result.events
+            if not result.full:
+                break
+        failures_retry_due(group=group, part=part, owner=owner)
+    return total
+
+
+def _drain_threaded(group: str, owner: str, parts: Sequence[int], deadline: float, threads: int) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def drain(share: Sequence[int]) -> int:
+        try:
+            return _drain_parts(group, owner, share, deadline)
+        finally:
+            connection.close()  # this thread's own
+
+    shares = [parts[i::threads] for i in range(threads)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return sum(pool.map(drain, shares))
 
 
 def events_apply(event_ids: Sequence[int], *, group_names: Sequence[str] | None = None) -> int:

@@ -280,10 +280,9 @@ def test_a_duplicate_creates_no_player(tenant_a, key_client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_batches_create_players_only_for_accepted_events(tenant_a, monkeypatch):
+def test_concurrent_batches_create_players_only_for_accepted_events(tenant_a):
     """Two batches at once, each with a conflict for an unknown player and the same new events of other unknown
     players: the conflicting player never exists, each new player exists once and holds its event."""
-    monkeypatch.setattr("crm.tasks._broker_down_until", float("inf"))  # breaker open: the shared broker stays clean
     events_ingest(label=tenant_a.label, items=[event("race-c")], source="api")
     for round_ in range(5):
         batch = [event("race-c", user_ext_id=f"stranger-{round_}")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from crm.models import Event
 from gamification.services.store import store_purchase
@@ -26,7 +26,9 @@ def test_every_balance_change_is_one_balance_changed_fact(tenant_a):
         {"currency": "gems", "amount": -2, "balance": 5, "source": "manual", "entry_id": facts[1].payload["entry_id"]},
     ]
     assert facts[0].event_id == f"wallet:{first.entry.pk}"
-    assert facts[0].processed_at is None  # on the outbox: rules and journeys will see it
+    with connection.cursor() as cursor:  # in the log like any event, stamped with the change's own transaction
+        cursor.execute("SELECT count(*) FROM crm_event WHERE id = %s AND txid = pg_current_xact_id()", [facts[0].pk])
+        assert cursor.fetchone()[0] == 1
 
 
 def test_a_rolled_back_change_leaves_no_fact(tenant_a):
