@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
@@ -14,6 +15,7 @@ from rest_framework import serializers
 
 import backoffice.api.urls
 from backoffice.api.serializers import StrictSerializer
+from backoffice.models import ExchangeRate
 from crm.models import Player
 from gamification.models import (
     Badge,
@@ -58,6 +60,9 @@ def ids(tenant_a):
         "badge_id": Badge.objects.create(label=label, name="B").pk,
         "instance_id": instance.pk,
         "item_id": item_make(label).pk,
+        "rate_id": ExchangeRate.objects.create(
+            label=label, currency="SEK", rate=Decimal("0.0875"), valid_from=dt.date(2026, 1, 1)
+        ).pk,
     }
 
 
