@@ -116,21 +116,21 @@ class EventSpec:
         return clean, errors
 
 
-_GAME = {
+_GAME: dict[str, Callable[[Any], Any]] = {
     "game_category": text255, "game_category_id": text128, "game_provider": text255, "game_provider_id": text128,
 }  # fmt: skip
-_SPORT = {
+_SPORT: dict[str, Callable[[Any], Any]] = {
     "bet_id": text128, "odds": number, "selections": integer, "sport": text128, "league": text255,
     "event_name": text255, "market": text255, "is_live": _boolean, "bet_type": one_of("single", "multi", "system"),
 }  # fmt: skip
 # One leg of a sport bet (the reference names "sport selections placement" and "settlement" without fields; see
 # docs/data-integration.md). `bet_id` ties it to its sport_bet_placed; it carries no stake, so it never counts as a bet.
-_SELECTION = {
+_SELECTION: dict[str, Callable[[Any], Any]] = {
     "selection_id": text128, "selection_name": text255, "odds": number, "sport": text128, "league": text255,
     "event_name": text255, "market": text255, "is_live": _boolean,
 }  # fmt: skip
 
-_DEPOSIT = {
+_DEPOSIT: dict[str, Callable[[Any], Any]] = {
     "bonus_balance": amount, "real_balance": amount, "total_balance": amount, "deposit_code": text128,
     "deposit_method": text128,
 }  # fmt: skip
@@ -359,7 +359,9 @@ def _envelope(raw: dict, now: dt.datetime) -> tuple[dict[str, Any], dict[str, li
     """The envelope's ids and time, cleaned, and the errors of each; unknown envelope fields are errors too."""
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
-    parsers = {"event_id": identifier, "ext_brand_id": identifier, "user_ext_id": identifier}
+    parsers: dict[str, Callable[[Any], Any]] = {
+        "event_id": identifier, "ext_brand_id": identifier, "user_ext_id": identifier,
+    }  # fmt: skip
     for name, parse in [*parsers.items(), ("occurred_at", lambda value: _occurred(value, now))]:
         if raw.get(name) is None:
             errors[name] = ["This field is required."]
@@ -402,8 +404,8 @@ def clean_event(raw: Any, specs: dict[str, EventSpec], now: dt.datetime) -> tupl
     if not isinstance(raw, dict):
         return None, {"non_field_errors": ["An event must be a JSON object."]}
     values, errors = _envelope(raw, now)
-    type_name = raw.get("type")
-    payload = raw.get("payload") if raw.get("payload") is not None else {}
+    type_name: Any = raw.get("type")  # a str once _type_error passed
+    payload: Any = raw.get("payload") if raw.get("payload") is not None else {}
     payload_errors = _payload_errors(payload)
     if payload_errors:
         errors.update(payload_errors)
