@@ -82,7 +82,7 @@ def _mission(label: Label, name: str, tasks: list[dict], *, activate: bool = Tru
     for position, task in enumerate(tasks):
         MissionTask.objects.create(mission=mission, position=position, names={"EN": task["name"]}, **task)
     if activate:
-        mission_transition(mission, MissionStatus.ACTIVE)
+        mission_transition(mission=mission, to=MissionStatus.ACTIVE)
     return mission
 
 

@@ -69,7 +69,7 @@ def _activity(label, staff) -> None:
     store_purchase(player=players[0], item=StoreItem.objects.get(label=label, name="Pitboss cap"), key="sc:cap")
     badge = Badge.objects.get(label=label, name="Slots explorer")
     badge_award(player=players[1], badge=badge, source="api", key="sc:badge", reason="Schema test")
-    mission_opt_in(players[2], Mission.objects.get(label=label, name="Sports weekend"))
+    mission_opt_in(player=players[2], mission=Mission.objects.get(label=label, name="Sports weekend"))
     for instance in TournamentInstance.objects.filter(label=label, tournament__registration_type="opt_in"):
         for player in players[:4]:
             tournament_register(player=player, instance=instance)

@@ -302,7 +302,7 @@ class MissionAdmin(LabelScopedAdmin):
 
         def perform() -> None:
             try:
-                mission_transition(mission, to, by=request.user)
+                mission_transition(mission=mission, to=to, by=request.user)
             except DomainError as exc:
                 details = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in exc.errors.items())
                 messages.error(request, f"{exc.message} {details}".strip())
@@ -321,7 +321,7 @@ class MissionAdmin(LabelScopedAdmin):
 def _config_warn(request, mission: Mission) -> None:
     """Say what a stored mission has that the checks made when saving now refuse (saved before them, or its event
     type changed since): a draft is fixed before activation, an active one is replaced."""
-    errors = mission_config_errors(mission)
+    errors = mission_config_errors(mission=mission)
     if not errors:
         return
     details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())

@@ -172,7 +172,7 @@ class MissionOptInView(APIView):
     def post(self, request, ext_brand_id: str, user_ext_id: str, mission_id: int):
         player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
         refuse_body(request)
-        run = mission_opt_in(player, mission_get(player, mission_id))
+        run = mission_opt_in(player=player, mission=mission_get(player, mission_id))
         return Response(MissionRunSerializer(run).data)
 
 
@@ -193,7 +193,7 @@ class MissionClaimView(APIView):
     def post(self, request, ext_brand_id: str, user_ext_id: str, mission_id: int):
         player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
         refuse_body(request)
-        result = mission_claim(player, mission_get(player, mission_id))
+        result = mission_claim(player=player, mission=mission_get(player, mission_id))
         body = MissionClaimResultSerializer({"created": result.created, "run": result.player_mission}).data
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 

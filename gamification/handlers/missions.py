@@ -140,7 +140,7 @@ class _Batch:
         state.documents_save(self.label_id, runs, self.conf.missions)
         completed = _runs_save(self.label_id, runs)
         if completed:
-            missions_completed(completed)
+            missions_completed(pm_ids=completed)
 
     # --- unlocks by event and by level -----------------------------------------------------------------------------
     def _unlock(self) -> None:
@@ -149,12 +149,14 @@ class _Batch:
         points = _level_points(level_ids - {None}) if level_ids and self.conf.level_locked else {}
         for event in self.events:
             for mission, predicate in self.conf.unlocks_by_type.get(event.type, ()):
-                if mission_is_open(mission, event.occurred_at) and predicate(self.seen(event)[0]):
+                if mission_is_open(mission=mission, at=event.occurred_at) and predicate(self.seen(event)[0]):
                     pairs.add((event.player_id, mission.pk))
             if event.type == LEVEL_CHANGED and event.payload.get("level_id") in points:
                 reached = points[event.payload["level_id"]]
                 pairs.update(
-                    (event.player_id, m.pk) for m in self.conf.level_locked if mission_level_unlocks(m, reached)
+                    (event.player_id, m.pk)
+                    for m in self.conf.level_locked
+                    if mission_level_unlocks(mission=m, level_points=reached)
                 )
         if pairs:
             players, missions = zip(*sorted(pairs), strict=True)
@@ -170,7 +172,11 @@ class _Batch:
                 payload, money = self.seen(event)
                 if not task.predicate(payload):
                     continue
-                cycle = mission_cycle(task.mission, self.conf.time_zone, event.occurred_at) if task.recurring else ""
+                cycle = (
+                    mission_cycle(mission=task.mission, tz_name=self.conf.time_zone, at=event.occurred_at)
+                    if task.recurring
+                    else ""
+                )
                 if cycle is None:
                     continue
                 amount = self._amount(task, event, payload, money)
@@ -328,7 +334,7 @@ class _State:
 
     def unlocked(self, player_id: int, mission: Mission) -> bool:
         return mission_unlock_holds(
-            mission,
+            mission=mission,
             has_run=(player_id, mission.pk) in self.any_row,
             unlock_mission_done=(player_id, mission.unlock_mission_id) in self.done,
             level_points=self.level_points.get(player_id),
@@ -342,7 +348,7 @@ class _State:
         row_id, number, row_state, opted, expires = self.latest.get(
             (event.player_id, mission.pk, cycle), (None, None, None, None, None)
         )
-        current = mission_current_run(mission, row_state, number)
+        current = mission_current_run(mission=mission, state=row_state, run=number)
         if current is None:
             return None
         if current == number:  # the existing run: open, opted in if needed, not expired

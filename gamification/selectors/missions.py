@@ -99,7 +99,9 @@ def _rewards(mission: Mission) -> dict:
 
 def _unlocked(mission: Mission, rows: list[PlayerMission], done: set[int], level_points: int | None) -> bool:
     unlock_done = mission.unlock_mission_id in done
-    return mission_unlock_holds(mission, has_run=bool(rows), unlock_mission_done=unlock_done, level_points=level_points)
+    return mission_unlock_holds(
+        mission=mission, has_run=bool(rows), unlock_mission_done=unlock_done, level_points=level_points
+    )
 
 
 def _view(mission: Mission, state: str, run: int, cycle: str, pm: PlayerMission | None, progress: dict) -> MissionView:
@@ -160,7 +162,7 @@ def _state(mission: Mission, pm: PlayerMission | None, now: dt.datetime) -> tupl
         if closed or (pm.expires_at is not None and now >= pm.expires_at):
             return PlayerMissionState.MISSED, pm, pm.run
         return pm.state, pm, pm.run
-    following = mission_current_run(mission, pm.state, pm.run)
+    following = mission_current_run(mission=mission, state=pm.state, run=pm.run)
     if pm.state in DONE_STATES and following is not None and following != pm.run and not closed:
         return PlayerMissionState.AVAILABLE, None, following
     return pm.state, pm, pm.run
@@ -184,7 +186,7 @@ def missions_for_player(player: Player, now: dt.datetime | None = None) -> list[
     )
     if not missions:
         return []
-    cycles = {m.pk: mission_cycle(m, m.label.time_zone, now) for m in missions}
+    cycles = {m.pk: mission_cycle(mission=m, tz_name=m.label.time_zone, at=now) for m in missions}
     unlock_ids = {m.unlock_mission_id for m in missions if m.unlock_mission_id}
     rows = PlayerMission.objects.filter(player_id=player.pk).filter(
         Q(mission_id__in=list(cycles), cycle__in={c for c in cycles.values() if c is not None})

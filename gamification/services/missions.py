@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -32,6 +33,9 @@ from gamification.models.missions import mission_field_errors, mission_task_erro
 from gamification.services.badges import badge_award
 from gamification.services.rewards import Reward, rewards_give
 from gamification.services.wallet import ControlGroup, wallet_adjust
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +74,7 @@ class NotCompleted(Refused):
 
 
 # --- rules shared with the handler and the selectors ----------------------------------------------------------------
-def mission_is_open(mission: Mission, at: dt.datetime) -> bool:
+def mission_is_open(*, mission: Mission, at: dt.datetime) -> bool:
     """Active, and `at` lies within its active dates (from its activation when it has no start date)."""
     start = mission.active_from or mission.activated_at
     started = start is None or start <= at
@@ -78,7 +82,7 @@ def mission_is_open(mission: Mission, at: dt.datetime) -> bool:
     return mission.status == MissionStatus.ACTIVE and started and not_ended
 
 
-def mission_cycle(mission: Mission, tz_name: str, at: dt.datetime) -> str | None:
+def mission_cycle(*, mission: Mission, tz_name: str, at: dt.datetime) -> str | None:
     """The cycle `at` falls in: "" for missions without cycles, the ISO date (in the label's time zone) for
     recurring ones, None on a day a recurring mission is not scheduled."""
     if mission.type != MissionType.RECURRING:
@@ -91,7 +95,7 @@ def mission_cycle(mission: Mission, tz_name: str, at: dt.datetime) -> str | None
     return day.isoformat()
 
 
-def mission_current_run(mission: Mission, state: str | None, run: int | None) -> int | None:
+def mission_current_run(*, mission: Mission, state: str | None, run: int | None) -> int | None:
     """The run progress goes to, given the state and number of the player's latest run in the cycle (None: no run).
 
     A finished run is followed by the next one only for missions recurring on completion, once rewarded (claimed,
@@ -110,17 +114,16 @@ def mission_current_run(mission: Mission, state: str | None, run: int | None) ->
     return None
 
 
-def mission_level_unlocks(mission: Mission, level_points: int | None) -> bool:
+def mission_level_unlocks(*, mission: Mission, level_points: int | None) -> bool:
     """Whether a player whose level requires `level_points` (None: no level) has reached the mission's unlock level."""
-    return (
-        mission.unlock_level_id is not None
-        and level_points is not None
-        and level_points >= mission.unlock_level.required_points
-    )
+    if mission.unlock_level_id is None or level_points is None:
+        return False
+    level = mission.unlock_level
+    return level is not None and level_points >= level.required_points
 
 
 def mission_unlock_holds(
-    mission: Mission, *, has_run: bool, unlock_mission_done: bool, level_points: int | None
+    *, mission: Mission, has_run: bool, unlock_mission_done: bool, level_points: int | None
 ) -> bool:
     """The one rule of whether a mission is open to a player as far as locking goes, from what the caller read.
 
@@ -134,10 +137,10 @@ def mission_unlock_holds(
         return True
     if mission.unlock_mission_id is not None and unlock_mission_done:
         return True
-    return mission_level_unlocks(mission, level_points)
+    return mission_level_unlocks(mission=mission, level_points=level_points)
 
 
-def mission_unlocked(player: Player, mission: Mission) -> bool:
+def mission_unlocked(*, player: Player, mission: Mission) -> bool:
     """Whether the locked `mission` is open to `player` (`mission_unlock_holds`, reading the player's rows)."""
     if mission.type != MissionType.LOCKED:
         return True
@@ -150,13 +153,13 @@ def mission_unlocked(player: Player, mission: Mission) -> bool:
         wallet = Wallet.objects.filter(player_id=player.pk).select_related("level").first()
         level_points = wallet.level.required_points if wallet and wallet.level else None
     has_run = runs.filter(mission_id=mission.pk).exists()
-    return mission_unlock_holds(mission, has_run=has_run, unlock_mission_done=done, level_points=level_points)
+    return mission_unlock_holds(mission=mission, has_run=has_run, unlock_mission_done=done, level_points=level_points)
 
 
 # --- configuration ---------------------------------------------------------------------------------------------------
-def mission_check(mission: Mission) -> dict[str, list[str]]:
+def mission_check(*, mission: Mission) -> dict[str, list[str]]:
     """What keeps the mission from being activated, by field (empty when it is complete)."""
-    errors = mission_config_errors(mission)  # checked when saved; again here, as the catalogue may have changed
+    errors = mission_config_errors(mission=mission)  # checked when saved; again here, as the catalogue may have changed
     if not mission.tasks.exists():
         errors["tasks"] = ["Add at least one task."]
     if mission.type == MissionType.LOCKED and not (
@@ -177,7 +180,7 @@ def mission_check(mission: Mission) -> dict[str, list[str]]:
     return errors
 
 
-def mission_config_errors(mission: Mission) -> dict[str, list[str]]:
+def mission_config_errors(*, mission: Mission) -> dict[str, list[str]]:
     """What the one-row rules and the label's event catalogue refuse in the mission and its tasks, by field (a task's
     as `tasks[<index>].<field>`); empty when nothing is wrong. The admin shows them on a stored mission."""
     catalogue = event_catalogue(label_id=mission.label_id)
@@ -188,7 +191,7 @@ def mission_config_errors(mission: Mission) -> dict[str, list[str]]:
     return errors
 
 
-def mission_transition(mission: Mission, to: str, *, by=None) -> Mission:
+def mission_transition(*, mission: Mission, to: str, by: User | None = None) -> Mission:
     """Move the mission one step along draft -> active -> archived; activation requires a complete mission."""
     with transaction.atomic():
         current = Mission.objects.select_for_update().get(pk=mission.pk)
@@ -198,7 +201,7 @@ def mission_transition(mission: Mission, to: str, *, by=None) -> Mission:
             )
         now = timezone.now()
         if to == MissionStatus.ACTIVE:
-            errors = mission_check(current)
+            errors = mission_check(mission=current)
             if errors:
                 raise MissionIncomplete("The mission is not complete.", errors=errors)
             current.activated_at = now
@@ -226,7 +229,7 @@ def _latest_run(player: Player, mission: Mission, cycle: str) -> PlayerMission |
     return runs.order_by("-run").first()
 
 
-def mission_opt_in(player: Player, mission: Mission, now: dt.datetime | None = None) -> PlayerMission:
+def mission_opt_in(*, player: Player, mission: Mission, now: dt.datetime | None = None) -> PlayerMission:
     """Opt the player in to the current run: progress counts from now, until the time limit if any.
 
     Opting in again to a run in progress changes nothing. Refusals (422): `control_group`, `opt_in_not_required`,
@@ -238,10 +241,10 @@ def mission_opt_in(player: Player, mission: Mission, now: dt.datetime | None = N
         raise ControlGroup("The player is in the gamification control group: missions are closed to them.")
     if not mission.requires_opt_in:
         raise OptInNotNeeded("This mission counts without opting in.")
-    cycle = mission_cycle(mission, mission.label.time_zone, now)
-    if not mission_is_open(mission, now) or cycle is None:
+    cycle = mission_cycle(mission=mission, tz_name=mission.label.time_zone, at=now)
+    if not mission_is_open(mission=mission, at=now) or cycle is None:
         raise MissionNotOpen("The mission is not open now.")
-    if not mission_unlocked(player, mission):
+    if not mission_unlocked(player=player, mission=mission):
         raise MissionLocked("The mission is still locked for this player.")
     expires_at = now + mission.time_limit if mission.time_limit else None
     with transaction.atomic():
@@ -256,7 +259,9 @@ def mission_opt_in(player: Player, mission: Mission, now: dt.datetime | None = N
             and (latest.expires_at is None or now < latest.expires_at)
         ):
             return latest
-        run = mission_current_run(mission, *(latest.state, latest.run) if latest else (None, None))
+        run = mission_current_run(
+            mission=mission, state=latest.state if latest else None, run=latest.run if latest else None
+        )
         if run is None or (latest is not None and run == latest.run):
             raise AlreadyFinished("The player has finished this mission.")
         return PlayerMission.objects.create(
@@ -277,7 +282,7 @@ class ClaimResult:
     created: bool  # False when the run was already claimed: nothing changed
 
 
-def mission_claim(player: Player, mission: Mission) -> ClaimResult:
+def mission_claim(*, player: Player, mission: Mission) -> ClaimResult:
     """Give the rewards of the player's latest completed, unclaimed run; when there is none, a claim returns the
     latest claimed run and changes nothing.
 
@@ -319,7 +324,7 @@ def _rewards_give(pm: PlayerMission, mission: Mission, player: Player) -> None:
             log.info("mission_badge_refused", player_mission_id=pm.pk, code=exc.code)
 
 
-def missions_completed(pm_ids: list[int]) -> None:
+def missions_completed(*, pm_ids: list[int]) -> None:
     """After the handler completed these runs (in its transaction; written `claimed` when no claim is needed):
     their `mission_completed` facts, the rewards of those claimed, in bulk, and the missions they unlock."""
     runs = list(PlayerMission.objects.filter(pk__in=pm_ids).select_related("player__brand", "mission__reward_badge"))
@@ -391,7 +396,7 @@ SELECT count(*) FROM missed
 """
 
 
-def missions_mark_missed(now: dt.datetime | None = None) -> int:
+def missions_mark_missed(*, now: dt.datetime | None = None) -> int:
     """Mark unfinished runs past their time limit, their mission's end or their cycle as missed, keeping the progress
     they made; return how many."""
     with connection.cursor() as cursor:

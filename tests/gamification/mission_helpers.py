@@ -33,9 +33,9 @@ def mission_make(label, *, tasks=None, status=MissionStatus.ACTIVE, **fields) ->
     if status != MissionStatus.DRAFT:
         from gamification.services.missions import mission_transition
 
-        mission_transition(mission, MissionStatus.ACTIVE)
+        mission_transition(mission=mission, to=MissionStatus.ACTIVE)
         if status == MissionStatus.ARCHIVED:
-            mission_transition(mission, MissionStatus.ARCHIVED)
+            mission_transition(mission=mission, to=MissionStatus.ARCHIVED)
     return mission
 
 

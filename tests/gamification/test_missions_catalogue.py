@@ -30,7 +30,7 @@ def _draft_with_task(label, **task) -> Mission:
 def test_a_mission_on_the_typo_deposits_cannot_be_activated(tenant_a):
     mission = _draft_with_task(tenant_a.label, event_type="deposits")
     with pytest.raises(DomainError) as exc:
-        mission_transition(mission, "active")
+        mission_transition(mission=mission, to="active")
     assert exc.value.errors == {"tasks[0].event_type": ['Unknown event type "deposits"; did you mean "deposit"?']}
     assert Mission.objects.get(pk=mission.pk).status == "draft"
 
@@ -42,7 +42,7 @@ def test_activation_names_each_task_and_field_the_catalogue_refuses(tenant_a):
         conditions=[{"field": "amount", "op": "gte", "value": 10}], target=100,
     )  # fmt: skip
     with pytest.raises(DomainError) as exc:
-        mission_transition(mission, "active")
+        mission_transition(mission=mission, to="active")
     assert exc.value.errors == {
         "tasks[1].conditions": ['Condition 1: deposit events have no field "amount".'],
         "tasks[1].sum_field": ["deposit_code is a text: only a number can be added up."],
@@ -54,12 +54,12 @@ def test_a_valid_mission_on_a_custom_type_activates_and_a_switched_off_type_does
         label=tenant_a.label, name="cashback_paid", fields=[{"name": "amount", "type": "number", "required": True}]
     )
     fine = _draft_with_task(tenant_a.label, event_type="cashback_paid", aggregation="sum", sum_field="amount")
-    mission_transition(fine, "active")
+    mission_transition(mission=fine, to="active")
     assert Mission.objects.get(pk=fine.pk).status == "active"
     EventType.objects.filter(name="cashback_paid").update(is_active=False)
     off = _draft_with_task(tenant_a.label, event_type="cashback_paid")
     with pytest.raises(DomainError) as exc:
-        mission_transition(off, "active")
+        mission_transition(mission=off, to="active")
     assert exc.value.errors == {
         "tasks[0].event_type": ['The event type "cashback_paid" is switched off: ingest refuses its events.']
     }
@@ -69,7 +69,7 @@ def test_another_labels_custom_type_is_unknown(tenant_a, tenant_b):
     EventType.objects.create(label=tenant_b.label, name="cashback_paid", fields=[])
     mission = _draft_with_task(tenant_a.label, event_type="cashback_paid")
     with pytest.raises(DomainError) as exc:
-        mission_transition(mission, "active")
+        mission_transition(mission=mission, to="active")
     assert list(exc.value.errors) == ["tasks[0].event_type"]
 
 

@@ -174,14 +174,14 @@ def test_a_batch_writes_one_progress_row_per_player_whatever_its_missions(tenant
 def test_a_claim_required_mission_rewards_on_claim_once(tenant_a):
     mission = mission_make(tenant_a.label, tasks=[{"target": 1}], claim_required=True, reward_diamonds=3)
     with pytest.raises(DomainError) as refused:
-        mission_claim(tenant_a.player, mission)
+        mission_claim(player=tenant_a.player, mission=mission)
     assert refused.value.code == "not_completed"
     feed(tenant_a.label, [bet()])
     pm = _run(tenant_a, mission)
     assert pm.state == "completed"
     assert wallet_get(tenant_a.player).diamonds == 0
-    first = mission_claim(tenant_a.player, mission)
-    second = mission_claim(tenant_a.player, mission)
+    first = mission_claim(player=tenant_a.player, mission=mission)
+    second = mission_claim(player=tenant_a.player, mission=mission)
     assert (first.created, second.created) == (True, False)
     assert first.player_mission.pk == second.player_mission.pk == pm.pk
     assert wallet_get(tenant_a.player).diamonds == 3

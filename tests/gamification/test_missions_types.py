@@ -33,14 +33,14 @@ def _states(tenant, mission) -> list[tuple[int, str]]:
 
 def test_status_moves_one_way_draft_active_archived(tenant_a):
     mission = mission_make(tenant_a.label, status="draft")
-    assert _code(lambda: mission_transition(mission, "archived")).code == "invalid_transition"
-    mission_transition(mission, "active")
+    assert _code(lambda: mission_transition(mission=mission, to="archived")).code == "invalid_transition"
+    mission_transition(mission=mission, to="active")
     assert mission.status == "active"
     assert mission.activated_at
-    assert _code(lambda: mission_transition(mission, "draft")).code == "invalid_transition"
-    mission_transition(mission, "archived")
+    assert _code(lambda: mission_transition(mission=mission, to="draft")).code == "invalid_transition"
+    mission_transition(mission=mission, to="archived")
     assert Mission.objects.get(pk=mission.pk).status == "archived"
-    assert _code(lambda: mission_transition(mission, "active")).code == "invalid_transition"
+    assert _code(lambda: mission_transition(mission=mission, to="active")).code == "invalid_transition"
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_status_moves_one_way_draft_active_archived(tenant_a):
 def test_activation_names_what_is_missing(tenant_a, fields, field):
     mission = Mission.objects.create(label=tenant_a.label, name="Incomplete", **fields)
     MissionTask.objects.create(mission=mission, name="t", event_type="login", target=1)
-    error = _code(lambda: mission_transition(mission, "active"))
+    error = _code(lambda: mission_transition(mission=mission, to="active"))
     assert error.code == "incomplete"
     assert (field if field != "recurring" else "recurrence") in error.errors
     assert Mission.objects.get(pk=mission.pk).status == "draft"
@@ -65,7 +65,7 @@ def test_activation_names_what_is_missing(tenant_a, fields, field):
 
 def test_a_mission_without_tasks_cannot_be_activated(tenant_a):
     mission = Mission.objects.create(label=tenant_a.label, name="Empty")
-    assert "tasks" in _code(lambda: mission_transition(mission, "active")).errors
+    assert "tasks" in _code(lambda: mission_transition(mission=mission, to="active")).errors
 
 
 def test_opt_in_starts_the_count_and_the_time_limit_ends_it_as_missed(tenant_a):
@@ -75,9 +75,11 @@ def test_opt_in_starts_the_count_and_the_time_limit_ends_it_as_missed(tenant_a):
     feed(tenant_a.label, [bet(at="2026-01-05T10:00:00Z")])  # before the opt-in: not counted
     assert not PlayerMission.objects.filter(mission=mission).exists()
     assert missions_for_player(tenant_a.player, now=T)[0].state == "available"
-    pm = mission_opt_in(tenant_a.player, mission, now=T)
+    pm = mission_opt_in(player=tenant_a.player, mission=mission, now=T)
     assert pm.expires_at == T + dt.timedelta(hours=2)
-    assert mission_opt_in(tenant_a.player, mission, now=T + dt.timedelta(minutes=5)).pk == pm.pk  # again: nothing
+    assert (
+        mission_opt_in(player=tenant_a.player, mission=mission, now=T + dt.timedelta(minutes=5)).pk == pm.pk
+    )  # again: nothing
     feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z"), bet(at="2026-01-05T13:30:00Z")])  # the second is too late
     pm.refresh_from_db()
     assert list(pm.progress.values()) == ["1"]
@@ -85,14 +87,14 @@ def test_opt_in_starts_the_count_and_the_time_limit_ends_it_as_missed(tenant_a):
     assert missions_for_player(tenant_a.player, now=later)[0].state == "missed"  # right before the beat runs
     assert missions_mark_missed(now=later) == 1
     assert _states(tenant_a, mission) == [(1, "missed")]
-    assert _code(lambda: mission_opt_in(tenant_a.player, mission, now=later)).code == "already_finished"
+    assert _code(lambda: mission_opt_in(player=tenant_a.player, mission=mission, now=later)).code == "already_finished"
 
 
 def test_control_group_players_cannot_opt_in(tenant_a):
     mission = mission_make(tenant_a.label, requires_opt_in=True)
     Player.objects.filter(pk=tenant_a.player.pk).update(ach_gamification_in_control_group=True)
     tenant_a.player.refresh_from_db()
-    assert _code(lambda: mission_opt_in(tenant_a.player, mission, now=T)).code == "control_group"
+    assert _code(lambda: mission_opt_in(player=tenant_a.player, mission=mission, now=T)).code == "control_group"
     assert not PlayerMission.objects.exists()
 
 
@@ -137,7 +139,7 @@ def test_with_a_claim_the_next_run_waits_for_it(tenant_a):
     feed(tenant_a.label, [bet()])
     feed(tenant_a.label, [bet()])
     assert _states(tenant_a, mission) == [(1, "completed")]
-    mission_claim(tenant_a.player, mission)
+    mission_claim(player=tenant_a.player, mission=mission)
     assert missions_for_player(tenant_a.player)[0].state == "available"
     feed(tenant_a.label, [bet()])
     assert _states(tenant_a, mission) == [(1, "claimed"), (2, "completed")]
@@ -199,8 +201,8 @@ def test_a_claim_takes_the_completed_run_even_when_the_next_day_has_started(tena
         tenant_a.label, tasks=[{"target": 1}], type="recurring", recurrence="daily", claim_required=True, reward_gems=2
     )
     feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z"), bet(at="2026-01-06T12:00:00Z")])
-    assert mission_claim(tenant_a.player, mission).player_mission.cycle == "2026-01-06"
-    assert mission_claim(tenant_a.player, mission).player_mission.cycle == "2026-01-05"
-    replay = mission_claim(tenant_a.player, mission)
+    assert mission_claim(player=tenant_a.player, mission=mission).player_mission.cycle == "2026-01-06"
+    assert mission_claim(player=tenant_a.player, mission=mission).player_mission.cycle == "2026-01-05"
+    replay = mission_claim(player=tenant_a.player, mission=mission)
     assert (replay.created, replay.player_mission.cycle) == (False, "2026-01-06")
     assert Player.objects.get(pk=tenant_a.player.pk).wallet.gems == 4

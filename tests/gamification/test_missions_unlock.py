@@ -35,7 +35,7 @@ def _locked(**fields) -> Mission:
 )
 def test_the_unlock_rule(mission, read, expected):
     facts = {"has_run": False, "unlock_mission_done": False, "level_points": None} | read
-    assert mission_unlock_holds(mission, **facts) is expected
+    assert mission_unlock_holds(mission=mission, **facts) is expected
 
 
 @pytest.mark.django_db
@@ -44,11 +44,11 @@ def test_the_service_the_selector_and_the_handler_agree_on_a_level_unlock(tenant
     mission = mission_make(tenant_a.label, type="locked", unlock_level=level, tasks=[{"target": 1}])
     player = tenant_a.player
     shown = {m.id: m.state for m in missions_for_player(player)}
-    assert (mission_unlocked(player, mission), shown[mission.pk]) == (False, "locked")
+    assert (mission_unlocked(player=player, mission=mission), shown[mission.pk]) == (False, "locked")
     feed(tenant_a.label, [bet()])  # locked: the bet counts for nothing
     assert not PlayerMission.objects.filter(mission=mission).exists()
     wallet_adjust(player=player, currency="points", amount=10, source="api", key="to-silver")
     shown = {m.id: m.state for m in missions_for_player(player)}
-    assert (mission_unlocked(player, mission), shown[mission.pk]) == (True, "available")
+    assert (mission_unlocked(player=player, mission=mission), shown[mission.pk]) == (True, "available")
     feed(tenant_a.label, [bet()])
     assert PlayerMission.objects.get(mission=mission).completed_at is not None  # the bet counted, it is done
