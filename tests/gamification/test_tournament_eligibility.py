@@ -249,3 +249,17 @@ def test_a_cancel_refunds_the_buy_in_of_a_player_off_the_board(tenant_a):
     assert TournamentParticipant.objects.get(instance=instance, player=player).status == "refunded"
     assert Wallet.objects.get(player=player).points == 300  # the player's own points back, never withheld
     _consistent(instance)
+
+
+def test_staff_approving_a_player_no_longer_active_are_told_why_and_nothing_changes(tenant_a, tenant_b, staff_client):
+    instance = _race(tenant_a, registration_type="manual")
+    (player,) = players_make(tenant_a, 1)
+    tournament_register(player=player, instance=instance)
+    _status(player, "LOCKED")
+    url = reverse("admin:gamification_tournamentinstance_participant", args=[instance.pk, player.pk, "approve"])
+    assert staff_client(tenant_b.admin).post(url).status_code == 404
+    answer = staff_client(tenant_a.admin).post(url, follow=True)
+    assert "account is LOCKED: tournaments are open to ACTIVE accounts only" in answer.content.decode()
+    assert TournamentParticipant.objects.get(instance=instance, player=player).status == "pending"
+    instance.refresh_from_db()
+    assert instance.participant_count == 0
