@@ -453,6 +453,27 @@ def test_ingest_and_the_pipeline_go_on_while_the_broker_is_down(stack, workers, 
     assert_all_applied_once(label, events)
 
 
+def test_a_stopped_pipeline_worker_gives_its_partitions_back_at_once(stack, workers, partner):
+    """SIGTERM: the page at hand finishes, the leases are released (the others need not wait for them to expire)."""
+    label, raw_key = partner
+    worker = workers[0]  # --group crm
+    worker.popen.terminate()
+    assert worker.popen.wait(timeout=30) == 0, worker.output()
+    assert "event=pipeline_stopped" in worker.output()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pipeline_cursor WHERE lease_owner LIKE %s", [f"worker:%:{worker.popen.pid}:%"]
+        )
+        assert cursor.fetchone()[0] == 0
+        cursor.execute(
+            "SELECT count(*) FROM pipeline_worker WHERE worker_id LIKE %s", [f"worker:%:{worker.popen.pid}:%"]
+        )
+        assert cursor.fetchone()[0] == 0
+    status, body = send(stack.web.port, raw_key, make_events(20, "t", players=5))
+    assert (status, body["accepted"]) == (202, 20)
+    wait_until_applied(label, timeout=60)  # the worker running both groups took the crm partitions over at once
+
+
 def test_garbage_gets_a_clear_4xx_and_stores_nothing(stack, partner):
     _, raw_key = partner
     players_before = Player.objects.count()

@@ -230,8 +230,8 @@ CELERY_BEAT_SCHEDULE = {
     "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
 }
 # --- event pipeline (crm.pipeline) ----------------------------------------------------------------------------------
-# Events per page (one transaction of a group in one partition).
-PITBOSS_PIPELINE_PAGE = env.int("PITBOSS_PIPELINE_PAGE", default=500)
+# Events per page at most (one transaction of a group in one partition): per-batch costs are shared by more events.
+PITBOSS_PIPELINE_PAGE = env.int("PITBOSS_PIPELINE_PAGE", default=2000)
 # A tick at most this often while events come in; one every PITBOSS_PIPELINE_IDLE_TICK_SECONDS when idle.
 PITBOSS_PIPELINE_TICK_MS = env.int("PITBOSS_PIPELINE_TICK_MS", default=100)
 PITBOSS_PIPELINE_IDLE_TICK_SECONDS = env.int("PITBOSS_PIPELINE_IDLE_TICK_SECONDS", default=10)

@@ -50,6 +50,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.applied: list[tuple[int, int, str]] = []  # (event id, player id, thread)
+        self.pages: list[int] = []  # the size of each page handed over
         self.broken = False
         self._lock = threading.Lock()
 
@@ -63,6 +64,7 @@ class Recorder:
     def _add(self, seen) -> None:
         with self._lock:
             self.applied.extend(seen)
+            self.pages.append(len(seen))
 
     def ids(self) -> list[int]:
         return [event_id for event_id, _, _ in self.applied]
@@ -130,6 +132,18 @@ def test_a_transaction_that_commits_after_a_later_one_is_not_skipped(tenant_a, r
     assert recorder.ids() == [*fast_ids, *held_ids]
     assert deposits_counted() == 3
     assert pipeline_drain() == 0
+
+
+def test_a_backlog_is_applied_in_pages_of_the_set_size_in_acceptance_order(tenant_a, recorder, settings):
+    settings.PITBOSS_PIPELINE_PAGE = 3
+    first = ingest(tenant_a, [deposit(f"d-{i}") for i in range(5)])
+    second = ingest(tenant_a, [deposit(f"e-{i}") for i in range(5)])
+
+    assert pipeline_drain(group_names=["automation"]) == 10
+
+    assert recorder.ids() == first + second  # one player: one partition, in the order accepted
+    assert recorder.pages == [3, 3, 3, 1]  # full pages keep the window open; the short one closes it
+    assert pipeline_drain(group_names=["automation"]) == 0
 
 
 def test_a_poison_event_fails_in_one_group_only_and_a_retry_after_the_fix_applies_it_once(tenant_a, recorder):
