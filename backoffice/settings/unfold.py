@@ -93,6 +93,7 @@ UNFOLD = {
                 "title": "Data",
                 "items": [
                     _item("Ingestion", "monitoring", "admin:crm_event_ingestion", "events"),
+                    _item("Pipeline failures", "error", "admin:crm_pipelinefailure_changelist", "pipeline_failures"),
                     _item("Event types", "category", "admin:crm_eventtype_changelist", "event_types"),
                     _item("Replica sources", "database", "admin:integrations_datasource_changelist", "data_sources"),
                     _item("Synced views", "sync", "admin:integrations_syncview_changelist", "sync_views"),

@@ -1,14 +1,18 @@
-"""The ingestion dashboard: per label in view, events received and processed per minute over the last hour, the
-backlog, the lag and the failures, refreshed in place every few seconds.
+"""The ingestion dashboard: per label in view, events received per minute over the last hour and, per consumer group,
+its position, its lag (pending events and the age of the oldest), its throughput, its p95 from acceptance to applied
+and its failures, refreshed in place every few seconds.
 
-Its numbers come from `crm.selectors.ingestion_stats` (six grouped queries over the last hour and the backlog).
+Its numbers come from `crm.selectors.ingestion_stats` (six queries whatever the number of labels and groups).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -16,14 +20,23 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from crm.admin.events.formatting import explorer_url
+from crm.admin.events.formatting import explorer_url, moment
 from crm.models import EventSource
-from crm.selectors import INGESTION_MINUTES, LAG_WINDOW, LabelIngestion, ingestion_stats
+from crm.pipeline import LATENCY_BOUNDS_MS
+from crm.selectors import INGESTION_MINUTES, LATENCY_WINDOW, PENDING_CAP, GroupLag, LabelIngestion, ingestion_stats
 from integrations.models import DataSource, StreamSource
 
 REFRESH_SECONDS = 10
 RATE_MINUTES = 5  # "per minute" figures average the last complete minutes, not the one still filling
+THROUGHPUT_MINUTES = (15, 60)
 SOURCE_NAMES = dict(EventSource.choices)
+# One colour per consumer group on the chart (unfold's palette), the received line in the primary colour.
+GROUP_COLOURS = {
+    "crm": "var(--color-green-500)",
+    "gamification": "var(--color-orange-500)",
+    "automation": "var(--color-blue-500)",
+    "delivery": "var(--color-base-500)",
+}
 
 
 def ingestion_view(model_admin, request):
@@ -31,9 +44,12 @@ def ingestion_view(model_admin, request):
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     now = timezone.now()
-    stats = ingestion_stats(model_admin.actor(request), now=now)
+    stats = ingestion_stats(actor=model_admin.actor(request), now=now)
     context = {
         "labels": [_panel(label, now) for label in stats],
+        "groups": [{"name": g.group, "colour": GROUP_COLOURS.get(g.group, "")} for g in stats[0].groups]
+        if stats
+        else [],
         "updated_at": now,
         "refresh_seconds": REFRESH_SECONDS,
         "window_minutes": INGESTION_MINUTES,
@@ -53,69 +69,121 @@ def ingestion_view(model_admin, request):
 
 def _panel(stat: LabelIngestion, now: dt.datetime) -> dict:
     label_id = stat.label.pk
-    since = stat.minutes[0]
     complete = slice(-1 - RATE_MINUTES, -1)
+    max_lag = settings.PITBOSS_PIPELINE_MAX_LAG_SECONDS
+    kpis = [{"title": "Received / min", "value": _rate(stat.received[complete]), "hint": f"last {RATE_MINUTES} min"}]
+    for lag in stat.groups:
+        seconds = lag.lag_seconds(now)
+        kpis.append(
+            {
+                "title": f"Lag, {lag.group}",
+                "value": _duration(seconds) if lag.pending else "0 s",
+                "hint": f"{_pending_text(lag)} pending",
+                "url": explorer_url(label__id__exact=label_id, status=f"pending:{lag.group}"),
+                "alert": seconds > max_lag,
+            }
+        )
+    failures = stat.failures_open
+    kpis.append(
+        {
+            "title": "Failures",
+            "value": f"{failures:,}",
+            "hint": "open, every group",
+            "url": failures_url(label=label_id, status="open"),
+            "alert": failures > 0,
+        }
+    )
     return {
         "id": label_id,
         "name": stat.label.name,
-        "kpis": [
-            {"title": "Received / min", "value": _rate(stat.received[complete]), "hint": f"last {RATE_MINUTES} min"},
-            {"title": "Processed / min", "value": _rate(stat.processed[complete]), "hint": f"last {RATE_MINUTES} min"},
-            {
-                "title": "Backlog",
-                "value": f"{stat.backlog:,}",
-                "hint": "waiting for the handlers",
-                "url": explorer_url(label__id__exact=label_id, status="pending"),
-            },
-            {
-                "title": "Oldest waiting",
-                "value": _duration((now - stat.oldest_waiting_at).total_seconds()) if stat.oldest_waiting_at else "-",
-                "hint": "since it was received",
-            },
-            {
-                "title": "Lag, p95",
-                "value": _duration(stat.lag_p95_seconds) if stat.lag_p95_seconds is not None else "-",
-                "hint": f"received to processed, last {int(LAG_WINDOW.total_seconds() // 60)} min",
-            },
-            {
-                "title": "Failed",
-                "value": f"{stat.failed:,}",
-                "hint": f"last {INGESTION_MINUTES} min",
-                "url": explorer_url(label__id__exact=label_id, status="failed", received_at_from=since),
-                "alert": stat.failed > 0,
-            },
-        ],
+        "kpis": kpis,
         "chart": _chart(stat),
-        "sources": _sources_table(stat, since),
+        "groups": _groups_table(stat, now),
+        "sources": _sources_table(stat, stat.minutes[0]),
     }
 
 
+def _pending_text(lag: GroupLag) -> str:
+    return f"{PENDING_CAP:,}+" if lag.pending_capped else f"{lag.pending:,}"
+
+
+def _groups_table(stat: LabelIngestion, now: dt.datetime) -> dict:
+    """One row per consumer group: where it is, what it has left, how fast it goes, what failed."""
+    rows = []
+    for lag in stat.groups:
+        failures_open = lag.failures_open
+        p95 = lag.p95_ms()
+        rows.append(
+            [
+                format_html("<strong>{}</strong>", lag.group),
+                moment(lag.position_at) if lag.position_at else "-",
+                _link(explorer_url(label__id__exact=stat.label.pk, status=f"pending:{lag.group}"), _pending_text(lag)),
+                _duration(lag.lag_seconds(now)) if lag.pending else "0 s",
+                *(_rate_value(lag.applied_per_minute(m)) for m in THROUGHPUT_MINUTES),
+                _latency(p95) if p95 is not None else "-",
+                _link(failures_url(label=stat.label.pk, group=lag.group, status="open"), f"{failures_open:,}")
+                if failures_open
+                else "0",
+                _link(failures_url(label=stat.label.pk, group=lag.group, status="parked"), f"{lag.failures_parked:,}")
+                if lag.failures_parked
+                else "0",
+            ]
+        )
+    headers = [
+        "Group",
+        "Position",
+        "Pending",
+        "Lag",
+        *(f"Applied / min, {m} min" for m in THROUGHPUT_MINUTES),
+        f"p95, {LATENCY_WINDOW} min",
+        "Failures retrying",
+        "Parked",
+    ]
+    return {"headers": headers, "rows": rows}
+
+
+def failures_url(*, label: int | None = None, group: str | None = None, status: str | None = None) -> str:
+    """The pipeline failures' list with these filters."""
+    query = {
+        key: value
+        for key, value in (("label__id__exact", label), ("group", group), ("status", status))
+        if value is not None
+    }
+    url = reverse("admin:crm_pipelinefailure_changelist")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
 def _chart(stat: LabelIngestion) -> str:
-    """Data of unfold's line chart (Chart.js, served by unfold): received and processed per minute."""
+    """Data of unfold's line chart (Chart.js, served by unfold): received, and applied by each group, per minute."""
     line = {"pointRadius": 0, "cubicInterpolationMode": "monotone", "fill": False}
+    datasets = [
+        {
+            **line,
+            "label": "Received",
+            "data": stat.received,
+            "borderColor": "var(--color-primary-600)",
+            "backgroundColor": "var(--color-primary-600)",
+            "borderWidth": 4,
+            "order": 9,  # under the groups' lines: where they match, the group keeps up
+        }
+    ]
+    for order, lag in enumerate(stat.groups, start=1):
+        colour = GROUP_COLOURS.get(lag.group, "var(--color-base-500)")
+        datasets.append(
+            {
+                **line,
+                "label": f"Applied, {lag.group}",
+                "data": lag.applied,
+                "borderColor": colour,
+                "backgroundColor": colour,
+                "borderWidth": 1.5,
+                "order": order,
+            }
+        )
     return json.dumps(
         {
             "labels": [timezone.localtime(minute).strftime("%H:%M") for minute in stat.minutes],
-            "datasets": [
-                {
-                    **line,
-                    "label": "Received",
-                    "data": stat.received,
-                    "borderColor": "var(--color-primary-600)",
-                    "backgroundColor": "var(--color-primary-600)",
-                    "borderWidth": 4,
-                    "order": 2,  # under the processed line: where they match, processing keeps up
-                },
-                {
-                    **line,
-                    "label": "Processed",
-                    "data": stat.processed,
-                    "borderColor": "var(--color-green-500)",
-                    "backgroundColor": "var(--color-green-500)",
-                    "borderWidth": 1.5,
-                    "order": 1,
-                },
-            ],
+            "datasets": datasets,
         }
     )
 
@@ -143,16 +211,10 @@ CHART_OPTIONS = json.dumps(
 
 def _sources_table(stat: LabelIngestion, since: dt.datetime) -> dict:
     rows = []
-    for source, (events, failed) in stat.sources.items():
+    for source, events in stat.sources.items():
         filters = {"label__id__exact": stat.label.pk, "source__exact": source, "received_at_from": since}
-        rows.append(
-            [
-                SOURCE_NAMES.get(source, source),
-                _link(explorer_url(**filters), f"{events:,}"),
-                _link(explorer_url(status="failed", **filters), f"{failed:,}") if failed else "0",
-            ]
-        )
-    return {"headers": ["Source", "Events", "Failed"], "rows": rows}
+        rows.append([SOURCE_NAMES.get(source, source), _link(explorer_url(**filters), f"{events:,}")])
+    return {"headers": ["Source", "Events"], "rows": rows}
 
 
 def _data_source_links(request) -> list[dict]:
@@ -173,8 +235,18 @@ def _link(url: str, text: str) -> str:
 
 
 def _rate(per_minute: list[int]) -> str:
-    rate = sum(per_minute) / len(per_minute)
+    return _rate_value(sum(per_minute) / len(per_minute))
+
+
+def _rate_value(rate: float) -> str:
     return f"{rate:,.0f}" if rate >= 10 or rate == int(rate) else f"{rate:,.1f}"
+
+
+def _latency(ms: float) -> str:
+    """A p95 bucket bound: "≤ 300 ms", "≤ 1.50 s"; past the last bound, "> 5 min"."""
+    if math.isinf(ms):
+        return f"> {_duration(LATENCY_BOUNDS_MS[-1] / 1000)}"
+    return f"≤ {ms:,.0f} ms" if ms < 1000 else f"≤ {_duration(ms / 1000)}"
 
 
 def _duration(seconds: float) -> str:

@@ -32,6 +32,7 @@ from crm.admin.events.formatting import event_summary, explorer_url, format_amou
 from crm.admin.player_pages import player_pages, player_panels, player_tabs
 from crm.exports import players_csv
 from crm.models import AccountStatus, Event, Player, PlayerAggregate
+from crm.selectors import event_group_status
 
 _PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
 TIMELINE_EVENTS = 50
@@ -268,7 +269,12 @@ class PlayerAdmin(LabelScopedAdmin):
 
     def _timeline(self, player) -> dict:
         """The player's latest events, newest first, through the (player, occurred_at) index."""
-        events = Event.objects.filter(label_id=player.label_id, player_id=player.pk).order_by("-occurred_at", "-id")
+        events = list(
+            Event.objects.filter(label_id=player.label_id, player_id=player.pk).order_by("-occurred_at", "-id")[
+                :TIMELINE_EVENTS
+            ]
+        )
+        statuses = event_group_status(event_ids=[event.pk for event in events])
         currency = player.core_wallet_currency
         rows = [
             [
@@ -276,14 +282,14 @@ class PlayerAdmin(LabelScopedAdmin):
                 type_badge(event.type),
                 event_summary(event, currency) or "-",
                 event.get_source_display(),
-                status_badge(event),
+                status_badge(statuses.get(event.pk, [])),
                 format_html(
                     '<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>',
                     reverse("admin:crm_event_change", args=[event.pk]),
                     event.event_id,
                 ),
             ]
-            for event in events[:TIMELINE_EVENTS]
+            for event in events
         ]
         return {
             "table": {"headers": ["Occurred", "Type", "Details", "Source", "Status", "Event id"], "rows": rows},

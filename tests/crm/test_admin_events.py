@@ -1,8 +1,10 @@
 """The event explorer: three personas, read-only events, filters and searches through indexes, an order an index
-serves, a fixed number of queries per page, and retrying failed events (admins and integration engineers only).
+serves, a fixed number of queries per page.
 
-Events are stored with the ingest service and processed by the pipeline, so what the admin shows is what production
-would store. Labels A and B hold events with the same ids, players and brands, so a leak cannot hide.
+Events are stored with the ingest service, so what the admin shows is what production would store. Labels A and B
+hold events with the same ids, players and brands, so a leak cannot hide. These tests run in one transaction, which no
+pipeline tick can see: their events are pending in every group. Applied and failed events, and retrying them, need
+the real pipeline over committed events: tests/crm/test_admin_events_status.py.
 """
 
 from __future__ import annotations
@@ -10,15 +12,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
 from backoffice.models import Role
 from crm import pipeline
 from crm.models import Event, EventType
-from crm.pipeline import events_process
-from crm.services.events import events_retry
+from crm.pipeline import events_apply
 from crm.services.ingest import events_ingest
 from tests.factories import PlayerFactory
 
@@ -58,36 +58,32 @@ def ingest(label, *items, received_at: dt.datetime | None = None, source: str = 
 
 @pytest.fixture
 def poison(monkeypatch):
-    """A pipeline handler that fails on bets of the POISON game, as a handler bug would."""
+    """A handler of the gamification group that fails on bets of the POISON game, as a handler bug would."""
 
     def refuse(events):
         for row in events:
             if row.payload.get("game_name") == POISON:
                 raise RuntimeError(f"no scoring rule for {POISON!r}")
 
-    monkeypatch.setattr(pipeline, "_REGISTRY", [*pipeline._REGISTRY, (1000, "test-poison", refuse)])
+    poisoned = [*pipeline._GROUPS["gamification"], pipeline._Registered(1000, "test-poison", refuse)]
+    monkeypatch.setitem(pipeline._GROUPS, "gamification", poisoned)
     return refuse
 
 
-def failed_event(label, event_id: str = "bad-1", **envelope) -> Event:
-    """A bet the pipeline set aside (needs the `poison` fixture)."""
-    payload = {"bet_amount": 5, "game_id": "g-9", "game_name": POISON}
-    ids = ingest(label, event(event_id, "casino_bet", payload, **envelope))
-    events_process(ids)
-    stored = Event.objects.get(pk=ids[0])
-    assert stored.processing_error.startswith("RuntimeError: no scoring rule")
-    return stored
+def bad_bet(event_id: str = "bad-1", **envelope) -> dict:
+    """A bet the `poison` handler refuses."""
+    return event(event_id, "casino_bet", {"bet_amount": 5, "game_id": "g-9", "game_name": POISON}, **envelope)
 
 
 # --- fixtures ------------------------------------------------------------------------------------------------------
 @pytest.fixture
-def events_ab(tenant_a, tenant_b, poison):
-    """In each label: a processed deposit and bet, a pending login and a failed bet, with the same ids in both."""
+def events_ab(tenant_a, tenant_b):
+    """In each label: a deposit, a bet and a login (their handlers run: the player's aggregates count them) and a
+    bet of the poisoned game, with the same ids in both."""
     made = {}
     for tenant in (tenant_a, tenant_b):
-        ids = ingest(tenant.label, event("d-1"), event("b-1", "casino_bet"), event("l-1", "login"))
-        events_process(ids[:2])
-        failed_event(tenant.label)
+        ids = ingest(tenant.label, event("d-1"), event("b-1", "casino_bet"), event("l-1", "login"), bad_bet())
+        events_apply(ids[:2])
         made[tenant.label.pk] = dict(Event.objects.filter(label=tenant.label).values_list("event_id", "pk"))
     return made
 
@@ -149,21 +145,16 @@ def test_the_event_page_shows_the_envelope_the_payload_and_the_status(events_ab,
         f'href="{player_url}"',
         "shared-player",
         "REST API",
-        "Processed",
+        "Pending · crm",
+        "By consumer group",
+        '<th scope="row">crm</th>',
+        '<th scope="row">gamification</th>',
+        "Waiting since",
         '<th scope="row">game_name</th><td>Book of Dead</td>',
         '<th scope="row">bet_amount</th><td>2.50 EUR</td>',
         '<th scope="row">game_id</th><td>g-1</td>',
     ):
         assert expected in html, expected
-    assert "Processing error" not in html
-
-    failed = client.get(_url("change", events_ab[tenant_a.label.pk]["bad-1"])).content.decode()
-    assert "Processing error" in failed
-    assert "RuntimeError: no scoring rule for &#x27;Poisoned Reels&#x27;" in failed
-    assert "Failed" in failed
-    pending = client.get(_url("change", events_ab[tenant_a.label.pk]["l-1"])).content.decode()
-    assert "Pending" in pending
-    assert "Waiting since" in pending
 
 
 # --- filters and searches ------------------------------------------------------------------------------------------
@@ -173,9 +164,11 @@ def test_the_event_page_shows_the_envelope_the_payload_and_the_status(events_ab,
         ({"type": "deposit"}, {"d-1"}),
         ({"type": "casino_bet"}, {"b-1", "bad-1"}),
         ({"type": "withdrawal"}, set()),
-        ({"status": "processed"}, {"d-1", "b-1"}),
-        ({"status": "pending"}, {"l-1"}),
-        ({"status": "failed"}, {"bad-1"}),
+        ({"status": "pending"}, {"d-1", "b-1", "l-1", "bad-1"}),  # nothing committed: no group applied them
+        ({"status": "pending:gamification"}, {"d-1", "b-1", "l-1", "bad-1"}),
+        ({"status": "applied"}, set()),
+        ({"status": "failed"}, set()),
+        ({"status": "failed:nope"}, set()),
         ({"source__exact": "api"}, {"d-1", "b-1", "l-1", "bad-1"}),
         ({"source__exact": "replica"}, set()),
         ({"q": "shared-player"}, {"d-1", "b-1", "l-1", "bad-1"}),  # a player's exact user_ext_id
@@ -271,146 +264,40 @@ def test_columns_do_not_sort(timeline, tenant_a, staff_client):
 @pytest.mark.parametrize(
     ("params", "queries"),
     [
-        ({}, 6),
-        ({"type": "deposit", "status": "processed", "source__exact": "api"}, 6),
-        ({"q": "shared-player"}, 7),
-        ({"q": "no-such-id"}, 7),
-        ({"player_id": "PLAYER"}, 7),
+        ({}, 8),
+        ({"type": "deposit", "status": "applied", "source__exact": "api"}, 7),  # an empty page: no status to read
+        ({"status": "pending"}, 8),
+        ({"status": "failed:crm"}, 7),
+        ({"q": "shared-player"}, 9),
+        ({"q": "no-such-id"}, 8),
+        ({"player_id": "PLAYER"}, 9),
     ],
 )
 def test_the_list_costs_the_same_queries_for_3_or_60_events(
     params, queries, tenant_a, staff_client, django_assert_num_queries
 ):
-    # session, user, roles, the switcher's labels, the label's custom types, the page of events (with players and
-    # brands joined); a search adds the player lookup, the player filter the player it names. Never a COUNT.
+    # session, user, roles, the switcher's labels, the sidebar's credit approvals, the label's custom types, the page
+    # of events (with players and brands joined), their status in each group; a search adds the player lookup, the
+    # player filter the player it names. Never a COUNT of events.
     params = {k: (tenant_a.player.pk if v == "PLAYER" else v) for k, v in params.items()}
     client = staff_client(tenant_a.admin)
-    ids = ingest(tenant_a.label, *(event(f"e-{i}") for i in range(3)))
-    events_process(ids)
+    ingest(tenant_a.label, *(event(f"e-{i}") for i in range(3)))
     with django_assert_num_queries(queries) as captured:
         first = client.get(reverse(LIST), params)
     ingest(tenant_a.label, *(event(f"f-{i}", user_ext_id=f"p-{i % 7}") for i in range(60)))
     with django_assert_num_queries(queries):
         second = client.get(reverse(LIST), params)
-    assert not [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert not [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper() and "crm_event" in q["sql"]]
     assert len(second.context["cl"].result_list) >= len(first.context["cl"].result_list)
 
 
 def test_several_labels_add_only_the_label_filter_to_the_cost(
     events_ab, tenant_a, tenant_b, staff_client, django_assert_num_queries
 ):
-    # the six of one label, and the labels the label filter offers
+    # the eight of one label, and the labels the label filter offers
     tenant_a.admin.label_roles.create(label=tenant_b.label, role=Role.SUPPORT)
     client = staff_client(tenant_a.admin)
-    with django_assert_num_queries(7) as captured:
+    with django_assert_num_queries(9) as captured:
         response = client.get(reverse(LIST))
     assert len(response.context["cl"].result_list) == 8
-    assert not [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
-
-
-def test_the_event_page_costs_a_fixed_number_of_queries(events_ab, tenant_a, staff_client, django_assert_num_queries):
-    # session, user, roles, the switcher's labels, the event with its player, brand and label (read once, though
-    # the page, its Retry button and the permission check all need it)
-    client = staff_client(tenant_a.admin)
-    client.get(_url("change", events_ab[tenant_a.label.pk]["d-1"]))  # content types are cached after a first page
-    with django_assert_num_queries(5):
-        response = client.get(_url("change", events_ab[tenant_a.label.pk]["bad-1"]))
-    assert reverse("admin:crm_event_retry", args=[events_ab[tenant_a.label.pk]["bad-1"]]) in response.content.decode()
-
-
-# --- retry ---------------------------------------------------------------------------------------------------------
-@pytest.fixture
-def dispatched(monkeypatch):
-    """Ids handed to the broker (the one thing that would leave the machine); run them with events_process."""
-    sent: list[list[int]] = []
-    monkeypatch.setattr("crm.tasks.dispatch_processing", lambda ids: sent.append(list(ids)))
-    return sent
-
-
-def _retry_selected(client, *pks):
-    return client.post(reverse(LIST), {"action": "retry_selected", "_selected_action": [str(pk) for pk in pks]})
-
-
-def _is_failed(pk: int) -> bool:
-    return bool(Event.objects.get(pk=pk).processing_error)
-
-
-@pytest.mark.parametrize("role", ALL_ROLES)
-def test_only_admins_and_integration_engineers_retry(role, events_ab, tenant_a, staff_with_role, staff_client):
-    client = staff_client(staff_with_role(tenant_a.label, role))
-    allowed = role in MAY_RETRY
-    bad = events_ab[tenant_a.label.pk]["bad-1"]
-    action_form = client.get(reverse(LIST)).context["action_form"]  # None when the user has no action at all
-    choices = [name for name, _ in action_form.fields["action"].choices] if action_form else []
-    assert ("retry_selected" in choices) is allowed
-    page = client.get(_url("change", bad)).content.decode()
-    assert (reverse("admin:crm_event_retry", args=[bad]) in page) is allowed
-    assert client.get(reverse("admin:crm_event_retry", args=[bad])).status_code == (200 if allowed else 403)
-    _retry_selected(client, bad)
-    assert _is_failed(bad) is not allowed
-
-
-@pytest.mark.parametrize("role", sorted(MAY_RETRY))
-def test_retrying_from_the_event_page_requeues_it(role, events_ab, tenant_a, staff_with_role, staff_client, dispatched):
-    client = staff_client(staff_with_role(tenant_a.label, role))
-    bad = events_ab[tenant_a.label.pk]["bad-1"]
-    response = client.post(reverse("admin:crm_event_retry", args=[bad]))
-    assert response.status_code == 302
-    stored = Event.objects.get(pk=bad)
-    assert (stored.processed_at, stored.processing_error) == (None, "")  # back in the backlog
-    assert "back in the backlog" in " ".join(str(m) for m in get_messages(response.wsgi_request))
-    assert "Retried." in client.get(_url("history", bad)).content.decode()
-
-
-def test_a_retried_event_is_dispatched_after_commit_and_processed(
-    events_ab, tenant_a, monkeypatch, dispatched, django_capture_on_commit_callbacks
-):
-    bad = events_ab[tenant_a.label.pk]["bad-1"]
-    monkeypatch.setattr(pipeline, "_REGISTRY", [e for e in pipeline._REGISTRY if e[1] != "test-poison"])  # fixed
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert events_retry(event_ids=[bad, events_ab[tenant_a.label.pk]["d-1"]]) == [bad]
-    assert dispatched == []  # nothing leaves before the commit
-    for callback in callbacks:
-        callback()
-    assert dispatched == [[bad]]
-    assert events_process(dispatched[0]) == 1
-    stored = Event.objects.get(pk=bad)
-    assert stored.processed_at is not None
-    assert stored.processing_error == ""
-    assert tenant_a.player.aggregate.bet_count == 2  # b-1 and now bad-1
-
-
-def test_retry_leaves_processed_and_pending_events_alone(events_ab, tenant_a, staff_client):
-    before = {e.pk: (e.processed_at, e.processing_error) for e in Event.objects.filter(label=tenant_a.label)}
-    ok = [events_ab[tenant_a.label.pk][i] for i in ("d-1", "b-1", "l-1")]
-    assert events_retry(event_ids=ok) == []
-    response = _retry_selected(staff_client(tenant_a.admin), *ok)
-    assert "nothing was re-queued" in " ".join(str(m) for m in get_messages(response.wsgi_request))
-    after = {e.pk: (e.processed_at, e.processing_error) for e in Event.objects.filter(label=tenant_a.label)}
-    assert after == before
-
-
-def test_the_retry_button_shows_only_on_failed_events(events_ab, tenant_a, staff_client):
-    client = staff_client(tenant_a.admin)
-    processed = events_ab[tenant_a.label.pk]["d-1"]
-    assert (
-        reverse("admin:crm_event_retry", args=[processed]) not in client.get(_url("change", processed)).content.decode()
-    )
-    response = client.post(reverse("admin:crm_event_retry", args=[processed]))
-    assert response.status_code == 302
-    assert Event.objects.get(pk=processed).processing_error == ""
-    assert "has not failed" in " ".join(str(m) for m in get_messages(response.wsgi_request))
-
-
-def test_no_one_retries_another_labels_events(events_ab, tenant_a, tenant_b, outsider, staff_client):
-    foreign = events_ab[tenant_b.label.pk]["bad-1"]
-    for client in (staff_client(tenant_a.admin), staff_client(outsider)):
-        assert client.get(reverse("admin:crm_event_retry", args=[foreign])).status_code == 403
-        assert client.post(reverse("admin:crm_event_retry", args=[foreign])).status_code == 403
-        _retry_selected(client, foreign)
-    assert _is_failed(foreign)
-    # A user with roles in both labels retries only where the role allows it.
-    tenant_a.admin.label_roles.create(label=tenant_b.label, role=Role.SUPPORT)
-    _retry_selected(staff_client(tenant_a.admin), foreign, events_ab[tenant_a.label.pk]["bad-1"])
-    assert _is_failed(foreign)
-    assert not _is_failed(events_ab[tenant_a.label.pk]["bad-1"])
+    assert not [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper() and "crm_event" in q["sql"]]

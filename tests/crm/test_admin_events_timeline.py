@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from backoffice.models import Role
 from crm.admin.players import TIMELINE_EVENTS
-from crm.pipeline import events_process
+from crm.pipeline import events_apply
 from tests.crm.test_admin_events import event, ingest
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def _ago(minutes: int) -> str:
 
 @pytest.fixture
 def activity(tenant_a, tenant_b):
-    """A's player: two deposits, a bet, a win and a login, processed; B's player: one large deposit."""
+    """A's player: two deposits, a bet, a win and a login, their handlers run; B's player: one large deposit."""
     ids = ingest(
         tenant_a.label,
         event("d-1", "deposit", {"deposit_amount": 100, "deposit_method": "Trustly"}, occurred_at=_ago(50)),
@@ -49,8 +49,8 @@ def activity(tenant_a, tenant_b):
         ),
         event("l-1", "login", {"entry_point": "mobile_app"}, occurred_at=_ago(10)),
     )
-    events_process(ids)
-    events_process(ingest(tenant_b.label, event("d-1", "deposit", {"deposit_amount": 987654})))
+    events_apply(ids)
+    events_apply(ingest(tenant_b.label, event("d-1", "deposit", {"deposit_amount": 987654})))
 
 
 def test_the_player_page_lists_the_latest_events_newest_first(activity, tenant_a, staff_with_role, staff_client):
@@ -59,7 +59,7 @@ def test_the_player_page_lists_the_latest_events_newest_first(activity, tenant_a
     ids = re.findall(r'/admin/crm/event/\d+/change/">([^<]+)</a>', timeline)
     assert ids == ["l-1", "w-1", "b-1", "d-2", "d-1"]
     for expected in ("100 EUR · Trustly", "50.50 EUR", "2.50 EUR · Gates of Olympus", "40 EUR · Gates of Olympus",
-                     "mobile_app", "casino_win", "Processed"):  # fmt: skip
+                     "mobile_app", "casino_win", "Pending · crm", "Pending · gamification"):  # fmt: skip
         assert expected in timeline, expected
     assert "987,654" not in html  # label B's deposit of a player with the same ids
     explorer = reverse("admin:crm_event_changelist")
@@ -77,7 +77,9 @@ def test_the_timeline_shows_the_latest_events_only(tenant_a, staff_client):
     html = _page(staff_client(tenant_a.admin), tenant_a.player)
     ids = re.findall(r'/admin/crm/event/\d+/change/">([^<]+)</a>', html)
     assert ids == [f"e-{i:02d}" for i in range(54, 54 - TIMELINE_EVENTS, -1)]
-    assert "Pending" in html  # not processed yet
+    assert (
+        "Pending · crm" in html
+    )  # no group has applied them yet (their status: tests/crm/test_admin_events_status.py)
 
 
 def test_the_activity_section_shows_the_aggregates(activity, tenant_a, tenant_b, staff_client):
@@ -97,14 +99,15 @@ def test_a_player_without_events(tenant_a, staff_client):
 
 
 def test_the_player_page_costs_the_same_queries_for_3_or_50_events(tenant_a, staff_client, django_assert_num_queries):
-    # session, user, roles, the switcher's labels, the player, its aggregates, its latest events,
-    # and the panels other apps add (the wallet card: the wallet, its latest entries)
+    # session, user, roles, the switcher's labels, the sidebar's credit approvals, the player, its aggregates, its
+    # latest events, their status in each consumer group, and the panels other apps add (the wallet card: the
+    # wallet, its latest entries, its withheld credits)
     client = staff_client(tenant_a.admin)
-    events_process(ingest(tenant_a.label, *(event(f"a-{i}") for i in range(3))))
+    events_apply(ingest(tenant_a.label, *(event(f"a-{i}") for i in range(3))))
     _page(client, tenant_a.player)  # content types are cached after a first page
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(12):
         _page(client, tenant_a.player)
-    events_process(ingest(tenant_a.label, *(event(f"b-{i}", "login", {}) for i in range(60))))
-    with django_assert_num_queries(9):
+    events_apply(ingest(tenant_a.label, *(event(f"b-{i}", "login", {}) for i in range(60))))
+    with django_assert_num_queries(12):
         html = _page(client, tenant_a.player)
     assert html.count("/admin/crm/event/") >= TIMELINE_EVENTS

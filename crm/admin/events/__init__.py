@@ -17,9 +17,9 @@ from django.utils.html import format_html, format_html_join
 from unfold.decorators import action, display
 from unfold.paginator import InfinitePaginator
 
-from backoffice.admin.base import LabelScopedAdmin
+from backoffice.admin.base import LabelScopedAdmin, may_act_on
 from backoffice.admin.filters import ScopedRelatedFilter
-from backoffice.admin.helpers import confirmed_action, object_url
+from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.models import Brand, Perm
 from crm.admin.events.filters import (
     AwareDateTimeRangeFilter,
@@ -29,9 +29,18 @@ from crm.admin.events.filters import (
     TypeFilter,
     label_event_types,
 )
-from crm.admin.events.formatting import event_summary, moment, nowrap, payload_value, status_badge, type_badge
+from crm.admin.events.formatting import (
+    event_summary,
+    group_state,
+    moment,
+    nowrap,
+    payload_value,
+    status_badge,
+    type_badge,
+)
 from crm.admin.ingestion import ingestion_view
-from crm.models import Event, Player
+from crm.models import Event, PipelineFailure, Player
+from crm.selectors import GroupStatus, event_group_status
 from crm.services.events import events_retry
 
 RETRY_PERM = Perm.DATA_SOURCES
@@ -65,7 +74,8 @@ class EventAdmin(LabelScopedAdmin):
     actions_detail = ["retry"]
     fieldsets = (
         ("Event", {"fields": (("event_id", "type_label"), ("player_link", "label"), ("source", "status"))}),
-        ("Times", {"fields": (("occurred_time", "received_time"), ("processed_time", "waited"))}),
+        ("Times", {"fields": (("occurred_time", "received_time"),)}),
+        ("Pipeline", {"fields": ("pipeline_table",)}),
         ("Payload", {"fields": ("payload_table",)}),
         ("Integrity", {"fields": ("digest",)}),
     )
@@ -73,10 +83,17 @@ class EventAdmin(LabelScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("player__brand", "label")
 
-    def get_fieldsets(self, request, obj=None):
-        if obj is not None and obj.processing_error:
-            return (*self.fieldsets[:2], ("Processing error", {"fields": ("error",)}), *self.fieldsets[2:])
-        return self.fieldsets
+    def get_changelist(self, request, **kwargs):
+        base = super().get_changelist(request, **kwargs)
+
+        class EventChangeList(base):
+            def get_results(self, request):
+                super().get_results(request)
+                statuses = event_group_status(event_ids=[event.pk for event in self.result_list])
+                for event in self.result_list:
+                    event.pipeline_status = statuses.get(event.pk, [])
+
+        return EventChangeList
 
     def get_readonly_fields(self, request, obj=None):
         return flatten_fieldsets(self.get_fieldsets(request, obj))
@@ -150,17 +167,6 @@ class EventAdmin(LabelScopedAdmin):
     def received_time(self, obj) -> str:
         return moment(obj.received_at, precise=True)
 
-    @display(description="Processed")
-    def processed_time(self, obj) -> str:
-        return moment(obj.processed_at, precise=True)
-
-    @display(description="Waited for processing")
-    def waited(self, obj) -> str:
-        if obj.processed_at is None:
-            return f"Waiting since {moment(obj.received_at)}"
-        seconds = (obj.processed_at - obj.received_at).total_seconds()
-        return f"{seconds:,.3f} s from received to {'failed' if obj.processing_error else 'processed'}"
-
     @display(description="Type")
     def type_label(self, obj) -> str:
         return type_badge(obj.type)
@@ -193,17 +199,49 @@ class EventAdmin(LabelScopedAdmin):
 
     @display(description="Status")
     def status(self, obj) -> str:
-        return status_badge(obj)
+        return status_badge(self._statuses(obj))
+
+    @staticmethod
+    def _statuses(obj) -> list[GroupStatus]:
+        """The event's status in each consumer group: set for the list's page by its change list, read once here."""
+        if not hasattr(obj, "pipeline_status"):
+            obj.pipeline_status = event_group_status(event_ids=[obj.pk]).get(obj.pk, [])
+        return obj.pipeline_status
 
     @display(description="Label")
     def label_name(self, obj) -> str:
         return obj.label.name
 
-    @display(description="Processing error")
-    def error(self, obj) -> str:
+    @display(description="By consumer group")
+    def pipeline_table(self, obj) -> str:
+        rows = []
+        for status in self._statuses(obj):
+            text, variant = group_state(status)
+            if status.state == "failed":
+                retry = "parked: retried by staff only" if status.parked else moment(status.retry_after)
+                detail = format_html(
+                    "{} · {} attempt(s) · last {} · next retry {}"
+                    '<pre style="white-space: pre-wrap; font-family: ui-monospace, monospace; margin: 0">{}</pre>',
+                    status.handler,
+                    status.attempts,
+                    moment(status.failed_at),
+                    retry,
+                    status.error,
+                )
+            elif status.resolved_at:
+                detail = f"Applied by a retry on {moment(status.resolved_at)}, after {status.attempts} failure(s)"
+            elif status.state == "pending":
+                detail = f"Waiting since {moment(obj.received_at)}"
+            else:
+                detail = ""
+            rows.append((status.group, badge(text, variant), detail))
+        if not rows:
+            return "No consumer group has a position yet."
+        body = format_html_join("", '<tr><th scope="row">{}</th><td>{}</td><td>{}</td></tr>', rows)
         return format_html(
-            '<pre style="white-space: pre-wrap; font-family: ui-monospace, monospace; margin: 0">{}</pre>',
-            obj.processing_error,
+            '<table class="pitboss-kv"><thead><tr><th>Group</th><th>Status</th><th>Details</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            body,
         )
 
     @display(description="Payload")
@@ -232,51 +270,57 @@ class EventAdmin(LabelScopedAdmin):
         return cache[key]
 
     def has_retry_permission(self, request, object_id=None) -> bool:
-        actor = self.actor(request)
-        if object_id is None:
-            return actor.can_anywhere(RETRY_PERM)
-        event = self.get_object(request, object_id)
-        return event is not None and actor.can(RETRY_PERM, event.label_id)
+        return may_act_on(self, request, RETRY_PERM, object_id)  # another label's event: 404
+
+    def _failed_in(self, event) -> list[str]:
+        return [s.group for s in self._statuses(event) if s.state == "failed"]
 
     def get_actions_detail(self, request, object_id):
         event = self.get_object(request, object_id) if object_id else None
-        if event is None or not event.processing_error:
-            return []  # only a failed event can be retried
+        if event is None or not self._failed_in(event):
+            return []  # only an event a group failed on can be retried
         return super().get_actions_detail(request, object_id)
 
     @admin.action(description="Retry selected failed events", permissions=["retry"])
     def retry_selected(self, request, queryset) -> None:
-        allowed = queryset.for_actor(self.actor(request), RETRY_PERM).exclude(processing_error="")
+        allowed = queryset.for_actor(self.actor(request), RETRY_PERM).filter(
+            pk__in=PipelineFailure.objects.filter(resolved_at__isnull=True).values("event_id")
+        )
         ids = list(allowed.order_by().values_list("pk", flat=True)[:RETRY_LIMIT])
-        requeued = events_retry(event_ids=ids)
-        self._log_retry(request, requeued)
-        if requeued:
-            messages.success(request, f"Re-queued {len(requeued)} failed event(s) for processing.")
+        scheduled = events_retry(event_ids=ids)
+        self._log_retry(request, scheduled)
+        if scheduled:
+            messages.success(
+                request, f"Scheduled a retry of {len(scheduled)} failed event(s); the pipeline applies them in seconds."
+            )
         else:
-            messages.warning(request, "None of the selected events had failed; nothing was re-queued.")
+            messages.warning(request, "None of the selected events has failed; nothing was retried.")
 
     @action(description="Retry", url_path="retry", permissions=["retry"], icon="replay")
     def retry(self, request, object_id):
         event = self.get_object(request, object_id)
-        if not event.processing_error:
-            messages.info(request, "This event has not failed; there is nothing to retry.")
+        groups = self._failed_in(event)
+        if not groups:
+            messages.info(request, "No consumer group has failed on this event; there is nothing to retry.")
             return HttpResponseRedirect(object_url(self, event))
 
         def perform() -> None:
-            requeued = events_retry(event_ids=[event.pk])
-            self._log_retry(request, requeued)
-            if requeued:
-                messages.success(request, f"{event} is back in the backlog; it is processed in a moment.")
+            scheduled = events_retry(event_ids=[event.pk])
+            self._log_retry(request, scheduled)
+            if scheduled:
+                messages.success(
+                    request, f"{event}: a retry in {', '.join(groups)} is scheduled; it is applied in a moment."
+                )
             else:
-                messages.info(request, "This event was already retried.")
+                messages.info(request, "This event was already applied by a retry.")
 
         return confirmed_action(
             self,
             request,
             event,
             title=f"Retry {event}",
-            text="The event goes back in the backlog and the handlers run on it again. Fix what made it fail "
-            "first (a custom type's fields, a handler), or it fails again.",
+            text=f"The handlers of {', '.join(groups)} run on the event again, once; the other groups are not "
+            "touched. Fix what made it fail first (a custom type's fields, a handler), or it fails again.",
             button="Retry event",
             perform=perform,
         )

@@ -8,7 +8,8 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, DropdownFilter, 
 from unfold.utils import parse_datetime_str
 
 from crm.catalogue import CORE_TYPE_NAMES
-from crm.models import EventType, Player
+from crm.models import EventType, PipelineFailure, Player
+from crm.selectors import events_applied_condition, events_pending_ids, pipeline_groups
 
 
 def label_event_types(request: HttpRequest, actor) -> list[str]:
@@ -37,21 +38,43 @@ class TypeFilter(DropdownFilter):
 
 
 class StatusFilter(DropdownFilter):
+    """Where events are in the pipeline: applied by every consumer group, pending or failed in any (or one) group.
+
+    Pending events are found through the log index and failed ones through their own small table, so neither scans
+    the label's events; "applied" checks each row of the page against the groups' positions.
+    """
+
     title = "status"
     parameter_name = "status"
 
+    def __init__(self, request, params, model, model_admin):
+        self.label_ids = model_admin.actor(request).label_ids
+        super().__init__(request, params, model, model_admin)
+
     def lookups(self, request, model_admin):
-        return [("processed", "Processed"), ("pending", "Pending"), ("failed", "Failed")]
+        choices = [("applied", "Applied"), ("pending", "Pending"), ("failed", "Failed")]
+        for group in pipeline_groups():
+            choices += [(f"pending:{group}", f"Pending in {group}"), (f"failed:{group}", f"Failed in {group}")]
+        return choices
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value == "processed":
-            return queryset.filter(processed_at__isnull=False, processing_error="")
-        if value == "pending":
-            return queryset.filter(processed_at__isnull=True)  # the partial index of unprocessed events
-        if value == "failed":
-            return queryset.exclude(processing_error="")
-        return queryset
+        if not value:
+            return queryset
+        state, _, group = value.partition(":")
+        if group and group not in pipeline_groups():
+            return queryset.none()
+        failures = PipelineFailure.objects.filter(resolved_at__isnull=True)
+        if group:
+            failures = failures.filter(group_name=group)
+        if state == "failed":
+            return queryset.filter(pk__in=failures.values("event_id"))
+        if state == "pending":
+            return queryset.filter(pk__in=events_pending_ids(label_ids=self.label_ids, group=group or None))
+        if state == "applied":
+            applied = events_applied_condition(group=group or None)
+            return queryset.filter(applied).exclude(pk__in=failures.values("event_id"))
+        return queryset.none()
 
 
 class SourceFilter(ChoicesDropdownFilter):

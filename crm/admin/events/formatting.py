@@ -11,11 +11,12 @@ from urllib.parse import urlencode
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from backoffice.admin.helpers import badge
 from crm.catalogue import PROFILE_UPDATE
 from crm.models import Event
+from crm.selectors import GroupStatus
 
 TYPE_VARIANTS = {
     "deposit": "success",
@@ -53,13 +54,14 @@ def moment(value: dt.datetime | None, *, precise: bool = False) -> str:
     return f"{text}.{local.microsecond // 1000:03d} {local.tzname()}" if precise else text
 
 
-def event_status(event: Event) -> tuple[str, str]:
-    """(text, badge variant) of where the event is in the pipeline."""
-    if event.processing_error:
-        return "Failed", "danger"
-    if event.processed_at is None:
-        return "Pending", "info"
-    return "Processed", "success"
+STATE_BADGES = {"applied": ("Applied", "success"), "pending": ("Pending", "info"), "failed": ("Failed", "danger")}
+
+
+def group_state(status: GroupStatus) -> tuple[str, str]:
+    """(text, badge variant) of where an event is in one consumer group."""
+    if status.parked:
+        return "Parked", "danger"
+    return STATE_BADGES[status.state]
 
 
 def type_badge(event_type: str) -> str:
@@ -72,8 +74,17 @@ def nowrap(text: str) -> str:
     return format_html('<span class="whitespace-nowrap">{}</span>', text)
 
 
-def status_badge(event: Event) -> str:
-    return badge(*event_status(event))
+def status_badge(statuses: list[GroupStatus]) -> str:
+    """A badge "Applied" when every consumer group applied the event; else one per group that has not (failed,
+    parked after its automatic retries, or pending), named after the group."""
+    waiting = [s for s in statuses if s.state != "applied"]
+    if not statuses:
+        return "-"
+    if not waiting:
+        return badge("Applied", "success")
+    labels = [(f"{group_state(s)[0]} · {s.group}", group_state(s)[1]) for s in waiting]
+    badges = format_html_join(" ", "{}", ((badge(text, variant),) for text, variant in labels))
+    return format_html('<span class="inline-flex flex-wrap gap-1">{}</span>', badges)
 
 
 def format_amount(value, currency: str = "") -> str:
