@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import OperationalError, connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -198,3 +201,73 @@ def test_ranks_from_buckets_equal_a_full_sort(tenant_a, instance, scores):
         around = leaderboard_around(instance_id=instance.pk, player_id=player_id, k=2)
         assert [(s.place, s.player_id) for s in around] == [(p, pid) for p, pid, _ in expected if abs(p - place) <= 2]
     _bucket_counts_match(instance)
+
+
+def _retried(write) -> None:
+    """Run `write` in a transaction, again after a deadlock: what the pipeline does with a batch PostgreSQL aborted."""
+    for _ in range(20):
+        try:
+            with transaction.atomic():
+                write()
+            return
+        except OperationalError as exc:
+            if "deadlock" not in str(exc):
+                raise
+    raise AssertionError("still deadlocked after 20 attempts")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_scores_and_board_moves_keep_counts_and_buckets_exact(tenant_a, instance):
+    players = _players(tenant_a, 30)
+    participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=players)
+    barrier, errors, event_ids, added = threading.Barrier(6), [], itertools.count(1), []
+
+    def scorer(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            barrier.wait(timeout=30)
+            for _ in range(8):
+                batch = [
+                    ScoreUpdate(instance.pk, p, next(event_ids), Decimal(rng.randint(1, 400)), T0)
+                    for p in rng.sample(players, 12)
+                ]
+                _retried(lambda batch=batch: scores_apply(updates=batch, rules={instance.pk: ("sum", None)}))
+                added.extend(batch)
+        except Exception as exc:
+            errors.append((seed, exc))
+        finally:
+            connection.close()
+
+    def mover(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            barrier.wait(timeout=30)
+            for _ in range(8):
+                out, back = rng.sample(players, 5), rng.sample(players, 5)
+                _retried(
+                    lambda out=out, back=back: (
+                        participants_exclude(instance_id=instance.pk, player_ids=out),
+                        participants_restore(instance_id=instance.pk, player_ids=back),
+                    )
+                )
+        except Exception as exc:
+            errors.append((seed, exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=scorer, args=(n,)) for n in range(4)]
+    threads += [threading.Thread(target=mover, args=(n,)) for n in range(100, 102)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    instance.refresh_from_db()
+    rows = TournamentParticipant.objects.filter(instance=instance)
+    assert instance.participant_count == rows.filter(status="registered").count()
+    _bucket_counts_match(instance)
+    for place, player_id, _ in _expected(instance):
+        assert leaderboard_rank(instance_id=instance.pk, player_id=player_id).place == place
+    # Each update counted at most once (an excluded player's updates are not counted at all).
+    total = sum((u.value for u in added), Decimal(0))
+    assert 0 < sum(r.score for r in rows) <= total
