@@ -26,6 +26,7 @@ from backoffice.models import Perm
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.models import Badge, Schedule, ScoreMethod, Tournament, TournamentPrize, TournamentStatus
 from gamification.models.tournaments import tournament_field_errors
+from gamification.selectors.tournaments import MONEY_FIELDS, score_is_money
 
 STATUS_VARIANTS = {"draft": "", "active": "success", "archived": "warning"}
 NEXT_ACTION = {TournamentStatus.DRAFT: "activate", TournamentStatus.ACTIVE: "archive"}
@@ -242,7 +243,16 @@ def scoring_words(t: Tournament) -> str:
     else:
         what = f"the best single {t.score_field} of a {t.event_type} event{where}"
     cap = f" (the first {t.max_counted_events} events count)" if t.max_counted_events else ""
-    return f"{what}{cap}"
+    return f"{what}{cap}{_money_words(t)}"
+
+
+def _money_words(t: Tournament) -> str:
+    """Where amounts of money count or are compared: in which currency."""
+    conditions = [c for c in t.conditions or [] if isinstance(c, dict)]
+    money_conditions = any((t.event_type, c.get("field")) in MONEY_FIELDS for c in conditions)
+    if not t.label_id or not (score_is_money(t) or money_conditions):
+        return ""
+    return f", amounts in {t.label.base_currency} (the label's base currency, converted at the rate of their day)"
 
 
 def _registration_words(t: Tournament) -> str:

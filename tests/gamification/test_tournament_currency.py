@@ -143,3 +143,16 @@ def test_a_custom_event_with_its_own_currency_converts_its_scored_amount(tenant_
         (eur_wallet, "poker_buy_in", {"stake": 60}, T0 + 2 * MIN),  # no currency of its own: a plain number
     ])  # fmt: skip
     assert _board(instance) == [(eur_wallet.pk, Decimal(60)), (usd_table.pk, Decimal(50))]
+
+
+def test_the_builder_preview_says_amounts_count_in_the_base_currency(tenant_a, tenant_b, outsider, staff_client, race):
+    plain = tournament_make(tenant_a.label, name="Logins", event_type="login")
+    client = staff_client(tenant_a.admin)
+    page = client.get(reverse("admin:gamification_tournament_change", args=[race.tournament_id])).content.decode()
+    assert "the sum of bet_amount of casino_bet events, amounts in EUR (the label&#x27;s base currency" in page
+    other = client.get(reverse("admin:gamification_tournament_change", args=[plain.pk])).content.decode()
+    assert "1 point per login event" in other
+    assert "amounts in" not in other
+    url = reverse("admin:gamification_tournament_change", args=[race.tournament_id])
+    assert staff_client(tenant_b.admin).get(url).status_code == 404
+    assert staff_client(outsider).get(url).status_code == 404
