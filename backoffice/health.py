@@ -1,15 +1,27 @@
-"""`/healthz`: is the database reachable, is the broker reachable. 200 when both are, 503 otherwise."""
+"""`/healthz`: is the database reachable, is the broker reachable, does every pipeline group keep up. 200 when all
+do, 503 otherwise, naming what does not.
+
+The pipeline check is one cheap query (`crm.selectors.pipeline_health`: two index probes per partition and group): a
+group fails when its oldest pending event waits longer than PITBOSS_PIPELINE_MAX_LAG_SECONDS, and the pipeline fails
+when events are pending and no tick was taken for TICK_STALE_FACTOR times PITBOSS_PIPELINE_IDLE_TICK_SECONDS (no worker
+and no sweeper is running: nothing would ever be applied).
+"""
 
 from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from backoffice.celery import app as celery_app
 from backoffice.middleware import RETRY_AFTER_SECONDS
+from crm.selectors import pipeline_health
+
+TICK_STALE_FACTOR = 6  # the sweeper ticks every 10 s, workers every 100 ms: 6 idle periods is a dead ticker
 
 
 def _check_database() -> str | None:
@@ -32,6 +44,31 @@ def _check_broker() -> str | None:
     return None
 
 
+def pipeline_check() -> dict:
+    """Each group's lag (seconds since its oldest pending event was received, 0 when none), and what is wrong."""
+    groups, newest_tick = pipeline_health()
+    now = timezone.now()
+    max_lag = settings.PITBOSS_PIPELINE_MAX_LAG_SECONDS
+    lags = {g.group: round((now - g.oldest_pending_at).total_seconds(), 1) if g.oldest_pending_at else 0.0
+            for g in groups}  # fmt: skip
+    errors = [f"{group} lags {lag:,.0f} s (max {max_lag:,} s)" for group, lag in lags.items() if lag > max_lag]
+    tick_age = (now - newest_tick).total_seconds() if newest_tick else None
+    stale = TICK_STALE_FACTOR * settings.PITBOSS_PIPELINE_IDLE_TICK_SECONDS
+    pending = any(g.oldest_pending_at for g in groups)
+    if pending and (tick_age is None or tick_age > stale):
+        errors.append(
+            f"no tick for {tick_age or 0:,.0f} s while events are pending: no pipeline worker or sweeper runs"
+        )
+    result: dict = {
+        "ok": not errors,
+        "lag_seconds": lags,
+        "tick_age_seconds": None if tick_age is None else round(tick_age, 1),
+    }
+    if errors:
+        result["error"] = "; ".join(errors)
+    return result
+
+
 @require_GET
 def healthz(request):
     checks = {}
@@ -41,6 +78,13 @@ def healthz(request):
         checks[name] = {"ok": error is None, "ms": round((time.perf_counter() - started) * 1000, 1)}
         if error:
             checks[name]["error"] = error
+    if checks["database"]["ok"]:
+        started = time.perf_counter()
+        try:
+            checks["pipeline"] = pipeline_check()
+        except Exception as exc:  # the check must answer, whatever the database does
+            checks["pipeline"] = {"ok": False, "error": type(exc.__cause__ or exc).__name__}
+        checks["pipeline"]["ms"] = round((time.perf_counter() - started) * 1000, 1)
     ok = all(c["ok"] for c in checks.values())
     response = JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
     if not ok:
