@@ -111,7 +111,7 @@ def facts_batched() -> Iterator[None]:
         _ingest(label_id, facts)
 
 
-def facts_emit(label_id: int, facts: Iterable[Fact]) -> int:
+def facts_emit(*, label_id: int, facts: Iterable[Fact]) -> int:
     """Ingest `facts` of one label as system events, inside the caller's transaction; return how many were new
     (inside `facts_batched`, how many were queued).
 
@@ -150,6 +150,6 @@ def _ingest(label_id: int, facts: list[Fact]) -> int:
     return len(result.new_ids)
 
 
-def fact_emit(player: Player, type: str, key: str, payload: dict[str, Any]) -> int:
+def fact_emit(*, player: Player, type: str, key: str, payload: dict[str, Any]) -> int:
     """One fact about one player (see `facts_emit`)."""
-    return facts_emit(player.label_id, [Fact(player, type, key, payload)])
+    return facts_emit(label_id=player.label_id, facts=[Fact(player, type, key, payload)])

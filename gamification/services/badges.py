@@ -87,7 +87,7 @@ def badge_award(
         stage_name = BadgeStage.objects.filter(badge_id=badge.pk, number=stage).values_list("name", flat=True).first()
         if stage_name:
             payload["stage_name"] = stage_name
-        fact_emit(player, BADGE_EARNED, f"badge_award:{award.pk}", payload)
+        fact_emit(player=player, type=BADGE_EARNED, key=f"badge_award:{award.pk}", payload=payload)
     return AwardResult(award=award, created=True)
 
 

@@ -47,4 +47,4 @@ def level_changed_emit(*, player: Player, level: Level, previous: Level | None, 
     payload = {"level_id": level.pk, "level_name": level.name}
     if previous is not None:
         payload |= {"previous_level_id": previous.pk, "previous_level_name": previous.name}
-    fact_emit(player, LEVEL_CHANGED, key, payload)
+    fact_emit(player=player, type=LEVEL_CHANGED, key=key, payload=payload)

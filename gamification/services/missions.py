@@ -337,7 +337,7 @@ def missions_completed(*, pm_ids: list[int]) -> None:
             Fact(pm.player, MISSION_COMPLETED, f"mission:{pm.pk}:completed", payload)
         )
     for label_id, facts in by_label.items():
-        facts_emit(label_id, facts)
+        facts_emit(label_id=label_id, facts=facts)
     rewards_give(rewards=[_reward(pm) for pm in runs if pm.state == PlayerMissionState.CLAIMED])
     _unlock_followers(runs)
 

@@ -135,7 +135,7 @@ def _balances_apply(label_id: int, rewards: list[Reward], entries: list[tuple[in
             "entry_id": entry_id,
         }
         facts.append(Fact(players[player_id], BALANCE_CHANGED, f"wallet:{entry_id}", payload))
-    facts_emit(label_id, reversed(facts))
+    facts_emit(label_id=label_id, facts=reversed(facts))
     last_points = {p: e for e, p, c, *_ in entries if c == Currency.POINTS}
     _levels_follow(label_id, players, wallets, last_points)
 
@@ -218,7 +218,7 @@ def _badges_award(label_id: int, rewards: list[Reward]) -> None:
         if stages[badge_id].get(stage):
             payload["stage_name"] = stages[badge_id][stage]
         facts.append(Fact(players[player_id], BADGE_EARNED, f"badge_award:{award_id}", payload))
-    facts_emit(label_id, facts)
+    facts_emit(label_id=label_id, facts=facts)
 
 
 def _stages_held(player_ids: list[int], badge_ids: list[int]) -> dict[tuple[int, int], int]:

@@ -99,10 +99,10 @@ def store_purchase(*, player: Player, item: StoreItem, key: str) -> PurchaseResu
         StorePurchase.objects.filter(pk=purchase_id).update(wallet_entry=entry)
         _deliver(player, item, purchase_id)
         fact_emit(
-            player,
-            STORE_ITEM_PURCHASED,
-            f"purchase:{purchase_id}",
-            {
+            player=player,
+            type=STORE_ITEM_PURCHASED,
+            key=f"purchase:{purchase_id}",
+            payload={
                 "item_id": item.pk,
                 "item_name": item.name,
                 "price": item.price,

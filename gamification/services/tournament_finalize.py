@@ -164,6 +164,6 @@ def _results_emit(instance: TournamentInstance, winners: set[int]) -> None:
             Fact(participant.player, kind, f"tournament:{instance.pk}:{participant.player_id}:result", payload)
         )
         if len(chunk) >= FACTS_CHUNK:
-            facts_emit(instance.label_id, chunk)
+            facts_emit(label_id=instance.label_id, facts=chunk)
             chunk = []
-    facts_emit(instance.label_id, chunk)
+    facts_emit(label_id=instance.label_id, facts=chunk)

@@ -128,7 +128,7 @@ def tournament_register(*, player: Player, instance: TournamentInstance) -> Regi
 
 def _announce(instance: TournamentInstance, player: Player) -> None:
     """The registration's fact, in its transaction."""
-    facts_emit(player.label_id, registered_facts(instance, [player]))
+    facts_emit(label_id=player.label_id, facts=registered_facts(instance, [player]))
     TournamentParticipant.objects.filter(instance_id=instance.pk, player_id=player.pk).update(announced=True)
 
 
@@ -218,4 +218,4 @@ def _announce_rows(rows: list[tuple[int, int, int]]) -> None:
         fact = registered_fact(players[player_id], instance_id, payloads[instance_id])
         by_label.setdefault(instances[instance_id].label_id, []).append(fact)
     for label_id, facts in by_label.items():
-        facts_emit(label_id, facts)
+        facts_emit(label_id=label_id, facts=facts)

@@ -204,10 +204,10 @@ def _withhold(player: Player, *, currency: str, amount: int, source: str, key: s
 def _changed(player: Player, wallet: Wallet, *, entry_id: int, currency: str, amount: int, source: str, earned: bool):
     """The change's facts, in its transaction: `balance_changed`, and `level_changed` when the level moved."""
     fact_emit(
-        player,
-        BALANCE_CHANGED,
-        f"wallet:{entry_id}",
-        {"currency": currency, "amount": amount, "balance": getattr(wallet, currency), "source": source,
+        player=player,
+        type=BALANCE_CHANGED,
+        key=f"wallet:{entry_id}",
+        payload={"currency": currency, "amount": amount, "balance": getattr(wallet, currency), "source": source,
          "entry_id": entry_id},
     )  # fmt: skip
     if earned:
