@@ -258,8 +258,10 @@ SELECT 'live', id, 0 FROM gamification_tournamentinstance WHERE id = ANY(%(locke
   AND (status = 'started' OR (status IN ('published', 'registration') AND starts_at <= now()))
 UNION ALL SELECT 'excluded', instance_id, player_id FROM gamification_tournamentparticipant
   WHERE status = 'excluded' AND instance_id = ANY(%(locked)s) AND player_id = ANY(%(active)s)
-UNION ALL SELECT 'registered', instance_id, player_id FROM gamification_tournamentparticipant
-  WHERE status = 'registered' AND instance_id = ANY(%(locked)s) AND player_id = ANY(%(inactive)s)
+UNION ALL SELECT 'registered', p.instance_id, p.player_id FROM gamification_tournamentparticipant p
+  JOIN unnest(%(inactive_i)s::bigint[], %(inactive_p)s::bigint[]) AS w(instance_id, player_id)
+    ON p.instance_id = w.instance_id AND p.player_id = w.player_id
+  WHERE p.status = 'registered'
 """
 
 
@@ -270,7 +272,7 @@ class Confirmed:
     registered: set[tuple[int, int]] = field(default_factory=set)  # on the board, whose player is not ACTIVE
 
 
-def _confirm(instance_ids: list[int], active: list[int], inactive: list[int]) -> Confirmed:
+def _confirm(instance_ids: list[int], active: list[int], inactive: list[tuple[int, int]]) -> Confirmed:
     """The instances running now, and the participants of the batch's players who must move on or off the board.
 
     Each instance's advisory lock is taken shared, without waiting: only its finalization holds it alone, and then
@@ -287,7 +289,10 @@ def _confirm(instance_ids: list[int], active: list[int], inactive: list[int]) ->
         locked = [row[0] for row in cursor.fetchall()]
         # A new statement, so a new snapshot: a finalization that committed meanwhile is seen. Running means started,
         # or due to start with the beat not there yet (a failed start later makes these scores moot).
-        cursor.execute(_CONFIRM, {"locked": locked, "active": active, "inactive": inactive})
+        # Off-board rows are few (their own small index); registered ones of the inactive pairs are looked up by key.
+        params = {"locked": locked, "active": active}
+        params |= {"inactive_i": [i for i, _ in inactive], "inactive_p": [p for _, p in inactive]}
+        cursor.execute(_CONFIRM, params)
         for kind, instance_id, player_id in cursor.fetchall():
             if kind == "live":
                 found.live.add(instance_id)
@@ -306,7 +311,7 @@ def score_tournaments(events: list[EventRow]) -> None:
     confirmed = _confirm(
         sorted({i for i, _ in scoring | found.inactive}),
         sorted({p for _, p in scoring}),
-        sorted({p for _, p in found.inactive}),
+        sorted(found.inactive),
     )
     matches = [m for m in found.matches if m[0].id in confirmed.live]
     restore = {pair for pair in confirmed.excluded if pair[0] in confirmed.live and pair in scoring}
