@@ -42,8 +42,8 @@ def wallet_card(request, player: Player) -> dict:
 
 def gamification_tab_view(model_admin, request, player: Player):
     """Everything the player sees of gamification, plus the latest ledger entries, purchases and badge awards."""
-    state = gamification_state(player)
-    ledger = wallet_entries(player)[:RECENT]
+    state = gamification_state(player=player)
+    ledger = wallet_entries(player=player)[:RECENT]
     purchases = StorePurchase.objects.filter(player_id=player.pk).select_related("item").order_by("-id")[:RECENT]
     awards = BadgeAward.objects.filter(player_id=player.pk).select_related("badge", "created_by").order_by("-id")
     context = {

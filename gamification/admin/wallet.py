@@ -168,7 +168,7 @@ def wallet_panel(player: Player) -> dict:
     """Balances and the latest entries for the player page."""
     rows = [
         [entry.created_at, entry.get_currency_display(), f"{entry.amount:+,}", entry.get_source_display(), entry.reason]
-        for entry in wallet_entries(player)[:PANEL_ENTRIES]
+        for entry in wallet_entries(player=player)[:PANEL_ENTRIES]
     ]
     return {
         "wallet": wallet_get(player),

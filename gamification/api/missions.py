@@ -172,7 +172,7 @@ class MissionOptInView(APIView):
     def post(self, request, ext_brand_id: str, user_ext_id: str, mission_id: int):
         player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
         refuse_body(request)
-        run = mission_opt_in(player=player, mission=mission_get(player, mission_id))
+        run = mission_opt_in(player=player, mission=mission_get(player=player, mission_id=mission_id))
         return Response(MissionRunSerializer(run).data)
 
 
@@ -193,7 +193,7 @@ class MissionClaimView(APIView):
     def post(self, request, ext_brand_id: str, user_ext_id: str, mission_id: int):
         player = player_from_path(request, ext_brand_id, user_ext_id, act="act for players")
         refuse_body(request)
-        result = mission_claim(player=player, mission=mission_get(player, mission_id))
+        result = mission_claim(player=player, mission=mission_get(player=player, mission_id=mission_id))
         body = MissionClaimResultSerializer({"created": result.created, "run": result.player_mission}).data
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
@@ -209,7 +209,7 @@ class PlayerBadgesView(APIView):
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
         player = player_from_path(request, ext_brand_id, user_ext_id)
-        return Response(PlayerBadgeSerializer(badges_for_player(player), many=True).data)
+        return Response(PlayerBadgeSerializer(badges_for_player(player=player), many=True).data)
 
 
 @extend_schema_view(
@@ -232,7 +232,7 @@ class BadgeAwardView(PlayerIdempotentPostView):
     def perform(self, subject, data, *, key, created_by, **path):
         return badge_award(
             player=subject,
-            badge=badge_get(subject, path["badge_id"]),
+            badge=badge_get(player=subject, badge_id=path["badge_id"]),
             source="api",
             key=key,
             stage=data.get("stage"),

@@ -48,4 +48,4 @@ class GamificationStateView(APIView):
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
         player = player_from_path(request, ext_brand_id, user_ext_id)
-        return Response(GamificationStateSerializer(gamification_state(player)).data)
+        return Response(GamificationStateSerializer(gamification_state(player=player)).data)

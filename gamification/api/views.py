@@ -65,7 +65,8 @@ class WalletEntryListView(ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no player to look up
             return WalletEntry.objects.none()
-        return wallet_entries(player_from_path(self.request, self.kwargs["ext_brand_id"], self.kwargs["user_ext_id"]))
+        player = player_from_path(self.request, self.kwargs["ext_brand_id"], self.kwargs["user_ext_id"])
+        return wallet_entries(player=player)
 
     @extend_schema(
         tags=["wallet"],

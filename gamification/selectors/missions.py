@@ -73,7 +73,7 @@ class MissionView:
     tasks: list[TaskView] = field(default_factory=list)
 
 
-def mission_get(player: Player, mission_id: int) -> Mission:
+def mission_get(*, player: Player, mission_id: int) -> Mission:
     """A mission of the player's label that players may see (active or archived); 404 otherwise."""
     found = (
         Mission.objects.for_label(player.label_id)
@@ -242,7 +242,7 @@ class BadgeView:
     stages: list[dict] = field(default_factory=list)
 
 
-def badge_get(player: Player, badge_id: int) -> Badge:
+def badge_get(*, player: Player, badge_id: int) -> Badge:
     """A badge of the player's label; 404 otherwise."""
     found = Badge.objects.for_label(player.label_id).filter(pk=badge_id).first()
     if found is None:
@@ -250,7 +250,7 @@ def badge_get(player: Player, badge_id: int) -> Badge:
     return found
 
 
-def badges_for_player(player: Player) -> list[BadgeView]:
+def badges_for_player(*, player: Player) -> list[BadgeView]:
     """The label's badges with the player's stage: unearned hidden and inactive badges are left out."""
     if player.ach_gamification_in_control_group:
         return []

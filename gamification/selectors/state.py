@@ -35,7 +35,7 @@ class GamificationState:
     store: list[StoreItem] = field(default_factory=list)
 
 
-def level_progress(wallet: Wallet) -> LevelProgress:
+def level_progress(*, wallet: Wallet) -> LevelProgress:
     """Where the player stands between their level and the next one up (by ever-earned points)."""
     current = wallet.level
     floor = current.required_points if current else 0
@@ -50,14 +50,14 @@ def level_progress(wallet: Wallet) -> LevelProgress:
     )
 
 
-def gamification_state(player: Player, now: dt.datetime | None = None) -> GamificationState:
+def gamification_state(*, player: Player, now: dt.datetime | None = None) -> GamificationState:
     """Balances, level and progress, missions with states and progress, badges, tournaments with rank, and the store.
 
     A control-group player sees no gamification: the flag is set and every list is empty.
     """
     now = now or timezone.now()
     wallet = wallet_get(player)  # with its level
-    progress = level_progress(wallet)
+    progress = level_progress(wallet=wallet)
     if player.ach_gamification_in_control_group:
         return GamificationState(player, True, wallet, progress)
     return GamificationState(
@@ -66,7 +66,7 @@ def gamification_state(player: Player, now: dt.datetime | None = None) -> Gamifi
         wallet=wallet,
         level=progress,
         missions=missions_for_player(player, now=now),
-        badges=badges_for_player(player),
+        badges=badges_for_player(player=player),
         tournaments=tournaments_for_player(player=player, now=now),
         store=store_items_for_player(player=player, now=now),
     )

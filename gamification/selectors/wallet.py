@@ -25,7 +25,7 @@ def levels_for_actor(*, actor: Actor) -> QuerySet[Level]:
     return Level.objects.for_actor(actor).order_by("label_id", "required_points")
 
 
-def wallet_entries(player: Player):
+def wallet_entries(*, player: Player) -> QuerySet[WalletEntry]:
     """The player's ledger, newest first, through the (player, -id) index."""
     return WalletEntry.objects.for_label(player.label_id).filter(player_id=player.pk).select_related("created_by")
 

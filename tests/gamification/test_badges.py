@@ -65,17 +65,17 @@ def test_inactive_badges_and_control_group_players_get_no_award(tenant_a):
     tenant_a.player.refresh_from_db()
     assert _refused(lambda: badge_award(player=tenant_a.player, badge=active, source="api", key="b")) == "control_group"
     assert not BadgeAward.objects.exists()
-    assert badges_for_player(tenant_a.player) == []
+    assert badges_for_player(player=tenant_a.player) == []
 
 
 def test_hidden_badges_show_only_once_earned(tenant_a):
     greyed = _badge(tenant_a.label, ["Bronze", "Silver"], name="Greyed", position=1)
     hidden = _badge(tenant_a.label, name="Secret", visibility="hidden", position=2)
-    views = badges_for_player(tenant_a.player)
+    views = badges_for_player(player=tenant_a.player)
     assert [(v.id, v.earned) for v in views] == [(greyed.pk, False)]
     badge_award(player=tenant_a.player, badge=hidden, source="manual", key="h")
     badge_award(player=tenant_a.player, badge=greyed, source="manual", key="g")
-    views = badges_for_player(tenant_a.player)
+    views = badges_for_player(player=tenant_a.player)
     assert [(v.id, v.earned, v.stage, v.stage_count) for v in views] == [
         (greyed.pk, True, 1, 2),
         (hidden.pk, True, 1, 1),

@@ -51,7 +51,7 @@ def setup(tenant_a):
 
 
 def test_the_selector_gathers_balances_level_progress_missions_badges_tournaments_and_store(setup):
-    state = gamification_state(setup.player)
+    state = gamification_state(player=setup.player)
     assert (state.wallet.points, state.level.current.name, state.level.next.name) == (40, "Bronze", "Silver")
     assert (state.level.points_to_next, state.level.percent) == (60, 40)
     assert [m.name for m in state.missions] == ["Spin 10 slots"]
