@@ -331,7 +331,8 @@ def ingestion_stats(*, actor: Actor, now: dt.datetime | None = None) -> list[Lab
     for label in labels:
         lags = []
         for name in names:
-            applied, failed, latency = [0] * len(minutes), [0] * len(minutes), []
+            applied, failed = [0] * len(minutes), [0] * len(minutes)
+            latency: list[int] = []
             for minute, n_applied, n_failed, buckets in stats.get((name, label.pk), []):
                 applied[index[minute]] += n_applied
                 failed[index[minute]] += n_failed

@@ -99,8 +99,8 @@ def _can_register(instance: TournamentInstance, participation: TournamentPartici
 def _standing(instance: TournamentInstance, participation: TournamentParticipant | None) -> Standing | None:
     if participation is None or participation.status != ParticipantStatus.REGISTERED:
         return None
-    if participation.place is not None:
-        p = participation
+    p = participation
+    if p.place is not None:
         return Standing(p.place, p.player_id, p.score, p.reached_at, p.events_counted)
     return (
         leaderboard_rank(instance_id=instance.pk, player_id=participation.player_id)
