@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection
 
-from crm.pipeline import TRANSIENT, Worker, cursors_ensure, groups
+from backoffice.db import TRANSIENT_DB_ERRORS
+from crm.pipeline import Worker, cursors_ensure, groups
 
 log = structlog.get_logger(__name__)
 IDLE_SLEEP_SECONDS = 0.05
@@ -71,13 +72,13 @@ def consume(group: str, stop: threading.Event) -> None:
             try:
                 if worker.run_once() == 0:
                     stop.wait(IDLE_SLEEP_SECONDS)
-            except TRANSIENT as exc:
+            except TRANSIENT_DB_ERRORS as exc:
                 log.warning("pipeline_database_unavailable", group=group, error=type(exc).__name__)
                 close_old_connections()
                 connection.close()
                 worker.held = []
                 stop.wait(min(5.0, settings.PITBOSS_PIPELINE_LEASE_SECONDS / 3))
-        with contextlib.suppress(*TRANSIENT):  # the leases expire by themselves
+        with contextlib.suppress(*TRANSIENT_DB_ERRORS):  # the leases expire by themselves
             worker.stop()
     finally:
         connection.close()
