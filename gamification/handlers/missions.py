@@ -24,6 +24,7 @@ pipeline applies its events again.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -92,20 +93,6 @@ def _json(rows) -> str:
     return orjson.dumps(rows).decode()
 
 
-@dataclass
-class _Run:
-    """One run the batch counts toward: its row (None before the run starts) and its entry in the document."""
-
-    player_id: int
-    mission: Mission
-    cycle: str
-    run: int
-    row_id: int | None
-    row_state: str | None
-    entry: dict
-    completed: bool = False
-
-
 class _Batch:
     """One label's events of one micro-batch."""
 
@@ -137,8 +124,8 @@ class _Batch:
         runs = self._count(matches, state)
         if not runs:
             return
-        state.documents_save(self.label_id, runs, self.conf.missions)
         completed = _runs_save(self.label_id, runs)
+        state.documents_save(self.label_id, runs, self.conf.missions)
         if completed:
             missions_completed(pm_ids=completed)
 
@@ -242,46 +229,107 @@ class _Batch:
 
     # --- the batch's progress, in memory ------------------------------------------------------------------------------
     def _count(self, matches, state: _State) -> dict[tuple[int, int, str], _Run]:
-        """Add each match to its run: (player, mission, cycle) -> the run, for the runs that moved."""
-        runs: dict[tuple[int, int, str], _Run] = {}
+        """Add each match to its run; return (player, mission, cycle) -> the run, for the runs that moved. What a run
+        needs is worked out once per batch; per match, only the event's time is checked and the amount added."""
+        runs: dict[tuple[int, int, str], _Run | None] = {}
         for event, task, cycle, amount in matches:
             key = (event.player_id, task.mission_id, cycle)
-            run = state.run_for(event, task.mission, cycle, runs.get(key))
-            if run is None or run.completed:
-                continue
-            if _add(run, task, event, amount):
-                runs[key] = run
-                if all(Decimal(run.entry["p"].get(t.key, "0")) >= t.target for t in self.conf.tasks[task.mission_id]):
-                    run.completed = True
-        return runs
+            if key in runs:
+                run = runs[key]
+            else:
+                run = runs[key] = state.run_of(key, task.mission, self.conf.tasks[task.mission_id])
+            if run is not None and not run.completed and run.counts_at(event.occurred_at):
+                run.add(task, event, amount)
+        return {key: run for key, run in runs.items() if run is not None and run.moved}
 
 
-def _add(run: _Run, task: Task, event: EventRow, amount: Decimal) -> bool:
-    """Count `amount` toward the task in the run's entry; False when it changes nothing (the task is done, or a
-    windowed task already holds the event). What the player sees never exceeds the target: 3 of 3, never 5 of 3."""
-    progress = run.entry.setdefault("p", {})
-    if Decimal(progress.get(task.key, "0")) >= task.target:
-        return False  # a done task stays done, even when its window later holds less
-    if task.window is None:
-        progress[task.key] = _text(min(Decimal(progress.get(task.key, "0")) + amount, task.target))
-        return True
-    held = run.entry.setdefault("w", {}).setdefault(task.key, [])
-    if any(item[2] == event.id for item in held):
-        return False
-    held.append([event.occurred_at.timestamp(), _text(amount), event.id])
-    newest = max(item[0] for item in held)
-    held[:] = sorted(item for item in held if item[0] >= newest - task.window.total_seconds())
-    total = sum((Decimal(item[1]) for item in held), Decimal(0))
-    progress[task.key] = _text(min(total, task.target))
-    if total >= task.target:
-        del run.entry["w"][task.key]  # done: its window no longer matters
-    return True
+_ZERO = Decimal(0)
+
+
+@dataclass
+class _Run:
+    """One run the batch counts toward: its row (None before the run starts) and its entry in the player's document
+    (changed in place), with the tasks' values as Decimals while the batch counts."""
+
+    player_id: int
+    mission: Mission
+    cycle: str
+    number: int
+    row_id: int | None
+    row_state: str | None
+    entry: dict
+    values: dict[str, Decimal]
+    remaining: set[str]  # the keys of the tasks not done yet
+    opted: dt.datetime | None = None
+    expires: dt.datetime | None = None
+    moved: bool = False
+    completed: bool = False
+    _windows: dict[str, list] = field(default_factory=dict)  # windowed tasks touched: what they hold, as Decimals
+
+    @classmethod
+    def open(cls, key, mission: Mission, tasks: list[Task], number: int, entry: dict, **row) -> _Run:
+        values = {k: Decimal(v) for k, v in entry.get("p", {}).items()}
+        remaining = {t.key for t in tasks if values.get(t.key, _ZERO) < t.target}
+        return cls(key[0], mission, key[2], number, entry=entry, values=values, remaining=remaining, **row)
+
+    def counts_at(self, at: dt.datetime) -> bool:
+        """Opted in by then (when the mission needs it) and not past the time limit."""
+        return (self.opted is None or at >= self.opted) and (self.expires is None or at < self.expires)
+
+    def add(self, task: Task, event: EventRow, amount: Decimal) -> None:
+        """Count `amount` toward the task (nothing when the task is done, or a windowed task already holds the
+        event). What the player sees never exceeds the target: 3 of 3, never 5 of 3."""
+        if task.key not in self.remaining:
+            return  # a done task stays done, even when its window later holds less
+        if task.window is None:
+            value = self.values.get(task.key, _ZERO) + amount
+        else:
+            held = self._held(task.key)
+            if any(item[2] == event.id for item in held):
+                return
+            held.append([event.occurred_at.timestamp(), amount, event.id])
+            floor = max(item[0] for item in held) - task.window.total_seconds()
+            held[:] = [item for item in held if item[0] >= floor]  # events may come out of order
+            value = sum((item[1] for item in held), _ZERO)
+        self.values[task.key] = min(value, task.target)
+        self.moved = True
+        if value >= task.target:
+            self.remaining.discard(task.key)
+            self._windows[task.key] = []  # done: its window no longer matters
+            self.completed = not self.remaining
+
+    def _held(self, task_key: str) -> list:
+        """What a windowed task holds, as a copy the batch changes (the document read stays as it was)."""
+        if task_key not in self._windows:
+            read = self.entry.get("w", {}).get(task_key, [])
+            self._windows[task_key] = [[at, Decimal(amount), event_id] for at, amount, event_id in read]
+        return self._windows[task_key]
+
+    def stored(self) -> dict:
+        """The entry as the document keeps it: values as text, the row's id and times for the next batches."""
+        entry = {"r": self.number, "p": {k: _text(v) for k, v in self.values.items()}}
+        windows = {k: held for k, held in self.entry.get("w", {}).items() if held and k not in self._windows}
+        windows |= {k: [[t, _text(a), e] for t, a, e in held] for k, held in self._windows.items() if held}
+        if windows:
+            entry["w"] = windows
+        if self.row_id is not None:
+            entry["i"] = self.row_id
+        if self.opted is not None:
+            entry["o"] = self.opted.timestamp()
+        if self.expires is not None:
+            entry["x"] = self.expires.timestamp()
+        return entry
+
+
+def _moment(epoch: float | None) -> dt.datetime | None:
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
 @dataclass
 class _State:
     """What the batch's matches need, read before any write: the players' documents (with the version each was read
-    at), the latest run of each (player, mission, cycle), and what unlocks the locked missions."""
+    at) and, for the runs a document does not hold yet, the latest run row of each (player, mission, cycle) and what
+    unlocks the locked missions."""
 
     documents: dict[int, tuple[str | None, dict]] = field(default_factory=dict)  # player -> (version, runs)
     latest: dict = field(default_factory=dict)  # (player, mission, cycle) -> (id, run, state, opted, expires)
@@ -293,29 +341,43 @@ class _State:
     def load(cls, label_id: int, matches, conf: LabelMissions) -> _State:
         state = cls()
         players = sorted({e.player_id for e, *_ in matches})
-        wanted = sorted({(e.player_id, t.mission_id, c) for e, t, c, _ in matches})
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT player_id, xmin::text, runs::text FROM gamification_missionprogress WHERE player_id = ANY(%s)",
                 [players],
             )
             state.documents = {p: (version, orjson.loads(text)) for p, version, text in cursor.fetchall()}
-            cursor.execute(
-                "SELECT DISTINCT ON (pm.player_id, pm.mission_id, pm.cycle) pm.player_id, pm.mission_id, pm.cycle,"
-                " pm.id, pm.run, pm.state, pm.opted_in_at, pm.expires_at"
-                " FROM gamification_playermission pm JOIN (SELECT (r->>0)::bigint AS p, (r->>1)::bigint AS m,"
-                " r->>2 AS c FROM jsonb_array_elements(%s::jsonb) r) k"
-                " ON pm.player_id = k.p AND pm.mission_id = k.m AND pm.cycle = k.c"
-                " ORDER BY pm.player_id, pm.mission_id, pm.cycle, pm.run DESC",
-                [_json(wanted)],
+            # An entry the handler wrote carries its run's row id and times: that run is open (completed and missed
+            # runs leave the document), so its row need not be read.
+            wanted = sorted(
+                {(e.player_id, t.mission_id, c) for e, t, c, _ in matches} - {k for k in state._held(matches)}
             )
-            for player_id, mission_id, cycle, *row in cursor.fetchall():
-                state.latest[(player_id, mission_id, cycle)] = tuple(row)
-                state.any_row.add((player_id, mission_id))
-            state._unlocks_load(cursor, players, [conf.missions[m] for m in {t.mission_id for _, t, *_ in matches}])
+            if wanted:
+                state._rows_load(cursor, wanted, [conf.missions[m] for m in {m for _, m, _ in wanted}])
         return state
 
-    def _unlocks_load(self, cursor, players: list[int], missions: list[Mission]) -> None:
+    def _held(self, matches) -> set[tuple[int, int, str]]:
+        held = set()
+        for event, task, cycle, _ in matches:
+            entry = self.documents.get(event.player_id, (None, {}))[1].get(progress_key(task.mission_id, cycle))
+            if entry is not None and "i" in entry:
+                held.add((event.player_id, task.mission_id, cycle))
+        return held
+
+    def _rows_load(self, cursor, wanted: list[tuple[int, int, str]], missions: list[Mission]) -> None:
+        cursor.execute(
+            "SELECT DISTINCT ON (pm.player_id, pm.mission_id, pm.cycle) pm.player_id, pm.mission_id, pm.cycle,"
+            " pm.id, pm.run, pm.state, pm.opted_in_at, pm.expires_at"
+            " FROM gamification_playermission pm JOIN (SELECT (r->>0)::bigint AS p, (r->>1)::bigint AS m,"
+            " r->>2 AS c FROM jsonb_array_elements(%s::jsonb) r) k"
+            " ON pm.player_id = k.p AND pm.mission_id = k.m AND pm.cycle = k.c"
+            " ORDER BY pm.player_id, pm.mission_id, pm.cycle, pm.run DESC",
+            [_json(wanted)],
+        )
+        for player_id, mission_id, cycle, *row in cursor.fetchall():
+            self.latest[(player_id, mission_id, cycle)] = tuple(row)
+            self.any_row.add((player_id, mission_id))
+        players = sorted({p for p, _, _ in wanted})
         locked = [m for m in missions if m.type == MissionType.LOCKED]
         if any(m.unlock_mission_id for m in locked):
             cursor.execute(
@@ -340,46 +402,46 @@ class _State:
             level_points=self.level_points.get(player_id),
         )
 
-    def run_for(self, event: EventRow, mission: Mission, cycle: str, moved: _Run | None) -> _Run | None:
-        """The run the event counts toward (`moved` when the batch already counted toward it), or None: locked,
-        finished, not opted in yet, expired..."""
-        if not self.unlocked(event.player_id, mission):
+    def run_of(self, key: tuple[int, int, str], mission: Mission, tasks: list[Task]) -> _Run | None:
+        """The run (player, mission, cycle) counts toward now, or None: locked, finished, not opted in..."""
+        player_id, mission_id, cycle = key
+        entry = self.documents.get(player_id, (None, {}))[1].get(progress_key(mission_id, cycle))
+        if entry is not None and "i" in entry:
+            row = {"row_id": entry["i"], "row_state": "in_progress"}
+            times = {"opted": _moment(entry.get("o")), "expires": _moment(entry.get("x"))}
+            return _Run.open(key, mission, tasks, entry["r"], entry, **row, **times)
+        if not self.unlocked(player_id, mission):
             return None
-        row_id, number, row_state, opted, expires = self.latest.get(
-            (event.player_id, mission.pk, cycle), (None, None, None, None, None)
-        )
+        row_id, number, row_state, opted, expires = self.latest.get(key, (None, None, None, None, None))
         current = mission_current_run(mission=mission, state=row_state, run=number)
         if current is None:
             return None
-        if current == number:  # the existing run: open, opted in if needed, not expired
-            if mission.requires_opt_in and (opted is None or event.occurred_at < opted):
-                return None
-            if expires is not None and event.occurred_at >= expires:
+        if current == number:  # the existing run: open; opted in if it needs to be
+            if mission.requires_opt_in and opted is None:
                 return None
         elif mission.requires_opt_in:
             return None  # a new run starts with an opt-in
         else:
-            row_id, row_state = None, None
-        if moved is not None:
-            return moved
-        runs = self.documents.get(event.player_id, (None, {}))[1]
-        entry = runs.get(progress_key(mission.pk, cycle))
-        entry = orjson.loads(orjson.dumps(entry)) if entry and entry.get("r") == current else {"r": current, "p": {}}
-        return _Run(event.player_id, mission, cycle, current, row_id, row_state, entry)
+            row_id, row_state, opted, expires = None, None, None, None
+        if entry is None or entry.get("r") != current:
+            entry = {"r": current, "p": {}}
+        row = {"row_id": row_id, "row_state": row_state}
+        return _Run.open(key, mission, tasks, current, entry, **row, opted=opted, expires=expires)
 
     def documents_save(self, label_id: int, runs: dict[tuple[int, int, str], _Run], active) -> None:
-        """Write each player's document once: the runs that moved replace their entries, completed runs leave it.
-        Guarded by the version read: a document another writer changed meanwhile fails the batch."""
+        """Write each player's document once: the runs that moved replace their entries, completed runs leave it,
+        entries of missions no longer active are dropped. Guarded by the version read: a document another writer
+        changed meanwhile fails the batch."""
         changed: dict[int, dict] = {}
         for (player_id, mission_id, cycle), run in sorted(runs.items(), key=lambda item: item[0]):
-            if player_id not in changed:  # entries of missions no longer active are dropped as the document is written
+            if player_id not in changed:
                 runs_read = self.documents.get(player_id, (None, {}))[1]
                 changed[player_id] = {k: v for k, v in runs_read.items() if int(k.split(":", 1)[0]) in active}
             doc = changed[player_id]
             if run.completed:
                 doc.pop(progress_key(mission_id, cycle), None)
             else:
-                doc[progress_key(mission_id, cycle)] = run.entry
+                doc[progress_key(mission_id, cycle)] = run.stored()
         existing = [[p, self.documents[p][0], doc] for p, doc in changed.items() if p in self.documents]
         new = [[p, doc] for p, doc in changed.items() if p not in self.documents]
         with connection.cursor() as cursor:
@@ -404,18 +466,19 @@ class _State:
 
 
 def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run]) -> list[int]:
-    """Write the runs whose state changed, one statement per kind: new runs (inserted with their state), and
-    existing ones that now count (available -> in progress) or are done. A completed run whose mission needs no claim
-    is written claimed at once (its rewards follow in `missions_completed`). Return the ids of the runs completed."""
+    """Write the runs whose state changed, one statement per kind: new runs (inserted with their state; their ids go
+    into the document), and existing ones that now count (available -> in progress) or are done. A completed run
+    whose mission needs no claim is written claimed at once (its rewards follow in `missions_completed`). Return the
+    ids of the runs completed."""
     inserts, updates = [], []
     for run in runs.values():
         state = "in_progress"
         if run.completed:
             state = "completed" if run.mission.claim_required else "claimed"
-        final = run.entry.get("p", {}) if run.completed else {}
+        final = {k: _text(v) for k, v in run.values.items()} if run.completed else {}
         if run.row_id is None:
             locked = run.mission.type == MissionType.LOCKED
-            inserts.append([run.player_id, run.mission.pk, run.cycle, run.run, locked, final, state])
+            inserts.append([run.player_id, run.mission.pk, run.cycle, run.number, locked, final, state])
         elif run.completed or run.row_state != "in_progress":
             updates.append([run.row_id, final, state])
     completed = []
@@ -428,10 +491,14 @@ def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run]) -> list[in
                 " CASE WHEN (r->>4)::bool THEN now() END, CASE WHEN r->>6 <> 'in_progress' THEN now() END,"
                 " CASE WHEN r->>6 = 'claimed' THEN now() END, now(), now()"
                 " FROM jsonb_array_elements(%s::jsonb) r"
-                " ON CONFLICT (mission_id, player_id, cycle, run) DO NOTHING RETURNING id, state",
+                " ON CONFLICT (mission_id, player_id, cycle, run) DO NOTHING"
+                " RETURNING player_id, mission_id, cycle, id, state",
                 [label_id, _json(sorted(inserts))],
             )
-            completed += [pm_id for pm_id, state in cursor.fetchall() if state != "in_progress"]
+            for player_id, mission_id, cycle, pm_id, state in cursor.fetchall():
+                runs[(player_id, mission_id, cycle)].row_id = pm_id
+                if state != "in_progress":
+                    completed.append(pm_id)
         if updates:
             cursor.execute(
                 "UPDATE gamification_playermission AS pm SET state = r->>2, progress = r->1,"

@@ -61,6 +61,16 @@ def test_a_windowed_task_counts_an_event_once_even_if_the_handler_sees_it_twice(
     assert TaskContribution.objects.filter(player_mission=pm).count() == 1
 
 
+def test_a_window_seen_again_next_to_another_missions_progress_is_kept_as_it_was(tenant_a):
+    windowed = mission_make(tenant_a.label, tasks=[{"target": 3, "window": dt.timedelta(hours=1)}])
+    ids = feed(tenant_a.label, [bet("first", at="2026-01-05T12:00:00Z")])
+    plain = mission_make(tenant_a.label, tasks=[{"target": 9}])
+    count_mission_progress(_rows(ids))  # the window holds it already; the new mission counts it
+    assert (_value(_run(tenant_a, windowed)), _value(_run(tenant_a, plain))) == (Decimal(1), Decimal(1))
+    feed(tenant_a.label, [bet(at="2026-01-05T12:20:00Z"), bet(at="2026-01-05T12:40:00Z")])
+    assert _run(tenant_a, windowed).state == "claimed"
+
+
 def test_a_sum_task_adds_up_the_field_and_completes_at_the_target(tenant_a):
     mission = mission_make(
         tenant_a.label,
