@@ -199,7 +199,7 @@ def stored_gamification(label) -> tuple[dict[str, int], dict[str, int], dict[str
     }
     progress = {}
     for player in Player.objects.filter(label=label):
-        [view] = missions_for_player(player)
+        [view] = missions_for_player(player=player)
         progress[player.user_ext_id] = int(view.tasks[0].value)
     return dict(points), scores, progress
 

@@ -155,7 +155,7 @@ class PlayerMissionsView(APIView):
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
         player = player_from_path(request, ext_brand_id, user_ext_id)
-        return Response(PlayerMissionSerializer(missions_for_player(player), many=True).data)
+        return Response(PlayerMissionSerializer(missions_for_player(player=player), many=True).data)
 
 
 class MissionOptInView(APIView):

@@ -168,7 +168,7 @@ def _state(mission: Mission, pm: PlayerMission | None, now: dt.datetime) -> tupl
     return pm.state, pm, pm.run
 
 
-def missions_for_player(player: Player, now: dt.datetime | None = None) -> list[MissionView]:
+def missions_for_player(*, player: Player, now: dt.datetime | None = None) -> list[MissionView]:
     """The label's active missions with the player's state in each, featured first then by position.
 
     Recurring missions are left out on the days they are not scheduled; missions that ended are shown only to

@@ -65,7 +65,7 @@ def gamification_state(*, player: Player, now: dt.datetime | None = None) -> Gam
         in_control_group=False,
         wallet=wallet,
         level=progress,
-        missions=missions_for_player(player, now=now),
+        missions=missions_for_player(player=player, now=now),
         badges=badges_for_player(player=player),
         tournaments=tournaments_for_player(player=player, now=now),
         store=store_items_for_player(player=player, now=now),

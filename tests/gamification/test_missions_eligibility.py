@@ -41,7 +41,7 @@ def test_a_self_excluded_player_makes_no_progress_and_earns_nothing_next_to_an_a
     assert not MissionProgress.objects.filter(player=excluded).exists()
     assert not WalletEntry.objects.filter(player=excluded).exists()
     assert not Event.objects.filter(player=excluded, type="mission_completed").exists()
-    assert [v.state for v in missions_for_player(excluded) if v.id == unlocked.pk] == ["locked"]
+    assert [v.state for v in missions_for_player(player=excluded) if v.id == unlocked.pk] == ["locked"]
 
 
 def test_with_the_label_setting_off_a_player_not_active_progresses(tenant_a):
@@ -114,9 +114,9 @@ def test_conditions_on_money_compare_the_amount_in_the_base_currency(tenant_a):
     feed(tenant_a.label, [bet(amount=5, user="swede"), bet(amount=10, user="swede"), bet(amount=30, user="swede")])
     assert _value(swede, mission) == Decimal(2)  # 0.50 EUR is below 1.00; 1.00 and 3.00 are not
     feed(tenant_a.label, [event("deposit", {"deposit_amount": 100}, user="swede")])  # 10 EUR: not enough
-    assert [v.state for v in missions_for_player(swede) if v.id == locked.pk] == ["locked"]
+    assert [v.state for v in missions_for_player(player=swede) if v.id == locked.pk] == ["locked"]
     feed(tenant_a.label, [event("deposit", {"deposit_amount": 500}, user="swede")])  # 50 EUR
-    assert [v.state for v in missions_for_player(swede) if v.id == locked.pk] == ["available"]
+    assert [v.state for v in missions_for_player(player=swede) if v.id == locked.pk] == ["available"]
 
 
 def test_a_player_whose_wallet_currency_is_not_known_yet_counts_in_the_base_currency(tenant_a):

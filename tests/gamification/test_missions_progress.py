@@ -213,7 +213,7 @@ def test_control_group_players_make_no_progress_and_see_no_missions(tenant_a):
     tenant_a.player.refresh_from_db()
     feed(tenant_a.label, [bet()])
     assert not PlayerMission.objects.filter(mission=mission).exists()
-    assert missions_for_player(tenant_a.player) == []
+    assert missions_for_player(player=tenant_a.player) == []
 
 
 def test_events_of_another_label_count_only_for_their_own_missions(tenant_a, tenant_b):
@@ -226,7 +226,7 @@ def test_the_selector_shows_state_tasks_and_progress(tenant_a):
     featured = mission_make(tenant_a.label, tasks=[{"target": 2}], is_featured=True, position=5, reward_points=7)
     plain = mission_make(tenant_a.label, tasks=[{"target": 4}], position=1)
     feed(tenant_a.label, [bet()])
-    views = missions_for_player(tenant_a.player)
+    views = missions_for_player(player=tenant_a.player)
     assert [v.id for v in views] == [featured.pk, plain.pk]
     assert (views[0].state, views[0].tasks[0].value, views[0].tasks[0].target, views[0].tasks[0].done) == (
         "in_progress",
@@ -236,7 +236,7 @@ def test_the_selector_shows_state_tasks_and_progress(tenant_a):
     )
     assert views[0].rewards["points"] == 7
     feed(tenant_a.label, [bet()])
-    assert missions_for_player(tenant_a.player)[0].state == "claimed"
+    assert missions_for_player(player=tenant_a.player)[0].state == "claimed"
 
 
 def test_the_mission_list_costs_a_few_queries(tenant_a, django_assert_max_num_queries):
@@ -244,7 +244,7 @@ def test_the_mission_list_costs_a_few_queries(tenant_a, django_assert_max_num_qu
         mission_make(tenant_a.label, tasks=[{"target": 5}, {"target": 2}])
     feed(tenant_a.label, [bet()])
     with django_assert_max_num_queries(4):
-        assert len(missions_for_player(tenant_a.player)) == 10
+        assert len(missions_for_player(player=tenant_a.player)) == 10
 
 
 def test_events_no_task_listens_to_cost_no_query(tenant_a, django_assert_num_queries):
@@ -263,4 +263,4 @@ def test_the_beat_task_persists_missed_runs(tenant_a):
     feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z")])
     assert missions_expire() == 1  # now is past the mission's end
     assert _run(tenant_a, mission).state == "missed"
-    assert missions_for_player(tenant_a.player)[0].state == "missed"
+    assert missions_for_player(player=tenant_a.player)[0].state == "missed"

@@ -74,7 +74,7 @@ def test_opt_in_starts_the_count_and_the_time_limit_ends_it_as_missed(tenant_a):
     )
     feed(tenant_a.label, [bet(at="2026-01-05T10:00:00Z")])  # before the opt-in: not counted
     assert not PlayerMission.objects.filter(mission=mission).exists()
-    assert missions_for_player(tenant_a.player, now=T)[0].state == "available"
+    assert missions_for_player(player=tenant_a.player, now=T)[0].state == "available"
     pm = mission_opt_in(player=tenant_a.player, mission=mission, now=T)
     assert pm.expires_at == T + dt.timedelta(hours=2)
     assert (
@@ -84,7 +84,7 @@ def test_opt_in_starts_the_count_and_the_time_limit_ends_it_as_missed(tenant_a):
     pm.refresh_from_db()
     assert list(pm.progress.values()) == ["1"]
     later = T + dt.timedelta(hours=3)
-    assert missions_for_player(tenant_a.player, now=later)[0].state == "missed"  # right before the beat runs
+    assert missions_for_player(player=tenant_a.player, now=later)[0].state == "missed"  # right before the beat runs
     assert missions_mark_missed(now=later) == 1
     assert _states(tenant_a, mission) == [(1, "missed")]
     assert _code(lambda: mission_opt_in(player=tenant_a.player, mission=mission, now=later)).code == "already_finished"
@@ -105,7 +105,7 @@ def test_a_daily_mission_starts_over_each_day_of_the_labels_time_zone(tenant_a):
     feed(tenant_a.label, [bet(at="2026-01-05T22:30:00Z"), bet(at="2026-01-05T23:30:00Z")])  # 23:30 and 00:30 local
     runs = dict(PlayerMission.objects.filter(mission=mission).values_list("cycle", "state"))
     assert runs == {"2026-01-05": "in_progress", "2026-01-06": "in_progress"}
-    view = missions_for_player(tenant_a.player, now=dt.datetime(2026, 1, 6, 9, tzinfo=dt.UTC))[0]
+    view = missions_for_player(player=tenant_a.player, now=dt.datetime(2026, 1, 6, 9, tzinfo=dt.UTC))[0]
     assert (view.cycle, view.tasks[0].value) == ("2026-01-06", 1)
     assert missions_mark_missed(now=dt.datetime(2026, 1, 6, 9, tzinfo=dt.UTC)) == 1  # yesterday's unfinished run
 
@@ -114,7 +114,7 @@ def test_a_weekday_mission_is_closed_on_other_days(tenant_a):
     mission = mission_make(tenant_a.label, type="recurring", recurrence="weekdays", recurrence_weekdays=[0])
     feed(tenant_a.label, [bet(at="2026-01-06T12:00:00Z")])  # a Tuesday
     assert not PlayerMission.objects.filter(mission=mission).exists()
-    assert missions_for_player(tenant_a.player, now=dt.datetime(2026, 1, 6, 12, tzinfo=dt.UTC)) == []
+    assert missions_for_player(player=tenant_a.player, now=dt.datetime(2026, 1, 6, 12, tzinfo=dt.UTC)) == []
     feed(tenant_a.label, [bet(at="2026-01-12T12:00:00Z")])  # the next Monday
     assert _states(tenant_a, mission) == [(1, "in_progress")]
     monthly = mission_make(tenant_a.label, type="recurring", recurrence="days_of_month", recurrence_month_days=[12])
@@ -140,7 +140,7 @@ def test_with_a_claim_the_next_run_waits_for_it(tenant_a):
     feed(tenant_a.label, [bet()])
     assert _states(tenant_a, mission) == [(1, "completed")]
     mission_claim(player=tenant_a.player, mission=mission)
-    assert missions_for_player(tenant_a.player)[0].state == "available"
+    assert missions_for_player(player=tenant_a.player)[0].state == "available"
     feed(tenant_a.label, [bet()])
     assert _states(tenant_a, mission) == [(1, "claimed"), (2, "completed")]
 
@@ -149,25 +149,25 @@ def test_a_locked_mission_unlocks_by_reaching_its_level(tenant_a):
     gold = Level.objects.create(label=tenant_a.label, name="Gold", required_points=100)
     mission = mission_make(tenant_a.label, tasks=[{"target": 5}], type="locked", unlock_level=gold)
     feed(tenant_a.label, [bet()])
-    assert missions_for_player(tenant_a.player)[0].state == "locked"
+    assert missions_for_player(player=tenant_a.player)[0].state == "locked"
     assert not PlayerMission.objects.filter(mission=mission).exists()
     wallet_adjust(player=tenant_a.player, currency="points", amount=100, source="manual", key="lift")
-    assert missions_for_player(tenant_a.player)[0].state == "available"  # computed on read
+    assert missions_for_player(player=tenant_a.player)[0].state == "available"  # computed on read
     events_process(list(Event.objects.filter(type="level_changed").values_list("pk", flat=True)))
     assert PlayerMission.objects.get(mission=mission).unlocked_at is not None  # persisted by the level fact
     feed(tenant_a.label, [bet()])
-    assert missions_for_player(tenant_a.player)[0].state == "in_progress"
+    assert missions_for_player(player=tenant_a.player)[0].state == "in_progress"
 
 
 def test_a_locked_mission_unlocks_by_completing_its_mission(tenant_a):
     first = mission_make(tenant_a.label, tasks=[{"target": 1}], position=1)
     second = mission_make(tenant_a.label, tasks=[{"target": 1}], type="locked", unlock_mission=first, position=2)
-    assert [v.state for v in missions_for_player(tenant_a.player)] == ["available", "locked"]
+    assert [v.state for v in missions_for_player(player=tenant_a.player)] == ["available", "locked"]
     feed(tenant_a.label, [bet()])
     assert PlayerMission.objects.get(mission=second).unlocked_at is not None
-    assert [v.state for v in missions_for_player(tenant_a.player)] == ["claimed", "available"]
+    assert [v.state for v in missions_for_player(player=tenant_a.player)] == ["claimed", "available"]
     feed(tenant_a.label, [bet()])
-    assert [v.state for v in missions_for_player(tenant_a.player)] == ["claimed", "claimed"]
+    assert [v.state for v in missions_for_player(player=tenant_a.player)] == ["claimed", "claimed"]
 
 
 def test_a_locked_mission_unlocks_by_a_matching_event(tenant_a):
@@ -179,9 +179,9 @@ def test_a_locked_mission_unlocks_by_a_matching_event(tenant_a):
         unlock_event_conditions=[{"field": "deposit_amount", "op": "gte", "value": 50}],
     )
     feed(tenant_a.label, [event("deposit", {"deposit_amount": 10})])
-    assert missions_for_player(tenant_a.player)[0].state == "locked"
+    assert missions_for_player(player=tenant_a.player)[0].state == "locked"
     feed(tenant_a.label, [event("deposit", {"deposit_amount": 60})])
-    assert [(v.id, v.state) for v in missions_for_player(tenant_a.player)] == [(mission.pk, "available")]
+    assert [(v.id, v.state) for v in missions_for_player(player=tenant_a.player)] == [(mission.pk, "available")]
     feed(tenant_a.label, [bet()])
     assert _states(tenant_a, mission) == [(1, "claimed")]
 

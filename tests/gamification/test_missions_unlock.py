@@ -43,12 +43,12 @@ def test_the_service_the_selector_and_the_handler_agree_on_a_level_unlock(tenant
     level = Level.objects.create(label=tenant_a.label, name="Silver", required_points=10)
     mission = mission_make(tenant_a.label, type="locked", unlock_level=level, tasks=[{"target": 1}])
     player = tenant_a.player
-    shown = {m.id: m.state for m in missions_for_player(player)}
+    shown = {m.id: m.state for m in missions_for_player(player=player)}
     assert (mission_unlocked(player=player, mission=mission), shown[mission.pk]) == (False, "locked")
     feed(tenant_a.label, [bet()])  # locked: the bet counts for nothing
     assert not PlayerMission.objects.filter(mission=mission).exists()
     wallet_adjust(player=player, currency="points", amount=10, source="api", key="to-silver")
-    shown = {m.id: m.state for m in missions_for_player(player)}
+    shown = {m.id: m.state for m in missions_for_player(player=player)}
     assert (mission_unlocked(player=player, mission=mission), shown[mission.pk]) == (True, "available")
     feed(tenant_a.label, [bet()])
     assert PlayerMission.objects.get(mission=mission).completed_at is not None  # the bet counted, it is done
