@@ -171,7 +171,7 @@ def wallet_panel(player: Player) -> dict:
         for entry in wallet_entries(player=player)[:PANEL_ENTRIES]
     ]
     return {
-        "wallet": wallet_get(player),
+        "wallet": wallet_get(player=player),
         "table": {"headers": ["When", "Currency", "Amount", "Source", "Reason"], "rows": rows},
         "ledger_url": f"{reverse('admin:gamification_walletentry_changelist')}?player__id__exact={player.pk}",
         "limit": PANEL_ENTRIES,
@@ -204,7 +204,7 @@ def wallet_adjust_view(model_admin, request, player: Player):
         **model_admin.admin_site.each_context(request),
         "title": f"Adjust the balance of {player}",
         "form": form,
-        "wallet": wallet_get(player),
+        "wallet": wallet_get(player=player),
         "caps": _caps(request, player),
         "not_active": player.core_account_status if player.core_account_status != AccountStatus.ACTIVE else None,
         "cancel_url": reverse("admin:crm_player_change", args=[player.pk]),

@@ -54,7 +54,7 @@ class WalletView(APIView):
         responses={200: WalletSerializer, **error_responses(400, 401, 403, 404)},
     )
     def get(self, request, ext_brand_id: str, user_ext_id: str):
-        return Response(WalletSerializer(wallet_get(player_from_path(request, ext_brand_id, user_ext_id))).data)
+        return Response(WalletSerializer(wallet_get(player=player_from_path(request, ext_brand_id, user_ext_id))).data)
 
 
 class WalletEntryListView(ListAPIView):
@@ -156,4 +156,4 @@ class StorePurchaseView(PlayerIdempotentPostView):
         return store_purchase(player=subject, item=store_item_get(player=subject, item_id=data["item_id"]), key=key)
 
     def output(self, subject, result):
-        return {"created": result.created, "purchase": result.purchase, "wallet": wallet_get(subject)}
+        return {"created": result.created, "purchase": result.purchase, "wallet": wallet_get(player=subject)}

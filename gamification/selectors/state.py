@@ -56,7 +56,7 @@ def gamification_state(*, player: Player, now: dt.datetime | None = None) -> Gam
     A control-group player sees no gamification: the flag is set and every list is empty.
     """
     now = now or timezone.now()
-    wallet = wallet_get(player)  # with its level
+    wallet = wallet_get(player=player)  # with its level
     progress = level_progress(wallet=wallet)
     if player.ach_gamification_in_control_group:
         return GamificationState(player, True, wallet, progress)

@@ -14,7 +14,7 @@ from gamification.models import CapPeriod, Level, StoreItem, Wallet, WalletEntry
 from gamification.services.store import cap_period_start
 
 
-def wallet_get(player: Player) -> Wallet:
+def wallet_get(*, player: Player) -> Wallet:
     """The player's balances; all zero (unsaved) before their first entry."""
     found = Wallet.objects.filter(player_id=player.pk).select_related("level").first()
     return found or Wallet(player_id=player.pk, label_id=player.label_id)
@@ -54,7 +54,7 @@ def store_items_for_player(*, player: Player, now: dt.datetime | None = None) ->
         .select_related("category", "target_level")
         .annotate(bought_in_period=bought)
     )
-    wallet = wallet_get(player)
+    wallet = wallet_get(player=player)
     for item in items:
         item.cap_remaining = None if item.cap_count is None else max(item.cap_count - item.bought_in_period, 0)
         item.affordable = getattr(wallet, item.currency) >= item.price

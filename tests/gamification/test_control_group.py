@@ -81,7 +81,7 @@ def test_a_control_group_player_earns_nothing(tenant_a, key_client):
     response = key_client.post("/api/v1/players/shared-brand/shared-player/wallet/adjustments", body, format="json")
     assert (response.status_code, response.json()["code"]) == (422, "control_group")
     assert not WalletEntry.objects.exists()
-    assert wallet_get(tenant_a.player).gems == 0
+    assert wallet_get(player=tenant_a.player).gems == 0
 
 
 def test_the_player_page_shows_the_flag(tenant_a, staff_client):

@@ -49,7 +49,7 @@ def test_a_credit_within_the_cap_is_applied_at_once(tenant_a, support):
     assert result.request is None
     assert result.adjusted.created
     assert result.adjusted.entry.key.startswith("manual:")
-    assert wallet_get(tenant_a.player).points == 1_000
+    assert wallet_get(player=tenant_a.player).points == 1_000
 
 
 def test_a_credit_above_the_cap_per_adjustment_waits_for_approval(tenant_a, support):
@@ -64,7 +64,7 @@ def test_a_credit_above_the_cap_per_adjustment_waits_for_approval(tenant_a, supp
         "Ticket 42",
     )
     assert request.exceeded == "Above the support cap of 1,000 points per adjustment."
-    assert wallet_get(tenant_a.player).points == 0
+    assert wallet_get(player=tenant_a.player).points == 0
     assert not WalletEntry.objects.exists()
 
 
@@ -110,7 +110,7 @@ def test_approval_applies_the_credit_once_and_records_who_and_when(tenant_a, sup
         f"credit:{request.pk}",
         "Ticket 42",
     )
-    assert wallet_get(tenant_a.player).points == 5_000
+    assert wallet_get(player=tenant_a.player).points == 5_000
     assert credit_request_reject(request_id=request.pk, label_id=tenant_a.label.pk, approver=manager).decided is False
 
 
@@ -187,7 +187,7 @@ def test_concurrent_approvals_apply_the_credit_exactly_once(tenant_a, support, m
     assert errors == []
     assert sorted(r.decided for r in results) == [False, False, False, True]
     assert WalletEntry.objects.filter(player=tenant_a.player).count() == 1
-    assert wallet_get(tenant_a.player).points == 5_000
+    assert wallet_get(player=tenant_a.player).points == 5_000
 
 
 @pytest.mark.django_db(transaction=True)
@@ -209,7 +209,7 @@ def test_concurrent_credits_cannot_both_fit_in_what_is_left_of_the_day(tenant_a,
     for thread in threads:
         thread.join()
     assert sorted(r.adjusted is not None for r in results) == [False, False, False, True]
-    assert wallet_get(tenant_a.player).points == 60
+    assert wallet_get(player=tenant_a.player).points == 60
     assert CreditRequest.objects.count() == 3
 
 
@@ -231,10 +231,10 @@ def test_staff_calling_the_api_with_their_session_are_held_to_their_caps(tenant_
     day = client.post(ADJUST, body | {"amount": 1_000, "idempotency_key": "s-3"}, format="json")
     assert day.status_code == 201  # 2,000 of the day's 5,000
     assert client.post(ADJUST, body | {"amount": 1_000, "idempotency_key": "s-1"}, format="json").status_code == 200
-    assert wallet_get(tenant_a.player).points == 2_000
+    assert wallet_get(player=tenant_a.player).points == 2_000
     # The operator's platform, with its API key, is not capped.
     assert (
         key_client.post(ADJUST, body | {"amount": 900_000, "idempotency_key": "k-1"}, format="json").status_code == 201
     )
-    assert wallet_get(tenant_a.player).points == 902_000
-    assert wallet_get(tenant_b.player).points == 0
+    assert wallet_get(player=tenant_a.player).points == 902_000
+    assert wallet_get(player=tenant_b.player).points == 0

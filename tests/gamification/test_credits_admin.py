@@ -56,7 +56,7 @@ def test_a_credit_above_the_cap_becomes_a_request_named_on_the_page(tenant_a, su
     assert "Above the support cap of 1,000 points per adjustment." in html
     assert _change(request) in html
     assert (request.status, request.requested_by, request.amount) == ("pending", support, 5_000)
-    assert wallet_get(tenant_a.player).points == 0
+    assert wallet_get(player=tenant_a.player).points == 0
     assert "request #" in LogEntry.objects.get(object_id=str(tenant_a.player.pk)).get_change_message()
 
 
@@ -68,7 +68,7 @@ def test_the_adjust_page_warns_when_the_player_is_not_active(tenant_a, staff_cli
     html = staff_client(tenant_a.admin).get(url).content.decode()
     assert "The player's account is SELF_EXCLUDED, not ACTIVE: they receive no automated rewards." in html
     assert _adjust(staff_client(tenant_a.admin), tenant_a.player, 25, follow=False).status_code == 302
-    assert wallet_get(tenant_a.player).points == 25  # staff may still adjust
+    assert wallet_get(player=tenant_a.player).points == 25  # staff may still adjust
 
 
 def test_the_queue_shows_counts_and_the_history_of_each_label_only(
@@ -111,7 +111,7 @@ def test_a_manager_approves_once_even_when_the_form_is_posted_twice(tenant_a, su
     second = client.post(_act(request, "approve"), follow=True).content.decode()  # a double click
     assert "Approved: +5,000 points credited." in first
     assert "Already approved by manager_a: nothing changed." in second
-    assert wallet_get(tenant_a.player).points == 5_000
+    assert wallet_get(player=tenant_a.player).points == 5_000
     assert WalletEntry.objects.count() == 1
     request.refresh_from_db()
     assert (request.status, request.decided_by) == ("approved", manager)
@@ -150,7 +150,7 @@ def test_staff_reverse_a_credit_from_the_ledger(tenant_a, tenant_b, outsider, su
     assert "This field is required." in client.post(_act(credit, "reverse_credit"), {"reason": ""}).content.decode()
     html = client.post(_act(credit, "reverse_credit"), {"reason": "Paid twice"}, follow=True).content.decode()
     assert "Reversed +40 points: Paid twice" in html
-    wallet = wallet_get(tenant_a.player)
+    wallet = wallet_get(player=tenant_a.player)
     assert (wallet.points, wallet.points_earned, wallet.points_tournament) == (0, 0, 0)
     reversal = WalletEntry.objects.get(reverses=credit)
     assert (reversal.created_by, reversal.reason) == (support, "Paid twice")
@@ -167,7 +167,7 @@ def test_a_reversal_the_balance_cannot_pay_shows_why(tenant_a, staff_client):
     wallet_adjust(player=tenant_a.player, currency="gems", amount=-5, source="store", key="s")
     html = staff_client(tenant_a.admin).post(_act(credit, "reverse_credit"), {"reason": "x"}).content.decode()
     assert "The player has 5 gems left, fewer than the 10 to take back." in html
-    assert wallet_get(tenant_a.player).gems == 5
+    assert wallet_get(player=tenant_a.player).gems == 5
 
 
 def test_label_admins_set_caps_others_read_them(tenant_a, tenant_b, manager, staff_client):

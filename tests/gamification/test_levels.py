@@ -40,13 +40,13 @@ def test_the_level_follows_ever_earned_points_and_each_change_is_an_event(
     player = tenant_a.player
     with django_capture_on_commit_callbacks(execute=True):
         first = _credit(player, 50, "m1")
-    assert wallet_get(player).level == levels["bronze"]
+    assert wallet_get(player=player).level == levels["bronze"]
     with django_capture_on_commit_callbacks(execute=True):
         _credit(player, 60, "m2")
         wallet_adjust(player=player, currency="points", amount=-110, source="store", key="s1")  # spending keeps it
     with django_capture_on_commit_callbacks(execute=True):
         last = _credit(player, 400, "m3")
-    assert wallet_get(player).level == levels["gold"]
+    assert wallet_get(player=player).level == levels["gold"]
     events = _level_events(tenant_a.label)
     assert [e.payload["level_name"] for e in events] == ["Bronze", "Silver", "Gold"]
     assert events[0].payload == {"level_id": levels["bronze"].pk, "level_name": "Bronze"}
@@ -72,7 +72,7 @@ def test_no_event_without_a_change_a_replay_or_a_credit_that_does_not_count(
         _credit(player, 1000, "bonus", counts_as_earned=False)
         wallet_adjust(player=player, currency="gems", amount=1000, source="mission", key="g")
     assert [e.payload["level_name"] for e in _level_events(tenant_a.label)] == ["Bronze"]
-    assert wallet_get(player).level == levels["bronze"]
+    assert wallet_get(player=player).level == levels["bronze"]
 
 
 def test_a_refused_credit_emits_nothing(tenant_a, levels, django_capture_on_commit_callbacks):
@@ -80,13 +80,13 @@ def test_a_refused_credit_emits_nothing(tenant_a, levels, django_capture_on_comm
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(Exception, match="different"):
         _credit(tenant_a.player, 1000, "m1")
     assert [e.payload["level_name"] for e in _level_events(tenant_a.label)] == ["Bronze"]  # the first credit's
-    assert wallet_get(tenant_a.player).points_earned == 10
+    assert wallet_get(player=tenant_a.player).points_earned == 10
 
 
 def test_a_label_without_levels_gives_no_level(tenant_a, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         _credit(tenant_a.player, 10, "m1")
-    assert wallet_get(tenant_a.player).level is None
+    assert wallet_get(player=tenant_a.player).level is None
     assert _level_events(tenant_a.label) == []
 
 

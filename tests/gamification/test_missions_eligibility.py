@@ -36,7 +36,7 @@ def test_a_self_excluded_player_makes_no_progress_and_earns_nothing_next_to_an_a
     feed(tenant_a.label, [bet(), bet(user="excluded"), bet(), bet(user="excluded"), bet(user="excluded")])
     feed(tenant_a.label, [event("deposit", {"deposit_amount": 5}, user="excluded")])
     active = PlayerMission.objects.get(player=tenant_a.player, mission=mission)
-    assert (active.state, wallet_get(tenant_a.player).points) == ("claimed", 10)
+    assert (active.state, wallet_get(player=tenant_a.player).points) == ("claimed", 10)
     assert not PlayerMission.objects.filter(player=excluded).exists()  # no run, no unlock
     assert not MissionProgress.objects.filter(player=excluded).exists()
     assert not WalletEntry.objects.filter(player=excluded).exists()

@@ -84,7 +84,7 @@ def test_a_sum_task_adds_up_the_field_and_completes_at_the_target(tenant_a):
     assert pm.state == "claimed"
     assert pm.completed_at
     assert pm.claimed_at
-    assert wallet_get(tenant_a.player).points == 50
+    assert wallet_get(player=tenant_a.player).points == 50
 
 
 def test_a_window_counts_only_events_within_it_of_the_newest(tenant_a):
@@ -114,7 +114,7 @@ def test_every_task_must_be_done_and_the_reward_is_given_once(tenant_a):
     feed(tenant_a.label, [deposit])
     pm = _run(tenant_a, mission)
     assert pm.state == "claimed"
-    wallet = wallet_get(tenant_a.player)
+    wallet = wallet_get(player=tenant_a.player)
     assert (wallet.points, wallet.gems) == (100, 5)
     keys = set(WalletEntry.objects.filter(player=tenant_a.player).values_list("key", flat=True))
     assert keys == {f"mission:{pm.pk}:points", f"mission:{pm.pk}:gems"}
@@ -132,7 +132,7 @@ def test_a_run_done_within_its_first_batch_is_completed_and_rewarded_at_once(ten
     pm = _run(tenant_a, mission)
     assert (_value(pm), pm.state) == (Decimal(2), "claimed")
     assert pm.completed_at <= pm.claimed_at
-    assert wallet_get(tenant_a.player).points == 30
+    assert wallet_get(player=tenant_a.player).points == 30
     assert Event.objects.filter(player=tenant_a.player, type="mission_completed").count() == 1
 
 
@@ -189,12 +189,12 @@ def test_a_claim_required_mission_rewards_on_claim_once(tenant_a):
     feed(tenant_a.label, [bet()])
     pm = _run(tenant_a, mission)
     assert pm.state == "completed"
-    assert wallet_get(tenant_a.player).diamonds == 0
+    assert wallet_get(player=tenant_a.player).diamonds == 0
     first = mission_claim(player=tenant_a.player, mission=mission)
     second = mission_claim(player=tenant_a.player, mission=mission)
     assert (first.created, second.created) == (True, False)
     assert first.player_mission.pk == second.player_mission.pk == pm.pk
-    assert wallet_get(tenant_a.player).diamonds == 3
+    assert wallet_get(player=tenant_a.player).diamonds == 3
     assert WalletEntry.objects.filter(player=tenant_a.player).count() == 1
 
 

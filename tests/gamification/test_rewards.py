@@ -22,7 +22,7 @@ def test_a_replayed_batch_gives_nothing_twice(tenant_a):
     reward = Reward(player=tenant_a.player, key="mission:1", source="mission", reason="M", points=10, gems=2)
     rewards_give(rewards=[reward])
     rewards_give(rewards=[reward])
-    wallet = wallet_get(tenant_a.player)
+    wallet = wallet_get(player=tenant_a.player)
     assert (wallet.points, wallet.points_earned, wallet.points_tournament, wallet.gems) == (10, 10, 10, 2)
     assert sorted(WalletEntry.objects.values_list("key", "amount", "counts_as_earned")) == [
         ("mission:1:gems", 2, False),
@@ -47,7 +47,7 @@ def test_each_entry_of_a_batch_has_its_fact_with_the_balance_right_after_it(tena
         ("diamonds", 1, 1, "mission", entries["mission:2:diamonds"]),
         ("points", 7, 22, "mission", entries["mission:2:points"]),
     ]
-    assert wallet_get(tenant_a.player).points == 22
+    assert wallet_get(player=tenant_a.player).points == 22
 
 
 def test_the_level_follows_the_points_earned_once(tenant_a):
@@ -57,7 +57,7 @@ def test_the_level_follows_the_points_earned_once(tenant_a):
     wallet_adjust(player=tenant_a.player, currency="points", amount=5, source="manual", key="start", reason="r")
     rewards_give(rewards=[Reward(player=tenant_a.player, key="mission:1", source="mission", points=30)])
     rewards_give(rewards=[Reward(player=tenant_a.player, key="mission:2", source="mission", gems=30)])
-    assert wallet_get(tenant_a.player).level_id == silver.pk
+    assert wallet_get(player=tenant_a.player).level_id == silver.pk
     entry = WalletEntry.objects.get(key="mission:1:points")
     levels = Event.objects.filter(player=tenant_a.player, type="level_changed").order_by("id")
     assert [(e.event_id, e.payload) for e in levels][-1] == (

@@ -58,7 +58,7 @@ def test_a_purchase_answers_201_and_a_retry_200_with_the_first_purchase(tenant_a
     assert retry.status_code == 200
     assert retry.json()["created"] is False
     assert retry.json()["purchase"]["id"] == body["purchase"]["id"]
-    assert wallet_get(tenant_a.player).points == 15
+    assert wallet_get(player=tenant_a.player).points == 15
 
 
 def test_the_idempotency_key_may_come_in_a_header_and_is_required(tenant_a, key_client):
@@ -70,7 +70,7 @@ def test_the_idempotency_key_may_come_in_a_header_and_is_required(tenant_a, key_
     missing = _buy(key_client, item, key=None)
     assert missing.status_code == 400
     assert list(missing.json()["errors"]) == ["idempotency_key"]
-    assert wallet_get(tenant_a.player).points == 15
+    assert wallet_get(player=tenant_a.player).points == 15
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_each_refusal_answers_422_with_its_code_and_changes_nothing(tenant_a, ke
     response = _buy(key_client, item)
     assert response.status_code == 422
     assert response.json()["code"] == code
-    assert wallet_get(tenant_a.player).points == balance
+    assert wallet_get(player=tenant_a.player).points == balance
     assert not StorePurchase.objects.exists()
 
 
@@ -116,7 +116,11 @@ def test_another_labels_key_sees_and_buys_nothing_of_label_a(tenant_a, tenant_b)
     assert client_b.get(other).status_code == 404
     assert _buy(client_b, item_a, base=other).status_code == 404
     assert not StorePurchase.objects.exists()
-    assert (wallet_get(tenant_a.player).points, wallet_get(tenant_b.player).points, wallet_get(only_a).points) == (
+    assert (
+        wallet_get(player=tenant_a.player).points,
+        wallet_get(player=tenant_b.player).points,
+        wallet_get(player=only_a).points,
+    ) == (
         100,
         100,
         0,

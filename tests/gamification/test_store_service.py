@@ -45,7 +45,7 @@ def test_a_purchase_debits_the_price_takes_one_from_stock_and_is_delivered():
     assert purchase.wallet_entry.key == "store:p1"
     item.refresh_from_db()
     assert item.stock == 4
-    assert (wallet_get(player).points, wallet_get(player).points_earned) == (15, 25)
+    assert (wallet_get(player=player).points, wallet_get(player=player).points_earned) == (15, 25)
 
 
 @pytest.mark.django_db
@@ -55,7 +55,7 @@ def test_a_change_level_item_sets_the_players_level():
     vip = Level.objects.create(label=player.label, name="VIP", required_points=10_000)
     item = item_make(player.label, type="change_level", target_level=vip, price=50, currency="gems")
     store_purchase(player=player, item=item, key="p1")
-    wallet = wallet_get(player)
+    wallet = wallet_get(player=player)
     assert (wallet.level, wallet.gems) == (vip, 0)
     (fact,) = Event.objects.filter(player=player, type="level_changed")
     assert fact.payload == {"level_id": vip.pk, "level_name": "VIP"}
@@ -71,13 +71,13 @@ def test_a_bought_level_stays_until_the_points_pass_it_and_a_lower_one_is_refuse
     store_purchase(player=player, item=item_make(player.label, type="change_level", target_level=vip,
                                                  price=50, currency="gems"), key="p1")  # fmt: skip
     fund(player, 10, key="earned-1")  # the points alone reach Bronze: the bought VIP stays
-    assert wallet_get(player).level == vip
+    assert wallet_get(player=player).level == vip
     lower = item_make(player.label, name="Bronze pass", type="change_level", target_level=bronze, price=1,
                       currency="gems")  # fmt: skip
     assert _refusal(player, lower, key="p2").code == "already_at_level"
-    assert wallet_get(player).gems == 50
+    assert wallet_get(player=player).gems == 50
     fund(player, 5_000, key="earned-2")
-    assert wallet_get(player).level == legend
+    assert wallet_get(player=player).level == legend
 
 
 @pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_a_replayed_key_returns_the_first_purchase_and_buys_nothing():
     assert not again.created
     assert again.purchase.pk == first.purchase.pk
     item.refresh_from_db()
-    assert (item.stock, wallet_get(player).points, StorePurchase.objects.count()) == (4, 90, 1)
+    assert (item.stock, wallet_get(player=player).points, StorePurchase.objects.count()) == (4, 90, 1)
 
 
 @pytest.mark.django_db
@@ -101,7 +101,7 @@ def test_a_key_reused_for_another_item_is_a_conflict():
     with pytest.raises(DomainError) as exc:
         store_purchase(player=player, item=item_make(player.label, name="Mug"), key="same")
     assert (exc.value.code, exc.value.status_code) == ("idempotency_conflict", 409)
-    assert wallet_get(player).points == 90
+    assert wallet_get(player=player).points == 90
 
 
 @pytest.mark.django_db
@@ -111,7 +111,7 @@ def test_insufficient_balance_is_refused_and_takes_no_stock():
     item = item_make(player.label, price=10, stock=3)
     assert _refusal(player, item).code == "insufficient_balance"
     _nothing_written(player, item, stock=3)
-    assert wallet_get(player).points == 9
+    assert wallet_get(player=player).points == 9
 
 
 @pytest.mark.django_db
@@ -121,7 +121,7 @@ def test_out_of_stock_is_refused_and_debits_nothing():
     item = item_make(player.label, stock=0)
     assert _refusal(player, item).code == "out_of_stock"
     _nothing_written(player, item, stock=0)
-    assert wallet_get(player).points == 100
+    assert wallet_get(player=player).points == 100
 
 
 @pytest.mark.django_db
@@ -160,7 +160,7 @@ def test_a_cap_of_one_a_day_refuses_the_second_purchase_as_limit_reached():
     item = item_make(player.label, cap_count=1, cap_period="day")
     store_purchase(player=player, item=item, key="p1")
     assert _refusal(player, item, key="p2").code == "limit_reached"
-    assert (wallet_get(player).points, StorePurchase.objects.count()) == (90, 1)
+    assert (wallet_get(player=player).points, StorePurchase.objects.count()) == (90, 1)
     # Yesterday's purchase no longer counts, and the cap is per player.
     StorePurchase.objects.update(created_at=timezone.now() - dt.timedelta(days=1))
     assert store_purchase(player=player, item=item, key="p3").created
@@ -177,7 +177,7 @@ def test_an_item_of_another_label_cannot_be_bought():
     with pytest.raises(DomainError) as exc:
         store_purchase(player=player, item=foreign, key="p1")
     assert exc.value.status_code == 404
-    assert wallet_get(player).points == 100
+    assert wallet_get(player=player).points == 100
 
 
 def test_cap_periods_start_at_the_calendar_day_week_and_month_in_utc():
@@ -236,7 +236,7 @@ def test_fifty_concurrent_purchases_with_a_balance_for_ten_let_exactly_ten_throu
     item = item_make(player.label, price=10, stock=1000)
     outcomes = _race(50, lambda n: store_purchase(player=player, item=item, key=f"buy-{n}"))
     assert outcomes == ["insufficient_balance"] * 40 + ["ok"] * 10
-    assert wallet_get(player).points == 0
+    assert wallet_get(player=player).points == 0
     item.refresh_from_db()
     assert item.stock == 990
     purchases = StorePurchase.objects.filter(player=player)
@@ -257,7 +257,7 @@ def test_ten_buyers_with_money_race_for_a_stock_of_three_and_exactly_three_win()
     item.refresh_from_db()
     assert item.stock == 0
     assert StorePurchase.objects.count() == 3
-    assert sorted(wallet_get(p).points for p in players) == [0] * 3 + [10] * 7
+    assert sorted(wallet_get(player=p).points for p in players) == [0] * 3 + [10] * 7
 
 
 @pytest.mark.django_db(transaction=True)
@@ -267,4 +267,4 @@ def test_concurrent_purchases_by_one_player_cannot_pass_a_cap_of_one():
     item = item_make(player.label, cap_count=1, cap_period="day")
     outcomes = _race(10, lambda n: store_purchase(player=player, item=item, key=f"buy-{n}"))
     assert outcomes == ["limit_reached"] * 9 + ["ok"]
-    assert (wallet_get(player).points, StorePurchase.objects.count()) == (90, 1)
+    assert (wallet_get(player=player).points, StorePurchase.objects.count()) == (90, 1)

@@ -111,12 +111,12 @@ def test_too_few_players_at_the_start_fails_and_refunds_every_buy_in_once(tenant
     for player in players:
         _fund(player, 100, "gems")
         tournament_register(player=player, instance=instance)
-    assert wallet_get(players[0]).gems == 70
+    assert wallet_get(player=players[0]).gems == 70
     assert instances_advance(now=T0)["failed"] == 1
     instance.refresh_from_db()
     assert instance.status == "failed"
     assert "minimum" in instance.status_reason
-    assert [wallet_get(p).gems for p in players] == [100, 100]
+    assert [wallet_get(player=p).gems for p in players] == [100, 100]
     assert set(TournamentParticipant.objects.values_list("status", flat=True)) == {"refunded"}
     refund = WalletEntry.objects.get(key=f"tournament:{instance.pk}:{players[0].pk}:refund")
     assert (refund.source, refund.counts_as_earned) == ("tournament", False)
@@ -134,7 +134,7 @@ def test_cancel_refunds_once_and_a_finished_instance_cannot_be_cancelled(tenant_
         instance_cancel(instance=instance, reason=" ")
     assert set(caught.value.errors) == {"reason"}
     assert instance_cancel(instance=instance, reason="Game provider outage") == 1
-    assert wallet_get(player).points == 100
+    assert wallet_get(player=player).points == 100
     with pytest.raises(Refused) as refused:
         instance_cancel(instance=instance, reason="again")
     assert refused.value.code == "invalid_transition"
@@ -164,7 +164,7 @@ def test_finalization_places_by_score_pays_prizes_and_emits_results(tenant_a):
     instances_advance(now=T0 + HOUR)
     places = dict(TournamentParticipant.objects.values_list("player_id", "place"))
     assert places == {players[2].pk: 1, players[0].pk: 2, players[1].pk: 3}
-    assert [wallet_get(p).points for p in players] == [40, 0, 100]
+    assert [wallet_get(player=p).points for p in players] == [40, 0, 100]
     won = Event.objects.filter(type="tournament_won").values_list("player_id", flat=True)
     lost = Event.objects.filter(type="tournament_lost").values_list("player_id", flat=True)
     assert set(won) == {players[0].pk, players[2].pk}

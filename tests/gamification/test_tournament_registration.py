@@ -50,11 +50,11 @@ def test_buy_in_debits_once_and_insufficient_balance_registers_nothing(tenant_a)
     wallet_adjust(player=poor, currency="diamonds", amount=20, source="api", key="fund-poor")
     tournament_register(player=rich, instance=instance)
     tournament_register(player=rich, instance=instance)
-    assert wallet_get(rich).diamonds == 5
+    assert wallet_get(player=rich).diamonds == 5
     participant = TournamentParticipant.objects.get(player=rich)
     assert participant.buy_in_entry.key == f"tournament:{instance.pk}:{rich.pk}:buy-in"
     _refused("insufficient_balance", player=poor, instance=instance)
-    assert wallet_get(poor).diamonds == 20
+    assert wallet_get(player=poor).diamonds == 20
     assert not TournamentParticipant.objects.filter(player=poor).exists()
     assert not Event.objects.filter(type="tournament_registered", player=poor).exists()
     instance.refresh_from_db()

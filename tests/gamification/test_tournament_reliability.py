@@ -38,7 +38,7 @@ def _assert_paid_once(instance, ranked, funded: dict | None = None) -> None:
     funded = funded or {}
     prizes = WalletEntry.objects.filter(key__startswith=f"tournament:{instance.pk}:", key__contains=":prize:")
     assert Counter(prizes.values_list("player_id", flat=True)) == {p.pk: 1 for p in ranked[:3]}
-    assert [wallet_get(p).points - funded.get(p.pk, 0) for p in ranked[:4]] == [100, 50, 20, 0]
+    assert [wallet_get(player=p).points - funded.get(p.pk, 0) for p in ranked[:4]] == [100, 50, 20, 0]
     results = Counter(
         Event.objects.filter(
             payload__instance_id=instance.pk, type__in=["tournament_won", "tournament_lost"]

@@ -39,7 +39,7 @@ def test_staff_adjust_a_balance_with_a_reason_written_to_the_ledger_and_history(
     assert client.get(_adjust_url(tenant_a.player)).status_code == 200
     response = client.post(_adjust_url(tenant_a.player), _form())
     assert response.status_code == 302
-    assert wallet_get(tenant_a.player).points == 25
+    assert wallet_get(player=tenant_a.player).points == 25
     entry = WalletEntry.objects.get()
     assert (entry.source, entry.created_by, entry.reason) == ("manual", user, "Goodwill for ticket 42")
     assert entry.key.startswith("manual:")
@@ -53,7 +53,7 @@ def test_submitting_the_same_form_twice_applies_it_once(tenant_a, staff_client):
     form = _form()
     client.post(_adjust_url(tenant_a.player), form)
     client.post(_adjust_url(tenant_a.player), form)
-    assert wallet_get(tenant_a.player).points == 25
+    assert wallet_get(player=tenant_a.player).points == 25
     assert WalletEntry.objects.count() == 1
     assert LogEntry.objects.count() == 1
 

@@ -40,7 +40,7 @@ def test_an_adjustment_answers_201_with_the_entry_and_balances_and_a_retry_200(t
     assert retry.status_code == 200
     assert retry.json()["created"] is False
     assert retry.json()["entry"]["id"] == body["entry"]["id"]
-    assert wallet_get(tenant_a.player).points == 50
+    assert wallet_get(player=tenant_a.player).points == 50
 
 
 def test_the_idempotency_key_may_come_in_a_header(tenant_a, key_client):
@@ -51,7 +51,7 @@ def test_the_idempotency_key_may_come_in_a_header(tenant_a, key_client):
         f"{BASE}/adjustments", {"currency": "gems", "amount": 3}, format="json", HTTP_IDEMPOTENCY_KEY="h-1"
     )
     assert (first.status_code, again.status_code) == (201, 200)
-    assert wallet_get(tenant_a.player).gems == 3
+    assert wallet_get(player=tenant_a.player).gems == 3
 
 
 def test_a_key_reused_for_another_adjustment_answers_409(tenant_a, key_client):
@@ -59,7 +59,7 @@ def test_a_key_reused_for_another_adjustment_answers_409(tenant_a, key_client):
     response = _adjust(key_client, {"amount": 60})
     assert response.status_code == 409
     assert response.json()["code"] == "idempotency_conflict"
-    assert wallet_get(tenant_a.player).points == 50
+    assert wallet_get(player=tenant_a.player).points == 50
 
 
 def test_an_overdraft_answers_422_and_writes_nothing(tenant_a, key_client):
@@ -67,7 +67,7 @@ def test_an_overdraft_answers_422_and_writes_nothing(tenant_a, key_client):
     response = _adjust(key_client, {"amount": -51, "idempotency_key": "adj-2"})
     assert response.status_code == 422
     assert response.json()["code"] == "insufficient_balance"
-    assert wallet_get(tenant_a.player).points == 50
+    assert wallet_get(player=tenant_a.player).points == 50
     assert WalletEntry.objects.count() == 1
 
 
@@ -139,8 +139,8 @@ def test_each_label_sees_and_adjusts_only_its_own_player(tenant_a, tenant_b):
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {tenant_a.raw_key}")
     assert client.get(BASE).json()["points"] == 0  # the same external ids, but label A's player
     assert _adjust(client).status_code == 201
-    assert wallet_get(tenant_b.player).points == 7
-    assert wallet_get(tenant_a.player).points == 50
+    assert wallet_get(player=tenant_b.player).points == 7
+    assert wallet_get(player=tenant_a.player).points == 50
 
 
 def test_another_labels_player_answers_404(tenant_a, tenant_b, key_client):
@@ -161,12 +161,12 @@ def test_staff_adjust_in_their_label_and_outsiders_nothing(tenant_a, tenant_b, o
     response = _adjust(client)
     assert response.status_code == 201
     assert response.json()["entry"]["created_by"] is not None
-    assert wallet_get(tenant_a.player).points == 50
+    assert wallet_get(player=tenant_a.player).points == 50
 
     client.force_login(tenant_b.admin)
     assert _adjust(client, {"idempotency_key": "b-1"}).status_code == 201
-    assert wallet_get(tenant_b.player).points == 50
-    assert wallet_get(tenant_a.player).points == 50
+    assert wallet_get(player=tenant_b.player).points == 50
+    assert wallet_get(player=tenant_a.player).points == 50
 
     client.force_login(outsider)
     assert client.get(BASE).status_code == 403

@@ -35,7 +35,7 @@ def test_an_automated_credit_to_a_player_not_active_is_withheld_and_recorded_onc
         "Mission X",
     )
     assert (withheld.key, withheld.account_status, withheld.label) == ("k1", "SELF_EXCLUDED", tenant_a.label)
-    wallet = wallet_get(player)
+    wallet = wallet_get(player=player)
     assert (wallet.points, wallet.points_earned, wallet.level) == (0, 0, None)
     assert not WalletEntry.objects.exists()
     assert not Event.objects.filter(type__in=["balance_changed", "level_changed"]).exists()
@@ -47,7 +47,7 @@ def test_staff_the_operator_refunds_and_debits_still_apply_to_a_player_not_activ
     wallet_adjust(player=player, currency="gems", amount=5, source="api", key="operator")
     wallet_adjust(player=player, currency="points", amount=7, source="tournament", key="refund", counts_as_earned=False)
     wallet_adjust(player=player, currency="points", amount=-3, source="store", key="buy")
-    wallet = wallet_get(player)
+    wallet = wallet_get(player=player)
     assert (wallet.points, wallet.points_earned, wallet.gems) == (24, 20, 5)
     assert not WithheldCredit.objects.exists()
 
@@ -57,7 +57,7 @@ def test_the_label_setting_off_lets_players_not_active_earn(tenant_a):
     tenant_a.label.save(update_fields=["active_players_only"])
     player = _inactive(tenant_a)
     assert wallet_adjust(player=player, currency="points", amount=5, source="mission", key="k").created
-    assert wallet_get(player).points == 5
+    assert wallet_get(player=player).points == 5
     assert not WithheldCredit.objects.exists()
 
 
@@ -72,7 +72,7 @@ def test_a_credit_already_applied_while_active_replays_and_is_not_withheld(tenan
 def test_an_active_player_of_another_label_is_not_affected(tenant_a, tenant_b):
     _inactive(tenant_a)
     assert wallet_adjust(player=tenant_b.player, currency="points", amount=5, source="mission", key="k").created
-    assert wallet_get(tenant_b.player).points == 5
+    assert wallet_get(player=tenant_b.player).points == 5
 
 
 def test_bulk_callers_record_what_they_withheld_once_per_key(tenant_a, tenant_b):

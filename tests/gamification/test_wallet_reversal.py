@@ -29,7 +29,7 @@ def _credit(player, amount, key, **kwargs):
 
 
 def _balances(player) -> tuple[int, int, int]:
-    wallet = wallet_get(player)
+    wallet = wallet_get(player=player)
     return wallet.points, wallet.points_earned, wallet.points_tournament
 
 
@@ -39,12 +39,12 @@ def test_a_reversal_takes_back_spendable_earned_and_tournament_points_and_drops_
     player = tenant_a.player
     _credit(player, 80, "m1", source="mission")
     credit = _credit(player, 450, "big")
-    assert wallet_get(player).level == levels["gold"]
+    assert wallet_get(player=player).level == levels["gold"]
     with django_capture_on_commit_callbacks(execute=True):
         result = wallet_entry_reverse(entry=credit, reason="Typed one zero too many", created_by=tenant_a.admin)
     assert result.created
     assert _balances(player) == (80, 80, 80)
-    assert wallet_get(player).level == levels["bronze"]
+    assert wallet_get(player=player).level == levels["bronze"]
     reversal = result.entry
     assert (reversal.amount, reversal.source, reversal.reverses_id, reversal.counts_as_earned) == (
         -450,
@@ -80,7 +80,7 @@ def test_a_level_bought_in_the_store_is_kept_when_a_credit_is_reversed(tenant_a,
     credit = _credit(player, 600, "c1")
     Wallet.objects.filter(player_id=player.pk).update(level_floor=levels["silver"])
     wallet_entry_reverse(entry=credit, reason="fraud")
-    wallet = wallet_get(player)
+    wallet = wallet_get(player=player)
     assert (wallet.points_earned, wallet.level) == (0, levels["silver"])
 
 
@@ -90,13 +90,13 @@ def test_a_credit_not_counted_as_earned_reverses_spendable_only(tenant_a, levels
     refund = _credit(player, 30, "refund", source="tournament", counts_as_earned=False)
     wallet_entry_reverse(entry=refund, reason="double refund")
     assert _balances(player) == (200, 200, 200)
-    assert wallet_get(player).level == levels["silver"]
+    assert wallet_get(player=player).level == levels["silver"]
 
 
 def test_gems_are_reversed_too(tenant_a):
     gems = wallet_adjust(player=tenant_a.player, currency="gems", amount=9, source="manual", key="g", reason="x")
     wallet_entry_reverse(entry=gems.entry, reason="wrong player")
-    assert wallet_get(tenant_a.player).gems == 0
+    assert wallet_get(player=tenant_a.player).gems == 0
 
 
 @pytest.mark.parametrize("case", ["debit", "reversal", "spent", "no reason"])

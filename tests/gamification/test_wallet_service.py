@@ -48,7 +48,7 @@ def test_a_replayed_key_returns_the_first_entry_and_changes_nothing():
     again = _adjust(player, currency="gems", amount=5, key="same")
     assert not again.created
     assert again.entry.pk == first.entry.pk
-    assert wallet_get(player).gems == 5
+    assert wallet_get(player=player).gems == 5
     assert WalletEntry.objects.count() == 1
 
 
@@ -61,7 +61,7 @@ def test_a_key_reused_for_another_adjustment_is_a_conflict():
     assert (exc.value.code, exc.value.status_code) == ("idempotency_conflict", 409)
     with pytest.raises(DomainError):
         _adjust(PlayerFactory(brand=player.brand), amount=5, key="same")  # same label, another player
-    assert wallet_get(player).points == 5
+    assert wallet_get(player=player).points == 5
 
 
 @pytest.mark.django_db
@@ -78,7 +78,7 @@ def test_an_overdraft_is_refused_and_writes_nothing():
     with pytest.raises(DomainError) as exc:
         _adjust(player, currency="diamonds", amount=-4, key="d")
     assert (exc.value.code, exc.value.status_code) == ("insufficient_balance", 422)
-    assert wallet_get(player).diamonds == 3
+    assert wallet_get(player=player).diamonds == 3
     assert not WalletEntry.objects.filter(key="d").exists()
     # The refused key was not consumed: it may be used once the balance allows.
     _adjust(player, currency="diamonds", amount=3, key="c2")
@@ -90,7 +90,7 @@ def test_a_debit_of_a_player_without_a_wallet_is_refused():
     player = PlayerFactory()
     with pytest.raises(DomainError, match="fewer gems"):
         _adjust(player, currency="gems", amount=-1)
-    assert wallet_get(player).gems == 0
+    assert wallet_get(player=player).gems == 0
     assert not WalletEntry.objects.exists()
 
 
@@ -146,7 +146,7 @@ class WalletMachine(RuleBasedStateMachine):
     @rule(target=keys, currency=st.sampled_from(CURRENCIES), amount=st.integers(1, 1000))
     def debit(self, currency, amount):
         key = self._key()
-        before = getattr(wallet_get(self.player), currency)
+        before = getattr(wallet_get(player=self.player), currency)
         if amount > before:
             with pytest.raises(DomainError, match="fewer"):
                 _adjust(self.player, currency=currency, amount=-amount, key=key)
@@ -166,7 +166,7 @@ class WalletMachine(RuleBasedStateMachine):
     def balances_equal_the_ledger(self):
         if not hasattr(self, "player"):
             return
-        wallet = wallet_get(self.player)
+        wallet = wallet_get(player=self.player)
         sums = _sums(self.player)
         for column, total in sums.items():
             assert getattr(wallet, column) == total >= 0, column
@@ -216,6 +216,6 @@ def test_fifty_concurrent_debits_of_a_balance_of_ten_let_exactly_ten_through():
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["insufficient_balance"] * 40 + ["ok"] * 10
-    wallet = wallet_get(player)
+    wallet = wallet_get(player=player)
     assert (wallet.points, wallet.points_earned) == (0, 10)
     assert WalletEntry.objects.filter(player=player).count() == 11
