@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from backoffice.management.commands.demo import LabelSpec, _events, _label
 from backoffice.models import ExchangeRate, Role
 from backoffice.services.apikeys import api_key_create
-from crm.models import Event, Player
-from crm.pipeline import events_process
+from crm.models import Player
+from crm.pipeline import pipeline_drain
 from gamification.demo import gamification_demo
 from gamification.models import Badge, Mission, StoreItem, TournamentInstance
 from gamification.services.badges import badge_award
@@ -77,14 +77,13 @@ def _activity(label, staff) -> None:
 
 @pytest.fixture
 def world(transactional_db, monkeypatch) -> World:
-    monkeypatch.setattr("crm.tasks.dispatch_processing", lambda ids: None)  # the pipeline runs here, in order
     label, _ = _label(SPEC)
     gamification_demo(label)
     staff = StaffRoleFactory(label=label, role=Role.ADMIN).user
     _activity(label, staff)
     _events(SPEC, label)
-    while pending := list(Event.objects.filter(processed_at=None).values_list("id", flat=True)[:2000]):
-        events_process(pending)
+    while pipeline_drain():  # every group applies the events, then the facts their handlers emitted
+        pass
     _key, raw = api_key_create(label=label, name="schemathesis")
     return World(
         raw_key=raw,

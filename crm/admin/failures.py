@@ -69,9 +69,10 @@ class PipelineFailureAdmin(LabelScopedAdmin):
     # Written only by the pipeline: nobody adds, changes or deletes failures here.
     list_display = (
         "failed",
-        "group_name",
+        "group",
         "event_link",
         "event_type",
+        "player_link",
         "handler",
         "error_preview",
         "attempts",
@@ -82,6 +83,7 @@ class PipelineFailureAdmin(LabelScopedAdmin):
     list_filter_submit = True
     list_per_page = 50
     show_facets = admin.ShowFacets.NEVER
+    show_full_result_count = False  # one count of a small table, not two
     sortable_by = ()
     ordering = ("-failed_at", "-id")
     actions = ["retry_selected"]
@@ -89,7 +91,15 @@ class PipelineFailureAdmin(LabelScopedAdmin):
     fieldsets = (
         (
             "Failure",
-            {"fields": (("group_name", "state"), ("event_link", "event_type"), ("label", "handler"), "error_text")},
+            {
+                "fields": (
+                    ("group", "state"),
+                    ("event_link", "event_type"),
+                    ("player_link", "label"),
+                    "handler",
+                    "error_text",
+                )
+            },
         ),
         ("Retries", {"fields": (("attempts", "failed_time"), ("next_retry", "resolved_time"))}),
     )
@@ -97,11 +107,13 @@ class PipelineFailureAdmin(LabelScopedAdmin):
     def get_queryset(self, request):
         # The failures table has no label-scoped manager of its own (the pipeline writes it with SQL): scope it here.
         rows = super(LabelScopedAdmin, self).get_queryset(request)
-        return rows.filter(label_id__in=self.actor(request).label_ids).select_related("event", "label")
+        rows = rows.filter(label_id__in=self.actor(request).label_ids)
+        return rows.select_related("event__player", "label")
 
     def get_readonly_fields(self, request, obj=None):
         return [
-            "group_name",
+            "group",
+            "player_link",
             "state",
             "event_link",
             "event_type",
@@ -141,6 +153,19 @@ class PipelineFailureAdmin(LabelScopedAdmin):
     @display(description="Resolved")
     def resolved_time(self, obj) -> str:
         return moment(obj.resolved_at, precise=True) if obj.resolved_at else "-"
+
+    @display(description="Group")
+    def group(self, obj) -> str:
+        return obj.group_name
+
+    @display(description="Player")
+    def player_link(self, obj) -> str:
+        player = obj.event.player
+        return format_html(
+            '<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>',
+            reverse("admin:crm_player_change", args=[player.pk]),
+            player.user_ext_id,
+        )
 
     @display(description="Event")
     def event_link(self, obj) -> str:

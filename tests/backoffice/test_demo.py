@@ -16,7 +16,7 @@ from backoffice.fx import rate_book, wallet_currencies_without_rate
 from backoffice.management.commands.demo import DEMO_PASSWORD
 from backoffice.models import ApiKey, Brand, Label, Role, StaffRole
 from crm.models import Event, Player
-from crm.pipeline import events_process
+from crm.pipeline import events_apply
 from gamification.models import PlayerMission, TournamentParticipant
 
 pytestmark = pytest.mark.django_db
@@ -160,7 +160,7 @@ def test_demo_refuses_production_settings(settings):
     assert not Label.objects.exists()
 
 
-def test_demo_ingests_a_day_of_events_once_and_they_process():
+def test_demo_ingests_a_day_of_events_once_and_the_handlers_apply_them():
     output = _demo()
     events = Event.objects.filter(label__name="Demo Casino Group", source="api")
     assert events.count() == 6000
@@ -173,10 +173,12 @@ def test_demo_ingests_a_day_of_events_once_and_they_process():
         "sport_bet_placed",
         "withdrawal",
     }
-    assert events_process(list(events.values_list("id", flat=True))) == 6000
-    while pending := list(Event.objects.filter(processed_at=None).values_list("id", flat=True)):
-        events_process(pending)  # the gamification facts the processing emitted (mission completed...)
-    assert not Event.objects.exclude(processing_error="").exists()
+    ids = list(events.order_by("id").values_list("id", flat=True))
+    assert events_apply(ids) == 6000  # every group's handlers, in this transaction; a handler error would raise
+    done = ids[-1]
+    while facts := list(Event.objects.filter(id__gt=done).order_by("id").values_list("id", flat=True)):
+        events_apply(facts)  # the gamification facts the handlers emitted (mission completed...)
+        done = facts[-1]
     player = Player.objects.filter(aggregate__deposit_count__gt=0).select_related("aggregate").first()
     deposits = Event.objects.filter(player=player, type="deposit")
     assert player.aggregate.deposit_count == deposits.count()

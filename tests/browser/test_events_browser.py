@@ -1,8 +1,9 @@
 """The event pages in a real browser: the explorer, a failed event retried, an event's payload, the player's
-timeline, the ingestion dashboard with its chart drawn and refreshed in place, and the custom-type editor.
+timeline, the ingestion dashboard with its chart drawn and refreshed in place, the pipeline failures, and the
+custom-type editor.
 
-The events are real: stored by the ingest service and run through the pipeline; only the broker is replaced (its
-messages would leave the process), and the test runs the dispatched ids itself. Screenshots land in var/screenshots/.
+The events are real: stored by the ingest service and applied by the pipeline (`pipeline_drain`, what the sweeper
+runs), in this process. Screenshots land in var/screenshots/.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from django.utils import timezone
 
 from backoffice.models import Role
 from crm import pipeline
-from crm.models import Event, EventType
-from crm.pipeline import events_process
+from crm.models import Event, EventType, PipelineFailure
+from crm.pipeline import LATENCY_BOUNDS_MS, pipeline_drain
+from crm.selectors import event_group_status
 from crm.services.ingest import events_ingest
 from crm.services.players import player_upsert
 from tests.browser.test_admin_browser import (  # noqa: F401 - browser is a fixture
@@ -71,17 +73,11 @@ def _minute_batch(minute: int, count: int, players: list[str], prefix: str = "m"
 
 
 @pytest.fixture
-def dispatched(monkeypatch):
-    sent: list[int] = []
-    monkeypatch.setattr("crm.tasks.dispatch_processing", lambda ids: sent.extend(ids))
-    return sent
-
-
-@pytest.fixture
-def pipeline_casino(transactional_db, monkeypatch, dispatched):
-    """Riviera Gaming with an hour of traffic (a few events pending, a few failed), Maria's history, and Northwind's
-    events, which nobody at Riviera may see."""
-    monkeypatch.setattr(pipeline, "_REGISTRY", [*pipeline._REGISTRY, (1000, "poison", _refuse_poison)])
+def pipeline_casino(transactional_db, monkeypatch):
+    """Riviera Gaming with an hour of traffic (the current minute pending, a few bets failed in the gamification
+    group), Maria's history, and Northwind's events, which nobody at Riviera may see."""
+    poisoned = [*pipeline._GROUPS["gamification"], pipeline._Registered(1000, "poison", _refuse_poison)]
+    monkeypatch.setitem(pipeline._GROUPS, "gamification", poisoned)
     riviera, northwind = LabelFactory(name="Riviera Gaming"), LabelFactory(name="Northwind Casino")
     BrandFactory(label=riviera, name="Lucky Spins", ext_brand_id="lucky-spins")
     BrandFactory(label=northwind, name="Northwind", ext_brand_id="lucky-spins")
@@ -107,39 +103,47 @@ def pipeline_casino(transactional_db, monkeypatch, dispatched):
         count = 6 + (minute * 7) % 11 + (8 if 20 <= minute <= 30 else 0)
         received = now - dt.timedelta(minutes=minute, seconds=1)
         batch = _minute_batch(minute, count, players)
-        result = events_ingest(label=riviera, items=batch, source="api", received_at=received)
-        if minute > 0:  # the current minute is still waiting for the workers
-            events_process(result.new_ids)
+        if minute > 0:  # the current minute comes after the pipeline ran: it waits for the workers
+            events_ingest(label=riviera, items=batch, source="api", received_at=received)
     replica = [
         {"event_id": f"tx-{i}", "type": "deposit", "ext_brand_id": "lucky-spins", "user_ext_id": players[i],
          "occurred_at": (now - dt.timedelta(minutes=2)).isoformat(), "payload": {"deposit_amount": 25 * (i + 1)}}
         for i in range(6)
     ]  # fmt: skip
-    events_process(events_ingest(label=riviera, items=replica, source="replica").new_ids)
-    events_process(
-        events_ingest(
-            label=riviera,
-            items=[
-                {
-                    "event_id": "t-spring-1",
-                    "type": "tournament_joined",
-                    "ext_brand_id": "lucky-spins",
-                    "user_ext_id": "777001",
-                    "occurred_at": now.isoformat(),
-                    "payload": {"tournament_id": "spring-cup", "buy_in": 20},
-                },
-            ],
-            source="api",
-        ).new_ids
+    events_ingest(label=riviera, items=replica, source="replica")
+    events_ingest(
+        label=riviera,
+        items=[
+            {
+                "event_id": "t-spring-1",
+                "type": "tournament_joined",
+                "ext_brand_id": "lucky-spins",
+                "user_ext_id": "777001",
+                "occurred_at": now.isoformat(),
+                "payload": {"tournament_id": "spring-cup", "buy_in": 20},
+            },
+        ],
+        source="api",
     )
+    pipeline_drain()
+    events_ingest(label=riviera, items=_minute_batch(0, 6, players), source="api", received_at=now)
     events_ingest(label=northwind, items=_minute_batch(3, 5, ["nw-1"]), source="stream", received_at=now)
-    # The pipeline ran just now; a worker would have run each minute as it came. Date the processing as it would be.
+    # The pipeline ran just now; a worker would have run each minute as it came. Count each minute's events in the
+    # minute they were received, as a worker's stats would (crm within 300 ms, gamification within 750 ms).
     with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM pipeline_stat WHERE label_id = %s", [riviera.pk])
         cursor.execute(
-            """UPDATE crm_event SET processed_at = received_at + (0.2 + (id % 9) * 0.3) * interval '1 second'
-               WHERE processed_at IS NOT NULL AND received_at < now() - interval '1 minute'"""
+            """INSERT INTO pipeline_stat (group_name, label_id, minute, applied, failed, latency_ms)
+               SELECT g, label_id, date_trunc('minute', received_at), count(*), 0,
+                      array_fill(0, ARRAY[b]) || count(*)::int || array_fill(0, ARRAY[%s - b])
+                 FROM crm_event, (VALUES ('crm', %s), ('gamification', %s)) AS groups(g, b)
+                WHERE label_id = %s AND received_at < now() - interval '1 minute'
+                GROUP BY 1, 2, 3, b""",
+            [len(LATENCY_BOUNDS_MS), LATENCY_BOUNDS_MS.index(300), LATENCY_BOUNDS_MS.index(750), riviera.pk],
         )
-    return {"riviera": riviera, "maria": maria, "users": users, "dispatched": dispatched}
+    yield {"riviera": riviera, "maria": maria, "users": users, "pending": 6}
+    with connection.cursor() as cursor:  # the pipeline's tables are not flushed between tests
+        cursor.execute("DELETE FROM pipeline_failure")
 
 
 def _explorer(live_server, **params) -> str:
@@ -179,16 +183,16 @@ def test_an_admin_explores_events_and_retries_a_failed_one(browser, live_server,
     _shot(page, "44-event-retry-confirm")
     page.click("button:has-text('Retry event')")
     page.wait_for_url(re.compile(rf".*/admin/crm/event/{event_pk}/change/$"))
-    assert "back in the backlog" in page.content()
-    assert event_pk in pipeline_casino["dispatched"]
+    assert "a retry in gamification is scheduled" in page.content()
     _shot(page, "45-event-retried")
-    # The handler is fixed; the worker runs what was dispatched.
-    pipeline._REGISTRY[:] = [entry for entry in pipeline._REGISTRY if entry[1] != "poison"]
-    events_process([event_pk])
+    # The handler is fixed; the partition's worker (here the sweeper's drain) applies the retry.
+    pipeline._GROUPS["gamification"][:] = [r for r in pipeline._GROUPS["gamification"] if r.name != "poison"]
+    pipeline_drain()
     page.reload()
-    assert Event.objects.get(pk=event_pk).processing_error == ""
+    assert {s.state for s in event_group_status(event_ids=[event_pk])[event_pk]} == {"applied"}
+    assert "Applied by a retry on" in page.content()
     assert page.get_by_text("Retry", exact=True).count() == 0
-    _shot(page, "46-event-processed-after-retry")
+    _shot(page, "46-event-applied-after-retry")
 
 
 def test_the_payload_and_the_players_timeline(browser, live_server, pipeline_casino):  # noqa: F811
@@ -249,27 +253,54 @@ def test_the_ingestion_dashboard_draws_and_refreshes(browser, live_server, pipel
     dashboard = page.get_by_test_id("ingestion").inner_text()
     assert "Riviera Gaming" in dashboard
     assert "Northwind" not in dashboard
-    backlog = page.locator("[data-kpi=backlog] [data-kpi-value]")
-    assert backlog.inner_text() == str(riviera.filter(processed_at__isnull=True).count())
+    pending = page.locator("[data-kpi=lag-gamification] .pitboss-kpi-hint")
+    assert pending.inner_text() == f"{pipeline_casino['pending']} pending"
+    groups = page.get_by_test_id("ingestion-groups").inner_text()
+    assert "crm" in groups
+    assert "≤ 300 ms" in groups  # the crm group's p95
+    assert "≤ 750 ms" in groups
+    assert page.locator("[data-kpi=failures] [data-kpi-value]").inner_text() == "4"
     _shot(page, "51-ingestion-dashboard")
 
     # New traffic arrives; the page refreshes its numbers and its chart in place, without a reload.
     page.evaluate("window.notReloaded = true")
-    before = backlog.inner_text()
+    before = pending.inner_text()
     events_ingest(
         label=pipeline_casino["riviera"], items=_minute_batch(0, 40, ["777001"], prefix="late"), source="stream"
     )
     page.wait_for_function(
-        "before => document.querySelector('[data-kpi=backlog] [data-kpi-value]').innerText !== before",
+        "before => document.querySelector('[data-kpi=lag-gamification] .pitboss-kpi-hint').innerText !== before",
         arg=before,
         timeout=20000,
     )
-    assert backlog.inner_text() == str(int(before) + 40)
+    assert pending.inner_text() == f"{pipeline_casino['pending'] + 40} pending"
     assert page.evaluate("window.notReloaded") is True
     assert "Stream" in page.get_by_test_id("ingestion").inner_text()
     total = page.evaluate("Chart.getChart(document.querySelector('[data-chart] canvas')).data.datasets[0].data.at(-1)")
     assert total == riviera.filter(received_at__gte=timezone.now().replace(second=0, microsecond=0)).count()
     _shot(page, "52-ingestion-refreshed")
+
+
+def test_an_integration_engineer_retries_a_parked_failure(browser, live_server, pipeline_casino):  # noqa: F811
+    PipelineFailure.objects.filter(event__event_id="m52-2").update(retry_after=None, attempts=6)  # parked
+    page = _login(browser, live_server, "ivan")
+    page.click("#nav-sidebar a:has-text('Pipeline failures')")
+    page.wait_for_url(re.compile(r".*/admin/crm/pipelinefailure/$"))
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 4
+    listed = page.locator("#result_list").inner_text()
+    assert "no scoring rule for game" in listed
+    assert "Parked: staff retry it" in listed
+    _shot(page, "58-pipeline-failures")
+    page.locator("#result_list tbody tr", has_text="m52-2").locator("td a").first.click()
+    page.wait_for_url(re.compile(r".*/admin/crm/pipelinefailure/\d+/change/$"))
+    _shot(page, "59-pipeline-failure")
+    page.click("a:has-text('Retry now')")
+    page.wait_for_url(re.compile(r".*/retry/$"))
+    page.click("button:has-text('Retry now')")
+    page.wait_for_url(re.compile(r".*/admin/crm/pipelinefailure/\d+/change/$"))
+    assert "is scheduled" in page.content()
+    assert PipelineFailure.objects.get(event__event_id="m52-2").retry_after <= timezone.now()
 
 
 def test_an_integration_engineer_registers_a_custom_type(browser, live_server, pipeline_casino):  # noqa: F811

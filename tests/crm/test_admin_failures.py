@@ -150,3 +150,18 @@ def test_the_sidebar_links_to_the_failures_next_to_the_dashboard(tenant_a, outsi
     assert reverse(LIST) in html
     assert html.index(reverse("admin:crm_event_ingestion")) < html.index(reverse(LIST))
     assert reverse(LIST) not in staff_client(outsider).get(reverse("admin:index")).content.decode()
+
+
+def test_the_list_costs_the_same_queries_for_3_or_13_failures(
+    failures_ab, tenant_a, staff_client, django_assert_num_queries
+):
+    # session, user, roles, the switcher's labels, the sidebar's credit approvals, the count and the page (with each
+    # failure's event, player and label joined)
+    client = staff_client(tenant_a.admin)
+    client.get(reverse(LIST))
+    with django_assert_num_queries(7):
+        assert len(client.get(reverse(LIST)).context["cl"].result_list) == 3
+    ingest(tenant_a.label, *(bad_bet(f"more-{i}", user_ext_id=f"p-{i}") for i in range(10)))
+    pipeline_drain()
+    with django_assert_num_queries(7):
+        assert len(client.get(reverse(LIST)).context["cl"].result_list) == 13

@@ -197,7 +197,8 @@ def _event(rng: random.Random, n: int, player: tuple[str, str], now: dt.datetime
 def _events(spec: LabelSpec, label: Label) -> int:
     """A day of logins, bets, wins, deposits and withdrawals of the label's players, once, through real ingest.
 
-    The worker processes them when `make run` starts it, so the aggregates, timelines and the dashboard have data.
+    The pipeline worker (`make run` starts it) applies them in every consumer group, so the aggregates, timelines and
+    the dashboard have data.
     """
     if spec.events == 0 or Event.objects.filter(label=label, event_id__startswith="demo-").exists():
         return 0
@@ -253,7 +254,7 @@ class Command(BaseCommand):
             created, labels, events = {}, {}, {}
             for spec in (DEMO, SECOND):
                 labels[spec], created[spec] = _label(spec)
-                if spec is DEMO:  # before the events, so the worker counts them for missions and tournaments
+                if spec is DEMO:  # before the events, so the pipeline counts them for missions and tournaments
                     gamification = gamification_demo(labels[spec])
                 events[spec] = _events(spec, labels[spec])
             users = _staff(labels)
@@ -267,7 +268,7 @@ class Command(BaseCommand):
             total = Player.objects.filter(label=label).count()
             out(f"  {label.name}: {len(spec.brands)} brand(s), {total:,} players ({created[spec]:,} created now)")
             if events[spec]:
-                out(f"    {events[spec]:,} events ingested now (a day of activity; the worker processes them)")
+                out(f"    {events[spec]:,} events ingested now (a day of activity; the pipeline worker applies them)")
             if spec is DEMO:
                 out("    gamification: " + ", ".join(f"{n} {kind}" for kind, n in gamification.items()))
         out(f"\nAdmin:    {base}/admin/\nAPI docs: {base}/api/docs/\n")
