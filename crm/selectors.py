@@ -64,18 +64,6 @@ def player_get(*, actor: Actor, ext_brand_id: str, user_ext_id: str, label_key: 
     return min(found, key=lambda player: player.user_ext_id != user_ext_id)  # the exact form wins a legacy tie
 
 
-def control_group_player_ids(*, player_ids: Iterable[int]) -> set[int]:
-    """Of `player_ids`, those in the gamification control group: they earn, progress and enter nothing.
-
-    For the pipeline's handlers, whose player ids come from events already stamped with their label.
-    """
-    ids = list(set(player_ids))
-    if not ids:
-        return set()
-    rows = Player.objects.filter(pk__in=ids, ach_gamification_in_control_group=True).values_list("pk", flat=True)
-    return set(rows)
-
-
 @dataclass(frozen=True, slots=True)
 class GamificationPlayer:
     """What gamification needs to know of a player to score their events."""

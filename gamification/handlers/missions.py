@@ -34,9 +34,9 @@ import structlog
 from django.db import connection
 
 from backoffice.fx import RateBook, rate_book
-from crm.models import Player
 from crm.models.players import AccountStatus
 from crm.pipeline import EventRow, handler
+from crm.selectors import gamification_players
 from gamification.facts import LEVEL_CHANGED, facts_batched
 from gamification.handlers.mission_config import MONEY_BY_TYPE, LabelMissions, Task, missions_config
 from gamification.models import Mission, MissionType, progress_key
@@ -106,10 +106,13 @@ class _Batch:
 
     def _eligible(self, events: list[EventRow]) -> dict[int, str]:
         """Control-group players, and players not ACTIVE when the label says so, make no progress, unlock nothing."""
-        players = Player.objects.filter(pk__in={e.player_id for e in events}, ach_gamification_in_control_group=False)
-        if self.conf.active_players_only:
-            players = players.filter(core_account_status=AccountStatus.ACTIVE)
-        return dict(players.values_list("pk", "core_wallet_currency"))
+        players = gamification_players(player_ids=(e.player_id for e in events))
+        active_only = self.conf.active_players_only
+        return {
+            pk: p.wallet_currency
+            for pk, p in players.items()
+            if not p.control_group and (not active_only or p.account_status == AccountStatus.ACTIVE)
+        }
 
     def run(self) -> None:
         if not self.events:
@@ -125,7 +128,7 @@ class _Batch:
         if not runs:
             return
         completed = _runs_save(self.label_id, runs)
-        state.documents_save(self.label_id, runs, self.conf.missions)
+        state.documents_save(self.label_id, runs)
         if completed:
             missions_completed(pm_ids=completed)
 
@@ -428,15 +431,14 @@ class _State:
         row = {"row_id": row_id, "row_state": row_state}
         return _Run.open(key, mission, tasks, current, entry, **row, opted=opted, expires=expires)
 
-    def documents_save(self, label_id: int, runs: dict[tuple[int, int, str], _Run], active) -> None:
-        """Write each player's document once: the runs that moved replace their entries, completed runs leave it,
-        entries of missions no longer active are dropped. Guarded by the version read: a document another writer
-        changed meanwhile fails the batch."""
+    def documents_save(self, label_id: int, runs: dict[tuple[int, int, str], _Run]) -> None:
+        """Write each player's document once: the runs that moved replace their entries, completed runs leave it
+        (the missed-runs beat takes out those it marks missed). Guarded by the version read: a document another
+        writer changed meanwhile fails the batch."""
         changed: dict[int, dict] = {}
         for (player_id, mission_id, cycle), run in sorted(runs.items(), key=lambda item: item[0]):
             if player_id not in changed:
-                runs_read = self.documents.get(player_id, (None, {}))[1]
-                changed[player_id] = {k: v for k, v in runs_read.items() if int(k.split(":", 1)[0]) in active}
+                changed[player_id] = dict(self.documents.get(player_id, (None, {}))[1])
             doc = changed[player_id]
             if run.completed:
                 doc.pop(progress_key(mission_id, cycle), None)
