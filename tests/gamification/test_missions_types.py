@@ -8,7 +8,7 @@ import pytest
 
 from backoffice.errors import DomainError
 from crm.models import Event, Player
-from crm.pipeline import events_process
+from crm.pipeline import events_apply
 from gamification.models import Level, Mission, MissionTask, PlayerMission
 from gamification.selectors import missions_for_player
 from gamification.services.missions import mission_claim, mission_opt_in, mission_transition, missions_mark_missed
@@ -153,7 +153,7 @@ def test_a_locked_mission_unlocks_by_reaching_its_level(tenant_a):
     assert not PlayerMission.objects.filter(mission=mission).exists()
     wallet_adjust(player=tenant_a.player, currency="points", amount=100, source="manual", key="lift")
     assert missions_for_player(player=tenant_a.player)[0].state == "available"  # computed on read
-    events_process(list(Event.objects.filter(type="level_changed").values_list("pk", flat=True)))
+    events_apply(list(Event.objects.filter(type="level_changed").values_list("pk", flat=True)))
     assert PlayerMission.objects.get(mission=mission).unlocked_at is not None  # persisted by the level fact
     feed(tenant_a.label, [bet()])
     assert missions_for_player(player=tenant_a.player)[0].state == "in_progress"
