@@ -25,7 +25,7 @@ from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
 from gamification.models import DEFAULT_CREDIT_LIMITS, CreditLimit, CreditRequest, CreditRequestStatus, WithheldCredit
-from gamification.selectors.credits import credit_requests_pending_count
+from gamification.selectors.credits import BADGE_CAP, credit_requests_pending_count
 from gamification.services.credits import credit_request_approve, credit_request_reject
 from gamification.services.wallet import MAX_REASON_LENGTH
 
@@ -41,7 +41,7 @@ def nav_credit_requests_badge(request) -> str:
     """The sidebar's count of credits the user may decide: pending ones in the labels where they hold the right."""
     labels = LabelScopedAdmin.actor(request).labels_with(Perm.CREDIT_APPROVE)
     count = credit_requests_pending_count(label_ids=labels) if labels else 0
-    return str(count) if count else ""
+    return f"{BADGE_CAP}+" if count > BADGE_CAP else str(count) if count else ""
 
 
 def nav_credit_limits(request) -> bool:

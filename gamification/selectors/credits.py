@@ -34,6 +34,11 @@ def reversed_credits(*, reversal_ids: Iterable[int]) -> dict[int, ReversedCredit
     return {row[0]: ReversedCredit(*row) for row in rows}
 
 
-def credit_requests_pending_count(*, label_ids: Iterable[int]) -> int:
-    """How many credits of these labels wait for a second staff member (through the partial index of pending ones)."""
-    return CreditRequest.objects.filter(label_id__in=list(label_ids), status=CreditRequestStatus.PENDING).count()
+BADGE_CAP = 99
+
+
+def credit_requests_pending_count(*, label_ids: Iterable[int], cap: int = BADGE_CAP + 1) -> int:
+    """How many credits of these labels wait for a second staff member, counted up to `cap` (the sidebar shows "99+"):
+    an index range read of at most `cap` rows of the partial index of pending ones, never a count of the table."""
+    pending = CreditRequest.objects.filter(label_id__in=list(label_ids), status=CreditRequestStatus.PENDING)
+    return len(pending.values_list("pk", flat=True)[:cap])

@@ -69,13 +69,14 @@ def test_the_switcher_narrows_the_dashboard(tenant_a, tenant_b, staff_client):
 
 
 def test_the_dashboard_costs_the_same_queries_whatever_the_data(tenant_a, staff_client, django_assert_num_queries):
-    # session, user, the user's roles, the switcher's labels; then labels, brands with counts, staff, keys
+    # session, user, the user's roles, the switcher's labels, the sidebar's pending credit approvals; then labels,
+    # brands with counts, staff, keys
     client = staff_client(tenant_a.admin)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         client.get(reverse("admin:index"))
     for i in range(4):
         PlayerFactory.create_batch(5, brand=BrandFactory(label=tenant_a.label, name=f"Extra {i}"))
         api_key_create(label=tenant_a.label, name=f"key {i}")
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = client.get(reverse("admin:index"))
     assert "Extra 3" in response.content.decode()

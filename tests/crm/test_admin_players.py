@@ -120,18 +120,18 @@ def test_the_list_shows_a_label_column_only_with_several_labels_in_view(tenant_a
 @pytest.mark.parametrize(
     ("params", "queries"),
     [
-        ({}, 7),
-        ({"q": "nick"}, 9),
-        ({"q": "shared-player"}, 9),
-        ({"country": "MT", "currency": "EUR"}, 7),
-        ({"o": "-6"}, 7),
+        ({}, 8),
+        ({"q": "nick"}, 10),
+        ({"q": "shared-player"}, 10),
+        ({"country": "MT", "currency": "EUR"}, 8),
+        ({"o": "-6"}, 8),
     ],
 )
 def test_the_list_costs_the_same_queries_for_3_or_60_players(
     params, queries, tenant_a, staff_client, django_assert_num_queries
 ):
-    # session, user, roles, switcher labels, label filter choices, brand filter choices, the page of players,
-    # and with a search two more (the brands in view, then exact matches); no COUNT (the paginator never counts).
+    # session, user, roles, switcher labels, the sidebar's pending credit approvals, label filter choices, brand filter
+    # choices, the page of players, and with a search two more (the brands in view, then exact matches); no COUNT (the paginator never counts).
     client = staff_client(tenant_a.admin)
     PlayerFactory.create_batch(2, brand=tenant_a.brand)
     with django_assert_num_queries(queries):
@@ -166,7 +166,7 @@ def test_the_list_sorts_by_registration_date_only(tenant_a, staff_client):
 def test_the_list_never_counts_the_table(tenant_a, staff_client, django_assert_num_queries):
     PlayerFactory.create_batch(3, brand=tenant_a.brand)
     client = staff_client(tenant_a.admin)
-    with django_assert_num_queries(7) as queries:
+    with django_assert_num_queries(8) as queries:
         client.get(reverse(LIST))
     assert not [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
 
