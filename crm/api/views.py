@@ -21,7 +21,7 @@ from crm.api.serializers import (
     PlayerUpsertResultSerializer,
 )
 from crm.filtersets import PlayerFilterSet
-from crm.selectors import brand_resolve, player_get, players_for_actor
+from crm.selectors import brand_resolve, players_for_actor
 from crm.services.players import UpsertResult, player_upsert
 from crm.validators import FieldError, identifier
 
@@ -125,15 +125,12 @@ class PlayerDetailView(APIView):
         description="Applies only the fields that changed. 404 if the player does not exist (create with POST).",
     )
     def patch(self, request, ext_brand_id: str, user_ext_id: str):
-        label_key = request.query_params.get("label_key")
-        player = player_get(
-            actor=request_actor(request), ext_brand_id=ext_brand_id, user_ext_id=user_ext_id, label_key=label_key
-        )
+        player = player_from_path(request, ext_brand_id, user_ext_id)
         result = _write(
             request,
             ext_brand_id=ext_brand_id,
             user_ext_id=player.user_ext_id,  # as stored: the path may name it in another Unicode form
-            label_key=label_key,
+            label_key=request.query_params.get("label_key"),
             profile=_body(request),
         )
         return _upsert_response(result)
