@@ -26,6 +26,7 @@ from backoffice.services.apikeys import api_key_create
 from bench.procs import (
     LOOPBACK,
     CeleryWorker,
+    PipelineWorker,
     Process,
     Redis,
     database_url,
@@ -35,6 +36,7 @@ from bench.procs import (
     wait_until,
 )
 from crm.models import Event, Player
+from crm.selectors import event_group_status
 from tests.factories import BrandFactory, LabelFactory, StaffRoleFactory, UserFactory
 
 # Mixed case, so that the normalised (lower-case) form is a different string to look for; the local part is unique.
@@ -281,6 +283,14 @@ def _serve(command: list[str], env: dict[str, str], log: Path, port: int) -> Pro
     return process
 
 
+def _profile_updates_applied() -> bool:
+    ids = list(Event.objects.filter(event_id__in=["gu-e1", "rs-e1"]).values_list("pk", flat=True))
+    statuses = event_group_status(event_ids=ids)
+    return len(ids) == 2 and all(
+        any(s.group == "crm" and s.state == "applied" for s in statuses.get(pk, [])) for pk in ids
+    )
+
+
 def _collectstatic(env: dict[str, str], log: Path) -> None:
     # Production serves hashed static files from a manifest: the admin's pages need it.
     static = Process([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], log=log, env=env)
@@ -312,8 +322,10 @@ def test_no_process_logs_a_players_email_or_phone(partner, tmp_path):
             _drive_api(port, key, prefix)
             _drive_admin(port, staff, prefix)
             _send_malformed(port)
-        applied = Event.objects.filter(event_id__in=["gu-e1", "rs-e1"], processed_at__isnull=False)
-        wait_until(lambda: applied.count() == 2, timeout=90, what="the worker applying the profile updates")
+        pipeline = PipelineWorker(production, tmp_path / "pipeline.log")
+        processes.append(pipeline)
+        pipeline.start(timeout=90)
+        wait_until(_profile_updates_applied, timeout=90, what="the pipeline worker applying the profile updates")
     finally:
         for process in reversed(processes):
             process.stop()
@@ -326,4 +338,4 @@ def test_no_process_logs_a_players_email_or_phone(partner, tmp_path):
     assert f'event="{LOOPBACK} \\"GET /api/v1/players HTTP/1.1\\" 200 ' in logs["gunicorn.log"]  # the access line
     assert f'event="\\"{redacted} HTTP/1.1\\" 200' in logs["runserver.log"]
     assert 'event="\\"GET /admin/crm/player/?q=[redacted] HTTP/1.1\\" 200' in logs["runserver.log"]
-    assert "crm.process_events" in logs["worker.log"]
+    assert "event=pipeline_started" in logs["pipeline.log"]  # the process that applied the profile updates

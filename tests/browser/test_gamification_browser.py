@@ -12,8 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from backoffice.management.commands.demo import DEMO_PASSWORD
-from crm.models import Event
-from crm.pipeline import events_process
+from crm.pipeline import pipeline_drain
 from gamification.models import Mission, TournamentInstance
 from gamification.selectors.tournaments import tournament_leaderboard
 from tests.browser.test_admin_browser import _shot, browser  # noqa: F401 - browser is a fixture
@@ -22,12 +21,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def demo(transactional_db, monkeypatch, settings):
+def demo(transactional_db, settings):
     settings.SETTINGS_MODULE = "backoffice.settings.test"  # demo refuses production settings; it reads the name
-    monkeypatch.setattr("crm.tasks.dispatch_processing", lambda ids: None)  # the test runs the pipeline itself
     call_command("demo", stdout=io.StringIO())
-    while pending := list(Event.objects.filter(processed_at=None).values_list("id", flat=True)[:2000]):
-        events_process(pending)
+    while pipeline_drain():  # every group applies the day, then the facts its handlers emitted
+        pass
     return TournamentInstance.objects.get(tournament__name="Slots marathon")
 
 
