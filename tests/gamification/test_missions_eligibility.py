@@ -9,9 +9,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from backoffice.services.currency import exchange_rate_create
-from crm.models import Event
-from gamification.models import MissionProgress, PlayerMission, WalletEntry
+from crm.models import Event, Player
+from gamification.models import Badge, BadgeAward, MissionProgress, PlayerMission, WalletEntry
 from gamification.selectors import missions_for_player, wallet_get
+from gamification.services.missions import mission_claim
 from tests.factories import PlayerFactory
 from tests.gamification.mission_helpers import bet, event, feed, mission_make
 
@@ -124,3 +125,18 @@ def test_a_player_whose_wallet_currency_is_not_known_yet_counts_in_the_base_curr
     mission = mission_make(tenant_a.label, tasks=[SUM_BETS])
     feed(tenant_a.label, [bet(amount=25, user="newcomer")])
     assert _value(newcomer, mission) == Decimal(25)
+
+
+def test_a_player_excluded_after_completing_claims_nothing(tenant_a):
+    badge = Badge.objects.create(label=tenant_a.label, name="Finisher")
+    mission = mission_make(
+        tenant_a.label, tasks=[{"target": 1}], claim_required=True, reward_points=10, reward_badge=badge
+    )
+    feed(tenant_a.label, [bet()])
+    Player.objects.filter(pk=tenant_a.player.pk).update(core_account_status="SELF_EXCLUDED")
+    tenant_a.player.refresh_from_db()
+    result = mission_claim(player=tenant_a.player, mission=mission)
+    assert (result.created, result.player_mission.state) == (True, "claimed")
+    assert wallet_get(player=tenant_a.player).points == 0
+    assert not WalletEntry.objects.filter(player=tenant_a.player).exists()
+    assert not BadgeAward.objects.filter(player=tenant_a.player).exists()
