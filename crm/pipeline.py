@@ -113,13 +113,13 @@ INSERT INTO pipeline_tick (id, snap, event_seq, created_at)
 SELECT nextval('pipeline_tick_id_seq'), now_snap, s.last_value, clock_timestamp()
   FROM (SELECT pg_current_snapshot() AS now_snap) n, crm_event_id_seq s,
        (SELECT snap, created_at FROM pipeline_tick ORDER BY id DESC LIMIT 1) l
- WHERE clock_timestamp() - l.created_at >= %(min)s
+ WHERE clock_timestamp() - l.created_at >= %(min)s::interval
    AND (%(force)s
         -- a transaction other than the previous tick's own was given an id since: it may write events
         OR pg_snapshot_xmax(now_snap)::text::numeric > pg_snapshot_xmax(l.snap)::text::numeric + 1
         -- a transaction running at the previous tick has finished: its events are now visible
         OR EXISTS (SELECT pg_snapshot_xip(l.snap) EXCEPT SELECT pg_snapshot_xip(now_snap))
-        OR clock_timestamp() - l.created_at >= %(idle)s)
+        OR clock_timestamp() - l.created_at >= %(idle)s::interval)
 RETURNING id
 """
 
@@ -139,8 +139,8 @@ def tick(*, force: bool = False) -> int | None:
         cursor.execute(
             _TICK,
             {
-                "min": dt.timedelta(milliseconds=0 if force else settings.PITBOSS_PIPELINE_TICK_MS),
-                "idle": dt.timedelta(seconds=settings.PITBOSS_PIPELINE_IDLE_TICK_SECONDS),
+                "min": _interval(0 if force else settings.PITBOSS_PIPELINE_TICK_MS / 1000),
+                "idle": _interval(settings.PITBOSS_PIPELINE_IDLE_TICK_SECONDS),
                 "force": force,
             },
         )
@@ -148,15 +148,15 @@ def tick(*, force: bool = False) -> int | None:
     return row[0] if row else None
 
 
-def ticks_prune(*, keep: dt.timedelta = dt.timedelta(minutes=10)) -> int:
+def ticks_prune(*, keep_seconds: float = 600) -> int:
     """Delete ticks no cursor needs any more (older than `keep`, which the dashboard's rates use)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """DELETE FROM pipeline_tick
                 WHERE id < (SELECT min(least(last_tick, coalesce(next_tick, last_tick))) FROM pipeline_cursor)
                   AND id < (SELECT max(id) FROM pipeline_tick)
-                  AND created_at < now() - %s""",
-            [keep],
+                  AND created_at < now() - %s::interval""",
+            [_interval(keep_seconds)],
         )
         return cursor.rowcount
 
@@ -198,7 +198,7 @@ UPDATE pipeline_cursor SET
     next_tick = CASE WHEN %(full)s THEN %(next)s END,
     after_txid = CASE WHEN %(full)s THEN %(after_txid)s::xid8 END,
     after_id = CASE WHEN %(full)s THEN %(after_id)s::bigint END,
-    lease_until = clock_timestamp() + %(ttl)s,
+    lease_until = clock_timestamp() + %(ttl)s::interval,
     applied = applied + %(applied)s, failed = failed + %(failed)s, updated_at = clock_timestamp()
  WHERE group_name = %(group)s AND part = %(part)s AND lease_owner = %(owner)s
 """
@@ -271,7 +271,12 @@ def _page_read(cursor, part: int, last: int, nxt: int, after_txid, after_id, lim
     sql = _PAGE.format(parts=PARTITIONS, after=_AFTER if after_id is not None else "")
     cursor.execute(sql, params)
     # Django's backend hands jsonb to raw cursors as text (JSONField parses it); parse it the fast way here.
-    return [(r[1], EventRow(r[0], *r[2:7], orjson.loads(r[7]))) for r in cursor.fetchall()]
+    return [(r[1], _row((r[0], *r[2:]))) for r in cursor.fetchall()]
+
+
+def _row(r: Sequence[Any]) -> EventRow:
+    """(id, label_id, player_id, type, occurred_at, received_at, payload as jsonb text) -> EventRow."""
+    return EventRow(r[0], r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6]))
 
 
 def _handlers_run(cursor, group: str, part: int, events: list[tuple[str, EventRow]]) -> set[int]:
@@ -287,11 +292,11 @@ def _handlers_run(cursor, group: str, part: int, events: list[tuple[str, EventRo
         raise  # the database is away: nothing commits, the page is read again
     except Exception as exc:  # a handler bug or bad data must not block the rest of the page
         log.warning("pipeline_page_failed", group=group, part=part, error=type(exc).__name__)
-    failures = []
+    failures: list[tuple[EventRow, str, Exception]] = []
     for event in rows:
-        name, exc = _run_one(group, event)
-        if exc is not None:
-            failures.append((event, name, exc))
+        name, error = _run_one(group, event)
+        if error is not None:
+            failures.append((event, name, error))
     _failures_record(cursor, group, part, failures)
     return {event.id for event, _, _ in failures}
 
@@ -316,7 +321,7 @@ def _failures_record(cursor, group: str, part: int, failures: list[tuple[EventRo
     cursor.execute(
         """INSERT INTO pipeline_failure AS f (group_name, event_id, part, label_id, handler, error, failed_at,
                                               retry_after)
-           SELECT %s, e, %s, l, h, m, clock_timestamp(), clock_timestamp() + %s
+           SELECT %s, e, %s, l, h, m, clock_timestamp(), clock_timestamp() + %s::interval
              FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS t(e, l, h, m)
            ON CONFLICT (group_name, event_id) DO UPDATE SET
                attempts = f.attempts + 1, handler = EXCLUDED.handler, error = EXCLUDED.error,
@@ -324,7 +329,7 @@ def _failures_record(cursor, group: str, part: int, failures: list[tuple[EventRo
         [
             group,
             part,
-            dt.timedelta(seconds=RETRY_BACKOFF_SECONDS[0]),
+            _interval(RETRY_BACKOFF_SECONDS[0]),
             [e.id for e, _, _ in failures],
             [e.label_id for e, _, _ in failures],
             [name for _, name, _ in failures],
@@ -413,7 +418,7 @@ def failures_retry_due(*, group: str, part: int, owner: str, limit: int = 100) -
                 ORDER BY f.event_id LIMIT %s FOR UPDATE OF f""",
             [group, part, limit],
         )
-        due = [(r[0], r[1], EventRow(*r[2:8], orjson.loads(r[8]))) for r in cursor.fetchall()]
+        due = [(r[0], r[1], _row(r[2:])) for r in cursor.fetchall()]
         resolved = again = 0
         for failure_id, attempts, event in due:
             name, exc = _run_one(group, event)
@@ -440,8 +445,8 @@ def _failure_again(cursor, failure_id: int, attempts: int, name: str, exc: Excep
         """UPDATE pipeline_failure SET attempts = attempts + 1, handler = %s, error = %s, failed_at = clock_timestamp(),
                   retry_after = CASE WHEN %s::interval IS NULL THEN NULL ELSE clock_timestamp() + %s::interval END
             WHERE id = %s""",
-        [name, _error_text(exc), None if backoff is None else dt.timedelta(seconds=backoff),
-         None if backoff is None else dt.timedelta(seconds=backoff), failure_id],
+        [name, _error_text(exc), None if backoff is None else _interval(backoff),
+         None if backoff is None else _interval(backoff), failure_id],
     )  # fmt: skip
 
 
@@ -459,8 +464,13 @@ def failures_schedule(failure_ids: Sequence[int]) -> int:
 # --- leases and workers ----------------------------------------------------------------------------------------
 
 
-def _lease_ttl() -> dt.timedelta:
-    return dt.timedelta(seconds=settings.PITBOSS_PIPELINE_LEASE_SECONDS)
+def _interval(seconds: float) -> str:
+    """A PostgreSQL interval literal (bound as text and cast in the SQL)."""
+    return f"{seconds} seconds"
+
+
+def _lease_ttl() -> str:
+    return _interval(settings.PITBOSS_PIPELINE_LEASE_SECONDS)
 
 
 def new_owner(kind: str = "worker") -> str:
@@ -483,14 +493,15 @@ def leases_balance(*, group: str, owner: str, heartbeat: bool = True) -> list[in
                 [owner, group],
             )
             cursor.execute(
-                "SELECT count(*) FROM pipeline_worker WHERE group_name = %s AND seen_at > clock_timestamp() - %s",
+                "SELECT count(*) FROM pipeline_worker"
+                " WHERE group_name = %s AND seen_at > clock_timestamp() - %s::interval",
                 [group, _lease_ttl()],
             )
             live = max(1, cursor.fetchone()[0])
         want = math.ceil(PARTITIONS / live)
         ttl = _lease_ttl()
         cursor.execute(
-            """UPDATE pipeline_cursor SET lease_until = clock_timestamp() + %s
+            """UPDATE pipeline_cursor SET lease_until = clock_timestamp() + %s::interval
                 WHERE group_name = %s AND lease_owner = %s RETURNING part""",
             [ttl, group, owner],
         )
@@ -510,7 +521,7 @@ def leases_balance(*, group: str, owner: str, heartbeat: bool = True) -> list[in
 
 def _leases_take(cursor, group: str, owner: str, count: int) -> list[int]:
     cursor.execute(
-        """UPDATE pipeline_cursor c SET lease_owner = %s, lease_until = clock_timestamp() + %s
+        """UPDATE pipeline_cursor c SET lease_owner = %s, lease_until = clock_timestamp() + %s::interval
             WHERE (c.group_name, c.part) IN (
                 SELECT group_name, part FROM pipeline_cursor
                  WHERE group_name = %s AND (lease_owner IS NULL OR lease_until < clock_timestamp())
@@ -542,7 +553,7 @@ SELECT c.part, c.next_tick IS NOT NULL
        OR EXISTS (SELECT 1 FROM crm_event e
                    WHERE (e.player_id %% {parts})::int2 = c.part
                      AND e.txid = ANY(ARRAY(SELECT pg_snapshot_xip(l.snap) EXCEPT SELECT pg_snapshot_xip(h.snap))))
-       OR (h.id > c.last_tick AND l.created_at < clock_timestamp() - %s),
+       OR (h.id > c.last_tick AND l.created_at < clock_timestamp() - %s::interval),
        EXISTS (SELECT 1 FROM pipeline_failure f WHERE f.group_name = c.group_name AND f.part = c.part
                   AND f.resolved_at IS NULL AND f.retry_after <= now())
   FROM pipeline_cursor c JOIN pipeline_tick l ON l.id = c.last_tick,
@@ -557,7 +568,7 @@ def partitions_due(*, group: str, parts: Sequence[int]) -> tuple[list[int], list
     if not parts:
         return [], []
     with connection.cursor() as cursor:
-        cursor.execute(_PROBE.format(parts=PARTITIONS), [dt.timedelta(seconds=60), group, list(parts)])
+        cursor.execute(_PROBE.format(parts=PARTITIONS), [_interval(60), group, list(parts)])
         rows = cursor.fetchall()
     return sorted(r[0] for r in rows if r[1]), sorted(r[0] for r in rows if r[2])
 
@@ -665,7 +676,7 @@ def events_apply(event_ids: Sequence[int], *, group_names: Sequence[str] | None 
                 WHERE id = ANY(%s) ORDER BY id""",
             [list(event_ids)],
         )
-        events = [EventRow(*r[:6], orjson.loads(r[6])) for r in cursor.fetchall()]
+        events = [_row(r) for r in cursor.fetchall()]
     if events:
         with transaction.atomic():
             for group in group_names or groups():
