@@ -34,9 +34,9 @@ import structlog
 from django.db import connection
 
 from backoffice.fx import RateBook, rate_book
-from crm.models import Player
 from crm.models.players import AccountStatus
 from crm.pipeline import EventRow, handler
+from crm.selectors import gamification_players
 from gamification.facts import LEVEL_CHANGED, facts_batched
 from gamification.handlers.mission_config import MONEY_BY_TYPE, LabelMissions, Task, missions_config
 from gamification.models import Mission, MissionType, progress_key
@@ -106,10 +106,13 @@ class _Batch:
 
     def _eligible(self, events: list[EventRow]) -> dict[int, str]:
         """Control-group players, and players not ACTIVE when the label says so, make no progress, unlock nothing."""
-        players = Player.objects.filter(pk__in={e.player_id for e in events}, ach_gamification_in_control_group=False)
-        if self.conf.active_players_only:
-            players = players.filter(core_account_status=AccountStatus.ACTIVE)
-        return dict(players.values_list("pk", "core_wallet_currency"))
+        players = gamification_players(player_ids=(e.player_id for e in events))
+        active_only = self.conf.active_players_only
+        return {
+            pk: p.wallet_currency
+            for pk, p in players.items()
+            if not p.control_group and (not active_only or p.account_status == AccountStatus.ACTIVE)
+        }
 
     def run(self) -> None:
         if not self.events:
