@@ -20,6 +20,15 @@ and a condition on one (a minimum bet), count in the label's base currency. An a
 amount with no rate does not count; the batch logs how many, by currency. A custom type's event that carries a
 `currency` field has its scored field converted the same way.
 
+Reversals: a reversed credit takes back the tournament points it raised. The reversal's `balance_changed` fact
+(source `reversal`, a negative amount) never scores itself; for the batch's reversals, one query finds the credits
+they took back (`selectors.credits.reversed_credits`) and one the credits' own `balance_changed` facts. Where that
+fact scored in a running instance (in its window, meeting its conditions, the player registered by then), the
+participant's score drops by what it added (its amount for a sum, 1 for a count) and the event no longer counts
+under the cap. A `best` score cannot be undone exactly (the best value without that event is not kept): it stays.
+A credit whose fact is gone (events past their retention) is judged on the ledger's copy of it (its amount,
+currency, source and time).
+
 Cache delay: an instance created or a template changed is seen by the handler at most CACHE_SECONDS later. Instances
 are published ahead of their start, so in practice no event is missed; a condition edited on a running tournament
 applies within that delay, as does a change of the label's settings.
@@ -42,9 +51,11 @@ from backoffice.models import Label
 from crm.catalogue import CORE_TYPES
 from crm.models import AccountStatus
 from crm.pipeline import EventRow, handler
-from crm.selectors import GamificationPlayer, gamification_players
+from crm.selectors import GamificationPlayer, events_by_source_id, gamification_players
 from gamification.conditions import Predicate, conditions_compile
-from gamification.models import InstanceStatus, RegistrationType, ScoreMethod, TournamentInstance
+from gamification.facts import BALANCE_CHANGED
+from gamification.models import InstanceStatus, RegistrationType, ScoreMethod, TournamentInstance, WalletSource
+from gamification.selectors.credits import reversed_credits
 from gamification.selectors.tournaments import MONEY_FIELDS, score_is_money
 from gamification.services.leaderboard import (
     ScoreUpdate,
@@ -187,6 +198,8 @@ class Scan:
 
     matches: list[tuple[Running, EventRow, Decimal]] = field(default_factory=list)
     inactive: set[tuple[int, int]] = field(default_factory=set)  # (instance, player): not ACTIVE, setting on
+    undos: list[ScoreUpdate] = field(default_factory=list)  # reversed credits' points taken back
+    undo_rules: dict[int, tuple[str, int | None]] = field(default_factory=dict)
 
 
 def _currency(event: EventRow, player: GamificationPlayer) -> tuple[str, bool]:
@@ -220,6 +233,10 @@ def _score(instance: Running, event: EventRow, player: GamificationPlayer, money
     return money.to_base(instance.label_id, value, currency, event)
 
 
+def _is_reversal(event: EventRow) -> bool:
+    return event.type == BALANCE_CHANGED and event.payload.get("source") == WalletSource.REVERSAL
+
+
 def scan(events: list[EventRow]) -> Scan:
     """Match the batch's events to the running instances of their labels (the bench's ceiling run uses it too)."""
     rules = rules_by_label({event.label_id for event in events})
@@ -227,9 +244,12 @@ def scan(events: list[EventRow]) -> Scan:
         (instance, event)
         for event in events
         for instance in rules[event.label_id].by_type.get(event.type, ())
-        if _candidate(instance, event)
+        if not _is_reversal(event) and _candidate(instance, event)
     ]
     found = Scan()
+    reversals = [e for e in events if _is_reversal(e) and rules[e.label_id].by_type.get(BALANCE_CHANGED)]
+    if reversals:
+        _undos(reversals, rules, found)
     if not candidates:
         return found
     players = gamification_players(player_ids={event.player_id for _, event in candidates})
@@ -246,6 +266,59 @@ def scan(events: list[EventRow]) -> Scan:
             found.matches.append((instance, event, value))
     money.log()
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Credit:
+    """A reversed credit as its own `balance_changed` fact scored it: its time and payload."""
+
+    occurred_at: Any
+    payload: dict[str, Any]
+
+
+def _credits_taken_back(reversals: list[EventRow]) -> dict[int, _Credit]:
+    """Reversal fact id -> the credit it took back, as that credit's fact (two queries for the whole batch)."""
+    entry_ids: dict[int, int] = {
+        e.id: e.payload["entry_id"] for e in reversals if isinstance(e.payload.get("entry_id"), int)
+    }
+    credits = reversed_credits(reversal_ids=entry_ids.values())
+    if not credits:
+        return {}
+    labels = {e.label_id for e in reversals}
+    keys = [f"wallet:{c.credit_id}" for c in credits.values()]
+    by_key = events_by_source_id(label_ids=labels, type=BALANCE_CHANGED, event_ids=keys)
+    found: dict[int, _Credit] = {}
+    for e in reversals:
+        credit = credits.get(entry_ids.get(e.id, 0))
+        if credit is None:
+            continue
+        fact = by_key.get((e.label_id, f"wallet:{credit.credit_id}"))
+        if fact is None:  # the fact is gone: the ledger's copy of the credit
+            payload = {"currency": credit.currency, "amount": credit.amount, "source": credit.source,
+                       "entry_id": credit.credit_id}  # fmt: skip
+            fact = (credit.credited_at, payload)
+        found[e.id] = _Credit(*fact)
+    return found
+
+
+def _undos(reversals: list[EventRow], rules: dict[int, LabelRules], found: Scan) -> None:
+    """The points to take back for the batch's reversals: each credit's fact that scored in a running instance."""
+    credits = _credits_taken_back(reversals)
+    players = gamification_players(player_ids={e.player_id for e in reversals if e.id in credits})
+    for event in reversals:
+        credit, player = credits.get(event.id), players.get(event.player_id)
+        if credit is None or player is None or player.control_group:
+            continue
+        original = EventRow(event.id, event.label_id, event.player_id, BALANCE_CHANGED, credit.occurred_at,
+                            event.received_at, credit.payload)  # fmt: skip
+        for instance in rules[event.label_id].by_type[BALANCE_CHANGED]:
+            if not _candidate(instance, original) or not instance.predicate(credit.payload):
+                continue
+            value = ONE if instance.method == ScoreMethod.COUNT else _number(credit.payload.get(instance.field))
+            if value is None:
+                continue
+            found.undos.append(ScoreUpdate(instance.id, event.player_id, event.id, value, credit.occurred_at, True))
+            found.undo_rules[instance.id] = (instance.method, instance.cap)
 
 
 def score_matches(events: list[EventRow]) -> list[tuple[Running, EventRow, Decimal]]:
@@ -305,11 +378,11 @@ def _confirm(instance_ids: list[int], active: list[int], inactive: list[tuple[in
 def score_tournaments(events: list[EventRow]) -> None:
     """Apply the batch's scores to the running tournaments of its labels."""
     found = scan(events)
-    if not found.matches and not found.inactive:
+    if not found.matches and not found.inactive and not found.undos:
         return
     scoring = {(m[0].id, m[1].player_id) for m in found.matches}
     confirmed = _confirm(
-        sorted({i for i, _ in scoring | found.inactive}),
+        sorted({i for i, _ in scoring | found.inactive} | set(found.undo_rules)),
         sorted({p for _, p in scoring}),
         sorted(found.inactive),
     )
@@ -317,11 +390,12 @@ def score_tournaments(events: list[EventRow]) -> None:
     restore = {pair for pair in confirmed.excluded if pair[0] in confirmed.live and pair in scoring}
     exclude = {pair for pair in confirmed.registered if pair[0] in confirmed.live}
     _boards_write(matches, restore, exclude)
-    if not matches:
+    undos = [u for u in found.undos if u.instance_id in confirmed.live]
+    if not matches and not undos:
         return
     updates = [ScoreUpdate(i.id, e.player_id, e.id, value, e.occurred_at) for i, e, value in matches]
     rules = {instance.id: (instance.method, instance.cap) for instance, _, _ in matches}
-    scores_apply(updates=updates, rules=rules)
+    scores_apply(updates=updates + undos, rules=rules | found.undo_rules)
 
 
 def _boards_write(matches, restore: set[tuple[int, int]], exclude: set[tuple[int, int]]) -> None:

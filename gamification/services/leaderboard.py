@@ -33,6 +33,9 @@ class ScoreUpdate:
     event_id: int
     value: Decimal  # 1 for a count
     occurred_at: dt.datetime
+    # Take back an event that scored (a reversed credit): `value` is what it added (ignored for a count, 1) and
+    # `occurred_at` when that event happened. See `scores_apply`.
+    undo: bool = False
 
 
 def _array(values) -> str:
@@ -226,12 +229,22 @@ def scores_apply(*, updates: Sequence[ScoreUpdate], rules: dict[int, tuple[str, 
     Counts and sums without a cap (most tournaments) add up in the database in one UPDATE ... RETURNING of the
     participants: their old score is the new one minus what was added, so no read and no separate row lock is
     needed. Best values and capped counts need the old values first: those rows are locked and read, then written.
+
+    An `undo` update takes back what an earlier event added (a reversed credit): the participant's score drops by
+    its value (1 for a count, never below zero) and it frees its place under the cap (`events_counted` one less),
+    also for a participant off the board (excluded: their kept score is corrected, no bucket moves). It does
+    nothing when the event it takes back happened before the participant registered (it never scored), nor in a
+    `best` tournament (the best value without it is not kept anywhere: the score stays). `reached_at` is kept.
     """
     if not updates:
         return 0
     unique = {(u.instance_id, u.event_id): u for u in updates if u.instance_id in rules}  # an event counts once
-    additive = [u for u in unique.values() if rules[u.instance_id][0] != "best" and rules[u.instance_id][1] is None]
-    others = [u for u in unique.values() if rules[u.instance_id][0] == "best" or rules[u.instance_id][1] is not None]
+
+    def locked(u: ScoreUpdate) -> bool:
+        return u.undo or rules[u.instance_id][0] == "best" or rules[u.instance_id][1] is not None
+
+    additive = [u for u in unique.values() if not locked(u)]
+    others = [u for u in unique.values() if locked(u) and not (u.undo and rules[u.instance_id][0] == "best")]
     moves: dict[tuple[int, Decimal], int] = defaultdict(int)
     with connection.cursor() as cursor:
         changed = _scores_add(cursor, additive, rules, moves) + _scores_locked(cursor, others, rules, moves)
@@ -285,33 +298,37 @@ def _scores_add(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict) ->
 
 
 def _scores_locked(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict) -> int:
-    """Best values and capped counts: lock and read the participants (in key order), compute, write."""
+    """Best values, capped counts and undos: lock and read the participants (in key order), compute, write."""
     if not updates:
         return 0
     pairs = sorted({(u.instance_id, u.player_id) for u in updates})
+    statuses = [REGISTERED, EXCLUDED] if any(u.undo for u in updates) else [REGISTERED]
     cursor.execute(
-        "SELECT p.id, p.instance_id, p.player_id, p.score, p.events_counted, p.reached_at"
+        "SELECT p.id, p.instance_id, p.player_id, p.score, p.events_counted, p.reached_at, p.status, p.registered_at"
         " FROM gamification_tournamentparticipant p"
         " JOIN unnest(%s::bigint[], %s::bigint[]) AS w(instance_id, player_id)"
         "   ON p.instance_id = w.instance_id AND p.player_id = w.player_id"
-        " WHERE p.status = %s ORDER BY p.instance_id, p.player_id FOR NO KEY UPDATE OF p",
-        [_array(i for i, _ in pairs), _array(p for _, p in pairs), REGISTERED],
+        " WHERE p.status = ANY(%s) ORDER BY p.instance_id, p.player_id FOR NO KEY UPDATE OF p",
+        [_array(i for i, _ in pairs), _array(p for _, p in pairs), statuses],
     )
     participants = {(row[1], row[2]): row for row in cursor.fetchall()}
     by_participant: dict[tuple[int, int], list[ScoreUpdate]] = defaultdict(list)
     for u in updates:
-        if (u.instance_id, u.player_id) in participants:
+        row = participants.get((u.instance_id, u.player_id))
+        # Off the board, only a taken-back event changes the kept score; an event from before the registration
+        # never scored, so there is nothing to take back.
+        if row is not None and (row[6] == REGISTERED or u.undo) and not (u.undo and u.occurred_at < row[7]):
             by_participant[(u.instance_id, u.player_id)].append(u)
     rows = []
     for key, events in by_participant.items():
-        pk, instance_id, _, score, counted, reached_at = participants[key]
+        pk, instance_id, _, score, counted, reached_at, status, _ = participants[key]
         method, cap = rules[instance_id]
         new_score, new_counted, new_reached = _score(method, cap, score, counted, reached_at, events)
         if (new_score, new_counted, new_reached) == (score, counted, reached_at):
             continue
         rows.append((pk, new_score, new_counted, new_reached))
         old_bucket, new_bucket = score_bucket(score), score_bucket(new_score)
-        if old_bucket != new_bucket:
+        if status == REGISTERED and old_bucket != new_bucket:  # excluded participants are in no bucket
             moves[(instance_id, old_bucket)] -= 1
             moves[(instance_id, new_bucket)] += 1
     if rows:
@@ -329,9 +346,14 @@ def _scores_locked(cursor, updates: list[ScoreUpdate], rules: dict, moves: dict)
 
 def _score(method: str, cap: int | None, score: Decimal, counted: int, reached_at: dt.datetime, events: list):
     events.sort(key=lambda u: (u.occurred_at, u.event_id))
-    if cap is not None:
-        events = events[: max(cap - counted, 0)]
     for u in events:
+        if u.undo:
+            if method != "best":
+                score = max(score - (Decimal(1) if method == "count" else u.value), _ZERO)
+                counted = max(counted - 1, 0)
+            continue
+        if cap is not None and counted >= cap:
+            continue  # the cap keeps the first events
         counted += 1
         if method == "best":
             if u.value > score:
