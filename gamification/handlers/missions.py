@@ -352,20 +352,17 @@ class _State:
             state.documents = {p: (version, orjson.loads(text)) for p, version, text in cursor.fetchall()}
             # An entry the handler wrote carries its run's row id and times: that run is open (completed and missed
             # runs leave the document), so its row need not be read.
-            wanted = sorted(
-                {(e.player_id, t.mission_id, c) for e, t, c, _ in matches} - {k for k in state._held(matches)}
-            )
+            keys = {(e.player_id, t.mission_id, c) for e, t, c, _ in matches}
+            wanted = sorted(key for key in keys if not state._held(key))
             if wanted:
                 state._rows_load(cursor, wanted, [conf.missions[m] for m in {m for _, m, _ in wanted}])
         return state
 
-    def _held(self, matches) -> set[tuple[int, int, str]]:
-        held = set()
-        for event, task, cycle, _ in matches:
-            entry = self.documents.get(event.player_id, (None, {}))[1].get(progress_key(task.mission_id, cycle))
-            if entry is not None and "i" in entry:
-                held.add((event.player_id, task.mission_id, cycle))
-        return held
+    def _held(self, key: tuple[int, int, str]) -> bool:
+        """Whether the player's document holds this run with its row's id (so its row need not be read)."""
+        player_id, mission_id, cycle = key
+        entry = self.documents.get(player_id, (None, {}))[1].get(progress_key(mission_id, cycle))
+        return entry is not None and "i" in entry
 
     def _rows_load(self, cursor, wanted: list[tuple[int, int, str]], missions: list[Mission]) -> None:
         cursor.execute(
@@ -432,24 +429,26 @@ class _State:
         return _Run.open(key, mission, tasks, current, entry, **row, opted=opted, expires=expires)
 
     def documents_save(self, label_id: int, runs: dict[tuple[int, int, str], _Run]) -> None:
-        """Write each player's document once: the runs that moved replace their entries, completed runs leave it
-        (the missed-runs beat takes out those it marks missed). Guarded by the version read: a document another
-        writer changed meanwhile fails the batch."""
-        changed: dict[int, dict] = {}
+        """Write each player's document once: the entries of the runs that moved are replaced, completed runs leave
+        it, every other entry stays as it is (only what moved is sent). Guarded by the version read: a document
+        another writer changed meanwhile (the missed-runs beat) fails the batch."""
+        moved: dict[int, dict] = defaultdict(dict)
+        removed: dict[int, list[str]] = defaultdict(list)
         for (player_id, mission_id, cycle), run in sorted(runs.items(), key=lambda item: item[0]):
-            if player_id not in changed:
-                changed[player_id] = dict(self.documents.get(player_id, (None, {}))[1])
-            doc = changed[player_id]
             if run.completed:
-                doc.pop(progress_key(mission_id, cycle), None)
+                removed[player_id].append(progress_key(mission_id, cycle))
             else:
-                doc[progress_key(mission_id, cycle)] = run.stored()
-        existing = [[p, self.documents[p][0], doc] for p, doc in changed.items() if p in self.documents]
-        new = [[p, doc] for p, doc in changed.items() if p not in self.documents]
+                moved[player_id][progress_key(mission_id, cycle)] = run.stored()
+        players = sorted(moved.keys() | removed.keys())
+        existing = [
+            [p, self.documents[p][0], moved.get(p, {}), removed.get(p, [])] for p in players if p in self.documents
+        ]
+        new = [[p, moved.get(p, {})] for p in players if p not in self.documents]
         with connection.cursor() as cursor:
             if existing:
                 cursor.execute(
-                    "UPDATE gamification_missionprogress AS d SET runs = r->2, updated_at = now()"
+                    "UPDATE gamification_missionprogress AS d"
+                    " SET runs = (d.runs - ARRAY(SELECT jsonb_array_elements_text(r->3))) || (r->2), updated_at = now()"
                     " FROM jsonb_array_elements(%s::jsonb) r"
                     " WHERE d.player_id = (r->>0)::bigint AND d.xmin::text = r->>1",
                     [_json(existing)],
