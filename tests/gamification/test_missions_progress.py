@@ -264,3 +264,7 @@ def test_the_beat_task_persists_missed_runs(tenant_a):
     assert missions_expire() == 1  # now is past the mission's end
     assert _run(tenant_a, mission).state == "missed"
     assert missions_for_player(player=tenant_a.player)[0].state == "missed"
+    # The run keeps the progress it made; its entry leaves the player's progress document.
+    assert (_value(_run(tenant_a, mission)), MissionProgress.objects.get().runs) == (Decimal(1), {})
+    assert missions_for_player(player=tenant_a.player)[0].tasks[0].value == Decimal(1)
+    assert missions_expire() == 0
