@@ -218,8 +218,8 @@ class CreditLimitAdmin(LabelScopedAdmin):
 class WithheldCreditAdmin(LabelScopedAdmin):
     """Automated credits not given because the player's account was not ACTIVE. Read-only for everyone."""
 
-    list_display = ("created_at", "player_link", "currency", "signed_amount", "source", "reason", "account_status")
-    list_select_related = ("player__brand",)
+    list_display = ("created_at", "player_link", "withheld", "signed_amount", "source", "reason", "account_status")
+    list_select_related = ("player__brand", "badge")
     list_filter = (
         ("label", ScopedRelatedFilter),
         ("currency", ChoicesDropdownFilter),
@@ -229,12 +229,19 @@ class WithheldCreditAdmin(LabelScopedAdmin):
     actions = None
     search_fields = ("=key", "=player__user_ext_id")
     search_help_text = "Exact key or player id"
-    readonly_fields = ("player", "currency", "amount", "source", "key", "reason", "account_status", "created_at")
+    readonly_fields = (
+        "player", "currency", "amount", "badge", "source", "key", "reason", "account_status", "created_at",
+    )  # fmt: skip
 
     @display(description="Player")
     def player_link(self, obj) -> str:
         return _player_link(obj)
 
+    @display(description="Withheld")
+    def withheld(self, obj) -> str:
+        """The currency, or the badge for a badge award."""
+        return f"Badge: {obj.badge.name}" if obj.badge_id else obj.get_currency_display()
+
     @display(description="Amount")
     def signed_amount(self, obj) -> str:
-        return f"+{obj.amount:,}"
+        return "-" if obj.badge_id else f"+{obj.amount:,}"

@@ -21,7 +21,7 @@ from backoffice.errors import DomainError
 from backoffice.models import Perm
 from backoffice.scoping import actor_for_request
 from crm.admin.player_pages import PlayerPage, PlayerPanel, player_page_register, player_panel_register
-from crm.models import Player
+from crm.models import AccountStatus, Player
 from gamification.admin.wallet import wallet_adjust_view, wallet_panel
 from gamification.models import Badge, BadgeAward, StorePurchase
 from gamification.selectors import wallet_entries
@@ -188,7 +188,7 @@ def badge_award_view(model_admin, request, player: Player):
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
-            if result.created:
+            if result.created and result.award is not None:
                 model_admin.log_change(request, player, f"Awarded badge {data['badge']}: {data['reason']}")
                 messages.success(request, f"Awarded {data['badge']} (stage {result.award.stage}).")
             else:
@@ -200,8 +200,20 @@ def badge_award_view(model_admin, request, player: Player):
         "form": form,
         "submit_label": "Award badge",
         "cancel_url": back,
+        "warning": _not_active_warning(player),
     }
     return TemplateResponse(request, "admin/gamification/player_form.html", context)
+
+
+def _not_active_warning(player: Player) -> str:
+    """Staff may award a badge to a player whose account is not ACTIVE; the form says what automated awards do."""
+    status = player.core_account_status
+    if status == AccountStatus.ACTIVE:
+        return ""
+    return (
+        f"The player's account is {status}, not ACTIVE: they receive no automated rewards or badges. "
+        "A badge awarded here is still given."
+    )
 
 
 player_panel_register(PlayerPanel(template="admin/gamification/wallet_panel.html", context=wallet_card, order=10))

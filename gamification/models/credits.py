@@ -121,12 +121,23 @@ class CreditRequest(LabelScopedModel):
 
 class WithheldCredit(models.Model):
     """An automated credit (mission, tournament, rule, journey) not given because the player's account was not ACTIVE
-    and the label gives such players nothing. Never updated; `key` is the credit's own key, so a replay adds nothing."""
+    and the label gives such players nothing. Never updated; `key` is the credit's own key, so a replay adds nothing.
+
+    A badge award withheld the same way is a row with `badge` set (no currency, amount 0), keyed by the award's key.
+    """
 
     label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
     player = models.ForeignKey("crm.Player", on_delete=models.PROTECT, related_name="withheld_credits")
-    currency = models.CharField(max_length=8, choices=Currency.choices)
-    amount = models.BigIntegerField(help_text="The credit that was not given.")
+    currency = models.CharField(max_length=8, choices=Currency.choices, blank=True, help_text="Empty for a badge.")
+    amount = models.BigIntegerField(help_text="The credit that was not given (0 for a badge).")
+    badge = models.ForeignKey(
+        "gamification.Badge",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The badge that was not awarded (its next stage).",
+    )
     source = models.CharField(max_length=16, help_text="What would have paid it.")
     key = models.CharField(max_length=255, help_text="The credit's key: unique per label.")
     reason = models.CharField(max_length=500, blank=True, help_text="The credit's reason (e.g. the mission).")
@@ -137,8 +148,17 @@ class WithheldCredit(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        constraints = [models.UniqueConstraint(fields=["label", "key"], name="withheld_credit_unique_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["label", "key"], name="withheld_credit_unique_key"),
+            models.CheckConstraint(
+                condition=Q(badge__isnull=True, amount__gt=0) & ~Q(currency="")
+                | Q(badge__isnull=False, amount=0, currency=""),
+                name="withheld_credit_or_badge",
+            ),
+        ]
         indexes = [models.Index(fields=["player", "-id"], name="withheld_credit_player_idx")]
 
     def __str__(self) -> str:
+        if self.badge_id:
+            return f"badge {self.badge} withheld ({self.account_status})"
         return f"{self.amount:+} {self.currency} withheld ({self.account_status})"

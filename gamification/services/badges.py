@@ -10,8 +10,17 @@ from django.db import connection, transaction
 from backoffice.errors import DomainValidationError, NotFound, Refused
 from crm.models import Player
 from gamification.facts import BADGE_EARNED, fact_emit
-from gamification.models import Badge, BadgeAward, BadgeStage
-from gamification.services.wallet import MAX_KEY_LENGTH, MAX_REASON_LENGTH, ControlGroup, IdempotencyConflict
+from gamification.models import Badge, BadgeAward, BadgeStage, WithheldCredit
+from gamification.services.wallet import (
+    AUTOMATED_SOURCES,
+    MAX_KEY_LENGTH,
+    MAX_REASON_LENGTH,
+    ControlGroup,
+    IdempotencyConflict,
+    Withheld,
+    credits_withheld_record,
+    earning_withheld_because,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -33,8 +42,9 @@ class AlreadyAwarded(Refused):
 
 @dataclass(frozen=True)
 class AwardResult:
-    award: BadgeAward
-    created: bool  # False when the key was already used: nothing changed
+    award: BadgeAward | None  # None when the award was withheld
+    created: bool  # False when the key was already used or the award withheld: nothing changed
+    withheld: WithheldCredit | None = None  # set when an automated award was not made (the account is not ACTIVE)
 
 
 def badge_stage_count(*, badge: Badge) -> int:
@@ -57,6 +67,11 @@ def badge_award(
     A replayed key returns the first award (409 when it was used for another badge, player or stage). Refusals (422):
     `inactive`, `control_group`, `max_stage` (the last stage is already earned, or `stage` does not exist),
     `already_awarded` (that stage is earned). The `badge_earned` fact commits with the award.
+
+    An automated award (`AUTOMATED_SOURCES`: mission, tournament, rule, journey) to a player whose account is not
+    ACTIVE, when the label's `active_players_only` is on, is withheld as `wallet_adjust` withholds credits: nothing
+    is awarded, a `WithheldCredit` row with the badge records it once per key, `withheld` is set. Staff (`manual`)
+    and the operator's API (`api`) award whatever the status (the admin's form warns).
     """
     _validate(source=source, key=key, reason=reason, stage=stage)
     if badge.label_id != player.label_id:
@@ -72,6 +87,8 @@ def badge_award(
             raise BadgeInactive("The badge is not active: it is no longer awarded.")
         if player.ach_gamification_in_control_group:
             raise ControlGroup("The player is in the gamification control group: they earn no badges.")
+        if source in AUTOMATED_SOURCES and earning_withheld_because(player):
+            return _withhold(player, badge, source=source, key=key, reason=reason)
         stage = _stage_pick(player, badge, stage)
         award = BadgeAward.objects.create(
             label_id=player.label_id,
@@ -89,6 +106,15 @@ def badge_award(
             payload["stage_name"] = stage_name
         fact_emit(player=player, type=BADGE_EARNED, key=f"badge_award:{award.pk}", payload=payload)
     return AwardResult(award=award, created=True)
+
+
+def _withhold(player: Player, badge: Badge, *, source: str, key: str, reason: str) -> AwardResult:
+    """Record the award as withheld (once per key) and award nothing."""
+    credits_withheld_record(
+        credits=[Withheld(player, "", 0, source, key, reason or f"Badge: {badge.name}", badge=badge)]
+    )
+    withheld = WithheldCredit.objects.filter(label_id=player.label_id, key=key).first()
+    return AwardResult(award=None, created=False, withheld=withheld)
 
 
 def _validate(*, source: str, key: str, reason: str, stage: int | None) -> None:

@@ -32,7 +32,7 @@ from gamification.models import (
 from gamification.models.missions import mission_field_errors, mission_task_errors
 from gamification.services.badges import badge_award
 from gamification.services.rewards import Reward, rewards_give
-from gamification.services.wallet import ControlGroup, earning_withheld_because, wallet_adjust
+from gamification.services.wallet import ControlGroup, wallet_adjust
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -317,10 +317,7 @@ def _rewards_give(pm: PlayerMission, mission: Mission, player: Player) -> None:
                 reason=f"Mission: {mission.name}"[:500],
             )
     badge = mission.reward_badge  # None without a query when the mission gives no badge
-    withheld = badge is not None and earning_withheld_because(player)
-    if withheld:  # the account is not ACTIVE: no badge either, as no credit (wallet_adjust withholds those)
-        log.info("mission_badge_withheld", player_mission_id=pm.pk, account_status=withheld)
-    elif badge is not None:
+    if badge is not None:  # an account not ACTIVE gets no badge, as no credit: badge_award withholds and records it
         try:
             badge_award(player=player, badge=badge, source="mission", key=f"mission:{pm.pk}:badge")
         except Refused as exc:  # the last stage already held, or the badge switched off: the rest stands

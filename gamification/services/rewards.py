@@ -26,6 +26,7 @@ from crm.models.players import AccountStatus
 from gamification.facts import BADGE_EARNED, BALANCE_CHANGED, Fact, facts_emit
 from gamification.models import Badge, BadgeStage, Currency, Level
 from gamification.services.levels import level_changed_emit
+from gamification.services.wallet import Withheld, credits_withheld_record
 
 log = structlog.get_logger(__name__)
 
@@ -64,16 +65,33 @@ def _json(rows) -> str:
 
 
 def _eligible(label_id: int, rewards: list[Reward]) -> list[Reward]:
+    """The rewards to give. The control group's are dropped (logged); those of players whose account is not ACTIVE
+    (the label's setting on) are recorded as withheld, each credit and badge under the key it would have had."""
     active_only = Label.objects.filter(pk=label_id).values_list("active_players_only", flat=True).first()
-    given = []
+    given, withheld = [], []
     for reward in rewards:
         player = reward.player
         inactive = active_only and player.core_account_status != AccountStatus.ACTIVE
         if player.ach_gamification_in_control_group or inactive:
             log.info("reward_withheld", key=reward.key, player_id=player.pk, account_status=player.core_account_status)
+            if not player.ach_gamification_in_control_group:
+                withheld.extend(_withheld(reward))
             continue
         given.append(reward)
+    credits_withheld_record(credits=withheld)
     return given
+
+
+def _withheld(reward: Reward) -> list[Withheld]:
+    found = [
+        Withheld(reward.player, currency, amount, reward.source, f"{reward.key}:{currency}", reward.reason)
+        for currency in CURRENCIES
+        if (amount := int(getattr(reward, currency))) > 0
+    ]
+    if reward.badge is not None and reward.badge.label_id == reward.player.label_id:
+        reason = reward.reason or f"Badge: {reward.badge.name}"
+        found.append(Withheld(reward.player, "", 0, reward.source, f"{reward.key}:badge", reason, badge=reward.badge))
+    return found
 
 
 def _entries_insert(label_id: int, rewards: list[Reward]) -> list[tuple[int, int, str, int, str]]:

@@ -20,7 +20,7 @@ from backoffice.models import Label
 from crm.models import Player
 from crm.models.players import AccountStatus
 from gamification.facts import BALANCE_CHANGED, fact_emit
-from gamification.models import Currency, Wallet, WalletEntry, WalletSource, WithheldCredit
+from gamification.models import Badge, Currency, Wallet, WalletEntry, WalletSource, WithheldCredit
 from gamification.services.levels import level_recompute
 
 log = structlog.get_logger(__name__)
@@ -139,7 +139,8 @@ def earning_withheld_because(player: Player) -> str | None:
 
 @dataclass(frozen=True)
 class Withheld:
-    """One automated credit a bulk caller (the missions' rewards) did not give: see `credits_withheld_record`."""
+    """One automated credit a bulk caller (the missions' rewards) did not give: see `credits_withheld_record`.
+    A badge award withheld is one with `badge` set, no currency and amount 0."""
 
     player: Player
     currency: str
@@ -147,24 +148,26 @@ class Withheld:
     source: str
     key: str
     reason: str = ""
+    badge: Badge | None = None
 
 
 def credits_withheld_record(*, credits: Sequence[Withheld]) -> int:
-    """Record credits a bulk caller withheld from players who are not ACTIVE (it decided with
+    """Record credits (and badge awards) a bulk caller withheld from players who are not ACTIVE (it decided with
     `earning_withheld_because`), once per key as `wallet_adjust` does one at a time; return how many were new."""
     rows = [
         WithheldCredit(
             label_id=c.player.label_id,
             player_id=c.player.pk,
-            currency=c.currency,
-            amount=c.amount,
+            currency="" if c.badge is not None else c.currency,
+            amount=0 if c.badge is not None else c.amount,
+            badge=c.badge,
             source=c.source,
             key=c.key,
             reason=c.reason[:MAX_REASON_LENGTH],
             account_status=c.player.core_account_status,
         )
         for c in credits
-        if c.amount > 0
+        if c.amount > 0 or c.badge is not None
     ]
     if not rows:
         return 0
@@ -173,6 +176,10 @@ def credits_withheld_record(*, credits: Sequence[Withheld]) -> int:
     WithheldCredit.objects.bulk_create(rows, ignore_conflicts=True)
     new = [r for r in rows if (r.label_id, r.key) not in known]
     for r in new:
+        if r.badge_id:
+            log.info("badge_award_withheld", player_id=r.player_id, source=r.source, badge_id=r.badge_id,
+                     account_status=r.account_status)  # fmt: skip
+            continue
         log.info("wallet_credit_withheld", player_id=r.player_id, source=r.source, currency=r.currency,
                  amount=r.amount, account_status=r.account_status)  # fmt: skip
     return len(new)
