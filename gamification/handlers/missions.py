@@ -17,9 +17,9 @@ once per batch).
 An event reaches the handlers once per group (its position commits with the progress); a windowed task also keeps
 the ids of what its window holds, so an event handed over twice still counts once. Within one batch a run progresses
 once: events past a run's completion in the same batch do not start the next run of a mission recurring on
-completion. The documents are read without a lock and written with a guard on the version read: a concurrent writer
-(which per-player partitions rule out for the pipeline; the missed-runs beat can) makes the batch fail, and the
-pipeline applies its events again.
+completion. The documents are read without a lock and written with a guard on the version read: when a concurrent
+writer changed one (per-player partitions rule out another worker; the missed-runs beat can), the label's events are
+counted again from a fresh read, in a savepoint (`ProgressConflict` after three attempts: the pipeline's retry).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 
 import orjson
 import structlog
-from django.db import connection
+from django.db import connection, transaction
 
 from backoffice.fx import RateBook, rate_book
 from crm.models.players import AccountStatus
@@ -54,9 +54,12 @@ from gamification.services.missions import (
 log = structlog.get_logger(__name__)
 
 
+ATTEMPTS = 3
+
+
 class ProgressConflict(RuntimeError):
-    """A player's progress document changed between this batch's read and its write: nothing of the batch commits,
-    its events are applied again."""
+    """A player's progress document changed between this batch's read and its write: what the attempt wrote is
+    rolled back (to its savepoint) and the label's events are counted again from what is committed."""
 
 
 @handler("missions", group="gamification", order=30)
@@ -69,7 +72,22 @@ def count_mission_progress(events: list[EventRow]) -> None:
             conf = missions_config(label_id)
             relevant = [e for e in label_events if e.type in conf.listens]
             if relevant:
-                _Batch(label_id, conf, relevant).run()
+                _label_count(label_id, conf, relevant)
+
+
+def _label_count(label_id: int, conf: LabelMissions, events: list[EventRow]) -> None:
+    """One label's events, again from a fresh read when a concurrent writer (the missed-runs beat) changed one of
+    the players' documents meanwhile. A conflict is found before any fact or reward is given, so the savepoint
+    takes back everything the attempt did."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                _Batch(label_id, conf, events).run()
+            return
+        except ProgressConflict:
+            log.info("mission_progress_conflict", label_id=label_id, attempt=attempt)
+            if attempt == ATTEMPTS:
+                raise
 
 
 def _number(value) -> Decimal | None:

@@ -143,26 +143,34 @@ def _rows(ids) -> list[EventRow]:
     ]
 
 
-def test_a_batch_whose_progress_another_writer_changed_meanwhile_commits_nothing(tenant_a, monkeypatch):
+def test_a_batch_whose_progress_another_writer_changed_meanwhile_counts_again_from_what_is_committed(
+    tenant_a, monkeypatch
+):
     from gamification.handlers import missions as handler
 
     mission = mission_make(tenant_a.label, tasks=[{"target": 5}])
     feed(tenant_a.label, [bet()])
-    ids = events_ingest(label=tenant_a.label, items=[bet(), bet()], source="api").new_ids
-    load = handler._State.load
+    load, writes = handler._State.load, []
 
     def load_then_someone_writes(*args):  # e.g. the missed-runs beat, between this batch's read and its write
         state = load(*args)
-        MissionProgress.objects.filter(player_id=tenant_a.player.pk).update(updated_at=timezone.now())
+        if len(writes) < limit:
+            writes.append(
+                MissionProgress.objects.filter(player_id=tenant_a.player.pk).update(updated_at=timezone.now())
+            )
         return state
 
     monkeypatch.setattr(handler._State, "load", load_then_someone_writes)
+    limit = 1  # once: the second attempt reads the new version and counts
+    count_mission_progress(_rows(events_ingest(label=tenant_a.label, items=[bet(), bet()], source="api").new_ids))
+    assert (_value(_run(tenant_a, mission)), writes) == (Decimal(3), [1])
+    limit = 1 + handler.ATTEMPTS  # every attempt: the batch fails and changes nothing, the pipeline retries it
+    ids = events_ingest(label=tenant_a.label, items=[bet()], source="api").new_ids
     with pytest.raises(handler.ProgressConflict), transaction.atomic():
         count_mission_progress(_rows(ids))
-    assert _value(_run(tenant_a, mission)) == Decimal(1)
-    monkeypatch.setattr(handler._State, "load", load)
-    count_mission_progress(_rows(ids))  # the pipeline applies the events again
-    assert _value(_run(tenant_a, mission)) == Decimal(3)
+    assert (_value(_run(tenant_a, mission)), len(writes)) == (Decimal(3), 1 + handler.ATTEMPTS)
+    count_mission_progress(_rows(ids))
+    assert _value(_run(tenant_a, mission)) == Decimal(4)
 
 
 def test_a_batch_writes_one_progress_row_per_player_whatever_its_missions(tenant_a):
