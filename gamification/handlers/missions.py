@@ -269,8 +269,8 @@ _ZERO = Decimal(0)
 
 @dataclass
 class _Run:
-    """One run the batch counts toward: its row (None before the run starts) and its entry in the player's document
-    (changed in place), with the tasks' values as Decimals while the batch counts."""
+    """One run the batch counts toward: its row (None before the run starts), its entry as read from the player's
+    document (never changed: `stored` builds the new one), and the tasks' values as Decimals while the batch counts."""
 
     player_id: int
     mission: Mission
