@@ -82,6 +82,8 @@ class PipelineFailureAdmin(LabelScopedAdmin):
     list_display_links = None  # the event id links to the failure; the event has its own link on the failure page
     list_filter_submit = True
     list_per_page = 50
+    search_fields = ("=event__event_id",)
+    search_help_text = "Exact event id"
     show_facets = admin.ShowFacets.NEVER
     show_full_result_count = False  # one count of a small table, not two
     sortable_by = ()

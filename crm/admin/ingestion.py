@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from crm.admin.events.formatting import explorer_url, moment
+from crm.admin.events.formatting import explorer_url
 from crm.models import EventSource
 from crm.pipeline import LATENCY_BOUNDS_MS
 from crm.selectors import INGESTION_MINUTES, LATENCY_WINDOW, PENDING_CAP, GroupLag, LabelIngestion, ingestion_stats
@@ -116,7 +116,7 @@ def _groups_table(stat: LabelIngestion, now: dt.datetime) -> dict:
         rows.append(
             [
                 format_html("<strong>{}</strong>", lag.group),
-                moment(lag.position_at) if lag.position_at else "-",
+                _position(lag, now),
                 _link(explorer_url(label__id__exact=stat.label.pk, status=f"pending:{lag.group}"), _pending_text(lag)),
                 _duration(lag.lag_seconds(now)) if lag.pending else "0 s",
                 *(_rate_value(lag.applied_per_minute(m)) for m in THROUGHPUT_MINUTES),
@@ -140,6 +140,14 @@ def _groups_table(stat: LabelIngestion, now: dt.datetime) -> dict:
         "Parked",
     ]
     return {"headers": headers, "rows": rows}
+
+
+def _position(lag: GroupLag, now: dt.datetime) -> str:
+    """The tick the group has applied everything up to, and how long ago it was taken."""
+    if lag.position_at is None:
+        return "-"
+    age = max(0.0, (now - lag.position_at).total_seconds())
+    return f"{timezone.localtime(lag.position_at):%H:%M:%S} ({_duration(age)} ago)"
 
 
 def failures_url(*, label: int | None = None, group: str | None = None, status: str | None = None) -> str:

@@ -72,6 +72,8 @@ def test_each_persona_sees_its_labels_failures_only(failures_ab, tenant_a, tenan
         ({"status": "resolved"}, ["bad-3"]),
         ({"group": "gamification"}, ["bad-1", "bad-2", "bad-3"]),
         ({"group": "crm"}, []),
+        ({"q": " bad-2 "}, ["bad-2"]),  # an exact event id
+        ({"q": "bad"}, []),
     ],
 )
 def test_filters(params, expected, failures_ab, tenant_a, staff_client):

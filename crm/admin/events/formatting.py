@@ -75,14 +75,15 @@ def nowrap(text: str) -> str:
 
 
 def status_badge(statuses: list[GroupStatus]) -> str:
-    """A badge "Applied" when every consumer group applied the event; else one per group that has not (failed,
-    parked after its automatic retries, or pending), named after the group."""
-    waiting = [s for s in statuses if s.state != "applied"]
+    """One badge when every consumer group is at the same point ("Applied", "Pending"); else a badge per group that
+    has not applied the event (failed, parked after its automatic retries, or pending), named after the group."""
     if not statuses:
         return "-"
-    if not waiting:
-        return badge("Applied", "success")
-    labels = [(f"{group_state(s)[0]} · {s.group}", group_state(s)[1]) for s in waiting]
+    states = {group_state(s) for s in statuses}
+    if len(states) == 1:
+        text, variant = states.pop()
+        return badge(text, variant)
+    labels = [(f"{group_state(s)[0]} · {s.group}", group_state(s)[1]) for s in statuses if s.state != "applied"]
     badges = format_html_join(" ", "{}", ((badge(text, variant),) for text, variant in labels))
     return format_html('<span class="inline-flex flex-wrap gap-1">{}</span>', badges)
 
