@@ -601,12 +601,12 @@ def latency_phase(conn, web: Gunicorn, args, seconds: float, title: str) -> floa
 def lagging_phase(conn, stack: ExitStack, env: dict, workdir: Path, web: Gunicorn, args) -> float:
     """Once the held gamification group is --lag-behind-seconds behind, let it go with the backlog of every earlier
     phase, and measure the crm group meanwhile."""
-    oldest = conn.execute("SELECT now() - min(received_at) FROM crm_event").fetchone()[0]
+    oldest = conn.execute("SELECT clock_timestamp() - min(received_at) FROM crm_event").fetchone()[0]
     wait = args.lag_behind_seconds - oldest.total_seconds()
     if wait > 0:
         log(f"waiting {wait:.0f} s for the held gamification group to be {args.lag_behind_seconds:.0f} s behind")
         time.sleep(wait)
-        oldest = conn.execute("SELECT now() - min(received_at) FROM crm_event").fetchone()[0]
+        oldest = conn.execute("SELECT clock_timestamp() - min(received_at) FROM crm_event").fetchone()[0]
     backlog = pending(conn, "gamification", [r[0] for r in conn.execute("SELECT id FROM backoffice_label")])
     release(conn, "gamification")
     pipeline_worker(stack, env, workdir, "gamification")
