@@ -119,3 +119,25 @@ def test_healthz_costs_one_query_for_the_pipeline(client, pending_since, django_
     pending_since(1)
     with django_assert_num_queries(2):  # SELECT 1, then the groups' lag and the newest tick in one statement
         assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_load_balancer_asks_for_the_web_checks_only(client, pending_since, settings):
+    settings.PITBOSS_PIPELINE_MAX_LAG_SECONDS = 60
+    pending_since(90)  # the pipeline lags: monitoring's business, not a reason to stop serving requests
+
+    assert client.get("/healthz").status_code == 503
+    response = client.get("/healthz", {"check": "database,broker"})
+    assert response.status_code == 200
+    assert set(response.json()["checks"]) == {"database", "broker"}
+    assert set(client.get("/healthz", {"check": "pipeline"}).json()["checks"]) == {"pipeline"}
+
+
+@pytest.mark.django_db
+def test_an_unknown_check_is_refused_naming_it(client):
+    response = client.get("/healthz", {"check": "database,nope"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "check": ["Unknown check 'nope'; name one or more of database, broker, pipeline, separated by commas."]
+    }
+    assert client.get("/healthz", {"check": ","}).status_code == 400
