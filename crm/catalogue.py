@@ -198,6 +198,33 @@ def system_types_register(types: Mapping[str, EventSpec]) -> None:
         CORE_TYPE_NAMES.add(name)
 
 
+# --- who reads a custom type: apps that count events (gamification) say which of their live configurations do ------
+@dataclass(frozen=True)
+class TypeUse:
+    """A live configuration (an active mission, a running tournament...) that reads events of a custom type: what it
+    is ("Mission", "Tournament"), its name, its admin URL, and the type's payload fields it reads."""
+
+    kind: str
+    name: str
+    url: str
+    fields: frozenset[str]
+
+
+TypeUsers = Callable[[int, str], list[TypeUse]]  # (label id, type name) -> its uses in that label
+_TYPE_USERS: list[TypeUsers] = []
+
+
+def type_users_register(func: TypeUsers) -> None:
+    """Add an app's finder of the configurations that read a custom type; call it from the app's `ready()`."""
+    if func not in _TYPE_USERS:
+        _TYPE_USERS.append(func)
+
+
+def type_uses(*, label_id: int, type_name: str) -> list[TypeUse]:
+    """Every live configuration of the label that reads events of `type_name`, as the registered apps find them."""
+    return [use for func in _TYPE_USERS for use in func(label_id, type_name)]
+
+
 # --- what a payload field is, for conditions and sums (missions, tournaments) --------------------------------------
 NUMERIC_KINDS = frozenset({"integer", "number"})
 

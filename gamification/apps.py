@@ -10,3 +10,7 @@ class GamificationConfig(AppConfig):
         from gamification.facts import facts_register
 
         facts_register()  # its facts join the event catalogue
+        from crm.catalogue import type_users_register
+        from gamification.selectors.catalogue import type_users
+
+        type_users_register(type_users)  # the event type admin names the missions and tournaments reading a type

@@ -2,6 +2,9 @@
 everyone else in the label reads them.
 
 Events refer to their type by name, so a type is never renamed nor deleted here: deactivate it to refuse new events.
+Switching a type off, or removing or retyping a field, is allowed (it is deliberate) but the save warns, naming the
+live missions and tournaments that read the type (or those fields), which then stop counting; the change form lists
+them beforehand ("Used by").
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ import re
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from unfold.decorators import display
 from unfold.widgets import CHECKBOX_CLASSES, INPUT_CLASSES, SELECT_CLASSES
 
@@ -21,7 +25,7 @@ from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge
 from backoffice.models import Perm
-from crm.catalogue import CORE_TYPE_NAMES, ENVELOPE_FIELDS
+from crm.catalogue import CORE_TYPE_NAMES, ENVELOPE_FIELDS, NUMERIC_KINDS, TypeUse, type_uses
 from crm.models import EventType, FieldType
 
 MAX_FIELDS = 50
@@ -174,13 +178,38 @@ class EventTypeAdmin(LabelScopedAdmin):
             ),
         ]
         if obj is not None:
+            fieldsets.insert(1, ("Used by", {
+                "fields": ["used_by"],
+                "description": "Live missions and tournaments that read events of this type: switching it off, or "
+                "removing or retyping a field they read, stops them counting.",
+            }))  # fmt: skip
             fieldsets.append(("Timestamps", {"fields": [("created_at", "updated_at")]}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ["field_table"]
-        return ["label", "name", "field_table", "created_at", "updated_at"]  # events refer to the type by name
+        # events refer to the type by name
+        return ["label", "name", "field_table", "used_by", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        before = EventType.objects.filter(pk=obj.pk).values("is_active", "fields").first() if change else None
+        super().save_model(request, obj, form, change)
+        if before is not None:
+            warning = _change_warning(obj, was_active=before["is_active"], old_fields=before["fields"] or [])
+            if warning:
+                messages.warning(request, warning)
+
+    @display(description="Used by")
+    def used_by(self, obj) -> str:
+        uses = type_uses(label_id=obj.label_id, type_name=obj.name) if obj is not None and obj.pk else []
+        if not uses:
+            return "No active mission or running tournament reads this type."
+        return format_html_join(
+            mark_safe("<br>"),
+            '{} <a href="{}">{}</a>{}',
+            ((use.kind, use.url, use.name, _fields_note(use.fields)) for use in uses),
+        )
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "fields":
@@ -211,3 +240,58 @@ class EventTypeAdmin(LabelScopedAdmin):
             "<tbody>{}</tbody></table>",
             rows,
         )
+
+
+# --- what a change breaks --------------------------------------------------------------------------------------------
+def _fields_note(fields) -> str:
+    return f" (reads {', '.join(sorted(fields))})" if fields else ""
+
+
+def _uses_html(uses: list[TypeUse], fields: set[str] | None = None):
+    """Each use as a link, with the fields of `fields` it reads (all its fields when None)."""
+    return format_html_join(
+        ", ",
+        '{} <a href="{}">{}</a>{}',
+        ((u.kind, u.url, u.name, _fields_note(u.fields if fields is None else u.fields & fields)) for u in uses),
+    )
+
+
+def _still_reads(old: str, new: str | None) -> bool:
+    """Whether conditions and sums written for a field of kind `old` still work on kind `new` (None: removed)."""
+    return new == old or (new in NUMERIC_KINDS and old in NUMERIC_KINDS)
+
+
+def _change_warning(obj: EventType, *, was_active: bool, old_fields: list[dict[str, Any]]) -> str:
+    """What the saved change stops counting, naming the live missions and tournaments; "" when nothing."""
+    new_types = {f["name"]: f["type"] for f in obj.fields or []}
+    gone = {f["name"] for f in old_fields if not _still_reads(f["type"], new_types.get(f["name"]))}
+    switched_off = was_active and not obj.is_active
+    if not switched_off and not gone:
+        return ""
+    uses = type_uses(label_id=obj.label_id, type_name=obj.name)
+    if switched_off and uses:
+        return format_html(
+            "“{}” is switched off: its events are refused from now on, so these stop counting: {}. Archive or change "
+            "them, or switch the type back on.",
+            obj.name,
+            _uses_html(uses),
+        )
+    hit = [u for u in uses if u.fields & gone]
+    if not hit:
+        return ""
+    removed = sorted(gone - set(new_types))
+    retyped = sorted(gone & set(new_types))
+    what = "; ".join(
+        part
+        for part in (
+            f"removed {', '.join(removed)}" if removed else "",
+            f"changed the type of {', '.join(retyped)}" if retyped else "",
+        )
+        if part
+    )
+    return format_html(
+        "This change ({}) breaks what these read: {}. They cannot match those fields any more and open with a warning "
+        "until they are changed.",
+        what,
+        _uses_html(hit, gone),
+    )
