@@ -162,8 +162,8 @@ class _Money:
         self.unconverted: Counter[tuple[int, str]] = Counter()
 
     def to_base(self, label_id: int, value: Decimal, currency: str, event: EventRow) -> Decimal | None:
-        if currency == self.rules[label_id].base_currency:
-            return value
+        if not currency or currency == self.rules[label_id].base_currency:
+            return value  # a wallet currency not known yet counts in the base currency, as for missions
         if label_id not in self.books:
             self.books[label_id] = rate_book(label_id=label_id)
         converted = self.books[label_id].to_base(value, currency, event.occurred_at)
@@ -174,7 +174,7 @@ class _Money:
     def conditions_payload(self, instance: Running, event: EventRow, currency: str) -> dict[str, Any] | None:
         """The payload the conditions see: money fields in the base currency (None: one has no rate)."""
         fields = instance.money_conditions.intersection(event.payload)
-        if not fields or currency == self.rules[instance.label_id].base_currency:
+        if not fields or not currency or currency == self.rules[instance.label_id].base_currency:
             return event.payload
         payload = dict(event.payload)
         for name in fields:
@@ -203,7 +203,8 @@ class Scan:
 
 
 def _currency(event: EventRow, player: GamificationPlayer) -> tuple[str, bool]:
-    """The amounts' currency, and whether the event names it itself."""
+    """The amounts' currency, and whether the event names it itself. Empty when the player's wallet currency is not
+    known yet (created by an event before their profile arrived): such amounts count in the base currency."""
     own = event.payload.get("currency")
     if isinstance(own, str) and own:
         return own.upper(), True

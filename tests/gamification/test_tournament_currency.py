@@ -66,6 +66,14 @@ def test_an_amount_with_no_rate_does_not_count_and_is_logged_with_its_currency(t
     ]
 
 
+def test_a_player_whose_wallet_currency_is_not_known_yet_counts_in_the_base_currency(tenant_a, race):
+    # Created by an event before the profile arrived: as for missions, the amounts count in the base currency.
+    newcomer, eur = players_make(tenant_a, 2)
+    _wallet(newcomer, "")
+    play(tenant_a, [_bet(newcomer, 30, 1), _bet(eur, 20, 2)])
+    assert _board(race) == [(newcomer.pk, Decimal(30)), (eur.pk, Decimal(20))]
+
+
 def test_a_minimum_bet_condition_compares_in_the_base_currency_and_counts_are_not_converted(tenant_a):
     conditions = [{"field": "bet_amount", "op": "gte", "value": 10}]  # at least 10 EUR
     tournament = tournament_make(tenant_a.label, conditions=conditions, registration_type="auto")  # a count
