@@ -87,6 +87,8 @@ def wallet_adjust(
         if entry_id is None:
             return _replay(player, currency=currency, amount=amount, key=key)
         wallet = _balance_apply(player, currency, amount, earned)
+        if wallet is None and amount > 0:  # rolls the entry back
+            raise DomainValidationError({"amount": [f"The balance would exceed the maximum of {MAX_BALANCE:,}."]})
         if wallet is None:
             raise InsufficientBalance(f"The player has fewer {currency} than {-amount}.")  # rolls the entry back
         _changed(player, wallet, entry_id=entry_id, currency=currency, amount=amount, source=source, earned=earned)
@@ -222,11 +224,14 @@ def _changed(player: Player, wallet: Wallet, *, entry_id: int, currency: str, am
         wallet.level_id = level.pk if level else wallet.level_id
 
 
+MAX_BALANCE = 2**62 - 1  # a balance, and the largest single adjustment: their sum still fits PostgreSQL's bigint
+
+
 def adjustment_validate(*, currency: str, amount: int, source: str, key: str, reason: str) -> None:
     errors: dict[str, list[str]] = {}
     if currency not in Currency.values:
         errors["currency"] = [f"One of: {', '.join(Currency.values)}."]
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0 or abs(amount) >= 2**62:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0 or abs(amount) > MAX_BALANCE:
         errors["amount"] = ["A non-zero whole number."]
     if source not in WalletSource.values:
         errors["source"] = [f"One of: {', '.join(WalletSource.values)}."]
@@ -264,12 +269,13 @@ def _entry_claim(player, currency, amount, source, key, reason, created_by, earn
 
 
 def _balance_apply(player: Player, currency: str, amount: int, earned: bool) -> Wallet | None:
-    """Add `amount` in one guarded UPDATE; None (nothing changed) when a balance would go below zero.
+    """Add `amount` in one guarded UPDATE; None (nothing changed) when a balance would go below zero or above
+    MAX_BALANCE (the guard cannot overflow: a balance is at most MAX_BALANCE and an amount below 2**62).
 
     `earned` moves the ever-earned and tournament points with spendable: up for a credit, down for a reversal."""
     columns = [currency, "points_earned", "points_tournament"] if earned else [currency]
     assignments = ", ".join(f"{column} = {column} + %s" for column in columns)
-    guards = " AND ".join(f"{column} + %s >= 0" for column in columns)
+    guards = " AND ".join(f"{column} + %s BETWEEN 0 AND {MAX_BALANCE}" for column in columns)
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO gamification_wallet (player_id, label_id, points, points_earned, points_tournament, gems,"

@@ -14,7 +14,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from backoffice.errors import DomainError, DomainValidationError
 from gamification.models import Wallet, WalletEntry
 from gamification.selectors import wallet_get
-from gamification.services.wallet import wallet_adjust
+from gamification.services.wallet import MAX_BALANCE, wallet_adjust
 from tests.factories import PlayerFactory
 
 CURRENCIES = ("points", "gems", "diamonds")
@@ -219,3 +219,17 @@ def test_fifty_concurrent_debits_of_a_balance_of_ten_let_exactly_ten_through():
     wallet = wallet_get(player=player)
     assert (wallet.points, wallet.points_earned) == (0, 10)
     assert WalletEntry.objects.filter(player=player).count() == 11
+
+
+@pytest.mark.django_db
+def test_a_credit_past_the_largest_balance_is_refused_naming_the_amount_and_changes_nothing():
+    player = PlayerFactory()
+    largest = MAX_BALANCE
+    _adjust(player, amount=largest, key="k1")
+    with pytest.raises(DomainValidationError) as raised:
+        _adjust(player, amount=largest, key="k2")  # the sum would overflow PostgreSQL's bigint: refused, not a 500
+    assert list(raised.value.errors) == ["amount"]
+    with pytest.raises(DomainValidationError):
+        _adjust(player, amount=largest + 1, key="k3")  # larger than any balance may be
+    assert WalletEntry.objects.filter(player=player).count() == 1
+    assert wallet_get(player=player).points == largest
