@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -210,7 +210,12 @@ class TypeUse:
     fields: frozenset[str]
 
 
-TypeUsers = Callable[[int, str], list[TypeUse]]  # (label id, type name) -> its uses in that label
+class TypeUsers(Protocol):
+    """An app's finder: the uses of a custom type in a label."""
+
+    def __call__(self, *, label_id: int, type_name: str) -> list[TypeUse]: ...
+
+
 _TYPE_USERS: list[TypeUsers] = []
 
 
@@ -222,7 +227,7 @@ def type_users_register(func: TypeUsers) -> None:
 
 def type_uses(*, label_id: int, type_name: str) -> list[TypeUse]:
     """Every live configuration of the label that reads events of `type_name`, as the registered apps find them."""
-    return [use for func in _TYPE_USERS for use in func(label_id, type_name)]
+    return [use for func in _TYPE_USERS for use in func(label_id=label_id, type_name=type_name)]
 
 
 # --- what a payload field is, for conditions and sums (missions, tournaments) --------------------------------------

@@ -56,6 +56,6 @@ def event_type_uses(*, label_id: int, type_name: str) -> list[TypeUse]:
     return uses
 
 
-def type_users(label_id: int, type_name: str) -> list[TypeUse]:
+def type_users(*, label_id: int, type_name: str) -> list[TypeUse]:
     """The finder registered in the catalogue (`crm.catalogue.type_users_register`, from the app's `ready()`)."""
     return event_type_uses(label_id=label_id, type_name=type_name)
