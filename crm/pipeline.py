@@ -132,7 +132,10 @@ def tick(*, force: bool = False) -> int | None:
     is taken after the lock is granted, i.e. after the previous tick committed: snapshots nest. Without the lock, two
     tickers could commit a newer tick with an older snapshot, and a window would be delivered twice.
     """
+    outermost = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:  # READ COMMITTED whatever the default: the INSERT must see what committed before the lock
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('pitboss.pipeline.tick'))")
         if not cursor.fetchone()[0]:
             return None  # someone is ticking right now
@@ -590,7 +593,8 @@ class Worker:
         if now - self._ticked_at >= settings.PITBOSS_PIPELINE_TICK_MS / 1000:
             self._ticked_at = now
             tick()
-        if now - self._balanced_at >= settings.PITBOSS_PIPELINE_LEASE_SECONDS / 5 or not self.held:
+        every = settings.PITBOSS_PIPELINE_LEASE_SECONDS / 5  # a worker holding nothing asks again within a second
+        if now - self._balanced_at >= (every if self.held else min(every, 1.0)):
             self._balanced_at = now
             self.held = leases_balance(group=self.group, owner=self.owner)
         busy, retries = partitions_due(group=self.group, parts=self.held)
