@@ -38,13 +38,14 @@ from typing import Any
 import orjson
 import structlog
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 
+from backoffice.db import TRANSIENT_DB_ERRORS
 from crm.models.pipeline import PARTITIONS
 
 log = structlog.get_logger(__name__)
 
-TRANSIENT = (OperationalError, InterfaceError)
+
 KNOWN_GROUPS = ("crm", "gamification", "automation", "delivery")
 # Acceptance-to-applied latency buckets of `pipeline_stat.latency_ms` (upper bounds in ms; the last one is open).
 LATENCY_BOUNDS_MS = (25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000,
@@ -291,7 +292,7 @@ def _handlers_run(cursor, group: str, part: int, events: list[tuple[str, EventRo
             for reg in _GROUPS.get(group, []):
                 reg.func(rows)
         return set()
-    except TRANSIENT:
+    except TRANSIENT_DB_ERRORS:
         raise  # the database is away: nothing commits, the page is read again
     except Exception as exc:  # a handler bug or bad data must not block the rest of the page
         log.warning("pipeline_page_failed", group=group, part=part, error=type(exc).__name__)
@@ -311,7 +312,7 @@ def _run_one(group: str, event: EventRow) -> tuple[str, Exception | None]:
             for reg in _GROUPS.get(group, []):
                 name = reg.name
                 reg.func([event])
-    except TRANSIENT:
+    except TRANSIENT_DB_ERRORS:
         raise
     except Exception as exc:  # recorded for (group, event), shown in the admin, retried
         return name, exc

@@ -6,12 +6,13 @@ from __future__ import annotations
 import structlog
 from celery import shared_task
 
-from crm.pipeline import TRANSIENT, pipeline_drain, ticks_prune
+from backoffice.db import TRANSIENT_DB_ERRORS
+from crm.pipeline import pipeline_drain, ticks_prune
 
 log = structlog.get_logger(__name__)
 
 
-@shared_task(name="crm.pipeline_sweep", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3)
+@shared_task(name="crm.pipeline_sweep", autoretry_for=TRANSIENT_DB_ERRORS, retry_backoff=True, max_retries=3)
 def pipeline_sweep(budget_seconds: float = 8.0) -> int:
     """Tick, prune old ticks, and apply what sits in partitions no live worker holds (no `pipeline_work` running, or
     a dead one whose lease expired), for at most `budget_seconds`. Return the events applied."""
