@@ -265,7 +265,14 @@ json_values = st.recursive(
 def test_any_json_body_gets_an_answer_and_never_a_server_error(body, tenant_a):
     rate = ExchangeRate.objects.filter(label=tenant_a.label).first() or _rate(tenant_a)
     client = _client(tenant_a)
-    for response in (client.post(LIST, body, format="json"), client.patch(_url(rate), body, format="json")):
-        assert response.status_code in (200, 201, 400), response.content
+    # Only a body of the rate's own fields can be valid (a generated one rarely is); anything else is exactly 400.
+    shaped = isinstance(body, dict) and set(body) == {"currency", "rate", "valid_from"}
+    allowed = {
+        "post": {201, 200, 400} if shaped else {400},  # 201 new, 200 the same rate sent again
+        "patch": {200, 400} if shaped or not body else {400},  # an empty PATCH ({}, "", null...) changes nothing
+    }
+    for method, response in (("post", client.post(LIST, body, format="json")),
+                             ("patch", client.patch(_url(rate), body, format="json"))):  # fmt: skip
+        assert response.status_code in allowed[method], (method, response.content)
         if response.status_code == 400:
             assert response.json()["errors"]
