@@ -160,6 +160,14 @@ CORE_TYPES: dict[str, EventSpec] = {
     "client_action": EventSpec(required={"action": text128}),
 }
 PROFILE_UPDATE = "profile_update"
+# The money fields: (core type, field) pairs parsed as `amount` (deposit_amount, bet_amount, win_amount...). Missions
+# and tournaments sum and compare these in the label's base currency.
+MONEY_FIELDS = frozenset(
+    (type_name, name)
+    for type_name, spec in CORE_TYPES.items()
+    for name, parser in (*spec.required.items(), *spec.optional.items())
+    if parser is amount
+)
 PII_FIELDS = ("user_email", "user_phone")  # encrypted in stored payloads, as in the player's columns
 TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}\Z")
 # Facts an app emits itself (source "system"), added by the app at start-up (`system_types_register`); partners may

@@ -23,10 +23,11 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
+from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.models import Badge, Schedule, ScoreMethod, Tournament, TournamentPrize, TournamentStatus
 from gamification.models.tournaments import tournament_field_errors
-from gamification.selectors.tournaments import MONEY_FIELDS, score_is_money
+from gamification.selectors.tournaments import score_is_money
 
 STATUS_VARIANTS = {"draft": "", "active": "success", "archived": "warning"}
 NEXT_ACTION = {TournamentStatus.DRAFT: "activate", TournamentStatus.ACTIVE: "archive"}

@@ -11,19 +11,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from backoffice.models import Label
-from crm.catalogue import CORE_TYPES, amount
+from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import Predicate, conditions_compile
 from gamification.facts import LEVEL_CHANGED
 from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation
 
 CACHE_TTL = 5.0
-# The catalogue's money fields (deposit_amount, bet_amount, win_amount...): a sum of one counts in the base currency.
-MONEY_FIELDS = frozenset(
-    (type_name, name)
-    for type_name, spec in CORE_TYPES.items()
-    for name, parser in (*spec.required.items(), *spec.optional.items())
-    if parser is amount
-)
 MONEY_BY_TYPE: dict[str, tuple[str, ...]] = {
     type_name: tuple(sorted(name for t, name in MONEY_FIELDS if t == type_name)) for type_name, _ in MONEY_FIELDS
 }

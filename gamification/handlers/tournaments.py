@@ -48,7 +48,7 @@ from django.db import connection
 
 from backoffice.fx import RateBook, rate_book
 from backoffice.models import Label
-from crm.catalogue import CORE_TYPES
+from crm.catalogue import CORE_TYPES, MONEY_FIELDS
 from crm.models import AccountStatus
 from crm.pipeline import EventRow, handler
 from crm.selectors import GamificationPlayer, events_by_source_id, gamification_players
@@ -56,7 +56,7 @@ from gamification.conditions import Predicate, conditions_compile
 from gamification.facts import BALANCE_CHANGED
 from gamification.models import InstanceStatus, RegistrationType, ScoreMethod, TournamentInstance, WalletSource
 from gamification.selectors.credits import reversed_credits
-from gamification.selectors.tournaments import MONEY_FIELDS, score_is_money
+from gamification.selectors.tournaments import score_is_money
 from gamification.services.leaderboard import (
     ScoreUpdate,
     participants_enter,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from backoffice.errors import NotFound
 from backoffice.scoping import Actor
-from crm.catalogue import CORE_TYPES, amount
+from crm.catalogue import MONEY_FIELDS
 from crm.models import AccountStatus, Player
 from gamification.models import (
     InstanceStatus,
@@ -29,13 +29,6 @@ FINISHED_VISIBLE_FOR = dt.timedelta(days=7)
 REGISTRATION_OPEN = (InstanceStatus.REGISTRATION, InstanceStatus.STARTED)
 LIVE = (InstanceStatus.REGISTRATION, InstanceStatus.STARTED, InstanceStatus.FINALIZING)
 NEIGHBOURS = 2
-# The catalogue's money fields: (event type, field) pairs whose parser is `amount` (bet_amount, deposit_amount...).
-MONEY_FIELDS = frozenset(
-    (type_name, name)
-    for type_name, spec in CORE_TYPES.items()
-    for name, parser in (*spec.required.items(), *spec.optional.items())
-    if parser is amount
-)
 
 
 def score_is_money(tournament: Tournament) -> bool:
