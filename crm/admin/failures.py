@@ -9,7 +9,6 @@ data sources.
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
@@ -21,7 +20,8 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.models import Perm
 from crm.admin.events.formatting import moment, nowrap, type_badge
-from crm.models import Event, PipelineFailure
+from crm.admin.events.history import retries_log
+from crm.models import PipelineFailure
 from crm.pipeline import KNOWN_GROUPS
 from crm.services.events import events_retry
 
@@ -240,7 +240,7 @@ class PipelineFailureAdmin(LabelScopedAdmin):
         scheduled = []
         for group, event_ids in sorted(by_group.items()):
             scheduled += events_retry(event_ids=event_ids, group=group)
-        self._log_retry(request, scheduled)
+        retries_log(request, scheduled)
         if scheduled:
             messages.success(
                 request, f"Scheduled a retry of {len(scheduled)} failure(s); the pipeline applies them in seconds."
@@ -257,7 +257,7 @@ class PipelineFailureAdmin(LabelScopedAdmin):
 
         def perform() -> None:
             scheduled = events_retry(event_ids=[failure.event_id], group=failure.group_name)
-            self._log_retry(request, scheduled)
+            retries_log(request, scheduled)
             if scheduled:
                 messages.success(request, f"A retry of {failure} is scheduled; it is applied in a moment.")
             else:
@@ -276,13 +276,3 @@ class PipelineFailureAdmin(LabelScopedAdmin):
 
     def _back(self, failure):
         return HttpResponseRedirect(object_url(self, failure))
-
-    def _log_retry(self, request, event_ids: list[int]) -> None:
-        """Recorded in the event's history, where the explorer's retries are."""
-        if event_ids:
-            LogEntry.objects.log_actions(
-                user_id=request.user.pk,
-                queryset=Event.objects.filter(pk__in=event_ids),
-                action_flag=CHANGE,
-                change_message="Retried.",
-            )

@@ -9,7 +9,6 @@ those who run the label's data sources.
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import flatten_fieldsets
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -38,6 +37,7 @@ from crm.admin.events.formatting import (
     status_badge,
     type_badge,
 )
+from crm.admin.events.history import retries_log
 from crm.admin.ingestion import ingestion_view
 from crm.models import Event, PipelineFailure, Player
 from crm.selectors import GroupStatus, event_group_status
@@ -288,7 +288,7 @@ class EventAdmin(LabelScopedAdmin):
         )
         ids = list(allowed.order_by().values_list("pk", flat=True)[:RETRY_LIMIT])
         scheduled = events_retry(event_ids=ids)
-        self._log_retry(request, scheduled)
+        retries_log(request, scheduled)
         if scheduled:
             messages.success(
                 request, f"Scheduled a retry of {len(scheduled)} failed event(s); the pipeline applies them in seconds."
@@ -306,7 +306,7 @@ class EventAdmin(LabelScopedAdmin):
 
         def perform() -> None:
             scheduled = events_retry(event_ids=[event.pk])
-            self._log_retry(request, scheduled)
+            retries_log(request, scheduled)
             if scheduled:
                 messages.success(
                     request, f"{event}: a retry in {', '.join(groups)} is scheduled; it is applied in a moment."
@@ -324,15 +324,6 @@ class EventAdmin(LabelScopedAdmin):
             button="Retry event",
             perform=perform,
         )
-
-    def _log_retry(self, request, event_ids: list[int]) -> None:
-        if event_ids:
-            LogEntry.objects.log_actions(
-                user_id=request.user.pk,
-                queryset=Event.objects.filter(pk__in=event_ids),
-                action_flag=CHANGE,
-                change_message="Retried.",
-            )
 
     # --- the ingestion dashboard ---------------------------------------------------------------------------------
     def get_urls(self):
