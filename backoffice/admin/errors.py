@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.urls import Resolver404, resolve, reverse
@@ -59,7 +60,7 @@ def _admin_of(match):
     if model_admin is not None or not match.url_name:
         return model_admin
     named = [
-        (len(model._meta.model_name), candidate)
+        (len(model._meta.model_name or ""), candidate)
         for model, candidate in admin.site._registry.items()
         if match.url_name.startswith(f"{model._meta.app_label}_{model._meta.model_name}_")
     ]
@@ -75,9 +76,9 @@ def object_label_id(model_admin: LabelScopedAdmin, object_id: str) -> int | None
     return None if obj is None else model_admin.label_id_of(obj)
 
 
-def may_view_in(actor: Actor, model_admin: LabelScopedAdmin, label_id: int | None) -> bool:
+def may_view_in(actor: Actor, model_admin: LabelScopedAdmin, label_id: int) -> bool:
     """Whether the actor's role in `label_id` shows this admin's objects, whatever the switcher narrows to."""
-    return label_id is not None and model_admin.view_perm in actor.perms.get(label_id, frozenset())
+    return model_admin.view_perm in actor.perms.get(label_id, frozenset())
 
 
 def switch_offer(request) -> SwitchOffer | None:
@@ -91,10 +92,10 @@ def switch_offer(request) -> SwitchOffer | None:
         return None
     model_admin, object_id = found
     label_id = object_label_id(model_admin, object_id)
-    if label_id in actor.label_ids or not may_view_in(actor, model_admin, label_id):
+    if label_id is None or label_id in actor.label_ids or not may_view_in(actor, model_admin, label_id):
         return None
     return SwitchOffer(
-        label_id=label_id,  # type: ignore[arg-type]  # may_view_in checked it is an id
+        label_id=label_id,
         label_name=Label.objects.filter(pk=label_id).values_list("name", flat=True).first() or "",
         object_kind=str(model_admin.opts.verbose_name),
         next_url=request.get_full_path(),
@@ -103,6 +104,8 @@ def switch_offer(request) -> SwitchOffer | None:
 
 
 def _page(request, status: int, title: str, text: str):
+    if not hasattr(request, "user"):  # an error raised before the authentication middleware ran
+        request.user = AnonymousUser()
     staff = request.user.is_authenticated and request.user.is_staff
     context = {
         **admin.site.each_context(request),  # the theme's colours and the site's name, signed in or not
