@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from decimal import Decimal
 from typing import Any
 
 import django_filters as filters
@@ -95,7 +96,7 @@ class BonusGiveInputSerializer(StrictSerializer):
         max_digits=18,
         decimal_places=2,
         required=False,
-        min_value=0.01,
+        min_value=Decimal("0.01"),
         help_text="An amount for this give, sent to the operator (omit: the template's own).",
     )
     reason = serializers.CharField(max_length=500, required=False, default="", help_text="Why it is given.")

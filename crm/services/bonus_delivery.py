@@ -81,14 +81,15 @@ def _issue(bonus: Bonus, claim: Claim, client: BonusApiClient) -> str:
 
 def _claim(bonus_id: int) -> Claim | None:
     """Pending or unknown and due → in flight. FOR UPDATE re-reads the row as last committed, so the state returned
-    is the one this claim replaced."""
+    is the one this claim replaced. Times are the application's clock, as every other time of the row."""
+    now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH old AS (SELECT id, delivery_state FROM crm_bonus WHERE id = %s"
-            " AND delivery_state IN ('pending', 'unknown') AND next_attempt_at <= now() FOR UPDATE)"
-            " UPDATE crm_bonus b SET delivery_state = 'in_flight', attempts = b.attempts + 1, claimed_at = now(),"
-            " updated_at = now() FROM old WHERE b.id = old.id RETURNING b.attempts, old.delivery_state",
-            [bonus_id],
+            " AND delivery_state IN ('pending', 'unknown') AND next_attempt_at <= %s FOR UPDATE)"
+            " UPDATE crm_bonus b SET delivery_state = 'in_flight', attempts = b.attempts + 1, claimed_at = %s,"
+            " updated_at = %s FROM old WHERE b.id = old.id RETURNING b.attempts, old.delivery_state",
+            [bonus_id, now, now, now],
         )
         row = cursor.fetchone()
     if row is None:

@@ -11,6 +11,8 @@ from decimal import Decimal
 import httpx
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from crm.models import BonusTemplate
 from integrations import http
@@ -30,10 +32,30 @@ def template(tenant_a) -> BonusTemplate:
     return template_make(tenant_a.label)
 
 
+class InProcessApp:
+    """Django's WSGI application on the test's own connection: like the test client, it keeps the request from closing
+    the connection (which holds the test's transaction)."""
+
+    def __init__(self) -> None:
+        self.handler = WSGIHandler()
+
+    def __call__(self, environ, start_response):
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            response = self.handler(environ, start_response)
+            body = b"".join(response)
+            response.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        return [body]
+
+
 @pytest.fixture
 def in_process(monkeypatch):
     """Every HTTP call of the integrations goes to this process's WSGI application (the sandbox and the callback)."""
-    monkeypatch.setattr(http, "TRANSPORT", httpx.WSGITransport(app=WSGIHandler()))
+    monkeypatch.setattr(http, "TRANSPORT", httpx.WSGITransport(app=InProcessApp()))
 
 
 @pytest.fixture
