@@ -38,7 +38,11 @@ def test_a_partner_gives_a_bonus_once_per_key(tenant_a, template, key_client):
     bonus = body["bonus"]
     assert (bonus["status"], bonus["delivery_state"], bonus["source"], bonus["key"]) == ("new", "pending", "api",
                                                                                          "api:give-1")  # fmt: skip
-    assert (bonus["ext_brand_id"], bonus["user_ext_id"], bonus["reason"]) == ("shared-brand", "shared-player", "Birthday")
+    assert (bonus["ext_brand_id"], bonus["user_ext_id"], bonus["reason"]) == (
+        "shared-brand",
+        "shared-player",
+        "Birthday",
+    )
     assert bonus["template"] == {"id": template.pk, "operator_code": "CASH_5_EUR", "name": template.name,
                                  "public_name": template.name, "type": "cash"}  # fmt: skip
     again = key_client.post(URL, _body(template, reason="Birthday"), format="json")
@@ -198,7 +202,8 @@ def test_the_redeem_callback_needs_the_labels_secret(tenant_a, tenant_b, templat
     assert (response.status_code, response.json()["code"]) == (401, "authentication_failed")
     assert Bonus.objects.get().status == "issued"
     ok = _callback(tenant_a.label, sandbox.secret, body)
-    assert ok.status_code == 200 and ok.json() == {"bonus_id": bonus.pk, "status": "redeemed", "changed": True}
+    assert ok.status_code == 200
+    assert ok.json() == {"bonus_id": bonus.pk, "status": "redeemed", "changed": True}
 
 
 def test_the_redeem_callback_names_bad_fields_and_unknown_keys(tenant_a, template, sandbox):
@@ -219,6 +224,7 @@ def test_the_sandbox_redeem_endpoint_calls_back(tenant_a, template, sandbox):
     url = f"/sandbox/bonus-api/{tenant_a.label.label_key}/bonuses/{bonus.idempotency_key}/redeem"
     response = APIClient().post(url, {"status": "redeem_failed"}, format="json",
                                 HTTP_AUTHORIZATION=f"Bearer {sandbox.secret}")  # fmt: skip
-    assert response.status_code == 200 and response.json()["callback"]["http_status"] == 200
+    assert response.status_code == 200
+    assert response.json()["callback"]["http_status"] == 200
     assert Bonus.objects.get().status == "redeem_failed"
     assert SandboxBonus.objects.get().status == "redeem_failed"

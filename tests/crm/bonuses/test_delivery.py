@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from crm.models import Bonus, BonusStatus, BonusTemplate, DeliveryState
+from crm.models import Bonus, BonusTemplate
 from crm.services.bonus_delivery import backoff_seconds, bonus_deliver, bonuses_sweep
 from crm.services.bonuses import (
     NotResendable,
@@ -46,7 +46,8 @@ def test_a_bonus_is_issued_once_at_the_operator_with_its_key(tenant_a, template,
     )  # fmt: skip
     assert (applied.pitboss_bonus_id, applied.amount, applied.issue_calls) == (bonus.pk, "5.00", 1)
     assert bonus.operator_bonus_id == applied.operator_bonus_id
-    assert bonus.response_body["http_status"] == 201 and bonus.issued_at is not None
+    assert bonus.response_body["http_status"] == 201
+    assert bonus.issued_at is not None
     assert bonus_deliver(bonus_id=bonus.pk) is None  # done: nothing to claim
     assert SandboxBonus.objects.get().issue_calls == 1
 
@@ -64,7 +65,8 @@ def test_a_500_is_retried_with_the_same_key_until_it_is_applied(tenant_a, templa
     bonus = _give(tenant_a, template)
     assert bonus_deliver(bonus_id=bonus.pk) == "retry"
     assert _state(bonus) == ("new", "pending", 1)
-    assert bonus.response_body["http_status"] == 500 and "HTTP 500" in bonus.last_error
+    assert bonus.response_body["http_status"] == 500
+    assert "HTTP 500" in bonus.last_error
     assert not SandboxBonus.objects.exists()
     sandbox.failure_rate = Decimal(0)
     sandbox.save()
@@ -86,7 +88,8 @@ def test_an_unknown_bonus_code_is_a_permanent_failure(tenant_a, sandbox):
     bonus = _give(tenant_a, template_make(tenant_a.label, code="NOT_IN_THE_CATALOGUE"))
     assert bonus_deliver(bonus_id=bonus.pk) == "issue_failed"
     assert _state(bonus) == ("issue_failed", "failed", 1)
-    assert bonus.response_body["http_status"] == 404 and "unknown_bonus" in str(bonus.response_body["body"])
+    assert bonus.response_body["http_status"] == 404
+    assert "unknown_bonus" in str(bonus.response_body["body"])
 
 
 def test_a_wrong_secret_is_a_permanent_failure(tenant_a, template, sandbox):
@@ -96,7 +99,8 @@ def test_a_wrong_secret_is_a_permanent_failure(tenant_a, template, sandbox):
     bonus = _give(tenant_a, template)
     assert bonus_deliver(bonus_id=bonus.pk) == "issue_failed"
     bonus.refresh_from_db()
-    assert bonus.response_body["http_status"] == 401 and not SandboxBonus.objects.exists()
+    assert bonus.response_body["http_status"] == 401
+    assert not SandboxBonus.objects.exists()
 
 
 def test_without_a_connection_the_bonus_waits_then_fails(tenant_a, template, in_process, settings):
@@ -108,9 +112,7 @@ def test_without_a_connection_the_bonus_waits_then_fails(tenant_a, template, in_
     assert bonus_deliver(bonus_id=bonus.pk) == "issue_failed"
 
 
-def test_an_unknown_outcome_is_looked_up_with_the_same_key_and_never_sent_again_if_applied(
-    tenant_a, template, sandbox
-):
+def test_an_unknown_outcome_is_looked_up_with_the_same_key_and_never_sent_again_if_applied(tenant_a, template, sandbox):
     """The operator applied it but Pitboss never heard (a timeout): the lookup finds it, no second issue call."""
     bonus = _give(tenant_a, template)
     assert bonus_deliver(bonus_id=bonus.pk) == "issued"
@@ -145,7 +147,8 @@ def test_the_sweeper_turns_a_lost_claim_into_a_lookup(tenant_a, template, sandbo
     Bonus.objects.filter(pk=fresh.pk).update(delivery_state="in_flight", claimed_at=timezone.now())
     result = bonuses_sweep()
     assert result.stale == 1
-    assert _state(bonus)[:2] == ("new", "unknown") and _state(fresh)[:2] == ("new", "in_flight")
+    assert _state(bonus)[:2] == ("new", "unknown")
+    assert _state(fresh)[:2] == ("new", "in_flight")
     assert bonus_deliver(bonus_id=bonus.pk) == "issued"
     assert SandboxBonus.objects.get().issue_calls == 1
 
@@ -186,7 +189,8 @@ def test_the_operator_redeems_through_the_callback(tenant_a, template, sandbox):
     answer = sandbox_bonus_redeem(bonus=SandboxBonus.objects.get(), status="redeemed")
     assert answer["callback"]["http_status"] == 200
     assert answer["callback"]["body"] == {"bonus_id": bonus.pk, "status": "redeemed", "changed": True}
-    assert _state(bonus)[0] == "redeemed" and bonus.redeemed_at is not None
+    assert _state(bonus)[0] == "redeemed"
+    assert bonus.redeemed_at is not None
     again = sandbox_bonus_redeem(bonus=SandboxBonus.objects.get(), status="redeemed")
     assert again["callback"]["body"]["changed"] is False
 
@@ -196,7 +200,8 @@ def test_a_failed_redemption_can_still_be_redeemed_later(tenant_a, template, san
     bonus_deliver(bonus_id=bonus.pk)
     bonus_redeem_record(label_id=tenant_a.label.pk, idempotency_key=bonus.idempotency_key, status="redeem_failed",
                         error="Wagering not met")  # fmt: skip
-    assert _state(bonus)[0] == "redeem_failed" and bonus.last_error == "Wagering not met"
+    assert _state(bonus)[0] == "redeem_failed"
+    assert bonus.last_error == "Wagering not met"
     bonus_redeem_record(label_id=tenant_a.label.pk, idempotency_key=bonus.idempotency_key, status="redeemed")
     assert _state(bonus)[0] == "redeemed"
     with pytest.raises(RedeemRefused):
@@ -239,7 +244,8 @@ def test_the_catalogue_sync_creates_updates_and_deactivates_synced_templates(ten
     templates = {t.operator_code: t for t in BonusTemplate.objects.filter(label=tenant_a.label)}
     spins = templates["10FREE_SPIN_IN_GOLDEN_SLOT"]
     assert (spins.type, spins.amount, spins.source, spins.expiry_days) == ("free_spins", Decimal(10), "synced", 365)
-    assert templates["WELCOME_COUPON"].expiry_days == 30 and templates["WELCOME_COUPON"].amount is None
+    assert templates["WELCOME_COUPON"].expiry_days == 30
+    assert templates["WELCOME_COUPON"].amount is None
     kept.refresh_from_db()
     assert (kept.public_name, kept.amount, kept.source, kept.name) == ("Five euros", Decimal(5), "synced", "5 EUR cash")
     gone.refresh_from_db()

@@ -27,7 +27,8 @@ def test_a_give_stores_the_bonus_with_its_key_and_the_body_for_the_operator(tena
     bonus = bonus_give(player=tenant_a.player, template=template, source="staff", key="k-1", reason="Sorry")
     assert bonus.created is True
     assert (bonus.status, bonus.delivery_state, bonus.attempts) == (BonusStatus.NEW, DeliveryState.PENDING, 0)
-    assert bonus.idempotency_key.startswith("pb-") and len(bonus.idempotency_key) == 35
+    assert bonus.idempotency_key.startswith("pb-")
+    assert len(bonus.idempotency_key) == 35
     assert bonus.request_body == {
         "idempotency_key": bonus.idempotency_key,
         "bonus_id": bonus.pk,
@@ -59,7 +60,8 @@ def test_a_key_reused_for_another_player_is_a_conflict(tenant_a, template):
 def test_keys_are_per_label(tenant_a, tenant_b, template):
     bonus_give(player=tenant_a.player, template=template, source="api", key="api:same")
     other = bonus_give(player=tenant_b.player, template=template_make(tenant_b.label), source="api", key="api:same")
-    assert other.created and Bonus.objects.count() == 2
+    assert other.created
+    assert Bonus.objects.count() == 2
 
 
 def test_another_labels_template_is_not_found(tenant_a, tenant_b):
@@ -74,7 +76,8 @@ def test_a_player_who_is_not_active_gets_nothing(tenant_a, template, status):
     tenant_a.player.save()
     with pytest.raises(AccountNotActive) as refused:
         bonus_give(player=tenant_a.player, template=template, source="rule", key="rule:1:1")
-    assert refused.value.code == "account_not_active" and status in refused.value.message
+    assert refused.value.code == "account_not_active"
+    assert status in refused.value.message
     assert not Bonus.objects.exists()
 
 
@@ -100,7 +103,8 @@ def test_the_cap_counts_the_last_24_hours_and_not_failed_issues(tenant_a, templa
     given = [bonus_give(player=tenant_a.player, template=template, source="api", key=f"k{i}") for i in range(3)]
     with pytest.raises(BonusCapReached) as refused:
         bonus_give(player=tenant_a.player, template=template, source="api", key="k3")
-    assert refused.value.code == "bonus_cap_reached" and "3 successful bonuses" in refused.value.message
+    assert refused.value.code == "bonus_cap_reached"
+    assert "3 successful bonuses" in refused.value.message
     Bonus.objects.filter(pk=given[0].pk).update(status=BonusStatus.ISSUE_FAILED)  # a failed issue frees its place
     assert bonus_give(player=tenant_a.player, template=template, source="api", key="k3").created
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=24, minutes=1)
