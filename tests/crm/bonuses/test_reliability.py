@@ -126,7 +126,6 @@ def test_timeouts_500s_and_a_killed_worker_apply_every_bonus_exactly_once(operat
     try:
         for worker in workers:
             worker.start()
-        bonuses_sweep()  # what the beat does: dispatch everything due (transaction tests commit, on_commit ran too)
         wait_until(lambda: len(_in_flight()) >= 2 and Bonus.objects.filter(status="issued").count() >= 10,
                    timeout=90, what="calls in flight after some bonuses were issued")  # fmt: skip
         killed_in_flight = _in_flight()
