@@ -31,6 +31,7 @@ from crm.models import (
     TemplateSource,
 )
 from crm.models.bonuses import MAX_KEY_LENGTH, new_idempotency_key
+from integrations.bonus_api.client import CatalogueItem
 
 log = structlog.get_logger(__name__)
 CAP_WINDOW = dt.timedelta(hours=24)
@@ -323,7 +324,7 @@ def bonus_templates_sync(*, label: Label) -> SyncResult:
     except Exception as exc:
         type(connection_row).objects.filter(pk=connection_row.pk).update(catalogue_error=str(exc)[:2000])
         raise
-    result = _catalogue_apply(label, items)
+    result = bonus_templates_apply(label=label, items=items)
     type(connection_row).objects.filter(pk=connection_row.pk).update(
         catalogue_synced_at=timezone.now(), catalogue_error=""
     )
@@ -331,7 +332,8 @@ def bonus_templates_sync(*, label: Label) -> SyncResult:
     return result
 
 
-def _catalogue_apply(label: Label, items) -> SyncResult:
+def bonus_templates_apply(*, label: Label, items: list[CatalogueItem]) -> SyncResult:
+    """Mirror a catalogue (as the operator's API lists it) into the label's templates; see bonus_templates_sync."""
     now = timezone.now()
     created = updated = 0
     with transaction.atomic():
