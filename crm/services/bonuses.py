@@ -340,7 +340,12 @@ def bonus_templates_apply(*, label: Label, items: list[CatalogueItem]) -> SyncRe
         existing = {t.operator_code: t for t in BonusTemplate.objects.select_for_update().filter(label=label)}
         for item in items:
             template = existing.get(item.code)
-            fields = {"name": item.name, "type": _type(item.type), "amount": _amount(item.amount), "synced_at": now}
+            fields: dict[str, Any] = {
+                "name": item.name,
+                "type": _type(item.type),
+                "amount": _amount(item.amount),
+                "synced_at": now,
+            }
             if item.expiry_days:
                 fields["expiry_days"] = item.expiry_days
             if template is None:
