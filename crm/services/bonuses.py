@@ -384,3 +384,9 @@ def _amount(value: str | None) -> Decimal | None:
     except (InvalidOperation, ValueError):
         return None
     return amount if amount.is_finite() and 0 <= amount <= MAX_AMOUNT else None
+
+
+def _catalogue_apply(label: Label, items: list[CatalogueItem]) -> SyncResult:
+    """The earlier name of bonus_templates_apply, which the demo (branch h/sandbox) calls; to be dropped once it
+    calls bonus_connection_sandbox_ensure(..., templates=True)."""
+    return bonus_templates_apply(label=label, items=items)
