@@ -10,11 +10,10 @@ import json
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 
 from backoffice.errors import DomainValidationError, NotFound
@@ -44,10 +43,11 @@ def _errors(errors: dict, status: int = 400) -> JsonResponse:
     return JsonResponse({"errors": errors}, status=status)
 
 
-@require_POST
 def audience_view(model_admin, request):
     """POST {"conditions": tree, "label": id (optional), "segment": id (optional)} -> {"count", "description"}, or
     400 {"errors": {path: [message]}}. The label is the segment's, the one given, or the actor's only label."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     try:
