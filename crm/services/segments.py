@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,25 +33,16 @@ from crm.catalogue import SEGMENT_ENTERED, SEGMENT_LEFT
 from crm.conditions import TreeError, players_query, tree_validate
 from crm.models import EventSource, Segment, SegmentKind, SegmentStatus
 from crm.models.segments import default_conditions
+from crm.segment_users import _USERS, SegmentUse, register_segment_user  # noqa: F401 - the contract's name
 
 log = structlog.get_logger(__name__)
 
 LOCK_CLASS = 0x5E6  # the first key of the segments' advisory locks (pg_advisory_xact_lock(int, int))
 SEGMENT_EVENT_TYPES = frozenset({SEGMENT_ENTERED, SEGMENT_LEFT})
 
+
 # --- who uses a segment ---------------------------------------------------------------------------------------------
-SegmentUse = tuple[str, Any]  # (kind, object): ("Segment", <Segment>), ("Mission", <Mission>), ("Rule", <Rule>)
-SegmentUsers = Callable[[Segment], list[SegmentUse]]
-_USERS: list[SegmentUsers] = []
-
-
-def register_segment_user(func: SegmentUsers) -> None:
-    """Add a finder of the things that use a segment (rules, journeys...): `func(segment) -> [(kind, obj)]`. Call it
-    from an app's `ready()`; a segment that any finder reports cannot be deleted."""
-    if func not in _USERS:
-        _USERS.append(func)
-
-
+# Finders registered by other apps (rules...): crm.segment_users.register_segment_user(func), re-exported here.
 def segment_uses(*, segment: Segment) -> list[SegmentUse]:
     """Everything that uses `segment`: other segments whose tree names it, missions, tournaments and store items
     limited to it (audience), and what registered finders report (rules...)."""
@@ -100,7 +91,7 @@ def saving_segment_id() -> int | None:
 
 
 @contextmanager
-def validating_for(segment_id: int | None) -> Iterator[None]:
+def validating_for(*, segment_id: int | None) -> Iterator[None]:
     """Validate a tree as the tree of `segment_id` (None: a new segment), so a leaf naming it back is a cycle."""
     token = _saving.set(segment_id)
     try:
@@ -111,7 +102,7 @@ def validating_for(segment_id: int | None) -> Iterator[None]:
 
 def segment_conditions_check(*, label_id: int, conditions: Any, segment_id: int | None = None) -> None:
     """Raise DomainValidationError naming the tree's paths (`conditions.all[1].value`) when it is not valid."""
-    with validating_for(segment_id):
+    with validating_for(segment_id=segment_id):
         try:
             tree_validate(conditions, label_id=label_id)
         except TreeError as exc:

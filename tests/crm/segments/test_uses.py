@@ -74,9 +74,9 @@ def test_uses_name_segments_missions_tournaments_store_items_and_registered_user
     try:
         uses = segment_uses(segment=target)
     finally:
-        from crm.services import segments as service
+        from crm.segment_users import _USERS
 
-        service._USERS.remove(rules)
+        _USERS.remove(rules)
     assert uses == [("Segment", user), ("Mission", mission), ("Store item", item), ("Rule", "Welcome bonus")]
 
 
