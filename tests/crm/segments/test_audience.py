@@ -19,10 +19,10 @@ from gamification.services.missions import mission_opt_in
 from gamification.services.store import store_purchase
 from gamification.services.tournament_registration import tournament_register
 from tests.crm.segments.conftest import country
+from tests.factories import PlayerFactory
 from tests.gamification.mission_helpers import bet, feed, mission_make
 from tests.gamification.store_helpers import fund, item_make
 from tests.gamification.tournament_helpers import T0, instance_make, play, players_make, tournament_make
-from tests.factories import PlayerFactory
 
 pytestmark = pytest.mark.django_db
 
