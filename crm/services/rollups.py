@@ -138,7 +138,8 @@ SELECT e.id, e.label_id, e.player_id, e.type, e.occurred_at, e.received_at, e.pa
        AS b(part, snap, next_snap, after_txid, after_id) ON b.part = (e.player_id %% {parts})::int2
  WHERE e.label_id = %s AND e.type = %s AND e.occurred_at >= %s {after}
    AND (e.txid IS NULL OR pg_visible_in_snapshot(e.txid, b.snap)
-        OR coalesce(pg_visible_in_snapshot(e.txid, b.next_snap) AND (e.txid, e.id) <= (b.after_txid, b.after_id), false))
+        OR coalesce(pg_visible_in_snapshot(e.txid, b.next_snap)
+                    AND (e.txid, e.id) <= (b.after_txid, b.after_id), false))
    AND e.id <> ALL(%s::bigint[])
    AND {where}
  ORDER BY e.occurred_at, e.id
@@ -195,9 +196,7 @@ def rollup_backfill_page(*, spec_id: int, limit: int = BACKFILL_PAGE) -> bool:
 
 
 def _spec_row(spec: RollupSpec) -> SpecRow:
-    return SpecRow(
-        spec.pk, spec.label_id, spec.event_type, spec.where, spec.field, spec.time_zone, spec.base_currency
-    )
+    return SpecRow(spec.pk, spec.label_id, spec.event_type, spec.where, spec.field, spec.time_zone, spec.base_currency)
 
 
 def rollup_backfill_run(*, spec_id: int, budget_seconds: float | None = None) -> bool:

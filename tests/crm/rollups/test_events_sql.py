@@ -17,15 +17,17 @@ pytestmark = pytest.mark.django_db
 FIELDS = ["a", "b"]
 # Values that collide in interesting ways: case (also where str.lower and str.casefold differ), 1 == 1.0, booleans
 # beside 0 and 1, numeric texts beside numbers.
-TEXTS = ["Slots", "slots", "SLOTS", "straße", "STRASSE", "ẞ", "ΣΑΣ", "σας", "ﬁ", "FI", "İ", "i̇", "ǅ", "ǆ", "Ꭰ",
+TEXTS = ["Slots", "slots", "SLOTS", "straße", "STRASSE", "ẞ", "ΣΑΣ", "σας", "ﬁ", "FI", "İ", "i̇", "ǅ", "ǆ", "Ꭰ",  # noqa: RUF001
          "ꭰ", "1", "true", "", "x"]  # fmt: skip
 NUMBERS = [0, 1, 1.0, -1, 2.5, 0.1, 10**18, 1e16, -3.25]
 _any_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8)
 # A text, often one of the pool or a case variant of one (so texts collide as often as they differ).
 text = st.one_of(
     st.sampled_from(TEXTS),
-    st.tuples(st.one_of(st.sampled_from(TEXTS), _any_text), st.sampled_from(["upper", "lower", "casefold", "swapcase",
-                                                                            "title"])).map(lambda t: getattr(t[0], t[1])()),
+    st.tuples(
+        st.one_of(st.sampled_from(TEXTS), _any_text),
+        st.sampled_from(["upper", "lower", "casefold", "swapcase", "title"]),
+    ).map(lambda t: getattr(t[0], t[1])()),
     _any_text,
 )
 number = st.one_of(
@@ -107,7 +109,7 @@ def test_examples(conditions, payload, expected):
 
 
 # Words whose folding differs from lower-casing (ß, final sigma, ligatures, dotted İ, Cherokee, title-case digraphs).
-TRICKY = ["straße", "STRASSE", "ẞ", "ss", "ΣΑΣ", "σας", "σασ", "ﬁle", "FILE", "İ", "i̇", "ǅ", "ǆ", "Ꭰ", "ꭰ", "Ǳ"]
+TRICKY = ["straße", "STRASSE", "ẞ", "ss", "ΣΑΣ", "σας", "σασ", "ﬁle", "FILE", "İ", "i̇", "ǅ", "ǆ", "Ꭰ", "ꭰ", "Ǳ"]  # noqa: RUF001
 tricky = st.tuples(st.sampled_from(TRICKY), st.sampled_from(["upper", "lower", "casefold", "title", "strip"])).map(
     lambda t: getattr(t[0], t[1])()
 )
