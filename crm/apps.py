@@ -8,3 +8,4 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         from crm import handlers, handlers_rollups  # noqa: F401 - registers the CRM's pipeline handlers
+        from crm.conditions import behaviour  # noqa: F401 - registers the behaviour leaf of condition trees
