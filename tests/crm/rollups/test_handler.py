@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from backoffice.models import ExchangeRate
-from crm.models import Player, RollupSpec, RollupStatus
+from crm.models import Player, RollupStatus
 from crm.pipeline import events_apply
 from crm.services.rollups import rollup_backfill_run, rollup_spec_ensure
 from tests.crm.rollups.helpers import T0, deposit, ev, ingest, rollups
@@ -31,7 +31,8 @@ def test_specs_are_shared_by_the_same_question_and_normalized(tenant_a, tenant_b
     assert rollup_spec_ensure(label_id=tenant_a.label.pk, behaviour=same) == spec  # max, other case, other window
     assert rollup_spec_ensure(label_id=tenant_a.label.pk, behaviour=COUNT) != spec  # a count measures no field
     other = rollup_spec_ensure(label_id=tenant_b.label.pk, behaviour=CARD_SUM)
-    assert other != spec and other.label_id == tenant_b.label.pk
+    assert other != spec
+    assert other.label_id == tenant_b.label.pk
     assert (spec.where, spec.field, spec.status, spec.time_zone) == (
         [{"field": "deposit_method", "op": "eq", "value": "card"}],
         "deposit_amount",
