@@ -56,6 +56,7 @@ class Migration(migrations.Migration):
                 ('backfill_done', models.IntegerField(default=0, help_text='Days of the log the backfill has read and counted.')),
                 ('backfill_events', models.BigIntegerField(default=0, help_text='Events counted by the backfill so far.')),
                 ('boundary', models.JSONField(blank=True, default=dict, editable=False, help_text="The crm group's position when the spec was created, per partition (its ticks' snapshots and keyset), and its failed events then: the backfill counts exactly what the group had applied, the live handler everything after.")),
+                ('backfill_seen_at', models.DateTimeField(blank=True, help_text='When the backfill last counted a page (a stalled one is queued again).', null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('ready_at', models.DateTimeField(blank=True, help_text='When the backfill finished.', null=True)),
                 ('label', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='backoffice.label')),

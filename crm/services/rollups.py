@@ -189,9 +189,12 @@ def rollup_backfill_page(*, spec_id: int, limit: int = BACKFILL_PAGE) -> bool:
             day = last.occurred_at.astimezone(zoneinfo.ZoneInfo(spec.time_zone)).date()
             spec.backfill_done = max(spec.backfill_done, min(spec.backfill_days, (day - spec.backfill_from).days))
         spec.backfill_events += counter.events
+        spec.backfill_seen_at = timezone.now()
         if done:
             spec.status, spec.ready_at, spec.backfill_done = RollupStatus.READY, timezone.now(), spec.backfill_days
-        spec.save(update_fields=["boundary", "backfill_done", "backfill_events", "status", "ready_at"])
+        spec.save(
+            update_fields=["boundary", "backfill_done", "backfill_events", "backfill_seen_at", "status", "ready_at"]
+        )
     return done
 
 
@@ -209,3 +212,13 @@ def rollup_backfill_run(*, spec_id: int, budget_seconds: float | None = None) ->
             return True
         if deadline is not None and time.monotonic() >= deadline:
             return False
+
+
+def rollup_backfills_stalled(*, idle_seconds: float = 120) -> list[int]:
+    """Specs still building whose backfill has counted nothing for `idle_seconds` (its task lost with a broker or a
+    worker): the beat queues them again; a second task for a spec that is in fact running waits for its row lock and
+    goes on from the position, so nothing counts twice."""
+    since = timezone.now() - dt.timedelta(seconds=idle_seconds)
+    building = RollupSpec.objects.filter(status=RollupStatus.BUILDING, created_at__lt=since)
+    stalled = building.filter(backfill_seen_at__isnull=True) | building.filter(backfill_seen_at__lt=since)
+    return sorted(stalled.values_list("pk", flat=True))
