@@ -7,5 +7,7 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the CRM's pipeline handlers (profile, aggregates, segments) and the segment leaf of condition trees.
-        from crm import conditions_segment, handlers, handlers_segments  # noqa: F401
+        # The CRM's pipeline handlers (profile, aggregates, roll-ups, segments) and the behaviour and segment leaves of
+        # condition trees.
+        from crm import conditions_segment, handlers, handlers_rollups, handlers_segments  # noqa: F401
+        from crm.conditions import behaviour  # noqa: F401
