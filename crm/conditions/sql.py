@@ -14,7 +14,7 @@ from typing import Any
 
 from crm.conditions.evaluate import label_settings
 from crm.conditions.fields import COLUMNS, FIELDS, NEGATIONS, custom_name
-from crm.conditions.ops import birthday_target, date_span, number
+from crm.conditions.ops import birthday_target, capitals, date_span, number
 from crm.conditions.tree import LEAF_KINDS, leaf_kind_of
 
 JOINS = {
@@ -64,7 +64,7 @@ class _Compiler:
         self.aliases.add(column.alias)
         expr = column.expr
         if kind in ("text", "choice"):
-            return _text(expr, op, value)
+            return _capitals(expr, op, value) if column.capitals else _text(expr, op, value)
         if kind in ("integer", "number"):
             cast = int if kind == "integer" else number
             return _number(expr, op, value, cast, nullable=column.nullable)
@@ -114,6 +114,21 @@ def _text(expr: str, op: str, value: Any) -> Sql:
         return f"(strpos(lower({expr}), lower(%s::text)) > 0)", [value]
     if op == "starts_with":
         return f"starts_with(lower({expr}), lower(%s::text))", [value]
+    raise ValueError(op)
+
+
+def _capitals(expr: str, op: str, value: Any) -> Sql:
+    """A code stored in capitals, against the operand in capitals (computed here, in Python, for both sides)."""
+    if op == "is_set":
+        return f"({expr} <> '')", []
+    if op == "eq":
+        return f"({expr} = %s)", [capitals(value)]
+    if op == "in":
+        return f"({expr} IN ({', '.join(['%s'] * len(value))}))", [capitals(v) for v in value]
+    if op == "contains":
+        return f"(strpos({expr}, %s::text) > 0)", [capitals(value)]
+    if op == "starts_with":
+        return f"starts_with({expr}, %s::text)", [capitals(value)]
     raise ValueError(op)
 
 
