@@ -31,7 +31,14 @@ class _Compiler:
         self.label_id = label_id
         self.now = now
         self.aliases: set[str] = set()
-        self.tz, self.default_level = label_settings(label_id)
+        self._settings: tuple | None = None
+
+    @property
+    def settings(self) -> tuple:
+        """The label's time zone and default level, read once and only if a condition needs them."""
+        if self._settings is None:
+            self._settings = label_settings(self.label_id)
+        return self._settings
 
     def node(self, node: dict) -> Sql:
         if "all" in node or "any" in node:
@@ -77,7 +84,8 @@ class _Compiler:
                 return f"(cardinality({expr}) > 0)", []
             return f"(EXISTS (SELECT 1 FROM unnest({expr}) m WHERE lower(m) = lower(%s::text)))", [value]  # noqa: S608 - the field table's
         if kind == "level":
-            level, params = (f"COALESCE({expr}, %s)", [self.default_level]) if self.default_level else (expr, [])
+            default = self.settings[1]
+            level, params = (f"COALESCE({expr}, %s)", [default]) if default else (expr, [])
             ids = [value] if op == "eq" else list(value)
             return f"({level} IS NOT NULL AND {level} = ANY(%s::bigint[]))", [*params, *params, ids]
         raise ValueError(kind)
@@ -86,12 +94,12 @@ class _Compiler:
         if op == "is_set":
             return f"({expr} IS NOT NULL)", []
         if op == "birthday_in_days":
-            month, day, feb29 = birthday_target(days=value, label_tz=self.tz, now=self.now)
+            month, day, feb29 = birthday_target(days=value, label_tz=self.settings[0], now=self.now)
             utc = f"({expr} AT TIME ZONE 'UTC')"
             pairs = "(%s, %s), (2, 29)" if feb29 else "(%s, %s)"
             sql = f"({expr} IS NOT NULL AND (EXTRACT(MONTH FROM {utc}), EXTRACT(DAY FROM {utc})) IN ({pairs}))"
             return sql, [month, day]
-        span = date_span(kind=kind, op=op, value=value, label_tz=self.tz, now=self.now)
+        span = date_span(kind=kind, op=op, value=value, label_tz=self.settings[0], now=self.now)
         parts, params = [f"{expr} IS NOT NULL"], []
         if span.lo is not None:
             parts.append(f"{expr} >= %s")
