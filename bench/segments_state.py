@@ -125,7 +125,8 @@ def populate(*, players: int, label_id: int) -> None:
     )
     columns, values, params = _player_columns(label_id, brand.pk)
     sql(
-        f"INSERT INTO crm_player ({', '.join(columns)}) SELECT {', '.join(values)} FROM generate_series(1::bigint, %s) AS g",
+        f"INSERT INTO crm_player ({', '.join(columns)}) SELECT {', '.join(values)}"
+        " FROM generate_series(1::bigint, %s) AS g",
         [*params, players],
     )
     sql(
