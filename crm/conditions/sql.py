@@ -15,7 +15,7 @@ from typing import Any
 from crm.conditions.evaluate import label_settings
 from crm.conditions.fields import COLUMNS, FIELDS, NEGATIONS, custom_name
 from crm.conditions.ops import birthday_target, capitals, date_span, number
-from crm.conditions.tree import LEAF_KINDS, leaf_kind_of
+from crm.conditions.tree import LEAF_KINDS, leaf_kind_of, root
 
 JOINS = {
     "a": "LEFT JOIN crm_playeraggregate a ON a.player_id = p.id",
@@ -204,7 +204,7 @@ def _custom(name: str, op: str, value: Any) -> Sql:
 
 def tree_where(tree: Any, *, label_id: int, now: dt.datetime) -> tuple[str, list]:
     """The (valid) tree as one SQL boolean over p, a, w, b, with its parameters."""
-    sql, params = _Compiler(label_id, now).node(tree)
+    sql, params = _Compiler(label_id, now).node(root(tree))
     return sql, params
 
 
@@ -219,7 +219,7 @@ def players_query(
     """One SELECT of the ids of the label's players matching the (valid) tree (`count`: their number), with only
     the joins the tree needs; `player_ids` narrows it to those players (a primary-key lookup)."""
     compiler = _Compiler(label_id, now)
-    where, where_params = compiler.node(tree)
+    where, where_params = compiler.node(root(tree))
     joins = "".join(f"\n{JOINS[alias]}" for alias in ("a", "w", "b") if alias in compiler.aliases)
     params: list = [label_id]
     narrow = ""
