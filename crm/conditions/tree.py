@@ -3,7 +3,8 @@
     node  := {"all": [node, ...]} | {"any": [node, ...]} | {"not": node} | leaf
     leaf  := {"field": KEY, "op": OP, "value": V} | a registered leaf kind ({"behaviour": ...}, {"segment": ...})
 
-`{"all": []}` is everyone, `{"any": []}` nobody. At most 6 nested groups and 50 leaves. See docs/conditions.md.
+`{"all": []}` is everyone (and so is `{}` at the root), `{"any": []}` nobody. At most 6 nested groups and 50
+leaves. See docs/conditions.md.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def leaf_kind_of(node: dict) -> str | None:
     return None
 
 
+def root(tree: Any) -> Any:
+    """The tree to work on: an empty object at the root (a rule without an audience) is everyone, {"all": []}."""
+    return {"all": []} if tree == {} else tree
+
+
 def walk(tree: Any) -> Iterator[dict]:
     """Every leaf of a (valid) tree, in order."""
     if "all" in tree or "any" in tree:
@@ -164,13 +170,16 @@ class _Checker:
         op = node.get("op")
         if op not in fdef.ops:
             words = ", ".join(fdef.ops)
-            self.fail(f"{path}.op", f"{fdef.label} cannot use {_shown(op)}; use one of {words}.")
+            if op is None:
+                self.fail(f"{path}.op", f"Choose an operator for {fdef.label}: one of {words}.")
+            else:
+                self.fail(f"{path}.op", f"{fdef.label} cannot use {_shown(op)}; use one of {words}.")
             return
         if op in NO_VALUE_OPS:
             if node.get("value") is not None:
                 self.fail(f"{path}.value", f'"{OP_WORDS[op]}" takes no value.')
             return
-        if "value" not in node:
+        if node.get("value") is None:
             self.fail(f"{path}.value", "A value is required.")
             return
         problem = value_problem(fdef, op, node["value"], self.label_id)
@@ -195,7 +204,7 @@ class _Checker:
 def tree_validate(tree: Any, *, label_id: int) -> None:
     """Raise TreeError naming each bad place of `tree` (from `conditions`) unless it is a usable tree of this label."""
     checker = _Checker(label_id)
-    checker.node(tree, "conditions", 1)
+    checker.node(root(tree), "conditions", 1)
     if checker.leaves > MAX_LEAVES:
         checker.fail("conditions", f"At most {MAX_LEAVES} conditions; this has {checker.leaves}.")
     if checker.errors:
@@ -203,7 +212,7 @@ def tree_validate(tree: Any, *, label_id: int) -> None:
 
 
 def _shown(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else "no operator" if value is None else str(value)
+    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 def _is_number(value: Any) -> bool:
@@ -325,10 +334,18 @@ def value_problem(fdef: FieldDef, op: str, value: Any, label_id: int) -> str | N
 def tree_describe(tree: Any, *, label_id: int) -> str:
     """The tree in plain words, e.g. "Country is MT and Deposits (count) is at least 1" (for previews)."""
     registry = field_registry(label_id=label_id)
-    return _describe(tree, registry, label_id, top=True)
+    return _describe(root(tree), registry, label_id, top=True)
 
 
-def _describe(node: dict, registry: dict[str, FieldDef], label_id: int, top: bool = False) -> str:
+def _describe(node: Any, registry: dict[str, FieldDef], label_id: int, top: bool = False) -> str:
+    """Plain words; a part that is not valid (a tree being edited) reads as "?" rather than failing."""
+    try:
+        return _describe_node(node, registry, label_id, top)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError):
+        return "?"
+
+
+def _describe_node(node: Any, registry: dict[str, FieldDef], label_id: int, top: bool) -> str:
     if "all" in node or "any" in node:
         name = "all" if "all" in node else "any"
         children = node[name]
@@ -355,7 +372,8 @@ def _value_words(fdef: FieldDef, value: Any) -> str:
 
 
 def _describe_field(node: dict, registry: dict[str, FieldDef]) -> str:
-    key, op, value = node["field"], node["op"], node.get("value")
+    key, op = node["field"], node["op"]
+    value: Any = node.get("value")
     name = custom_name(key)
     fdef = registry.get(key) or (custom_field(name) if name else None)
     if fdef is None:

@@ -20,6 +20,10 @@ def test_a_valid_tree_passes(label):
             {"not": leaf("markers", "has", "vip")}]}, leaf("custom.never_seen", "gt", 3)]}  # fmt: skip
     assert tree_validate(tree, label_id=label.pk) is None
     assert tree_validate({"all": []}, label_id=label.pk) is None
+    assert tree_validate({}, label_id=label.pk) is None
+    assert errors_of({"all": [{}]}, label) == {
+        "conditions.all[0]": ["Not a condition: expected one of all, any, not, field."]
+    }
 
 
 def test_errors_name_the_path(label):
@@ -79,6 +83,12 @@ def test_level_values_must_be_levels_of_the_label(label):
     assert tree_validate(leaf("gamification.level", "eq", gold.pk), label_id=label.pk) is None
     assert errors_of(leaf("gamification.level", "in", [gold.pk, gold.pk + 100]), label) == {
         "conditions.value": [f"{gold.pk + 100} is not a level of this label; its levels: Gold ({gold.pk})."]
+    }
+
+
+def test_a_missing_operator(label):
+    assert errors_of({"field": "gamification.control_group"}, label) == {
+        "conditions.op": ["Choose an operator for In gamification control group: one of is_true, is_false."]
     }
 
 
