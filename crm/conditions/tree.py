@@ -328,7 +328,15 @@ def tree_describe(tree: Any, *, label_id: int) -> str:
     return _describe(tree, registry, label_id, top=True)
 
 
-def _describe(node: dict, registry: dict[str, FieldDef], label_id: int, top: bool = False) -> str:
+def _describe(node: Any, registry: dict[str, FieldDef], label_id: int, top: bool = False) -> str:
+    """Plain words; a part that is not valid (a tree being edited) reads as "?" rather than failing."""
+    try:
+        return _describe_node(node, registry, label_id, top)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError):
+        return "?"
+
+
+def _describe_node(node: Any, registry: dict[str, FieldDef], label_id: int, top: bool) -> str:
     if "all" in node or "any" in node:
         name = "all" if "all" in node else "any"
         children = node[name]
@@ -355,7 +363,8 @@ def _value_words(fdef: FieldDef, value: Any) -> str:
 
 
 def _describe_field(node: dict, registry: dict[str, FieldDef]) -> str:
-    key, op, value = node["field"], node["op"], node.get("value")
+    key, op = node["field"], node["op"]
+    value: Any = node.get("value")
     name = custom_name(key)
     fdef = registry.get(key) or (custom_field(name) if name else None)
     if fdef is None:
