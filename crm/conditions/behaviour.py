@@ -73,15 +73,16 @@ def _window_problem(window: Any, today: dt.date) -> str | None:
     if set(window) == {"previous"}:
         return None if window["previous"] in PREVIOUS else "previous is one of day, week, month."
     if set(window) == {"from", "to"}:
-        days = []
+        days: list[dt.date] = []
         for key in ("from", "to"):
+            text = window[key]
             try:
-                text = window[key]
-                days.append(dt.date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None)
+                day = dt.date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None
             except ValueError:
-                days.append(None)
-            if days[-1] is None:
+                day = None
+            if day is None:
                 return f"{key} is a date written YYYY-MM-DD, e.g. 2026-01-31."
+            days.append(day)
         if days[0] > days[1]:
             return "from must not be after to."
         if days[0] < today - dt.timedelta(days=MAX_DAYS_BACK):
@@ -165,7 +166,7 @@ class BehaviourLeaf:
         if isinstance(event_type, str) and event_type and not errors:
             found = catalogue_errors(
                 event_catalogue(label_id=label_id), event_type=event_type, conditions=where,
-                value_field=field if measure != "count" else "", value_use="measured",
+                value_field=str(field or "") if measure != "count" else "", value_use="measured",
             )  # fmt: skip
             for key, messages in found.items():
                 where_key = {"event_type": "event_type", "conditions": "where", "value_field": "field"}[key]
