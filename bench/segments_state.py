@@ -11,7 +11,7 @@ its figures, and as its last line one JSON object:
   state_sql_floor_ms   the same question hand-written (inner join, exact-case comparisons), timed interleaved with
                        the engine's query in the same run; median              (target: count <= 1.5 x floor, < 1 s)
   membership_p95_ms    players_query(tree, player_ids=[one random player]) compiled and run: "is this player in the
-                       segment now", p95 over random players                                       (target < 2 ms)
+                       segment now", p95 over players, half of them members                           (target < 2 ms)
 
 `measure(*, players)` and `populate(*, players, label_id)` are what bench/segments.py calls, with Django set up on a
 migrated database. Every loop is bounded in count.
@@ -75,8 +75,8 @@ def sql(statement: str, params=None) -> list[tuple]:
 
 
 def _player_columns(label_id: int, brand_id: int) -> tuple[list[str], list[str], list]:
-    """Every column of crm_player: varied profile fields as SQL over `g` (the row number), the rest the model's
-    defaults (read from its fields, so a column added later is filled too)."""
+    """Every column of crm_player: varied profile fields drawn by random() (seeded: the same data every run), the
+    rest the model's defaults (read from its fields, so a column added later is filled too)."""
     from django.db import connection
 
     from crm.models import Player
@@ -85,16 +85,15 @@ def _player_columns(label_id: int, brand_id: int) -> tuple[list[str], list[str],
         "label_id": ("%s", [label_id]),
         "brand_id": ("%s", [brand_id]),
         "user_ext_id": ("%s || g", [f"u{uuid.uuid4().hex[:6]}-"]),
-        "user_country": (f"({COUNTRIES})[1 + (g * 7919) %% 14]", []),
-        "core_account_status": (f"({STATUSES})[1 + (g * 13) %% 10]", []),
-        "core_registration_date": ("now() - ((g * 7919) %% 1095) * interval '1 day' - (g %% 86400) * interval '1 s'",
-                                   []),
-        "user_birthdate": ("timestamptz '1960-01-01 00:00Z' + ((g * 104729) %% 16000) * interval '1 day'", []),
-        "core_user_language": ("(ARRAY['EN','DE','MT','FI'])[1 + g %% 4]", []),
-        "core_wallet_currency": ("(ARRAY['EUR','EUR','GBP','USD'])[1 + g %% 4]", []),
+        "user_country": (f"({COUNTRIES})[1 + floor(random() * 14)::int]", []),
+        "core_account_status": (f"({STATUSES})[1 + floor(random() * 10)::int]", []),
+        "core_registration_date": ("now() - random() * interval '1095 days'", []),
+        "user_birthdate": ("timestamptz '1960-01-01 00:00Z' + floor(random() * 16000) * interval '1 day'", []),
+        "core_user_language": ("(ARRAY['EN','DE','MT','FI'])[1 + floor(random() * 4)::int]", []),
+        "core_wallet_currency": ("(ARRAY['EUR','EUR','GBP','USD'])[1 + floor(random() * 4)::int]", []),
         "core_username": ("'nick' || g", []),
-        "markers": ("CASE WHEN g %% 20 = 0 THEN ARRAY['vip']::varchar[] ELSE '{}'::varchar[] END", []),
-        "custom": ("CASE WHEN g %% 3 = 0 THEN jsonb_build_object('tier', (ARRAY['gold','silver'])[1 + g %% 2]) "
+        "markers": ("CASE WHEN random() < 0.05 THEN ARRAY['vip']::varchar[] ELSE '{}'::varchar[] END", []),
+        "custom": ("CASE WHEN random() < 0.3 THEN jsonb_build_object('tier', (ARRAY['gold','silver'])[1 + g %% 2]) "
                    "ELSE '{}'::jsonb END", []),
         "created_at": ("now()", []),
         "updated_at": ("now()", []),
@@ -124,6 +123,7 @@ def populate(*, players: int, label_id: int) -> None:
         label_id=label_id, name="Bench casino", ext_brand_id=f"bench-{uuid.uuid4().hex[:6]}"
     )
     columns, values, params = _player_columns(label_id, brand.pk)
+    sql("SELECT setseed(0.42)")
     sql(
         f"INSERT INTO crm_player ({', '.join(columns)}) SELECT {', '.join(values)}"
         " FROM generate_series(1::bigint, %s) AS g",
@@ -134,19 +134,20 @@ def populate(*, players: int, label_id: int) -> None:
              last_deposit_at, withdrawal_count, withdrawal_sum, bet_count, bet_sum, win_sum, login_count,
              last_login_at, last_entry_point, updated_at)
            SELECT id, label_id, d, d * 25.5, CASE WHEN d > 0 THEN now() - interval '400 days' END,
-                  CASE WHEN d > 0 THEN now() - ((id * 31) %% 300) * interval '1 day' - (id %% 86400) * interval '1 s'
-                  END,
-                  d / 3, d * 5, d * 40, d * 400.25, d * 380, 1 + d * 2, now() - (id %% 90) * interval '1 day',
-                  (ARRAY['lobby','mobile','app'])[1 + id %% 3], now()
-           FROM (SELECT id, label_id, CASE WHEN id %% 10 < 3 THEN 0 ELSE 1 + id %% 40 END AS d
-                 FROM crm_player WHERE label_id = %s AND id %% 5 < 3) s""",
+                  CASE WHEN d > 0 THEN now() - random() * interval '300 days' END,
+                  d / 3, d * 5, d * 40, d * 400.25, d * 380, 1 + d * 2, now() - random() * interval '90 days',
+                  (ARRAY['lobby','mobile','app'])[1 + floor(random() * 3)::int], now()
+           FROM (SELECT id, label_id, CASE WHEN random() < 0.3 THEN 0 ELSE 1 + floor(random() * 40)::int END AS d
+                 FROM crm_player WHERE label_id = %s) s
+           WHERE random() < 0.6""",
         [label_id],
     )
     sql(
         """INSERT INTO gamification_wallet (player_id, label_id, points, points_earned, points_tournament, gems,
              diamonds, updated_at)
-           SELECT id, label_id, id %% 1000, id %% 5000, 0, id %% 7, id %% 3, now()
-           FROM crm_player WHERE label_id = %s AND id %% 2 = 0""",
+           SELECT id, label_id, floor(random() * 1000), floor(random() * 5000), 0, floor(random() * 7),
+                  floor(random() * 3), now()
+           FROM crm_player WHERE label_id = %s AND random() < 0.5""",
         [label_id],
     )
     sql("ANALYZE crm_player")
@@ -204,17 +205,19 @@ def membership_phase(label_id: int, calls: int) -> dict[str, float]:
 
     now = dt.datetime.now(dt.UTC)
     low, high = sql("SELECT min(id), max(id) FROM crm_player WHERE label_id = %s", [label_id])[0]
+    statement, params = players_query(QUESTION, label_id=label_id, now=now)
+    member_ids = [row[0] for row in sql(statement, params)]
     rng = random.Random(11)
     times, members = [], 0
-    for _ in range(calls + 50):
-        player_id = rng.randint(low, high)
+    for call in range(calls + 50):  # half of them members, half random players (mostly not)
+        player_id = rng.choice(member_ids) if member_ids and call % 2 else rng.randint(low, high)
         started = time.perf_counter()
         statement, params = players_query(QUESTION, label_id=label_id, now=now, player_ids=[player_id])
         members += bool(sql(statement, params))
         times.append((time.perf_counter() - started) * 1000)
     times = times[50:]  # the first calls warm the connection and the index pages
     plan = "\n    ".join(row[0] for row in sql(f"EXPLAIN {statement}", params))
-    log(f"membership: p95 {p95(times):.2f} ms, median {statistics.median(times):.2f} ms over {calls} random players "
+    log(f"membership: p95 {p95(times):.2f} ms, median {statistics.median(times):.2f} ms over {calls} players "
         f"({members} members); plan:\n    {plan}")  # fmt: skip
     return {"membership_p95_ms": p95(times)}
 

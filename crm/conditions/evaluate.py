@@ -19,7 +19,7 @@ from django.db import connection
 
 from crm.conditions.fields import COLUMNS, FIELDS, NEGATIONS, custom_name
 from crm.conditions.ops import birth_day, birthday_target, capitals, date_span, fold, number
-from crm.conditions.tree import LEAF_KINDS, leaf_kind_of, walk
+from crm.conditions.tree import LEAF_KINDS, leaf_kind_of, root, walk
 
 
 @dataclass
@@ -87,7 +87,7 @@ def player_states(
             values["gamification.level"] = default_level
         states[row[0]] = PlayerState(player_id=row[0], label_id=label_id, time_zone=tz, values=values)
     if tree is not None and states:
-        _load_leaves(tree, list(states.values()), now or dt.datetime.now(dt.UTC))
+        _load_leaves(root(tree), list(states.values()), now or dt.datetime.now(dt.UTC))
     return states
 
 
@@ -114,6 +114,7 @@ def _load_leaves(tree: Any, states: list[PlayerState], now: dt.datetime) -> None
 
 def tree_matches(tree: Any, *, state: PlayerState, now: dt.datetime) -> bool:
     """Whether the player of `state` matches the (valid) `tree` at `now`."""
+    tree = root(tree)
     _load_leaves(tree, [state], now)
     return _matches(tree, state, now)
 

@@ -62,6 +62,7 @@ def test_describe_in_plain_words(label):
         "Deposits (sum) is between 10 and 20.5"
     )
     assert tree_describe({"all": []}, label_id=label.pk) == "everyone"
+    assert tree_describe({}, label_id=label.pk) == "everyone"
     assert tree_describe({"any": []}, label_id=label.pk) == "nobody"
 
 

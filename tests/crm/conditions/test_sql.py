@@ -118,3 +118,39 @@ def test_a_registered_leaf_kind_is_validated_compiled_loaded_and_described(label
 def test_reserved_names_cannot_be_registered():
     with pytest.raises(ValueError, match="reserved"):
         register_leaf("all", InList())
+
+
+def test_membership_is_a_primary_key_lookup(label, brand):
+    """One player's membership reads that player's rows by primary key, never a scan of the label's players."""
+    from crm.models import Player
+
+    Player.objects.bulk_create(
+        [Player(label=label, brand=brand, user_ext_id=f"m{i}", user_country="MT") for i in range(3000)]
+    )
+    player_id = Player.objects.filter(label=label).values_list("id", flat=True).first()
+    tree = {"all": [leaf("user_country", "eq", "MT"), leaf("aggregate.deposit_count", "gte", 1),
+                    leaf("gamification.points", "gt", 0)]}  # fmt: skip
+    sql, params = players_query(tree, label_id=label.pk, now=NOW, player_ids=[player_id])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_player")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Scan using crm_player_pkey on crm_player p" in plan
+    assert "Seq Scan on crm_player" not in plan
+
+
+@pytest.mark.parametrize(
+    ("node", "sql"),
+    [
+        (leaf("aggregate.deposit_count", "gte", 1), "(a.deposit_count IS NOT NULL AND a.deposit_count >= %s)"),
+        (leaf("gamification.points", "between", [1, 5]), "(w.points IS NOT NULL AND w.points BETWEEN %s AND %s)"),
+        (leaf("aggregate.last_entry_point", "eq", "x"),
+         "(a.last_entry_point IS NOT NULL AND (lower(a.last_entry_point) = lower(%s::text)))"),
+        # 0 satisfies these: a player without the row is in, so the value is read as 0.
+        (leaf("aggregate.deposit_count", "lt", 1), "(COALESCE(a.deposit_count, 0) < %s)"),
+        (leaf("gamification.points", "between", [0, 5]), "(COALESCE(w.points, 0) BETWEEN %s AND %s)"),
+    ],
+)  # fmt: skip
+def test_a_condition_false_without_the_joined_row_reads_the_row_as_a_person_would(label, node, sql):
+    """Said so, PostgreSQL may turn the LEFT JOIN into an inner join (the hand-written form of the question)."""
+    assert tree_where(node, label_id=label.pk, now=NOW)[0] == sql
