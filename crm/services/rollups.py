@@ -36,7 +36,7 @@ BACKFILL_PAGE = 5000  # events read and counted per transaction
 _CASE_INSENSITIVE = {"eq", "ne", "in", "not_in", "contains"}
 
 
-def where_normalize(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def where_normalize(*, conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The conditions (valid in shape) in one canonical form, same meaning: texts case-folded (they compare
     case-insensitively), list values deduplicated and sorted, conditions sorted."""
 
@@ -56,11 +56,11 @@ def where_normalize(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [unique_conds[k] for k in sorted(unique_conds)]
 
 
-def behaviour_key(behaviour: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str]:
+def _behaviour_key(behaviour: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str]:
     """(event type, normalized conditions, measured field or "") of a behaviour leaf's `behaviour`."""
     measure = behaviour.get("measure", "count")
     field = behaviour.get("field") or "" if measure != "count" else ""
-    return behaviour["event_type"], where_normalize(behaviour.get("where") or []), field
+    return behaviour["event_type"], where_normalize(conditions=behaviour.get("where") or []), field
 
 
 def spec_digest(*, event_type: str, where: list, field: str, time_zone: str, base_currency: str) -> str:
@@ -70,7 +70,7 @@ def spec_digest(*, event_type: str, where: list, field: str, time_zone: str, bas
 
 def rollup_spec_find(*, label_id: int, behaviour: dict[str, Any]) -> RollupSpec | None:
     """The spec answering `behaviour` for the label's current time zone and base currency, if there is one."""
-    event_type, where, field = behaviour_key(behaviour)
+    event_type, where, field = _behaviour_key(behaviour)
     time_zone, base = Label.objects.filter(pk=label_id).values_list("time_zone", "base_currency").get()
     digest = spec_digest(event_type=event_type, where=where, field=field, time_zone=time_zone, base_currency=base)
     return RollupSpec.objects.filter(label_id=label_id, digest=digest).first()
@@ -90,7 +90,7 @@ def rollup_spec_ensure(*, label_id: int, behaviour: dict[str, Any]) -> RollupSpe
     existing = rollup_spec_find(label_id=label_id, behaviour=behaviour)
     if existing is not None:
         return existing
-    event_type, where, field = behaviour_key(behaviour)
+    event_type, where, field = _behaviour_key(behaviour)
     time_zone, base = Label.objects.filter(pk=label_id).values_list("time_zone", "base_currency").get()
     digest = spec_digest(event_type=event_type, where=where, field=field, time_zone=time_zone, base_currency=base)
     with transaction.atomic():
