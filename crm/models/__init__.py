@@ -1,4 +1,13 @@
 from crm.models.aggregates import PlayerAggregate
+from crm.models.bonuses import (
+    Bonus,
+    BonusSource,
+    BonusStatus,
+    BonusTemplate,
+    BonusType,
+    DeliveryState,
+    TemplateSource,
+)
 from crm.models.events import Event, EventSource, EventType, FieldType
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
@@ -18,6 +27,12 @@ from crm.models.segments import (
 __all__ = [
     "PARTITIONS",
     "AccountStatus",
+    "Bonus",
+    "BonusSource",
+    "BonusStatus",
+    "BonusTemplate",
+    "BonusType",
+    "DeliveryState",
     "Event",
     "EventSource",
     "EventType",
@@ -41,4 +56,5 @@ __all__ = [
     "SegmentListEntry",
     "SegmentMember",
     "SegmentStatus",
+    "TemplateSource",
 ]

@@ -9,7 +9,7 @@ from crm.conditions.tree import LEAF_KINDS
 from gamification.models import Level
 from tests.crm.conditions.conftest import leaf
 
-# The registered leaf kinds (behaviour, segment) are named too.
+# The leaf kinds other apps register (behaviour, segment) are named too.
 NOT_A_CONDITION = f"Not a condition: expected one of {', '.join(['all', 'any', 'not', 'field', *LEAF_KINDS])}."
 
 
@@ -25,9 +25,7 @@ def test_a_valid_tree_passes(label):
     assert tree_validate(tree, label_id=label.pk) is None
     assert tree_validate({"all": []}, label_id=label.pk) is None
     assert tree_validate({}, label_id=label.pk) is None
-    assert errors_of({"all": [{}]}, label) == {
-        "conditions.all[0]": [NOT_A_CONDITION]
-    }
+    assert errors_of({"all": [{}]}, label) == {"conditions.all[0]": [NOT_A_CONDITION]}
 
 
 def test_errors_name_the_path(label):
