@@ -150,12 +150,7 @@ class _Batch:
         if not matches:
             return
         state = _State.load(self.label_id, matches, self.conf)
-        held, rest = self._split(matches, state)
-        runs: dict[tuple[int, int, str], _Run | _HeldRun] = {}
-        if rest:
-            runs |= self._count(rest, state)
-        if held:
-            runs |= _held_count(held, state, self.conf)
+        runs = self._count(matches, state)
         if not runs:
             return
         completed = _runs_save(self.label_id, runs)
@@ -264,22 +259,6 @@ class _Batch:
         return converted if converted is not None and converted > 0 else None
 
     # --- the batch's progress, in memory ------------------------------------------------------------------------------
-    def _split(self, matches, state: _State) -> tuple[list, list]:
-        """The matches of open runs the documents hold (with their row's id) of missions with no windowed task, which
-        the lean count takes (`_held_count`), and the rest, which `_count` opens run by run."""
-        held, rest = [], []
-        windowed = self.conf.windowed_ids
-        documents = state.documents
-        for match in matches:
-            event, task = match[0], match[1]
-            if task.mission_id not in windowed:
-                entry = documents.get(event.player_id, _NO_DOCUMENT)[1].get(progress_key(task.mission_id, match[2]))
-                if entry is not None and "i" in entry:
-                    held.append(match)
-                    continue
-            rest.append(match)
-        return held, rest
-
     def _count(self, matches, state: _State) -> dict[tuple[int, int, str], _Run]:
         """Add each match to its run; return (player, mission, cycle) -> the run, for the runs that moved. What a run
         needs is worked out once per batch; per match, only the event's time is checked and the amount added."""
@@ -296,94 +275,6 @@ class _Batch:
 
 
 _ZERO = Decimal(0)
-_NO_DOCUMENT: tuple[None, dict] = (None, {})
-
-
-def _held_count(matches, state: _State, conf: LabelMissions) -> dict[tuple[int, int, str], _HeldRun]:
-    """Count matches toward open runs their players' documents hold, of missions with no windowed task: what
-    `_Run.add` does event by event comes to the same per task, whatever the events' order (a task's value is the
-    value read plus what counts, capped at its target; past completion nothing counts and every task is at its
-    target), so each run sums its events per task and is worked out once. An event before the opt-in or at or past
-    the time limit counts for nothing, as in `_Run.counts_at`."""
-    sums: dict[tuple[int, int, str], dict[str, Decimal]] = {}  # run -> task key -> amount
-    limits: dict[tuple[int, int, str], tuple] = {}
-    documents = state.documents
-    for event, task, cycle, amount in matches:
-        key = (event.player_id, task.mission_id, cycle)
-        limit = limits.get(key)
-        if limit is None:
-            entry = documents[event.player_id][1][progress_key(task.mission_id, cycle)]
-            limit = limits[key] = (entry, _moment(entry.get("o")), _moment(entry.get("x")))
-        _, opted, expires = limit
-        at = event.occurred_at
-        if (opted is not None and at < opted) or (expires is not None and at >= expires):
-            continue
-        per_task = sums.get(key)
-        if per_task is None:
-            per_task = sums[key] = {}
-        per_task[task.key] = per_task.get(task.key, _ZERO) + amount
-    runs = {}
-    for key, per_task in sums.items():
-        entry, opted, expires = limits[key]
-        run = _HeldRun.counted(key, conf.missions[key[1]], conf.tasks[key[1]], entry, per_task, opted, expires)
-        if run is not None:
-            runs[key] = run
-    return runs
-
-
-@dataclass
-class _HeldRun:
-    """An open run the player's document holds, counted by `_held_count`: what `_runs_save` and `documents_save`
-    read of a `_Run`."""
-
-    player_id: int
-    mission: Mission
-    cycle: str
-    number: int
-    row_id: int
-    entry: dict
-    progress: dict[str, str]  # the tasks' values as stored, those counted in this batch updated
-    completed: bool
-    opted: dt.datetime | None
-    expires: dt.datetime | None
-    row_state: str = "in_progress"
-
-    @classmethod
-    def counted(cls, key, mission: Mission, tasks: list[Task], entry: dict, per_task: dict, opted, expires):
-        """The run with `per_task` (task key -> amount) counted, or None when it did not move (every task counted was
-        already done)."""
-        read = entry.get("p", {})
-        progress = dict(read)
-        moved = False
-        for task in tasks:
-            amount = per_task.get(task.key)
-            if amount is None:
-                continue
-            before = Decimal(read.get(task.key, "0"))
-            if before >= task.target:
-                continue  # a done task stays done
-            progress[task.key] = _text(min(before + amount, task.target))
-            moved = True
-        if not moved:
-            return None
-        completed = all(Decimal(progress.get(t.key, "0")) >= t.target for t in tasks)
-        number, row_id = entry["r"], entry["i"]
-        return cls(key[0], mission, key[2], number, row_id, entry, progress, completed, opted, expires)
-
-    def final(self) -> dict[str, str]:
-        return {k: _text(Decimal(v)) for k, v in self.progress.items()}
-
-    def stored(self) -> dict:
-        stored = {"r": self.number, "p": self.final()}
-        windows = {k: held for k, held in self.entry.get("w", {}).items() if held}
-        if windows:
-            stored["w"] = windows
-        stored["i"] = self.row_id
-        if self.opted is not None:
-            stored["o"] = self.opted.timestamp()
-        if self.expires is not None:
-            stored["x"] = self.expires.timestamp()
-        return stored
 
 
 @dataclass
@@ -444,9 +335,6 @@ class _Run:
             read = self.entry.get("w", {}).get(task_key, [])
             self._windows[task_key] = [[at, Decimal(amount), event_id] for at, amount, event_id in read]
         return self._windows[task_key]
-
-    def final(self) -> dict[str, str]:
-        return {k: _text(v) for k, v in self.values.items()}
 
     def stored(self) -> dict:
         """The entry as the document keeps it: values as text, the row's id and times for the next batches."""
@@ -568,7 +456,7 @@ class _State:
         row = {"row_id": row_id, "row_state": row_state}
         return _Run.open(key, mission, tasks, current, entry, **row, opted=opted, expires=expires)
 
-    def documents_save(self, label_id: int, runs: dict[tuple[int, int, str], _Run | _HeldRun]) -> None:
+    def documents_save(self, label_id: int, runs: dict[tuple[int, int, str], _Run]) -> None:
         """Write each player's document once: the entries of the runs that moved are replaced, completed runs leave
         it, every other entry stays as it is (only what moved is sent). Guarded by the version read: a document
         another writer changed meanwhile (the missed-runs beat) fails the batch."""
@@ -606,7 +494,7 @@ class _State:
                     raise ProgressConflict("A player's mission progress was created during the batch.")
 
 
-def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run | _HeldRun]) -> list[int]:
+def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run]) -> list[int]:
     """Write the runs whose state changed, one statement per kind: new runs (inserted with their state; their ids go
     into the document), and existing ones that now count (available -> in progress) or are done. A completed run
     whose mission needs no claim is written claimed at once (its rewards follow in `missions_completed`). Return the
@@ -616,7 +504,7 @@ def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run | _HeldRun])
         state = "in_progress"
         if run.completed:
             state = "completed" if run.mission.claim_required else "claimed"
-        final = run.final() if run.completed else {}
+        final = {k: _text(v) for k, v in run.values.items()} if run.completed else {}
         if run.row_id is None:
             locked = run.mission.type == MissionType.LOCKED
             inserts.append([run.player_id, run.mission.pk, run.cycle, run.number, locked, final, state])
