@@ -7,4 +7,5 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm import handlers  # noqa: F401 - registers the CRM's pipeline handlers
+        from crm import handlers, handlers_rollups  # noqa: F401 - registers the CRM's pipeline handlers
+        from crm.conditions import behaviour  # noqa: F401 - registers the behaviour leaf of condition trees

@@ -230,6 +230,7 @@ CELERY_BEAT_SCHEDULE = {
     "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
     "missions-expire": {"task": "gamification.missions_expire", "schedule": 60.0, "options": {"expires": 55}},
     "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
+    "rollup-backfills-resume": {"task": "crm.rollup_backfills_resume", "schedule": 60.0, "options": {"expires": 55}},
     "bonuses-sweep": {"task": "crm.bonuses_sweep", "schedule": 15.0, "options": {"expires": 14}},
     "bonuses-expire": {"task": "crm.bonuses_expire", "schedule": 300.0, "options": {"expires": 290}},
     "bonus-templates-sync": {"task": "crm.bonus_templates_sync", "schedule": 86400.0, "options": {"expires": 3600}},

@@ -11,6 +11,7 @@ from crm.models.bonuses import (
 from crm.models.events import Event, EventSource, EventType, FieldType
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
+from crm.models.rollups import Rollup, RollupSpec, RollupStatus
 
 __all__ = [
     "PARTITIONS",
@@ -32,5 +33,8 @@ __all__ = [
     "PipelineTick",
     "Player",
     "PlayerAggregate",
+    "Rollup",
+    "RollupSpec",
+    "RollupStatus",
     "TemplateSource",
 ]
