@@ -7,5 +7,7 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm import handlers, handlers_rollups  # noqa: F401 - registers the CRM's pipeline handlers
-        from crm.conditions import behaviour  # noqa: F401 - registers the behaviour leaf of condition trees
+        # The CRM's pipeline handlers (profile, aggregates, roll-ups, segments) and the behaviour and segment leaves of
+        # condition trees.
+        from crm import conditions_segment, handlers, handlers_rollups, handlers_segments  # noqa: F401
+        from crm.conditions import behaviour  # noqa: F401

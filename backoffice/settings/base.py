@@ -231,6 +231,8 @@ CELERY_BEAT_SCHEDULE = {
     "missions-expire": {"task": "gamification.missions_expire", "schedule": 60.0, "options": {"expires": 55}},
     "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
     "rollup-backfills-resume": {"task": "crm.rollup_backfills_resume", "schedule": 60.0, "options": {"expires": 55}},
+    # Segments' time-driven changes (relative dates, gamification state): entered / left events within 5 minutes.
+    "segments-refresh": {"task": "crm.segments_refresh", "schedule": 300.0, "options": {"expires": 290}},
     "bonuses-sweep": {"task": "crm.bonuses_sweep", "schedule": 15.0, "options": {"expires": 14}},
     "bonuses-expire": {"task": "crm.bonuses_expire", "schedule": 300.0, "options": {"expires": 290}},
     "bonus-templates-sync": {"task": "crm.bonus_templates_sync", "schedule": 86400.0, "options": {"expires": 3600}},

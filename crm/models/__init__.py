@@ -12,6 +12,17 @@ from crm.models.events import Event, EventSource, EventType, FieldType
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
 from crm.models.rollups import Rollup, RollupSpec, RollupStatus
+from crm.models.segments import (
+    ImportMode,
+    ImportStatus,
+    Segment,
+    SegmentImport,
+    SegmentImportRow,
+    SegmentKind,
+    SegmentListEntry,
+    SegmentMember,
+    SegmentStatus,
+)
 
 __all__ = [
     "PARTITIONS",
@@ -27,6 +38,8 @@ __all__ = [
     "EventType",
     "FieldType",
     "Gender",
+    "ImportMode",
+    "ImportStatus",
     "PipelineCursor",
     "PipelineFailure",
     "PipelineStat",
@@ -36,5 +49,12 @@ __all__ = [
     "Rollup",
     "RollupSpec",
     "RollupStatus",
+    "Segment",
+    "SegmentImport",
+    "SegmentImportRow",
+    "SegmentKind",
+    "SegmentListEntry",
+    "SegmentMember",
+    "SegmentStatus",
     "TemplateSource",
 ]

@@ -12,7 +12,7 @@ from unfold.decorators import display
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.models import Perm
-from crm.models import BonusTemplate
+from crm.models import BonusTemplate, Segment
 from gamification.models import Level, StoreCategory, StoreItem, StorePurchase
 from gamification.services.store import item_is_on_sale
 
@@ -35,6 +35,7 @@ class StoreItemAdmin(LabelScopedAdmin):
         **LabelScopedAdmin.scoped_foreign_keys,
         "category": StoreCategory,
         "target_level": Level,
+        "audience": Segment,
         "bonus_template": BonusTemplate,
     }
     list_display = ("name", "type", "price_display", "stock_display", "cap_display", "is_active", "category", "label")
@@ -46,7 +47,7 @@ class StoreItemAdmin(LabelScopedAdmin):
         (None, {"fields": ("label", "category", "name", "description", "image_url")}),
         ("What it is", {"fields": ("type", "target_level", "bonus_template")}),
         ("Price and limits", {"fields": ("price", "currency", "stock", "cap_count", "cap_period")}),
-        ("On sale", {"fields": ("is_active", "active_from", "active_till")}),
+        ("On sale", {"fields": ("is_active", "active_from", "active_till", "audience")}),
     )
     readonly_fields = ("preview",)
 

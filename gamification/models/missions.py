@@ -176,6 +176,14 @@ class Mission(PlayerFacing):
         validators=[MinValueValidator(1), MaxValueValidator(10_000)],
         help_text="Recurring on completion: how many times a player may complete it (empty: no limit).",
     )
+    audience = models.ForeignKey(
+        "crm.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Only players in this segment see it and progress in it (empty: every player). Checked live.",
+    )
     requires_opt_in = models.BooleanField(default=False, help_text="Progress counts only after the player opts in.")
     time_limit = models.DurationField(
         null=True, blank=True, help_text="With opt-in: time to complete it from the opt-in; then it is missed."
@@ -228,6 +236,8 @@ def mission_field_errors(mission: Mission, catalogue: LabelCatalogue | None) -> 
         errors["active_till"] = ["Must be after active from."]
     if mission.unlock_event_conditions and not mission.unlock_event_type:
         errors["unlock_event_type"] = ["Required with unlock conditions: the event type they test."]
+    if mission.audience_id and mission.label_id and mission.audience.label_id != mission.label_id:
+        errors["audience"] = ["The segment must belong to the mission's label."]
     if catalogue is not None:
         found = catalogue_errors(
             catalogue, event_type=mission.unlock_event_type, conditions=mission.unlock_event_conditions

@@ -80,6 +80,14 @@ class StoreItem(LabelScopedModel):
     )
     active_from = models.DateTimeField(null=True, blank=True, help_text="On sale from (empty: already).")
     active_till = models.DateTimeField(null=True, blank=True, help_text="On sale until (empty: no end).")
+    audience = models.ForeignKey(
+        "crm.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Only players in this segment see and buy it (empty: every player). Checked live.",
+    )
     is_active = models.BooleanField(default=True, help_text="Off hides the item and refuses purchases.")
 
     class Meta:
@@ -124,6 +132,8 @@ class StoreItem(LabelScopedModel):
             errors["target_level"] = "The level must belong to the item's label."
         if self.category_id and self.label_id and self.category.label_id != self.label_id:
             errors["category"] = "The category must belong to the item's label."
+        if self.audience_id and self.label_id and self.audience.label_id != self.label_id:
+            errors["audience"] = "The segment must belong to the item's label."
         if self.active_from and self.active_till and self.active_till <= self.active_from:
             errors["active_till"] = "Must be after the start."
         if errors:
