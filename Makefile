@@ -14,7 +14,7 @@ BIN := $(CURDIR)/.venv/bin
 HONCHO := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv" $(BIN)/honcho
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help install run test bench bench-gamification lint format migrate demo stop clean chromium
+.PHONY: help install run test bench bench-gamification bench-segments lint format migrate demo stop clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test: install chromium ## the whole test suite (make test ARGS="-k demo" narrows
 bench: install ## the benches: event pipeline (bench/ingest.py), then gamification (each prints JSON last)
 	$(BIN)/python bench/ingest.py $(ARGS)
 	$(BIN)/python bench/gamification.py
+
+bench-segments: install ## segments at 1M players, rules, backtest (bench/segments.py; last line JSON)
+	$(BIN)/python bench/segments.py $(ARGS)
 
 bench-gamification: install ## leaderboards at 1M participants, score updates, pipeline with missions (last line JSON)
 	$(BIN)/python bench/gamification.py $(ARGS)
