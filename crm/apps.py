@@ -8,3 +8,4 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         from crm import handlers  # noqa: F401 - registers the CRM's pipeline handlers
+        from crm.automation import handler, tasks  # noqa: F401 - the automation group's rules handler, rule tasks

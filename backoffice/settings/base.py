@@ -220,6 +220,11 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ROUTES = {
     "crm.pipeline_sweep": {"queue": "process"},
     "integrations.sync_*": {"queue": "sync"},
+    "crm.rules_webhook_deliver": {"queue": "deliver"},
+    "crm.rules_webhooks_sweep": {"queue": "deliver"},
+    "crm.rules_schedule_tick": {"queue": "process"},
+    "crm.rules_run_execute": {"queue": "process"},
+    "crm.rules_backtest": {"queue": "process"},
 }
 # Ingest needs no queue: the API and the stream consumer store events in their own processes, and the pipeline's
 # workers (`manage.py pipeline_work`) read them from the log. The sweeper is their fallback.
@@ -228,6 +233,8 @@ CELERY_BEAT_SCHEDULE = {
     "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
     "missions-expire": {"task": "gamification.missions_expire", "schedule": 60.0, "options": {"expires": 55}},
     "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
+    "rules-schedule": {"task": "crm.rules_schedule_tick", "schedule": 60.0, "options": {"expires": 55}},
+    "rules-webhooks-sweep": {"task": "crm.rules_webhooks_sweep", "schedule": 60.0, "options": {"expires": 55}},
 }
 # --- event pipeline (crm.pipeline) ----------------------------------------------------------------------------------
 # Events per page at most (one transaction of a group in one partition): per-batch costs are shared by more events.

@@ -2,8 +2,32 @@ from crm.models.aggregates import PlayerAggregate
 from crm.models.events import Event, EventSource, EventType, FieldType
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
+from crm.models.rules import (
+    Accumulator,
+    BacktestRun,
+    EffectStatus,
+    Rule,
+    RuleCounter,
+    RuleEffect,
+    RuleKind,
+    RuleRun,
+    RuleStat,
+    RuleStatus,
+    WebhookDelivery,
+)
 
 __all__ = [
+    "Accumulator",
+    "BacktestRun",
+    "EffectStatus",
+    "Rule",
+    "RuleCounter",
+    "RuleEffect",
+    "RuleKind",
+    "RuleRun",
+    "RuleStat",
+    "RuleStatus",
+    "WebhookDelivery",
     "PARTITIONS",
     "AccountStatus",
     "Event",
