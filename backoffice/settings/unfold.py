@@ -44,6 +44,7 @@ UNFOLD = {
                         **_item("Events", "receipt_long", "admin:crm_event_changelist", "events"),
                         "active": "backoffice.admin.navigation.events_active",
                     },
+                    _item("Automation rules", "bolt", "admin:crm_rule_changelist", "rules"),
                 ],
             },
             {
