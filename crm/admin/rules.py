@@ -61,8 +61,10 @@ class RuleForm(forms.ModelForm):
 
     class Meta:
         model = Rule
-        fields = ("label", "name", "description", "kind", "trigger_type", "conditions", "schedule",
-                  "segment_conditions", "activities", "priority", "once_in_lifetime", "cap_count", "cap_period")  # fmt: skip
+        fields = (
+            *("label", "name", "description", "kind", "trigger_type", "conditions", "schedule"),
+            *("segment_conditions", "activities", "priority", "once_in_lifetime", "cap_count", "cap_period"),
+        )
         widgets = {"conditions": JSON_BOX, "segment_conditions": JSON_BOX, "activities": JSON_BOX}
 
     def clean(self):
