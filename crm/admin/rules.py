@@ -295,7 +295,7 @@ class RuleAdmin(LabelScopedAdmin):
                 "progress": backtest.progress,
                 "error": backtest.error,
                 "result": backtest.result if backtest.status == "done" else None,
-            }  # fmt: skip
+            }
         )
 
     # --- transitions ----------------------------------------------------------------------------------------------
