@@ -2,6 +2,7 @@ from crm.models.aggregates import PlayerAggregate
 from crm.models.events import Event, EventSource, EventType, FieldType
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
+from crm.models.rollups import Rollup, RollupSpec, RollupStatus
 from crm.models.rules import (
     Accumulator,
     BacktestRun,
@@ -41,4 +42,7 @@ __all__ = [
     "PipelineTick",
     "Player",
     "PlayerAggregate",
+    "Rollup",
+    "RollupSpec",
+    "RollupStatus",
 ]
