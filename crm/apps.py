@@ -7,5 +7,7 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm import handlers, handlers_rollups  # noqa: F401 - registers the CRM's pipeline handlers
-        from crm.automation import handler, tasks  # noqa: F401 - the automation group's rules handler, rule tasks
+        # Registers the CRM's pipeline handlers (profile, aggregates, roll-ups, segments), the segment leaf of condition
+        # trees, and the automation group's rules handler with the rules' tasks.
+        from crm import conditions_segment, handlers, handlers_rollups, handlers_segments  # noqa: F401
+        from crm.automation import handler, tasks  # noqa: F401

@@ -16,6 +16,17 @@ from crm.models.rules import (
     RuleStatus,
     WebhookDelivery,
 )
+from crm.models.segments import (
+    ImportMode,
+    ImportStatus,
+    Segment,
+    SegmentImport,
+    SegmentImportRow,
+    SegmentKind,
+    SegmentListEntry,
+    SegmentMember,
+    SegmentStatus,
+)
 
 __all__ = [
     "Accumulator",
@@ -36,6 +47,8 @@ __all__ = [
     "EventType",
     "FieldType",
     "Gender",
+    "ImportMode",
+    "ImportStatus",
     "PipelineCursor",
     "PipelineFailure",
     "PipelineStat",
@@ -45,4 +58,11 @@ __all__ = [
     "Rollup",
     "RollupSpec",
     "RollupStatus",
+    "Segment",
+    "SegmentImport",
+    "SegmentImportRow",
+    "SegmentKind",
+    "SegmentListEntry",
+    "SegmentMember",
+    "SegmentStatus",
 ]
