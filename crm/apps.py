@@ -11,3 +11,7 @@ class CrmConfig(AppConfig):
         # trees, and the automation group's rules handler with the rules' tasks.
         from crm import conditions_segment, handlers, handlers_rollups, handlers_segments  # noqa: F401
         from crm.automation import handler, tasks  # noqa: F401
+        from crm.automation.selectors import rules_using_segment
+        from crm.services.segments import register_segment_user
+
+        register_segment_user(rules_using_segment)

@@ -29,6 +29,7 @@ from backoffice.errors import DomainError
 from backoffice.models import Perm
 from crm.automation.selectors import rule_stats
 from crm.models.rules import BacktestRun, Rule, RuleKind, RuleStat, RuleStatus
+from crm.models.segments import Segment
 from crm.services.rules import (
     TRANSITIONS,
     backtest_start,
@@ -63,7 +64,7 @@ class RuleForm(forms.ModelForm):
         model = Rule
         fields = (
             *("label", "name", "description", "kind", "trigger_type", "conditions", "schedule"),
-            *("segment_conditions", "activities", "priority", "once_in_lifetime", "cap_count", "cap_period"),
+            *("segment", "segment_conditions", "activities", "priority", "once_in_lifetime", "cap_count", "cap_period"),
         )
         widgets = {"conditions": JSON_BOX, "segment_conditions": JSON_BOX, "activities": JSON_BOX}
 
@@ -101,6 +102,7 @@ def _stat_total(column: str):
 class RuleAdmin(LabelScopedAdmin):
     add_perm = change_perm = delete_perm = Perm.CONFIG_CHANGE
     form = RuleForm
+    scoped_foreign_keys = {**LabelScopedAdmin.scoped_foreign_keys, "segment": Segment}
     list_display = ("name", "status_badge", "kind", "trigger", "fired", "applied", "failed", "last_fired", "label")
     list_select_related = ("label",)
     list_filter = (("label", ScopedRelatedFilter), ("status", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter))
@@ -113,7 +115,7 @@ class RuleAdmin(LabelScopedAdmin):
         ("Trigger", {"fields": ("kind", "trigger_type", "conditions", "schedule", "next_runs"),
                      "description": "Real-time: an event type and conditions on its fields. Scheduled: a cron-like "
                                     "schedule (minute hour day month weekday) in the label's time zone."}),
-        ("Audience", {"fields": ("segment_conditions",),
+        ("Audience", {"fields": ("segment", "segment_conditions"),
                       "description": "Optional: a condition tree over the player's state (empty: every player). "
                                      "Players whose account is not ACTIVE are skipped when the label says so."}),
         ("Activities", {"fields": ("activities",),

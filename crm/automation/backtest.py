@@ -125,7 +125,12 @@ class Simulation:
         t = a["type"]
         if t in acts.WALLET_TYPES:
             if "expression" in a:
-                amount = acts.whole(self.rule.expressions[index].evaluate(event=payload, state={}))
+                from crm.expressions import ExpressionError
+
+                try:
+                    amount = acts.whole(self.rule.expressions[index].evaluate(event=payload, state={}))
+                except ExpressionError:
+                    amount = 0
             else:
                 amount = a["amount"]
             row[t] += -amount if a.get("deduct") else amount

@@ -190,7 +190,12 @@ def _activity_apply(firing: Firing, player: Player, state: dict, index: int, a: 
 
 def _wallet(firing: Firing, player: Player, state: dict, index: int, a: dict[str, Any]) -> acts.Outcome:
     if "expression" in a:
-        value = firing.rule.expressions[index].evaluate(event=firing.payload, state=state)
+        from crm.expressions import ExpressionError
+
+        try:
+            value = firing.rule.expressions[index].evaluate(event=firing.payload, state=state)
+        except ExpressionError as exc:  # e.g. a field of another type on this event: this activity fails, visibly
+            return acts.Outcome("failed", {"code": "expression", "message": str(exc)[:300]})
         amount = acts.whole(value)
         if amount == 0:
             return acts.Outcome("nothing", {"amount": 0})

@@ -56,13 +56,13 @@ def audience_members(rule: CompiledRule, player_ids: set[int], *, now: dt.dateti
     """Which of `player_ids` are in the rule's segment and match its condition tree, now."""
     ids = set(player_ids)
     if rule.segment_id is not None and ids:
-        from crm.models.segments import Segment  # type: ignore[import-not-found,unused-ignore]
-        from crm.services.segments import segment_member_ids  # type: ignore[import-not-found,unused-ignore]
+        from crm.models.segments import Segment
+        from crm.services.segments import segment_member_ids
 
         segment = Segment.objects.get(pk=rule.segment_id)
         ids &= set(segment_member_ids(segment=segment, player_ids=ids))
     if rule.segment_conditions and ids:
-        from crm.conditions import players_query  # type: ignore[import-not-found,unused-ignore]
+        from crm.conditions import players_query
 
         sql, params = players_query(rule.segment_conditions, label_id=rule.label_id, now=now, player_ids=ids)
         with connection.cursor() as cursor:

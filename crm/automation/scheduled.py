@@ -52,13 +52,13 @@ def _audience_sql(rule: Rule, now: dt.datetime) -> tuple[str, list]:
         return "SELECT id FROM crm_player WHERE label_id = %s", [rule.label_id]
     parts, params = [], []
     if getattr(rule, "segment_id", None) is not None:
-        from crm.services.segments import segment_query  # type: ignore[import-not-found,unused-ignore]
+        from crm.services.segments import segment_query
 
         sql, args = segment_query(segment=rule.segment)
         parts.append(sql)
         params += list(args)
     if rule.segment_conditions:
-        from crm.conditions import players_query  # type: ignore[import-not-found,unused-ignore]
+        from crm.conditions import players_query
 
         sql, args = players_query(rule.segment_conditions, label_id=rule.label_id, now=now)
         parts.append(sql)

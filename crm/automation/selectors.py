@@ -29,6 +29,11 @@ def rules_for_actor(*, actor: Actor) -> QuerySet[Rule]:
     )
 
 
+def rules_using_segment(segment) -> list[tuple[str, Any]]:
+    """The rules limited to `segment` (archived ones included: they still name it), for `segment_uses`."""
+    return [("Rule", rule) for rule in Rule.objects.filter(segment=segment).order_by("name")]
+
+
 def rule_audience_count(*, rule: Rule, now: dt.datetime | None = None) -> int:
     """How many players are in the rule's audience now (segment and condition tree; none: the whole label)."""
     from crm.automation.scheduled import _audience_sql

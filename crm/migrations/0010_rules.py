@@ -10,7 +10,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('backoffice', '0003_exchange_rate'),
-        ('crm', '0007_player_profile_stamps'),
+        ('crm', '0008_rollups'),
+        ('crm', '0009_segments'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -204,5 +205,10 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='webhookdelivery',
             index=models.Index(condition=models.Q(('status__in', ['pending', 'in_flight'])), fields=['next_attempt_at'], name='webhook_due'),
+        ),
+        migrations.AddField(
+            model_name='rule',
+            name='segment',
+            field=models.ForeignKey(blank=True, help_text='Optional: only players in this segment (checked when the rule fires).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='rules', to='crm.segment'),
         ),
     ]

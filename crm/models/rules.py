@@ -60,6 +60,14 @@ class Rule(LabelScopedModel):
         help_text='Real-time: conditions on the event\'s fields, all must hold, e.g. [{"field": "deposit_amount", '
         '"op": "gte", "value": 100}].',
     )
+    segment = models.ForeignKey(
+        "crm.Segment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rules",
+        help_text="Optional: only players in this segment (checked when the rule fires).",
+    )
     segment_conditions = models.JSONField(
         default=dict,
         blank=True,

@@ -72,6 +72,8 @@ def _trigger_errors(rule: Rule) -> dict[str, list[str]]:
 
 
 def _audience_errors(rule: Rule) -> dict[str, list[str]]:
+    if rule.segment_id is not None and rule.segment.label_id != rule.label_id:
+        return {"segment": ["Choose a segment of the rule's own label."]}
     tree = rule.segment_conditions
     if not tree:
         return {}

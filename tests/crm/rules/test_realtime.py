@@ -209,3 +209,48 @@ def test_rules_fire_in_priority_order(tenant_a):
         (late.pk, "applied"),
     ]
     assert _points(tenant_a.player) == 0
+
+
+def test_an_expression_computes_the_amount_from_the_event_and_the_state(tenant_a):
+    rule_make(tenant_a.label, conditions=[], activities=[{"type": "points", "expression": "event.deposit_amount / 10"}])
+    rule_make(
+        tenant_a.label,
+        trigger_type="login",
+        conditions=[],
+        activities=[{"type": "gems", "expression": "state.points * 2"}],
+    )
+    feed(tenant_a.label, [deposit(125.5), deposit(5)])  # 12.55 -> 12; 0.5 -> nothing
+    assert _points(tenant_a.player) == 12
+    assert RuleEffect.objects.order_by("id").last().results[0] == {
+        "activity": 0, "type": "points", "status": "nothing", "amount": 0
+    }  # fmt: skip
+    feed(tenant_a.label, [{**deposit(1), "type": "login", "payload": {}}])
+    assert wallet_get(player=tenant_a.player).gems == 24
+
+
+def test_the_audience_limits_who_gets_the_effect(tenant_a):
+    from crm.services.segments import segment_save
+    from tests.factories import PlayerFactory
+
+    PlayerFactory(brand=tenant_a.brand, label=tenant_a.label, user_ext_id="greek", user_country="GR")
+    malta = segment_save(label=tenant_a.label, name="Malta", conditions={"all": [{"field": "user_country", "op": "eq",
+                         "value": "MT"}]})  # fmt: skip
+    by_segment = rule_make(tenant_a.label, segment=malta)
+    by_tree = rule_make(
+        tenant_a.label, segment_conditions={"all": [{"field": "user_country", "op": "eq", "value": "GR"}]}
+    )
+    feed(tenant_a.label, [deposit(100), deposit(100, user="greek")])
+    assert set(RuleEffect.objects.values_list("rule_id", "player__user_ext_id")) == {
+        (by_segment.pk, "shared-player"),
+        (by_tree.pk, "greek"),
+    }
+
+
+def test_an_active_rule_cannot_name_another_labels_segment(tenant_a, tenant_b):
+    from backoffice.errors import DomainValidationError
+    from crm.services.segments import segment_save
+
+    other = segment_save(label=tenant_b.label, name="B", conditions={"all": []})
+    with pytest.raises(DomainValidationError) as exc:
+        rule_make(tenant_a.label, segment=other)
+    assert exc.value.errors == {"segment": ["Choose a segment of the rule's own label."]}
