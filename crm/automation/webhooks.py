@@ -63,9 +63,9 @@ def _dispatch(delivery_id: int) -> None:
 
 
 _CLAIM = """
-UPDATE crm_webhookdelivery SET status = 'in_flight', claimed_at = now(), attempts = attempts + 1
- WHERE id = %s AND next_attempt_at <= now()
-   AND (status = 'pending' OR (status = 'in_flight' AND claimed_at < now() - %s::interval))
+UPDATE crm_webhookdelivery SET status = 'in_flight', claimed_at = clock_timestamp(), attempts = attempts + 1
+ WHERE id = %s AND next_attempt_at <= clock_timestamp()
+   AND (status = 'pending' OR (status = 'in_flight' AND claimed_at < clock_timestamp() - %s::interval))
 RETURNING id
 """
 
