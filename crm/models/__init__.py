@@ -1,4 +1,13 @@
 from crm.models.aggregates import PlayerAggregate
+from crm.models.bonuses import (
+    Bonus,
+    BonusSource,
+    BonusStatus,
+    BonusTemplate,
+    BonusType,
+    DeliveryState,
+    TemplateSource,
+)
 from crm.models.events import Event, EventSource, EventType, FieldType
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
@@ -29,19 +38,17 @@ from crm.models.segments import (
 )
 
 __all__ = [
-    "Accumulator",
-    "BacktestRun",
-    "EffectStatus",
-    "Rule",
-    "RuleCounter",
-    "RuleEffect",
-    "RuleKind",
-    "RuleRun",
-    "RuleStat",
-    "RuleStatus",
-    "WebhookDelivery",
     "PARTITIONS",
     "AccountStatus",
+    "Accumulator",
+    "BacktestRun",
+    "Bonus",
+    "BonusSource",
+    "BonusStatus",
+    "BonusTemplate",
+    "BonusType",
+    "DeliveryState",
+    "EffectStatus",
     "Event",
     "EventSource",
     "EventType",
@@ -58,6 +65,13 @@ __all__ = [
     "Rollup",
     "RollupSpec",
     "RollupStatus",
+    "Rule",
+    "RuleCounter",
+    "RuleEffect",
+    "RuleKind",
+    "RuleRun",
+    "RuleStat",
+    "RuleStatus",
     "Segment",
     "SegmentImport",
     "SegmentImportRow",
@@ -65,4 +79,6 @@ __all__ = [
     "SegmentListEntry",
     "SegmentMember",
     "SegmentStatus",
+    "TemplateSource",
+    "WebhookDelivery",
 ]
