@@ -115,10 +115,8 @@ def _wallet_problems(a: dict[str, Any]) -> dict[str, str]:
         return {} if _positive_int(a["amount"]) else {"amount": f"A whole number from 1 to {MAX_AMOUNT:,}."}
     if not isinstance(a["expression"], str) or not a["expression"].strip():
         return {"expression": "An expression over event and state, e.g. event.bet_amount * 0.1."}
-    try:
-        from crm.expressions import ExpressionError, expression_compile
-    except ImportError:  # the expression language is not installed yet: refuse rather than accept blindly
-        return {"expression": "Expressions are not available yet."}
+    from crm.expressions import ExpressionError, expression_compile
+
     try:
         expression_compile(a["expression"])
     except ExpressionError as exc:
@@ -187,10 +185,8 @@ def _reference_problem(t: str, a: dict[str, Any], label_id: int) -> dict[str, st
         from gamification.models import Badge
 
         return {} if Badge.objects.filter(pk=ref, label_id=label_id).exists() else {key: "No such badge."}
-    try:
-        from crm.models.bonuses import BonusTemplate  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return {key: "Bonuses are not available yet."}
+    from crm.models.bonuses import BonusTemplate
+
     exists = BonusTemplate.objects.filter(pk=ref, label_id=label_id).exists()
     return {} if exists else {key: "No such bonus template."}
 

@@ -29,50 +29,14 @@ from crm.models.rules import BacktestRun
 log = structlog.get_logger(__name__)
 
 CHUNK = 50_000
-NUMERIC = "CASE WHEN jsonb_typeof(e.payload->%s) = 'number' THEN (e.payload->>%s)::numeric END"
-
-
-# --- event conditions as SQL (same semantics as gamification.conditions.conditions_compile) -----------------------
-def _eq(field: str, value: Any) -> tuple[str, list]:
-    if isinstance(value, bool):
-        return "(e.payload->%s) = %s::jsonb", [field, "true" if value else "false"]
-    if isinstance(value, int | float):
-        return f"({NUMERIC}) = %s", [field, field, Decimal(str(value))]
-    return "(jsonb_typeof(e.payload->%s) = 'string' AND lower(e.payload->>%s) = lower(%s))", [field, field, value]
-
-
-def _one(cond: Mapping[str, Any]) -> tuple[str, list]:
-    field, op, value = cond["field"], cond["op"], cond["value"]
-    if op in ("gt", "gte", "lt", "lte"):
-        symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
-        return f"coalesce(({NUMERIC}) {symbol} %s, false)", [field, field, Decimal(str(value))]
-    if op == "contains":
-        return (
-            "(jsonb_typeof(e.payload->%s) = 'string' AND strpos(lower(e.payload->>%s), lower(%s)) > 0)",
-            [field, field, value],
-        )
-    if op in ("eq", "ne"):
-        sql, params = _eq(field, value)
-    else:  # in, not_in
-        parts = [_eq(field, v) for v in value]
-        sql = "(" + " OR ".join(p[0] for p in parts) + ")"
-        params = [x for p in parts for x in p[1]]
-    sql = f"coalesce({sql}, false)"
-    return (f"NOT {sql}", params) if op in ("ne", "not_in") else (sql, params)
 
 
 def conditions_sql(conditions: list[Mapping[str, Any]]) -> tuple[str, list]:
-    """The event-condition list as a SQL boolean over `e.payload` (no conditions: TRUE)."""
-    try:  # the rollups helper's shared compiler, when present
-        from crm.conditions.events_sql import event_conditions_sql  # type: ignore[import-not-found,unused-ignore]
+    """The event-condition list as a SQL boolean over `e.payload` (no conditions: TRUE), with the exact semantics of
+    `gamification.conditions.conditions_compile` (the roll-ups' compiler)."""
+    from crm.conditions.events_sql import event_conditions_sql
 
-        return event_conditions_sql(list(conditions), payload="e.payload")
-    except ImportError:
-        pass
-    if not conditions:
-        return "TRUE", []
-    parts = [_one(c) for c in conditions]
-    return " AND ".join(f"({p[0]})" for p in parts), [x for p in parts for x in p[1]]
+    return event_conditions_sql(list(conditions), payload="e.payload")
 
 
 # --- the simulation ------------------------------------------------------------------------------------------------

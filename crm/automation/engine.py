@@ -289,11 +289,9 @@ def _badge(firing: Firing, player: Player, index: int, badge_id: int) -> acts.Ou
 
 
 def _bonus(firing: Firing, player: Player, index: int, template_id: int) -> acts.Outcome:
-    try:
-        from crm.models.bonuses import BonusTemplate  # type: ignore[import-not-found,unused-ignore]
-        from crm.services.bonuses import bonus_give  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return acts.Outcome("failed", {"code": "unavailable", "template": template_id})
+    from crm.models.bonuses import BonusTemplate
+    from crm.services.bonuses import bonus_give
+
     template = BonusTemplate.objects.filter(pk=template_id, label_id=player.label_id).first()
     if template is None:
         return acts.Outcome("failed", {"code": "not_found", "template": template_id})

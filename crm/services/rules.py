@@ -79,10 +79,8 @@ def _audience_errors(rule: Rule) -> dict[str, list[str]]:
         return {}
     if not isinstance(tree, dict):
         return {"segment_conditions": ["A condition tree (an object), or empty for every player."]}
-    try:
-        from crm.conditions import TreeError, tree_validate  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return {"segment_conditions": ["Audience conditions are not available yet."]}
+    from crm.conditions import TreeError, tree_validate
+
     try:
         tree_validate(tree, label_id=rule.label_id)
     except TreeError as exc:
