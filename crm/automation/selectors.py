@@ -23,10 +23,21 @@ def rules_for_actor(*, actor: Actor) -> QuerySet[Rule]:
         .annotate(
             total_fired=Sum("stats__fired"),
             total_applied=Sum("stats__applied"),
+            total_skipped=Sum("stats__skipped"),
             total_failed=Sum("stats__failed"),
             last_fired=Max("stats__last_fired_at"),
         )
     )
+
+
+def rule_for_actor(*, actor: Actor, rule_id: int) -> Rule:
+    """One of the actor's rules with its totals; NotFound for a missing id and another label's alike."""
+    from backoffice.errors import NotFound
+
+    rule = rules_for_actor(actor=actor).filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound("No such rule.")
+    return rule
 
 
 def rules_using_segment(segment) -> list[tuple[str, Any]]:
