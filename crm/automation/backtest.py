@@ -22,13 +22,21 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.automation import activities as acts
-from crm.automation.rules_cache import CompiledRule, period_key, rule_compile
+from crm.automation.rules_cache import CompiledRule, rule_compile
 from crm.models import AccountStatus
 from crm.models.rules import BacktestRun
 
 log = structlog.get_logger(__name__)
 
 CHUNK = 50_000
+# A cap period's key in SQL, exactly as `period_key` writes it (the local time is `e.occurred_at AT TIME ZONE %s`).
+PERIOD_SQL = {
+    "hour": "to_char(e.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD\"T\"HH24')",
+    "day": "to_char(e.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD')",
+    "week": "to_char(e.occurred_at AT TIME ZONE %s, 'IYYY-\"W\"IW')",
+    "month": "to_char(e.occurred_at AT TIME ZONE %s, 'YYYY-MM')",
+    "ever": "('ever' || left(%s, 0))",
+}
 
 
 def conditions_sql(conditions: list[Mapping[str, Any]]) -> tuple[str, list]:
@@ -60,10 +68,13 @@ class Simulation:
                                     "webhooks": 0}  # fmt: skip
         return row
 
-    def feed(self, player_id: int, at: dt.datetime, day: str, payload: dict[str, Any]) -> None:
-        row = self._day(day)
+    def feed(self, player_id: int, period: str, day: str, payload: dict[str, Any]) -> None:
+        """One matching event: `period` is its cap period's key (`period_key`, computed in SQL), `day` its local day."""
+        row = self.days.get(day) or self._day(day)
         row["matched"] += 1
-        if not self._counters_take(player_id, at):
+        if (self.rule.once_in_lifetime or self.rule.cap_count is not None) and not self._counters_take(
+            player_id, period
+        ):
             row["capped"] += 1
             return
         row["effects"] += 1
@@ -72,13 +83,13 @@ class Simulation:
         for index, activity in enumerate(self.rule.activities):
             self._cost(row, player_id, payload, index, activity)
 
-    def _counters_take(self, player_id: int, at: dt.datetime) -> bool:
+    def _counters_take(self, player_id: int, period: str) -> bool:
         rule = self.rule
         keys = []
         if rule.once_in_lifetime:
             keys.append(((player_id, "life"), 1))
         if rule.cap_count is not None:
-            keys.append(((player_id, period_key(rule.cap_period, at, self.tz)), rule.cap_count))
+            keys.append(((player_id, period), rule.cap_count))
         if any(self.counters[key] >= limit for key, limit in keys):
             return False
         for key, _ in keys:
@@ -142,8 +153,10 @@ def backtest_run(*, rule, days: int, now: dt.datetime | None = None, progress=No
     picks = "".join(", e.payload->%s" for _ in fields)
     excluded, currencies = _players_excluded(rule, compiled, now)
     sim = Simulation(compiled, tz=label.time_zone, currencies=currencies)
+    period = PERIOD_SQL.get(rule.cap_period or "", "left(%s, 0)")  # every branch takes the time zone once
     sql = (
-        f"SELECT e.player_id, e.occurred_at, e.id, to_char(e.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD'){picks}"  # noqa: S608
+        f"SELECT e.player_id, e.occurred_at, e.id, to_char(e.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD'),"  # noqa: S608
+        f" {period}{picks}"
         f" FROM crm_event e WHERE e.label_id = %s AND e.type = %s AND e.occurred_at >= %s AND e.occurred_at < %s"
         f" AND ({where}) AND (e.occurred_at, e.id) > (%s, %s) ORDER BY e.occurred_at, e.id LIMIT {CHUNK}"
     )
@@ -151,11 +164,13 @@ def backtest_run(*, rule, days: int, now: dt.datetime | None = None, progress=No
     seen, after = 0, (since - dt.timedelta(microseconds=1), 0)
     with connection.cursor() as cursor:
         while True:  # pages by (occurred_at, id), each in autocommit: the progress shows as it goes
-            cursor.execute(sql, [label.time_zone, *fields, label.pk, rule.trigger_type, since, now, *params, *after])
+            tz = label.time_zone
+            cursor.execute(sql, [tz, tz, *fields, label.pk, rule.trigger_type, since, now, *params, *after])
             rows = cursor.fetchall()
-            for player_id, at, _, day, *values in rows:
+            feed = sim.feed
+            for player_id, _, _, day, key, *values in rows:
                 if player_id not in excluded:
-                    sim.feed(player_id, at, day, _payload(fields, values))
+                    feed(player_id, key, day, _payload(fields, values) if fields else {})
             seen += len(rows)
             if len(rows) < CHUNK:
                 break

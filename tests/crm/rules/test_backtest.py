@@ -115,3 +115,20 @@ def test_a_bad_window_is_refused_naming_the_field(tenant_a):
     with pytest.raises(DomainValidationError) as exc:
         backtest_start(rule=rule, days=0)
     assert exc.value.errors == {"days": ["A whole number of days from 1 to 90."]}
+
+
+@pytest.mark.parametrize("period", ["hour", "day", "week", "month", "ever"])
+def test_the_sql_period_keys_equal_the_live_ones(period):
+    from django.db import connection
+
+    from crm.automation.backtest import PERIOD_SQL
+    from crm.automation.rules_cache import period_key
+
+    moments = [dt.datetime(2026, 1, 1, 4, 30, tzinfo=dt.UTC), dt.datetime(2025, 12, 29, 23, 59, tzinfo=dt.UTC),
+               dt.datetime(2026, 3, 29, 1, 15, tzinfo=dt.UTC), dt.datetime(2027, 1, 3, 12, 0, tzinfo=dt.UTC)]  # fmt: skip
+    for tz in ("UTC", "Pacific/Auckland", "America/Los_Angeles"):
+        for at in moments:
+            with connection.cursor() as cursor:
+                sql = f"SELECT {PERIOD_SQL[period]} FROM (SELECT %s::timestamptz AS occurred_at) e"  # noqa: S608
+                cursor.execute(sql, [tz, at])
+                assert cursor.fetchone()[0] == period_key(period, at, tz), (period, tz, at)
