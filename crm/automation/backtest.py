@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -39,7 +38,7 @@ PERIOD_SQL = {
 }
 
 
-def conditions_sql(conditions: list[Mapping[str, Any]]) -> tuple[str, list]:
+def conditions_sql(conditions: list[dict[str, Any]]) -> tuple[str, list]:
     """The event-condition list as a SQL boolean over `e.payload` (no conditions: TRUE), with the exact semantics of
     `gamification.conditions.conditions_compile` (the roll-ups' compiler)."""
     from crm.conditions.events_sql import event_conditions_sql
