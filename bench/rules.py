@@ -216,7 +216,8 @@ def latency_phase(stack: ExitStack, env: dict, workdir: Path, info: str, label, 
             time.sleep(0.2)
     if applied < count:  # the worker could not keep up: the figure says so rather than hide it
         log(f"WARNING: the automation worker applied {applied:,} of {count:,} events within "
-            f"{deadline - started:.0f} s: it cannot keep up with 500 events/s on this host; the p95 covers those")  # fmt: skip
+            f"{deadline - started:.0f} s: it cannot keep up with 500 events/s on this host; the p95 covers "
+            "those")  # fmt: skip
     ledger = sql(
         """SELECT extract(epoch FROM w.created_at - e.received_at) * 1000 FROM gamification_walletentry w
              JOIN crm_ruleeffect r ON w.key = 'rule:' || r.id || ':0' JOIN crm_event e ON e.id = r.event_id
