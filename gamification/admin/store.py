@@ -12,6 +12,7 @@ from unfold.decorators import display
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.models import Perm
+from crm.models import Segment
 from gamification.models import Level, StoreCategory, StoreItem, StorePurchase
 from gamification.services.store import item_is_on_sale
 
@@ -30,7 +31,12 @@ class StoreItemAdmin(LabelScopedAdmin):
     add_perm = change_perm = delete_perm = Perm.CONFIG_CHANGE
     # Categories and levels offered are those of labels where the user may change configuration; clean() then
     # refuses a category or level of another label than the item's.
-    scoped_foreign_keys = {**LabelScopedAdmin.scoped_foreign_keys, "category": StoreCategory, "target_level": Level}
+    scoped_foreign_keys = {
+        **LabelScopedAdmin.scoped_foreign_keys,
+        "category": StoreCategory,
+        "target_level": Level,
+        "audience": Segment,
+    }
     list_display = ("name", "type", "price_display", "stock_display", "cap_display", "is_active", "category", "label")
     list_select_related = ("label", "category")
     list_filter = (("label", ScopedRelatedFilter), ("type", ChoicesDropdownFilter), "is_active")
@@ -40,7 +46,7 @@ class StoreItemAdmin(LabelScopedAdmin):
         (None, {"fields": ("label", "category", "name", "description", "image_url")}),
         ("What it is", {"fields": ("type", "target_level")}),
         ("Price and limits", {"fields": ("price", "currency", "stock", "cap_count", "cap_period")}),
-        ("On sale", {"fields": ("is_active", "active_from", "active_till")}),
+        ("On sale", {"fields": ("is_active", "active_from", "active_till", "audience")}),
     )
     readonly_fields = ("preview",)
 

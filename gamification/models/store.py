@@ -109,6 +109,8 @@ class StoreItem(LabelScopedModel):
             errors["target_level"] = "The level must belong to the item's label."
         if self.category_id and self.label_id and self.category.label_id != self.label_id:
             errors["category"] = "The category must belong to the item's label."
+        if self.audience_id and self.label_id and self.audience.label_id != self.label_id:
+            errors["audience"] = "The segment must belong to the item's label."
         if self.active_from and self.active_till and self.active_till <= self.active_from:
             errors["active_till"] = "Must be after the start."
         if errors:

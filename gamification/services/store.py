@@ -12,6 +12,7 @@ from backoffice.errors import DomainValidationError, NotFound, Refused
 from crm.models import Player
 from gamification.facts import STORE_ITEM_PURCHASED, fact_emit
 from gamification.models import CapPeriod, StoreItem, StoreItemType, StorePurchase, Wallet, WalletSource
+from gamification.services.audience import audience_check
 from gamification.services.levels import level_changed_emit
 from gamification.services.wallet import MAX_KEY_LENGTH, ControlGroup, IdempotencyConflict, wallet_adjust
 
@@ -86,6 +87,7 @@ def store_purchase(*, player: Player, item: StoreItem, key: str) -> PurchaseResu
             raise ItemInactive("The item is not on sale.")
         if player.ach_gamification_in_control_group:
             raise ControlGroup("The player is in the gamification control group: the store is closed to them.")
+        audience_check(player_id=player.pk, segment_id=item.audience_id, what="This item")
         _cap_check(player, item, now)
         _stock_take(item)
         entry = wallet_adjust(
