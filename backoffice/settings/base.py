@@ -251,6 +251,8 @@ PITBOSS_BONUS_RETRY_BASE_SECONDS = env.float("PITBOSS_BONUS_RETRY_BASE_SECONDS",
 PITBOSS_BONUS_RETRY_MAX_SECONDS = env.float("PITBOSS_BONUS_RETRY_MAX_SECONDS", default=600.0)
 PITBOSS_BONUS_RETRY_WINDOW_SECONDS = env.int("PITBOSS_BONUS_RETRY_WINDOW_SECONDS", default=3600)
 PITBOSS_BONUS_STALE_SECONDS = env.int("PITBOSS_BONUS_STALE_SECONDS", default=240)
+# The queue bonus calls are sent to (a slow operator never holds up other work); tests use a queue of their own.
+PITBOSS_BONUS_QUEUE = env.str("PITBOSS_BONUS_QUEUE", default="bonus")
 # The built-in sandbox operator under /sandbox/ (Bonus API, replica): for the demo and the tests, never in production.
 PITBOSS_SANDBOX = env.bool("PITBOSS_SANDBOX", default=True)
 # --- event pipeline (crm.pipeline) ----------------------------------------------------------------------------------

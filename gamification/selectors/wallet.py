@@ -52,7 +52,7 @@ def store_items_for_player(*, player: Player, now: dt.datetime | None = None) ->
     items = (
         StoreItem.objects.for_label(player.label_id)
         .filter(on_sale, is_active=True)
-        .select_related("category", "target_level")
+        .select_related("category", "target_level", "bonus_template")
         .annotate(bought_in_period=bought)
     )
     allowed = audiences_of(player_id=player.pk, segment_ids={item.audience_id for item in items})
