@@ -160,3 +160,24 @@ def test_an_event_failed_at_creation_is_counted_once_when_its_retry_applies_it(t
     assert total(spec) == (2, Decimal("667.0"))
     pipeline_drain(group_names=["crm"])
     assert total(spec) == (2, Decimal("667.0"))
+
+
+def test_the_task_counts_page_by_page_and_queues_the_rest_when_its_time_is_up(tenant_a, queued, cleanup, monkeypatch):
+    from crm.tasks_rollups import rollup_backfill
+
+    ingest(tenant_a, [deposit(f"a{i}", i + 1, user=f"p{i % 2}") for i in range(5)])
+    pipeline_drain()
+    spec = rollup_spec_ensure(label_id=tenant_a.label.pk, behaviour=SUM)
+    again: list[int] = []
+    monkeypatch.setattr(rollup_backfill, "delay", again.append)
+    monkeypatch.setattr("crm.tasks_rollups.BUDGET_SECONDS", 0.0)  # one page per run
+    monkeypatch.setattr(service.rollup_backfill_page, "__kwdefaults__", {"limit": 2})
+
+    runs = [rollup_backfill(spec.pk)]
+    while again:
+        runs.append(rollup_backfill(again.pop()))
+
+    assert runs == [False, False, True]  # pages of 2, 2 and 1 events
+    spec.refresh_from_db()
+    assert (spec.status, spec.backfill_events) == (RollupStatus.READY, 5)
+    assert total(spec) == (5, Decimal("15"))
