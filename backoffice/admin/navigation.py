@@ -34,6 +34,10 @@ def events_active(request) -> bool:
     return request.path.startswith(explorer) and not request.path.startswith(dashboard)
 
 
+def rules(request) -> bool:
+    return _can_view(request, "crm.Rule")
+
+
 def pipeline_failures(request) -> bool:
     return _can_view(request, "crm.PipelineFailure")
 

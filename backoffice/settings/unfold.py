@@ -45,6 +45,7 @@ UNFOLD = {
                         **_item("Events", "receipt_long", "admin:crm_event_changelist", "events"),
                         "active": "backoffice.admin.navigation.events_active",
                     },
+                    _item("Automation rules", "bolt", "admin:crm_rule_changelist", "rules"),
                     _item("Bonuses", "redeem", "admin:crm_bonus_changelist", "bonuses"),
                     _item("Bonus templates", "card_giftcard", "admin:crm_bonustemplate_changelist", "bonus_templates"),
                 ],

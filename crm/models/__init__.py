@@ -12,6 +12,19 @@ from crm.models.events import Event, EventSource, EventType, FieldType
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
 from crm.models.rollups import Rollup, RollupSpec, RollupStatus
+from crm.models.rules import (
+    Accumulator,
+    BacktestRun,
+    EffectStatus,
+    Rule,
+    RuleCounter,
+    RuleEffect,
+    RuleKind,
+    RuleRun,
+    RuleStat,
+    RuleStatus,
+    WebhookDelivery,
+)
 from crm.models.segments import (
     ImportMode,
     ImportStatus,
@@ -27,12 +40,15 @@ from crm.models.segments import (
 __all__ = [
     "PARTITIONS",
     "AccountStatus",
+    "Accumulator",
+    "BacktestRun",
     "Bonus",
     "BonusSource",
     "BonusStatus",
     "BonusTemplate",
     "BonusType",
     "DeliveryState",
+    "EffectStatus",
     "Event",
     "EventSource",
     "EventType",
@@ -49,6 +65,13 @@ __all__ = [
     "Rollup",
     "RollupSpec",
     "RollupStatus",
+    "Rule",
+    "RuleCounter",
+    "RuleEffect",
+    "RuleKind",
+    "RuleRun",
+    "RuleStat",
+    "RuleStatus",
     "Segment",
     "SegmentImport",
     "SegmentImportRow",
@@ -57,4 +80,5 @@ __all__ = [
     "SegmentMember",
     "SegmentStatus",
     "TemplateSource",
+    "WebhookDelivery",
 ]
