@@ -11,7 +11,6 @@ class Migration(migrations.Migration):
     dependencies = [
         ('backoffice', '0003_exchange_rate'),
         ('crm', '0009_segments'),
-        ('crm', '0011_bonuses'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
