@@ -27,6 +27,7 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
+from crm.admin.builder import DurationWordsField, EventConditionsField, duration_words
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.handlers.mission_config import missions_cache_clear
 from gamification.models import (
@@ -62,6 +63,8 @@ def _conditions_checked(value):
 
 
 class MissionTaskForm(forms.ModelForm):
+    conditions = EventConditionsField(type_field="event_type", label="Conditions")
+
     class Meta:
         model = MissionTask
         fields = ("conditions",)
@@ -86,7 +89,7 @@ class MissionTaskInline(LabelScopedTabularInline):
     fields = ("position", "name", "event_type", "conditions", "described", "aggregation", "sum_field", "target",
               "window")  # fmt: skip
     readonly_fields = ("described",)
-    formfield_overrides = {models.JSONField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})}}
+    formfield_overrides = {models.DurationField: {"form_class": DurationWordsField}}
 
     @display(description="In plain words")
     def described(self, obj) -> str:
@@ -108,6 +111,11 @@ class MissionForm(forms.ModelForm):
         required=False,
         widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "1, 15, 28"}),
         help_text="Recurring on days of the month: the days it runs, 1 to 31, separated by commas.",
+    )
+    unlock_event_conditions = EventConditionsField(
+        type_field="unlock_event_type",
+        label="Unlock event conditions",
+        help_text="Conditions on the unlocking event's fields; every one must hold.",
     )
 
     class Meta:
@@ -167,6 +175,7 @@ class MissionAdmin(LabelScopedAdmin):
         models.URLField: {"assume_scheme": "https"},
         # Texts per language, custom data, lists of days: short JSON, so short boxes that grow when typed in.
         models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
+        models.DurationField: {"form_class": DurationWordsField},
     }
     actions_detail = ["activate", "archive"]
     fieldsets = (
@@ -248,7 +257,7 @@ class MissionAdmin(LabelScopedAdmin):
                     f" (sum of {t.sum_field})" if t.sum_field else " times",
                     t.event_type,
                     conditions_describe(t.conditions),
-                    f", within {t.window}" if t.window else "",
+                    f", within {duration_words(t.window)}" if t.window else "",
                 )
                 for t in obj.tasks.all()
             ),
@@ -386,7 +395,7 @@ def _rewards(mission: Mission) -> str:
 def _terms(mission: Mission) -> str:
     terms = []
     if mission.requires_opt_in:
-        limit = f" and has {mission.time_limit} to finish." if mission.time_limit else "."
+        limit = f" and has {duration_words(mission.time_limit)} to finish." if mission.time_limit else "."
         terms.append(f"The player opts in first{limit}")
     if mission.active_from or mission.active_till:
         terms.append(f"Open {mission.active_from or 'from activation'} to {mission.active_till or 'archiving'}.")

@@ -23,6 +23,8 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
+from crm.admin.builder import DurationWordsField, EventConditionsField
+from crm.admin.builder import duration_words as _words
 from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.models import Badge, Schedule, ScoreMethod, Tournament, TournamentPrize, TournamentStatus
@@ -40,14 +42,7 @@ def nav_tournaments(request) -> bool:
 
 
 def duration_words(value) -> str:
-    if value is None:
-        return "-"
-    seconds = int(value.total_seconds())
-    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return str(value)
+    return _words(value) or "-"
 
 
 class TournamentPrizeForm(forms.ModelForm):
@@ -93,6 +88,10 @@ class TournamentPrizeInline(LabelScopedTabularInline):
 
 
 class TournamentForm(forms.ModelForm):
+    conditions = EventConditionsField(
+        type_field="event_type", label="Conditions", help_text="Only events matching every condition score."
+    )
+
     class Meta:
         model = Tournament
         fields = ("label", "conditions")
@@ -118,6 +117,7 @@ class TournamentAdmin(LabelScopedAdmin):
     formfield_overrides = {
         models.URLField: {"assume_scheme": "https"},
         models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
+        models.DurationField: {"form_class": DurationWordsField},
     }
     actions_detail = ["activate", "archive"]
     readonly_fields = ("status", "conditions_words", "preview")
