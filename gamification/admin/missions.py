@@ -27,7 +27,7 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
-from crm.admin.builder import DurationWordsField, EventConditionsField, duration_words
+from crm.admin.builder import DurationWordsField, DurationWordsWidget, EventConditionsField, duration_words
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.handlers.mission_config import missions_cache_clear
 from gamification.models import (
@@ -63,7 +63,7 @@ def _conditions_checked(value):
 
 
 class MissionTaskForm(forms.ModelForm):
-    conditions = EventConditionsField(type_field="event_type", label="Conditions")
+    conditions = EventConditionsField(type_field="event_type", number_fields=("sum_field",), label="Conditions")
 
     class Meta:
         model = MissionTask
@@ -86,10 +86,12 @@ class MissionTaskInline(LabelScopedTabularInline):
     form = MissionTaskForm
     formset = MissionTaskFormSet
     extra = 0
-    fields = ("position", "name", "event_type", "conditions", "described", "aggregation", "sum_field", "target",
-              "window")  # fmt: skip
+    # Stacked: each task's condition builder needs the page's width, which a table cell does not give it.
+    template = "admin/edit_inline/stacked.html"
+    fields = (("name", "position"), "event_type", "conditions", "described", ("aggregation", "sum_field"),
+              ("target", "window"))  # fmt: skip
     readonly_fields = ("described",)
-    formfield_overrides = {models.DurationField: {"form_class": DurationWordsField}}
+    formfield_overrides = {models.DurationField: {"form_class": DurationWordsField, "widget": DurationWordsWidget}}
 
     @display(description="In plain words")
     def described(self, obj) -> str:
@@ -175,7 +177,7 @@ class MissionAdmin(LabelScopedAdmin):
         models.URLField: {"assume_scheme": "https"},
         # Texts per language, custom data, lists of days: short JSON, so short boxes that grow when typed in.
         models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
-        models.DurationField: {"form_class": DurationWordsField},
+        models.DurationField: {"form_class": DurationWordsField, "widget": DurationWordsWidget},
     }
     actions_detail = ["activate", "archive"]
     fieldsets = (

@@ -23,7 +23,7 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
-from crm.admin.builder import DurationWordsField, EventConditionsField
+from crm.admin.builder import DurationWordsField, DurationWordsWidget, EventConditionsField
 from crm.admin.builder import duration_words as _words
 from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import conditions_describe, conditions_validate
@@ -89,7 +89,10 @@ class TournamentPrizeInline(LabelScopedTabularInline):
 
 class TournamentForm(forms.ModelForm):
     conditions = EventConditionsField(
-        type_field="event_type", label="Conditions", help_text="Only events matching every condition score."
+        type_field="event_type",
+        number_fields=("score_field",),
+        label="Conditions",
+        help_text="Only events matching every condition score.",
     )
 
     class Meta:
@@ -117,7 +120,7 @@ class TournamentAdmin(LabelScopedAdmin):
     formfield_overrides = {
         models.URLField: {"assume_scheme": "https"},
         models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
-        models.DurationField: {"form_class": DurationWordsField},
+        models.DurationField: {"form_class": DurationWordsField, "widget": DurationWordsWidget},
     }
     actions_detail = ["activate", "archive"]
     readonly_fields = ("status", "conditions_words", "preview")

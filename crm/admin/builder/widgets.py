@@ -113,16 +113,18 @@ class BuilderWidget(forms.Textarea):
 
 class EventConditionsWidget(BuilderWidget):
     """An event-condition list (`[{"field", "op", "value"}, ...]`, gamification/conditions.py) for the event type
-    chosen in the sibling field `type_field` (in an inline, the sibling of the same row)."""
+    chosen in the sibling field `type_field` (in an inline, the sibling of the same row). The sibling boxes named in
+    `number_fields` (a summed or scored field) are offered the type's numeric fields."""
 
     mode = EVENT
 
-    def __init__(self, attrs=None, *, type_field: str = "event_type", **kwargs):
+    def __init__(self, attrs=None, *, type_field: str = "event_type", number_fields: tuple[str, ...] = (), **kwargs):
         super().__init__(attrs, **kwargs)
         self.type_field = type_field
+        self.number_fields = number_fields
 
     def builder_data(self) -> dict[str, Any]:
-        return {**super().builder_data(), "type-field": self.type_field}
+        return {**super().builder_data(), "type-field": self.type_field, "number-fields": ",".join(self.number_fields)}
 
 
 class ConditionTreeWidget(BuilderWidget):
@@ -156,20 +158,27 @@ class _ConditionsField(forms.JSONField):
 
 
 class EventConditionsField(_ConditionsField):
-    """A JSON field edited with `EventConditionsWidget`; validators stay the form's (clean_<name>, model clean)."""
+    """A JSON field edited with `EventConditionsWidget`; validators stay the form's (clean_<name>, model clean). A new
+    row starts with no condition (`[]`)."""
 
     widget_class = EventConditionsWidget
 
-    def __init__(self, *, type_field: str = "event_type", **kwargs):
-        super().__init__(widget_options={"type_field": type_field}, **kwargs)
+    def __init__(self, *, type_field: str = "event_type", number_fields: tuple[str, ...] = (), **kwargs):
+        kwargs.setdefault("initial", list)
+        super().__init__(widget_options={"type_field": type_field, "number_fields": number_fields}, **kwargs)
+
+
+def _everyone() -> dict:
+    return {"all": []}
 
 
 class ConditionTreeField(_ConditionsField):
-    """A JSON field edited with `ConditionTreeWidget`."""
+    """A JSON field edited with `ConditionTreeWidget`; a new object starts with `initial` (default: everyone)."""
 
     widget_class = ConditionTreeWidget
 
     def __init__(self, *, audience_url: str | None = None, **kwargs):
+        kwargs.setdefault("initial", _everyone)
         super().__init__(widget_options={"audience_url": audience_url}, **kwargs)
 
 

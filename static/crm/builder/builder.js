@@ -182,8 +182,13 @@
             if (label) label.addEventListener("change", () => this.load());
             const type = this.sibling(this.root.dataset.typeField);
             if (type) {
-                type.addEventListener("input", () => this.catalogue && this.render());
-                type.addEventListener("change", () => this.catalogue && this.render());
+                const refresh = () => {
+                    if (!this.catalogue) return;
+                    this.decorateNumberFields();
+                    this.render();
+                };
+                type.addEventListener("input", refresh);
+                type.addEventListener("change", refresh);
             }
         }
 
@@ -202,8 +207,8 @@
 
         parse() {
             const text = this.textarea.value.trim();
-            if (!text) return this.mode === "event" ? [] : { all: [] };
-            const value = JSON.parse(text);
+            const value = text ? JSON.parse(text) : null;
+            if (value === null) return this.mode === "event" ? [] : { all: [] };
             if (this.mode === "event" && !Array.isArray(value)) throw new Error("not a list");
             if (this.mode === "tree" && (value === null || typeof value !== "object" || Array.isArray(value))) {
                 throw new Error("not a tree");
@@ -243,6 +248,23 @@
                 this.catalogue.event_types.map((t) => h("option", { value: t.name, label: t.label })));
             this.root.append(list);
             type.setAttribute("list", listId);
+            this.decorateNumberFields();
+        }
+
+        // Sibling boxes naming a numeric field of the type (a sum, a score) suggest the type's numeric fields.
+        decorateNumberFields() {
+            const names = (this.root.dataset.numberFields || "").split(",").filter(Boolean);
+            const info = this.typeInfo(this.eventType());
+            for (const name of names) {
+                const input = this.sibling(name);
+                if (!input || input.tagName !== "INPUT") continue;
+                const listId = `${this.id}-${name}-fields`;
+                document.getElementById(listId)?.remove();
+                const numeric = info ? info.fields.filter((f) => f.kind === "integer" || f.kind === "number") : [];
+                this.root.append(h("datalist", { id: listId },
+                    numeric.map((f) => h("option", { value: f.name, label: f.label }))));
+                input.setAttribute("list", listId);
+            }
         }
 
         raw(message) {
@@ -894,12 +916,16 @@
 
     // --- value controls -------------------------------------------------------------------------------------------
     function numberInput(value, kind, key, set, label = "Value") {
+        // A stored value that is not a number (a server error says so) stays visible, as text, until corrected.
+        const wrong = value !== null && value !== undefined && value !== "" && typeof value !== "number";
         const input = h("input", {
-            type: "number", class: "pb-input pb-number", step: kind === "integer" ? "1" : "any",
-            value: typeof value === "number" ? String(value) : "", "aria-label": label, "data-key": `${key}:value${label === "Value" ? "" : `:${label}`}`,
+            type: wrong ? "text" : "number", "aria-invalid": wrong ? "true" : null, class: "pb-input pb-number", step: kind === "integer" ? "1" : "any",
+            value: typeof value === "number" || wrong ? String(value) : "", "aria-label": label, "data-key": `${key}:value${label === "Value" ? "" : `:${label}`}`,
             oninput: (e) => {
-                const text = e.target.value;
-                set(text === "" ? null : kind === "integer" && /^-?\d+$/.test(text) ? parseInt(text, 10) : Number(text));
+                const text = e.target.value.trim();
+                const number = Number(text);
+                e.target.setAttribute("aria-invalid", String(text !== "" && Number.isNaN(number)));
+                set(text === "" ? null : Number.isNaN(number) ? text : number);
             },
         });
         return input;
