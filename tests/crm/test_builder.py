@@ -356,3 +356,14 @@ def test_durations_are_written_as_a_person_writes_them():
     with pytest.raises(ValidationError, match="At most 3650 days"):
         field.clean("5000 days")
     assert field.clean("3 weeks") == dt.timedelta(days=21)
+
+
+# --- human labels ----------------------------------------------------------------------------------------------------
+def test_the_player_page_speaks_the_builders_words(tenant_a, staff_client):
+    page = staff_client(tenant_a.admin).get(reverse("admin:crm_player_change", args=[tenant_a.player.pk]))
+    text = page.content.decode()
+    for label in ("In gamification control group", "Account status", "Registration date", "Wallet currency",
+                  "KYC status", "Birth date", "Player id (operator)"):  # fmt: skip
+        assert f">{label}<" in re.sub(r"\s*<", "<", re.sub(r">\s*", ">", text)), label
+    for raw in ("Ach gamification", "Core account status", "Core kyc status", "User ext id"):
+        assert raw not in text, raw

@@ -60,12 +60,30 @@ def words(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+# Player columns the condition table does not name (it tests them under another key, or not at all).
+PLAYER_LABELS = {
+    "user_ext_id": "Player id (operator)",
+    "dt_update": "Profile changed (operator)",
+    "custom": "Custom properties",
+    "markers": "Markers",
+}
+
+
 def _user_field_labels() -> dict[str, str]:
     from crm.conditions.fields import FIELDS  # the engine's table: one label per field, shared with the player page
 
     labels = {key: fdef.label for key, fdef in FIELDS.items()}
     labels["ach_gamification_in_control_group"] = FIELDS["gamification.control_group"].label
     return labels
+
+
+def player_field_labels() -> dict[str, str]:
+    """Human labels of the player's columns ("In gamification control group", not "Ach gamification in control
+    group"): the words the condition builder uses for the same fields, so a manager reads one name everywhere."""
+    from crm.models import Player
+
+    columns = {f.name for f in Player._meta.get_fields()}
+    return {key: label for key, label in {**_user_field_labels(), **PLAYER_LABELS}.items() if key in columns}
 
 
 def _event_field(type_name: str, name: str, info, profile_labels: dict[str, str]) -> dict[str, Any] | None:
