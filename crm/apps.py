@@ -7,4 +7,5 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm import handlers  # noqa: F401 - registers the CRM's pipeline handlers
+        # Registers the CRM's pipeline handlers (profile, aggregates, segments) and the segment leaf of condition trees.
+        from crm import conditions_segment, handlers, handlers_segments  # noqa: F401

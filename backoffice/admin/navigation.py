@@ -19,6 +19,10 @@ def players(request) -> bool:
     return _can_view(request, "crm.Player")
 
 
+def segments(request) -> bool:
+    return _can_view(request, "crm.Segment")
+
+
 def events(request) -> bool:
     """The event explorer and the ingestion dashboard."""
     return _can_view(request, "crm.Event")

@@ -228,6 +228,8 @@ CELERY_BEAT_SCHEDULE = {
     "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
     "missions-expire": {"task": "gamification.missions_expire", "schedule": 60.0, "options": {"expires": 55}},
     "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
+    # Segments' time-driven changes (relative dates, gamification state): entered / left events within 5 minutes.
+    "segments-refresh": {"task": "crm.segments_refresh", "schedule": 300.0, "options": {"expires": 290}},
 }
 # --- event pipeline (crm.pipeline) ----------------------------------------------------------------------------------
 # Events per page at most (one transaction of a group in one partition): per-batch costs are shared by more events.

@@ -40,6 +40,7 @@ UNFOLD = {
                 "title": "CRM",
                 "items": [
                     _item("Players", "groups", "admin:crm_player_changelist", "players"),
+                    _item("Segments", "group_work", "admin:crm_segment_changelist", "segments"),
                     {
                         **_item("Events", "receipt_long", "admin:crm_event_changelist", "events"),
                         "active": "backoffice.admin.navigation.events_active",

@@ -1,9 +1,17 @@
 from django.urls import path
 
-from crm.api import events, views
+from crm.api import events, segments, views
 
 urlpatterns = [
     path("events", events.EventIngestView.as_view(), name="event-ingest"),
     path("players", views.PlayerListView.as_view(), name="player-list"),
     path("players/<str:ext_brand_id>/<str:user_ext_id>", views.PlayerDetailView.as_view(), name="player-detail"),
+    path("segments", segments.SegmentListView.as_view(), name="segment-list"),
+    path("segments/<int:segment_id>", segments.SegmentDetailView.as_view(), name="segment-detail"),
+    path("segments/<int:segment_id>/members", segments.SegmentMembersView.as_view(), name="segment-members"),
+    path(
+        "segments/<int:segment_id>/members/<str:ext_brand_id>/<str:user_ext_id>",
+        segments.SegmentMembershipView.as_view(),
+        name="segment-membership",
+    ),
 ]
