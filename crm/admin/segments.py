@@ -10,11 +10,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.urls import path, reverse
+from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
-from unfold.widgets import UnfoldAdminTextareaWidget
 
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
@@ -22,6 +21,7 @@ from backoffice.admin.helpers import badge
 from backoffice.errors import DomainError, DomainValidationError
 from backoffice.models import Perm
 from crm.admin import segment_pages
+from crm.admin.builder import ConditionTreeField, builder_label
 from crm.conditions import TreeError, tree_describe
 from crm.models import Segment, SegmentKind, SegmentStatus
 from crm.segments_selectors import segments_for_actor
@@ -38,18 +38,25 @@ STATUS_VARIANTS = {SegmentStatus.ACTIVE: "success", SegmentStatus.PAUSED: "warni
 
 
 class SegmentForm(forms.ModelForm):
-    """The segment's fields; `conditions` is a plain JSON box (the builder widget replaces it)."""
+    """The segment's fields; `conditions` is edited with the condition builder (crm/admin/builder), which counts the
+    audience as the manager edits."""
 
-    conditions = forms.JSONField(
-        required=False,
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 8, "class": "font-mono"}),
-        help_text='The condition tree as JSON, e.g. {"all": [{"field": "core_account_status", "op": "eq", '
-        '"value": "ACTIVE"}]}. Leave empty for an imported segment.',
+    conditions = ConditionTreeField(
+        audience_url=reverse_lazy("admin:crm_segment_audience"),
+        help_text="Players matching these conditions. Accounts that are not ACTIVE get no marketing: a new segment "
+        "starts with that condition, which may be removed. Not used by an imported segment.",
     )
 
     class Meta:
         model = Segment
         fields = ("label", "name", "description", "kind", "status", "conditions")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "conditions" in self.fields:
+            # The label is read-only once saved: tell the builder, and keep the segment out of its own choices.
+            builder_label(self, self.instance.label_id)
+            self.fields["conditions"].widget.exclude_segment = self.instance.pk
 
     def clean(self):
         data = super().clean()

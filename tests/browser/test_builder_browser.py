@@ -147,3 +147,95 @@ def test_a_server_error_sits_next_to_its_row_and_changes_nothing(browser, live_s
     _shot(page, "72-builder-server-error-on-its-row")
     _shot_of(page.locator("#tasks-group"), "72b-builder-server-error-close-up")
     assert MissionTask.objects.get(mission=mission).conditions[1] == {"field": "stake", "op": "gte", "value": 5}
+
+
+def test_a_manager_builds_a_segment_tree_by_clicking_and_sees_its_audience(browser, live_server, riviera):  # noqa: F811
+    from crm.models import Segment
+
+    page = _login(browser, live_server)
+    page.goto(f"{live_server.url}{reverse('admin:crm_segment_add')}")
+    page.fill("#id_name", "Maltese VIPs")
+    builder = page.locator("[data-condition-builder='tree']")
+    leaves = builder.get_by_test_id("builder-leaf")
+    expect(leaves).to_have_count(1)  # a new segment starts with "Account status is ACTIVE"
+    assert leaves.nth(0).get_by_label("Player field").input_value() == "core_account_status"
+
+    builder.get_by_test_id("builder-add-field").last.click()
+    country = leaves.nth(1)
+    country.get_by_label("Player field").select_option("user_country")
+    country.get_by_label("Comparison").select_option("eq")
+    country.get_by_label("Value").fill("MT")
+    # A nested "any of" group: the marker vip, or at least 100 points.
+    builder.get_by_test_id("builder-add-group").last.click()
+    group = builder.get_by_test_id("builder-group").nth(1)
+    expect(group.get_by_label("Match")).to_have_value("any")
+    group.get_by_test_id("builder-add-field").click()
+    marker = group.get_by_test_id("builder-leaf").nth(0)
+    marker.get_by_label("Player field").select_option("markers")
+    marker.get_by_label("Comparison").select_option("has")
+    marker.get_by_label("Value").fill("vip")
+    group.get_by_test_id("builder-add-field").click()
+    points = group.get_by_test_id("builder-leaf").nth(1)
+    points.get_by_label("Player field").select_option("gamification.points")
+    points.get_by_label("Comparison").select_option("gte")
+    points.get_by_label("Value").fill("100")
+    # An activity condition shows its own controls (taken out again: behaviour leaves come with the roll-ups).
+    builder.get_by_test_id("builder-add-behaviour").first.click()
+    activity = builder.get_by_test_id("builder-leaf").last
+    expect(activity.get_by_label("Event type")).to_have_value("deposit")
+    expect(activity.get_by_label("Number of days")).to_have_value("30 days")
+    activity.get_by_label("Number of days").fill("2 weeks")
+    assert (
+        "who had at least 1 deposit event in the last 14 days" in builder.get_by_test_id("builder-preview").inner_text()
+    )
+    _shot_of(builder, "73b-builder-segment-activity-close-up")
+    activity.get_by_role("button", name="Remove this condition").click()
+
+    preview = builder.get_by_test_id("builder-preview")
+    expected = (
+        "Players whose account status is Active, whose country is Malta and "
+        "(who have the marker “vip” or whose points is at least 100)."
+    )
+    expect(preview).to_have_text(expected)
+    expect(builder.get_by_test_id("builder-audience")).to_have_text("Audience: 2 players")
+    _shot(page, "73-builder-segment-tree")
+    _shot_of(builder, "73c-builder-segment-tree-close-up")
+    page.click("button[name=_continue]")
+    page.wait_for_url(re.compile(r".*/segment/\d+/change/$"))
+    segment = Segment.objects.get(name="Maltese VIPs")
+    assert segment.conditions == {
+        "all": [
+            {"field": "core_account_status", "op": "eq", "value": "ACTIVE"},
+            {"field": "user_country", "op": "eq", "value": "MT"},
+            {"any": [{"field": "markers", "op": "has", "value": "vip"},
+                     {"field": "gamification.points", "op": "gte", "value": 100}]},
+        ]
+    }  # fmt: skip
+
+    page.reload()
+    builder = page.locator("[data-condition-builder='tree']")
+    expect(builder.get_by_test_id("builder-preview")).to_have_text(expected)
+    expect(builder.get_by_test_id("builder-leaf")).to_have_count(4)
+    assert json.loads(builder.locator("textarea").input_value()) == segment.conditions
+    expect(builder.get_by_test_id("builder-audience")).to_have_text("Audience: 2 players")
+    _shot(page, "74-builder-segment-tree-reloaded")
+
+
+def test_the_builder_works_from_the_keyboard(browser, live_server, riviera):  # noqa: F811
+    page = _login(browser, live_server)
+    page.goto(f"{live_server.url}{reverse('admin:crm_segment_add')}")
+    builder = page.locator("[data-condition-builder='tree']")
+    expect(builder.get_by_test_id("builder-leaf")).to_have_count(1)
+    add = builder.get_by_test_id("builder-add-field").last
+    add.focus()
+    page.keyboard.press("Enter")
+    # The new condition's field menu has the focus: choose by keyboard, then Tab to its comparison.
+    focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')")
+    assert focused == "Player field"
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Comparison"
+    remove = builder.get_by_test_id("builder-leaf").nth(1).get_by_role("button", name="Remove this condition")
+    remove.focus()
+    page.keyboard.press("Enter")
+    expect(builder.get_by_test_id("builder-leaf")).to_have_count(1)
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "builder-add-field"

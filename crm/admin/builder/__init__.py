@@ -15,6 +15,7 @@ from crm.admin.builder.widgets import (
     ConditionTreeWidget,
     EventConditionsField,
     EventConditionsWidget,
+    builder_label,
     errors_by_row,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "DurationWordsWidget",
     "EventConditionsField",
     "EventConditionsWidget",
+    "builder_label",
     "duration_parse",
     "duration_words",
     "errors_by_row",

@@ -758,6 +758,16 @@
             this.audienceTimer = setTimeout(() => this.countAudience(url), delay);
         }
 
+        // The tree, and where it is counted: the segment being edited (so it cannot name itself) or the label.
+        audienceBody() {
+            const body = { conditions: this.state };
+            const segment = Number(this.root.dataset.excludeSegment);
+            const label = Number(this.labelId());
+            if (segment) body.segment = segment;
+            else if (label) body.label = label;
+            return body;
+        }
+
         async countAudience(url) {
             const ticket = ++this.audienceRequest;
             this.audience.textContent = "Audience: counting…";
@@ -765,7 +775,7 @@
                 const response = await fetch(url, {
                     method: "POST", credentials: "same-origin",
                     headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken(this.form) },
-                    body: JSON.stringify({ conditions: this.state, label: this.labelId() || undefined }),
+                    body: JSON.stringify(this.audienceBody()),
                 });
                 const body = await response.json().catch(() => ({}));
                 if (ticket !== this.audienceRequest || !this.audience) return;
