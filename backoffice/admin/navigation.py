@@ -34,12 +34,32 @@ def events_active(request) -> bool:
     return request.path.startswith(explorer) and not request.path.startswith(dashboard)
 
 
+def rules(request) -> bool:
+    return _can_view(request, "crm.Rule")
+
+
 def pipeline_failures(request) -> bool:
     return _can_view(request, "crm.PipelineFailure")
 
 
 def event_types(request) -> bool:
     return _can_view(request, "crm.EventType")
+
+
+def bonuses(request) -> bool:
+    return _can_view(request, "crm.Bonus")
+
+
+def bonus_templates(request) -> bool:
+    return _can_view(request, "crm.BonusTemplate")
+
+
+def bonus_api(request) -> bool:
+    return _can_view(request, "integrations.BonusApiConnection")
+
+
+def sandbox_bonus_api(request) -> bool:
+    return _can_view(request, "integrations.SandboxBonusSettings")
 
 
 def wallet_entries(request) -> bool:

@@ -220,6 +220,13 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ROUTES = {
     "crm.pipeline_sweep": {"queue": "process"},
     "integrations.sync_*": {"queue": "sync"},
+    "crm.rules_webhook_deliver": {"queue": "deliver"},
+    "crm.rules_webhooks_sweep": {"queue": "deliver"},
+    "crm.rules_schedule_tick": {"queue": "process"},
+    "crm.rules_run_execute": {"queue": "process"},
+    "crm.rules_backtest": {"queue": "process"},
+    "crm.bonus_templates_sync": {"queue": "sync"},
+    "crm.bonus*": {"queue": "bonus"},
 }
 # Ingest needs no queue: the API and the stream consumer store events in their own processes, and the pipeline's
 # workers (`manage.py pipeline_work`) read them from the log. The sweeper is their fallback.
@@ -228,9 +235,23 @@ CELERY_BEAT_SCHEDULE = {
     "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
     "missions-expire": {"task": "gamification.missions_expire", "schedule": 60.0, "options": {"expires": 55}},
     "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
+    "rules-schedule": {"task": "crm.rules_schedule_tick", "schedule": 60.0, "options": {"expires": 55}},
+    "rules-webhooks-sweep": {"task": "crm.rules_webhooks_sweep", "schedule": 60.0, "options": {"expires": 55}},
     # Segments' time-driven changes (relative dates, gamification state): entered / left events within 5 minutes.
     "segments-refresh": {"task": "crm.segments_refresh", "schedule": 300.0, "options": {"expires": 290}},
+    "bonuses-sweep": {"task": "crm.bonuses_sweep", "schedule": 15.0, "options": {"expires": 14}},
+    "bonuses-expire": {"task": "crm.bonuses_expire", "schedule": 300.0, "options": {"expires": 290}},
+    "bonus-templates-sync": {"task": "crm.bonus_templates_sync", "schedule": 86400.0, "options": {"expires": 3600}},
 }
+# --- bonuses (crm.services.bonus_delivery) ----------------------------------------------------------------------------
+# Transient failures (5xx, 429, no connection) are retried with exponential backoff from the base, capped, for the
+# window; then the bonus is "issue failed". A claim older than the stale time (its worker died) is looked up again.
+PITBOSS_BONUS_RETRY_BASE_SECONDS = env.float("PITBOSS_BONUS_RETRY_BASE_SECONDS", default=5.0)
+PITBOSS_BONUS_RETRY_MAX_SECONDS = env.float("PITBOSS_BONUS_RETRY_MAX_SECONDS", default=600.0)
+PITBOSS_BONUS_RETRY_WINDOW_SECONDS = env.int("PITBOSS_BONUS_RETRY_WINDOW_SECONDS", default=3600)
+PITBOSS_BONUS_STALE_SECONDS = env.int("PITBOSS_BONUS_STALE_SECONDS", default=240)
+# The built-in sandbox operator under /sandbox/ (Bonus API, replica): for the demo and the tests, never in production.
+PITBOSS_SANDBOX = env.bool("PITBOSS_SANDBOX", default=True)
 # --- event pipeline (crm.pipeline) ----------------------------------------------------------------------------------
 # Events per page at most (one transaction of a group in one partition): per-batch costs are shared by more events.
 PITBOSS_PIPELINE_PAGE = env.int("PITBOSS_PIPELINE_PAGE", default=2000)

@@ -1,7 +1,30 @@
 from crm.models.aggregates import PlayerAggregate
+from crm.models.bonuses import (
+    Bonus,
+    BonusSource,
+    BonusStatus,
+    BonusTemplate,
+    BonusType,
+    DeliveryState,
+    TemplateSource,
+)
 from crm.models.events import Event, EventSource, EventType, FieldType
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
+from crm.models.rollups import Rollup, RollupSpec, RollupStatus
+from crm.models.rules import (
+    Accumulator,
+    BacktestRun,
+    EffectStatus,
+    Rule,
+    RuleCounter,
+    RuleEffect,
+    RuleKind,
+    RuleRun,
+    RuleStat,
+    RuleStatus,
+    WebhookDelivery,
+)
 from crm.models.segments import (
     ImportMode,
     ImportStatus,
@@ -17,6 +40,15 @@ from crm.models.segments import (
 __all__ = [
     "PARTITIONS",
     "AccountStatus",
+    "Accumulator",
+    "BacktestRun",
+    "Bonus",
+    "BonusSource",
+    "BonusStatus",
+    "BonusTemplate",
+    "BonusType",
+    "DeliveryState",
+    "EffectStatus",
     "Event",
     "EventSource",
     "EventType",
@@ -30,6 +62,16 @@ __all__ = [
     "PipelineTick",
     "Player",
     "PlayerAggregate",
+    "Rollup",
+    "RollupSpec",
+    "RollupStatus",
+    "Rule",
+    "RuleCounter",
+    "RuleEffect",
+    "RuleKind",
+    "RuleRun",
+    "RuleStat",
+    "RuleStatus",
     "Segment",
     "SegmentImport",
     "SegmentImportRow",
@@ -37,4 +79,6 @@ __all__ = [
     "SegmentListEntry",
     "SegmentMember",
     "SegmentStatus",
+    "TemplateSource",
+    "WebhookDelivery",
 ]
