@@ -26,8 +26,8 @@ from django.urls import reverse
 EVENT, TREE = "event", "tree"
 _CONDITION = re.compile(r"^Condition (\d+): (.+)$", re.S)
 # A tree path as crm.conditions names it: conditions.all[1].any[0].value; the node is the part made of group steps.
-_TREE_PATH = re.compile(r"^conditions((?:\.(?:all|any)\[\d+\]|\.not)*)((?:\.[A-Za-z_]+(?:\[\d+\])?)*): (.+)$", re.S)
-_SPLIT = re.compile(r"; (?=conditions[.:])")
+_TREE_PATH = re.compile(r"^\w*conditions((?:\.(?:all|any)\[\d+\]|\.not)*)((?:\.[A-Za-z_]+(?:\[\d+\])?)*): (.+)$", re.S)
+_SPLIT = re.compile(r"; (?=\w*conditions[.:])")
 _PLAIN_PARTS = {"field", "op", "value", "segment"}
 _WHERE = re.compile(r"^where\[(\d+)\]$")
 

@@ -209,6 +209,8 @@
             const text = this.textarea.value.trim();
             const value = text ? JSON.parse(text) : null;
             if (value === null) return this.mode === "event" ? [] : { all: [] };
+            // An empty object is how some trees say "no condition" (a rule's audience): the builder shows everyone.
+            if (this.mode === "tree" && value && !Array.isArray(value) && !Object.keys(value).length) return { all: [] };
             if (this.mode === "event" && !Array.isArray(value)) throw new Error("not a list");
             if (this.mode === "tree" && (value === null || typeof value !== "object" || Array.isArray(value))) {
                 throw new Error("not a tree");
