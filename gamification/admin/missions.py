@@ -63,7 +63,9 @@ def _conditions_checked(value):
 
 
 class MissionTaskForm(forms.ModelForm):
-    conditions = EventConditionsField(type_field="event_type", number_fields=("sum_field",), label="Conditions")
+    conditions = EventConditionsField(
+        type_field="event_type", number_fields=("sum_field",), money_in_base_currency=True, label="Conditions"
+    )
 
     class Meta:
         model = MissionTask

@@ -91,6 +91,7 @@ class TournamentForm(forms.ModelForm):
     conditions = EventConditionsField(
         type_field="event_type",
         number_fields=("score_field",),
+        money_in_base_currency=True,
         label="Conditions",
         help_text="Only events matching every condition score.",
     )

@@ -239,3 +239,37 @@ def test_the_builder_works_from_the_keyboard(browser, live_server, riviera):  # 
     page.keyboard.press("Enter")
     expect(builder.get_by_test_id("builder-leaf")).to_have_count(1)
     assert page.evaluate("() => document.activeElement.dataset.testid") == "builder-add-field"
+
+
+def test_a_rules_trigger_conditions_and_audience_use_the_same_builder(browser, live_server, riviera):  # noqa: F811
+    from crm.models.rules import Rule
+
+    page = _login(browser, live_server)
+    page.goto(f"{live_server.url}{reverse('admin:crm_rule_add')}")
+    page.fill("#id_name", "Big Maltese deposits")
+    page.fill("#id_trigger_type", "deposit")
+    trigger = page.locator("[data-condition-builder='event']:has(textarea[name='conditions'])")
+    trigger.get_by_test_id("builder-add-condition").click()
+    row = trigger.get_by_test_id("builder-row").nth(0)
+    row.get_by_label("Event field").select_option("deposit_amount")
+    row.get_by_label("Comparison").select_option("gte")
+    row.get_by_label("Value").fill("100")
+    expect(trigger.get_by_test_id("builder-preview")).to_have_text(
+        "Deposit events where deposit amount is at least 100."
+    )
+    audience = page.locator("[data-condition-builder='tree']:has(textarea[name='segment_conditions'])")
+    expect(audience.get_by_test_id("builder-preview")).to_have_text("Every player of the label.")
+    audience.get_by_test_id("builder-add-field").click()
+    leaf = audience.get_by_test_id("builder-leaf").nth(0)
+    leaf.get_by_label("Player field").select_option("user_country")
+    leaf.get_by_label("Value").fill("MT")
+    expect(audience.get_by_test_id("builder-audience")).to_have_text("Audience: 3 players")
+    page.fill("#id_activities", '[{"type": "points", "amount": 50}]')
+    _shot_of(page.locator("fieldset:has(#id_trigger_type)"), "75b-builder-rule-trigger-close-up")
+    _shot(page, "75-builder-rule")
+    # Saved to the list: the rule's own page is the rules' to test (its panels are theirs).
+    page.click("button[name=_save]")
+    page.wait_for_url(re.compile(r".*/rule/$"))
+    rule = Rule.objects.get(name="Big Maltese deposits")
+    assert rule.conditions == [{"field": "deposit_amount", "op": "gte", "value": 100}]
+    assert rule.segment_conditions == {"all": [{"field": "user_country", "op": "eq", "value": "MT"}]}

@@ -114,17 +114,32 @@ class BuilderWidget(forms.Textarea):
 class EventConditionsWidget(BuilderWidget):
     """An event-condition list (`[{"field", "op", "value"}, ...]`, gamification/conditions.py) for the event type
     chosen in the sibling field `type_field` (in an inline, the sibling of the same row). The sibling boxes named in
-    `number_fields` (a summed or scored field) are offered the type's numeric fields."""
+    `number_fields` (a summed or scored field) are offered the type's numeric fields. With `money_in_base_currency`
+    (missions, tournaments) a money field says its amounts are in the label's base currency."""
 
     mode = EVENT
 
-    def __init__(self, attrs=None, *, type_field: str = "event_type", number_fields: tuple[str, ...] = (), **kwargs):
+    def __init__(
+        self,
+        attrs=None,
+        *,
+        type_field: str = "event_type",
+        number_fields: tuple[str, ...] = (),
+        money_in_base_currency: bool = False,
+        **kwargs,
+    ):
         super().__init__(attrs, **kwargs)
         self.type_field = type_field
         self.number_fields = number_fields
+        self.money_in_base_currency = money_in_base_currency
 
     def builder_data(self) -> dict[str, Any]:
-        return {**super().builder_data(), "type-field": self.type_field, "number-fields": ",".join(self.number_fields)}
+        return {
+            **super().builder_data(),
+            "type-field": self.type_field,
+            "number-fields": ",".join(self.number_fields),
+            "money-base": "1" if self.money_in_base_currency else "",
+        }
 
 
 class ConditionTreeWidget(BuilderWidget):
@@ -163,9 +178,17 @@ class EventConditionsField(_ConditionsField):
 
     widget_class = EventConditionsWidget
 
-    def __init__(self, *, type_field: str = "event_type", number_fields: tuple[str, ...] = (), **kwargs):
+    def __init__(
+        self,
+        *,
+        type_field: str = "event_type",
+        number_fields: tuple[str, ...] = (),
+        money_in_base_currency: bool = False,
+        **kwargs,
+    ):
         kwargs.setdefault("initial", list)
-        super().__init__(widget_options={"type_field": type_field, "number_fields": number_fields}, **kwargs)
+        options = {"type_field": type_field, "number_fields": number_fields}
+        super().__init__(widget_options={**options, "money_in_base_currency": money_in_base_currency}, **kwargs)
 
 
 def _everyone() -> dict:

@@ -182,8 +182,10 @@
             if (label) label.addEventListener("change", () => this.load());
             const type = this.sibling(this.root.dataset.typeField);
             if (type) {
+                // Only when the type really changed: the "change" fired on leaving the box (for a click on the
+                // builder's own button) must not redraw the builder under the pointer and lose that click.
                 const refresh = () => {
-                    if (!this.catalogue) return;
+                    if (!this.catalogue || this.eventType() === this.renderedType) return;
                     this.decorateNumberFields();
                     this.render();
                 };
@@ -291,7 +293,8 @@
             const general = this.rowErrors[""] || [];
             const parts = [];
             if (general.length) parts.push(errorList(general));
-            if (this.mode === "event") parts.push(this.eventEditor(this.state, "", this.eventType(), true));
+            this.renderedType = this.eventType();
+            if (this.mode === "event") parts.push(this.eventEditor(this.state, "", this.renderedType, true));
             else parts.push(this.groupBox(this.state, "", 1, null));
             this.preview = h("p", { class: "pb-preview", "aria-live": "polite", "data-testid": "builder-preview" });
             parts.push(this.preview);
@@ -396,7 +399,8 @@
                 },
             });
             row.append(fieldSelect, opSelect, this.valueInput(cond, field || { kind: "string", choices: [] }, key, "event"));
-            if (field && field.money) row.append(h("span", { class: "pb-note", text: `in ${this.catalogue.label.base_currency}` }));
+            // Missions and tournaments compare money in the label's base currency; say so where they do.
+            if (field && field.money && errorKey !== null && this.root.dataset.moneyBase === "1") row.append(h("span", { class: "pb-note", text: `in ${this.catalogue.label.base_currency}` }));
             row.append(removeButton(`Remove the condition on ${field ? field.label : cond.field}`, `${key}:remove`, () => {
                 list.splice(index, 1);
                 this.focusKey = `${key.replace(/\.?\d+$/, "")}:add`;
