@@ -27,7 +27,14 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
-from crm.admin.builder import DurationWordsField, DurationWordsWidget, EventConditionsField, duration_words
+from crm.admin.builder import (
+    DurationWordsField,
+    DurationWordsWidget,
+    EventConditionsField,
+    duration_words,
+    events_words,
+    name_words,
+)
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.handlers.mission_config import missions_cache_clear
 from gamification.models import (
@@ -251,20 +258,7 @@ class MissionAdmin(LabelScopedAdmin):
         if obj is None or obj.pk is None:
             return "Save the mission to see its preview."
         tasks = format_html_join(
-            "",
-            "<li>{} — {} {}{} of {} where {}{}</li>",
-            (
-                (
-                    t.name,
-                    "reach" if t.aggregation == "sum" else "do",
-                    f"{t.target.normalize():f}",
-                    f" (sum of {t.sum_field})" if t.sum_field else " times",
-                    t.event_type,
-                    conditions_describe(t.conditions),
-                    f", within {duration_words(t.window)}" if t.window else "",
-                )
-                for t in obj.tasks.all()
-            ),
+            "", "<li>{} — {}{}</li>", ((t.name, _task_words(t), _window(t)) for t in obj.tasks.all())
         )
         return format_html(
             '<div class="text-sm"><p><strong>{}</strong> · {}</p><ul class="list-disc ml-5">{}</ul>'
@@ -385,6 +379,20 @@ def _summary(mission: Mission) -> str:
     if mission.is_featured:
         parts.append("featured")
     return ", ".join(parts)
+
+
+def _task_words(task: MissionTask) -> str:
+    """A task as the player reads it: "3 casino bets where game category is slots", "a total deposit amount of 100
+    over your deposits"."""
+    target = f"{task.target.normalize():f}"
+    if task.aggregation == "sum":
+        events = events_words(task.event_type, task.conditions)
+        return f"a total {name_words(task.sum_field)} of {target} over your {events}"
+    return f"{target} {events_words(task.event_type, task.conditions, plural=task.target != 1)}"
+
+
+def _window(task: MissionTask) -> str:
+    return f", within {duration_words(task.window)}" if task.window else ""
 
 
 def _rewards(mission: Mission) -> str:

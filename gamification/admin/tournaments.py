@@ -23,7 +23,7 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
-from crm.admin.builder import DurationWordsField, DurationWordsWidget, EventConditionsField
+from crm.admin.builder import DurationWordsField, DurationWordsWidget, EventConditionsField, events_words, name_words
 from crm.admin.builder import duration_words as _words
 from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import conditions_describe, conditions_validate
@@ -251,6 +251,20 @@ def scoring_words(t: Tournament) -> str:
     return f"{what}{cap}{_money_words(t)}"
 
 
+def player_scoring_words(t: Tournament) -> str:
+    """How a tournament scores, as a player reads it: "the total bet amount of your casino bets where game category is
+    slots"."""
+    events = events_words(t.event_type, t.conditions or [])
+    if t.score_method == ScoreMethod.COUNT:
+        what = f"1 point for each of your {events}"
+    elif t.score_method == ScoreMethod.SUM:
+        what = f"the total {name_words(t.score_field)} of your {events}"
+    else:
+        what = f"your best single {name_words(t.score_field)} among your {events}"
+    cap = f" (your first {t.max_counted_events} count)" if t.max_counted_events else ""
+    return f"{what}{cap}{_money_words(t)}"
+
+
 def _money_words(t: Tournament) -> str:
     """Where amounts of money count or are compared: in which currency."""
     conditions = [c for c in t.conditions or [] if isinstance(c, dict)]
@@ -287,7 +301,7 @@ def tournament_preview(t: Tournament) -> str:
         t.names.get("EN") or t.name,
         schedule_words(t),
         _registration_words(t),
-        scoring_words(t),
+        player_scoring_words(t),
         prizes or format_html("<tr><td colspan='2'>{}</td></tr>", "No prizes yet."),
     )
 

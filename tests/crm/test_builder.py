@@ -272,7 +272,11 @@ def test_the_mission_admin_round_trips_task_conditions_and_durations_in_words(te
     assert _builder_attrs(page, "tasks-0-conditions")["number-fields"] == "sum_field"
     assert 'value="2 weeks"' in page
     assert 'value="3 days"' in page
-    assert "within 2 weeks" in page  # the preview
+    # The preview, as the player reads it.
+    assert (
+        "Bet on slots — 3 casino bets where game category is one of slots or live casino, bet amount is at least "
+        "2.5 and game name contains “Book “of” &lt;Ra&gt; &amp; co”, within 2 weeks" in page
+    )
 
 
 def test_the_mission_admin_places_a_catalogue_error_on_its_row_and_saves_nothing(tenant_a, staff_client):

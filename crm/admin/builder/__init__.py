@@ -18,6 +18,7 @@ from crm.admin.builder.widgets import (
     builder_label,
     errors_by_row,
 )
+from crm.admin.builder.words import conditions_words, events_words, name_words, type_words
 
 __all__ = [
     "ConditionTreeField",
@@ -27,7 +28,11 @@ __all__ = [
     "EventConditionsField",
     "EventConditionsWidget",
     "builder_label",
+    "conditions_words",
     "duration_parse",
     "duration_words",
     "errors_by_row",
+    "events_words",
+    "name_words",
+    "type_words",
 ]
