@@ -273,3 +273,28 @@ def test_a_rules_trigger_conditions_and_audience_use_the_same_builder(browser, l
     rule = Rule.objects.get(name="Big Maltese deposits")
     assert rule.conditions == [{"field": "deposit_amount", "op": "gte", "value": 100}]
     assert rule.segment_conditions == {"all": [{"field": "user_country", "op": "eq", "value": "MT"}]}
+
+
+def test_a_tree_error_sits_under_the_condition_it_is_about(browser, live_server, riviera):  # noqa: F811
+    from crm.models import Segment
+
+    page = _login(browser, live_server)
+    page.goto(f"{live_server.url}{reverse('admin:crm_segment_add')}")
+    page.fill("#id_name", "Broken")
+    builder = page.locator("[data-condition-builder='tree']")
+    expect(builder.get_by_test_id("builder-leaf")).to_have_count(1)
+    bad = {"all": [{"field": "user_country", "op": "eq", "value": "MT"},
+                   {"any": [{"field": "markers", "op": "has", "value": "vip"},
+                            {"field": "gamification.points", "op": "gte", "value": "lots"}]}]}  # fmt: skip
+    builder.get_by_role("button", name="Show the JSON").click()
+    builder.locator("textarea").fill(json.dumps(bad))
+    expect(builder.get_by_test_id("builder-leaf")).to_have_count(3)
+    page.click("button[name=_continue]")
+    builder = page.locator("[data-condition-builder='tree']")
+    wrong = builder.locator("[data-path='all[1].any[1]']")
+    expect(wrong).to_have_class(re.compile(r"pb-row-error"))
+    expect(wrong.locator("xpath=..").locator(".pb-errors")).to_contain_text("number")
+    assert builder.locator(".pb-row-error").count() == 1
+    expect(wrong.get_by_label("Value")).to_have_value("lots")  # what was typed is still there, to correct
+    _shot_of(builder, "76-builder-tree-error-on-its-condition")
+    assert not Segment.objects.filter(name="Broken").exists()
