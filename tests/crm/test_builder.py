@@ -79,6 +79,8 @@ def test_the_catalogue_describes_the_labels_own_types_fields_levels_and_markers(
     assert (control["label"], control["kind"], control["ops"]) == (
         "In gamification control group", "boolean", ["is_true", "is_false"],
     )  # fmt: skip
+    assert ["MT", "Malta"] in fields["user_country"]["suggestions"]  # offered, not imposed: the kind stays text
+    assert (fields["user_country"]["kind"], fields["user_country"]["choices"]) == ("text", [])
     assert fields["custom.spins"]["kind"] == "number"
     assert fields["custom.tier"]["group"] == "Custom properties"
     assert fields["gamification.level"]["choices"] == [[Level.objects.get(name="Gold").pk, "Gold"]]

@@ -11,8 +11,10 @@ Staff only: a label the user has no role in answers 404, exactly as a missing on
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+import pycountry
 from django.apps import apps
 from django.core.cache import cache
 from django.db import connection
@@ -125,10 +127,24 @@ def event_types(*, label_id: int) -> list[dict[str, Any]]:
     return found
 
 
+@lru_cache(maxsize=1)
+def _code_suggestions() -> dict[str, list[list[str]]]:
+    """ISO codes with their names, offered (not imposed) where the profile holds a code."""
+    return {
+        "user_country": [[c.alpha_2, c.name] for c in pycountry.countries],
+        "core_user_language": [
+            [lang.alpha_2.upper(), lang.name] for lang in pycountry.languages if hasattr(lang, "alpha_2")
+        ],
+        "core_wallet_currency": [[c.alpha_3, c.name] for c in pycountry.currencies],
+    }
+
+
 def user_fields(*, label_id: int) -> list[dict[str, Any]]:
-    """The user-state fields of a condition tree, in the builder's sections, with their operators."""
+    """The user-state fields of a condition tree, in the builder's sections, with their operators; `suggestions`
+    (code, name) for texts that hold ISO codes."""
     from crm.conditions import field_registry
 
+    suggestions = _code_suggestions()
     return [
         {
             "key": fdef.key,
@@ -136,6 +152,7 @@ def user_fields(*, label_id: int) -> list[dict[str, Any]]:
             "kind": fdef.kind,
             "ops": list(fdef.ops),
             "choices": [[value, label] for value, label in fdef.choices],
+            "suggestions": suggestions.get(fdef.key, []),
             "group": fdef.group,
             "help": fdef.help,
         }

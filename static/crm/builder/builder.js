@@ -459,12 +459,13 @@
                 placeholder: kind === "markers" ? "marker, e.g. vip" : "value",
                 oninput: (e) => set(e.target.value),
             });
-            const suggestions = kind === "markers" ? this.catalogue.markers : choices.map(([v]) => v);
+            const suggestions = kind === "markers" ? this.catalogue.markers.map((m) => [m, m])
+                : field.suggestions && field.suggestions.length ? field.suggestions : choices;
             if (suggestions.length) {
                 const listId = `${this.id}-${key.replace(/[^\w-]/g, "_")}-list`;
                 input.setAttribute("list", listId);
-                return h("span", { class: "pb-inline" }, input,
-                    h("datalist", { id: listId }, suggestions.map((s) => h("option", { value: String(s) }))));
+                return h("span", { class: "pb-inline" }, input, h("datalist", { id: listId },
+                    suggestions.map(([v, label]) => h("option", { value: String(v), label: String(label) }))));
             }
             return input;
         }
@@ -790,7 +791,8 @@
                         body.count === 1 ? " player" : " players");
                     if (body.description) this.audience.title = body.description;
                 } else {
-                    const errors = body.errors ? Object.entries(body.errors).map(([path, msgs]) => `${path}: ${[].concat(msgs).join(" ")}`) : [body.message || `The count answered ${response.status}.`];
+                    // The rows say where (once saved); here, the message alone is enough to see why there is no count.
+                    const errors = body.errors ? Object.values(body.errors).flat() : [body.message || `The count answered ${response.status}.`];
                     this.audience.replaceChildren("Audience: — ", h("span", { class: "pb-error-text", text: errors.join("; ") }));
                 }
             } catch (error) {
