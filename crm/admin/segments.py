@@ -150,7 +150,7 @@ class SegmentAdmin(LabelScopedAdmin):
             return HttpResponseRedirect(reverse("admin:crm_segment_change", args=[object_id]))
 
     # --- list columns ---------------------------------------------------------------------------------------------
-    @display(description="Members", ordering="tracked_count")
+    @display(description="Tracked members", ordering="tracked_count")
     def members(self, obj) -> str:
         url = reverse("admin:crm_segment_members", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, f"{obj.tracked_count or 0:,}")
@@ -173,8 +173,8 @@ class SegmentAdmin(LabelScopedAdmin):
             return "Cannot count: " + "; ".join(f"{p}: {' '.join(m)}" for p, m in exc.errors.items())
         members_url = reverse("admin:crm_segment_members", args=[obj.pk])
         return format_html(
-            '<strong data-testid="segment-count">{}</strong> players now · <a href="{}">members</a> · '
-            '<a href="{}">export CSV</a>',
+            '<strong data-testid="segment-count">{}</strong> players now · '
+            '<a class="text-primary-600" href="{}">members</a> · <a class="text-primary-600" href="{}">export CSV</a>',
             f"{count:,}",
             members_url,
             reverse("admin:crm_segment_members_export", args=[obj.pk]),

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import structlog
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.automation import activities as acts
@@ -39,7 +38,7 @@ PERIOD_SQL = {
 }
 
 
-def conditions_sql(conditions: list[Mapping[str, Any]]) -> tuple[str, list]:
+def conditions_sql(conditions: list[dict[str, Any]]) -> tuple[str, list]:
     """The event-condition list as a SQL boolean over `e.payload` (no conditions: TRUE), with the exact semantics of
     `gamification.conditions.conditions_compile` (the roll-ups' compiler)."""
     from crm.conditions.events_sql import event_conditions_sql
@@ -155,28 +154,29 @@ def backtest_run(*, rule, days: int, now: dt.datetime | None = None, progress=No
     sim = Simulation(compiled, tz=label.time_zone, currencies=currencies)
     period = PERIOD_SQL.get(rule.cap_period or "", "left(%s, 0)")  # every branch takes the time zone once
     sql = (
-        f"SELECT e.player_id, e.occurred_at, e.id, to_char(e.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD'),"  # noqa: S608
-        f" {period}{picks}"
+        f"SELECT e.player_id, to_char(e.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD'), {period}{picks}"  # noqa: S608
         f" FROM crm_event e WHERE e.label_id = %s AND e.type = %s AND e.occurred_at >= %s AND e.occurred_at < %s"
-        f" AND ({where}) AND (e.occurred_at, e.id) > (%s, %s) ORDER BY e.occurred_at, e.id LIMIT {CHUNK}"
+        f" AND ({where}) ORDER BY e.occurred_at, e.id"
     )
+    tz = label.time_zone
     total = _estimate(label.pk, rule.trigger_type, since, now)
-    seen, after = 0, (since - dt.timedelta(microseconds=1), 0)
-    with connection.cursor() as cursor:
-        while True:  # pages by (occurred_at, id), each in autocommit: the progress shows as it goes
-            tz = label.time_zone
-            cursor.execute(sql, [tz, tz, *fields, label.pk, rule.trigger_type, since, now, *params, *after])
-            rows = cursor.fetchall()
-            feed = sim.feed
-            for player_id, _, _, day, key, *values in rows:
-                if player_id not in excluded:
-                    feed(player_id, key, day, _payload(fields, values) if fields else {})
-            seen += len(rows)
-            if len(rows) < CHUNK:
-                break
-            after = (rows[-1][1], rows[-1][2])
-            if progress is not None and total:
-                progress(min(99, int(seen * 100 / total)))
+    seen = 0
+    feed = sim.feed
+    # One statement through a server-side cursor, read in chunks: no page re-sorts, and the progress is written
+    # between chunks (on another connection, see backtest_execute).
+    with transaction.atomic(), connection.cursor():
+        stream = connection.connection.cursor(name=f"backtest_{rule.pk}_{int(now.timestamp())}")
+        try:
+            stream.execute(sql, [tz, tz, *fields, label.pk, rule.trigger_type, since, now, *params])
+            while rows := stream.fetchmany(CHUNK):
+                for player_id, day, key, *values in rows:
+                    if player_id not in excluded:
+                        feed(player_id, key, day, _payload(fields, values) if fields else {})
+                seen += len(rows)
+                if progress is not None and total:
+                    progress(min(99, int(seen * 100 / total)))
+        finally:
+            stream.close()
     result = sim.result()
     result |= {"events_scanned": seen, "from": since.isoformat(), "to": now.isoformat(), "days_back": days}
     return result
@@ -230,9 +230,12 @@ def backtest_execute(*, backtest_id: int) -> None:
     if backtest is None or backtest.status in ("done", "failed"):
         return
     BacktestRun.objects.filter(pk=backtest_id).update(status="running", progress=0)
+    # The progress goes through a connection of its own: the scan holds a transaction open on the default one.
+    side = connection.copy()
 
     def progress(percent: int) -> None:
-        BacktestRun.objects.filter(pk=backtest_id).update(progress=percent)
+        with side.cursor() as cursor:
+            cursor.execute("UPDATE crm_backtestrun SET progress = %s WHERE id = %s", [percent, backtest_id])
 
     try:
         result = backtest_run(rule=backtest.rule, days=backtest.days, progress=progress)
@@ -242,6 +245,8 @@ def backtest_execute(*, backtest_id: int) -> None:
             status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=timezone.now()
         )
         return
+    finally:
+        side.close()
     BacktestRun.objects.filter(pk=backtest_id).update(
         status="done", progress=100, result=result, finished_at=timezone.now()
     )

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('backoffice', '0003_exchange_rate'),
-        ('crm', '0007_player_profile_stamps'),
+        ('crm', '0008_rollups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -331,9 +331,8 @@ def tracked_segments(*, label_id: int) -> list[Segment]:
             "pk"
         )
     )
-    if not segments:
-        return []
-    kinds = dict(Segment.objects.filter(label_id=label_id).values_list("pk", "kind"))
+    named = {leaf["segment"] for s in segments for leaf in _leaves(s.conditions) if "segment" in leaf}
+    kinds = dict(Segment.objects.filter(pk__in=named).values_list("pk", "kind")) if named else {}
     return [s for s in segments if _event_driven(s, kinds)]
 
 
@@ -356,8 +355,8 @@ def segments_track_batch(*, label_id: int, causes: dict[int, int], now: dt.datet
     for segment in segments:
         try:
             members = _members_sql(segment, now, ids)
-        except TreeError as exc:  # a tree that stopped being valid (a custom property gone): skip, say so
-            log.warning("segment_tree_invalid", segment_id=segment.pk, errors=list(exc.errors))
+        except (TreeError, KeyError, ValueError) as exc:  # a tree that no longer compiles: skip it, say so
+            log.warning("segment_tree_invalid", segment_id=segment.pk, error=type(exc).__name__)
             continue
         e, g = _diff(segment.pk, segment.name, label_id, members, now, batch=batch, run="")
         entered, left = entered + e, left + g
@@ -373,13 +372,13 @@ def segment_refresh(*, segment: Segment, now: dt.datetime | None = None) -> tupl
     now = now or _now()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, segment.pk])
-        segment = Segment.objects.filter(pk=segment.pk).first()  # as committed now, after the lock
-        if segment is None or segment.status != SegmentStatus.ACTIVE:
+        current = Segment.objects.filter(pk=segment.pk).first()  # as committed now, after the lock
+        if current is None or current.status != SegmentStatus.ACTIVE:
             return 0, 0
-        members = _members_sql(segment, now, None)
+        members = _members_sql(current, now, None)
         run = f"r{int(now.timestamp() * 1000)}"
-        entered, left = _diff(segment.pk, segment.name, segment.label_id, members, now, batch=None, run=run)
-        Segment.objects.filter(pk=segment.pk).update(refreshed_at=now)
+        entered, left = _diff(current.pk, current.name, current.label_id, members, now, batch=None, run=run)
+        Segment.objects.filter(pk=current.pk).update(refreshed_at=now)
     if entered or left:
         log.info("segment_refreshed", segment_id=segment.pk, entered=entered, left=left)
     return entered, left

@@ -20,6 +20,7 @@ from typing import Any
 
 from django import forms
 from django.forms.boundfield import BoundField
+from django.forms.fields import InvalidJSONInput
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -196,13 +197,19 @@ def _everyone() -> dict:
 
 
 class ConditionTreeField(_ConditionsField):
-    """A JSON field edited with `ConditionTreeWidget`; a new object starts with `initial` (default: everyone)."""
+    """A JSON field edited with `ConditionTreeWidget`; a new object starts with `initial` (default: everyone). The
+    JSON is indented, so that "Show the JSON" (and a browser without JavaScript) shows a tree as a tree."""
 
     widget_class = ConditionTreeWidget
 
     def __init__(self, *, audience_url: str | None = None, **kwargs):
         kwargs.setdefault("initial", _everyone)
         super().__init__(widget_options={"audience_url": audience_url}, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
 
 
 def builder_label(form: forms.BaseForm, label_id: int | None) -> None:

@@ -278,7 +278,7 @@
 
         // The user changed something: write the JSON the form posts, refresh the preview (and the audience).
         changed(structural) {
-            this.textarea.value = JSON.stringify(this.state);
+            this.textarea.value = this.mode === "tree" ? JSON.stringify(this.state, null, 2) : JSON.stringify(this.state);
             this.textarea.dispatchEvent(new Event("change", { bubbles: true }));
             if (structural) this.render();
             else this.updatePreview();
