@@ -81,6 +81,8 @@ def test_a_manager_builds_a_mission_tasks_conditions_by_clicking(browser, live_s
     page.fill("[name='tasks-0-window']", "1 week")
     builder = _task_builder(page)
     builder.get_by_test_id("builder-add-condition").click()
+    # The added row's builder reads the mission's label, as the page's own builders do.
+    assert builder.evaluate("(root) => root.builder.labelId()") == str(riviera.pk)
     row = builder.get_by_test_id("builder-row").nth(0)
     row.get_by_label("Event field").select_option("game_category")
     row.get_by_label("Comparison").select_option("eq")

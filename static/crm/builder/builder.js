@@ -1084,6 +1084,7 @@
     function start(root) {
         if (root.dataset.builderStarted || !root.querySelector("textarea.pb-builder-json")) return;
         if (root.querySelector("textarea.pb-builder-json").name.includes("__prefix__")) return; // the inline template
+        if (!root.isConnected || !root.closest("form")) return; // a copy a script made and dropped again
         root.dataset.builderStarted = "1";
         root.builder = new Builder(root);
     }
