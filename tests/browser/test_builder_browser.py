@@ -300,3 +300,24 @@ def test_a_tree_error_sits_under_the_condition_it_is_about(browser, live_server,
     expect(wrong.get_by_label("Value")).to_have_value("lots")  # what was typed is still there, to correct
     _shot_of(builder, "76-builder-tree-error-on-its-condition")
     assert not Segment.objects.filter(name="Broken").exists()
+
+
+def test_with_two_labels_the_builder_waits_for_the_label_then_offers_its_types(browser, live_server, riviera):  # noqa: F811
+    atlas = LabelFactory(name="Atlas Bet")
+    StaffRoleFactory(user=riviera.staff_roles.get().user, label=atlas, role=Role.MANAGER)
+    EventType.objects.create(label=atlas, name="atlas_only", fields=[{"name": "odds_boost", "type": "number"}])
+    page = _login(browser, live_server)
+    page.goto(f"{live_server.url}{reverse('admin:gamification_tournament_add')}")
+    builder = page.locator("[data-condition-builder]:has(textarea[name='conditions'])")
+    expect(builder).to_contain_text("Choose the label first")
+    page.select_option("#id_label", str(atlas.pk))
+    page.fill("#id_event_type", "atlas_only")
+    builder.get_by_test_id("builder-add-condition").click()
+    row = builder.get_by_test_id("builder-row").nth(0)
+    expect(row.get_by_label("Event field")).to_have_value("odds_boost")
+    row.get_by_label("Comparison").select_option("gt")
+    row.get_by_label("Value").fill("1.5")
+    expect(builder.get_by_test_id("builder-preview")).to_have_text(
+        "Atlas only events where odds boost is more than 1.5."
+    )
+    _shot_of(builder, "77-builder-second-label-custom-type")

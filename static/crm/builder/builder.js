@@ -222,12 +222,18 @@
 
         async load() {
             this.root.classList.add("pb-builder-ready");
+            const labelField = this.sibling(this.root.dataset.labelField);
+            if (labelField && !labelField.value && !this.root.dataset.labelId) {
+                this.catalogue = null;
+                this.raw("Choose the label first: the builder then offers its event types and fields.");
+                return;
+            }
             this.mount.replaceChildren(h("p", { class: "pb-note", text: "Loading the event catalogue…" }));
             try {
                 this.catalogue = await loadCatalogue(this.root.dataset.catalogueUrl, this.labelId());
             } catch (error) {
                 this.catalogue = null;
-                this.raw(`${error.message} Choose the label first, or edit the conditions as JSON below.`);
+                this.raw(`${error.message} Edit the conditions as JSON below, or reload the page.`);
                 return;
             }
             try {
