@@ -321,3 +321,47 @@ def test_with_two_labels_the_builder_waits_for_the_label_then_offers_its_types(b
         "Atlas only events where odds boost is more than 1.5."
     )
     _shot_of(builder, "77-builder-second-label-custom-type")
+
+
+def test_each_kind_gets_its_own_input_and_writes_the_right_json(browser, live_server, riviera):  # noqa: F811
+    page = _login(browser, live_server)
+    page.goto(f"{live_server.url}{reverse('admin:crm_segment_add')}")
+    builder = page.locator("[data-condition-builder='tree']")
+    leaves = builder.get_by_test_id("builder-leaf")
+    expect(leaves).to_have_count(1)
+    status = leaves.nth(0)
+    status.get_by_label("Comparison").select_option("in")  # a closed list: one check box per value
+    expect(status.get_by_label("Active", exact=True)).to_be_checked()  # "is Active" became "is one of: Active"
+    status.get_by_label("Pending", exact=True).check()
+
+    def add(field: str, op: str):
+        builder.get_by_test_id("builder-add-field").last.click()
+        leaf = leaves.last
+        leaf.get_by_label("Player field").select_option(field)
+        leaf.get_by_label("Comparison").select_option(op)
+        return leaf
+
+    add("core_registration_date", "within_last_days").get_by_label("Number of days").fill("2 weeks")
+    points = add("gamification.points", "between")
+    points.get_by_label("From").fill("10")
+    points.get_by_label("To").fill("20")
+    add("user_birthdate", "birthday_in_days").get_by_label("Number of days").fill("0")
+    add("gamification.control_group", "is_false")
+    add("gamification.level", "eq").get_by_label("Value").select_option(label="Gold")
+    expect(builder.get_by_test_id("builder-preview")).to_have_text(
+        "Players whose account status is one of Active or Pending, whose registration date is within the last 14 "
+        "days, whose points is between 10 and 20, whose birthday is today, who are not in gamification control "
+        "group and whose level is Gold."
+    )
+    gold = Level.objects.get(label=riviera, name="Gold")
+    assert json.loads(builder.locator("textarea").input_value()) == {
+        "all": [
+            {"field": "core_account_status", "op": "in", "value": ["ACTIVE", "PENDING"]},
+            {"field": "core_registration_date", "op": "within_last_days", "value": 14},
+            {"field": "gamification.points", "op": "between", "value": [10, 20]},
+            {"field": "user_birthdate", "op": "birthday_in_days", "value": 0},
+            {"field": "gamification.control_group", "op": "is_false"},
+            {"field": "gamification.level", "op": "eq", "value": gold.pk},
+        ]
+    }
+    _shot_of(builder, "78-builder-inputs-by-kind")
