@@ -390,7 +390,7 @@ class PlayerAdmin(LabelScopedAdmin):
         return match
 
     # --- columns and read-only fields ---------------------------------------------------------------------------
-    @display(description="User ext ID")
+    @display(description="Player id (operator)")
     def ext_id(self, obj) -> str:
         return obj.user_ext_id
 
