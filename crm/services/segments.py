@@ -239,18 +239,22 @@ def _compiled_members(segment: Segment) -> tuple[str, list]:
     return sql, params
 
 
+def _live_members_sql(segment: Segment, ids: list[int]) -> tuple[str, list]:
+    """The members among `ids`, now, with the segment's compiled tree reused (see COMPILE_TTL)."""
+    if segment.kind != SegmentKind.CONDITIONS:
+        return _members_sql(segment, _now(), ids)
+    members, members_params = _compiled_members(segment)
+    # A plain subquery: the planner pulls it up, so the ids narrow the players' primary-key lookup as before.
+    sql = f"SELECT m.id FROM ({members}) AS m WHERE m.id = ANY(%s::bigint[])"  # noqa: S608 - compiled tree
+    return sql, [*members_params, ids]
+
+
 def segment_member_ids(*, segment: Segment, player_ids: Iterable[int], now: dt.datetime | None = None) -> set[int]:
     """Which of `player_ids` are in `segment` now: one SQL statement over those players only."""
     ids = sorted({int(pid) for pid in player_ids})
     if not ids:
         return set()
-    if now is None and segment.kind == SegmentKind.CONDITIONS:
-        members, members_params = _compiled_members(segment)
-        # A plain subquery: the planner pulls it up, so the ids narrow the players' primary-key lookup as before.
-        sql = f"SELECT m.id FROM ({members}) AS m WHERE m.id = ANY(%s::bigint[])"  # noqa: S608 - compiled tree
-        params = [*members_params, ids]
-    else:
-        sql, params = _members_sql(segment, now or _now(), ids)
+    sql, params = _live_members_sql(segment, ids) if now is None else _members_sql(segment, now, ids)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
@@ -382,7 +386,7 @@ def segments_track_batch(*, label_id: int, causes: dict[int, int], now: dt.datet
     entered = left = 0
     for segment in segments:
         try:
-            members = _members_sql(segment, now, ids)
+            members = _live_members_sql(segment, ids)
         except (TreeError, KeyError, ValueError) as exc:  # a tree that no longer compiles: skip it, say so
             log.warning("segment_tree_invalid", segment_id=segment.pk, error=type(exc).__name__)
             continue

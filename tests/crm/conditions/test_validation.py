@@ -9,7 +9,7 @@ from crm.conditions.tree import LEAF_KINDS
 from gamification.models import Level
 from tests.crm.conditions.conftest import leaf
 
-# The leaf kinds other apps register (behaviour, segment) are named too.
+# The registered leaf kinds (behaviour, segment) are named too.
 NOT_A_CONDITION = f"Not a condition: expected one of {', '.join(['all', 'any', 'not', 'field', *LEAF_KINDS])}."
 
 
