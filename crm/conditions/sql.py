@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from crm.conditions.evaluate import label_settings
@@ -151,10 +152,10 @@ def _capitals(expr: str, op: str, value: Any) -> Sql:
 
 
 def _holds_at_zero(op: str, value: Any) -> bool:
-    zero = number(0)
+    zero = Decimal(0)
     if op == "between":
-        return number(value[0]) <= zero <= number(value[1])
-    bound = number(value)
+        return Decimal(str(value[0])) <= zero <= Decimal(str(value[1]))
+    bound = Decimal(str(value))
     return {"eq": zero == bound, "gt": zero > bound, "gte": zero >= bound, "lt": zero < bound, "lte": zero <= bound}[op]
 
 
