@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from backoffice.api.exceptions import error_body
 from backoffice.health import healthz
+from crm.admin.builder.catalogue import builder_catalogue
 
 # Redoc's page starts it with an inline script, runs a worker from a blob and loads Google's fonts.
 _REDOC_CSP = csp_update(
@@ -23,6 +24,8 @@ _REDOC_CSP = csp_update(
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    # The condition builder's catalogue (crm/admin/builder): an admin page's JSON, behind the admin's login.
+    path("admin/crm/builder/catalogue/", admin.site.admin_view(builder_catalogue), name="crm_builder_catalogue"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("backoffice.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

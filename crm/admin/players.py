@@ -11,6 +11,7 @@ import re
 from functools import cache, partial
 
 import pycountry
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
@@ -28,6 +29,7 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge
 from backoffice.crypto import lookup_digest, normalize_email, normalize_phone
 from backoffice.models import Brand
+from crm.admin.builder.catalogue import player_field_labels
 from crm.admin.events.formatting import event_summary, explorer_url, format_amount, moment, status_badge, type_badge
 from crm.admin.player_pages import player_pages, player_panels, player_tabs
 from crm.exports import players_csv
@@ -124,9 +126,19 @@ class MarkerFilter(TextFilter):
         return queryset.filter(markers__contains=[value]) if value else queryset  # GIN index on markers
 
 
+class PlayerForm(forms.ModelForm):
+    """Only its labels matter (every field is read-only): the admin reads `Meta.labels` for read-only fields too."""
+
+    class Meta:
+        model = Player
+        fields = ()
+        labels = player_field_labels()
+
+
 @admin.register(Player)
 class PlayerAdmin(LabelScopedAdmin):
     # Read-only for everyone: add, change and delete permissions stay None.
+    form = PlayerForm
     list_display = ("ext_id", "username", "brand_name", "status", "country", "currency", "registered")
     list_select_related = ("brand", "label")
     list_filter = (
@@ -378,7 +390,7 @@ class PlayerAdmin(LabelScopedAdmin):
         return match
 
     # --- columns and read-only fields ---------------------------------------------------------------------------
-    @display(description="User ext ID")
+    @display(description="Player id (operator)")
     def ext_id(self, obj) -> str:
         return obj.user_ext_id
 

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Max, OuterRef, Subquery, Sum
 from django.http import Http404, HttpResponseRedirect, JsonResponse
-from django.urls import path, reverse
+from django.urls import path, reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
@@ -27,6 +27,7 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
+from crm.admin.builder import ConditionTreeField, EventConditionsField, builder_label
 from crm.automation.selectors import rule_stats
 from crm.models.rules import BacktestRun, Rule, RuleKind, RuleStat, RuleStatus
 from crm.models.segments import Segment
@@ -57,8 +58,20 @@ CHART_OPTIONS = json.dumps(
 
 
 class RuleForm(forms.ModelForm):
-    """The rule's JSON boxes (`conditions` and `segment_conditions` keep their names: the condition builder widget
-    replaces these boxes), checked as a whole by `rule_errors`: a draft may still lack activities."""
+    """The rule's fields, checked as a whole by `rule_errors` (a draft may still lack activities). The trigger's
+    conditions and the audience tree are edited with the condition builder (crm/admin/builder); activities stay JSON."""
+
+    conditions = EventConditionsField(
+        type_field="trigger_type",
+        label="Conditions",
+        help_text="Real-time: conditions on the trigger event's fields; every one must hold.",
+    )
+    segment_conditions = ConditionTreeField(
+        audience_url=reverse_lazy("admin:crm_segment_audience"),
+        initial=dict,
+        label="Audience conditions",
+        help_text="Optional: players matching these conditions (no condition: every player).",
+    )
 
     class Meta:
         model = Rule
@@ -66,7 +79,12 @@ class RuleForm(forms.ModelForm):
             *("label", "name", "description", "kind", "trigger_type", "conditions", "schedule"),
             *("segment", "segment_conditions", "activities", "priority", "once_in_lifetime", "cap_count", "cap_period"),
         )
-        widgets = {"conditions": JSON_BOX, "segment_conditions": JSON_BOX, "activities": JSON_BOX}
+        widgets = {"activities": JSON_BOX}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            builder_label(self, self.instance.label_id)
 
     def clean(self):
         data = super().clean()

@@ -7,17 +7,13 @@ Admins and managers change segments (Perm.CONFIG_CHANGE); support and integratio
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.forms.fields import InvalidJSONInput
-from django.urls import path, reverse
+from django.urls import path, reverse, reverse_lazy
 from django.utils.html import format_html, format_html_join
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
-from unfold.widgets import UnfoldAdminTextareaWidget
 
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
@@ -25,6 +21,7 @@ from backoffice.admin.helpers import badge
 from backoffice.errors import DomainError, DomainValidationError
 from backoffice.models import Perm
 from crm.admin import segment_pages
+from crm.admin.builder import ConditionTreeField, builder_label
 from crm.conditions import TreeError, tree_describe
 from crm.models import Segment, SegmentKind, SegmentStatus
 from crm.segments_selectors import segments_for_actor
@@ -40,28 +37,26 @@ from crm.services.segments import (
 STATUS_VARIANTS = {SegmentStatus.ACTIVE: "success", SegmentStatus.PAUSED: "warning"}
 
 
-class PrettyJSONField(forms.JSONField):
-    """JSON shown indented, so a tree reads as a tree in the box."""
-
-    def prepare_value(self, value):
-        if isinstance(value, InvalidJSONInput):
-            return value
-        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
-
-
 class SegmentForm(forms.ModelForm):
-    """The segment's fields; `conditions` is a plain JSON box (the builder widget replaces it)."""
+    """The segment's fields; `conditions` is edited with the condition builder (crm/admin/builder), which counts the
+    audience as the manager edits."""
 
-    conditions = PrettyJSONField(
-        required=False,
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 8, "class": "font-mono"}),
-        help_text='The condition tree as JSON, e.g. {"all": [{"field": "core_account_status", "op": "eq", '
-        '"value": "ACTIVE"}]}. Leave empty for an imported segment.',
+    conditions = ConditionTreeField(
+        audience_url=reverse_lazy("admin:crm_segment_audience"),
+        help_text="Players matching these conditions. Accounts that are not ACTIVE get no marketing: a new segment "
+        "starts with that condition, which may be removed. Not used by an imported segment.",
     )
 
     class Meta:
         model = Segment
         fields = ("label", "name", "description", "kind", "status", "conditions")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "conditions" in self.fields:
+            # The label is read-only once saved: tell the builder, and keep the segment out of its own choices.
+            builder_label(self, self.instance.label_id)
+            self.fields["conditions"].widget.exclude_segment = self.instance.pk
 
     def clean(self):
         data = super().clean()

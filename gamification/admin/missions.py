@@ -27,6 +27,14 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
+from crm.admin.builder import (
+    DurationWordsField,
+    DurationWordsWidget,
+    EventConditionsField,
+    duration_words,
+    events_words,
+    name_words,
+)
 from crm.models import Segment
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.handlers.mission_config import missions_cache_clear
@@ -63,6 +71,10 @@ def _conditions_checked(value):
 
 
 class MissionTaskForm(forms.ModelForm):
+    conditions = EventConditionsField(
+        type_field="event_type", number_fields=("sum_field",), money_in_base_currency=True, label="Conditions"
+    )
+
     class Meta:
         model = MissionTask
         fields = ("conditions",)
@@ -84,10 +96,12 @@ class MissionTaskInline(LabelScopedTabularInline):
     form = MissionTaskForm
     formset = MissionTaskFormSet
     extra = 0
-    fields = ("position", "name", "event_type", "conditions", "described", "aggregation", "sum_field", "target",
-              "window")  # fmt: skip
+    # Stacked: each task's condition builder needs the page's width, which a table cell does not give it.
+    template = "admin/edit_inline/stacked.html"
+    fields = (("name", "position"), "event_type", "conditions", "described", ("aggregation", "sum_field"),
+              ("target", "window"))  # fmt: skip
     readonly_fields = ("described",)
-    formfield_overrides = {models.JSONField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})}}
+    formfield_overrides = {models.DurationField: {"form_class": DurationWordsField, "widget": DurationWordsWidget}}
 
     @display(description="In plain words")
     def described(self, obj) -> str:
@@ -109,6 +123,11 @@ class MissionForm(forms.ModelForm):
         required=False,
         widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "1, 15, 28"}),
         help_text="Recurring on days of the month: the days it runs, 1 to 31, separated by commas.",
+    )
+    unlock_event_conditions = EventConditionsField(
+        type_field="unlock_event_type",
+        label="Unlock event conditions",
+        help_text="Conditions on the unlocking event's fields; every one must hold.",
     )
 
     class Meta:
@@ -169,6 +188,7 @@ class MissionAdmin(LabelScopedAdmin):
         models.URLField: {"assume_scheme": "https"},
         # Texts per language, custom data, lists of days: short JSON, so short boxes that grow when typed in.
         models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
+        models.DurationField: {"form_class": DurationWordsField, "widget": DurationWordsWidget},
     }
     actions_detail = ["activate", "archive"]
     fieldsets = (
@@ -240,20 +260,7 @@ class MissionAdmin(LabelScopedAdmin):
         if obj is None or obj.pk is None:
             return "Save the mission to see its preview."
         tasks = format_html_join(
-            "",
-            "<li>{} — {} {}{} of {} where {}{}</li>",
-            (
-                (
-                    t.name,
-                    "reach" if t.aggregation == "sum" else "do",
-                    f"{t.target.normalize():f}",
-                    f" (sum of {t.sum_field})" if t.sum_field else " times",
-                    t.event_type,
-                    conditions_describe(t.conditions),
-                    f", within {t.window}" if t.window else "",
-                )
-                for t in obj.tasks.all()
-            ),
+            "", "<li>{} — {}{}</li>", ((t.name, _task_words(t), _window(t)) for t in obj.tasks.all())
         )
         return format_html(
             '<div class="text-sm"><p><strong>{}</strong> · {}</p><ul class="list-disc ml-5">{}</ul>'
@@ -376,6 +383,20 @@ def _summary(mission: Mission) -> str:
     return ", ".join(parts)
 
 
+def _task_words(task: MissionTask) -> str:
+    """A task as the player reads it: "3 casino bets where game category is slots", "a total deposit amount of 100
+    over your deposits"."""
+    target = f"{task.target.normalize():f}"
+    if task.aggregation == "sum":
+        events = events_words(task.event_type, task.conditions)
+        return f"a total {name_words(task.sum_field)} of {target} over your {events}"
+    return f"{target} {events_words(task.event_type, task.conditions, plural=task.target != 1)}"
+
+
+def _window(task: MissionTask) -> str:
+    return f", within {duration_words(task.window)}" if task.window else ""
+
+
 def _rewards(mission: Mission) -> str:
     amounts = {c: getattr(mission, f"reward_{c}") for c in REWARD_CURRENCIES}
     given = [f"{amount:,} {currency}" for currency, amount in amounts.items() if amount]
@@ -388,7 +409,7 @@ def _rewards(mission: Mission) -> str:
 def _terms(mission: Mission) -> str:
     terms = []
     if mission.requires_opt_in:
-        limit = f" and has {mission.time_limit} to finish." if mission.time_limit else "."
+        limit = f" and has {duration_words(mission.time_limit)} to finish." if mission.time_limit else "."
         terms.append(f"The player opts in first{limit}")
     if mission.active_from or mission.active_till:
         terms.append(f"Open {mission.active_from or 'from activation'} to {mission.active_till or 'archiving'}.")

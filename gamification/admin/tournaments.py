@@ -23,6 +23,8 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
+from crm.admin.builder import DurationWordsField, DurationWordsWidget, EventConditionsField, events_words, name_words
+from crm.admin.builder import duration_words as _words
 from crm.catalogue import MONEY_FIELDS
 from crm.models import Segment
 from gamification.conditions import conditions_describe, conditions_validate
@@ -41,14 +43,7 @@ def nav_tournaments(request) -> bool:
 
 
 def duration_words(value) -> str:
-    if value is None:
-        return "-"
-    seconds = int(value.total_seconds())
-    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return str(value)
+    return _words(value) or "-"
 
 
 class TournamentPrizeForm(forms.ModelForm):
@@ -94,6 +89,14 @@ class TournamentPrizeInline(LabelScopedTabularInline):
 
 
 class TournamentForm(forms.ModelForm):
+    conditions = EventConditionsField(
+        type_field="event_type",
+        number_fields=("score_field",),
+        money_in_base_currency=True,
+        label="Conditions",
+        help_text="Only events matching every condition score.",
+    )
+
     class Meta:
         model = Tournament
         fields = ("label", "conditions")
@@ -120,6 +123,7 @@ class TournamentAdmin(LabelScopedAdmin):
     formfield_overrides = {
         models.URLField: {"assume_scheme": "https"},
         models.JSONField: {"widget": UnfoldAdminExpandableTextareaWidget(attrs={"rows": 2})},
+        models.DurationField: {"form_class": DurationWordsField, "widget": DurationWordsWidget},
     }
     actions_detail = ["activate", "archive"]
     readonly_fields = ("status", "conditions_words", "preview")
@@ -249,6 +253,20 @@ def scoring_words(t: Tournament) -> str:
     return f"{what}{cap}{_money_words(t)}"
 
 
+def player_scoring_words(t: Tournament) -> str:
+    """How a tournament scores, as a player reads it: "the total bet amount of your casino bets where game category is
+    slots"."""
+    events = events_words(t.event_type, t.conditions or [])
+    if t.score_method == ScoreMethod.COUNT:
+        what = f"1 point for each of your {events}"
+    elif t.score_method == ScoreMethod.SUM:
+        what = f"the total {name_words(t.score_field)} of your {events}"
+    else:
+        what = f"your best single {name_words(t.score_field)} among your {events}"
+    cap = f" (your first {t.max_counted_events} count)" if t.max_counted_events else ""
+    return f"{what}{cap}{_money_words(t)}"
+
+
 def _money_words(t: Tournament) -> str:
     """Where amounts of money count or are compared: in which currency."""
     conditions = [c for c in t.conditions or [] if isinstance(c, dict)]
@@ -285,7 +303,7 @@ def tournament_preview(t: Tournament) -> str:
         t.names.get("EN") or t.name,
         schedule_words(t),
         _registration_words(t),
-        scoring_words(t),
+        player_scoring_words(t),
         prizes or format_html("<tr><td colspan='2'>{}</td></tr>", "No prizes yet."),
     )
 

@@ -51,7 +51,7 @@ def test_a_manager_builds_previews_and_activates_a_tournament(tenant_a, staff_wi
     assert (tournament.status, tournament.prizes.count()) == ("draft", 2)
     page = manager.get(_change(tournament)).content.decode()
     assert "Once, 02 Mar 2026 12:00 UTC, for 2 hours" in page
-    assert "the sum of bet_amount of casino_bet events where game_category = slots" in page
+    assert "the total bet amount of your casino bets where game category is slots" in page  # the player's words
     assert "500 points" in page
     assert manager.get(_act(tournament, "activate")).status_code == 200  # the confirmation page
     manager.post(_act(tournament, "activate"))
