@@ -240,6 +240,15 @@ PITBOSS_PIPELINE_LEASE_SECONDS = env.int("PITBOSS_PIPELINE_LEASE_SECONDS", defau
 # /healthz fails when a group's oldest unapplied event is older than this.
 PITBOSS_PIPELINE_MAX_LAG_SECONDS = env.int("PITBOSS_PIPELINE_MAX_LAG_SECONDS", default=300)
 
+# --- sandbox operator (integrations/sandbox; docs/sandbox.md) -------------------------------------------------------
+# The built-in operator side for the demo and the tests: on by default in local and test settings, never in production.
+PITBOSS_SANDBOX = env.bool("PITBOSS_SANDBOX", default=False)
+# Its replica database; unset: Pitboss's own server and login, database "<pitboss database>_sandbox".
+PITBOSS_SANDBOX_REPLICA_URL = env.str("PITBOSS_SANDBOX_REPLICA_URL", default="")
+# What the live generator (`manage.py sandbox_generate`) writes: actions (a registration, a deposit, a casino
+# round...) per minute on average.
+PITBOSS_SANDBOX_RATE = env.int("PITBOSS_SANDBOX_RATE", default=120)
+
 # --- REST API ---------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -12,6 +12,8 @@ env.cache("CACHE_URL")
 from backoffice.settings.base import *  # noqa: E402, F403
 
 DEBUG = False
+# The sandbox operator (docs/sandbox.md) never runs in production, whatever the environment says.
+PITBOSS_SANDBOX = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 # Load balancers probe nodes over plain HTTP: a redirect would read as "down".

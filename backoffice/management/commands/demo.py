@@ -26,6 +26,14 @@ from crm.services.ingest import MAX_BATCH, events_ingest
 from crm.services.players import player_apply
 from crm.validators import clean_profile
 from gamification.demo import gamification_demo
+from integrations.sandbox.replica import (
+    POLL_INTERVAL_SECONDS,
+    dsn_database,
+    sandbox_brands_add,
+    sandbox_enabled,
+    sandbox_replica_ensure,
+    sandbox_source_ensure,
+)
 
 DEMO_PASSWORD = "pitboss-demo-2026"  # noqa: S105 - published on purpose: demo accounts only, refused in production
 DEMO_KEY_NAME = "Demo key (manage.py demo)"
@@ -239,6 +247,18 @@ def _rotate_key(label: Label, created_by) -> str:
     return raw
 
 
+def _sandbox(label: Label) -> str | None:
+    """Wire the demo label to the sandbox operator (docs/sandbox.md): its replica database (created if missing),
+    the label's brands there, and the label's replica data source polling its views. The DSN, or None when the
+    sandbox is off."""
+    if not sandbox_enabled():
+        return None
+    dsn = sandbox_replica_ensure()
+    sandbox_brands_add(dsn=dsn, ext_brand_ids=list(label.brands.order_by("id").values_list("ext_brand_id", flat=True)))
+    sandbox_source_ensure(label=label, dsn=dsn)
+    return dsn
+
+
 class Command(BaseCommand):
     help = "Create (or complete) the demo data and print how to log in. Safe to run again."
 
@@ -259,7 +279,9 @@ class Command(BaseCommand):
                 events[spec] = _events(spec, labels[spec])
             users = _staff(labels)
             raw_key = _rotate_key(labels[DEMO], users["demo_integration"])
+            sandbox = _sandbox(labels[DEMO])
         self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification)
+        self._report_sandbox(base_url.rstrip("/"), labels[DEMO], sandbox)
 
     def _report(self, base: str, labels: dict, created: dict, events: dict, raw_key: str, gamification: dict):
         out = self.stdout.write
@@ -278,3 +300,14 @@ class Command(BaseCommand):
         out(f"\nPartner API key of {DEMO.name} (shown once; the next `manage.py demo` revokes it):\n  {raw_key}")
         out(f'\nTry it:\n  curl -H "Authorization: Api-Key {raw_key}" "{base}/api/v1/players?limit=3"')
         out(f'  curl -u "apikey:{raw_key}" "{base}/api/v1/brands"')
+
+    def _report_sandbox(self, base: str, label: Label, dsn: str | None) -> None:
+        out = self.stdout.write
+        if dsn is None:
+            out("\nSandbox operator: off (PITBOSS_SANDBOX), so nothing new arrives on its own.")
+            return
+        out(
+            f"\nSandbox operator (docs/sandbox.md): {label.name} reads the replica database {dsn_database(dsn)} every "
+            f"{POLL_INTERVAL_SECONDS} s;\n  make run's `sandbox` process writes players, deposits and bets into it."
+        )
+        out(f"  Watch them arrive: {base}/admin/crm/event/ (events) and {base}/admin/integrations/datasource/ (sync)")
