@@ -273,8 +273,9 @@ def _database_create(dsn: str) -> None:
         if f'"{name}" does not exist' not in str(exc):
             raise
     admin = make_conninfo(dsn, dbname="postgres")
-    # DuplicateDatabase: another process created it meanwhile
-    with sandbox_connect(admin, autocommit=True) as conn, contextlib.suppress(errors.DuplicateDatabase):
+    # Another process created it meanwhile: DuplicateDatabase, or UniqueViolation when both wrote the catalogue at once.
+    created_meanwhile = contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation)
+    with sandbox_connect(admin, autocommit=True) as conn, created_meanwhile:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
