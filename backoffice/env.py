@@ -46,6 +46,9 @@ class _Env:
     def int(self, name: str, default: Any = _MISSING) -> Any:
         return _read("int", name, default)
 
+    def float(self, name: str, default: Any = _MISSING) -> Any:
+        return _read("float", name, default)
+
     def list(self, name: str, default: Any = _MISSING) -> Any:
         return _read("list", name, default)
 

@@ -1,5 +1,6 @@
 from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
@@ -29,6 +30,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", _REDOC_CSP(SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
 ]
+if settings.PITBOSS_SANDBOX:  # the built-in sandbox operator: demo and tests only, off in production settings
+    urlpatterns.append(path("sandbox/", include("integrations.sandbox.urls")))
 
 
 def _api_or_html(json_status: int, code: str, message: str, html_handler):

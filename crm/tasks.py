@@ -8,6 +8,12 @@ from celery import shared_task
 
 from backoffice.db import TRANSIENT_DB_ERRORS
 from crm.pipeline import pipeline_drain, ticks_prune
+from crm.tasks_bonuses import (  # noqa: F401 - registers the bonus tasks (Celery autodiscovers only this module)
+    bonus_deliver_task,
+    bonus_templates_sync_task,
+    bonuses_expire_task,
+    bonuses_sweep_task,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -26,7 +26,7 @@ ALL_LABELS = "all"
 MONEY_FIELDSET = (
     "Money and eligibility",
     {
-        "fields": ["base_currency", "active_players_only"],
+        "fields": ["base_currency", "active_players_only", "bonus_daily_cap"],
         "description": "Missions and tournaments that sum or compare money convert each amount from the player's "
         "wallet currency into the base currency at the exchange rate of its day (Exchange rates). The base currency "
         "cannot change while rates exist: they are expressed in it.",
@@ -45,6 +45,7 @@ class LabelForm(forms.ModelForm):
             "control_group_pct",
             "base_currency",
             "active_players_only",
+            "bonus_daily_cap",
         ]
 
     def clean_base_currency(self):

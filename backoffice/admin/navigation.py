@@ -38,6 +38,22 @@ def event_types(request) -> bool:
     return _can_view(request, "crm.EventType")
 
 
+def bonuses(request) -> bool:
+    return _can_view(request, "crm.Bonus")
+
+
+def bonus_templates(request) -> bool:
+    return _can_view(request, "crm.BonusTemplate")
+
+
+def bonus_api(request) -> bool:
+    return _can_view(request, "integrations.BonusApiConnection")
+
+
+def sandbox_bonus_api(request) -> bool:
+    return _can_view(request, "integrations.SandboxBonusSettings")
+
+
 def wallet_entries(request) -> bool:
     return _can_view(request, "gamification.WalletEntry")
 

@@ -92,6 +92,11 @@ class Label(TimeStampedModel):
         help_text="Players whose account status is not ACTIVE earn nothing, make no mission progress, are not "
         'entered in tournaments and are not shown on leaderboards ("not ACTIVE, no marketing activities").',
     )
+    bonus_daily_cap = models.PositiveIntegerField(
+        default=30,
+        help_text="At most this many successful bonuses per player in any 24 hours (issued, redeemed, expired, or "
+        "still being issued); further gives are refused.",
+    )
     is_active = models.BooleanField(default=True, help_text="An inactive label accepts no API calls.")
 
     objects = LabelQuerySet.as_manager()

@@ -220,6 +220,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ROUTES = {
     "crm.pipeline_sweep": {"queue": "process"},
     "integrations.sync_*": {"queue": "sync"},
+    "crm.bonus_templates_sync": {"queue": "sync"},
+    "crm.bonus*": {"queue": "bonus"},
 }
 # Ingest needs no queue: the API and the stream consumer store events in their own processes, and the pipeline's
 # workers (`manage.py pipeline_work`) read them from the log. The sweeper is their fallback.
@@ -228,7 +230,24 @@ CELERY_BEAT_SCHEDULE = {
     "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
     "missions-expire": {"task": "gamification.missions_expire", "schedule": 60.0, "options": {"expires": 55}},
     "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
+    "bonuses-sweep": {"task": "crm.bonuses_sweep", "schedule": 15.0, "options": {"expires": 14}},
+    "bonuses-expire": {"task": "crm.bonuses_expire", "schedule": 300.0, "options": {"expires": 290}},
+    "bonus-templates-sync": {"task": "crm.bonus_templates_sync", "schedule": 86400.0, "options": {"expires": 3600}},
 }
+# --- bonuses (crm.services.bonus_delivery) ----------------------------------------------------------------------------
+# Transient failures (5xx, 429, no connection) are retried with exponential backoff from the base, capped, for the
+# window; then the bonus is "issue failed". A claim older than the stale time (its worker died) is looked up again.
+PITBOSS_BONUS_RETRY_BASE_SECONDS = env.float("PITBOSS_BONUS_RETRY_BASE_SECONDS", default=5.0)
+PITBOSS_BONUS_RETRY_MAX_SECONDS = env.float("PITBOSS_BONUS_RETRY_MAX_SECONDS", default=600.0)
+PITBOSS_BONUS_RETRY_WINDOW_SECONDS = env.int("PITBOSS_BONUS_RETRY_WINDOW_SECONDS", default=3600)
+PITBOSS_BONUS_STALE_SECONDS = env.int("PITBOSS_BONUS_STALE_SECONDS", default=240)
+# The built-in sandbox operator under /sandbox/ (Bonus API, replica): for the demo and the tests, never in production.
+PITBOSS_SANDBOX = env.bool("PITBOSS_SANDBOX", default=True)
+# The sandbox's replica database; unset: Pitboss's own server and login, database "<pitboss database>_sandbox".
+PITBOSS_SANDBOX_REPLICA_URL = env.str("PITBOSS_SANDBOX_REPLICA_URL", default="")
+# What the live generator (`manage.py sandbox_generate`) writes: actions (a registration, a deposit, a casino
+# round...) per minute on average.
+PITBOSS_SANDBOX_RATE = env.int("PITBOSS_SANDBOX_RATE", default=120)
 # --- event pipeline (crm.pipeline) ----------------------------------------------------------------------------------
 # Events per page at most (one transaction of a group in one partition): per-batch costs are shared by more events.
 PITBOSS_PIPELINE_PAGE = env.int("PITBOSS_PIPELINE_PAGE", default=2000)
@@ -239,15 +258,6 @@ PITBOSS_PIPELINE_IDLE_TICK_SECONDS = env.int("PITBOSS_PIPELINE_IDLE_TICK_SECONDS
 PITBOSS_PIPELINE_LEASE_SECONDS = env.int("PITBOSS_PIPELINE_LEASE_SECONDS", default=15)
 # /healthz fails when a group's oldest unapplied event is older than this.
 PITBOSS_PIPELINE_MAX_LAG_SECONDS = env.int("PITBOSS_PIPELINE_MAX_LAG_SECONDS", default=300)
-
-# --- sandbox operator (integrations/sandbox; docs/sandbox.md) -------------------------------------------------------
-# The built-in operator side for the demo and the tests: on by default in local and test settings, never in production.
-PITBOSS_SANDBOX = env.bool("PITBOSS_SANDBOX", default=False)
-# Its replica database; unset: Pitboss's own server and login, database "<pitboss database>_sandbox".
-PITBOSS_SANDBOX_REPLICA_URL = env.str("PITBOSS_SANDBOX_REPLICA_URL", default="")
-# What the live generator (`manage.py sandbox_generate`) writes: actions (a registration, a deposit, a casino
-# round...) per minute on average.
-PITBOSS_SANDBOX_RATE = env.int("PITBOSS_SANDBOX_RATE", default=120)
 
 # --- REST API ---------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -10,6 +10,5 @@ from backoffice.env import BASE_DIR, env
 # generated once per checkout into $PITBOSS_VAR_DIR/dev-secrets.env: none is committed.
 apply_dev_secrets(Path(env.str("PITBOSS_VAR_DIR", default=str(BASE_DIR / "var"))))
 os.environ.setdefault("DJANGO_DEBUG", "true")
-os.environ.setdefault("PITBOSS_SANDBOX", "true")  # the built-in operator side: docs/sandbox.md
 
 from backoffice.settings.base import *  # noqa: E402, F403

@@ -12,7 +12,7 @@ env.cache("CACHE_URL")
 from backoffice.settings.base import *  # noqa: E402, F403
 
 DEBUG = False
-# The sandbox operator (docs/sandbox.md) never runs in production, whatever the environment says.
+# The sandbox operator (/sandbox/) answers bonus calls as if it were an operator: never on a real deployment.
 PITBOSS_SANDBOX = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

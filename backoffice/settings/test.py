@@ -5,7 +5,6 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-0123456789abcdef0123456789abcdef")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMDEyMzQ1Njc4OWE=")
 os.environ.setdefault("FIELD_LOOKUP_KEY", "test-lookup-key")
-os.environ.setdefault("PITBOSS_SANDBOX", "true")
 
 from backoffice.settings.base import *  # noqa: F403
 

@@ -44,6 +44,8 @@ UNFOLD = {
                         **_item("Events", "receipt_long", "admin:crm_event_changelist", "events"),
                         "active": "backoffice.admin.navigation.events_active",
                     },
+                    _item("Bonuses", "redeem", "admin:crm_bonus_changelist", "bonuses"),
+                    _item("Bonus templates", "card_giftcard", "admin:crm_bonustemplate_changelist", "bonus_templates"),
                 ],
             },
             {
@@ -98,6 +100,13 @@ UNFOLD = {
                     _item("Replica sources", "database", "admin:integrations_datasource_changelist", "data_sources"),
                     _item("Synced views", "sync", "admin:integrations_syncview_changelist", "sync_views"),
                     _item("Stream sources", "stream", "admin:integrations_streamsource_changelist", "stream_sources"),
+                    _item("Bonus API", "api", "admin:integrations_bonusapiconnection_changelist", "bonus_api"),
+                    _item(
+                        "Sandbox Bonus API",
+                        "science",
+                        "admin:integrations_sandboxbonussettings_changelist",
+                        "sandbox_bonus_api",
+                    ),
                 ],
             },
             {

@@ -1,1 +1,1 @@
-from integrations.admin import replica, stream  # noqa: F401 - registers the model admins
+from integrations.admin import bonus_api, replica, stream  # noqa: F401 - registers the model admins

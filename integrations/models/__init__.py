@@ -1,4 +1,16 @@
+from integrations.models.bonus_api import BonusApiConnection
 from integrations.models.replica import CursorKind, DataSource, SyncView, ViewKind
+from integrations.models.sandbox import SandboxBonus, SandboxBonusSettings, SandboxBonusStatus
 from integrations.models.stream import StreamSource
 
-__all__ = ["CursorKind", "DataSource", "StreamSource", "SyncView", "ViewKind"]
+__all__ = [
+    "BonusApiConnection",
+    "CursorKind",
+    "DataSource",
+    "SandboxBonus",
+    "SandboxBonusSettings",
+    "SandboxBonusStatus",
+    "StreamSource",
+    "SyncView",
+    "ViewKind",
+]

@@ -1,2 +1,2 @@
-"""The sandbox operator: the operator's side of the integrations, built in, for the demo and the tests (off in
-production). replica.py: its replica database; generator.py: the live players, deposits and bets written into it."""
+"""The built-in sandbox operator, served under /sandbox/ by Pitboss's own process when settings.PITBOSS_SANDBOX is on
+(never in production): the Bonus API (bonus_api.py) and the replica database with its live generator."""
