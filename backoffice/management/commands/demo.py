@@ -8,6 +8,7 @@ the API key (revokes the previous demo key and prints a new one), because a key 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass
@@ -22,10 +23,14 @@ from django.db import transaction
 from backoffice.models import ApiKey, Brand, ExchangeRate, Label, Role, StaffRole
 from backoffice.services.apikeys import api_key_create, api_key_revoke
 from crm.models import Event, EventSource, Player
+from crm.services.bonuses import _catalogue_apply
 from crm.services.ingest import MAX_BATCH, events_ingest
 from crm.services.players import player_apply
 from crm.validators import clean_profile
 from gamification.demo import gamification_demo
+from integrations.bonus_api.client import CatalogueItem
+from integrations.bonus_api.services import bonus_connection_sandbox_ensure
+from integrations.models import SandboxBonusSettings
 from integrations.sandbox.replica import (
     POLL_INTERVAL_SECONDS,
     dsn_database,
@@ -247,16 +252,31 @@ def _rotate_key(label: Label, created_by) -> str:
     return raw
 
 
-def _sandbox(label: Label) -> str | None:
+def _sandbox(label: Label, base_url: str) -> str | None:
     """Wire the demo label to the sandbox operator (docs/sandbox.md): its replica database (created if missing),
-    the label's brands there, and the label's replica data source polling its views. The DSN, or None when the
-    sandbox is off."""
+    the label's brands there, the label's replica data source polling its views, and the label's Bonus API pointed
+    at the sandbox Bonus API this server serves, with its catalogue as the label's bonus templates. The replica's
+    DSN, or None when the sandbox is off."""
     if not sandbox_enabled():
         return None
     dsn = sandbox_replica_ensure()
     sandbox_brands_add(dsn=dsn, ext_brand_ids=list(label.brands.order_by("id").values_list("ext_brand_id", flat=True)))
     sandbox_source_ensure(label=label, dsn=dsn)
+    bonus_connection_sandbox_ensure(label=label, base_url=base_url)
+    # The templates the catalogue sync would make: the server that serves the catalogue is not up yet (make run
+    # starts it after this command). "Sync catalogue" on the Bonus API page reads the same over HTTP.
+    _catalogue_apply(label, _catalogue_items(SandboxBonusSettings.objects.get(label=label).catalogue))
     return dsn
+
+
+def _catalogue_items(catalogue: list) -> list[CatalogueItem]:
+    """The sandbox's catalogue as the Bonus API client reads it (items without a code or a name are skipped)."""
+    known = {f.name for f in dataclasses.fields(CatalogueItem)}
+    return [
+        CatalogueItem(**{k: v if k == "expiry_days" else str(v) for k, v in item.items() if k in known and v})
+        for item in catalogue
+        if isinstance(item, dict) and item.get("code") and item.get("name")
+    ]
 
 
 class Command(BaseCommand):
@@ -279,7 +299,7 @@ class Command(BaseCommand):
                 events[spec] = _events(spec, labels[spec])
             users = _staff(labels)
             raw_key = _rotate_key(labels[DEMO], users["demo_integration"])
-            sandbox = _sandbox(labels[DEMO])
+            sandbox = _sandbox(labels[DEMO], base_url.rstrip("/"))
         self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification)
         self._report_sandbox(base_url.rstrip("/"), labels[DEMO], sandbox)
 
@@ -311,3 +331,7 @@ class Command(BaseCommand):
             f"{POLL_INTERVAL_SECONDS} s;\n  make run's `sandbox` process writes players, deposits and bets into it."
         )
         out(f"  Watch them arrive: {base}/admin/crm/event/ (events) and {base}/admin/integrations/datasource/ (sync)")
+        out(
+            f"  Its Bonus API answers at {base}/sandbox/bonus-api/{label.label_key}/ (the label's bonus templates are "
+            f"its catalogue);\n  latency and failure rates: {base}/admin/integrations/sandboxbonussettings/"
+        )

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 
 from backoffice.models import Label
-from crm.models import Event, EventSource, Player
+from crm.models import BonusTemplate, Event, EventSource, Player
 from crm.pipeline import events_apply
-from integrations.models import DataSource, SyncView
+from crm.services.bonus_delivery import bonus_deliver
+from crm.services.bonuses import SyncResult, bonus_give, bonus_templates_sync
+from integrations.models import BonusApiConnection, DataSource, SandboxBonus, SandboxBonusSettings, SyncView
 from integrations.replica.services import DONE, sync_view_run
 from integrations.sandbox.generator import Generator
 from integrations.sandbox.replica import (
@@ -22,6 +25,7 @@ from integrations.sandbox.replica import (
     sandbox_replica_ensure,
     sandbox_source_ensure,
 )
+from tests.crm.bonuses.conftest import in_process  # noqa: F401 - a fixture
 from tests.factories import BrandFactory, LabelFactory
 
 pytestmark = pytest.mark.django_db
@@ -185,6 +189,37 @@ def test_demo_wires_the_demo_label_to_the_sandbox_and_its_traffic_arrives(demo_r
     assert DataSource.objects.get(label=demo).pk == source.pk
     assert SyncView.objects.filter(source=source).count() == 6
     assert sum(_sync(source).values()) == 0
+
+
+def test_demo_points_the_demo_label_bonus_api_at_the_sandbox_and_a_bonus_is_applied_there(demo_replica, in_process):  # noqa: F811
+    call_command("demo", "--base-url", "http://localhost", stdout=io.StringIO())
+    demo = Label.objects.get(name="Demo Casino Group")
+    connection = BonusApiConnection.objects.get(label=demo)
+    assert connection.base_url == f"http://localhost/sandbox/bonus-api/{demo.label_key}"
+    assert connection.secret == SandboxBonusSettings.objects.get(label=demo).secret
+    templates = {t.operator_code: (t.type, t.amount) for t in BonusTemplate.objects.filter(label=demo)}
+    assert templates == {
+        "10FREE_SPIN_IN_GOLDEN_SLOT": ("free_spins", Decimal("10.00")), "CASH_5_EUR": ("cash", Decimal("5.00")),
+        "DEPOSIT_MATCH_100": ("deposit_match", Decimal("100.00")), "WELCOME_COUPON": ("coupon", None),
+    }  # fmt: skip
+    assert bonus_templates_sync(label=demo) == SyncResult(created=0, updated=4, deactivated=0)  # the same, over HTTP
+
+    generator = Generator(dsn=sandbox_replica_ensure(), rate_per_minute=600, seed=2)
+    generator.tick(seconds=3)
+    _sync(DataSource.objects.get(label=demo))
+    player = Player.objects.filter(label=demo, events__source=EventSource.REPLICA).select_related("brand").first()
+    bonus = bonus_give(
+        player=player, template=BonusTemplate.objects.get(label=demo, operator_code="CASH_5_EUR"), source="staff",
+        key="demo-check",
+    )  # fmt: skip
+    bonus_deliver(bonus_id=bonus.pk)
+
+    bonus.refresh_from_db()
+    assert bonus.status == "issued"
+    applied = SandboxBonus.objects.get(label=demo)
+    assert (applied.bonus_code, applied.user_ext_id, applied.ext_brand_id) == (
+        "CASH_5_EUR", player.user_ext_id, player.brand.ext_brand_id,
+    )  # fmt: skip
 
 
 def test_demo_with_the_sandbox_off_wires_nothing_and_says_so(settings):
