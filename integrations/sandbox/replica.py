@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backoffice.models import Label
 from integrations.models import CursorKind, DataSource, SyncView, ViewKind
+from integrations.replica.reader import error_text
 
 SOURCE_NAME = "Sandbox operator replica"
 POLL_INTERVAL_SECONDS = 5  # the smallest a data source allows: events show within seconds of being written
@@ -33,6 +34,10 @@ CONNECT_TIMEOUT = 5
 
 class SandboxOff(RuntimeError):
     """The sandbox is off (`PITBOSS_SANDBOX`, always off with production settings)."""
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox replica database cannot be created or reached; the message says what to do (no password)."""
 
 
 def sandbox_enabled() -> bool:
@@ -252,14 +257,20 @@ def sandbox_replica_ensure(*, dsn: str | None = None) -> str:
     """
     sandbox_check()
     dsn = dsn or sandbox_replica_dsn()
-    _database_create(dsn)
-    with sandbox_connect(dsn) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", [ENSURE_LOCK])
-        conn.execute(TABLES)
-        for name in VIEWS:
-            conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(name)))
-        for name, query in VIEWS.items():
-            conn.execute(sql.SQL("CREATE VIEW {} AS ").format(sql.Identifier(name)) + sql.SQL(query))  # type: ignore[arg-type]
+    try:
+        _database_create(dsn)
+        with sandbox_connect(dsn) as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [ENSURE_LOCK])
+            conn.execute(TABLES)
+            for name in VIEWS:
+                conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(name)))
+            for name, query in VIEWS.items():
+                conn.execute(sql.SQL("CREATE VIEW {} AS ").format(sql.Identifier(name)) + sql.SQL(query))  # type: ignore[arg-type]
+    except psycopg.Error as exc:
+        raise SandboxUnavailable(
+            f"The sandbox replica database {dsn_database(dsn)} could not be set up ({error_text(exc, dsn)}). Create "
+            "it (or grant the login CREATEDB) and set PITBOSS_SANDBOX_REPLICA_URL, or turn PITBOSS_SANDBOX off."
+        ) from exc
     return dsn
 
 

@@ -33,6 +33,7 @@ from integrations.bonus_api.services import bonus_connection_sandbox_ensure
 from integrations.models import SandboxBonusSettings
 from integrations.sandbox.replica import (
     POLL_INTERVAL_SECONDS,
+    SandboxUnavailable,
     dsn_database,
     sandbox_brands_add,
     sandbox_enabled,
@@ -259,7 +260,10 @@ def _sandbox(label: Label, base_url: str) -> str | None:
     DSN, or None when the sandbox is off."""
     if not sandbox_enabled():
         return None
-    dsn = sandbox_replica_ensure()
+    try:
+        dsn = sandbox_replica_ensure()
+    except SandboxUnavailable as exc:
+        raise CommandError(str(exc)) from exc
     sandbox_brands_add(dsn=dsn, ext_brand_ids=list(label.brands.order_by("id").values_list("ext_brand_id", flat=True)))
     sandbox_source_ensure(label=label, dsn=dsn)
     bonus_connection_sandbox_ensure(label=label, base_url=base_url)

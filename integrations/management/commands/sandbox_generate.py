@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.sandbox.generator import Generator
-from integrations.sandbox.replica import dsn_database, sandbox_enabled, sandbox_replica_ensure
+from integrations.sandbox.replica import SandboxUnavailable, dsn_database, sandbox_enabled, sandbox_replica_ensure
 
 log = structlog.get_logger(__name__)
 OFF = "The sandbox operator is off (PITBOSS_SANDBOX)."
@@ -53,7 +53,10 @@ class Command(BaseCommand):
         if interval <= 0 or (rate is not None and rate < 0):
             raise CommandError("--interval must be positive and --rate zero or more.")
         rate = settings.PITBOSS_SANDBOX_RATE if rate is None else rate
-        dsn = sandbox_replica_ensure()
+        try:
+            dsn = sandbox_replica_ensure()
+        except SandboxUnavailable as exc:
+            raise CommandError(str(exc)) from exc
         generator = Generator(dsn=dsn, rate_per_minute=rate, seed=seed)
         self.stdout.write(f"Sandbox operator: writing about {rate:g} actions a minute into {dsn_database(dsn)}.")
         done = 0

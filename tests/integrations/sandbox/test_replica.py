@@ -6,16 +6,21 @@ every entry point, with production settings.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import threading
+import uuid
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
+from django.core.management import CommandError, call_command
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backoffice.env import BASE_DIR
+from backoffice.models import Label
 from integrations.models import CursorKind, DataSource, SyncView, ViewKind
 from integrations.replica.reader import replica_connect
 from integrations.replica.services import data_source_check
@@ -23,6 +28,7 @@ from integrations.sandbox.generator import Generator
 from integrations.sandbox.replica import (
     SOURCE_NAME,
     SandboxOff,
+    SandboxUnavailable,
     sandbox_replica_drop,
     sandbox_replica_dsn,
     sandbox_replica_ensure,
@@ -30,6 +36,7 @@ from integrations.sandbox.replica import (
 )
 from tests.factories import BrandFactory, LabelFactory
 from tests.integrations.sandbox.conftest import sandbox_database
+from tests.integrations.test_replica_reader import server_params
 
 pytestmark = pytest.mark.django_db
 
@@ -199,8 +206,6 @@ def test_production_settings_turn_the_sandbox_off_whatever_the_environment_says(
 
 
 def test_the_generator_command_runs_ticks_into_the_replica(sandbox, settings, capsys):
-    from django.core.management import call_command
-
     settings.PITBOSS_SANDBOX_REPLICA_URL = sandbox.dsn
     call_command("sandbox_generate", "--ticks", "2", "--interval", "0.1", "--rate", "6000", "--seed", "5")
 
@@ -212,8 +217,6 @@ def test_the_generator_command_runs_ticks_into_the_replica(sandbox, settings, ca
 
 
 def test_the_generator_command_refuses_when_the_sandbox_is_off(settings):
-    from django.core.management import CommandError, call_command
-
     settings.PITBOSS_SANDBOX = False
     with pytest.raises(CommandError, match="Production settings never turn it on"):
         call_command("sandbox_generate", "--ticks", "1")
@@ -229,3 +232,30 @@ def test_a_dropped_replica_is_recreated_by_the_next_ensure(db):
         assert _columns(database.dsn) == REFERENCE_COLUMNS
     finally:
         sandbox_replica_drop(dsn=database.dsn)
+
+
+def test_a_login_that_may_not_create_databases_gets_a_message_saying_what_to_do(db, settings):
+    role = f"nocreate_{uuid.uuid4().hex[:8]}"
+    params = server_params()
+    admin = make_conninfo("", **params, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOCREATEDB").format(sql.Identifier(role)))
+    dsn = make_conninfo("", **{**params, "user": role, "password": ""}, dbname=f"sandbox_{uuid.uuid4().hex[:12]}")
+    settings.PITBOSS_SANDBOX_REPLICA_URL = dsn
+    settings.SETTINGS_MODULE = "backoffice.settings.test"  # last: each override's holder starts without it
+    try:
+        with pytest.raises(SandboxUnavailable) as raised:
+            sandbox_replica_ensure(dsn=dsn)
+        name = conninfo_to_dict(dsn)["dbname"]
+        assert str(raised.value) == (
+            f"The sandbox replica database {name} could not be set up (permission denied to create database). "
+            "Create it (or grant the login CREATEDB) and set PITBOSS_SANDBOX_REPLICA_URL, or turn PITBOSS_SANDBOX off."
+        )
+        with pytest.raises(CommandError, match="could not be set up"):
+            call_command("sandbox_generate", "--ticks", "1", stdout=io.StringIO())
+        with pytest.raises(CommandError, match="could not be set up"):
+            call_command("demo", stdout=io.StringIO())
+        assert not Label.objects.exists()  # the demo's transaction rolled back: nothing half-made
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
