@@ -457,3 +457,13 @@ def clean_event(raw: Any, specs: dict[str, EventSpec], now: dt.datetime) -> tupl
     if errors:
         return None, errors
     return CleanEvent(payload=payload, type=type_name, **values), {}
+
+
+# --- the CRM's own facts: entering and leaving a segment (crm.services.segments) -----------------------------------
+SEGMENT_ENTERED = "segment_entered"
+SEGMENT_LEFT = "segment_left"
+SEGMENT_FACT_TYPES: dict[str, EventSpec] = {
+    SEGMENT_ENTERED: EventSpec(required={"segment_id": integer, "segment_name": text255}),
+    SEGMENT_LEFT: EventSpec(required={"segment_id": integer, "segment_name": text255}),
+}
+system_types_register(SEGMENT_FACT_TYPES)  # built in: rules and journeys react to them; partners cannot send them

@@ -19,6 +19,23 @@ PLAYER_EXPORT_COLUMNS = [
 ]  # fmt: skip
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets ("=cmd|' /C calc'!A0"): an
+# export prefixes it with a quote, which spreadsheets show as text (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def spreadsheet_safe(value):
+    """`value` as an exported cell: text that a spreadsheet would run as a formula gets a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_line(values) -> str:
+    """One CSV line of exported values, formulas escaped."""
+    return csv.writer(_Echo()).writerow([spreadsheet_safe(v) for v in values])
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -30,7 +47,7 @@ def _row(player) -> list:
         "ext_brand_id": player.brand.ext_brand_id,
         "markers": " ".join(player.markers),
     }
-    return [values[c] if c in values else getattr(player, c) for c in PLAYER_EXPORT_COLUMNS]
+    return [spreadsheet_safe(values[c] if c in values else getattr(player, c)) for c in PLAYER_EXPORT_COLUMNS]
 
 
 def players_csv(actor: Actor, *, within: QuerySet | None = None) -> Iterator[str]:

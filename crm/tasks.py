@@ -27,3 +27,7 @@ def pipeline_sweep(budget_seconds: float = 8.0) -> int:
     if done or pruned:
         log.info("pipeline_swept", events=done, ticks_pruned=pruned)
     return done
+
+
+from crm.tasks_rollups import *  # noqa: E402, F403 - registers the roll-ups' backfill task by name
+from crm.tasks_segments import *  # noqa: E402, F403 - registers the segments' tasks by name

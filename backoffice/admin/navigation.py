@@ -19,6 +19,10 @@ def players(request) -> bool:
     return _can_view(request, "crm.Player")
 
 
+def segments(request) -> bool:
+    return _can_view(request, "crm.Segment")
+
+
 def events(request) -> bool:
     """The event explorer and the ingestion dashboard."""
     return _can_view(request, "crm.Event")
@@ -28,6 +32,10 @@ def events_active(request) -> bool:
     """The explorer's item is lit on its pages, not on the ingestion dashboard that lives under the same path."""
     explorer, dashboard = reverse("admin:crm_event_changelist"), reverse("admin:crm_event_ingestion")
     return request.path.startswith(explorer) and not request.path.startswith(dashboard)
+
+
+def rules(request) -> bool:
+    return _can_view(request, "crm.Rule")
 
 
 def pipeline_failures(request) -> bool:

@@ -220,6 +220,11 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ROUTES = {
     "crm.pipeline_sweep": {"queue": "process"},
     "integrations.sync_*": {"queue": "sync"},
+    "crm.rules_webhook_deliver": {"queue": "deliver"},
+    "crm.rules_webhooks_sweep": {"queue": "deliver"},
+    "crm.rules_schedule_tick": {"queue": "process"},
+    "crm.rules_run_execute": {"queue": "process"},
+    "crm.rules_backtest": {"queue": "process"},
     "crm.bonus_templates_sync": {"queue": "sync"},
     "crm.bonus*": {"queue": "bonus"},
 }
@@ -230,6 +235,10 @@ CELERY_BEAT_SCHEDULE = {
     "poll-replica-views": {"task": "integrations.sync_poll", "schedule": 10.0, "options": {"expires": 9}},
     "missions-expire": {"task": "gamification.missions_expire", "schedule": 60.0, "options": {"expires": 55}},
     "tournaments-tick": {"task": "gamification.tournaments_tick", "schedule": 10.0, "options": {"expires": 9}},
+    "rules-schedule": {"task": "crm.rules_schedule_tick", "schedule": 60.0, "options": {"expires": 55}},
+    "rules-webhooks-sweep": {"task": "crm.rules_webhooks_sweep", "schedule": 60.0, "options": {"expires": 55}},
+    # Segments' time-driven changes (relative dates, gamification state): entered / left events within 5 minutes.
+    "segments-refresh": {"task": "crm.segments_refresh", "schedule": 300.0, "options": {"expires": 290}},
     "bonuses-sweep": {"task": "crm.bonuses_sweep", "schedule": 15.0, "options": {"expires": 14}},
     "bonuses-expire": {"task": "crm.bonuses_expire", "schedule": 300.0, "options": {"expires": 290}},
     "bonus-templates-sync": {"task": "crm.bonus_templates_sync", "schedule": 86400.0, "options": {"expires": 3600}},

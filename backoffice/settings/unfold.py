@@ -40,10 +40,12 @@ UNFOLD = {
                 "title": "CRM",
                 "items": [
                     _item("Players", "groups", "admin:crm_player_changelist", "players"),
+                    _item("Segments", "group_work", "admin:crm_segment_changelist", "segments"),
                     {
                         **_item("Events", "receipt_long", "admin:crm_event_changelist", "events"),
                         "active": "backoffice.admin.navigation.events_active",
                     },
+                    _item("Automation rules", "bolt", "admin:crm_rule_changelist", "rules"),
                     _item("Bonuses", "redeem", "admin:crm_bonus_changelist", "bonuses"),
                     _item("Bonus templates", "card_giftcard", "admin:crm_bonustemplate_changelist", "bonus_templates"),
                 ],

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm.api import bonuses, events, views
+from crm.api import bonuses, events, rules, segments, views
 
 urlpatterns = [
     path("bonuses", bonuses.BonusListCreateView.as_view(), name="bonus-list"),
@@ -9,4 +9,14 @@ urlpatterns = [
     path("events", events.EventIngestView.as_view(), name="event-ingest"),
     path("players", views.PlayerListView.as_view(), name="player-list"),
     path("players/<str:ext_brand_id>/<str:user_ext_id>", views.PlayerDetailView.as_view(), name="player-detail"),
+    path("rules", rules.RuleListView.as_view(), name="rule-list"),
+    path("rules/<int:rule_id>", rules.RuleDetailView.as_view(), name="rule-detail"),
+    path("segments", segments.SegmentListView.as_view(), name="segment-list"),
+    path("segments/<int:segment_id>", segments.SegmentDetailView.as_view(), name="segment-detail"),
+    path("segments/<int:segment_id>/members", segments.SegmentMembersView.as_view(), name="segment-members"),
+    path(
+        "segments/<int:segment_id>/members/<str:ext_brand_id>/<str:user_ext_id>",
+        segments.SegmentMembershipView.as_view(),
+        name="segment-membership",
+    ),
 ]

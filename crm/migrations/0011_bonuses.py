@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('backoffice', '0004_label_bonus_cap'),
-        ('crm', '0007_player_profile_stamps'),
+        ('crm', '0010_rules'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -176,6 +176,14 @@ class Mission(PlayerFacing):
         validators=[MinValueValidator(1), MaxValueValidator(10_000)],
         help_text="Recurring on completion: how many times a player may complete it (empty: no limit).",
     )
+    audience = models.ForeignKey(
+        "crm.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Only players in this segment see it and progress in it (empty: every player). Checked live.",
+    )
     requires_opt_in = models.BooleanField(default=False, help_text="Progress counts only after the player opts in.")
     time_limit = models.DurationField(
         null=True, blank=True, help_text="With opt-in: time to complete it from the opt-in; then it is missed."

@@ -68,6 +68,14 @@ class StoreItem(LabelScopedModel):
     )
     active_from = models.DateTimeField(null=True, blank=True, help_text="On sale from (empty: already).")
     active_till = models.DateTimeField(null=True, blank=True, help_text="On sale until (empty: no end).")
+    audience = models.ForeignKey(
+        "crm.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Only players in this segment see and buy it (empty: every player). Checked live.",
+    )
     is_active = models.BooleanField(default=True, help_text="Off hides the item and refuses purchases.")
 
     class Meta:

@@ -66,6 +66,14 @@ class Tournament(PlayerFacing):
     )
     # Who
     registration_type = models.CharField(max_length=8, choices=RegistrationType.choices, default=RegistrationType.AUTO)
+    audience = models.ForeignKey(
+        "crm.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Only players in this segment may register and score (empty: every player). Checked live.",
+    )
     buy_in_amount = models.PositiveBigIntegerField(null=True, blank=True, help_text="Buy-in price.")
     buy_in_currency = models.CharField(max_length=8, choices=Currency.choices, blank=True)
     min_players = models.PositiveIntegerField(

@@ -1,0 +1,208 @@
+"""The condition tree compiled to one SQL boolean over `p` (crm_player), `a` (crm_playeraggregate), `w`
+(gamification_wallet) and `b` (backoffice_brand), and to the full SELECT of the players it matches.
+
+Values are always parameters, never spliced in. Every leaf's SQL is TRUE or FALSE, never NULL, so `not` means what it
+says; the ops that hold on an unset value are written as `NOT (<positive op>)`. Texts compare through `lower()`;
+dates against instants computed once in crm/conditions/ops.py, which the Python evaluator uses as well.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from crm.conditions.evaluate import label_settings
+from crm.conditions.fields import COLUMNS, FIELDS, NEGATIONS, custom_name
+from crm.conditions.ops import birthday_target, date_span, number
+from crm.conditions.tree import LEAF_KINDS, leaf_kind_of
+
+JOINS = {
+    "a": "LEFT JOIN crm_playeraggregate a ON a.player_id = p.id",
+    "w": "LEFT JOIN gamification_wallet w ON w.player_id = p.id",
+    "b": "JOIN backoffice_brand b ON b.id = p.brand_id",
+}
+CMP = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+Sql = tuple[str, list]
+
+
+class _Compiler:
+    def __init__(self, label_id: int, now: dt.datetime):
+        self.label_id = label_id
+        self.now = now
+        self.aliases: set[str] = set()
+        self.tz, self.default_level = label_settings(label_id)
+
+    def node(self, node: dict) -> Sql:
+        if "all" in node or "any" in node:
+            name = "all" if "all" in node else "any"
+            parts = [self.node(child) for child in node[name]]
+            if not parts:
+                return ("TRUE" if name == "all" else "FALSE"), []
+            if len(parts) == 1:
+                return parts[0]
+            joiner = " AND " if name == "all" else " OR "
+            return "(" + joiner.join(s for s, _ in parts) + ")", [p for _, ps in parts for p in ps]
+        if "not" in node:
+            sql, params = self.node(node["not"])
+            return f"(NOT {sql})", params
+        if "field" in node:
+            return self.field(node["field"], node["op"], node.get("value"))
+        kind = leaf_kind_of(node)
+        assert kind is not None, node
+        sql, params = LEAF_KINDS[kind].sql(node, self.label_id, self.now)
+        return f"COALESCE(({sql}), FALSE)", list(params)
+
+    def field(self, key: str, op: str, value: Any) -> Sql:
+        if op in NEGATIONS:
+            sql, params = self.field(key, NEGATIONS[op], value)
+            return f"(NOT {sql})", params
+        name = custom_name(key)
+        if name is not None:
+            return _custom(name, op, value)
+        kind, column = FIELDS[key].kind, COLUMNS[key]
+        self.aliases.add(column.alias)
+        expr = column.expr
+        if kind in ("text", "choice"):
+            return _text(expr, op, value)
+        if kind in ("integer", "number"):
+            cast = int if kind == "integer" else number
+            return _number(expr, op, value, cast, nullable=column.nullable)
+        if kind == "boolean":
+            return (expr if op == "is_true" else f"(NOT {expr})"), []
+        if kind in ("date", "datetime"):
+            return self.date(expr, kind, op, value)
+        if kind == "markers":
+            if op == "is_set":
+                return f"(cardinality({expr}) > 0)", []
+            return f"(EXISTS (SELECT 1 FROM unnest({expr}) m WHERE lower(m) = lower(%s::text)))", [value]  # noqa: S608 - the field table's
+        if kind == "level":
+            level, params = (f"COALESCE({expr}, %s)", [self.default_level]) if self.default_level else (expr, [])
+            ids = [value] if op == "eq" else list(value)
+            return f"({level} IS NOT NULL AND {level} = ANY(%s::bigint[]))", [*params, *params, ids]
+        raise ValueError(kind)
+
+    def date(self, expr: str, kind: str, op: str, value: Any) -> Sql:
+        if op == "is_set":
+            return f"({expr} IS NOT NULL)", []
+        if op == "birthday_in_days":
+            month, day, feb29 = birthday_target(days=value, label_tz=self.tz, now=self.now)
+            utc = f"({expr} AT TIME ZONE 'UTC')"
+            pairs = "(%s, %s), (2, 29)" if feb29 else "(%s, %s)"
+            sql = f"({expr} IS NOT NULL AND (EXTRACT(MONTH FROM {utc}), EXTRACT(DAY FROM {utc})) IN ({pairs}))"
+            return sql, [month, day]
+        span = date_span(kind=kind, op=op, value=value, label_tz=self.tz, now=self.now)
+        parts, params = [f"{expr} IS NOT NULL"], []
+        if span.lo is not None:
+            parts.append(f"{expr} >= %s")
+            params.append(span.lo)
+        if span.hi is not None:
+            parts.append(f"{expr} {'<=' if span.hi_inclusive else '<'} %s")
+            params.append(span.hi)
+        return "(" + " AND ".join(parts) + ")", params
+
+
+def _text(expr: str, op: str, value: Any) -> Sql:
+    if op == "is_set":
+        return f"({expr} <> '')", []
+    if op == "eq":
+        return f"(lower({expr}) = lower(%s::text))", [value]
+    if op == "in":
+        marks = ", ".join(["lower(%s::text)"] * len(value))
+        return f"(lower({expr}) IN ({marks}))", list(value)
+    if op == "contains":
+        return f"(strpos(lower({expr}), lower(%s::text)) > 0)", [value]
+    if op == "starts_with":
+        return f"starts_with(lower({expr}), lower(%s::text))", [value]
+    raise ValueError(op)
+
+
+def _number(expr: str, op: str, value: Any, cast, *, nullable: bool) -> Sql:
+    if op == "is_set":
+        return f"({expr} IS NOT NULL)", []
+    if op == "between":
+        sql, params = f"{expr} BETWEEN %s AND %s", [cast(value[0]), cast(value[1])]
+    else:
+        sql, params = f"{expr} {CMP[op]} %s", [cast(value)]
+    return (f"({expr} IS NOT NULL AND {sql})" if nullable else f"({sql})"), params
+
+
+def _custom_text(name: str) -> Sql:
+    return (
+        "COALESCE(CASE WHEN jsonb_typeof(p.custom -> %s::text) = 'string' THEN p.custom ->> %s::text END, '')",
+        [name, name],
+    )
+
+
+def _custom_number(name: str) -> Sql:
+    return (
+        "(CASE WHEN jsonb_typeof(p.custom -> %s::text) = 'number' THEN (p.custom ->> %s::text)::numeric END)",
+        [name, name],
+    )
+
+
+def _custom_equals(name: str, values: list) -> Sql:
+    """`custom.name` equals one of `values` (texts case-insensitively, numbers numerically, booleans exactly)."""
+    texts = [v for v in values if isinstance(v, str)]
+    numbers = [number(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    flags = sorted({v for v in values if isinstance(v, bool)})
+    parts: list[str] = []
+    params: list = []
+    if texts:
+        expr, ps = _custom_text(name)
+        sql, more = _text(expr, "in", texts)
+        parts.append(sql)
+        params += ps + more
+    if numbers:
+        expr, ps = _custom_number(name)
+        parts.append(f"COALESCE({expr} IN ({', '.join(['%s'] * len(numbers))}), FALSE)")
+        params += ps + numbers
+    for flag in flags:
+        parts.append("(p.custom @> jsonb_build_object(%s::text, %s::boolean))")
+        params += [name, flag]
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def _custom(name: str, op: str, value: Any) -> Sql:
+    if op == "is_set":
+        return "(COALESCE(p.custom ->> %s::text, '') <> '')", [name]
+    if op in ("is_true", "is_false"):
+        return "(p.custom @> jsonb_build_object(%s::text, %s::boolean))", [name, op == "is_true"]
+    if op in ("eq", "in"):
+        return _custom_equals(name, [value] if op == "eq" else list(value))
+    if op in ("contains", "starts_with"):
+        expr, params = _custom_text(name)
+        sql, more = _text(expr, op, value)
+        return sql, params + more
+    expr, params = _custom_number(name)
+    sql, more = _number(expr, op, value, number, nullable=False)
+    return f"COALESCE({sql}, FALSE)", params + more
+
+
+def tree_where(tree: Any, *, label_id: int, now: dt.datetime) -> tuple[str, list]:
+    """The (valid) tree as one SQL boolean over p, a, w, b, with its parameters."""
+    sql, params = _Compiler(label_id, now).node(tree)
+    return sql, params
+
+
+def players_query(
+    tree: Any,
+    *,
+    label_id: int,
+    now: dt.datetime,
+    player_ids: Iterable[int] | None = None,
+    count: bool = False,
+) -> tuple[str, list]:
+    """One SELECT of the ids of the label's players matching the (valid) tree (`count`: their number), with only
+    the joins the tree needs; `player_ids` narrows it to those players (a primary-key lookup)."""
+    compiler = _Compiler(label_id, now)
+    where, where_params = compiler.node(tree)
+    joins = "".join(f"\n{JOINS[alias]}" for alias in ("a", "w", "b") if alias in compiler.aliases)
+    params: list = [label_id]
+    narrow = ""
+    if player_ids is not None:
+        narrow = " AND p.id = ANY(%s::bigint[])"
+        params.append([int(i) for i in player_ids])
+    select = "count(*)" if count else "p.id"
+    sql = f"SELECT {select} FROM crm_player p{joins}\nWHERE p.label_id = %s{narrow} AND {where}"  # noqa: S608 - compiled: values are parameters
+    return sql, params + where_params
