@@ -22,10 +22,13 @@ from django.db import transaction
 
 from backoffice.models import ApiKey, Brand, ExchangeRate, Label, Role, StaffRole
 from backoffice.services.apikeys import api_key_create, api_key_revoke
-from crm.models import Event, EventSource, Player
+from crm.models import BonusTemplate, Event, EventSource, Player, Rule, RuleKind, RuleStatus, Segment
+from crm.models.segments import ACTIVE_ACCOUNTS_CONDITION
 from crm.services.bonuses import _catalogue_apply
 from crm.services.ingest import MAX_BATCH, events_ingest
 from crm.services.players import player_apply
+from crm.services.rules import rule_save, rule_transition
+from crm.services.segments import segment_save
 from crm.validators import clean_profile
 from gamification.demo import gamification_demo
 from integrations.bonus_api.client import CatalogueItem
@@ -283,6 +286,41 @@ def _catalogue_items(catalogue: list) -> list[CatalogueItem]:
     ]
 
 
+DEPOSITORS = "Depositors of the last 30 days"
+POINTS_RULE = "10 points per deposit"
+BONUS_RULE = "5 EUR cash for a first Trustly deposit"
+
+
+def _crm_samples(label: Label) -> dict[str, int]:
+    """A sample segment and sample real-time rules, created once (a manager may change or remove them). The bonus
+    rule is made only where the label's Bonus API has the sandbox's CASH_5_EUR; only the sandbox pays by Trustly, so it
+    fires for the sandbox's players, not for the demo's day of events."""
+    if not Segment.objects.filter(label=label, name=DEPOSITORS).exists():
+        deposited = {"field": "aggregate.last_deposit_at", "op": "within_last_days", "value": 30}
+        segment_save(
+            label=label, name=DEPOSITORS, description="Active players with a deposit in the last 30 days.",
+            conditions={"all": [dict(ACTIVE_ACCOUNTS_CONDITION), deposited]},
+        )  # fmt: skip
+    _rule(label, POINTS_RULE, conditions=[], activities=[{"type": "points", "amount": 10}])
+    cash = BonusTemplate.objects.filter(label=label, operator_code="CASH_5_EUR", is_active=True).first()
+    if cash is not None:
+        _rule(
+            label, BONUS_RULE, conditions=[{"field": "deposit_method", "op": "eq", "value": "Trustly"}],
+            activities=[{"type": "bonus", "template": cash.pk}], once_in_lifetime=True,
+        )  # fmt: skip
+    return {
+        "segments": Segment.objects.filter(label=label).count(),
+        "rules": Rule.objects.filter(label=label, status=RuleStatus.ACTIVE).count(),
+    }
+
+
+def _rule(label: Label, name: str, **fields) -> None:
+    if Rule.objects.filter(label=label, name=name).exists():
+        return
+    rule = rule_save(rule=Rule(label=label, name=name, kind=RuleKind.REALTIME, trigger_type="deposit", **fields))
+    rule_transition(rule=rule, to=RuleStatus.ACTIVE)
+
+
 class Command(BaseCommand):
     help = "Create (or complete) the demo data and print how to log in. Safe to run again."
 
@@ -304,10 +342,13 @@ class Command(BaseCommand):
             users = _staff(labels)
             raw_key = _rotate_key(labels[DEMO], users["demo_integration"])
             sandbox = _sandbox(labels[DEMO], base_url.rstrip("/"))
-        self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification)
+            samples = _crm_samples(labels[DEMO])
+        self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification, samples)
         self._report_sandbox(base_url.rstrip("/"), labels[DEMO], sandbox)
 
-    def _report(self, base: str, labels: dict, created: dict, events: dict, raw_key: str, gamification: dict):
+    def _report(
+        self, base: str, labels: dict, created: dict, events: dict, raw_key: str, gamification: dict, samples: dict
+    ):
         out = self.stdout.write
         out(self.style.SUCCESS("Demo data is ready."))
         for spec, label in labels.items():
@@ -317,6 +358,7 @@ class Command(BaseCommand):
                 out(f"    {events[spec]:,} events ingested now (a day of activity; the pipeline worker applies them)")
             if spec is DEMO:
                 out("    gamification: " + ", ".join(f"{n} {kind}" for kind, n in gamification.items()))
+                out("    crm: " + ", ".join(f"{n} {kind}" for kind, n in samples.items()))
         out(f"\nAdmin:    {base}/admin/\nAPI docs: {base}/api/docs/\n")
         out(f"Staff users (no superuser), password {DEMO_PASSWORD}:")
         for username, roles in STAFF:
