@@ -10,11 +10,14 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from backoffice.management.commands.demo import BONUS_RULE, DEPOSITORS, POINTS_RULE
 from backoffice.models import Label
-from crm.models import BonusTemplate, Event, EventSource, Player
+from crm.models import Bonus, BonusTemplate, Event, EventSource, Player, Rule, RuleEffect, RuleStatus, Segment
 from crm.pipeline import events_apply
 from crm.services.bonus_delivery import bonus_deliver
 from crm.services.bonuses import SyncResult, bonus_give, bonus_templates_sync
+from crm.services.segments import segment_contains
+from gamification.models import Wallet
 from integrations.models import BonusApiConnection, DataSource, SandboxBonus, SandboxBonusSettings, SyncView
 from integrations.replica.services import DONE, sync_view_run
 from integrations.sandbox.generator import Generator
@@ -220,6 +223,35 @@ def test_demo_points_the_demo_label_bonus_api_at_the_sandbox_and_a_bonus_is_appl
     assert (applied.bonus_code, applied.user_ext_id, applied.ext_brand_id) == (
         "CASH_5_EUR", player.user_ext_id, player.brand.ext_brand_id,
     )  # fmt: skip
+
+
+def test_demo_sample_segment_and_rules_act_on_the_sandbox_traffic(demo_replica):
+    call_command("demo", stdout=io.StringIO())
+    demo = Label.objects.get(name="Demo Casino Group")
+    assert sorted(Rule.objects.filter(label=demo, status=RuleStatus.ACTIVE).values_list("name", flat=True)) == sorted(
+        [BONUS_RULE, POINTS_RULE]
+    )
+    segment = Segment.objects.get(label=demo, name=DEPOSITORS)
+
+    generator = Generator(dsn=sandbox_replica_ensure(), rate_per_minute=600, seed=4)
+    for _ in range(15):
+        generator.tick(seconds=3)
+    _sync(DataSource.objects.get(label=demo))
+    arrived = Event.objects.filter(label=demo, source=EventSource.REPLICA).order_by("id")
+    events_apply(list(arrived.values_list("id", flat=True)))
+
+    deposits = arrived.filter(type="deposit").select_related("player")
+    active = [e for e in deposits if e.player.core_account_status == "ACTIVE"]
+    assert active
+    effects = RuleEffect.objects.filter(rule__name=POINTS_RULE, status="applied")
+    assert sorted(effects.values_list("event_id", flat=True)) == sorted(e.pk for e in active)
+    player = active[0].player
+    assert Wallet.objects.get(player=player).points == 10 * sum(1 for e in active if e.player_id == player.pk)
+    assert segment_contains(segment=segment, player_id=player.pk)
+    trustly = {e.player_id for e in active if e.payload.get("deposit_method") == "Trustly"}
+    assert trustly
+    bonuses = Bonus.objects.filter(label=demo, template__operator_code="CASH_5_EUR")
+    assert sorted(bonuses.values_list("player_id", flat=True)) == sorted(trustly)  # once per player, ever
 
 
 def test_demo_with_the_sandbox_off_wires_nothing_and_says_so(settings):
