@@ -45,6 +45,9 @@ def _api_or_html(json_status: int, code: str, message: str, html_handler):
 
 from django.views import defaults  # noqa: E402
 
+from backoffice.admin import errors as admin_errors  # noqa: E402
+
 handler400 = _api_or_html(400, "malformed_request", "Malformed request.", defaults.bad_request)
-handler404 = _api_or_html(404, "not_found", "Not found.", defaults.page_not_found)
+handler403 = _api_or_html(403, "permission_denied", "Permission denied.", admin_errors.permission_denied)
+handler404 = _api_or_html(404, "not_found", "Not found.", admin_errors.page_not_found)
 handler500 = _api_or_html(500, "server_error", "Internal error; it was logged.", defaults.server_error)

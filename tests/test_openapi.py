@@ -96,3 +96,95 @@ def test_write_bodies_document_that_unknown_fields_are_refused(client):
     components = _schema(client)["components"]["schemas"]
     for name in ("WalletAdjustmentInputRequest", "StorePurchaseInputRequest", "BadgeAwardInputRequest"):
         assert components[name]["additionalProperties"] is False, name
+
+
+# --- POST /api/v1/events: each event type's payload is its own schema ----------------------------------------------
+def _resolved(schema, components):
+    """The schema with every $ref replaced by its component (the event schemas have no cycles)."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _resolved(components[schema["$ref"].rsplit("/", 1)[1]], components)
+        return {key: _resolved(value, components) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_resolved(item, components) for item in schema]
+    return schema
+
+
+def _event_item_schema(client) -> tuple[dict, dict]:
+    components = _schema(client)["components"]["schemas"]
+    return _resolved(components["EventBatchInRequest"]["properties"]["events"]["items"], components), components
+
+
+def _valid_sample(doc):
+    """A payload of the type's required fields, with values ingest accepts."""
+    samples = {"string": "x", "integer": 3, "number": 1.5, "boolean": True, "timestamp": "2026-01-01T00:00:00Z"}
+    return {f.name: (f.choices[0] if f.choices else samples[f.kind]) for f in doc.fields if f.required}
+
+
+@pytest.mark.django_db
+def test_each_event_type_has_its_own_payload_schema(client):
+    from crm.catalogue import CORE_TYPES, SYSTEM_TYPES
+    from crm.event_docs import partner_types
+
+    components = _schema(client)["components"]["schemas"]
+    refs = [item["$ref"].rsplit("/", 1)[1] for item in components["EventRequest"]["oneOf"]]
+    partner = [name for name in CORE_TYPES if name not in SYSTEM_TYPES]
+    assert refs == [
+        *("".join(p.capitalize() for p in name.split("_")) + "EventRequest" for name in partner),
+        "ProfileUpdateEventRequest",
+        "CustomEventRequest",
+    ]
+    # partners see that casino_bet needs game_id and game_name
+    casino_bet = components["CasinoBetPayloadRequest"]
+    assert casino_bet["required"] == ["bet_amount", "game_id", "game_name"]
+    assert casino_bet["properties"]["game_name"] == {
+        "type": "string",
+        "maxLength": 255,
+        "description": 'Name of the game, e.g. "Golden Slot 2".',
+    }
+    assert casino_bet["properties"]["bet_amount"]["type"] == "number"
+    assert casino_bet["additionalProperties"] is False
+    assert components["CasinoBetEventRequest"]["properties"]["type"]["pattern"] == "^casino_bet$"
+    assert "payload" in components["CasinoBetEventRequest"]["required"]
+    assert "payload" not in components["LoginEventRequest"].get("required", [])  # login has no required field
+    assert components["ResultEnum"]["enum"] == ["won", "lost", "void", "cashout", "half_won", "half_lost"]
+    for doc in partner_types():
+        if doc.name == "profile_update":
+            continue
+        payload = components[f"{''.join(p.capitalize() for p in doc.name.split('_'))}PayloadRequest"]
+        assert list(payload["properties"]) == [f.name for f in doc.fields], doc.name
+        assert payload.get("required", []) == sorted(f.name for f in doc.fields if f.required), doc.name
+        assert all(p.get("description") for p in payload["properties"].values()), doc.name
+    assert "payload" in components["ProfileUpdateEventRequest"]["properties"]
+
+
+@pytest.mark.django_db
+def test_the_event_schema_accepts_what_ingest_accepts_under_exactly_one_type(client):
+    """A valid event of every built-in type, and of a custom type, matches exactly one schema of the union; the same
+    event without a required field, or with a field its type does not have, matches none."""
+    from jsonschema import Draft4Validator
+
+    from crm.catalogue import CORE_TYPES, clean_event, custom_spec
+    from crm.event_docs import partner_types
+
+    item_schema, _ = _event_item_schema(client)
+    validator = Draft4Validator(item_schema)
+    now = __import__("datetime").datetime.now(__import__("datetime").UTC)
+    custom = {"tournament_join": custom_spec([{"name": "tournament_id", "type": "integer", "required": True}])}
+    samples = [(doc.name, _valid_sample(doc)) for doc in partner_types() if doc.name != "profile_update"]
+    samples += [("profile_update", {"core_user_language": "EN"}), ("tournament_join", {"tournament_id": 4})]
+    for type_name, payload in samples:
+        event = {"event_id": "e1", "type": type_name, "ext_brand_id": "b", "user_ext_id": 7,
+                 "occurred_at": "2026-01-01T10:00:00Z", "payload": payload}  # fmt: skip
+        assert clean_event(event, custom, now)[1] == {}, type_name
+        assert validator.is_valid(event), (type_name, [e.message for e in validator.iter_errors(event)])
+        required = [f for f in CORE_TYPES.get(type_name, custom["tournament_join"]).required if f in payload]
+        if type_name in CORE_TYPES and required:
+            missing = {**event, "payload": {k: v for k, v in payload.items() if k != required[0]}}
+            assert clean_event(missing, custom, now)[1] == {f"payload.{required[0]}": ["This field is required."]}
+            assert not validator.is_valid(missing), type_name
+            stray = {**event, "payload": {**payload, "no_such_field": 1}}
+            assert not validator.is_valid(stray), type_name
+    # a core type's name cannot pass as a custom type, with any payload
+    assert not validator.is_valid({"event_id": "e", "type": "casino_bet", "ext_brand_id": "b", "user_ext_id": "u",
+                                   "occurred_at": 0, "payload": {"anything": 1}})  # fmt: skip

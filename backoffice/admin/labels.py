@@ -12,6 +12,7 @@ from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminTextInputWidget
 
 from backoffice.admin.base import LabelScopedAdmin, may_act_on
+from backoffice.admin.errors import may_view_in, object_admin, object_label_id
 from backoffice.admin.helpers import confirmed_action
 from backoffice.models import ApiKey, Brand, Label, Perm, Role
 from backoffice.models.tenancy import MAX_ENTRY_POINTS
@@ -171,10 +172,11 @@ class LabelAdmin(LabelScopedAdmin):
             if label_id not in self.actor(request).all_label_ids:
                 return HttpResponseBadRequest("You have no role in this label.")
             request.session[SESSION_LABEL_KEY] = label_id
-        return HttpResponseRedirect(self._after_switch_url(request))
+        return HttpResponseRedirect(self._after_switch_url(request, label_id if value.isdigit() else None))
 
-    def _after_switch_url(self, request) -> str:
-        """Back to the list the user was on; an object page may belong to a label now out of view."""
+    def _after_switch_url(self, request, label_id: int | None) -> str:
+        """Back to the list the user was on, or to the object page they asked for when it is in the label switched
+        to (the 404 page's offer); another object page may belong to a label now out of view."""
         index = reverse("admin:index")
         next_url = request.POST.get("next", "")
         if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
@@ -188,6 +190,12 @@ class LabelAdmin(LabelScopedAdmin):
             match.url_name in ("index", "app_list") or (match.url_name or "").endswith("_changelist")
         ):
             return next_path
+        found = object_admin(next_path)
+        if found is not None and label_id is not None:
+            model_admin, object_id = found
+            actor = self.actor(request)
+            if object_label_id(model_admin, object_id) == label_id and may_view_in(actor, model_admin, label_id):
+                return next_url  # the query string too (a tab, a filter): the same page, now in view
         return index
 
     def protected_summary(self, objs) -> list[str]:

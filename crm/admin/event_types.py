@@ -4,7 +4,7 @@ everyone else in the label reads them.
 Events refer to their type by name, so a type is never renamed nor deleted here: deactivate it to refuse new events.
 Switching a type off, or removing or retyping a field, is allowed (it is deliberate) but the save warns, naming the
 live missions and tournaments that read the type (or those fields), which then stop counting; the change form lists
-them beforehand ("Used by").
+them beforehand ("Used by"). Below the label's custom types, the list shows the built-in types with their fields.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge
 from backoffice.models import Perm
 from crm.catalogue import CORE_TYPE_NAMES, ENVELOPE_FIELDS, NUMERIC_KINDS, TypeUse, type_uses
+from crm.event_docs import builtin_types
 from crm.models import EventType, FieldType
 
 MAX_FIELDS = 50
@@ -152,6 +153,11 @@ class EventTypeAdmin(LabelScopedAdmin):
     list_select_related = ("label",)
     search_fields = ("name",)
     actions = None
+    list_after_template = "admin/crm/eventtype/builtin_types.html"
+
+    def changelist_view(self, request, extra_context=None):
+        # The built-in types are the same for every label: listed under the label's custom ones.
+        return super().changelist_view(request, {**(extra_context or {}), "builtin_types": builtin_types()})
 
     def get_list_display(self, request):
         if len(self.actor(request).label_ids) > 1:

@@ -3,9 +3,17 @@ functions, written in bulk: no serializer runs per item on this hot path (the se
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from django.core.exceptions import RequestDataTooBig
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -13,33 +21,115 @@ from rest_framework.views import APIView
 
 from backoffice.api.authentication import request_actor
 from backoffice.api.schema import ErrorSerializer, error_responses
+from backoffice.api.serializers import StrictSerializer
 from backoffice.errors import DomainError, DomainValidationError, PayloadTooLarge
 from backoffice.models import ApiKey, Label, Perm
-from crm.catalogue import MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, MAX_PAYLOAD_ENTRIES
+from crm.api.serializers import PlayerProfileInputSerializer
+from crm.catalogue import (
+    CORE_TYPE_NAMES,
+    MAX_PAYLOAD_BYTES,
+    MAX_PAYLOAD_DEPTH,
+    MAX_PAYLOAD_ENTRIES,
+    PROFILE_UPDATE,
+    SYSTEM_TYPES,
+    TYPE_NAME_RE,
+)
+from crm.event_docs import TypeDoc, partner_types
 from crm.models import EventSource
 from crm.services.ingest import ACCEPTED, CONFLICT, DUPLICATE, MAX_BATCH, events_ingest
 from crm.validators import MAX_ID_LENGTH
 
 
-class EventInSerializer(serializers.Serializer):
-    event_id = serializers.CharField(
-        help_text="Your unique id of the event; for transactions the transaction or bet id."
+def _described(schema: dict[str, Any], **kwargs: Any) -> serializers.Field:
+    """A field documented by its JSON schema (ingest validates it with crm.catalogue, not with this field)."""
+    # A class per schema: DRF copies declared fields by re-instantiating them, which would drop an instance override.
+    field_class = extend_schema_field(schema)(type("DescribedField", (serializers.JSONField,), {}))
+    return field_class(**kwargs)
+
+
+_ENVELOPE_HELP = {
+    "event_id": "Your unique id of the event; for transactions the transaction or bet id.",
+    "ext_brand_id": "Your brand id.",
+    "user_ext_id": "Your id of the player; an unknown player is created.",
+    "occurred_at": "When it happened: ISO 8601 (UTC if naive) or epoch milliseconds.",
+}
+_ID = {
+    "oneOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}, {"type": "integer", "format": "int64"}]
+}
+_WHEN = {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer", "format": "int64"}]}
+
+
+def _envelope_fields() -> dict[str, serializers.Field]:
+    return {
+        name: _described(_WHEN if name == "occurred_at" else _ID, help_text=help_text)
+        for name, help_text in _ENVELOPE_HELP.items()
+    }
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _payload_serializer(doc: TypeDoc) -> serializers.Serializer:
+    """The payload of a built-in type: its fields with their JSON types, required ones required, nothing else."""
+    if doc.name == PROFILE_UPDATE:
+        return PlayerProfileInputSerializer(help_text="The changed profile fields (at least one).")
+    fields = {f.name: _described(f.json_schema(), required=f.required, help_text=f.description) for f in doc.fields}
+    payload_doc = f"The payload of a {doc.name} event: {doc.description} Fields not listed here are refused."
+    payload_class = type(
+        f"{_camel(doc.name)}PayloadSerializer", (StrictSerializer,), {"__doc__": payload_doc, **fields}
     )
-    type = serializers.CharField(
-        help_text="login, deposit, withdrawal, casino_bet, casino_win, sport_bet_placed, sport_bet_settled, "
-        "sport_selection_placed, sport_selection_settled, client_action, profile_update, or a custom type registered "
-        "for your label."
+    required = [f.name for f in doc.fields if f.required]
+    help_text = f"The fields of {doc.name}" + (f"; {', '.join(required)} required." if required else ".")
+    return payload_class(required=bool(required), help_text=help_text)
+
+
+def _event_serializer(doc: TypeDoc) -> type[serializers.Serializer]:
+    """One event of a built-in type: the envelope, `type` set to the type's name, and the type's payload."""
+    envelope = _envelope_fields()
+    # A pattern, not a one-value enum: drf-spectacular turns enums into shared components named by property.
+    kind = _described({"type": "string", "pattern": f"^{doc.name}$"}, help_text=f"`{doc.name}`: {doc.description}")
+    fields = {"event_id": envelope.pop("event_id"), "type": kind, **envelope, "payload": _payload_serializer(doc)}
+    event_doc = f"An event of type {doc.name}: {doc.description}"
+    return type(f"{_camel(doc.name)}EventSerializer", (serializers.Serializer,), {"__doc__": event_doc, **fields})
+
+
+def _custom_event_serializer(builtin: list[str]) -> type[serializers.Serializer]:
+    envelope = _envelope_fields()
+    kind = _described(
+        {"type": "string", "pattern": TYPE_NAME_RE.pattern.replace("\\Z", "$"), "not": {"enum": builtin}},
+        help_text="The name of a custom type registered for your label (admin: Event types).",
     )
-    ext_brand_id = serializers.CharField(help_text="Your brand id.")
-    user_ext_id = serializers.CharField(help_text="Your id of the player; an unknown player is created.")
-    occurred_at = serializers.CharField(help_text="When it happened: ISO 8601 (UTC if naive) or epoch milliseconds.")
     payload = serializers.DictField(
-        required=False, help_text="The type's fields, e.g. {deposit_amount, deposit_method} for a deposit."
+        required=False, help_text="The fields registered for the custom type, with their types; nothing else."
+    )
+    fields = {"event_id": envelope.pop("event_id"), "type": kind, **envelope, "payload": payload}
+    event_doc = "An event of a custom type registered for your label; its payload holds that type's fields."
+    return type("CustomEventSerializer", (serializers.Serializer,), {"__doc__": event_doc, **fields})
+
+
+def event_schemas() -> PolymorphicProxySerializer:
+    """The documented shape of one event: one schema per built-in type a partner may send, and one for custom types.
+
+    Built when the schema is generated (`serializers` is a callable), so the types apps register at start-up are in.
+    """
+
+    def build() -> list[type[serializers.Serializer]]:
+        docs = partner_types()
+        builtin = sorted({*CORE_TYPE_NAMES, *SYSTEM_TYPES})
+        return [*(_event_serializer(doc) for doc in docs), _custom_event_serializer(builtin)]
+
+    return PolymorphicProxySerializer(
+        component_name="Event",
+        serializers=build,
+        resource_type_field_name=None,
+        many=True,
+        help_text=f"Up to {MAX_BATCH} events. Each is one of the schemas below, chosen by its `type`.",
     )
 
 
 class EventBatchInSerializer(serializers.Serializer):
-    events = EventInSerializer(many=True, help_text=f"Up to {MAX_BATCH} events.")
+    events = event_schemas()
 
 
 class ItemResultSerializer(serializers.Serializer):

@@ -85,7 +85,6 @@ def test_the_switcher_needs_a_staff_login_and_a_post(tenant_a, staff_client):
     [
         ("/admin/crm/player/?brand__id__exact=3", "/admin/crm/player/"),
         ("/admin/", "/admin/"),
-        ("/admin/backoffice/brand/1/change/", "/admin/"),  # an object page may be out of view after switching
         ("https://evil.example/admin/", "/admin/"),
         ("/nowhere/", "/admin/"),
     ],
@@ -93,6 +92,19 @@ def test_the_switcher_needs_a_staff_login_and_a_post(tenant_a, staff_client):
 def test_after_switching_the_user_lands_on_a_safe_list_page(next_url, expected, both, tenant_a, staff_client):
     response = staff_client(both).post(reverse(SWITCH), {"label": tenant_a.label.pk, "next": next_url})
     assert response.url == expected
+
+
+def test_after_switching_the_user_lands_on_an_object_page_only_if_it_is_in_the_new_label(
+    both, tenant_a, tenant_b, staff_client
+):
+    client = staff_client(both)
+    page_a = reverse("admin:backoffice_brand_change", args=[tenant_a.brand.pk]) + "?_changelist_filters=o%3D1"
+    page_b = reverse("admin:backoffice_brand_change", args=[tenant_b.brand.pk])
+    assert client.post(reverse(SWITCH), {"label": tenant_a.label.pk, "next": page_a}).url == page_a
+    assert client.post(reverse(SWITCH), {"label": tenant_a.label.pk, "next": page_b}).url == "/admin/"
+    assert client.post(reverse(SWITCH), {"label": "all", "next": page_b}).url == "/admin/"
+    missing = reverse("admin:backoffice_brand_change", args=[10**9])
+    assert client.post(reverse(SWITCH), {"label": tenant_a.label.pk, "next": missing}).url == "/admin/"
 
 
 def test_a_single_label_shows_its_name_instead_of_a_switcher(tenant_a, staff_client):

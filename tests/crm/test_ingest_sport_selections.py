@@ -102,9 +102,11 @@ def test_selections_are_not_counted_as_bets(tenant_a):
     assert (aggregate.bet_count, aggregate.bet_sum, aggregate.win_sum) == (1, 10, 0)
 
 
-def test_the_openapi_description_of_an_event_type_names_the_selection_types(client):
+def test_the_openapi_schema_has_one_event_schema_per_selection_type(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
 
-    description = schema["components"]["schemas"]["EventInRequest"]["properties"]["type"]["description"]
-    assert "sport_selection_placed" in description
-    assert "sport_selection_settled" in description
+    components = schema["components"]["schemas"]
+    placed = components["SportSelectionPlacedEventRequest"]["properties"]["type"]
+    assert placed["pattern"] == "^sport_selection_placed$"
+    assert components["SportSelectionPlacedPayloadRequest"]["required"] == ["bet_id"]
+    assert components["SportSelectionSettledPayloadRequest"]["required"] == ["bet_id", "result"]
