@@ -43,26 +43,9 @@ def _cycle(start: int, segments: dict[int, Segment], target: int | None) -> bool
 class SegmentLeaf:
     """Member of another segment of the same label."""
 
-    keys = frozenset({"segment"})
-
-    def validate(self, node: dict, label_id: int, path: str) -> list[str]:
-        from crm.services.segments import saving_segment_id
-
-        extra = sorted(set(node) - self.keys)
-        if extra:
-            return [f"A segment condition has only the key segment, not {', '.join(extra)}."]
-        segment_id = _segment_id(node)
-        if isinstance(segment_id, bool) or not isinstance(segment_id, int):
-            return ["Expected the id of a segment (an integer)."]
-        segments = _label_segments(label_id)
-        if segment_id not in segments:
-            return [f"No segment {segment_id} in this label."]
-        saving = saving_segment_id()
-        if segment_id == saving:
-            return ["A segment cannot contain itself."]
-        if _cycle(segment_id, segments, saving):
-            return [f"Segment “{segments[segment_id].name}” refers back to this segment: segments cannot form a cycle."]
-        return []
+    def validate(self, node: dict, label_id: int, path: str) -> dict[str, list[str]]:
+        problem = _problem(node, label_id)
+        return {path: [problem]} if problem else {}
 
     def sql(self, node: dict, label_id: int, now: dt.datetime) -> tuple[str, list]:
         from crm.services.segments import _members_sql
@@ -77,29 +60,43 @@ class SegmentLeaf:
         return f"p.id IN ({members})", list(params)
 
     def load(self, nodes: Iterable[dict], label_id: int, player_ids: Iterable[int], now: dt.datetime) -> dict:
+        """Per player: segment id -> member now (one statement per segment named)."""
         from crm.services.segments import segment_member_ids
 
         ids = list(player_ids)
-        state: dict[int, dict] = {pid: {"segments": set()} for pid in ids}
         wanted = {_segment_id(node) for node in nodes}
+        state: dict[int, dict] = {pid: dict.fromkeys(wanted, False) for pid in ids}
         for segment in Segment.objects.filter(pk__in=wanted, label_id=label_id):
             for pid in segment_member_ids(segment=segment, player_ids=ids, now=now):
-                state[pid]["segments"].add(segment.pk)
+                state[pid][segment.pk] = True
         return state
 
-    def matches(self, node: dict, state: Any, now: dt.datetime) -> bool:
-        return _segment_id(node) in _leaf_state(state).get("segments", ())
+    def matches(self, node: dict, state: dict, now: dt.datetime) -> bool:
+        return bool(state.get(_segment_id(node)))
 
     def describe(self, node: dict, label_id: int) -> str:
         segment = Segment.objects.filter(pk=_segment_id(node), label_id=label_id).first()
         return f"in segment “{segment.name}”" if segment else f"in segment {_segment_id(node)} (deleted)"
 
 
-def _leaf_state(state: Any) -> dict:
-    """The dict this leaf's `load` returned for the player, as the engine hands it back."""
-    if isinstance(state, dict):
-        return state
-    return getattr(state, "leaves", {}).get("segment", {})
+def _problem(node: dict, label_id: int) -> str | None:
+    from crm.services.segments import saving_segment_id
+
+    extra = sorted(set(node) - {"segment"})
+    if extra:
+        return f"A segment condition has only the key segment, not {', '.join(extra)}."
+    segment_id = _segment_id(node)
+    if isinstance(segment_id, bool) or not isinstance(segment_id, int):
+        return "Expected the id of a segment (an integer)."
+    segments = _label_segments(label_id)
+    if segment_id not in segments:
+        return f"No segment {segment_id} in this label."
+    saving = saving_segment_id()
+    if segment_id == saving:
+        return "A segment cannot contain itself."
+    if _cycle(segment_id, segments, saving):
+        return f"Segment “{segments[segment_id].name}” refers back to this segment: segments cannot form a cycle."
+    return None
 
 
 register_leaf("segment", SegmentLeaf())

@@ -28,3 +28,16 @@ def rollup_backfill(spec_id: int) -> bool:
     else:
         log.info("rollup_backfill_done", spec_id=spec_id)
     return done
+
+
+@shared_task(name="crm.rollup_backfills_resume", autoretry_for=TRANSIENT_DB_ERRORS, retry_backoff=True, max_retries=3)
+def rollup_backfills_resume() -> int:
+    """Beat: queue again the backfills that stalled (a lost task). Returns how many were queued."""
+    from crm.services.rollups import rollup_backfills_stalled
+
+    stalled = rollup_backfills_stalled()
+    for spec_id in stalled:
+        rollup_backfill.delay(spec_id)
+    if stalled:
+        log.info("rollup_backfills_resumed", spec_ids=stalled)
+    return len(stalled)

@@ -25,8 +25,9 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from backoffice.management.commands.demo import LabelSpec, _events, _label
 from backoffice.models import ExchangeRate, Role
 from backoffice.services.apikeys import api_key_create
-from crm.models import Player
+from crm.models import Bonus, BonusTemplate, Player
 from crm.pipeline import pipeline_drain
+from crm.services.bonuses import bonus_give
 from gamification.demo import gamification_demo
 from gamification.models import Badge, Mission, StoreItem, TournamentInstance
 from gamification.services.badges import badge_award
@@ -63,7 +64,7 @@ class World:
 
 def _activity(label, staff) -> None:
     """What partners and staff do, so the responses carry every kind of value: a staff adjustment (created_by set),
-    a purchase, a badge award, an opt-in and tournament entries."""
+    a purchase, a badge award, an opt-in, tournament entries and bonuses given."""
     players = list(Player.objects.filter(label=label).select_related("brand", "label").order_by("id")[:6])
     wallet_adjust(player=players[0], currency="gems", amount=80, source="manual", key="sc:gems", created_by=staff)
     store_purchase(player=players[0], item=StoreItem.objects.get(label=label, name="Pitboss cap"), key="sc:cap")
@@ -73,6 +74,9 @@ def _activity(label, staff) -> None:
     for instance in TournamentInstance.objects.filter(label=label, tournament__registration_type="opt_in"):
         for player in players[:4]:
             tournament_register(player=player, instance=instance)
+    template = BonusTemplate.objects.create(label=label, name="Spins", operator_code="SPINS", type="free_spins")
+    bonus_give(player=players[0], template=template, source="staff", key="sc:bonus", created_by=staff, reason="Hi")
+    bonus_give(player=players[1], template=template, source="api", key="sc:bonus2")
 
 
 @pytest.fixture
@@ -95,6 +99,8 @@ def world(transactional_db, monkeypatch) -> World:
             "instance_id": list(TournamentInstance.objects.filter(label=label).values_list("id", flat=True)),
             "item_id": list(StoreItem.objects.filter(label=label).values_list("id", flat=True)),
             "rate_id": list(ExchangeRate.objects.filter(label=label).values_list("id", flat=True)),  # from the demo
+            "bonus_id": list(Bonus.objects.filter(label=label).values_list("id", flat=True)),
+            "template_id": list(BonusTemplate.objects.filter(label=label).values_list("id", flat=True)),
         },
     )
 
@@ -115,9 +121,12 @@ def _cases(operation, mode: GenerationMode, world: World):
 
 
 def _real_values(case, item_id: int, world: World):
-    """A purchase names one of the label's store items, and `label_key` the key's label (random ones find none)."""
+    """A purchase names one of the label's store items, a bonus its template, and `label_key` the key's label (random
+    ones find none)."""
     if isinstance(case.body, dict) and "item_id" in case.body:
         case.body["item_id"] = item_id
+    if isinstance(case.body, dict) and "template_id" in case.body:
+        case.body["template_id"] = world.ids["template_id"][0]
     if case.query and "label_key" in case.query:
         case.query["label_key"] = world.label_key
     return case

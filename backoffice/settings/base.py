@@ -242,6 +242,7 @@ CELERY_BEAT_SCHEDULE = {
     "bonuses-sweep": {"task": "crm.bonuses_sweep", "schedule": 15.0, "options": {"expires": 14}},
     "bonuses-expire": {"task": "crm.bonuses_expire", "schedule": 300.0, "options": {"expires": 290}},
     "bonus-templates-sync": {"task": "crm.bonus_templates_sync", "schedule": 86400.0, "options": {"expires": 3600}},
+    "rollup-backfills-resume": {"task": "crm.rollup_backfills_resume", "schedule": 60.0, "options": {"expires": 55}},
 }
 # --- bonuses (crm.services.bonus_delivery) ----------------------------------------------------------------------------
 # Transient failures (5xx, 429, no connection) are retried with exponential backoff from the base, capped, for the
@@ -250,6 +251,8 @@ PITBOSS_BONUS_RETRY_BASE_SECONDS = env.float("PITBOSS_BONUS_RETRY_BASE_SECONDS",
 PITBOSS_BONUS_RETRY_MAX_SECONDS = env.float("PITBOSS_BONUS_RETRY_MAX_SECONDS", default=600.0)
 PITBOSS_BONUS_RETRY_WINDOW_SECONDS = env.int("PITBOSS_BONUS_RETRY_WINDOW_SECONDS", default=3600)
 PITBOSS_BONUS_STALE_SECONDS = env.int("PITBOSS_BONUS_STALE_SECONDS", default=240)
+# The queue bonus calls are sent to (a slow operator never holds up other work); tests use a queue of their own.
+PITBOSS_BONUS_QUEUE = env.str("PITBOSS_BONUS_QUEUE", default="bonus")
 # The built-in sandbox operator under /sandbox/ (Bonus API, replica): for the demo and the tests, never in production.
 PITBOSS_SANDBOX = env.bool("PITBOSS_SANDBOX", default=True)
 # The sandbox's replica database; unset: Pitboss's own server and login, database "<pitboss database>_sandbox".

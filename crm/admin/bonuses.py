@@ -169,7 +169,8 @@ class BonusAdmin(LabelScopedAdmin):
                 "fields": (
                     ("player_link", "template_name"),
                     ("status_display", "source", "created_by"),
-                    ("key", "amount", "reason"),
+                    ("amount", "reason"),
+                    "key",
                 )
             },
         ),
@@ -177,15 +178,17 @@ class BonusAdmin(LabelScopedAdmin):
             "Delivery to the operator",
             {
                 "fields": (
-                    ("delivery", "attempts", "idempotency_key"),
-                    ("next_attempt_at", "deliver_until", "claimed_at"),
-                    ("operator_bonus_id", "last_error"),
+                    ("delivery", "attempts"),
+                    "idempotency_key",
+                    ("next_attempt_at", "deliver_until"),
+                    ("claimed_at", "operator_bonus_id"),
+                    "last_error",
                 ),
                 "description": "Every call carries the idempotency key, so the operator applies the bonus once "
                 "however many times it is called. A call without an answer is 'unknown' and looked up by that key.",
             },
         ),
-        ("Dates", {"fields": (("created_at", "issued_at", "redeemed_at", "expires_at"),)}),
+        ("Dates", {"fields": (("created_at", "issued_at"), ("redeemed_at", "expires_at"))}),
         ("Request and response", {"fields": ("request_pretty", "response_pretty")}),
     )
 

@@ -87,7 +87,7 @@ def members_view(model_admin, request, segment_id: int):
     """The segment's players now, 100 a page (keyset on the player id: `?after=<id>`)."""
     segment = _segment(model_admin, request, segment_id)
     try:
-        after = int(request.GET.get("after") or 0)
+        after = min(max(int(request.GET.get("after") or 0), 0), 2**63 - 1)
     except ValueError:
         after = 0
     try:

@@ -7,9 +7,12 @@ Admins and managers change segments (Perm.CONFIG_CHANGE); support and integratio
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.forms.fields import InvalidJSONInput
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
@@ -37,10 +40,19 @@ from crm.services.segments import (
 STATUS_VARIANTS = {SegmentStatus.ACTIVE: "success", SegmentStatus.PAUSED: "warning"}
 
 
+class PrettyJSONField(forms.JSONField):
+    """JSON shown indented, so a tree reads as a tree in the box."""
+
+    def prepare_value(self, value):
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
 class SegmentForm(forms.ModelForm):
     """The segment's fields; `conditions` is a plain JSON box (the builder widget replaces it)."""
 
-    conditions = forms.JSONField(
+    conditions = PrettyJSONField(
         required=False,
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 8, "class": "font-mono"}),
         help_text='The condition tree as JSON, e.g. {"all": [{"field": "core_account_status", "op": "eq", '
@@ -143,7 +155,7 @@ class SegmentAdmin(LabelScopedAdmin):
             return HttpResponseRedirect(reverse("admin:crm_segment_change", args=[object_id]))
 
     # --- list columns ---------------------------------------------------------------------------------------------
-    @display(description="Members", ordering="tracked_count")
+    @display(description="Tracked members", ordering="tracked_count")
     def members(self, obj) -> str:
         url = reverse("admin:crm_segment_members", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, f"{obj.tracked_count or 0:,}")
@@ -166,8 +178,8 @@ class SegmentAdmin(LabelScopedAdmin):
             return "Cannot count: " + "; ".join(f"{p}: {' '.join(m)}" for p, m in exc.errors.items())
         members_url = reverse("admin:crm_segment_members", args=[obj.pk])
         return format_html(
-            '<strong data-testid="segment-count">{}</strong> players now · <a href="{}">members</a> · '
-            '<a href="{}">export CSV</a>',
+            '<strong data-testid="segment-count">{}</strong> players now · '
+            '<a class="text-primary-600" href="{}">members</a> · <a class="text-primary-600" href="{}">export CSV</a>',
             f"{count:,}",
             members_url,
             reverse("admin:crm_segment_members_export", args=[obj.pk]),

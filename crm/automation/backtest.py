@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
 import structlog
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.automation import activities as acts
@@ -39,7 +38,7 @@ PERIOD_SQL = {
 }
 
 
-def conditions_sql(conditions: list[Mapping[str, Any]]) -> tuple[str, list]:
+def conditions_sql(conditions: list[dict[str, Any]]) -> tuple[str, list]:
     """The event-condition list as a SQL boolean over `e.payload` (no conditions: TRUE), with the exact semantics of
     `gamification.conditions.conditions_compile` (the roll-ups' compiler)."""
     from crm.conditions.events_sql import event_conditions_sql
@@ -48,87 +47,120 @@ def conditions_sql(conditions: list[Mapping[str, Any]]) -> tuple[str, list]:
 
 
 # --- the simulation ------------------------------------------------------------------------------------------------
+SCALE = Decimal("0.00000001")
+
+
+def _scaled(value: Decimal) -> int:
+    """`value` rounded half up to 8 decimals, as a whole number of 10^-8."""
+    return int(value.quantize(SCALE, rounding=ROUND_HALF_UP).scaleb(8))
+
+
+COUNTED = {"bonus": "bonuses", "set_marker": "markers", "remove_marker": "markers", "mission": "missions",
+           "badge": "badges", "webhook": "webhooks"}  # fmt: skip
+COLUMNS = ("matched", "effects", "capped", "points", "gems", "diamonds", "bonuses", "markers", "missions", "badges",
+           "webhooks")  # fmt: skip
+
+
 class Simulation:
-    """Caps, once-in-a-lifetime, accumulation and costs of one rule over matching events in time order."""
+    """Caps, once-in-a-lifetime, accumulation and costs of one rule over matching events in time order.
+
+    The activities are planned once: fixed amounts and counted activities add constants per effect; expressions and
+    accumulations are computed per event (the live path's arithmetic: Decimal of the JSON number's repr)."""
 
     def __init__(self, rule: CompiledRule, *, tz: str, currencies: dict[int, str]):
         self.rule, self.tz, self.currencies = rule, tz, currencies
         self.counters: dict[tuple[int, str], int] = defaultdict(int)
-        self.remainders: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+        self.remainders: dict[tuple[int, int], int] = defaultdict(int)
         self.days: dict[str, dict[str, Any]] = {}
-        self.players: set[int] = set()
         self.day_players: dict[str, set[int]] = defaultdict(set)
-        self.totals: dict[str, int] = defaultdict(int)
+        self.limited = rule.once_in_lifetime or rule.cap_count is not None
+        self.fixed: list[tuple[str, int]] = []
+        self.computed: list[tuple[int, str, int]] = []  # (activity index, column, sign)
+        self.accumulations: list[tuple[int, dict[str, Any]]] = []
+        self.decimals: dict[Any, int] = {}
+        self.pers: dict[tuple[int, str], int | None] = {}
+        for index, a in enumerate(rule.activities):
+            sign = -1 if a.get("deduct") else 1
+            if a["type"] in acts.WALLET_TYPES and "expression" in a:
+                self.computed.append((index, a["type"], sign))
+            elif a["type"] in acts.WALLET_TYPES:
+                self.fixed.append((a["type"], sign * a["amount"]))
+            elif a["type"] == "accumulate":
+                self.accumulations.append((index, a))
+            else:
+                self.fixed.append((COUNTED[a["type"]], 1))
 
     def _day(self, day: str) -> dict[str, Any]:
-        row = self.days.get(day)
-        if row is None:
-            row = self.days[day] = {"day": day, "matched": 0, "effects": 0, "capped": 0, "points": 0, "gems": 0,
-                                    "diamonds": 0, "bonuses": 0, "markers": 0, "missions": 0, "badges": 0,
-                                    "webhooks": 0}  # fmt: skip
+        row = self.days[day] = {"day": day, **dict.fromkeys(COLUMNS, 0)}
         return row
 
     def feed(self, player_id: int, period: str, day: str, payload: dict[str, Any]) -> None:
         """One matching event: `period` is its cap period's key (`period_key`, computed in SQL), `day` its local day."""
         row = self.days.get(day) or self._day(day)
         row["matched"] += 1
-        if (self.rule.once_in_lifetime or self.rule.cap_count is not None) and not self._counters_take(
-            player_id, period
-        ):
+        if self.limited and not self._counters_take(player_id, period):
             row["capped"] += 1
             return
         row["effects"] += 1
-        self.players.add(player_id)
         self.day_players[day].add(player_id)
-        for index, activity in enumerate(self.rule.activities):
-            self._cost(row, player_id, payload, index, activity)
+        for column, amount in self.fixed:
+            row[column] += amount
+        if self.computed:
+            self._computed(row, payload)
+        if self.accumulations:
+            self._accumulate(row, player_id, payload)
 
     def _counters_take(self, player_id: int, period: str) -> bool:
-        rule = self.rule
-        keys = []
-        if rule.once_in_lifetime:
-            keys.append(((player_id, "life"), 1))
-        if rule.cap_count is not None:
-            keys.append(((player_id, period), rule.cap_count))
-        if any(self.counters[key] >= limit for key, limit in keys):
+        rule, counters = self.rule, self.counters
+        life = (player_id, "life")
+        if rule.once_in_lifetime and counters[life] >= 1:
             return False
-        for key, _ in keys:
-            self.counters[key] += 1
+        key = (player_id, period)
+        if rule.cap_count is not None and counters[key] >= rule.cap_count:
+            return False
+        if rule.once_in_lifetime:
+            counters[life] += 1
+        if rule.cap_count is not None:
+            counters[key] += 1
         return True
 
-    def _cost(self, row: dict, player_id: int, payload: dict, index: int, a: dict[str, Any]) -> None:
-        t = a["type"]
-        if t in acts.WALLET_TYPES:
-            if "expression" in a:
-                from crm.expressions import ExpressionError
+    def _computed(self, row: dict, payload: dict) -> None:
+        from crm.expressions import ExpressionError
 
-                try:
-                    amount = acts.whole(self.rule.expressions[index].evaluate(event=payload, state={}))
-                except ExpressionError:
-                    amount = 0
-            else:
-                amount = a["amount"]
-            row[t] += -amount if a.get("deduct") else amount
-        elif t == "accumulate":
-            per = acts.per_for(a, self.currencies.get(player_id, ""))
+        for index, column, sign in self.computed:
+            try:
+                amount = acts.whole(self.rule.expressions[index].evaluate(event=payload, state={}))
+            except ExpressionError:
+                amount = 0
+            row[column] += sign * amount
+
+    def _accumulate(self, row: dict, player_id: int, payload: dict) -> None:
+        # Whole numbers of 10^-8: the live remainder is a numeric(24, 8), which rounds what it is given half up.
+        for index, a in self.accumulations:
+            per = self._scaled_per(index, a, self.currencies.get(player_id, ""))
             raw = payload.get(a["field"])
-            if per is None or isinstance(raw, bool) or not isinstance(raw, int | float | Decimal) or raw <= 0:
-                return
-            credit, rest = acts.accumulate_step(
-                remainder=self.remainders[(player_id, index)], value=Decimal(str(raw)), per=per, amount=a["amount"]
-            )
-            self.remainders[(player_id, index)] = rest
-            row[a["currency"]] += credit
-        else:
-            row[{"bonus": "bonuses", "set_marker": "markers", "remove_marker": "markers", "mission": "missions",
-                 "badge": "badges", "webhook": "webhooks"}[t]] += 1  # fmt: skip
+            if per is None or isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+                continue
+            value = self.decimals.get(raw)
+            if value is None:
+                value = self.decimals[raw] = _scaled(Decimal(str(raw)))
+            total = self.remainders[(player_id, index)] + value
+            units = total // per
+            self.remainders[(player_id, index)] = total - units * per
+            row[a["currency"]] += units * a["amount"]
+
+    def _scaled_per(self, index: int, a: dict[str, Any], currency: str) -> int | None:
+        key = (index, currency)
+        if key not in self.pers:
+            per = acts.per_for(a, currency)
+            self.pers[key] = None if per is None else _scaled(per)
+        return self.pers[key]
 
     def result(self) -> dict[str, Any]:
         days = [dict(self.days[d], players=len(self.day_players[d])) for d in sorted(self.days)]
-        keys = ("matched", "effects", "capped", "points", "gems", "diamonds", "bonuses", "markers", "missions",
-                "badges", "webhooks")  # fmt: skip
-        totals = {k: sum(d[k] for d in days) for k in keys}
-        return {"players": len(self.players), "totals": totals, "days": days}
+        totals = {k: sum(d[k] for d in days) for k in COLUMNS}
+        everyone = set().union(*self.day_players.values()) if self.day_players else set()
+        return {"players": len(everyone), "totals": totals, "days": days}
 
 
 def _fields_needed(rule: CompiledRule) -> list[str]:
@@ -155,37 +187,49 @@ def backtest_run(*, rule, days: int, now: dt.datetime | None = None, progress=No
     sim = Simulation(compiled, tz=label.time_zone, currencies=currencies)
     period = PERIOD_SQL.get(rule.cap_period or "", "left(%s, 0)")  # every branch takes the time zone once
     sql = (
-        f"SELECT e.player_id, e.occurred_at, e.id, to_char(e.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD'),"  # noqa: S608
-        f" {period}{picks}"
+        f"SELECT e.player_id, to_char(e.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD'), {period}{picks}"  # noqa: S608
         f" FROM crm_event e WHERE e.label_id = %s AND e.type = %s AND e.occurred_at >= %s AND e.occurred_at < %s"
-        f" AND ({where}) AND (e.occurred_at, e.id) > (%s, %s) ORDER BY e.occurred_at, e.id LIMIT {CHUNK}"
+        f" AND ({where}) ORDER BY e.occurred_at, e.id"
     )
+    tz = label.time_zone
     total = _estimate(label.pk, rule.trigger_type, since, now)
-    seen, after = 0, (since - dt.timedelta(microseconds=1), 0)
-    with connection.cursor() as cursor:
-        while True:  # pages by (occurred_at, id), each in autocommit: the progress shows as it goes
-            tz = label.time_zone
-            cursor.execute(sql, [tz, tz, *fields, label.pk, rule.trigger_type, since, now, *params, *after])
-            rows = cursor.fetchall()
-            feed = sim.feed
-            for player_id, _, _, day, key, *values in rows:
-                if player_id not in excluded:
-                    feed(player_id, key, day, _payload(fields, values) if fields else {})
-            seen += len(rows)
-            if len(rows) < CHUNK:
-                break
-            after = (rows[-1][1], rows[-1][2])
-            if progress is not None and total:
-                progress(min(99, int(seen * 100 / total)))
+    seen = 0
+    feed = sim.feed
+    parsed: dict[Any, Any] = {}  # JSON text of a field's value -> the value: bets repeat their amounts
+    # One statement through a server-side cursor, read in chunks: no page re-sorts, and the progress is written
+    # between chunks (on another connection, see backtest_execute).
+    with transaction.atomic(), connection.cursor():
+        stream = connection.connection.cursor(name=f"backtest_{rule.pk}_{int(now.timestamp())}")
+        try:
+            stream.execute(sql, [tz, tz, *fields, label.pk, rule.trigger_type, since, now, *params])
+            while rows := stream.fetchmany(CHUNK):
+                for player_id, day, key, *values in rows:
+                    if player_id not in excluded:
+                        feed(player_id, key, day, _payload(fields, values, parsed) if fields else {})
+                seen += len(rows)
+                if progress is not None and total:
+                    progress(min(99, int(seen * 100 / total)))
+        finally:
+            stream.close()
     result = sim.result()
     result |= {"events_scanned": seen, "from": since.isoformat(), "to": now.isoformat(), "days_back": days}
     return result
 
 
-def _payload(fields: list[str], values: list) -> dict[str, Any]:
-    # jsonb reaches a raw cursor as its JSON text (see crm.pipeline._row)
-    pairs = zip(fields, values, strict=True)
-    return {f: orjson.loads(v) if isinstance(v, str | bytes) else v for f, v in pairs if v is not None}
+def _payload(fields: list[str], values: list, parsed: dict[Any, Any]) -> dict[str, Any]:
+    """The fields' values; jsonb reaches a raw cursor as its JSON text (see crm.pipeline._row), parsed once per text."""
+    payload = {}
+    for name, value in zip(fields, values, strict=True):
+        if isinstance(value, str | bytes):
+            text = value
+            value = parsed.get(text)
+            if value is None:
+                value = orjson.loads(text)
+                if len(parsed) < 100_000:
+                    parsed[text] = value
+        if value is not None:
+            payload[name] = value
+    return payload
 
 
 def _estimate(label_id: int, type_: str, since: dt.datetime, now: dt.datetime) -> int:
@@ -230,9 +274,12 @@ def backtest_execute(*, backtest_id: int) -> None:
     if backtest is None or backtest.status in ("done", "failed"):
         return
     BacktestRun.objects.filter(pk=backtest_id).update(status="running", progress=0)
+    # The progress goes through a connection of its own: the scan holds a transaction open on the default one.
+    side = connection.copy()
 
     def progress(percent: int) -> None:
-        BacktestRun.objects.filter(pk=backtest_id).update(progress=percent)
+        with side.cursor() as cursor:
+            cursor.execute("UPDATE crm_backtestrun SET progress = %s WHERE id = %s", [percent, backtest_id])
 
     try:
         result = backtest_run(rule=backtest.rule, days=backtest.days, progress=progress)
@@ -242,6 +289,8 @@ def backtest_execute(*, backtest_id: int) -> None:
             status="failed", error=f"{type(exc).__name__}: {exc}"[:500], finished_at=timezone.now()
         )
         return
+    finally:
+        side.close()
     BacktestRun.objects.filter(pk=backtest_id).update(
         status="done", progress=100, result=result, finished_at=timezone.now()
     )

@@ -65,6 +65,7 @@ def effects_fire(firings: Sequence[Firing], *, label_settings: dict[int, tuple[b
     states = _states_load({f.player_id for f in todo if f.rule.uses_state})
     outcomes: dict[int, Outcome] = {}
     for firing in todo:
+        assert firing.effect_id is not None  # claimed
         active_only, tz = label_settings[firing.rule.label_id]
         player = players[firing.player_id]
         outcomes[firing.effect_id] = _fire_one(firing, player, active_only, tz, states.get(player.pk, {}))
@@ -221,7 +222,8 @@ def _credit(firing: Firing, player: Player, index: int, currency: str, amount: i
         return acts.Outcome("skipped", {"code": "control_group", "amount": amount})
     if result.withheld is not None:
         return acts.Outcome("withheld", {"amount": amount, "currency": currency})
-    return acts.Outcome("applied", {"amount": amount, "currency": currency, "entry_id": result.entry.pk})
+    entry_id = result.entry.pk if result.entry is not None else None
+    return acts.Outcome("applied", {"amount": amount, "currency": currency, "entry_id": entry_id})
 
 
 _ACCUMULATE = """
@@ -390,6 +392,7 @@ def _stats_add(firings: Sequence[Firing], outcomes: dict[int, Outcome]) -> None:
     hour = now.replace(minute=0, second=0, microsecond=0)
     counts: dict[int, dict[str, int]] = defaultdict(lambda: {"applied": 0, "skipped": 0, "failed": 0})
     for firing in firings:
+        assert firing.effect_id is not None  # only claimed firings are counted
         counts[firing.rule.id][outcomes[firing.effect_id].status] += 1
     rules = sorted(counts)
     with connection.cursor() as cursor:

@@ -48,10 +48,10 @@ def runs_due(*, now: dt.datetime | None = None) -> list[int]:
 
 def _audience_sql(rule: Rule, now: dt.datetime) -> tuple[str, list]:
     """One SELECT of the audience's player ids (a single column)."""
-    if getattr(rule, "segment_id", None) is None and not rule.segment_conditions:
+    if rule.segment_id is None and not rule.segment_conditions:
         return "SELECT id FROM crm_player WHERE label_id = %s", [rule.label_id]
     parts, params = [], []
-    if getattr(rule, "segment_id", None) is not None:
+    if rule.segment is not None:
         from crm.services.segments import segment_query
 
         sql, args = segment_query(segment=rule.segment)

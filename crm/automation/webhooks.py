@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+from typing import Any
 
 import httpx
 import orjson
@@ -97,7 +98,7 @@ def webhook_deliver(*, delivery_id: int) -> str | None:
 
 def _record(delivery: WebhookDelivery, *, status_code: int | None, error: str, retry: bool, done=False) -> str:
     now = timezone.now()
-    fields = {"response_status": status_code, "last_error": error[:500], "claimed_at": None}
+    fields: dict[str, Any] = {"response_status": status_code, "last_error": error[:500], "claimed_at": None}
     if done:
         fields |= {"status": WebhookStatus.DONE, "delivered_at": now}
     elif retry and delivery.attempts <= len(BACKOFF_SECONDS):

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 
 from crm.conditions.fields import COLUMNS, FIELDS, NEGATIONS, custom_name
-from crm.conditions.ops import birth_day, birthday_target, date_span, fold, number
-from crm.conditions.tree import LEAF_KINDS, leaf_kind_of, walk
+from crm.conditions.ops import birth_day, birthday_target, capitals, date_span, fold, number
+from crm.conditions.tree import LEAF_KINDS, leaf_kind_of, root, walk
 
 
 @dataclass
@@ -87,7 +87,7 @@ def player_states(
             values["gamification.level"] = default_level
         states[row[0]] = PlayerState(player_id=row[0], label_id=label_id, time_zone=tz, values=values)
     if tree is not None and states:
-        _load_leaves(tree, list(states.values()), now or dt.datetime.now(dt.UTC))
+        _load_leaves(root(tree), list(states.values()), now or dt.datetime.now(dt.UTC))
     return states
 
 
@@ -114,6 +114,7 @@ def _load_leaves(tree: Any, states: list[PlayerState], now: dt.datetime) -> None
 
 def tree_matches(tree: Any, *, state: PlayerState, now: dt.datetime) -> bool:
     """Whether the player of `state` matches the (valid) `tree` at `now`."""
+    tree = root(tree)
     _load_leaves(tree, [state], now)
     return _matches(tree, state, now)
 
@@ -141,6 +142,8 @@ def field_matches(key: str, op: str, value: Any, state: PlayerState, now: dt.dat
         return _custom(op, value, state.values["custom"].get(name))
     kind, raw = FIELDS[key].kind, state.values[key]
     if kind in ("text", "choice"):
+        if COLUMNS[key].capitals:
+            return _capitals(op, value, raw or "")
         return _text(op, value, raw or "")
     if kind in ("integer", "number"):
         return _number(op, value, number(raw))
@@ -167,6 +170,15 @@ def _text(op: str, value: Any, text: str) -> bool:
     if op == "starts_with":
         return fold(text).startswith(fold(value))
     raise ValueError(op)
+
+
+def _capitals(op: str, value: Any, text: str) -> bool:
+    if op == "is_set":
+        return text != ""
+    if op == "in":
+        return text in {capitals(v) for v in value}
+    wanted = capitals(value)
+    return {"eq": text == wanted, "contains": wanted in text, "starts_with": text.startswith(wanted)}[op]
 
 
 def _number(op: str, value: Any, n: Any) -> bool:

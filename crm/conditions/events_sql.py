@@ -28,7 +28,8 @@ _COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 def casefold_table() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Every character `str.casefold` changes: (those folding to one character, those folding to several)."""
-    single, multi = [], []
+    single: list[tuple[str, str]] = []
+    multi: list[tuple[str, str]] = []
     for code in range(sys.maxunicode + 1):
         if 0xD800 <= code <= 0xDFFF:
             continue  # surrogates: never in PostgreSQL text

@@ -60,16 +60,19 @@ class FieldDef:
 
 @dataclass(frozen=True)
 class Column:
-    """Where a field lives: the alias it needs joined, the SQL expression of its value, and whether the value is
-    nullable (numbers and dates; texts read "" for unset, never NULL)."""
+    """Where a field lives: the alias it needs joined, the SQL expression of its value, whether the value is
+    nullable (numbers and dates; texts read "" for unset, never NULL), and whether it is a code stored in capitals
+    (country, language, currency, status, gender: the profile stores them so), compared exactly with the operand in
+    capitals, which is case-insensitive for the data and lets PostgreSQL compare (and index) the column as is."""
 
     alias: str
     expr: str
     nullable: bool = False
+    capitals: bool = False
 
 
-def _f(key, label, kind, ops, expr, *, alias="p", group="Profile", choices=(), nullable=False, help=""):
-    return FieldDef(key, label, kind, ops, tuple(choices), group, help), Column(alias, expr, nullable)
+def _f(key, label, kind, ops, expr, *, alias="p", group="Profile", choices=(), nullable=False, capitals=False, help=""):
+    return FieldDef(key, label, kind, ops, tuple(choices), group, help), Column(alias, expr, nullable, capitals)
 
 
 def _choices(enum) -> tuple[tuple[str, str], ...]:
@@ -78,20 +81,23 @@ def _choices(enum) -> tuple[tuple[str, str], ...]:
 
 _TABLE = [
     _f("core_account_status", "Account status", "choice", TEXT_OPS, "p.core_account_status",
-       choices=_choices(AccountStatus), help="Players whose account is not ACTIVE get no marketing."),
+       choices=_choices(AccountStatus), capitals=True, help="Players whose account is not ACTIVE get no marketing."),
     _f("core_registration_date", "Registration date", "datetime", DATE_OPS, "p.core_registration_date",
        nullable=True),
     _f("user_birthdate", "Birth date", "date", BIRTHDATE_OPS, "p.user_birthdate", nullable=True),
-    _f("core_user_language", "Language", "text", TEXT_OPS, "p.core_user_language", help="ISO 639-1, e.g. EN."),
-    _f("core_wallet_currency", "Wallet currency", "text", TEXT_OPS, "p.core_wallet_currency",
+    _f("core_user_language", "Language", "text", TEXT_OPS, "p.core_user_language", capitals=True,
+       help="ISO 639-1, e.g. EN."),
+    _f("core_wallet_currency", "Wallet currency", "text", TEXT_OPS, "p.core_wallet_currency", capitals=True,
        help="ISO 4217, e.g. EUR."),
     _f("core_username", "Username", "text", TEXT_OPS, "p.core_username"),
-    _f("user_country", "Country", "text", TEXT_OPS, "p.user_country", help="ISO 3166-1 alpha-2, e.g. MT."),
+    _f("user_country", "Country", "text", TEXT_OPS, "p.user_country", capitals=True,
+       help="ISO 3166-1 alpha-2, e.g. MT."),
     _f("user_first_name", "First name", "text", TEXT_OPS, "p.user_first_name"),
     _f("user_last_name", "Last name", "text", TEXT_OPS, "p.user_last_name"),
     _f("core_affiliate_str", "Affiliate (text id)", "text", TEXT_OPS, "p.core_affiliate_str"),
     _f("core_kyc_status", "KYC status", "text", TEXT_OPS, "p.core_kyc_status"),
-    _f("core_user_gender", "Gender", "choice", TEXT_OPS, "p.core_user_gender", choices=_choices(Gender)),
+    _f("core_user_gender", "Gender", "choice", TEXT_OPS, "p.core_user_gender", choices=_choices(Gender),
+       capitals=True),
     _f("core_affiliate_id", "Affiliate id", "integer", NULLABLE_NUMBER_OPS, "p.core_affiliate_id", nullable=True),
     _f("core_is_email_disabled_by_platform", "Email disabled by the operator", "boolean", BOOLEAN_OPS,
        "p.core_is_email_disabled_by_platform"),

@@ -25,6 +25,11 @@ def fold(text: str) -> str:
     return "".join(c.lower()[0] for c in text)
 
 
+def capitals(text: str) -> str:
+    """The operand of a condition on a code stored in capitals (country, language, currency, status, gender)."""
+    return text.upper()
+
+
 def number(value: Any) -> Decimal | None:
     """A JSON / database number as an exact decimal; None for anything else (booleans are not numbers)."""
     if isinstance(value, bool) or value is None:

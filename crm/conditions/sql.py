@@ -14,8 +14,8 @@ from typing import Any
 
 from crm.conditions.evaluate import label_settings
 from crm.conditions.fields import COLUMNS, FIELDS, NEGATIONS, custom_name
-from crm.conditions.ops import birthday_target, date_span, number
-from crm.conditions.tree import LEAF_KINDS, leaf_kind_of
+from crm.conditions.ops import birthday_target, capitals, date_span, number
+from crm.conditions.tree import LEAF_KINDS, leaf_kind_of, root
 
 JOINS = {
     "a": "LEFT JOIN crm_playeraggregate a ON a.player_id = p.id",
@@ -31,7 +31,14 @@ class _Compiler:
         self.label_id = label_id
         self.now = now
         self.aliases: set[str] = set()
-        self.tz, self.default_level = label_settings(label_id)
+        self._settings: tuple | None = None
+
+    @property
+    def settings(self) -> tuple:
+        """The label's time zone and default level, read once and only if a condition needs them."""
+        if self._settings is None:
+            self._settings = label_settings(self.label_id)
+        return self._settings
 
     def node(self, node: dict) -> Sql:
         if "all" in node or "any" in node:
@@ -64,7 +71,7 @@ class _Compiler:
         self.aliases.add(column.alias)
         expr = column.expr
         if kind in ("text", "choice"):
-            return _text(expr, op, value)
+            return _capitals(expr, op, value) if column.capitals else _text(expr, op, value)
         if kind in ("integer", "number"):
             cast = int if kind == "integer" else number
             return _number(expr, op, value, cast, nullable=column.nullable)
@@ -77,7 +84,8 @@ class _Compiler:
                 return f"(cardinality({expr}) > 0)", []
             return f"(EXISTS (SELECT 1 FROM unnest({expr}) m WHERE lower(m) = lower(%s::text)))", [value]  # noqa: S608 - the field table's
         if kind == "level":
-            level, params = (f"COALESCE({expr}, %s)", [self.default_level]) if self.default_level else (expr, [])
+            default = self.settings[1]
+            level, params = (f"COALESCE({expr}, %s)", [default]) if default else (expr, [])
             ids = [value] if op == "eq" else list(value)
             return f"({level} IS NOT NULL AND {level} = ANY(%s::bigint[]))", [*params, *params, ids]
         raise ValueError(kind)
@@ -86,12 +94,12 @@ class _Compiler:
         if op == "is_set":
             return f"({expr} IS NOT NULL)", []
         if op == "birthday_in_days":
-            month, day, feb29 = birthday_target(days=value, label_tz=self.tz, now=self.now)
+            month, day, feb29 = birthday_target(days=value, label_tz=self.settings[0], now=self.now)
             utc = f"({expr} AT TIME ZONE 'UTC')"
             pairs = "(%s, %s), (2, 29)" if feb29 else "(%s, %s)"
             sql = f"({expr} IS NOT NULL AND (EXTRACT(MONTH FROM {utc}), EXTRACT(DAY FROM {utc})) IN ({pairs}))"
             return sql, [month, day]
-        span = date_span(kind=kind, op=op, value=value, label_tz=self.tz, now=self.now)
+        span = date_span(kind=kind, op=op, value=value, label_tz=self.settings[0], now=self.now)
         parts, params = [f"{expr} IS NOT NULL"], []
         if span.lo is not None:
             parts.append(f"{expr} >= %s")
@@ -114,6 +122,21 @@ def _text(expr: str, op: str, value: Any) -> Sql:
         return f"(strpos(lower({expr}), lower(%s::text)) > 0)", [value]
     if op == "starts_with":
         return f"starts_with(lower({expr}), lower(%s::text))", [value]
+    raise ValueError(op)
+
+
+def _capitals(expr: str, op: str, value: Any) -> Sql:
+    """A code stored in capitals, against the operand in capitals (computed here, in Python, for both sides)."""
+    if op == "is_set":
+        return f"({expr} <> '')", []
+    if op == "eq":
+        return f"({expr} = %s)", [capitals(value)]
+    if op == "in":
+        return f"({expr} IN ({', '.join(['%s'] * len(value))}))", [capitals(v) for v in value]
+    if op == "contains":
+        return f"(strpos({expr}, %s::text) > 0)", [capitals(value)]
+    if op == "starts_with":
+        return f"starts_with({expr}, %s::text)", [capitals(value)]
     raise ValueError(op)
 
 
@@ -181,7 +204,7 @@ def _custom(name: str, op: str, value: Any) -> Sql:
 
 def tree_where(tree: Any, *, label_id: int, now: dt.datetime) -> tuple[str, list]:
     """The (valid) tree as one SQL boolean over p, a, w, b, with its parameters."""
-    sql, params = _Compiler(label_id, now).node(tree)
+    sql, params = _Compiler(label_id, now).node(root(tree))
     return sql, params
 
 
@@ -196,7 +219,7 @@ def players_query(
     """One SELECT of the ids of the label's players matching the (valid) tree (`count`: their number), with only
     the joins the tree needs; `player_ids` narrows it to those players (a primary-key lookup)."""
     compiler = _Compiler(label_id, now)
-    where, where_params = compiler.node(tree)
+    where, where_params = compiler.node(root(tree))
     joins = "".join(f"\n{JOINS[alias]}" for alias in ("a", "w", "b") if alias in compiler.aliases)
     params: list = [label_id]
     narrow = ""

@@ -3,7 +3,8 @@
     node  := {"all": [node, ...]} | {"any": [node, ...]} | {"not": node} | leaf
     leaf  := {"field": KEY, "op": OP, "value": V} | a registered leaf kind ({"behaviour": ...}, {"segment": ...})
 
-`{"all": []}` is everyone, `{"any": []}` nobody. At most 6 nested groups and 50 leaves. See docs/conditions.md.
+`{"all": []}` is everyone (and so is `{}` at the root), `{"any": []}` nobody. At most 6 nested groups and 50
+leaves. See docs/conditions.md.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def leaf_kind_of(node: dict) -> str | None:
         if name in node:
             return name
     return None
+
+
+def root(tree: Any) -> Any:
+    """The tree to work on: an empty object at the root (a rule without an audience) is everyone, {"all": []}."""
+    return {"all": []} if tree == {} else tree
 
 
 def walk(tree: Any) -> Iterator[dict]:
@@ -195,7 +201,7 @@ class _Checker:
 def tree_validate(tree: Any, *, label_id: int) -> None:
     """Raise TreeError naming each bad place of `tree` (from `conditions`) unless it is a usable tree of this label."""
     checker = _Checker(label_id)
-    checker.node(tree, "conditions", 1)
+    checker.node(root(tree), "conditions", 1)
     if checker.leaves > MAX_LEAVES:
         checker.fail("conditions", f"At most {MAX_LEAVES} conditions; this has {checker.leaves}.")
     if checker.errors:
@@ -325,10 +331,18 @@ def value_problem(fdef: FieldDef, op: str, value: Any, label_id: int) -> str | N
 def tree_describe(tree: Any, *, label_id: int) -> str:
     """The tree in plain words, e.g. "Country is MT and Deposits (count) is at least 1" (for previews)."""
     registry = field_registry(label_id=label_id)
-    return _describe(tree, registry, label_id, top=True)
+    return _describe(root(tree), registry, label_id, top=True)
 
 
-def _describe(node: dict, registry: dict[str, FieldDef], label_id: int, top: bool = False) -> str:
+def _describe(node: Any, registry: dict[str, FieldDef], label_id: int, top: bool = False) -> str:
+    """Plain words; a part that is not valid (a tree being edited) reads as "?" rather than failing."""
+    try:
+        return _describe_node(node, registry, label_id, top)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError):
+        return "?"
+
+
+def _describe_node(node: Any, registry: dict[str, FieldDef], label_id: int, top: bool) -> str:
     if "all" in node or "any" in node:
         name = "all" if "all" in node else "any"
         children = node[name]
@@ -355,7 +369,8 @@ def _value_words(fdef: FieldDef, value: Any) -> str:
 
 
 def _describe_field(node: dict, registry: dict[str, FieldDef]) -> str:
-    key, op, value = node["field"], node["op"], node.get("value")
+    key, op = node["field"], node["op"]
+    value: Any = node.get("value")
     name = custom_name(key)
     fdef = registry.get(key) or (custom_field(name) if name else None)
     if fdef is None:

@@ -8,6 +8,29 @@ from django.db import migrations, models
 
 from crm.conditions.events_sql import casefold_function_sql
 
+# The players of a behaviour leaf (crm/conditions/behaviour.py): the window's roll-up rows grouped by player, those
+# whose value holds (keep) or fails (not keep). ROWS 1000: the planner hashes the set once, wherever the leaf sits.
+ROLLUP_PLAYERS = """
+CREATE OR REPLACE FUNCTION pb_rollup_players(spec bigint, first_day date, last_day date, measure text, op text,
+                                             lo numeric, hi numeric, keep boolean)
+RETURNS SETOF bigint LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 1000 AS $f$
+DECLARE
+    agg text := CASE measure WHEN 'count' THEN 'sum(r.count)' WHEN 'sum' THEN 'sum(r.sum)'
+                             WHEN 'min' THEN 'min(r.min)' WHEN 'max' THEN 'max(r.max)' END;
+    cmp text := CASE op WHEN 'eq' THEN '= $4' WHEN 'ne' THEN '<> $4' WHEN 'gt' THEN '> $4' WHEN 'gte' THEN '>= $4'
+                        WHEN 'lt' THEN '< $4' WHEN 'lte' THEN '<= $4' WHEN 'between' THEN 'BETWEEN $4 AND $5' END;
+BEGIN
+    IF agg IS NULL OR cmp IS NULL THEN
+        RAISE EXCEPTION 'pb_rollup_players: unknown measure % or op %', measure, op;
+    END IF;
+    RETURN QUERY EXECUTE
+        'SELECT r.player_id FROM crm_rollup r WHERE r.spec_id = $1 AND r.day BETWEEN $2 AND $3'
+        || ' GROUP BY r.player_id HAVING (' || agg || ' ' || cmp || ') IS ' || CASE WHEN keep THEN 'TRUE' ELSE 'NOT TRUE' END
+        USING spec, first_day, last_day, lo, hi;
+END
+$f$
+"""
+
 
 class Migration(migrations.Migration):
 
@@ -33,6 +56,7 @@ class Migration(migrations.Migration):
                 ('backfill_done', models.IntegerField(default=0, help_text='Days of the log the backfill has read and counted.')),
                 ('backfill_events', models.BigIntegerField(default=0, help_text='Events counted by the backfill so far.')),
                 ('boundary', models.JSONField(blank=True, default=dict, editable=False, help_text="The crm group's position when the spec was created, per partition (its ticks' snapshots and keyset), and its failed events then: the backfill counts exactly what the group had applied, the live handler everything after.")),
+                ('backfill_seen_at', models.DateTimeField(blank=True, help_text='When the backfill last counted a page (a stalled one is queued again).', null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('ready_at', models.DateTimeField(blank=True, help_text='When the backfill finished.', null=True)),
                 ('label', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='backoffice.label')),
@@ -66,4 +90,8 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['spec', 'day'], include=('player', 'count', 'sum', 'min', 'max'), name='rollup_spec_day'),
         ),
         migrations.RunSQL(casefold_function_sql(), "DROP FUNCTION IF EXISTS pb_casefold(text)"),
+        migrations.RunSQL(
+            ROLLUP_PLAYERS,
+            "DROP FUNCTION IF EXISTS pb_rollup_players(bigint, date, date, text, text, numeric, numeric, boolean)",
+        ),
     ]

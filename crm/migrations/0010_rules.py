@@ -41,6 +41,7 @@ class Migration(migrations.Migration):
                 ('label', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='backoffice.label')),
             ],
             options={
+                'verbose_name': 'automation rule',
                 'ordering': ['priority', 'id'],
             },
         ),

@@ -55,6 +55,9 @@ class RollupSpec(models.Model):
             "everything after."
         ),
     )
+    backfill_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the backfill last counted a page (a stalled one is queued again)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     ready_at = models.DateTimeField(null=True, blank=True, help_text="When the backfill finished.")
 

@@ -96,6 +96,7 @@ class Rule(LabelScopedModel):
     )
 
     class Meta:
+        verbose_name = "automation rule"
         ordering = ["priority", "id"]
         constraints = [
             models.UniqueConstraint(fields=["label", "name"], name="rule_unique_name"),

@@ -12,7 +12,7 @@ with an UPDATE conditional on that token, so a late worker can never overwrite a
   window, issue failed. A bonus is never sent under another key.
 
 The beat's sweeper turns a claim older than `PITBOSS_BONUS_STALE_SECONDS` (its worker died mid-call) into unknown,
-and re-dispatches every due bonus whose wake-up message was lost.
+and re-dispatches every bonus still due SWEEP_GRACE after its time (its wake-up message was lost).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from integrations.http import HttpError, PermanentError, TransientError, Unknown
 
 log = structlog.get_logger(__name__)
 SWEEP_LIMIT = 1000
+# A due bonus is normally claimed by the message sent when it became due; the sweeper re-sends only past this.
+SWEEP_GRACE = dt.timedelta(seconds=10)
 MAX_ERROR = 2000
 
 
@@ -183,24 +185,29 @@ class SweepResult:
 
 
 def bonuses_sweep(*, now: dt.datetime | None = None) -> SweepResult:
-    """Turn stale claims into unknown (to be looked up) and dispatch every due bonus. A bonus dispatched twice is
-    claimed once."""
+    """Turn stale claims into unknown (to be looked up) and dispatch them, and every bonus due for longer than
+    SWEEP_GRACE (its wake-up was lost: a broker outage, a crash between commit and publish). A bonus dispatched twice
+    is claimed once."""
     now = now or timezone.now()
     stale_before = now - dt.timedelta(seconds=settings.PITBOSS_BONUS_STALE_SECONDS)
-    stale = Bonus.objects.filter(delivery_state=DeliveryState.IN_FLIGHT, claimed_at__lt=stale_before).update(
-        delivery_state=DeliveryState.UNKNOWN, next_attempt_at=now, last_error="The worker was lost mid-call.",
-        updated_at=now,
-    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE crm_bonus SET delivery_state = 'unknown', next_attempt_at = %s, updated_at = %s,"
+            " last_error = 'The worker was lost mid-call.' WHERE delivery_state = 'in_flight' AND claimed_at < %s"
+            " RETURNING id",
+            [now, now, stale_before],
+        )
+        stale = [row[0] for row in cursor.fetchall()]
     due = list(
         Bonus.objects.filter(
-            delivery_state__in=[DeliveryState.PENDING, DeliveryState.UNKNOWN], next_attempt_at__lte=now
+            delivery_state__in=[DeliveryState.PENDING, DeliveryState.UNKNOWN], next_attempt_at__lte=now - SWEEP_GRACE
         )
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )
     from crm.services.bonuses import bonus_dispatch
 
-    dispatched = sum(1 for bonus_id in due if bonus_dispatch(bonus_id=bonus_id))
+    dispatched = sum(1 for bonus_id in [*stale, *due] if bonus_dispatch(bonus_id=bonus_id))
     if stale or dispatched:
-        log.info("bonuses_swept", stale=stale, dispatched=dispatched)
-    return SweepResult(stale=stale, dispatched=dispatched)
+        log.info("bonuses_swept", stale=len(stale), dispatched=dispatched)
+    return SweepResult(stale=len(stale), dispatched=dispatched)

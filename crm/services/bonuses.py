@@ -219,7 +219,9 @@ def bonus_dispatch(*, bonus_id: int, countdown: float | None = None) -> bool:
     from crm.tasks_bonuses import bonus_deliver_task
 
     try:
-        bonus_deliver_task.apply_async((bonus_id,), countdown=countdown, retry=False)
+        bonus_deliver_task.apply_async(
+            (bonus_id,), countdown=countdown, queue=settings.PITBOSS_BONUS_QUEUE, retry=False
+        )
     except Exception as exc:  # kombu raises many kinds; the sweeper re-dispatches what is due
         log.warning("bonus_dispatch_failed", bonus_id=bonus_id, error=type(exc).__name__)
         return False

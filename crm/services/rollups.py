@@ -36,7 +36,7 @@ BACKFILL_PAGE = 5000  # events read and counted per transaction
 _CASE_INSENSITIVE = {"eq", "ne", "in", "not_in", "contains"}
 
 
-def where_normalize(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def where_normalize(*, conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The conditions (valid in shape) in one canonical form, same meaning: texts case-folded (they compare
     case-insensitively), list values deduplicated and sorted, conditions sorted."""
 
@@ -56,11 +56,11 @@ def where_normalize(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [unique_conds[k] for k in sorted(unique_conds)]
 
 
-def behaviour_key(behaviour: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str]:
+def _behaviour_key(behaviour: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str]:
     """(event type, normalized conditions, measured field or "") of a behaviour leaf's `behaviour`."""
     measure = behaviour.get("measure", "count")
     field = behaviour.get("field") or "" if measure != "count" else ""
-    return behaviour["event_type"], where_normalize(behaviour.get("where") or []), field
+    return behaviour["event_type"], where_normalize(conditions=behaviour.get("where") or []), field
 
 
 def spec_digest(*, event_type: str, where: list, field: str, time_zone: str, base_currency: str) -> str:
@@ -70,7 +70,7 @@ def spec_digest(*, event_type: str, where: list, field: str, time_zone: str, bas
 
 def rollup_spec_find(*, label_id: int, behaviour: dict[str, Any]) -> RollupSpec | None:
     """The spec answering `behaviour` for the label's current time zone and base currency, if there is one."""
-    event_type, where, field = behaviour_key(behaviour)
+    event_type, where, field = _behaviour_key(behaviour)
     time_zone, base = Label.objects.filter(pk=label_id).values_list("time_zone", "base_currency").get()
     digest = spec_digest(event_type=event_type, where=where, field=field, time_zone=time_zone, base_currency=base)
     return RollupSpec.objects.filter(label_id=label_id, digest=digest).first()
@@ -90,7 +90,7 @@ def rollup_spec_ensure(*, label_id: int, behaviour: dict[str, Any]) -> RollupSpe
     existing = rollup_spec_find(label_id=label_id, behaviour=behaviour)
     if existing is not None:
         return existing
-    event_type, where, field = behaviour_key(behaviour)
+    event_type, where, field = _behaviour_key(behaviour)
     time_zone, base = Label.objects.filter(pk=label_id).values_list("time_zone", "base_currency").get()
     digest = spec_digest(event_type=event_type, where=where, field=field, time_zone=time_zone, base_currency=base)
     with transaction.atomic():
@@ -189,9 +189,12 @@ def rollup_backfill_page(*, spec_id: int, limit: int = BACKFILL_PAGE) -> bool:
             day = last.occurred_at.astimezone(zoneinfo.ZoneInfo(spec.time_zone)).date()
             spec.backfill_done = max(spec.backfill_done, min(spec.backfill_days, (day - spec.backfill_from).days))
         spec.backfill_events += counter.events
+        spec.backfill_seen_at = timezone.now()
         if done:
             spec.status, spec.ready_at, spec.backfill_done = RollupStatus.READY, timezone.now(), spec.backfill_days
-        spec.save(update_fields=["boundary", "backfill_done", "backfill_events", "status", "ready_at"])
+        spec.save(
+            update_fields=["boundary", "backfill_done", "backfill_events", "backfill_seen_at", "status", "ready_at"]
+        )
     return done
 
 
@@ -209,3 +212,13 @@ def rollup_backfill_run(*, spec_id: int, budget_seconds: float | None = None) ->
             return True
         if deadline is not None and time.monotonic() >= deadline:
             return False
+
+
+def rollup_backfills_stalled(*, idle_seconds: float = 120) -> list[int]:
+    """Specs still building whose backfill has counted nothing for `idle_seconds` (its task lost with a broker or a
+    worker): the beat queues them again; a second task for a spec that is in fact running waits for its row lock and
+    goes on from the position, so nothing counts twice."""
+    since = timezone.now() - dt.timedelta(seconds=idle_seconds)
+    building = RollupSpec.objects.filter(status=RollupStatus.BUILDING, created_at__lt=since)
+    stalled = building.filter(backfill_seen_at__isnull=True) | building.filter(backfill_seen_at__lt=since)
+    return sorted(stalled.values_list("pk", flat=True))

@@ -22,7 +22,7 @@ from crm.models.rules import BacktestRun, Rule, RuleKind, RuleStatus
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-TRANSITIONS = {
+TRANSITIONS: dict[str, set[str]] = {
     RuleStatus.DRAFT: {RuleStatus.ACTIVE, RuleStatus.ARCHIVED},
     RuleStatus.ACTIVE: {RuleStatus.PAUSED, RuleStatus.ARCHIVED},
     RuleStatus.PAUSED: {RuleStatus.ACTIVE, RuleStatus.ARCHIVED},
@@ -72,7 +72,7 @@ def _trigger_errors(rule: Rule) -> dict[str, list[str]]:
 
 
 def _audience_errors(rule: Rule) -> dict[str, list[str]]:
-    if rule.segment_id is not None and rule.segment.label_id != rule.label_id:
+    if rule.segment is not None and rule.segment.label_id != rule.label_id:
         return {"segment": ["Choose a segment of the rule's own label."]}
     tree = rule.segment_conditions
     if not tree:

@@ -137,31 +137,38 @@ def _row(values: list[str], id_at: int, brand_at: int | None) -> tuple[str, str,
     """(ext_brand_id, user_ext_id, problem, hint) of one data row."""
     raw_id = values[id_at] if id_at < len(values) else ""
     raw_brand = values[brand_at] if brand_at is not None and brand_at < len(values) else ""
-    shown = raw_id[:200]
+    shown, raw_brand = _storable(raw_id), _storable(raw_brand)
     if not raw_id.strip():
-        return raw_brand[:200], shown, f"No {ID_COLUMN} on this row.", ""
+        return raw_brand, shown, f"No {ID_COLUMN} on this row.", ""
     try:
         user_ext_id = identifier(raw_id.strip())
         brand = identifier(raw_brand.strip()) if raw_brand.strip() else ""
     except FieldError as exc:
-        return raw_brand[:200], shown, f"Not a valid id: {exc}", ""
+        return raw_brand, shown, f"Not a valid id: {exc}", ""
     hint = " It looks like a spreadsheet formula." if user_ext_id.startswith(FORMULA_PREFIXES) else ""
     return brand, user_ext_id, "", hint
 
 
+def _storable(value: str) -> str:
+    """A value as kept for the unmatched list: PostgreSQL text holds no NUL, and 200 characters say enough."""
+    return value[:200].replace("\x00", "\\x00")
+
+
 def _rows(lines: Iterator[str]) -> Iterator[tuple[int, tuple[str, str, str, str]]]:
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, strict=True)
+    start = 1  # the line where the row being read starts: a broken row is named by it
     try:
         header = next(reader, None)
         if header is None:
             raise ImportFailed("The file is empty: the first line names the columns, e.g. user_ext_id.")
         id_at, brand_at = _columns(header)
+        start = reader.line_num + 1
         for values in reader:
-            if not any(v.strip() for v in values):
-                continue  # a blank line
-            yield reader.line_num, _row(values, id_at, brand_at)
+            if any(v.strip() for v in values):  # a blank line is skipped
+                yield start, _row(values, id_at, brand_at)
+            start = reader.line_num + 1
     except csv.Error as exc:
-        raise ImportFailed(f"Line {reader.line_num + 1}: {exc}.") from exc
+        raise ImportFailed(f"Line {start}: {exc}.") from exc
 
 
 # --- the task's work ------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,25 +33,16 @@ from crm.catalogue import SEGMENT_ENTERED, SEGMENT_LEFT
 from crm.conditions import TreeError, players_query, tree_validate
 from crm.models import EventSource, Segment, SegmentKind, SegmentStatus
 from crm.models.segments import default_conditions
+from crm.segment_users import _USERS, SegmentUse, register_segment_user  # noqa: F401 - the contract's name
 
 log = structlog.get_logger(__name__)
 
 LOCK_CLASS = 0x5E6  # the first key of the segments' advisory locks (pg_advisory_xact_lock(int, int))
 SEGMENT_EVENT_TYPES = frozenset({SEGMENT_ENTERED, SEGMENT_LEFT})
 
+
 # --- who uses a segment ---------------------------------------------------------------------------------------------
-SegmentUse = tuple[str, Any]  # (kind, object): ("Segment", <Segment>), ("Mission", <Mission>), ("Rule", <Rule>)
-SegmentUsers = Callable[[Segment], list[SegmentUse]]
-_USERS: list[SegmentUsers] = []
-
-
-def register_segment_user(func: SegmentUsers) -> None:
-    """Add a finder of the things that use a segment (rules, journeys...): `func(segment) -> [(kind, obj)]`. Call it
-    from an app's `ready()`; a segment that any finder reports cannot be deleted."""
-    if func not in _USERS:
-        _USERS.append(func)
-
-
+# Finders registered by other apps (rules...): crm.segment_users.register_segment_user(func), re-exported here.
 def segment_uses(*, segment: Segment) -> list[SegmentUse]:
     """Everything that uses `segment`: other segments whose tree names it, missions, tournaments and store items
     limited to it (audience), and what registered finders report (rules...)."""
@@ -100,7 +91,7 @@ def saving_segment_id() -> int | None:
 
 
 @contextmanager
-def validating_for(segment_id: int | None) -> Iterator[None]:
+def validating_for(*, segment_id: int | None) -> Iterator[None]:
     """Validate a tree as the tree of `segment_id` (None: a new segment), so a leaf naming it back is a cycle."""
     token = _saving.set(segment_id)
     try:
@@ -111,7 +102,7 @@ def validating_for(segment_id: int | None) -> Iterator[None]:
 
 def segment_conditions_check(*, label_id: int, conditions: Any, segment_id: int | None = None) -> None:
     """Raise DomainValidationError naming the tree's paths (`conditions.all[1].value`) when it is not valid."""
-    with validating_for(segment_id):
+    with validating_for(segment_id=segment_id):
         try:
             tree_validate(conditions, label_id=label_id)
         except TreeError as exc:
@@ -340,9 +331,8 @@ def tracked_segments(*, label_id: int) -> list[Segment]:
             "pk"
         )
     )
-    if not segments:
-        return []
-    kinds = dict(Segment.objects.filter(label_id=label_id).values_list("pk", "kind"))
+    named = {leaf["segment"] for s in segments for leaf in _leaves(s.conditions) if "segment" in leaf}
+    kinds = dict(Segment.objects.filter(pk__in=named).values_list("pk", "kind")) if named else {}
     return [s for s in segments if _event_driven(s, kinds)]
 
 
@@ -365,8 +355,8 @@ def segments_track_batch(*, label_id: int, causes: dict[int, int], now: dt.datet
     for segment in segments:
         try:
             members = _members_sql(segment, now, ids)
-        except TreeError as exc:  # a tree that stopped being valid (a custom property gone): skip, say so
-            log.warning("segment_tree_invalid", segment_id=segment.pk, errors=list(exc.errors))
+        except (TreeError, KeyError, ValueError) as exc:  # a tree that no longer compiles: skip it, say so
+            log.warning("segment_tree_invalid", segment_id=segment.pk, error=type(exc).__name__)
             continue
         e, g = _diff(segment.pk, segment.name, label_id, members, now, batch=batch, run="")
         entered, left = entered + e, left + g
@@ -382,13 +372,13 @@ def segment_refresh(*, segment: Segment, now: dt.datetime | None = None) -> tupl
     now = now or _now()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, segment.pk])
-        segment = Segment.objects.filter(pk=segment.pk).first()  # as committed now, after the lock
-        if segment is None or segment.status != SegmentStatus.ACTIVE:
+        current = Segment.objects.filter(pk=segment.pk).first()  # as committed now, after the lock
+        if current is None or current.status != SegmentStatus.ACTIVE:
             return 0, 0
-        members = _members_sql(segment, now, None)
+        members = _members_sql(current, now, None)
         run = f"r{int(now.timestamp() * 1000)}"
-        entered, left = _diff(segment.pk, segment.name, segment.label_id, members, now, batch=None, run=run)
-        Segment.objects.filter(pk=segment.pk).update(refreshed_at=now)
+        entered, left = _diff(current.pk, current.name, current.label_id, members, now, batch=None, run=run)
+        Segment.objects.filter(pk=current.pk).update(refreshed_at=now)
     if entered or left:
         log.info("segment_refreshed", segment_id=segment.pk, entered=entered, left=left)
     return entered, left

@@ -27,6 +27,7 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
+from crm.models import Segment
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.handlers.mission_config import missions_cache_clear
 from gamification.models import (
@@ -157,6 +158,7 @@ class MissionAdmin(LabelScopedAdmin):
         "unlock_level": Level,
         "unlock_mission": Mission,
         "reward_badge": Badge,
+        "audience": Segment,
     }
     inlines = (MissionTaskInline,)
     list_display = ("name", "status_badge", "type", "is_featured", "task_count", "in_progress", "completed", "label")
@@ -177,7 +179,7 @@ class MissionAdmin(LabelScopedAdmin):
                                          "unlock_event_conditions")}),
         ("Schedule", {"fields": ("active_from", "active_till", "recurrence", "recurrence_weekdays",
                                  "recurrence_month_days", "max_completions")}),
-        ("Opt-in and claim", {"fields": ("requires_opt_in", "time_limit", "claim_required")}),
+        ("Opt-in and claim", {"fields": ("audience", "requires_opt_in", "time_limit", "claim_required")}),
         ("Rewards", {"fields": ("reward_points", "reward_gems", "reward_diamonds", "reward_badge")}),
         ("Preview: as a player sees it", {"fields": ("preview",)}),
     )  # fmt: skip

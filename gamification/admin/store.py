@@ -12,6 +12,7 @@ from unfold.decorators import display
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.models import Perm
+from crm.models import BonusTemplate, Segment
 from gamification.models import Level, StoreCategory, StoreItem, StorePurchase
 from gamification.services.store import item_is_on_sale
 
@@ -30,7 +31,13 @@ class StoreItemAdmin(LabelScopedAdmin):
     add_perm = change_perm = delete_perm = Perm.CONFIG_CHANGE
     # Categories and levels offered are those of labels where the user may change configuration; clean() then
     # refuses a category or level of another label than the item's.
-    scoped_foreign_keys = {**LabelScopedAdmin.scoped_foreign_keys, "category": StoreCategory, "target_level": Level}
+    scoped_foreign_keys = {
+        **LabelScopedAdmin.scoped_foreign_keys,
+        "category": StoreCategory,
+        "target_level": Level,
+        "audience": Segment,
+        "bonus_template": BonusTemplate,
+    }
     list_display = ("name", "type", "price_display", "stock_display", "cap_display", "is_active", "category", "label")
     list_select_related = ("label", "category")
     list_filter = (("label", ScopedRelatedFilter), ("type", ChoicesDropdownFilter), "is_active")
@@ -38,9 +45,9 @@ class StoreItemAdmin(LabelScopedAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("label", "category", "name", "description", "image_url")}),
-        ("What it is", {"fields": ("type", "target_level")}),
+        ("What it is", {"fields": ("type", "target_level", "bonus_template")}),
         ("Price and limits", {"fields": ("price", "currency", "stock", "cap_count", "cap_period")}),
-        ("On sale", {"fields": ("is_active", "active_from", "active_till")}),
+        ("On sale", {"fields": ("is_active", "active_from", "active_till", "audience")}),
     )
     readonly_fields = ("preview",)
 
@@ -56,6 +63,8 @@ class StoreItemAdmin(LabelScopedAdmin):
         parts = [f"{obj.price:,} {obj.get_currency_display().lower()}"]
         if obj.type == "change_level" and obj.target_level:
             parts.append(f"sets the level to {obj.target_level.name} (kept until the points pass it)")
+        if obj.type == "bonus" and obj.bonus_template:
+            parts.append(f"gives the bonus {obj.bonus_template.display_name} (issued by the operator)")
         parts.append("unlimited stock" if obj.stock is None else f"{obj.stock:,} left")
         if obj.cap_count:
             parts.append(

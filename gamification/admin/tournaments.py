@@ -24,6 +24,7 @@ from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
 from crm.catalogue import MONEY_FIELDS
+from crm.models import Segment
 from gamification.conditions import conditions_describe, conditions_validate
 from gamification.models import Badge, Schedule, ScoreMethod, Tournament, TournamentPrize, TournamentStatus
 from gamification.models.tournaments import tournament_field_errors
@@ -110,6 +111,7 @@ class TournamentForm(forms.ModelForm):
 class TournamentAdmin(LabelScopedAdmin):
     add_perm = change_perm = delete_perm = Perm.CONFIG_CHANGE
     form = TournamentForm
+    scoped_foreign_keys = {**LabelScopedAdmin.scoped_foreign_keys, "audience": Segment}
     inlines = (TournamentPrizeInline,)
     list_display = ("name", "status_badge", "schedule_words", "registration_type", "scoring", "label")
     list_select_related = ("label",)
@@ -125,8 +127,8 @@ class TournamentAdmin(LabelScopedAdmin):
         ("Texts", {"fields": ("label", "name", "status", "names", "descriptions", "image_url", "custom")}),
         ("Schedule", {"fields": ("schedule", "starts_at", "duration", "repeat_every", "repeat_until",
                                  "publish_before", "registration_opens_before")}),
-        ("Registration", {"fields": ("registration_type", "buy_in_amount", "buy_in_currency", "min_players",
-                                     "max_players")}),
+        ("Registration", {"fields": ("registration_type", "audience", "buy_in_amount", "buy_in_currency",
+                                     "min_players", "max_players")}),
         ("Scoring", {"fields": ("event_type", "conditions", "conditions_words", "score_method", "score_field",
                                 "max_counted_events", "leaderboard_size")}),
         ("Preview", {"fields": ("preview",)}),

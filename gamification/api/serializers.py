@@ -76,9 +76,24 @@ class StoreCategorySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class StoreBonusSerializer(serializers.Serializer):
+    """What a bonus item gives, as players see it."""
+
+    name = serializers.CharField(source="display_name", read_only=True, help_text="The bonus's public name.")
+    type = serializers.CharField(read_only=True, help_text="cash, free_spins, deposit_match or coupon.")
+    amount = serializers.DecimalField(
+        max_digits=18, decimal_places=2, read_only=True, allow_null=True, help_text="Its value, if stated."
+    )
+    icon_url = serializers.CharField(read_only=True, help_text="Its icon (empty: none).")
+    expiry_days = serializers.IntegerField(read_only=True, help_text="Days it stays usable once issued.")
+
+
 class StoreItemSerializer(serializers.ModelSerializer):
     category = StoreCategorySerializer(read_only=True, allow_null=True, help_text="The item's shelf; null if none.")
     target_level = LevelSerializer(read_only=True, allow_null=True, help_text="The level a change-level item sets.")
+    bonus = StoreBonusSerializer(
+        source="bonus_template", read_only=True, allow_null=True, help_text="The bonus a bonus item gives; else null."
+    )
     stock_left = serializers.IntegerField(
         source="stock", read_only=True, allow_null=True, help_text="Items left; null means unlimited."
     )
@@ -96,6 +111,7 @@ class StoreItemSerializer(serializers.ModelSerializer):
             "image_url",
             "type",
             "target_level",
+            "bonus",
             "category",
             "price",
             "currency",

@@ -40,6 +40,7 @@ from crm.selectors import gamification_players
 from gamification.facts import LEVEL_CHANGED, facts_batched
 from gamification.handlers.mission_config import MONEY_BY_TYPE, LabelMissions, Task, missions_config
 from gamification.models import Mission, MissionType, progress_key
+from gamification.services.audience import audience_members
 from gamification.services.missions import (
     DONE_STATES,
     OPEN_STATES,
@@ -118,6 +119,10 @@ class _Batch:
         self.label_id, self.conf = label_id, conf
         self.currencies = self._eligible(events)  # player id -> wallet currency, for those who may progress
         self.events = [e for e in events if e.player_id in self.currencies]
+        # Missions limited to a segment: its members among the batch's players, one statement per audience segment.
+        self.audiences = audience_members(
+            segment_ids={m.audience_id for m in conf.missions.values()}, player_ids=self.currencies
+        )
         self._book: RateBook | None = None
         self._seen: dict[int, tuple[dict, dict | None]] = {}
         self.unconverted: Counter[str] = Counter()
@@ -131,6 +136,9 @@ class _Batch:
             for pk, p in players.items()
             if not p.control_group and (not active_only or p.account_status == AccountStatus.ACTIVE)
         }
+
+    def in_audience(self, mission: Mission, player_id: int) -> bool:
+        return mission.audience_id is None or player_id in self.audiences[mission.audience_id]
 
     def run(self) -> None:
         if not self.events:
@@ -157,6 +165,8 @@ class _Batch:
         points = _level_points(level_ids - {None}) if level_ids and self.conf.level_locked else {}
         for event in self.events:
             for mission, predicate in self.conf.unlocks_by_type.get(event.type, ()):
+                if not self.in_audience(mission, event.player_id):
+                    continue
                 if mission_is_open(mission=mission, at=event.occurred_at) and predicate(self.seen(event)[0]):
                     pairs.add((event.player_id, mission.pk))
             if event.type == LEVEL_CHANGED and event.payload.get("level_id") in points:
@@ -164,7 +174,7 @@ class _Batch:
                 pairs.update(
                     (event.player_id, m.pk)
                     for m in self.conf.level_locked
-                    if mission_level_unlocks(mission=m, level_points=reached)
+                    if mission_level_unlocks(mission=m, level_points=reached) and self.in_audience(m, event.player_id)
                 )
         if pairs:
             players, missions = zip(*sorted(pairs), strict=True)
@@ -175,7 +185,7 @@ class _Batch:
         matches = []
         for event in self.events:
             for task in self.conf.tasks_by_type.get(event.type, ()):
-                if not task.open_at(event.occurred_at):
+                if not task.open_at(event.occurred_at) or not self.in_audience(task.mission, event.player_id):
                     continue
                 payload, money = self.seen(event)
                 if not task.predicate(payload):

@@ -57,6 +57,7 @@ from gamification.facts import BALANCE_CHANGED
 from gamification.models import InstanceStatus, RegistrationType, ScoreMethod, TournamentInstance, WalletSource
 from gamification.selectors.credits import reversed_credits
 from gamification.selectors.tournaments import score_is_money
+from gamification.services.audience import audience_members
 from gamification.services.leaderboard import (
     ScoreUpdate,
     participants_enter,
@@ -86,6 +87,7 @@ class Running:
     money_conditions: frozenset[str] = frozenset()  # condition fields that are money: compared in the base currency
     money_score: bool = False  # the scored field is money (a catalogue amount)
     custom: bool = False  # a custom event type: its scored field is money when the event carries a `currency`
+    audience_id: int | None = None  # only players in this segment score (and are entered automatically)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ def _running(instance: TournamentInstance) -> Running:
         money_conditions=frozenset(c["field"] for c in conditions if (t.event_type, c["field"]) in MONEY_FIELDS),
         money_score=score_is_money(t),
         custom=scored and t.event_type not in CORE_TYPES,
+        audience_id=t.audience_id,
     )
 
 
@@ -254,11 +257,16 @@ def scan(events: list[EventRow]) -> Scan:
     if not candidates:
         return found
     players = gamification_players(player_ids={event.player_id for _, event in candidates})
+    audiences = audience_members(  # one statement per audience segment for the batch's players
+        segment_ids={instance.audience_id for instance, _ in candidates}, player_ids=players
+    )
     money = _Money(rules)
     for instance, event in candidates:
         player = players.get(event.player_id)
         if player is None or player.control_group:
             continue
+        if instance.audience_id is not None and event.player_id not in audiences[instance.audience_id]:
+            continue  # outside the tournament's audience: scores nothing, is not entered
         if rules[event.label_id].active_players_only and player.account_status != AccountStatus.ACTIVE:
             found.inactive.add((instance.id, event.player_id))
             continue

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0009_segments'),
-        ('gamification', '0013_withheld_badge'),
+        ('gamification', '0014_store_bonus'),
     ]
 
     operations = [

@@ -236,6 +236,8 @@ def mission_field_errors(mission: Mission, catalogue: LabelCatalogue | None) -> 
         errors["active_till"] = ["Must be after active from."]
     if mission.unlock_event_conditions and not mission.unlock_event_type:
         errors["unlock_event_type"] = ["Required with unlock conditions: the event type they test."]
+    if mission.audience_id and mission.label_id and mission.audience.label_id != mission.label_id:
+        errors["audience"] = ["The segment must belong to the mission's label."]
     if catalogue is not None:
         found = catalogue_errors(
             catalogue, event_type=mission.unlock_event_type, conditions=mission.unlock_event_conditions

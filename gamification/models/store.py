@@ -28,6 +28,7 @@ class StoreCategory(LabelScopedModel):
 class StoreItemType(models.TextChoices):
     TANGIBLE = "tangible", "Tangible (fulfilled offline)"
     CHANGE_LEVEL = "change_level", "Change level"
+    BONUS = "bonus", "Bonus (issued by the operator)"
 
 
 class CapPeriod(models.TextChoices):
@@ -38,7 +39,8 @@ class CapPeriod(models.TextChoices):
 
 
 class StoreItem(LabelScopedModel):
-    """Something a player buys with one currency: a tangible good or a new level, with stock, caps and dates."""
+    """Something a player buys with one currency: a tangible good, a new level or an operator's bonus, with stock, caps
+    and dates."""
 
     category = models.ForeignKey(
         StoreCategory, on_delete=models.SET_NULL, null=True, blank=True, related_name="items", help_text="Its shelf."
@@ -47,7 +49,9 @@ class StoreItem(LabelScopedModel):
     description = models.TextField(blank=True, help_text="Shown to players.")
     image_url = models.URLField(blank=True, help_text="Image shown to players.")
     type = models.CharField(
-        max_length=16, choices=StoreItemType.choices, help_text="Tangible (fulfilled offline) or a level change."
+        max_length=16,
+        choices=StoreItemType.choices,
+        help_text="Tangible (fulfilled offline), a level change, or a bonus issued by the operator.",
     )
     target_level = models.ForeignKey(
         "gamification.Level",
@@ -56,6 +60,14 @@ class StoreItem(LabelScopedModel):
         blank=True,
         related_name="+",
         help_text="The level a change-level item sets.",
+    )
+    bonus_template = models.ForeignKey(
+        "crm.BonusTemplate",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The bonus a bonus item gives (issued through the operator's Bonus API when bought).",
     )
     price = models.PositiveBigIntegerField(help_text="Price in the item's currency; above zero.")
     currency = models.CharField(max_length=8, choices=Currency.choices, help_text="Points, gems or diamonds.")
@@ -89,8 +101,13 @@ class StoreItem(LabelScopedModel):
             ),
             models.CheckConstraint(
                 condition=Q(type="change_level", target_level__isnull=False)
-                | Q(type="tangible", target_level__isnull=True),
+                | (Q(type__in=["tangible", "bonus"]) & Q(target_level__isnull=True)),
                 name="store_item_target_level_iff_change_level",
+            ),
+            models.CheckConstraint(
+                condition=Q(type="bonus", bonus_template__isnull=False)
+                | (~Q(type="bonus") & Q(bonus_template__isnull=True)),
+                name="store_item_bonus_template_iff_bonus",
             ),
         ]
 
@@ -103,12 +120,20 @@ class StoreItem(LabelScopedModel):
             errors["cap_period"] = "Set both the cap count and its period, or neither."
         if self.type == StoreItemType.CHANGE_LEVEL and self.target_level_id is None:
             errors["target_level"] = "A change-level item needs a target level."
-        if self.type == StoreItemType.TANGIBLE and self.target_level_id is not None:
+        if self.type != StoreItemType.CHANGE_LEVEL and self.target_level_id is not None:
             errors["target_level"] = "Only a change-level item has a target level."
+        if self.type == StoreItemType.BONUS and self.bonus_template_id is None:
+            errors["bonus_template"] = "A bonus item needs a bonus template."
+        if self.type != StoreItemType.BONUS and self.bonus_template_id is not None:
+            errors["bonus_template"] = "Only a bonus item has a bonus template."
+        if self.bonus_template_id and self.label_id and self.bonus_template.label_id != self.label_id:
+            errors["bonus_template"] = "The bonus template must belong to the item's label."
         if self.target_level_id and self.label_id and self.target_level.label_id != self.label_id:
             errors["target_level"] = "The level must belong to the item's label."
         if self.category_id and self.label_id and self.category.label_id != self.label_id:
             errors["category"] = "The category must belong to the item's label."
+        if self.audience_id and self.label_id and self.audience.label_id != self.label_id:
+            errors["audience"] = "The segment must belong to the item's label."
         if self.active_from and self.active_till and self.active_till <= self.active_from:
             errors["active_till"] = "Must be after the start."
         if errors:

@@ -122,6 +122,8 @@ def tournament_field_errors(t: Tournament) -> dict[str, list[str]]:
     """The one-row rules of a template, by field (activation adds the prizes); empty when it is complete. What it
     scores is checked against its label's event catalogue: the type, the conditions, a numeric field to score."""
     errors = _scoring_errors(t)
+    if t.audience_id and t.label_id and t.audience.label_id != t.label_id:
+        errors["audience"] = ["The segment must belong to the tournament's label."]
     if t.score_method in (ScoreMethod.SUM, ScoreMethod.BEST) and not t.score_field:
         errors["score_field"] = ["Required to score by sum or best value."]
     if t.score_method == ScoreMethod.COUNT and t.score_field:

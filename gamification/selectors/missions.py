@@ -28,6 +28,7 @@ from gamification.models import (
     Wallet,
     progress_of,
 )
+from gamification.services.audience import audiences_of
 from gamification.services.missions import (
     DONE_STATES,
     OPEN_STATES,
@@ -82,8 +83,8 @@ def mission_get(*, player: Player, mission_id: int) -> Mission:
         .select_related("label", "unlock_level", "reward_badge")
         .first()
     )
-    if found is None:
-        raise NotFound("No mission with this id.")
+    if found is None or (found.audience_id and not audiences_of(player_id=player.pk, segment_ids=[found.audience_id])):
+        raise NotFound("No mission with this id.")  # outside its audience, as if it did not exist
     return found
 
 
@@ -184,6 +185,8 @@ def missions_for_player(*, player: Player, now: dt.datetime | None = None) -> li
         .prefetch_related("tasks")
         .order_by("-is_featured", "position", "id")
     )
+    allowed = audiences_of(player_id=player.pk, segment_ids={m.audience_id for m in missions})
+    missions = [m for m in missions if m.audience_id is None or m.audience_id in allowed]  # audience: members only
     if not missions:
         return []
     cycles = {m.pk: mission_cycle(mission=m, tz_name=m.label.time_zone, at=now) for m in missions}

@@ -23,6 +23,7 @@ from gamification.models import (
     TournamentPrize,
 )
 from gamification.selectors.leaderboard import Standing, leaderboard_around, leaderboard_rank, leaderboard_top
+from gamification.services.audience import audiences_of
 
 VISIBLE = (InstanceStatus.PUBLISHED, InstanceStatus.REGISTRATION, InstanceStatus.STARTED, InstanceStatus.FINALIZING)
 FINISHED_VISIBLE_FOR = dt.timedelta(days=7)
@@ -114,6 +115,9 @@ def tournaments_for_player(*, player: Player, now: dt.datetime | None = None) ->
     now = now or timezone.now()
     visible = Q(status__in=VISIBLE) | Q(status=InstanceStatus.FINISHED, finalized_at__gte=now - FINISHED_VISIBLE_FOR)
     instances = list(instances_base().for_label(player.label_id).filter(visible).order_by("starts_at", "id"))
+    # Tournaments limited to a segment are shown to its members only (live, one statement per audience segment).
+    allowed = audiences_of(player_id=player.pk, segment_ids={i.tournament.audience_id for i in instances})
+    instances = [i for i in instances if i.tournament.audience_id is None or i.tournament.audience_id in allowed]
     mine = {
         p.instance_id: p
         for p in TournamentParticipant.objects.filter(player_id=player.pk, instance_id__in=[i.pk for i in instances])

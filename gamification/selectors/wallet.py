@@ -11,6 +11,7 @@ from backoffice.errors import NotFound
 from backoffice.scoping import Actor
 from crm.models import Player
 from gamification.models import CapPeriod, Level, StoreItem, Wallet, WalletEntry
+from gamification.services.audience import audiences_of
 from gamification.services.store import cap_period_start
 
 
@@ -33,8 +34,8 @@ def wallet_entries(*, player: Player) -> QuerySet[WalletEntry]:
 def store_item_get(*, player: Player, item_id: int) -> StoreItem:
     """An item of the player's label (on sale or not: the purchase says why it refuses); 404 otherwise."""
     item = StoreItem.objects.for_label(player.label_id).filter(pk=item_id).select_related("category").first()
-    if item is None:
-        raise NotFound("No store item with this id.")
+    if item is None or (item.audience_id and not audiences_of(player_id=player.pk, segment_ids=[item.audience_id])):
+        raise NotFound("No store item with this id.")  # outside its audience, as if it did not exist
     return item
 
 
@@ -51,9 +52,11 @@ def store_items_for_player(*, player: Player, now: dt.datetime | None = None) ->
     items = (
         StoreItem.objects.for_label(player.label_id)
         .filter(on_sale, is_active=True)
-        .select_related("category", "target_level")
+        .select_related("category", "target_level", "bonus_template")
         .annotate(bought_in_period=bought)
     )
+    allowed = audiences_of(player_id=player.pk, segment_ids={item.audience_id for item in items})
+    items = [item for item in items if item.audience_id is None or item.audience_id in allowed]
     wallet = wallet_get(player=player)
     for item in items:
         item.cap_remaining = None if item.cap_count is None else max(item.cap_count - item.bought_in_period, 0)

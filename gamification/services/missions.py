@@ -30,6 +30,7 @@ from gamification.models import (
     WalletSource,
 )
 from gamification.models.missions import mission_field_errors, mission_task_errors
+from gamification.services.audience import audience_check
 from gamification.services.badges import badge_award
 from gamification.services.rewards import Reward, rewards_give
 from gamification.services.wallet import ControlGroup, wallet_adjust
@@ -239,6 +240,7 @@ def mission_opt_in(*, player: Player, mission: Mission, now: dt.datetime | None 
     _mission_of(player, mission)
     if player.ach_gamification_in_control_group:
         raise ControlGroup("The player is in the gamification control group: missions are closed to them.")
+    audience_check(player_id=player.pk, segment_id=mission.audience_id, what="This mission")
     if not mission.requires_opt_in:
         raise OptInNotNeeded("This mission counts without opting in.")
     cycle = mission_cycle(mission=mission, tz_name=mission.label.time_zone, at=now)

@@ -9,9 +9,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backoffice.errors import DomainValidationError, NotFound, Refused
-from crm.models import Player
+from crm.models import BonusSource, Player
+from crm.services.bonuses import bonus_give
 from gamification.facts import STORE_ITEM_PURCHASED, fact_emit
 from gamification.models import CapPeriod, StoreItem, StoreItemType, StorePurchase, Wallet, WalletSource
+from gamification.services.audience import audience_check
 from gamification.services.levels import level_changed_emit
 from gamification.services.wallet import MAX_KEY_LENGTH, ControlGroup, IdempotencyConflict, wallet_adjust
 
@@ -71,7 +73,8 @@ def store_purchase(*, player: Player, item: StoreItem, key: str) -> PurchaseResu
 
     A replayed key returns the first purchase. Refusals (422): `inactive`, `control_group`, `limit_reached`,
     `out_of_stock`, `insufficient_balance`, `already_at_level` (a change-level item at or below the player's
-    level); each rolls everything back, so the key may be used again later.
+    level), and for a bonus item the bonus's own refusals (`account_not_active`, `bonus_cap_reached`,
+    `template_inactive`); each rolls everything back (nothing is debited), so the key may be used again later.
     """
     if not key or len(key) > MAX_KEY_LENGTH - len(KEY_PREFIX):
         raise DomainValidationError({"idempotency_key": [f"Required, at most {MAX_KEY_LENGTH} characters."]})
@@ -86,6 +89,7 @@ def store_purchase(*, player: Player, item: StoreItem, key: str) -> PurchaseResu
             raise ItemInactive("The item is not on sale.")
         if player.ach_gamification_in_control_group:
             raise ControlGroup("The player is in the gamification control group: the store is closed to them.")
+        audience_check(player_id=player.pk, segment_id=item.audience_id, what="This item")
         _cap_check(player, item, now)
         _stock_take(item)
         entry = wallet_adjust(
@@ -161,7 +165,11 @@ def _stock_take(item: StoreItem) -> None:
 
 
 def _deliver(player: Player, item: StoreItem, purchase_id: int) -> None:
-    """A level change applies now and stays (the level floor); a tangible item is fulfilled offline."""
+    """A level change applies now and stays (the level floor); a bonus is given (the operator is called after commit,
+    keyed by the purchase, so it is given once); a tangible item is fulfilled offline."""
+    if item.type == StoreItemType.BONUS:
+        _bonus_give(player, item, purchase_id)
+        return
     if item.type != StoreItemType.CHANGE_LEVEL:
         return
     wallet = (
@@ -177,4 +185,17 @@ def _deliver(player: Player, item: StoreItem, purchase_id: int) -> None:
     wallet.save(update_fields=["level", "level_floor", "updated_at"])
     level_changed_emit(
         player=player, level=target, previous=previous, key=f"level:{player.pk}:{target.pk}:purchase:{purchase_id}"
+    )
+
+
+def _bonus_give(player: Player, item: StoreItem, purchase_id: int) -> None:
+    """Give the item's bonus in the purchase's transaction: a refusal (account not ACTIVE, the daily cap, an inactive
+    template) rolls the whole purchase back, so the player pays nothing for a bonus they cannot get."""
+    assert item.bonus_template is not None  # a bonus item has one (constraint store_item_bonus_template_iff_bonus)
+    bonus_give(
+        player=player,
+        template=item.bonus_template,
+        source=BonusSource.STORE,
+        key=f"store:{purchase_id}",
+        reason=f"Store: {item.name}"[:500],
     )

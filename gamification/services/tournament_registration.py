@@ -24,6 +24,7 @@ from gamification.models import (
     TournamentParticipant,
     WalletSource,
 )
+from gamification.services.audience import audience_check
 from gamification.services.leaderboard import (
     participant_admit,
     participant_leave,
@@ -87,7 +88,8 @@ def _lock(instance: TournamentInstance) -> str:
 def tournament_register(*, player: Player, instance: TournamentInstance) -> RegistrationResult:
     """Register `player` (pending approval for a manual tournament); a repeat changes nothing.
 
-    Refusals (422): `control_group`, `account_not_active` (not ACTIVE, the label's setting on), `registration_closed`,
+    Refusals (422): `control_group`, `account_not_active` (not ACTIVE, the label's setting on), `not_in_audience` (not
+    in the segment the tournament is limited to), `registration_closed`,
     `tournament_full`, `insufficient_balance` (buy-in). A player taken off the board while not ACTIVE who registers
     again once ACTIVE is put back with their score.
     """
@@ -97,6 +99,7 @@ def tournament_register(*, player: Player, instance: TournamentInstance) -> Regi
         raise ControlGroup("The player is in the gamification control group: tournaments are closed to them.")
     eligibility_check(player=player)
     tournament = instance.tournament
+    audience_check(player_id=player.pk, segment_id=tournament.audience_id, what="This tournament")
     with transaction.atomic():
         status = _lock(instance)
         existing = TournamentParticipant.objects.filter(instance_id=instance.pk, player_id=player.pk).first()
@@ -149,8 +152,9 @@ def _buy_in(player: Player, instance: TournamentInstance) -> None:
 
 def participant_approve(*, instance: TournamentInstance, player: Player) -> None:
     """Admit a pending player (manual registration), within the maximum players; not one whose account is not
-    ACTIVE (`account_not_active`, the label's setting on)."""
+    ACTIVE (`account_not_active`, the label's setting on), nor one outside its audience (`not_in_audience`)."""
     eligibility_check(player=player)
+    audience_check(player_id=player.pk, segment_id=instance.tournament.audience_id, what="This tournament")
     with transaction.atomic():
         status = _lock(instance)
         if status not in OPEN:

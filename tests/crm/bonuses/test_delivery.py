@@ -252,3 +252,27 @@ def test_the_catalogue_sync_creates_updates_and_deactivates_synced_templates(ten
     manual.refresh_from_db()
     assert (gone.is_active, manual.is_active, manual.source) == (False, True, "manual")
     assert BonusApiConnection.objects.get(label=tenant_a.label).catalogue_synced_at is not None
+
+
+@pytest.fixture
+def private_queue(settings):
+    """Dispatches go to a queue of this test's own on the real broker; it is read back, then deleted."""
+    from backoffice.celery import app
+
+    settings.PITBOSS_BONUS_QUEUE = f"bonus-test-{timezone.now().timestamp():.0f}-{id(settings)}"
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        yield lambda: channel.queue_declare(settings.PITBOSS_BONUS_QUEUE, passive=True).message_count
+        channel.queue_delete(settings.PITBOSS_BONUS_QUEUE)
+
+
+def test_the_sweeper_resends_wake_ups_lost_past_the_grace_and_nothing_else(tenant_a, template, private_queue):
+    now = timezone.now()
+    lost, fresh, later, done = (_give(tenant_a, template, key=k) for k in ("lost", "fresh", "later", "done"))
+    Bonus.objects.filter(pk=lost.pk).update(next_attempt_at=now - dt.timedelta(minutes=1))
+    Bonus.objects.filter(pk=later.pk).update(next_attempt_at=now + dt.timedelta(minutes=1))
+    Bonus.objects.filter(pk=done.pk).update(next_attempt_at=now - dt.timedelta(minutes=1), delivery_state="done")
+    result = bonuses_sweep(now=now)
+    assert (result.stale, result.dispatched) == (0, 1)
+    assert private_queue() == 1
+    assert _state(fresh)[1] == "pending"  # due just now: its own message is on the way

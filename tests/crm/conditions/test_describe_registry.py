@@ -62,4 +62,11 @@ def test_describe_in_plain_words(label):
         "Deposits (sum) is between 10 and 20.5"
     )
     assert tree_describe({"all": []}, label_id=label.pk) == "everyone"
+    assert tree_describe({}, label_id=label.pk) == "everyone"
     assert tree_describe({"any": []}, label_id=label.pk) == "nobody"
+
+
+def test_describe_reads_unfinished_parts_as_a_question_mark(label):
+    tree = {"all": [leaf("user_country", "eq", "MT"), {"field": "aggregate.deposit_count", "op": "between"},
+                    {"any": 3}, "x", {"field": "nope", "op": "eq", "value": 1}]}  # fmt: skip
+    assert tree_describe(tree, label_id=label.pk) == "Country is MT and ? and ? and ? and nope is 1"

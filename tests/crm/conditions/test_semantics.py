@@ -322,6 +322,7 @@ def test_groups(judge, make_player):
     player = make_player(user_country="MT", aggregate={"deposit_count": 1})
     mt, de = leaf("user_country", "eq", "MT"), leaf("user_country", "eq", "DE")
     assert judge({"all": []}, player)
+    assert judge({}, player)  # an empty tree (a rule without an audience) is everyone
     assert not judge({"any": []}, player)
     assert judge({"any": [de, mt]}, player)
     assert not judge({"all": [de, mt]}, player)

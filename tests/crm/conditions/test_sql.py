@@ -118,3 +118,22 @@ def test_a_registered_leaf_kind_is_validated_compiled_loaded_and_described(label
 def test_reserved_names_cannot_be_registered():
     with pytest.raises(ValueError, match="reserved"):
         register_leaf("all", InList())
+
+
+def test_membership_is_a_primary_key_lookup(label, brand):
+    """One player's membership reads that player's rows by primary key, never a scan of the label's players."""
+    from crm.models import Player
+
+    Player.objects.bulk_create(
+        [Player(label=label, brand=brand, user_ext_id=f"m{i}", user_country="MT") for i in range(3000)]
+    )
+    player_id = Player.objects.filter(label=label).values_list("id", flat=True).first()
+    tree = {"all": [leaf("user_country", "eq", "MT"), leaf("aggregate.deposit_count", "gte", 1),
+                    leaf("gamification.points", "gt", 0)]}  # fmt: skip
+    sql, params = players_query(tree, label_id=label.pk, now=NOW, player_ids=[player_id])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_player")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Scan using crm_player_pkey on crm_player p" in plan
+    assert "Seq Scan on crm_player" not in plan

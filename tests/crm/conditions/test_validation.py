@@ -20,6 +20,10 @@ def test_a_valid_tree_passes(label):
             {"not": leaf("markers", "has", "vip")}]}, leaf("custom.never_seen", "gt", 3)]}  # fmt: skip
     assert tree_validate(tree, label_id=label.pk) is None
     assert tree_validate({"all": []}, label_id=label.pk) is None
+    assert tree_validate({}, label_id=label.pk) is None
+    assert errors_of({"all": [{}]}, label) == {
+        "conditions.all[0]": ["Not a condition: expected one of all, any, not, field."]
+    }
 
 
 def test_errors_name_the_path(label):

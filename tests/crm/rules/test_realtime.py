@@ -254,3 +254,11 @@ def test_an_active_rule_cannot_name_another_labels_segment(tenant_a, tenant_b):
     with pytest.raises(DomainValidationError) as exc:
         rule_make(tenant_a.label, segment=other)
     assert exc.value.errors == {"segment": ["Choose a segment of the rule's own label."]}
+
+
+def test_a_segment_lists_the_rules_limited_to_it(tenant_a):
+    from crm.services.segments import segment_save, segment_uses
+
+    malta = segment_save(label=tenant_a.label, name="Malta", conditions={"all": []})
+    rule = rule_make(tenant_a.label, segment=malta, status=RuleStatus.DRAFT)
+    assert ("Rule", rule) in segment_uses(segment=malta)

@@ -3,6 +3,8 @@ refresh, and their segment_entered / segment_left events: each change stored exa
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import transaction
 
@@ -190,3 +192,22 @@ def test_a_paused_segment_is_not_refreshed(tenant_a, make_segment):
     segment = make_segment(tenant_a, status="paused")
     assert segment_refresh(segment=segment) == (0, 0)
     assert members(segment) == set()
+
+
+def test_a_behaviour_segment_is_entered_as_the_deposits_are_applied(tenant_a, make_segment):
+    two_deposits = {
+        "behaviour": {"event_type": "deposit", "where": [], "measure": "count", "window": {"last_days": 7}},
+        "op": "gte",
+        "value": 2,
+    }
+    segment = make_segment(tenant_a, name="Two deposits this week", conditions={"all": [two_deposits]})
+    assert segment_count(segment=segment) == 0  # compiling it sets up its roll-up
+    deposit = {"deposit_amount": 10}
+    today = dt.datetime.now(dt.UTC).isoformat()  # inside the window, whatever day the test runs
+    first = ingest(tenant_a, [{**ev("d-1", "deposit", deposit), "occurred_at": today}])
+    events_apply(first)
+    assert members(segment) == set()
+    second = ingest(tenant_a, [{**ev("d-2", "deposit", deposit), "occurred_at": today}])
+    events_apply(second)
+    assert members(segment) == {tenant_a.player.pk}
+    assert [t for t, _, _ in segment_events(segment)] == ["segment_entered"]

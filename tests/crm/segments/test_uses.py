@@ -74,9 +74,9 @@ def test_uses_name_segments_missions_tournaments_store_items_and_registered_user
     try:
         uses = segment_uses(segment=target)
     finally:
-        from crm.services import segments as service
+        from crm.segment_users import _USERS
 
-        service._USERS.remove(rules)
+        _USERS.remove(rules)
     assert uses == [("Segment", user), ("Mission", mission), ("Store item", item), ("Rule", "Welcome bonus")]
 
 
@@ -91,3 +91,33 @@ def test_a_segment_in_use_is_not_deleted_and_the_refusal_names_the_users(tenant_
     segment_delete(segment=user)
     segment_delete(segment=target)
     assert not Segment.objects.filter(pk__in=[target.pk, user.pk]).exists()
+
+
+def test_the_python_evaluator_agrees_with_sql_on_segment_leaves(tenant_a, make_segment):
+    import datetime as dt
+
+    from crm.conditions import player_states, tree_matches
+
+    vip_list = make_segment(tenant_a, name="VIP list", kind="imported")
+    malta = make_segment(tenant_a, name="Malta")
+    german = PlayerFactory(brand=tenant_a.brand, user_country="DE")
+    maltese = PlayerFactory(brand=tenant_a.brand)
+    SegmentListEntry.objects.create(segment=vip_list, player=german)
+    ids = [tenant_a.player.pk, german.pk, maltese.pk]
+    now = dt.datetime.now(dt.UTC)
+    trees = [
+        {"all": [{"segment": vip_list.pk}]},
+        {"any": [{"segment": vip_list.pk}, {"segment": malta.pk}]},
+        {"not": {"segment": malta.pk}},
+        {"all": [{"not": {"segment": vip_list.pk}}, {"segment": malta.pk}]},
+    ]
+    for number, tree in enumerate(trees):
+        segment = make_segment(tenant_a, name=f"Tree {number}", conditions=tree)
+        in_sql = segment_member_ids(segment=segment, player_ids=ids, now=now)
+        states = player_states(label_id=tenant_a.label.pk, player_ids=ids)
+        in_python = {pid for pid in ids if tree_matches(tree, state=states[pid], now=now)}
+        assert in_python == in_sql, tree
+    assert segment_member_ids(segment=make_segment(tenant_a, name="x", conditions=trees[3]), player_ids=ids) == {
+        tenant_a.player.pk,
+        maltese.pk,
+    }
