@@ -110,5 +110,8 @@ def configure_logging(*, level: str, fmt: str) -> dict:
             "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
             # One line per published task is noise on the ingest path; workers still log each task they run.
             "django_structlog.celery.receivers": {"level": "WARNING"},
+            # httpx logs every request's full URL at INFO; integrations.http logs each call once, by route, no URL.
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
         },
     }

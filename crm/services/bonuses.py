@@ -31,6 +31,7 @@ from crm.models import (
     TemplateSource,
 )
 from crm.models.bonuses import MAX_KEY_LENGTH, new_idempotency_key
+from integrations.bonus_api.client import CatalogueItem
 
 log = structlog.get_logger(__name__)
 CAP_WINDOW = dt.timedelta(hours=24)
@@ -323,7 +324,7 @@ def bonus_templates_sync(*, label: Label) -> SyncResult:
     except Exception as exc:
         type(connection_row).objects.filter(pk=connection_row.pk).update(catalogue_error=str(exc)[:2000])
         raise
-    result = _catalogue_apply(label, items)
+    result = bonus_templates_apply(label=label, items=items)
     type(connection_row).objects.filter(pk=connection_row.pk).update(
         catalogue_synced_at=timezone.now(), catalogue_error=""
     )
@@ -331,14 +332,20 @@ def bonus_templates_sync(*, label: Label) -> SyncResult:
     return result
 
 
-def _catalogue_apply(label: Label, items) -> SyncResult:
+def bonus_templates_apply(*, label: Label, items: list[CatalogueItem]) -> SyncResult:
+    """Mirror a catalogue (as the operator's API lists it) into the label's templates; see bonus_templates_sync."""
     now = timezone.now()
     created = updated = 0
     with transaction.atomic():
         existing = {t.operator_code: t for t in BonusTemplate.objects.select_for_update().filter(label=label)}
         for item in items:
             template = existing.get(item.code)
-            fields = {"name": item.name, "type": _type(item.type), "amount": _amount(item.amount), "synced_at": now}
+            fields: dict[str, Any] = {
+                "name": item.name,
+                "type": _type(item.type),
+                "amount": _amount(item.amount),
+                "synced_at": now,
+            }
             if item.expiry_days:
                 fields["expiry_days"] = item.expiry_days
             if template is None:
@@ -377,3 +384,9 @@ def _amount(value: str | None) -> Decimal | None:
     except (InvalidOperation, ValueError):
         return None
     return amount if amount.is_finite() and 0 <= amount <= MAX_AMOUNT else None
+
+
+def _catalogue_apply(label: Label, items: list[CatalogueItem]) -> SyncResult:
+    """The earlier name of bonus_templates_apply, which the demo (branch h/sandbox) calls; to be dropped once it
+    calls bonus_connection_sandbox_ensure(..., templates=True)."""
+    return bonus_templates_apply(label=label, items=items)

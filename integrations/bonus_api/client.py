@@ -46,10 +46,10 @@ class BonusApiClient(HttpClient):
     def catalogue(self) -> list[CatalogueItem]:
         """GET /catalogue: the bonuses the operator offers. A malformed answer is a PermanentError."""
         answer = self.request("GET", "/catalogue", route="catalogue")
-        items = answer.body.get("bonuses") if isinstance(answer.body, dict) else None
-        if not isinstance(items, list):
-            raise PermanentError('The catalogue answer has no "bonuses" list.', status=answer.status, body=answer.body)
-        return [_catalogue_item(item, answer) for item in items]
+        try:
+            return catalogue_items(answer.body)
+        except ValueError as exc:
+            raise PermanentError(str(exc), status=answer.status, body=answer.body) from None
 
     def issue(self, body: dict[str, Any]) -> Issued:
         """POST /bonuses with the bonus's idempotency key (body and header): 201 applied, 200 already applied."""
@@ -78,9 +78,17 @@ def _issued(answer: Response) -> Issued:
     return Issued(operator_bonus_id=str(operator_id)[:128], status=status, http_status=answer.status, body=body)
 
 
-def _catalogue_item(item: Any, answer: Response) -> CatalogueItem:
+def catalogue_items(body: Any) -> list[CatalogueItem]:
+    """A catalogue answer's items; ValueError naming what is malformed."""
+    items = body.get("bonuses") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ValueError('The catalogue answer has no "bonuses" list.')
+    return [_catalogue_item(item) for item in items]
+
+
+def _catalogue_item(item: Any) -> CatalogueItem:
     if not isinstance(item, dict) or not item.get("code") or not item.get("name"):
-        raise PermanentError('Every catalogue item needs "code" and "name".', status=answer.status, body=answer.body)
+        raise ValueError('Every catalogue item needs "code" and "name".')
     amount = item.get("amount")
     expiry = item.get("expiry_days")
     return CatalogueItem(

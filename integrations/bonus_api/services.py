@@ -41,12 +41,13 @@ def bonus_connection_set(
 
 
 def bonus_connection_sandbox_ensure(
-    *, label: Label, base_url: str, read_timeout_seconds: Decimal | None = None
+    *, label: Label, base_url: str, read_timeout_seconds: Decimal | None = None, templates: bool = False
 ) -> BonusApiConnection:
     """Point the label's Bonus API at the sandbox operator served by the Pitboss at `base_url` (e.g.
     http://127.0.0.1:8000): the connection, and the sandbox's own settings for the label (same secret, redeem
     callbacks to that Pitboss). Keeps the sandbox's rates, latency and catalogue if it was set up before; a new secret
-    each time, written to both sides."""
+    each time, written to both sides. With `templates`, the label's templates are synced from the sandbox's catalogue
+    right away, without an HTTP call (`manage.py demo` runs before any server is up)."""
     root = base_url.rstrip("/")
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -54,9 +55,19 @@ def bonus_connection_sandbox_ensure(
         sandbox.secret = secret
         sandbox.callback_url = f"{root}{CALLBACK_PATH}/{label.label_key}/redeem"
         sandbox.save()
-        return bonus_connection_set(
+        conn = bonus_connection_set(
             label=label,
             base_url=f"{root}{SANDBOX_PATH}/{label.label_key}",
             secret=secret,
             read_timeout_seconds=read_timeout_seconds,
         )
+        if templates:
+            _templates_from_sandbox(label, sandbox)
+    return conn
+
+
+def _templates_from_sandbox(label: Label, sandbox: SandboxBonusSettings) -> None:
+    from crm.services.bonuses import bonus_templates_apply
+    from integrations.bonus_api.client import catalogue_items
+
+    bonus_templates_apply(label=label, items=catalogue_items({"bonuses": sandbox.catalogue or []}))

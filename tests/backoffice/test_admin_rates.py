@@ -275,6 +275,7 @@ def _label_form(label, **changes) -> dict:
         "control_group_pct": "0",
         "base_currency": label.base_currency,
         "active_players_only": "on" if label.active_players_only else "",
+        "bonus_daily_cap": str(label.bonus_daily_cap),
         **changes,
     }
     return {k: v for k, v in data.items() if v != ""}

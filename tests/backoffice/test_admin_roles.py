@@ -29,6 +29,7 @@ def _label_form(label, **changes) -> dict:
         "allowed_entry_points": ",".join(label.allowed_entry_points),
         "control_group_pct": str(label.control_group_pct),
         "base_currency": label.base_currency,
+        "bonus_daily_cap": str(label.bonus_daily_cap),
     }
     if label.active_players_only:
         data["active_players_only"] = "on"  # a checkbox: absent means off, as a browser sends it
@@ -211,6 +212,7 @@ def test_labels_are_added_and_deleted_by_superusers_only(tenant_a, staff_client)
             "is_active": "on",
             "control_group_pct": "0",
             "base_currency": "EUR",
+            "bonus_daily_cap": "30",
         },
     )
     assert response.status_code == 302

@@ -248,3 +248,26 @@ def test_the_sidebar_shows_bonuses_to_support_and_the_bonus_api_to_admins(tenant
 
 
 from tests.factories import PlayerFactory  # noqa: E402
+
+
+def test_a_label_admin_sets_the_daily_bonus_cap_and_a_manager_cannot(tenant_a, manager, staff_client):
+    from tests.backoffice.test_admin_roles import _label_form
+
+    url = _url("backoffice_label_change", tenant_a.label.pk)
+    assert staff_client(manager).post(url, _label_form(tenant_a.label, bonus_daily_cap="5")).status_code == 403
+    assert staff_client(tenant_a.admin).post(url, _label_form(tenant_a.label, bonus_daily_cap="5")).status_code == 302
+    tenant_a.label.refresh_from_db()
+    assert tenant_a.label.bonus_daily_cap == 5
+
+
+def test_sandbox_applied_bonuses_are_for_the_labels_admins(tenant_a, tenant_b, template, sandbox, manager,
+                                                           staff_client, outsider):  # fmt: skip
+    bonus = bonus_give(player=tenant_a.player, template=template, source="api", key="a")
+    bonus_deliver(bonus_id=bonus.pk)
+    applied = SandboxBonus.objects.get()
+    assert staff_client(tenant_a.admin).get(_url("integrations_sandboxbonus_change", applied.pk)).status_code == 200
+    assert staff_client(manager).get(_url("integrations_sandboxbonus_changelist")).status_code == 403
+    assert staff_client(tenant_b.admin).get(_url("integrations_sandboxbonus_change", applied.pk)).status_code == 404
+    assert staff_client(tenant_b.admin).get(_url("integrations_sandboxbonus_redeem", applied.pk)).status_code == 404
+    assert staff_client(outsider).get(_url("integrations_sandboxbonus_changelist")).status_code == 403
+    assert Bonus.objects.get().status == "issued"

@@ -20,7 +20,9 @@ from crm.services.bonuses import (
     bonus_templates_sync,
     bonuses_expire,
 )
-from integrations.models import BonusApiConnection, SandboxBonus
+from integrations.bonus_api.services import bonus_connection_sandbox_ensure
+from integrations.http import PermanentError
+from integrations.models import BonusApiConnection, SandboxBonus, SandboxBonusSettings
 from integrations.sandbox.bonus_api import sandbox_bonus_redeem
 from tests.crm.bonuses.conftest import template_make
 
@@ -276,3 +278,26 @@ def test_the_sweeper_resends_wake_ups_lost_past_the_grace_and_nothing_else(tenan
     assert (result.stale, result.dispatched) == (0, 1)
     assert private_queue() == 1
     assert _state(fresh)[1] == "pending"  # due just now: its own message is on the way
+
+
+def test_the_sandbox_can_seed_the_templates_without_a_server(tenant_a):
+    bonus_connection_sandbox_ensure(label=tenant_a.label, base_url="http://127.0.0.1:8000", templates=True)
+    codes = set(
+        BonusTemplate.objects.filter(label=tenant_a.label, source="synced").values_list("operator_code", flat=True)
+    )
+    assert codes == {"10FREE_SPIN_IN_GOLDEN_SLOT", "CASH_5_EUR", "DEPOSIT_MATCH_100", "WELCOME_COUPON"}
+    conn = BonusApiConnection.objects.get(label=tenant_a.label)
+    assert conn.base_url == f"http://127.0.0.1:8000/sandbox/bonus-api/{tenant_a.label.label_key}"
+    sandbox = SandboxBonusSettings.objects.get(label=tenant_a.label)
+    assert sandbox.secret == conn.secret
+    assert sandbox.callback_url == f"http://127.0.0.1:8000/api/v1/bonus-api/{tenant_a.label.label_key}/redeem"
+
+
+def test_a_malformed_catalogue_is_refused_and_shown_on_the_connection(tenant_a, sandbox):
+    sandbox.catalogue = [{"code": "NO_NAME"}]
+    sandbox.save()
+    template_make(tenant_a.label)
+    with pytest.raises(PermanentError, match='needs "code" and "name"'):
+        bonus_templates_sync(label=tenant_a.label)
+    assert BonusTemplate.objects.filter(label=tenant_a.label).count() == 1
+    assert 'needs "code" and "name"' in BonusApiConnection.objects.get(label=tenant_a.label).catalogue_error
