@@ -216,6 +216,12 @@ def membership_phase(label_id: int, calls: int) -> dict[str, float]:
         members += bool(sql(statement, params))
         times.append((time.perf_counter() - started) * 1000)
     times = times[50:]  # the first calls warm the connection and the index pages
+    trips = []
+    for _ in range(calls):  # the machine's own floor: a round trip that does nothing
+        started = time.perf_counter()
+        sql("SELECT 1")
+        trips.append((time.perf_counter() - started) * 1000)
+    log(f"a bare round trip (SELECT 1) meanwhile: p95 {p95(trips):.2f} ms, median {statistics.median(trips):.2f} ms")
     plan = "\n    ".join(row[0] for row in sql(f"EXPLAIN {statement}", params))
     log(f"membership: p95 {p95(times):.2f} ms, median {statistics.median(times):.2f} ms over {calls} players "
         f"({members} members); plan:\n    {plan}")  # fmt: skip

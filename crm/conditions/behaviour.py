@@ -34,6 +34,8 @@ NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "between")
 PREVIOUS = ("day", "week", "month")
 MAX_DAYS_BACK = 365
 _AGG = {"count": "sum(r.count)", "sum": "sum(r.sum)", "min": "min(r.min)", "max": "max(r.max)"}
+NARROW_PLAYERS = 1000  # up to this many players asked, one primary-key range each rather than the whole window
+_CMP = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _OP_WORDS = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "between": "between"}
 
 
@@ -187,9 +189,14 @@ class BehaviourLeaf:
             fail(f"{path}.value", "Enter a number.")
         return errors
 
-    def sql(self, node: dict, label_id: int, now: dt.datetime) -> tuple[str, list]:
+    def sql(self, node: dict, label_id: int, now: dt.datetime, player_ids: list[int] | None = None) -> tuple[str, list]:
+        """The players matching, as a boolean over `p.id`. Given `player_ids` (a query narrowed to a few players,
+        e.g. one membership check), each player's window is read through the primary key instead of grouping the
+        whole window once."""
         spec, measure, first, last = _resolve(node, label_id, now)
         op, operand = node["op"], node["value"]
+        if player_ids is not None and len(player_ids) <= NARROW_PLAYERS:
+            return _correlated(spec.pk, measure, first, last, op, operand)
         lo, hi = operand if op == "between" else [operand, None]
         keep = not _holds(op, operand, _empty_value(measure))
         # keep: the players whose value holds (nobody else does); else: everyone but the players whose value fails.
@@ -243,6 +250,23 @@ class BehaviourLeaf:
         op, value = node["op"], node["value"]
         shown = f"between {value[0]} and {value[1]}" if op == "between" else f"{_OP_WORDS[op]} {value}"
         return f"{what[0].upper()}{what[1:]} {span} {shown}"
+
+
+def _correlated(spec_id: int, measure: str, first, last, op: str, operand: Any) -> tuple[str, list]:
+    """The player's value read through the primary key (spec, player, day), compared; unset as in `_holds`."""
+    value = (
+        f"(SELECT {_AGG[measure]} FROM crm_rollup r"  # noqa: S608 - _AGG holds constants
+        " WHERE r.spec_id = %s AND r.player_id = p.id AND r.day BETWEEN %s AND %s)"
+    )
+    if measure in ("count", "sum"):
+        value = f"COALESCE({value}, 0)"
+    params: list[Any] = [spec_id, first, last]
+    if op == "between":
+        compare, more = f"{value} BETWEEN %s AND %s", [_number(operand[0]), _number(operand[1])]
+    else:
+        compare, more = f"{value} {_CMP[op]} %s", [_number(operand)]
+    unset = "TRUE" if op == "ne" and measure in ("min", "max") else "FALSE"  # unset: only ne holds
+    return f"COALESCE({compare}, {unset})", params + more
 
 
 def _is_number(value: Any) -> bool:

@@ -33,6 +33,7 @@ NO_VALUE_OPS = frozenset(("is_set", "not_set", "is_true", "is_false"))
 # The ops that hold on an unset value: each is the negation of a positive op (ne of eq, ...), in Python and in SQL.
 NEGATIONS = {"ne": "eq", "not_in": "in", "not_contains": "contains", "has_not": "has", "not_set": "is_set"}
 
+_JOINED = re.compile(r"^COALESCE\(([aw]\.\w+), (?:0|'')\)$")
 CUSTOM_PREFIX = "custom."
 CUSTOM_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 CUSTOM_SCAN_PLAYERS = 50_000  # the newest players whose custom properties name the label's custom.* fields
@@ -69,6 +70,13 @@ class Column:
     expr: str
     nullable: bool = False
     capitals: bool = False
+
+    @property
+    def joined(self) -> str | None:
+        """The bare column of a joined table's value read as 0 or '' when the player has no row there
+        (`COALESCE(a.deposit_count, 0)` -> `a.deposit_count`); None for others."""
+        found = _JOINED.match(self.expr)
+        return found.group(1) if found else None
 
 
 def _f(key, label, kind, ops, expr, *, alias="p", group="Profile", choices=(), nullable=False, capitals=False, help=""):

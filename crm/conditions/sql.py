@@ -70,10 +70,18 @@ class _Compiler:
         kind, column = FIELDS[key].kind, COLUMNS[key]
         self.aliases.add(column.alias)
         expr = column.expr
+        bare = column.joined
         if kind in ("text", "choice"):
+            if bare:  # every positive text op is false on '', so false without the row: see _number
+                sql, params = _text(bare, op, value)
+                return f"({bare} IS NOT NULL AND {sql})", params
             return _capitals(expr, op, value) if column.capitals else _text(expr, op, value)
         if kind in ("integer", "number"):
             cast = int if kind == "integer" else number
+            if bare and not _holds_at_zero(op, value):
+                # False without the row, so said as "the row's value ...": a strict condition, under which
+                # PostgreSQL turns the LEFT JOIN into an inner join (as a person would write it).
+                return _number(bare, op, value, cast, nullable=True)
             return _number(expr, op, value, cast, nullable=column.nullable)
         if kind == "boolean":
             return (expr if op == "is_true" else f"(NOT {expr})"), []
@@ -82,7 +90,9 @@ class _Compiler:
         if kind == "markers":
             if op == "is_set":
                 return f"(cardinality({expr}) > 0)", []
-            return f"(EXISTS (SELECT 1 FROM unnest({expr}) m WHERE lower(m) = lower(%s::text)))", [value]  # noqa: S608 - the field table's
+            # Most players have no marker: the cheap test first. The array lowered through its text form (quoting
+            # survives lower()) needs no subquery, which would keep PostgreSQL from scanning in parallel.
+            return f"(cardinality({expr}) > 0 AND lower(%s::text) = ANY(lower({expr}::text)::text[]))", [value]
         if kind == "level":
             default = self.settings[1]
             level, params = (f"COALESCE({expr}, %s)", [default]) if default else (expr, [])
@@ -140,6 +150,14 @@ def _capitals(expr: str, op: str, value: Any) -> Sql:
     raise ValueError(op)
 
 
+def _holds_at_zero(op: str, value: Any) -> bool:
+    zero = number(0)
+    if op == "between":
+        return number(value[0]) <= zero <= number(value[1])
+    bound = number(value)
+    return {"eq": zero == bound, "gt": zero > bound, "gte": zero >= bound, "lt": zero < bound, "lte": zero <= bound}[op]
+
+
 def _number(expr: str, op: str, value: Any, cast, *, nullable: bool) -> Sql:
     if op == "is_set":
         return f"({expr} IS NOT NULL)", []
@@ -150,11 +168,18 @@ def _number(expr: str, op: str, value: Any, cast, *, nullable: bool) -> Sql:
     return (f"({expr} IS NOT NULL AND {sql})" if nullable else f"({sql})"), params
 
 
-def _custom_text(name: str) -> Sql:
-    return (
-        "COALESCE(CASE WHEN jsonb_typeof(p.custom -> %s::text) = 'string' THEN p.custom ->> %s::text END, '')",
-        [name, name],
-    )
+def _custom_text(name: str, op: str, value: Any) -> Sql:
+    """A text op on `custom.name`, holding only on a JSON string. The text comparison comes first: it settles most
+    rows, and the type is read only for those it lets through."""
+    text = "lower(p.custom ->> %s::text)"
+    if op == "in":
+        sql = f"{text} IN ({', '.join(['lower(%s::text)'] * len(value))})"
+        params = [name, *value]
+    elif op == "contains":
+        sql, params = f"strpos({text}, lower(%s::text)) > 0", [name, value]
+    else:  # starts_with
+        sql, params = f"starts_with({text}, lower(%s::text))", [name, value]
+    return f"COALESCE({sql} AND jsonb_typeof(p.custom -> %s::text) = 'string', FALSE)", [*params, name]
 
 
 def _custom_number(name: str) -> Sql:
@@ -172,10 +197,9 @@ def _custom_equals(name: str, values: list) -> Sql:
     parts: list[str] = []
     params: list = []
     if texts:
-        expr, ps = _custom_text(name)
-        sql, more = _text(expr, "in", texts)
+        sql, more = _custom_text(name, "in", texts)
         parts.append(sql)
-        params += ps + more
+        params += more
     if numbers:
         expr, ps = _custom_number(name)
         parts.append(f"COALESCE({expr} IN ({', '.join(['%s'] * len(numbers))}), FALSE)")
@@ -194,9 +218,7 @@ def _custom(name: str, op: str, value: Any) -> Sql:
     if op in ("eq", "in"):
         return _custom_equals(name, [value] if op == "eq" else list(value))
     if op in ("contains", "starts_with"):
-        expr, params = _custom_text(name)
-        sql, more = _text(expr, op, value)
-        return sql, params + more
+        return _custom_text(name, op, value)
     expr, params = _custom_number(name)
     sql, more = _number(expr, op, value, number, nullable=False)
     return f"COALESCE({sql}, FALSE)", params + more

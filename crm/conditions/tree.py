@@ -170,13 +170,16 @@ class _Checker:
         op = node.get("op")
         if op not in fdef.ops:
             words = ", ".join(fdef.ops)
-            self.fail(f"{path}.op", f"{fdef.label} cannot use {_shown(op)}; use one of {words}.")
+            if op is None:
+                self.fail(f"{path}.op", f"Choose an operator for {fdef.label}: one of {words}.")
+            else:
+                self.fail(f"{path}.op", f"{fdef.label} cannot use {_shown(op)}; use one of {words}.")
             return
         if op in NO_VALUE_OPS:
             if node.get("value") is not None:
                 self.fail(f"{path}.value", f'"{OP_WORDS[op]}" takes no value.')
             return
-        if "value" not in node:
+        if node.get("value") is None:
             self.fail(f"{path}.value", "A value is required.")
             return
         problem = value_problem(fdef, op, node["value"], self.label_id)
@@ -209,7 +212,7 @@ def tree_validate(tree: Any, *, label_id: int) -> None:
 
 
 def _shown(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else "no operator" if value is None else str(value)
+    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 def _is_number(value: Any) -> bool:

@@ -323,5 +323,5 @@ def test_handlers_register_once_in_a_known_group():
         pipeline.handler("test-x", group="nope")
     with pytest.raises(ValueError, match="already registered"):
         pipeline.handler("profile", group="automation")(lambda events: None)
-    assert pipeline.registered("crm") == ["profile", "aggregates"]
+    assert pipeline.registered("crm") == ["profile", "aggregates", "rollups", "segments"]
     assert pipeline.groups()[:2] == ["crm", "gamification"]

@@ -205,7 +205,7 @@ def in_sql(tree, label_id: int, now: dt.datetime, player_ids=None) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=350, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])  # fmt: skip
 @given(data=st.data())
 def test_python_and_sql_agree_on_random_trees(population, data):
@@ -217,7 +217,7 @@ def test_python_and_sql_agree_on_random_trees(population, data):
     assert in_python == in_sql(tree, label.pk, now)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])  # fmt: skip
 @given(data=st.data())
 def test_python_and_sql_agree_on_random_players(population, data):

@@ -336,3 +336,9 @@ def test_not_of_an_unset_value_is_the_negation(judge, make_player):
     assert judge({"not": leaf("core_registration_date", "after", "2000-01-01")}, unset)
     assert judge({"not": leaf("core_affiliate_id", "eq", 1)}, unset)
     assert judge({"not": leaf("custom.x", "gt", 1)}, unset)
+    assert judge({"not": leaf("custom.x", "contains", "a")}, unset)
+    # No aggregate row, no wallet, no markers: the positive ops are false, so their negations true.
+    assert judge({"not": leaf("aggregate.deposit_count", "gte", 1)}, unset)
+    assert judge({"not": leaf("aggregate.last_entry_point", "eq", "lobby")}, unset)
+    assert judge({"not": leaf("gamification.points", "between", [1, 5])}, unset)
+    assert judge({"not": leaf("markers", "has", "vip")}, unset)

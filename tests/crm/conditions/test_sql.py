@@ -137,3 +137,20 @@ def test_membership_is_a_primary_key_lookup(label, brand):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Index Scan using crm_player_pkey on crm_player p" in plan
     assert "Seq Scan on crm_player" not in plan
+
+
+@pytest.mark.parametrize(
+    ("node", "sql"),
+    [
+        (leaf("aggregate.deposit_count", "gte", 1), "(a.deposit_count IS NOT NULL AND a.deposit_count >= %s)"),
+        (leaf("gamification.points", "between", [1, 5]), "(w.points IS NOT NULL AND w.points BETWEEN %s AND %s)"),
+        (leaf("aggregate.last_entry_point", "eq", "x"),
+         "(a.last_entry_point IS NOT NULL AND (lower(a.last_entry_point) = lower(%s::text)))"),
+        # 0 satisfies these: a player without the row is in, so the value is read as 0.
+        (leaf("aggregate.deposit_count", "lt", 1), "(COALESCE(a.deposit_count, 0) < %s)"),
+        (leaf("gamification.points", "between", [0, 5]), "(COALESCE(w.points, 0) BETWEEN %s AND %s)"),
+    ],
+)  # fmt: skip
+def test_a_condition_false_without_the_joined_row_reads_the_row_as_a_person_would(label, node, sql):
+    """Said so, PostgreSQL may turn the LEFT JOIN into an inner join (the hand-written form of the question)."""
+    assert tree_where(node, label_id=label.pk, now=NOW)[0] == sql

@@ -86,6 +86,12 @@ def test_level_values_must_be_levels_of_the_label(label):
     }
 
 
+def test_a_missing_operator(label):
+    assert errors_of({"field": "gamification.control_group"}, label) == {
+        "conditions.op": ["Choose an operator for In gamification control group: one of is_true, is_false."]
+    }
+
+
 def test_group_shape(label):
     assert errors_of({"all": {"field": "x"}}, label) == {"conditions.all": ["Expected a list of conditions."]}
     assert errors_of({"all": [], "any": []}, label) == {

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm.conditions import TreeError, player_states, players_query, tree_describe, tree_matches, tree_validate
-from crm.conditions.behaviour import window_days
+from crm.conditions.behaviour import BehaviourLeaf, window_days
 from crm.models import Rollup
 from crm.services.rollups import rollup_spec_ensure
 from tests.factories import PlayerFactory
@@ -178,10 +178,30 @@ def test_python_and_sql_pick_the_same_players(tenant_a, tree, history):
         with connection.cursor() as cursor:
             cursor.execute(narrowed, more)
             by_sql_narrowed = {r[0] for r in cursor.fetchall()}
+        # The narrowed form (one primary-key range per player), as a membership check would use it.
+        by_leaf, by_leaf_python = [], []
+        for node in _leaves(tree):
+            leaf_sql, leaf_params = BehaviourLeaf().sql(node, label_id, NOW, player_ids=players)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT p.id FROM crm_player p WHERE p.id = ANY(%s) AND {leaf_sql}",  # noqa: S608
+                    [players, *leaf_params],
+                )
+                by_leaf.append({r[0] for r in cursor.fetchall()})
+            by_leaf_python.append({pid for pid, s in states.items() if tree_matches(node, state=s, now=NOW)})
         transaction.set_rollback(True)
 
     assert by_sql == by_python
     assert by_sql_narrowed == by_python & set(players[:2])
+    assert by_leaf == by_leaf_python
+
+
+def _leaves(tree: dict) -> list[dict]:
+    if "behaviour" in tree:
+        return [tree]
+    if "not" in tree:
+        return _leaves(tree["not"])
+    return [leaf for child in tree.get("all", tree.get("any", [])) for leaf in _leaves(child)]
 
 
 def test_a_count_of_zero_and_a_count_below_n_include_players_with_no_rows(tenant_a):

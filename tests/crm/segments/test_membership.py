@@ -211,3 +211,27 @@ def test_a_behaviour_segment_is_entered_as_the_deposits_are_applied(tenant_a, ma
     events_apply(second)
     assert members(segment) == {tenant_a.player.pk}
     assert [t for t, _, _ in segment_events(segment)] == ["segment_entered"]
+
+
+def test_the_handler_costs_one_statement_per_segment_whatever_the_batch_size(tenant_a, make_segment, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.handlers_segments import track_segments
+    from crm.pipeline import EventRow
+
+    segments = [make_segment(tenant_a, name=c, conditions={"all": [country(c)]}) for c in ("MT", "DE")]
+    players = [PlayerFactory(brand=tenant_a.brand, user_country="DE") for _ in range(20)]
+    ids = ingest(tenant_a, [ev(f"l-{p.pk}-{n}", "login", {}, user=p.user_ext_id) for p in players for n in range(3)])
+    rows = [
+        EventRow(e.id, e.label_id, e.player_id, e.type, e.occurred_at, e.received_at, e.payload)
+        for e in Event.objects.filter(pk__in=ids)
+    ]
+    monkeypatch.setattr("crm.services.segments.COMPILE_TTL", 3600)  # compiled once (the label's time zone...)
+    track_segments(rows[:1])
+    with CaptureQueriesContext(connection) as ctx:
+        track_segments(rows)
+    # the label's segments, the locks, then one statement per segment for the 20 players' 60 events
+    assert len(ctx.captured_queries) == 2 + len(segments)
+    assert members(segments[1]) == {p.pk for p in players}
+    assert members(segments[0]) == set()
