@@ -8,7 +8,6 @@ the API key (revokes the previous demo key and prints a new one), because a key 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass
@@ -24,16 +23,13 @@ from backoffice.models import ApiKey, Brand, ExchangeRate, Label, Role, StaffRol
 from backoffice.services.apikeys import api_key_create, api_key_revoke
 from crm.models import BonusTemplate, Event, EventSource, Player, Rule, RuleKind, RuleStatus, Segment
 from crm.models.segments import ACTIVE_ACCOUNTS_CONDITION
-from crm.services.bonuses import _catalogue_apply
 from crm.services.ingest import MAX_BATCH, events_ingest
 from crm.services.players import player_apply
 from crm.services.rules import rule_save, rule_transition
 from crm.services.segments import segment_save
 from crm.validators import clean_profile
 from gamification.demo import gamification_demo
-from integrations.bonus_api.client import CatalogueItem
 from integrations.bonus_api.services import bonus_connection_sandbox_ensure
-from integrations.models import SandboxBonusSettings
 from integrations.sandbox.replica import (
     POLL_INTERVAL_SECONDS,
     SandboxUnavailable,
@@ -269,21 +265,9 @@ def _sandbox(label: Label, base_url: str) -> str | None:
         raise CommandError(str(exc)) from exc
     sandbox_brands_add(dsn=dsn, ext_brand_ids=list(label.brands.order_by("id").values_list("ext_brand_id", flat=True)))
     sandbox_source_ensure(label=label, dsn=dsn)
-    bonus_connection_sandbox_ensure(label=label, base_url=base_url)
-    # The templates the catalogue sync would make: the server that serves the catalogue is not up yet (make run
-    # starts it after this command). "Sync catalogue" on the Bonus API page reads the same over HTTP.
-    _catalogue_apply(label, _catalogue_items(SandboxBonusSettings.objects.get(label=label).catalogue))
+    # templates=True: the catalogue's templates at once, without HTTP (make run starts the server after this command)
+    bonus_connection_sandbox_ensure(label=label, base_url=base_url, templates=True)
     return dsn
-
-
-def _catalogue_items(catalogue: list) -> list[CatalogueItem]:
-    """The sandbox's catalogue as the Bonus API client reads it (items without a code or a name are skipped)."""
-    known = {f.name for f in dataclasses.fields(CatalogueItem)}
-    return [
-        CatalogueItem(**{k: v if k == "expiry_days" else str(v) for k, v in item.items() if k in known and v})
-        for item in catalogue
-        if isinstance(item, dict) and item.get("code") and item.get("name")
-    ]
 
 
 DEPOSITORS = "Depositors of the last 30 days"
