@@ -122,7 +122,7 @@ class RedeemInputSerializer(StrictSerializer):
         help_text="redeemed, or redeem_failed when the player's redemption failed.",
     )
     operator_bonus_id = serializers.CharField(
-        max_length=128, required=False, help_text="Your id of the bonus (informational)."
+        max_length=128, required=False, help_text="Your id of the bonus (kept if Pitboss had none yet)."
     )
     error = serializers.CharField(
         max_length=2000, required=False, default="", help_text="Why the redemption failed (redeem_failed)."
@@ -261,7 +261,11 @@ class RedeemCallbackView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         result = bonus_redeem_record(
-            label_id=label_id, idempotency_key=data["idempotency_key"], status=data["status"], error=data["error"]
+            label_id=label_id,
+            idempotency_key=data["idempotency_key"],
+            status=data["status"],
+            error=data["error"],
+            operator_bonus_id=data.get("operator_bonus_id", ""),
         )
         return Response(RedeemResultSerializer(result).data)
 

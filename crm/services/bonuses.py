@@ -263,7 +263,9 @@ class RedeemResult:
     changed: bool
 
 
-def bonus_redeem_record(*, label_id: int, idempotency_key: str, status: str, error: str = "") -> RedeemResult:
+def bonus_redeem_record(
+    *, label_id: int, idempotency_key: str, status: str, error: str = "", operator_bonus_id: str = ""
+) -> RedeemResult:
     """The operator says the bonus was redeemed (or its redemption failed). issued → redeemed | redeem failed;
     redeem failed → redeemed; the same status again changes nothing. A bonus still new (its issue call timed out)
     was evidently applied: it becomes issued and redeemed at once. Expired or issue-failed: 409 `not_redeemable`."""
@@ -284,7 +286,9 @@ def bonus_redeem_record(*, label_id: int, idempotency_key: str, status: str, err
         bonus.issued_at = bonus.issued_at or now
         bonus.redeemed_at = now if status == BonusStatus.REDEEMED else None
         bonus.last_error = error[:2000] if status == BonusStatus.REDEEM_FAILED else bonus.last_error
-        bonus.save(update_fields=["status", "delivery_state", "issued_at", "redeemed_at", "last_error", "updated_at"])
+        bonus.operator_bonus_id = bonus.operator_bonus_id or operator_bonus_id[:128]
+        fields = ["status", "delivery_state", "issued_at", "redeemed_at", "last_error", "operator_bonus_id"]
+        bonus.save(update_fields=[*fields, "updated_at"])
     log.info("bonus_redeem_recorded", bonus_id=bonus.pk, status=status)
     return RedeemResult(bonus=bonus, changed=True)
 

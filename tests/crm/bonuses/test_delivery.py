@@ -213,8 +213,11 @@ def test_a_failed_redemption_can_still_be_redeemed_later(tenant_a, template, san
 def test_a_redeem_for_a_bonus_whose_issue_timed_out_reconciles_it(tenant_a, template, sandbox):
     bonus = _give(tenant_a, template)
     Bonus.objects.filter(pk=bonus.pk).update(delivery_state="unknown")
-    bonus_redeem_record(label_id=tenant_a.label.pk, idempotency_key=bonus.idempotency_key, status="redeemed")
+    bonus_redeem_record(
+        label_id=tenant_a.label.pk, idempotency_key=bonus.idempotency_key, status="redeemed", operator_bonus_id="op-9"
+    )
     assert _state(bonus) == ("redeemed", "done", 0)
+    assert bonus.operator_bonus_id == "op-9"
     assert bonus_deliver(bonus_id=bonus.pk) is None
 
 
