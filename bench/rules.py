@@ -246,6 +246,13 @@ SELECT %(label)s, (%(players)s::bigint[])[1 + (g::bigint * 7919) %% array_length
 """
 
 
+_BACKTEST_FLOOR = """
+SELECT e.player_id, to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), e.payload->'bet_amount' FROM crm_event e
+ WHERE e.label_id = %s AND e.type = 'casino_bet' AND e.occurred_at >= now() - interval '30 days'
+ ORDER BY e.occurred_at, e.id
+"""
+
+
 def backtest_phase(label, player_ids: list[int], args) -> float:
     from crm.automation.backtest import backtest_run
     from crm.models.rules import Rule
@@ -266,6 +273,11 @@ def backtest_phase(label, player_ids: list[int], args) -> float:
     started = time.perf_counter()
     result = backtest_run(rule=rule, days=30)
     seconds = time.perf_counter() - started
+    floor_started = time.perf_counter()
+    floor_rows = sql(_BACKTEST_FLOOR, [label.pk])
+    floor = time.perf_counter() - floor_started
+    log(f"floor beside it: the same rows (player, local day, bet amount) in time order by one bare query, no "
+        f"simulation: {len(floor_rows):,} rows in {floor:.2f} s")  # fmt: skip
     if result["events_scanned"] < args.backtest_events:
         raise RuntimeError(f"the backtest scanned {result['events_scanned']:,} events, not {args.backtest_events:,}")
     totals = result["totals"]

@@ -52,7 +52,8 @@ def test_a_backtest_counts_per_day_with_caps_and_writes_nothing(tenant_a):
     assert not RuleStat.objects.exists()
 
 
-def test_the_backtest_matches_what_the_live_rule_then_does(tenant_a):
+@pytest.mark.parametrize("with_expression", [True, False])
+def test_the_backtest_matches_what_the_live_rule_then_does(tenant_a, with_expression):
     tenant_a.label.time_zone = "America/New_York"
     tenant_a.label.save(update_fields=["time_zone"])
     rule = rule_make(
@@ -64,11 +65,13 @@ def test_the_backtest_matches_what_the_live_rule_then_does(tenant_a):
         cap_period="day",
         activities=[
             {"type": "accumulate", "currency": "points", "field": "bet_amount", "per": 10, "amount": 2},
-            {"type": "gems", "expression": "event.bet_amount / 5"},
+            {"type": "gems", "expression": "event.bet_amount / 5"}
+            if with_expression
+            else {"type": "gems", "amount": 2},
         ],
     )
-    amounts = [7.3, 0.5, 12.25, 3, 9.9, 40, 1.5, 8.8]
-    items = [bet(a, at=f"2026-01-0{5 + i % 3}T0{i}:30:00Z") for i, a in enumerate(amounts)]
+    amounts = [7.3, 0.5, 12.25, 3, 9.9, 40, 1.5, 8.8, 0.123456789, 19.99]
+    items = [bet(a, at=f"2026-01-0{5 + i % 3}T{i:02d}:30:00Z") for i, a in enumerate(amounts)]
     ids = _ingest(tenant_a.label, items)
     result = backtest_run(rule=rule, days=7, now=NOW)
     rule_transition(rule=rule, to=RuleStatus.ACTIVE)
