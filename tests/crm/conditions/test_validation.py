@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 from crm.conditions import TreeError, tree_validate
+from crm.conditions.tree import LEAF_KINDS
 from gamification.models import Level
 from tests.crm.conditions.conftest import leaf
+
+# The registered leaf kinds (behaviour, segment) are named too.
+NOT_A_CONDITION = f"Not a condition: expected one of {', '.join(['all', 'any', 'not', 'field', *LEAF_KINDS])}."
 
 
 def errors_of(tree, label) -> dict[str, list[str]]:
@@ -22,7 +26,7 @@ def test_a_valid_tree_passes(label):
     assert tree_validate({"all": []}, label_id=label.pk) is None
     assert tree_validate({}, label_id=label.pk) is None
     assert errors_of({"all": [{}]}, label) == {
-        "conditions.all[0]": ["Not a condition: expected one of all, any, not, field."]
+        "conditions.all[0]": [NOT_A_CONDITION]
     }
 
 
@@ -97,7 +101,7 @@ def test_group_shape(label):
     assert errors_of({"all": [], "any": []}, label) == {
         "conditions": ["A group has exactly one key: all, any or not (found all, any)."]
     }
-    assert errors_of({"what": 1}, label) == {"conditions": ["Not a condition: expected one of all, any, not, field."]}
+    assert errors_of({"what": 1}, label) == {"conditions": [NOT_A_CONDITION]}
     assert errors_of({"field": "user_country", "op": "eq", "value": "MT", "extra": 1}, label) == {
         "conditions": ["Unexpected key extra: a condition has field, op and value."]
     }

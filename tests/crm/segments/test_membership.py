@@ -235,3 +235,15 @@ def test_the_handler_costs_one_statement_per_segment_whatever_the_batch_size(ten
     assert len(ctx.captured_queries) == 2 + len(segments)
     assert members(segments[1]) == {p.pk for p in players}
     assert members(segments[0]) == set()
+
+
+def test_saving_a_segment_refreshes_it_after_the_commit(tenant_a, monkeypatch, django_capture_on_commit_callbacks):
+    from crm.tasks_segments import segment_refresh_task
+
+    monkeypatch.setattr(segment_refresh_task, "delay", lambda segment_id: segment_refresh_task(segment_id))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        segment = segment_save(label=tenant_a.label, name="Malta", conditions={"all": [country("MT")]})
+        assert members(segment) == set()  # nothing before the commit
+    assert len(callbacks) == 1
+    assert members(segment) == {tenant_a.player.pk}
+    assert [t for t, _, _ in segment_events(segment)] == ["segment_entered"]
