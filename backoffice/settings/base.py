@@ -255,6 +255,11 @@ PITBOSS_BONUS_STALE_SECONDS = env.int("PITBOSS_BONUS_STALE_SECONDS", default=240
 PITBOSS_BONUS_QUEUE = env.str("PITBOSS_BONUS_QUEUE", default="bonus")
 # The built-in sandbox operator under /sandbox/ (Bonus API, replica): for the demo and the tests, never in production.
 PITBOSS_SANDBOX = env.bool("PITBOSS_SANDBOX", default=True)
+# The sandbox's replica database; unset: Pitboss's own server and login, database "<pitboss database>_sandbox".
+PITBOSS_SANDBOX_REPLICA_URL = env.str("PITBOSS_SANDBOX_REPLICA_URL", default="")
+# What the live generator (`manage.py sandbox_generate`) writes: actions (a registration, a deposit, a casino
+# round...) per minute on average.
+PITBOSS_SANDBOX_RATE = env.int("PITBOSS_SANDBOX_RATE", default=120)
 # --- event pipeline (crm.pipeline) ----------------------------------------------------------------------------------
 # Events per page at most (one transaction of a group in one partition): per-batch costs are shared by more events.
 PITBOSS_PIPELINE_PAGE = env.int("PITBOSS_PIPELINE_PAGE", default=2000)

@@ -193,7 +193,8 @@ def _players_create(label: Label, pairs: list[tuple[int, str]]) -> set[int]:
     rows = Player.objects._insert(  # type: ignore[attr-defined]
         players, fields, returning_fields=[meta.pk], on_conflict=OnConflict.IGNORE
     )
-    return {pk for (pk,) in rows}
+    # One player: Django fetches one row, None when a concurrent batch inserted it first (the conflict skipped it).
+    return {row[0] for row in rows if row is not None}
 
 
 def _players_unused_delete(created: set[int], brands, valid, players, results: list[ItemResult]) -> None:

@@ -296,3 +296,16 @@ def test_concurrent_batches_create_players_only_for_accepted_events(tenant_a):
         assert sorted(created.values_list("events__event_id", flat=True)) == sorted(
             f"race-{round_}-{i}" for i in range(20)
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_of_one_new_player_each_create_it_once(tenant_a):
+    """Two sources (say, a replica's deposits view and its users view) send the first events of the same new player
+    at once: both are accepted and the player exists once. A one-row insert that a concurrent batch beat is not an
+    error (it once raised TypeError: the insert returned no row)."""
+    for round_ in range(10):
+        batches = [[event(f"solo-{round_}-{side}", user_ext_id=f"solo-{round_}")] for side in ("a", "b")]
+        outcomes = _concurrently(tenant_a.label, batches)
+        assert outcomes == [{"accepted": 1, "duplicate": 0, "conflict": 0, "invalid": 0}] * 2, outcomes
+        player = Player.objects.get(label=tenant_a.label, user_ext_id=f"solo-{round_}")
+        assert sorted(player.events.values_list("event_id", flat=True)) == [f"solo-{round_}-a", f"solo-{round_}-b"]

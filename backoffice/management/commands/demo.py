@@ -21,11 +21,24 @@ from django.db import transaction
 
 from backoffice.models import ApiKey, Brand, ExchangeRate, Label, Role, StaffRole
 from backoffice.services.apikeys import api_key_create, api_key_revoke
-from crm.models import Event, EventSource, Player
+from crm.models import BonusTemplate, Event, EventSource, Player, Rule, RuleKind, RuleStatus, Segment
+from crm.models.segments import ACTIVE_ACCOUNTS_CONDITION
 from crm.services.ingest import MAX_BATCH, events_ingest
 from crm.services.players import player_apply
+from crm.services.rules import rule_save, rule_transition
+from crm.services.segments import segment_save
 from crm.validators import clean_profile
 from gamification.demo import gamification_demo
+from integrations.bonus_api.services import bonus_connection_sandbox_ensure
+from integrations.sandbox.replica import (
+    POLL_INTERVAL_SECONDS,
+    SandboxUnavailable,
+    dsn_database,
+    sandbox_brands_add,
+    sandbox_enabled,
+    sandbox_replica_ensure,
+    sandbox_source_ensure,
+)
 
 DEMO_PASSWORD = "pitboss-demo-2026"  # noqa: S105 - published on purpose: demo accounts only, refused in production
 DEMO_KEY_NAME = "Demo key (manage.py demo)"
@@ -239,6 +252,59 @@ def _rotate_key(label: Label, created_by) -> str:
     return raw
 
 
+def _sandbox(label: Label, base_url: str) -> str | None:
+    """Wire the demo label to the sandbox operator (docs/sandbox.md): its replica database (created if missing),
+    the label's brands there, the label's replica data source polling its views, and the label's Bonus API pointed
+    at the sandbox Bonus API this server serves, with its catalogue as the label's bonus templates. The replica's
+    DSN, or None when the sandbox is off."""
+    if not sandbox_enabled():
+        return None
+    try:
+        dsn = sandbox_replica_ensure()
+    except SandboxUnavailable as exc:
+        raise CommandError(str(exc)) from exc
+    sandbox_brands_add(dsn=dsn, ext_brand_ids=list(label.brands.order_by("id").values_list("ext_brand_id", flat=True)))
+    sandbox_source_ensure(label=label, dsn=dsn)
+    # templates=True: the catalogue's templates at once, without HTTP (make run starts the server after this command)
+    bonus_connection_sandbox_ensure(label=label, base_url=base_url, templates=True)
+    return dsn
+
+
+DEPOSITORS = "Depositors of the last 30 days"
+POINTS_RULE = "10 points per deposit"
+BONUS_RULE = "5 EUR cash for a first Trustly deposit"
+
+
+def _crm_samples(label: Label) -> dict[str, int]:
+    """A sample segment and sample real-time rules, created once (a manager may change or remove them). The bonus
+    rule is made only where the label's Bonus API has the sandbox's CASH_5_EUR; only the sandbox pays by Trustly, so it
+    fires for the sandbox's players, not for the demo's day of events."""
+    if not Segment.objects.filter(label=label, name=DEPOSITORS).exists():
+        deposited = {"field": "aggregate.last_deposit_at", "op": "within_last_days", "value": 30}
+        segment_save(
+            label=label, name=DEPOSITORS, description="Active players with a deposit in the last 30 days.",
+            conditions={"all": [dict(ACTIVE_ACCOUNTS_CONDITION), deposited]},
+        )  # fmt: skip
+    _rule(label, POINTS_RULE, conditions=[], activities=[{"type": "points", "amount": 10}])
+    cash = BonusTemplate.objects.filter(label=label, operator_code="CASH_5_EUR", is_active=True).first()
+    if cash is not None:
+        _rule(
+            label, BONUS_RULE, conditions=[{"field": "deposit_method", "op": "eq", "value": "Trustly"}],
+            activities=[{"type": "bonus", "template": cash.pk}], once_in_lifetime=True,
+        )  # fmt: skip
+    return {
+        "segments": Segment.objects.filter(label=label).count(),
+        "rules": Rule.objects.filter(label=label, status=RuleStatus.ACTIVE).count(),
+    }
+
+
+def _rule(label: Label, name: str, **fields) -> None:
+    if Rule.objects.filter(label=label, name=name).exists():
+        return
+    rule = rule_save(rule=Rule(label=label, name=name, kind=RuleKind.REALTIME, trigger_type="deposit", **fields))
+    rule_transition(rule=rule, to=RuleStatus.ACTIVE)
+
+
 class Command(BaseCommand):
     help = "Create (or complete) the demo data and print how to log in. Safe to run again."
 
@@ -259,9 +325,14 @@ class Command(BaseCommand):
                 events[spec] = _events(spec, labels[spec])
             users = _staff(labels)
             raw_key = _rotate_key(labels[DEMO], users["demo_integration"])
-        self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification)
+            sandbox = _sandbox(labels[DEMO], base_url.rstrip("/"))
+            samples = _crm_samples(labels[DEMO])
+        self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification, samples)
+        self._report_sandbox(base_url.rstrip("/"), labels[DEMO], sandbox)
 
-    def _report(self, base: str, labels: dict, created: dict, events: dict, raw_key: str, gamification: dict):
+    def _report(
+        self, base: str, labels: dict, created: dict, events: dict, raw_key: str, gamification: dict, samples: dict
+    ):
         out = self.stdout.write
         out(self.style.SUCCESS("Demo data is ready."))
         for spec, label in labels.items():
@@ -271,6 +342,7 @@ class Command(BaseCommand):
                 out(f"    {events[spec]:,} events ingested now (a day of activity; the pipeline worker applies them)")
             if spec is DEMO:
                 out("    gamification: " + ", ".join(f"{n} {kind}" for kind, n in gamification.items()))
+                out("    crm: " + ", ".join(f"{n} {kind}" for kind, n in samples.items()))
         out(f"\nAdmin:    {base}/admin/\nAPI docs: {base}/api/docs/\n")
         out(f"Staff users (no superuser), password {DEMO_PASSWORD}:")
         for username, roles in STAFF:
@@ -278,3 +350,18 @@ class Command(BaseCommand):
         out(f"\nPartner API key of {DEMO.name} (shown once; the next `manage.py demo` revokes it):\n  {raw_key}")
         out(f'\nTry it:\n  curl -H "Authorization: Api-Key {raw_key}" "{base}/api/v1/players?limit=3"')
         out(f'  curl -u "apikey:{raw_key}" "{base}/api/v1/brands"')
+
+    def _report_sandbox(self, base: str, label: Label, dsn: str | None) -> None:
+        out = self.stdout.write
+        if dsn is None:
+            out("\nSandbox operator: off (PITBOSS_SANDBOX), so nothing new arrives on its own.")
+            return
+        out(
+            f"\nSandbox operator (docs/sandbox.md): {label.name} reads the replica database {dsn_database(dsn)} every "
+            f"{POLL_INTERVAL_SECONDS} s;\n  make run's `sandbox` process writes players, deposits and bets into it."
+        )
+        out(f"  Watch them arrive: {base}/admin/crm/event/ (events) and {base}/admin/integrations/datasource/ (sync)")
+        out(
+            f"  Its Bonus API answers at {base}/sandbox/bonus-api/{label.label_key}/ (the label's bonus templates are "
+            f"its catalogue);\n  latency and failure rates: {base}/admin/integrations/sandboxbonussettings/"
+        )
