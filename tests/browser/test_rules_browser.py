@@ -65,7 +65,9 @@ def test_a_manager_reads_stats_estimates_and_backtests_a_rule(browser, live_serv
     assert page.get_by_test_id("rule-chart").locator("canvas").count() == 1
     _shot(page, "81-rule-stats")
     page.get_by_test_id("estimate-button").click()
-    page.wait_for_function("document.querySelector('[data-testid=\"estimate-result\"]').textContent.includes('players')")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=\"estimate-result\"]').textContent.includes('players')"
+    )
     estimate = page.get_by_test_id("estimate-result").inner_text()
     assert estimate == "6 players in the audience; 23 of 24 trigger events in 7 days match (95.8 %)"
     _shot(page, "82-rule-estimate")
