@@ -17,6 +17,8 @@ import backoffice.api.urls
 from backoffice.api.serializers import StrictSerializer
 from backoffice.models import ExchangeRate
 from crm.models import Player
+from crm.services.bonuses import bonus_give
+from crm.services.segments import segment_save
 from gamification.models import (
     Badge,
     BadgeAward,
@@ -30,6 +32,8 @@ from gamification.models import (
     Wallet,
     WalletEntry,
 )
+from tests.crm.bonuses.conftest import template_make
+from tests.crm.rules.helpers import rule_make
 from tests.gamification.store_helpers import fund, item_make
 
 PLAYER = "/api/v1/players/shared-brand/shared-player"
@@ -63,6 +67,12 @@ def ids(tenant_a):
         "rate_id": ExchangeRate.objects.create(
             label=label, currency="SEK", rate=Decimal("0.0875"), valid_from=dt.date(2026, 1, 1)
         ).pk,
+        "bonus_id": bonus_give(
+            player=tenant_a.player, template=template_make(label), source="api", key="garbage-ids"
+        ).pk,
+        "rule_id": rule_make(label).pk,
+        "segment_id": segment_save(label=label, name="S").pk,
+        "label_key": label.label_key,
     }
 
 
