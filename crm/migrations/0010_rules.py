@@ -211,4 +211,12 @@ class Migration(migrations.Migration):
             name='segment',
             field=models.ForeignKey(blank=True, help_text='Optional: only players in this segment (checked when the rule fires).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='rules', to='crm.segment'),
         ),
+        # The `automation` group starts at this migration's tick, as `crm` and `gamification` started at 0006's:
+        # rules react to the events accepted from the moment they exist, never to the history before.
+        migrations.RunSQL(
+            sql="""INSERT INTO pipeline_cursor (group_name, part, last_tick)
+                   SELECT 'automation', p, (SELECT max(id) FROM pipeline_tick) FROM generate_series(0, 15) p
+                   ON CONFLICT DO NOTHING""",
+            reverse_sql="DELETE FROM pipeline_cursor WHERE group_name = 'automation'",
+        ),
     ]

@@ -64,10 +64,10 @@ def _states(pk: int) -> dict[str, str]:
 
 def test_each_event_has_a_status_per_group(events_ab, tenant_a):
     ids = events_ab[tenant_a.label.pk]
-    assert _states(ids["d-1"]) == {"crm": "applied", "gamification": "applied"}
-    assert _states(ids["bad-1"]) == {"crm": "applied", "gamification": "failed"}
-    assert _states(ids["l-1"]) == {"crm": "pending", "gamification": "pending"}
-    [crm, gamification] = event_group_status(event_ids=[ids["bad-1"]])[ids["bad-1"]]
+    assert _states(ids["d-1"]) == {"crm": "applied", "gamification": "applied", "automation": "applied"}
+    assert _states(ids["bad-1"]) == {"crm": "applied", "gamification": "failed", "automation": "applied"}
+    assert _states(ids["l-1"]) == {"crm": "pending", "gamification": "pending", "automation": "pending"}
+    [crm, gamification, _automation] = event_group_status(event_ids=[ids["bad-1"]])[ids["bad-1"]]
     assert (crm.handler, crm.error, crm.attempts) == ("", "", 0)
     assert (gamification.handler, gamification.attempts, gamification.parked) == ("test-poison", 1, False)
     assert gamification.error == "RuntimeError: no scoring rule for 'Poisoned Reels'"
@@ -185,7 +185,7 @@ def test_a_retry_from_the_event_page_is_applied_once_after_the_fix(events_ab, te
 
     pipeline_drain()
 
-    assert _states(bad) == {"crm": "applied", "gamification": "applied"}
+    assert _states(bad) == {"crm": "applied", "gamification": "applied", "automation": "applied"}
     failure = PipelineFailure.objects.get(event_id=bad)
     assert (failure.resolved_at is not None, failure.attempts) == (True, 1)
     html = client.get(_url("change", bad)).content.decode()

@@ -28,13 +28,14 @@ def test_applied_failed_and_pending_per_group(tenant_a, tenant_b, poison, staff_
 
     now = timezone.now()
     [stat] = ingestion_stats(actor=actor_for_user(tenant_a.admin), now=now)
-    crm, gamification = stat.groups
+    crm, gamification, automation = stat.groups
     assert (sum(crm.applied), sum(crm.failed)) == (8, 0)
     assert (sum(gamification.applied), sum(gamification.failed)) == (6, 2)
     assert (crm.failures_open, crm.failures_parked) == (0, 0)
     assert (gamification.failures_open, gamification.failures_parked) == (1, 1)
     assert stat.failures_open == 2
-    assert (crm.pending, gamification.pending) == (1, 1)
+    assert (crm.pending, gamification.pending, automation.pending) == (1, 1, 1)
+    assert (sum(automation.applied), sum(automation.failed)) == (8, 0)  # no rule, no failure: each event applied
     assert sum(crm.latency_ms) == 8  # each applied event in the histogram, failures included
     assert crm.p95_ms() is not None
     assert crm.p95_ms() <= 30000

@@ -66,13 +66,13 @@ def test_a_window_the_group_applied_in_part(tenant_a):
     assert _applied(tenant_a, "crm") == ids[:4]
     assert _pending(tenant_a, "gamification") == ids
     assert _applied(tenant_a, "gamification") == []
-    assert _lags(tenant_a) == {"crm": 6, "gamification": 10}
+    assert _lags(tenant_a) == {"crm": 6, "gamification": 10, "automation": 10}
     health = {g.group: g.oldest_pending_at for g in pipeline_health()[0]}
     assert health["crm"] == Event.objects.get(pk=ids[4]).received_at
 
     pipeline_drain()
 
-    assert _lags(tenant_a) == {"crm": 0, "gamification": 0}
+    assert _lags(tenant_a) == {"crm": 0, "gamification": 0, "automation": 0}
     assert _applied(tenant_a, "crm") == _applied(tenant_a, "gamification") == ids
     assert {g.oldest_pending_at for g in pipeline_health()[0]} == {None}
 
@@ -101,11 +101,11 @@ def test_a_transaction_that_commits_after_a_tick_that_saw_it_running(tenant_a):
 
     assert _state("crm", [*fast, *held]) == {fast[0]: "applied", held[0]: "pending"}
     assert _pending(tenant_a, "crm") == held
-    assert _lags(tenant_a) == {"crm": 1, "gamification": 1}
+    assert _lags(tenant_a) == {"crm": 1, "gamification": 1, "automation": 1}
     health = {g.group: g.oldest_pending_at for g in pipeline_health()[0]}
     assert health["crm"] == Event.objects.get(pk=held[0]).received_at
 
     pipeline_drain()
 
     assert _state("crm", held) == {held[0]: "applied"}
-    assert _lags(tenant_a) == {"crm": 0, "gamification": 0}
+    assert _lags(tenant_a) == {"crm": 0, "gamification": 0, "automation": 0}

@@ -157,9 +157,9 @@ def test_the_builder_preview_says_amounts_count_in_the_base_currency(tenant_a, t
     plain = tournament_make(tenant_a.label, name="Logins", event_type="login")
     client = staff_client(tenant_a.admin)
     page = client.get(reverse("admin:gamification_tournament_change", args=[race.tournament_id])).content.decode()
-    assert "the sum of bet_amount of casino_bet events, amounts in EUR (the label&#x27;s base currency" in page
+    assert "bet amount of your casino bets, amounts in EUR (the label&#x27;s base currency" in page
     other = client.get(reverse("admin:gamification_tournament_change", args=[plain.pk])).content.decode()
-    assert "1 point per login event" in other
+    assert "1 point for each of your logins" in other
     assert "amounts in" not in other
     url = reverse("admin:gamification_tournament_change", args=[race.tournament_id])
     assert staff_client(tenant_b.admin).get(url).status_code == 404
