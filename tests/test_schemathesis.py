@@ -25,9 +25,10 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from backoffice.management.commands.demo import LabelSpec, _events, _label
 from backoffice.models import ExchangeRate, Role
 from backoffice.services.apikeys import api_key_create
-from crm.models import Bonus, BonusTemplate, Player
+from crm.models import Bonus, BonusTemplate, Player, Rule, Segment
 from crm.pipeline import pipeline_drain
 from crm.services.bonuses import bonus_give
+from crm.services.segments import segment_save
 from gamification.demo import gamification_demo
 from gamification.models import Badge, Mission, StoreItem, TournamentInstance
 from gamification.services.badges import badge_award
@@ -35,6 +36,7 @@ from gamification.services.missions import mission_opt_in
 from gamification.services.store import store_purchase
 from gamification.services.tournament_registration import tournament_register
 from gamification.services.wallet import wallet_adjust
+from tests.crm.rules.helpers import rule_make
 from tests.factories import StaffRoleFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,6 +79,14 @@ def _activity(label, staff) -> None:
     template = BonusTemplate.objects.create(label=label, name="Spins", operator_code="SPINS", type="free_spins")
     bonus_give(player=players[0], template=template, source="staff", key="sc:bonus", created_by=staff, reason="Hi")
     bonus_give(player=players[1], template=template, source="api", key="sc:bonus2")
+    segment_save(label=label, name="Active players")  # starts with "account status is ACTIVE": everyone here
+    segment_save(
+        label=label,
+        name="Depositors",
+        conditions={"all": [{"field": "aggregate.deposit_count", "op": "gte", "value": 1}]},
+    )
+    rule_make(label, name="50 points per big deposit")
+    rule_make(label, name="Weekly draft", kind="scheduled", schedule="0 9 * * 1", status="draft")
 
 
 @pytest.fixture
@@ -101,6 +111,8 @@ def world(transactional_db, monkeypatch) -> World:
             "rate_id": list(ExchangeRate.objects.filter(label=label).values_list("id", flat=True)),  # from the demo
             "bonus_id": list(Bonus.objects.filter(label=label).values_list("id", flat=True)),
             "template_id": list(BonusTemplate.objects.filter(label=label).values_list("id", flat=True)),
+            "segment_id": list(Segment.objects.filter(label=label).values_list("id", flat=True)),
+            "rule_id": list(Rule.objects.filter(label=label).values_list("id", flat=True)),
         },
     )
 
