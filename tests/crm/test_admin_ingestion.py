@@ -84,7 +84,11 @@ def test_the_pending_count_stops_at_the_cap(tenant_a, monkeypatch):
     monkeypatch.setattr(selectors, "PENDING_CAP", 32)
     ingest(tenant_a.label, *(event(f"e-{i}", user_ext_id="one-player") for i in range(5)))
     [stat] = ingestion_stats(actor=actor_for_user(tenant_a.admin))
-    assert [(g.pending, g.pending_capped) for g in stat.groups] == [(3, True), (3, True), (3, True)]  # one partition's 2 + 1
+    assert [(g.pending, g.pending_capped) for g in stat.groups] == [
+        (3, True),
+        (3, True),
+        (3, True),
+    ]  # one partition's 2 + 1
 
 
 # --- three personas ------------------------------------------------------------------------------------------------
@@ -110,7 +114,11 @@ def test_each_persona_sees_only_its_labels_numbers(traffic, tenant_a, tenant_b, 
     assert sum(json.loads(a[tenant_a.label.name]["chart"])["datasets"][0]["data"]) == 5
     groups = a[tenant_a.label.name]["groups"]
     assert groups["headers"][:4] == ["Group", "Position", "Pending", "Lag"]
-    assert [row[0] for row in groups["rows"]] == ["<strong>crm</strong>", "<strong>gamification</strong>", "<strong>automation</strong>"]
+    assert [row[0] for row in groups["rows"]] == [
+        "<strong>crm</strong>",
+        "<strong>gamification</strong>",
+        "<strong>automation</strong>",
+    ]
     b_response = staff_client(tenant_b.admin).get(reverse(URL))
     b = _panels(b_response)
     assert list(b) == [tenant_b.label.name]
@@ -148,7 +156,12 @@ def test_the_page_draws_a_chart_and_links_to_the_explorer(traffic, tenant_a, sta
     assert 'data-type="line"' in html
     assert "cdn" not in html.lower()  # Chart.js comes with unfold's static files
     chart = json.loads(_panels(response)[tenant_a.label.name]["chart"])
-    assert [d["label"] for d in chart["datasets"]] == ["Received", "Applied, crm", "Applied, gamification", "Applied, automation"]
+    assert [d["label"] for d in chart["datasets"]] == [
+        "Received",
+        "Applied, crm",
+        "Applied, gamification",
+        "Applied, automation",
+    ]
     explorer = reverse("admin:crm_event_changelist")
     pending = _panels(response)[tenant_a.label.name]["kpis"][2]["url"]
     assert pending == f"{explorer}?label__id__exact={tenant_a.label.pk}&status=pending%3Agamification"
