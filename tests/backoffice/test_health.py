@@ -75,7 +75,7 @@ def test_healthz_reports_each_groups_lag(client, pending_since, settings):
     assert response.status_code == 200
     pipeline = response.json()["checks"]["pipeline"]
     assert pipeline["ok"] is True
-    assert set(pipeline["lag_seconds"]) == {"crm", "gamification"}
+    assert set(pipeline["lag_seconds"]) == {"crm", "gamification", "automation"}
     assert all(119 < lag < 125 for lag in pipeline["lag_seconds"].values())
     assert pipeline["tick_age_seconds"] < 5
 
@@ -93,6 +93,7 @@ def test_healthz_is_503_naming_the_group_that_lags_too_far(client, pending_since
     assert pipeline["ok"] is False
     assert "crm lags 90 s (max 60 s)" in pipeline["error"]
     assert "gamification lags 90 s (max 60 s)" in pipeline["error"]
+    assert "automation lags 90 s (max 60 s)" in pipeline["error"]
 
 
 @pytest.mark.django_db
@@ -111,7 +112,7 @@ def test_healthz_ignores_an_old_tick_when_nothing_waits(client, settings):
     settings.PITBOSS_PIPELINE_IDLE_TICK_SECONDS = 0
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json()["checks"]["pipeline"]["lag_seconds"] == {"crm": 0.0, "gamification": 0.0}
+    assert response.json()["checks"]["pipeline"]["lag_seconds"] == {"crm": 0.0, "gamification": 0.0, "automation": 0.0}
 
 
 @pytest.mark.django_db
