@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from backoffice.api.exceptions import error_body
 from backoffice.health import healthz
 from crm.admin.builder.catalogue import builder_catalogue
+from integrations.smartkarrot import envelope as smartkarrot_envelope
 
 # Redoc's page starts it with an inline script, runs a worker from a blob and loads Google's fonts.
 _REDOC_CSP = csp_update(
@@ -32,6 +33,10 @@ urlpatterns = [
     # The split view serves Swagger UI's start script as a file, so the page needs no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", _REDOC_CSP(SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
+    # Drop-in compatible endpoints at the references' own paths: SmartKarrot (/v4/…, /dashboards/v4/financial/…) and
+    # Intelitics's tracking links and pixel (/convert/{click_id}).
+    path("", include("integrations.smartkarrot.urls")),
+    path("", include("integrations.intelitics.urls")),
 ]
 if settings.PITBOSS_SANDBOX:  # the built-in sandbox operator: demo and tests only, off in production settings
     urlpatterns.append(path("sandbox/", include("integrations.sandbox.urls")))
@@ -41,6 +46,10 @@ def _api_or_html(json_status: int, code: str, message: str, html_handler):
     def handler(request, *args, **kwargs):
         if request.path.startswith("/api/"):
             return JsonResponse(error_body(code, message), status=json_status)
+        if request.path.startswith(smartkarrot_envelope.PATH_PREFIXES):
+            return JsonResponse(
+                smartkarrot_envelope.envelope(smartkarrot_envelope.Status.ERROR, message), status=json_status
+            )
         return html_handler(request, *args, **kwargs)
 
     return handler

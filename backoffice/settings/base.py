@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_structlog",
     "axes",
+    "corsheaders",
     "backoffice",
     "crm",
     "gamification",
@@ -41,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # CORS only on the drop-in compatible paths (CORS_URLS_REGEX); before anything that could answer their preflight.
+    "corsheaders.middleware.CorsMiddleware",
     # Outside everything below, so that every /api/v1/ answer (errors and 429s included) is marked no-store.
     "backoffice.middleware.ApiNoStoreMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -272,6 +275,12 @@ PITBOSS_PIPELINE_LEASE_SECONDS = env.int("PITBOSS_PIPELINE_LEASE_SECONDS", defau
 PITBOSS_PIPELINE_MAX_LAG_SECONDS = env.int("PITBOSS_PIPELINE_MAX_LAG_SECONDS", default=300)
 
 # --- REST API ---------------------------------------------------------------------------------------------------
+# The SmartKarrot-compatible API supports CORS (reference/smartkarrot-api.txt) and the conversion pixel is fired from
+# players' browsers: any origin may call those paths, without cookies (they authenticate by key or by click id).
+CORS_URLS_REGEX = r"^/(v4|dashboards/v4|convert)/"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "backoffice.api.authentication.ApiKeyAuthentication",

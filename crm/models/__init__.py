@@ -1,3 +1,4 @@
+from crm.models.accounts import CustomerAccount, CustomerAccountStatus
 from crm.models.aggregates import PlayerAggregate
 from crm.models.bonuses import (
     Bonus,
@@ -47,6 +48,8 @@ __all__ = [
     "BonusStatus",
     "BonusTemplate",
     "BonusType",
+    "CustomerAccount",
+    "CustomerAccountStatus",
     "DeliveryState",
     "EffectStatus",
     "Event",

@@ -1,0 +1,3 @@
+"""URLs of affiliate tracking: tracking links and the conversion pixel `/convert/{click_id}`."""
+
+urlpatterns: list = []

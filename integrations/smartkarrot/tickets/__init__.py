@@ -1,0 +1,1 @@
+"""SmartKarrot-compatible tickets endpoints."""

@@ -1,0 +1,3 @@
+"""URLs of the SmartKarrot-compatible usage endpoints (included by integrations/smartkarrot/urls.py)."""
+
+urlpatterns: list = []
