@@ -73,7 +73,9 @@ def consume(group: str, stop: threading.Event) -> None:
                 if worker.run_once() == 0:
                     stop.wait(IDLE_SLEEP_SECONDS)
             except TRANSIENT_DB_ERRORS as exc:
-                log.warning("pipeline_database_unavailable", group=group, error=type(exc).__name__)
+                log.warning(
+                    "pipeline_database_unavailable", group=group, error=type(exc).__name__, detail=str(exc)[:300]
+                )
                 close_old_connections()
                 connection.close()
                 worker.held = []
