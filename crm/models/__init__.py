@@ -10,6 +10,7 @@ from crm.models.bonuses import (
     TemplateSource,
 )
 from crm.models.events import Event, EventSource, EventType, FieldType
+from crm.models.financial import AccountFinancialConfig, AppFinancialConfig, Order, OrderStatus
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
 from crm.models.rollups import Rollup, RollupSpec, RollupStatus
@@ -40,8 +41,10 @@ from crm.models.segments import (
 
 __all__ = [
     "PARTITIONS",
+    "AccountFinancialConfig",
     "AccountStatus",
     "Accumulator",
+    "AppFinancialConfig",
     "BacktestRun",
     "Bonus",
     "BonusSource",
@@ -59,6 +62,8 @@ __all__ = [
     "Gender",
     "ImportMode",
     "ImportStatus",
+    "Order",
+    "OrderStatus",
     "PipelineCursor",
     "PipelineFailure",
     "PipelineStat",
