@@ -70,7 +70,8 @@ def test_the_whole_label_adds_the_other_apps(tenant_a):
     book(tenant_a.label)
     summary = app_financial_summary(label_id=tenant_a.label.pk, app_id=None, as_of=AS_OF, months=6)
     assert [m.mrr for m in summary.months] == [D(600), D(700), D(800), D(500), D(700), D(800)]
-    assert summary.months[1].new == D(100) and summary.tolerance is None
+    assert summary.months[1].new == D(100)
+    assert summary.tolerance is None
     assert app_ids(label_id=tenant_a.label.pk) == ["app-1", "app-2"]
 
 
