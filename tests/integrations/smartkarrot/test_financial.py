@@ -179,7 +179,9 @@ def test_garbage_is_answered_in_the_envelope_never_a_500(sk_client, path):
         response = sk_client.generic("POST", f"{BASE}/{path}", body, content_type=content_type)
         assert response.status_code == 400, (body[:40], response.content[:200])
         assert response.json()["status"] == "INVALID_INPUT", body[:40]
-    response = sk_client.generic("POST", f"{BASE}/{path}", b"orderId=a", content_type="application/x-www-form-urlencoded")
+    response = sk_client.generic(
+        "POST", f"{BASE}/{path}", b"orderId=a", content_type="application/x-www-form-urlencoded"
+    )
     assert (response.status_code, response.json()["status"]) == (415, "ERROR")
     response = sk_client.get(f"{BASE}/{path}")
     assert (response.status_code, response.json()["status"]) == (405, "ERROR")

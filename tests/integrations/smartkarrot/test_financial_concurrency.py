@@ -62,6 +62,8 @@ def test_concurrent_orders_of_a_new_account_are_all_kept_under_one_account(tenan
 
 def test_concurrent_account_configurations_keep_one_row(tenant_a):
     targets = [Decimal(10_000 * (i + 1)) for i in range(THREADS)]
-    results = _race(tenant_a.raw_key, "account-financial-data", [{**ACCOUNT_DATA, "arrTarget": str(t)} for t in targets])
+    results = _race(
+        tenant_a.raw_key, "account-financial-data", [{**ACCOUNT_DATA, "arrTarget": str(t)} for t in targets]
+    )
     assert results == [(200, {"status": "SUCCESS"})] * THREADS
     assert AccountFinancialConfig.objects.get().arr_target in targets
