@@ -16,22 +16,27 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import (
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Round
 
 from backoffice.scoping import Actor
 from crm.models import AccountFinancialConfig, AppFinancialConfig, CustomerAccount, Order
 
-
 # The term of the order aliased `o`, in whole months (never 0), and its MRR: the one definition, used by every query.
-def term_months_sql(alias: str) -> str:
-    span = f"age({alias}.end_date + 1, {alias}.effective_date)"
-    return (
-        f"GREATEST(1, ROUND(EXTRACT(YEAR FROM {span}) * 12 + EXTRACT(MONTH FROM {span})"
-        f" + EXTRACT(DAY FROM {span}) / 30.0))"
-    )
-
-
-ORDER_MRR_SQL = f"(o.amount / {term_months_sql('o')})"
+# crm_order_term_months(): the order's term in whole months, a function created by migration crm 0015_financial.
+ORDER_MRR_SQL = "(o.amount / crm_order_term_months(o.effective_date, o.end_date))"
 
 MONTHS_SQL = f"""
 WITH orders AS (
@@ -234,19 +239,36 @@ def app_ids(*, label_id: int) -> list[str]:
     return sorted(ordered | configured)
 
 
+class TermMonths(Func):
+    """The order's term in whole months (the SQL function crm_order_term_months)."""
+
+    function = "crm_order_term_months"
+    output_field = IntegerField()
+
+    def __init__(self, prefix: str = "", **extra):
+        super().__init__(F(f"{prefix}effective_date"), F(f"{prefix}end_date"), **extra)
+
+
+def order_mrr(prefix: str = "", *, exact: bool = False):
+    """The order's MRR, to the cent unless `exact` (whatever its status: the figures count only Activated orders)."""
+    mrr = ExpressionWrapper(F(f"{prefix}amount") / TermMonths(prefix), output_field=DecimalField())
+    return mrr if exact else Round(mrr, 2, output_field=DecimalField(max_digits=18, decimal_places=2))
+
+
 def orders_for_actor(*, actor: Actor) -> QuerySet[Order]:
     """The actor's orders with their account, each annotated with `term_months` and `mrr` (SQL, as the figures)."""
-    from django.db.models.expressions import RawSQL
+    return with_mrr(Order.objects.for_actor(actor).select_related("account", "label"))
 
-    term = term_months_sql("crm_order")
-    return (
-        Order.objects.for_actor(actor)
-        .select_related("account", "label")
-        .annotate(
-            term_months=RawSQL(f"({term})::int", ()),  # noqa: S611 - constants only
-            mrr=RawSQL(f"ROUND(crm_order.amount / {term}, 2)", ()),  # noqa: S611 - constants only
-        )
-    )
+
+def with_mrr(orders: QuerySet[Order]) -> QuerySet[Order]:
+    return orders.annotate(term_months=TermMonths(), mrr=order_mrr())
+
+
+def account_mrr_on(*, day: dt.date) -> Subquery:
+    """For a customer-account queryset: the account's MRR on `day` (a Subquery, 0 when it has none)."""
+    active = Order.objects.filter(account=OuterRef("pk")).filter(active_on(day=day))
+    total = active.values("account").annotate(total=Round(Sum(order_mrr(exact=True)), 2)).values("total")[:1]
+    return Coalesce(Subquery(total, output_field=DecimalField()), Value(Decimal(0)), output_field=DecimalField())
 
 
 def order_for_actor(*, actor: Actor, pk: int) -> Order:

@@ -10,7 +10,7 @@ from crm.models.bonuses import (
     TemplateSource,
 )
 from crm.models.events import Event, EventSource, EventType, FieldType
-from crm.models.financial import AccountFinancialConfig, AppFinancialConfig, Order, OrderStatus
+from crm.models.financial import AccountFinancialConfig, AppFinancialConfig, CustomerFinancials, Order, OrderStatus
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
 from crm.models.rollups import Rollup, RollupSpec, RollupStatus
@@ -53,6 +53,7 @@ __all__ = [
     "BonusType",
     "CustomerAccount",
     "CustomerAccountStatus",
+    "CustomerFinancials",
     "DeliveryState",
     "EffectStatus",
     "Event",

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from backoffice.models.base import LabelScopedModel
+from crm.models.accounts import CustomerAccount
 
 
 class OrderStatus(models.TextChoices):
@@ -95,3 +96,12 @@ class AccountFinancialConfig(LabelScopedModel):
 
     def __str__(self) -> str:
         return str(self.account)
+
+
+class CustomerFinancials(CustomerAccount):
+    """A customer account seen by the finance team: its MRR, ARR against target, orders and dashboard (admin only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "customer account financials"
+        verbose_name_plural = "customer account financials"
