@@ -7,6 +7,7 @@ Amounts are in the label's base currency (the reference's orders carry no curren
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -59,6 +60,7 @@ class AppFinancialConfig(LabelScopedModel):
     logo_churn_tolerance = models.DecimalField(
         max_digits=5,
         decimal_places=4,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
         help_text="Upper limit of the monthly logo churn rate, as a fraction (0.05 = 5 %).",
     )
 
@@ -86,7 +88,10 @@ class AccountFinancialConfig(LabelScopedModel):
     app_id = models.CharField(max_length=128, help_text="The partner's app id it was written through.")
     account_start_date = models.DateField(help_text="Creation date of the account for financial data.")
     arr_target = models.DecimalField(
-        max_digits=18, decimal_places=2, help_text="The ARR target of the account, in the label's base currency."
+        max_digits=18,
+        decimal_places=2,
+        validators=[MinValueValidator(0)],
+        help_text="The ARR target of the account, in the label's base currency.",
     )
 
     class Meta:

@@ -151,8 +151,10 @@ def test_refusals_name_the_field_and_change_nothing(sk_client):
         assert (response.status_code, list(response.json()["errors"])) == (400, ["logoChurnTolerance"])
     response = _post(sk_client, "account-financial-data", {**ACCOUNT_DATA, "arrTarget": -5})
     assert (response.status_code, list(response.json()["errors"])) == (400, ["arrTarget"])
-    assert not Order.objects.exists() and not AppFinancialConfig.objects.exists()
-    assert not AccountFinancialConfig.objects.exists() and not CustomerAccount.objects.exists()
+    assert not Order.objects.exists()
+    assert not AppFinancialConfig.objects.exists()
+    assert not AccountFinancialConfig.objects.exists()
+    assert not CustomerAccount.objects.exists()
 
 
 GARBAGE = [
@@ -185,7 +187,8 @@ def test_garbage_is_answered_in_the_envelope_never_a_500(sk_client, path):
     assert (response.status_code, response.json()["status"]) == (415, "ERROR")
     response = sk_client.get(f"{BASE}/{path}")
     assert (response.status_code, response.json()["status"]) == (405, "ERROR")
-    assert not Order.objects.exists() and not AppFinancialConfig.objects.exists()
+    assert not Order.objects.exists()
+    assert not AppFinancialConfig.objects.exists()
 
 
 @pytest.mark.parametrize("path", ["orders/o-1", "account-financial-data/acc-1"])
@@ -215,6 +218,7 @@ def test_labels_are_isolated(sk_client, sk_client_b, tenant_a, tenant_b):
     _post(sk_client_b, "orders", {**ORDER, "amount": 1})
     a, b = (Order.objects.get(label=t.label) for t in (tenant_a, tenant_b))
     assert (a.amount, b.amount) == (Decimal("8400.00"), Decimal("1.00"))
-    assert a.account_id != b.account_id and b.account.label_id == tenant_b.label.pk
+    assert a.account_id != b.account_id
+    assert b.account.label_id == tenant_b.label.pk
     assert AppFinancialConfig.objects.get().label_id == tenant_a.label.pk
     assert AccountFinancialConfig.objects.get().label_id == tenant_a.label.pk
