@@ -82,6 +82,7 @@ UNFOLD = {
                         "icon": "tune",
                         "link": reverse_lazy("admin:crm_appfinancialconfig_changelist"),
                         "permission": "crm.admin.financial.nav_app_config",
+                        "active": "crm.admin.financial.nav_app_config_active",
                     },
                 ],
             },

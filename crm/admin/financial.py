@@ -331,6 +331,12 @@ def nav_app_config(request) -> bool:
     return admin.site.get_model_admin(AppFinancialConfig).has_view_permission(request)
 
 
+def nav_app_config_active(request) -> bool:
+    """Lit on the tolerance pages, not on the dashboard that lives under the same path."""
+    pages, dashboard = reverse("admin:crm_appfinancialconfig_changelist"), reverse("admin:crm_financial_dashboard")
+    return request.path.startswith(pages) and not request.path.startswith(dashboard)
+
+
 @admin.register(AccountFinancialConfig)
 class AccountFinancialConfigAdmin(LabelScopedAdmin):
     """Each customer account's start date and ARR target. The label is the account's."""
