@@ -164,6 +164,8 @@ def _as_of_and_months(request) -> tuple[dt.date, int]:
         as_of = dt.date.fromisoformat(request.GET.get("as_of", ""))
     except ValueError:
         as_of = timezone.localdate()
+    if not dt.date(1900, 1, 1) <= as_of <= dt.date(9998, 12, 31):  # room for the months before and after
+        as_of = timezone.localdate()
     try:
         months = int(request.GET.get("months", 12))
     except ValueError:

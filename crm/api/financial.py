@@ -30,6 +30,7 @@ from crm.selectors_financial import (
 )
 
 MAX_MONTHS = 60
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(9998, 12, 31)  # room for the months before and after
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -173,7 +174,8 @@ class FinancialDashboardView(APIView):
     """The dashboards' figures: MRR, ARR and their movements by month, logo churn, against the ARR target."""
 
     @extend_schema(tags=["financial"], summary="Financial figures by month", parameters=DASHBOARD_PARAMS,
-                   responses={200: DashboardSerializer, **error_responses(400, 401, 403)})  # fmt: skip
+                   description="404: no customer account with this account_id in your label.",
+                   responses={200: DashboardSerializer, **error_responses(400, 401, 403, 404)})  # fmt: skip
     def get(self, request):
         params = _dashboard_params(request.query_params)
         label_ids = request_actor(request).label_ids
@@ -196,6 +198,9 @@ def _dashboard_params(query) -> dict:
         values["as_of"] = dt.date.fromisoformat(query["as_of"]) if query.get("as_of") else timezone.localdate()
     except ValueError:
         errors["as_of"] = ["A date, yyyy-mm-dd."]
+    else:
+        if not EARLIEST <= values["as_of"] <= LATEST:
+            errors["as_of"] = [f"Between {EARLIEST} and {LATEST}."]
     raw = query.get("months", "12")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_MONTHS:
         errors["months"] = [f"A whole number from 1 to {MAX_MONTHS}."]

@@ -71,7 +71,7 @@ def test_dashboard_figures_of_an_account_and_refusals(key_client, books, tenant_
     assert (body["arr"], body["arr_target"], body["attainment"], body["account_start_date"]) == (
         "2400.00", "3000.00", "0.8000", "2023-11-01")  # fmt: skip
     assert key_client.get("/api/v1/financial/dashboard?account_id=nobody").status_code == 404
-    for query, field in (("months=0", "months"), ("months=x", "months"), ("as_of=2024-13-01", "as_of"),
+    for query, field in (("months=0", "months"), ("months=x", "months"), ("as_of=2024-13-01", "as_of"), ("as_of=0001-01-01", "as_of"),
                          ("app_id=" + "a" * 200, "app_id")):  # fmt: skip
         response = key_client.get(f"/api/v1/financial/dashboard?{query}")
         assert (response.status_code, list(response.json()["errors"])) == (400, [field])
