@@ -4,6 +4,7 @@ account's dashboard with its orders."""
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.db.models import Count, F
@@ -18,7 +19,15 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge
 from backoffice.models import Perm
 from crm.admin.financial.orders import AppFilter
-from crm.admin.financial.panel import MONTH_CHOICES, as_of_and_months, dashboard_context, money, percent
+from crm.admin.financial.panel import (
+    MONTH_CHOICES,
+    as_of_and_months,
+    csv_filename,
+    dashboard_context,
+    money,
+    months_csv,
+    percent,
+)
 from crm.models import AccountFinancialConfig, CustomerAccount, CustomerFinancials, Order
 from crm.selectors_financial import account_financial_summary, account_mrr_on, with_mrr
 
@@ -93,6 +102,10 @@ class CustomerFinancialsAdmin(LabelScopedAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         account = self.get_object(request, object_id)
+        if account is not None and request.GET.get("format") == "csv":
+            as_of, months = as_of_and_months(request)
+            summary = account_financial_summary(account=account, as_of=as_of, months=months)
+            return months_csv(summary, filename=csv_filename("financial", account.account_id, str(as_of)))
         extra_context = extra_context or {}
         if account is not None:
             extra_context |= self._panel(request, account)
@@ -115,6 +128,7 @@ class CustomerFinancialsAdmin(LabelScopedAdmin):
                 "rows": [_order_row(o) for o in orders[:200]],
             },
             "fin_as_of": as_of,
+            "fin_csv_url": "?" + urlencode({"as_of": as_of, "months": months, "format": "csv"}),
             "fin_months": months,
             "month_choices": MONTH_CHOICES,
             "fin_edit_url": edit_url if can_edit else "",

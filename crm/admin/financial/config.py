@@ -15,7 +15,15 @@ from unfold.decorators import display
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.models import Label, Perm
-from crm.admin.financial.panel import MONTH_CHOICES, as_of_and_months, dashboard_context, money, percent
+from crm.admin.financial.panel import (
+    MONTH_CHOICES,
+    as_of_and_months,
+    csv_filename,
+    dashboard_context,
+    money,
+    months_csv,
+    percent,
+)
 from crm.models import AccountFinancialConfig, AppFinancialConfig, CustomerAccount
 from crm.selectors_financial import app_financial_summary, app_ids
 
@@ -57,6 +65,9 @@ def financial_dashboard_view(model_admin: LabelScopedAdmin, request):
     app = app if app in apps else None
     as_of, months = as_of_and_months(request)
     summary = app_financial_summary(label_id=label.pk, app_id=app, as_of=as_of, months=months)
+    query = {"label": label.pk, "app": app or "", "as_of": as_of, "months": months}
+    if request.GET.get("format") == "csv":
+        return months_csv(summary, filename=csv_filename("financial", label.label_key, app or "all-apps", str(as_of)))
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Financial dashboard",
@@ -69,6 +80,7 @@ def financial_dashboard_view(model_admin: LabelScopedAdmin, request):
         "as_of": as_of,
         "months": months,
         "month_choices": MONTH_CHOICES,
+        "csv_url": "?" + urlencode(query | {"format": "csv"}),
         "accounts_url": reverse("admin:crm_customerfinancials_changelist")
         + "?"
         + urlencode({"label__id__exact": label.pk, **({"app_id": app} if app else {})}),

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from crm.exports import csv_line
 from crm.selectors_financial import FinancialSummary
 
 MONTH_CHOICES = (6, 12, 24, 36)
@@ -145,3 +148,26 @@ def as_of_and_months(request) -> tuple[dt.date, int]:
     except ValueError:
         months = 12
     return as_of, months if months in MONTH_CHOICES else 12
+
+
+CSV_COLUMNS = [
+    *("month", "mrr", "arr", "new", "reactivation", "expansion", "contraction", "churned", "net_new"),
+    *("logos_start", "logos_new", "logos_churned", "logos_end", "logo_churn_rate", "over_tolerance"),
+]
+
+
+def months_csv(summary: FinancialSummary, *, filename: str) -> HttpResponse:
+    """The months of a summary as a CSV download (numbers as numbers; text cells escaped against formulas)."""
+    lines = [csv_line(CSV_COLUMNS)]
+    for m in summary.months:
+        values = [getattr(m, c) for c in CSV_COLUMNS]
+        values[0] = m.month.isoformat()
+        lines.append(csv_line(values))
+    response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def csv_filename(*parts: str) -> str:
+    """A safe file name from ids a partner chose."""
+    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p)[:60] for p in parts if p) + ".csv"

@@ -136,3 +136,25 @@ def test_orders_are_read_only_and_filtered(books, tenant_a, staff_client):
     assert "bolt-2" in page
     assert "bolt-1" not in page
     assert "corp-1" not in page
+
+
+def test_the_months_download_as_csv(books, tenant_a, tenant_b, staff_client):
+    client = staff_client(tenant_a.admin)
+    response = client.get(f"{DASHBOARD}?app=app-1&as_of=2024-06-15&months=6&format=csv")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.content.decode().splitlines()[0] == (
+        "month,mrr,arr,new,reactivation,expansion,contraction,churned,net_new,logos_start,logos_new,logos_churned,"
+        "logos_end,logo_churn_rate,over_tolerance"
+    )
+    assert response["Content-Disposition"].endswith(f'financial-{tenant_a.label.label_key}-app-1-2024-06-15.csv"')
+    assert response.content.decode().splitlines()[4:] == [  # April to June
+        "2024-04-01,400.00,4800.00,0.00,0.00,0.00,100.00,200.00,-300.00,3,0,1,2,0.3333,True",
+        "2024-05-01,600.00,7200.00,200.00,0.00,0.00,0.00,0.00,200.00,2,1,0,3,0.0000,False",
+        "2024-06-01,700.00,8400.00,0.00,100.00,0.00,0.00,0.00,100.00,3,1,0,4,0.0000,False",
+    ]
+    acme = CustomerAccount.objects.get(label=tenant_a.label, account_id="acme")
+    url = f"/admin/crm/customerfinancials/{acme.pk}/change/?as_of=2024-06-15&months=6&format=csv"
+    assert client.get(url).content.decode().splitlines()[-1] == (
+        "2024-06-01,200.00,2400.00,0.00,0.00,0.00,0.00,0.00,0.00,1,0,0,1,0.0000,False"
+    )
+    assert staff_client(tenant_b.admin).get(url).status_code == 404
