@@ -94,5 +94,22 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('label', 'order_id'), name='order_unique_id'), models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='order_amount_not_negative'), models.CheckConstraint(condition=models.Q(('end_date__gte', models.F('effective_date'))), name='order_end_after_start')],
             },
         ),
+        migrations.CreateModel(
+            name='OrderChange',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(auto_now_add=True, help_text='When the row was created (UTC).')),
+                ('updated_at', models.DateTimeField(auto_now=True, help_text='When the row last changed (UTC).')),
+                ('order_ref', models.CharField(help_text="The partner's id of the order.", max_length=128)),
+                ('kind', models.CharField(choices=[('created', 'Created'), ('changed', 'Changed'), ('deleted', 'Deleted')], help_text='created, changed or deleted.', max_length=7)),
+                ('changes', models.JSONField(default=dict, help_text='Each changed field: [before, after].')),
+                ('label', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='backoffice.label')),
+                ('order', models.ForeignKey(help_text='The order (null once deleted).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='changes', to='crm.order')),
+            ],
+            options={
+                'ordering': ['-id'],
+                'indexes': [models.Index(fields=['label', 'order_ref'], name='order_change_label_ref')],
+            },
+        ),
         migrations.RunSQL(TERM_MONTHS, "DROP FUNCTION crm_order_term_months(date, date);"),
     ]

@@ -10,7 +10,15 @@ from crm.models.bonuses import (
     TemplateSource,
 )
 from crm.models.events import Event, EventSource, EventType, FieldType
-from crm.models.financial import AccountFinancialConfig, AppFinancialConfig, CustomerFinancials, Order, OrderStatus
+from crm.models.financial import (
+    AccountFinancialConfig,
+    AppFinancialConfig,
+    CustomerFinancials,
+    Order,
+    OrderChange,
+    OrderChangeKind,
+    OrderStatus,
+)
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
 from crm.models.rollups import Rollup, RollupSpec, RollupStatus
@@ -64,6 +72,8 @@ __all__ = [
     "ImportMode",
     "ImportStatus",
     "Order",
+    "OrderChange",
+    "OrderChangeKind",
     "OrderStatus",
     "PipelineCursor",
     "PipelineFailure",

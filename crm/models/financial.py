@@ -110,3 +110,28 @@ class CustomerFinancials(CustomerAccount):
         proxy = True
         verbose_name = "customer account financials"
         verbose_name_plural = "customer account financials"
+
+
+class OrderChangeKind(models.TextChoices):
+    CREATED = "created", "Created"
+    CHANGED = "changed", "Changed"
+    DELETED = "deleted", "Deleted"
+
+
+class OrderChange(LabelScopedModel):
+    """One write that changed an order, with the fields it changed (`{field: [before, after]}`, as JSON text). Kept
+    after the order is deleted: the finance team can always tell who paid what, when it was booked, and what changed."""
+
+    order = models.ForeignKey(
+        Order, null=True, on_delete=models.SET_NULL, related_name="changes", help_text="The order (null once deleted)."
+    )
+    order_ref = models.CharField(max_length=128, help_text="The partner's id of the order.")
+    kind = models.CharField(max_length=7, choices=OrderChangeKind.choices, help_text="created, changed or deleted.")
+    changes = models.JSONField(default=dict, help_text="Each changed field: [before, after].")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["label", "order_ref"], name="order_change_label_ref")]
+
+    def __str__(self) -> str:
+        return f"{self.order_ref} {self.kind}"

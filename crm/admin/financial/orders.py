@@ -6,7 +6,8 @@ import datetime as dt
 
 from django.contrib import admin
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, DropdownFilter, RangeDateFilter, TextFilter
 from unfold.decorators import display
 
@@ -14,7 +15,7 @@ from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge
 from crm.admin.financial.panel import money
-from crm.models import Order
+from crm.models import Order, OrderChange
 from crm.selectors_financial import with_mrr
 
 
@@ -72,6 +73,7 @@ class OrderAdmin(LabelScopedAdmin):
     search_help_text = "Exact order id, account id or product id; or part of the account's name"
     list_per_page = 50
     actions = None
+    change_form_outer_after_template = "admin/crm/financial/order_history.html"
     fields = (("order_id", "status_badge"), ("account_link", "app_id", "org_product_id"),
               ("amount_display", "term_months_display", "mrr_display"), ("effective_date", "end_date"),
               ("created_at", "updated_at"))  # fmt: skip
@@ -106,3 +108,21 @@ class OrderAdmin(LabelScopedAdmin):
     def mrr_display(self, obj) -> str:
         return money(obj.mrr) if obj.status == "Activated" else format_html("<span title='Draft'>({})</span>",
                                                                              money(obj.mrr))  # fmt: skip
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if order is not None:
+            extra_context["order_history"] = history_table(order)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+def history_table(order: Order) -> dict:
+    """Every recorded write of the order (by its id in the label, so a deleted and re-created order keeps its past)."""
+    changes = OrderChange.objects.filter(label_id=order.label_id, order_ref=order.order_id).order_by("-id")[:100]
+    rows = [
+        [timezone.localtime(c.created_at).strftime("%Y-%m-%d %H:%M:%S"), c.get_kind_display(),
+         format_html_join(", ", "{}: {} → {}", ((f, before, after) for f, (before, after) in c.changes.items()))]
+        for c in changes
+    ]  # fmt: skip
+    return {"headers": ["When", "What", "Changes (before → after)"], "rows": rows}

@@ -158,3 +158,12 @@ def test_the_months_download_as_csv(books, tenant_a, tenant_b, staff_client):
         "2024-06-01,200.00,2400.00,0.00,0.00,0.00,0.00,0.00,0.00,1,0,0,1,0.0000,False"
     )
     assert staff_client(tenant_b.admin).get(url).status_code == 404
+
+
+def test_an_orders_page_shows_its_history(books, tenant_a, staff_client):
+    order(tenant_a.label, "acme-1", "acme", 1500, "2024-01-01", "2024-12-31")
+    pk = Order.objects.get(label=tenant_a.label, order_id="acme-1").pk
+    page = staff_client(tenant_a.admin).get(f"/admin/crm/order/{pk}/change/").content.decode()
+    assert 'data-testid="order-history"' in page
+    assert "amount: 1200.00 → 1500.00" in page
+    assert page.count("account: None → acme") == 1  # created once, changed once

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm.models import AccountFinancialConfig, AppFinancialConfig, CustomerAccount, Order
+from crm.models import AccountFinancialConfig, AppFinancialConfig, CustomerAccount, Order, OrderChange
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +48,20 @@ def test_an_order_is_created_then_updated_by_its_id(sk_client, tenant_a, slash):
         "Draft", Decimal("9000.50"), APP, ORDER["orgProductId"])  # fmt: skip
     assert (order.effective_date, order.end_date) == (dt.date(2020, 1, 1), dt.date(2020, 12, 31))
     assert CustomerAccount.objects.get().app_id == APP  # created bare by the order
+
+
+def test_every_change_of_an_order_is_recorded_and_outlives_it(sk_client):
+    _post(sk_client, "orders", ORDER)
+    _post(sk_client, "orders", ORDER)  # a replay changes nothing and records nothing
+    _post(sk_client, "orders", {**ORDER, "amount": 9000, "endDate": "2021-06-30"})
+    sk_client.delete(f"{BASE}/orders/{ORDER['orderId']}", {"appId": APP}, format="json")
+    history = [(c.kind, c.order_ref, c.changes, c.order_id) for c in OrderChange.objects.order_by("id")]
+    assert [h[:2] for h in history] == [("created", ORDER["orderId"]), ("changed", ORDER["orderId"]),
+                                        ("deleted", ORDER["orderId"])]  # fmt: skip
+    assert history[0][2]["amount"] == [None, "8400.00"]
+    assert history[1][2] == {"amount": ["8400.00", "9000.00"], "end_date": ["2020-12-31", "2021-06-30"]}
+    assert history[2][2]["status"] == ["Activated", None]
+    assert {h[3] for h in history} == {None}  # the order is gone; its history stays
 
 
 def test_the_curl_example_with_product_id_is_accepted(sk_client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from decimal import Decimal
 
@@ -9,7 +10,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from crm.models import AccountFinancialConfig, CustomerAccount, Order
+from crm.models import AccountFinancialConfig, CustomerAccount, Order, OrderChange
 from tests.integrations.smartkarrot.conftest import basic
 from tests.integrations.smartkarrot.test_financial import ACCOUNT_DATA, BASE, ORDER
 
@@ -47,6 +48,18 @@ def test_concurrent_upserts_of_one_order_keep_one_row_with_one_of_the_amounts(te
     order = Order.objects.get()
     assert order.amount in amounts
     assert CustomerAccount.objects.filter(account_id=ORDER["customerAccountId"]).count() == 1
+
+
+def test_concurrent_upserts_record_a_history_whose_changes_chain(tenant_a):
+    amounts = [Decimal(2000 + i) for i in range(THREADS)]
+    _race(tenant_a.raw_key, "orders", [{**ORDER, "amount": str(a)} for a in amounts])
+    history = list(OrderChange.objects.order_by("id"))
+    assert [c.kind for c in history] == ["created"] + ["changed"] * (THREADS - 1)
+    assert history[0].changes["amount"][0] is None
+    for before, after in itertools.pairwise(history):  # each change starts from the state before it
+        assert after.changes["amount"][0] == before.changes["amount"][1]
+    assert Decimal(history[-1].changes["amount"][1]) == Order.objects.get().amount
+    assert sorted(Decimal(c.changes["amount"][1]) for c in history) == amounts
 
 
 def test_concurrent_orders_of_a_new_account_are_all_kept_under_one_account(tenant_a):
