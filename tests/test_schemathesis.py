@@ -25,7 +25,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from backoffice.management.commands.demo import LabelSpec, _events, _label
 from backoffice.models import ExchangeRate, Role
 from backoffice.services.apikeys import api_key_create
-from crm.models import Bonus, BonusTemplate, Player, Rule, Segment
+from crm.demo_financial import financial_demo
+from crm.models import Bonus, BonusTemplate, Order, Player, Rule, Segment
 from crm.pipeline import pipeline_drain
 from crm.services.bonuses import bonus_give
 from crm.services.segments import segment_save
@@ -96,6 +97,7 @@ def world(transactional_db, monkeypatch) -> World:
     staff = StaffRoleFactory(label=label, role=Role.ADMIN).user
     _activity(label, staff)
     _events(SPEC, label)
+    financial_demo(label)
     while pipeline_drain():  # every group applies the events, then the facts their handlers emitted
         pass
     _key, raw = api_key_create(label=label, name="schemathesis")
@@ -113,6 +115,7 @@ def world(transactional_db, monkeypatch) -> World:
             "template_id": list(BonusTemplate.objects.filter(label=label).values_list("id", flat=True)),
             "segment_id": list(Segment.objects.filter(label=label).values_list("id", flat=True)),
             "rule_id": list(Rule.objects.filter(label=label).values_list("id", flat=True)),
+            "order_pk": list(Order.objects.filter(label=label).values_list("id", flat=True)),
         },
     )
 

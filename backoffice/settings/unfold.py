@@ -51,6 +51,42 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Customer success",
+                "items": [
+                    {
+                        "title": "Financial dashboard",
+                        "icon": "monitoring",
+                        "link": reverse_lazy("admin:crm_financial_dashboard"),
+                        "permission": "crm.admin.financial.nav_dashboard",
+                    },
+                    {
+                        "title": "Account financials",
+                        "icon": "account_balance",
+                        "link": reverse_lazy("admin:crm_customerfinancials_changelist"),
+                        "permission": "crm.admin.financial.nav_accounts",
+                    },
+                    {
+                        "title": "Orders",
+                        "icon": "receipt",
+                        "link": reverse_lazy("admin:crm_order_changelist"),
+                        "permission": "crm.admin.financial.nav_orders",
+                    },
+                    {
+                        "title": "ARR targets",
+                        "icon": "flag_circle",
+                        "link": reverse_lazy("admin:crm_accountfinancialconfig_changelist"),
+                        "permission": "crm.admin.financial.nav_account_config",
+                    },
+                    {
+                        "title": "Churn tolerance",
+                        "icon": "tune",
+                        "link": reverse_lazy("admin:crm_appfinancialconfig_changelist"),
+                        "permission": "crm.admin.financial.nav_app_config",
+                        "active": "crm.admin.financial.nav_app_config_active",
+                    },
+                ],
+            },
+            {
                 "title": "Gamification",
                 "items": [
                     _item("Wallet ledger", "toll", "admin:gamification_walletentry_changelist", "wallet_entries"),

@@ -1,12 +1,15 @@
 from django.urls import path
 
-from crm.api import bonuses, events, rules, segments, views
+from crm.api import bonuses, events, financial, rules, segments, views
 
 urlpatterns = [
     path("bonuses", bonuses.BonusListCreateView.as_view(), name="bonus-list"),
     path("bonuses/<int:bonus_id>", bonuses.BonusDetailView.as_view(), name="bonus-detail"),
     path("bonus-api/<str:label_key>/redeem", bonuses.RedeemCallbackView.as_view(), name="bonus-redeem-callback"),
     path("events", events.EventIngestView.as_view(), name="event-ingest"),
+    path("financial/dashboard", financial.FinancialDashboardView.as_view(), name="financial-dashboard"),
+    path("orders", financial.OrderListView.as_view(), name="order-list"),
+    path("orders/<int:order_pk>", financial.OrderDetailView.as_view(), name="order-detail"),
     path("players", views.PlayerListView.as_view(), name="player-list"),
     path("players/<str:ext_brand_id>/<str:user_ext_id>", views.PlayerDetailView.as_view(), name="player-detail"),
     path("rules", rules.RuleListView.as_view(), name="rule-list"),

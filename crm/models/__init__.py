@@ -10,6 +10,15 @@ from crm.models.bonuses import (
     TemplateSource,
 )
 from crm.models.events import Event, EventSource, EventType, FieldType
+from crm.models.financial import (
+    AccountFinancialConfig,
+    AppFinancialConfig,
+    CustomerFinancials,
+    Order,
+    OrderChange,
+    OrderChangeKind,
+    OrderStatus,
+)
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
 from crm.models.rollups import Rollup, RollupSpec, RollupStatus
@@ -40,8 +49,10 @@ from crm.models.segments import (
 
 __all__ = [
     "PARTITIONS",
+    "AccountFinancialConfig",
     "AccountStatus",
     "Accumulator",
+    "AppFinancialConfig",
     "BacktestRun",
     "Bonus",
     "BonusSource",
@@ -50,6 +61,7 @@ __all__ = [
     "BonusType",
     "CustomerAccount",
     "CustomerAccountStatus",
+    "CustomerFinancials",
     "DeliveryState",
     "EffectStatus",
     "Event",
@@ -59,6 +71,10 @@ __all__ = [
     "Gender",
     "ImportMode",
     "ImportStatus",
+    "Order",
+    "OrderChange",
+    "OrderChangeKind",
+    "OrderStatus",
     "PipelineCursor",
     "PipelineFailure",
     "PipelineStat",
