@@ -11,7 +11,7 @@ from crm.models.bonuses import (
 from crm.models.events import Event, EventSource, EventType, FieldType
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
-from crm.models.rollups import Rollup, RollupSpec, RollupStatus
+from crm.models.rollups import Rollup, RollupSeries, RollupSpec, RollupStatus
 from crm.models.rules import (
     Accumulator,
     BacktestRun,
@@ -63,6 +63,7 @@ __all__ = [
     "Player",
     "PlayerAggregate",
     "Rollup",
+    "RollupSeries",
     "RollupSpec",
     "RollupStatus",
     "Rule",
