@@ -53,7 +53,8 @@ ON CONFLICT (spec_id, player_id, day) DO UPDATE SET
 _SERIES_UPSERT = """
 INSERT INTO crm_rollupseries AS t (spec_id, player_id, days, counts, sums)
 SELECT k.spec_id, k.player_id, k.days::date[], k.counts::bigint[], k.sums::numeric[]
-  FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[]) AS k(spec_id, player_id, days, counts, sums)
+  FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[])
+       AS k(spec_id, player_id, days, counts, sums)
 ON CONFLICT (spec_id, player_id) DO UPDATE SET
     days = (SELECT array_agg(u ORDER BY u) FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u)),
     counts = (SELECT array_agg(coalesce(t.counts[width_bucket(u, t.days)], 0)

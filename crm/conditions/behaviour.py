@@ -11,11 +11,17 @@ Windows, in the spec's time zone (the label's): `{"last_days": N}` (1..365, toda
 (inclusive, at most 365 days back). A player with no matching event in the window has a count and a sum of 0 and no
 min or max (unset: only `ne` holds on it), in Python and in SQL alike.
 
-SQL: `p.id IN (SELECT player_id FROM pb_rollup_players(...))` when a player with nothing in the window does not match,
-`NOT (p.id IN (...))` over the players whose value fails when such a player matches (count < 3, sum = 0). The
-function (migration crm/0008_rollups) groups the window's roll-up rows by player through the index (spec, day) and
-declares `ROWS 1000`, so the planner hashes its result once wherever the leaf sits in the tree (under any / not /
-COALESCE). Python: one query per leaf for the players asked, through the primary key (spec, player, day).
+SQL: a count or a sum reads the players' running totals (crm_rollupseries: one row per spec and player, the days
+with events and the running count and sum at each), the window's value being the total at its last day minus the
+total at the day before its first (two binary searches, `width_bucket`); a min or a max groups the window's daily
+rows by player. `p.id IN (SELECT pb_rollup_series_players(...))` (or `pb_rollup_players(...)` for min / max) when a
+player with nothing in the window does not match, `NOT (p.id IN (...))` over the players whose value fails when such
+a player matches (count < 3, sum = 0). The functions (migrations crm/0008_rollups, crm/0012_rollup_buckets) declare
+`ROWS 1000`, so the planner hashes their result once wherever the leaf sits in the tree (under any / not / COALESCE).
+A count of a tree that is only this leaf is `count_sql`: counted from the roll-ups alone. A query narrowed to a few
+players (a membership check) reads each one's row by primary key (`_correlated`).
+Python: one query per leaf for the players asked, over the daily rows through the primary key (spec, player, day):
+an evaluation independent of the running totals, which the property-based tests compare with SQL.
 """
 
 from __future__ import annotations
@@ -233,7 +239,8 @@ class BehaviourLeaf:
             params = [spec.pk, first, last, *more]
         if keep:
             return counted, params
-        return f"SELECT (SELECT count(*) FROM crm_player p WHERE p.label_id = %s) - ({counted})", [label_id, *params]
+        everyone = "SELECT count(*) FROM crm_player p WHERE p.label_id = %s"
+        return f"SELECT ({everyone}) - ({counted})", [label_id, *params]
 
     def load(self, nodes: list[dict], label_id: int, player_ids: list[int], now: dt.datetime) -> dict[int, dict]:
         from django.db import connection

@@ -44,7 +44,11 @@ def series(spec) -> dict[str, tuple]:
 
     rows = RollupSeries.objects.filter(spec=spec).values_list("player__user_ext_id", "days", "counts", "sums")
     return {
-        user: ([d.isoformat() for d in days], list(counts), None if sums is None else [format(s.normalize(), "f") for s in sums])
+        user: (
+            [d.isoformat() for d in days],
+            list(counts),
+            None if sums is None else [format(s.normalize(), "f") for s in sums],
+        )
         for user, days, counts, sums in rows
     }
 

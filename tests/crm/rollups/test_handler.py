@@ -71,13 +71,19 @@ def test_matching_events_add_up_per_player_and_day_in_one_statement(tenant_a):
         ("shared-player", "2026-01-11"): (1, "0", None, None),
         ("other", "2026-01-10"): (1, "0", None, None),
     }
-    upserts = [q["sql"].lstrip() for q in ctx.captured_queries if q["sql"].lstrip().startswith("INSERT INTO crm_rollup")]
+    upserts = [
+        q["sql"].lstrip() for q in ctx.captured_queries if q["sql"].lstrip().startswith("INSERT INTO crm_rollup")
+    ]
     # both specs, every player and day: one statement for the days, one for the players' running totals
     assert [sql.split()[2] for sql in upserts] == ["crm_rollup", "crm_rollupseries"]
-    assert series(sums) == series_of_daily_rows(sums) == {
-        "shared-player": (["2026-01-10", "2026-01-11"], [2, 3], ["12.5", "16.5"]),
-        "other": (["2026-01-10"], [1], ["1"]),
-    }
+    assert (
+        series(sums)
+        == series_of_daily_rows(sums)
+        == {
+            "shared-player": (["2026-01-10", "2026-01-11"], [2, 3], ["12.5", "16.5"]),
+            "other": (["2026-01-10"], [1], ["1"]),
+        }
+    )
     assert series(counts) == {
         "shared-player": (["2026-01-10", "2026-01-11"], [3, 4], None),
         "other": (["2026-01-10"], [1], None),
