@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 import structlog
 from django.db import connection, transaction
 
@@ -272,13 +273,28 @@ def _prepared(sql: str, params: list) -> list[tuple]:
     segment's compiled tree is the same at every call, so PostgreSQL parses it once per connection and, after a few
     calls, reuses its plan. Planning the tree costs far more than running it for a few players by primary key
     (docs/segments.md §8). Django's own cursors bind client-side and cannot prepare; this one shares their
-    connection and transaction."""
-    import psycopg
+    connection and transaction and goes through Django's cursor wrapper (errors, query logging). Off with the
+    setting `SEGMENTS_PREPARED_CHECKS = False` (a pooler that cannot keep prepared statements, e.g. PgBouncer
+    before 1.21 in transaction mode)."""
+    from django.conf import settings
 
+    if not getattr(settings, "SEGMENTS_PREPARED_CHECKS", True):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+    raw = _PreparingCursor(connection.connection)
+    wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with wrapped as cursor:
+        cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """A server-binding cursor that prepares what it executes (Django calls `execute(sql, params)`)."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):  # type: ignore[override]
+        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
 
 
 def segment_contains(*, segment: Segment, player_id: int, now: dt.datetime | None = None) -> bool:
