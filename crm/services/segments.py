@@ -283,7 +283,7 @@ def _prepared(sql: str, params: list) -> list[tuple]:
             cursor.execute(sql, params)
             return cursor.fetchall()
     connection.ensure_connection()
-    raw = _PreparingCursor(connection.connection)
+    raw: Any = _PreparingCursor(connection.connection)  # Django's wrappers take a DB-API cursor (stubs say otherwise)
     wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
     with wrapped as cursor:
         cursor.execute(sql, params)
@@ -293,7 +293,7 @@ def _prepared(sql: str, params: list) -> list[tuple]:
 class _PreparingCursor(psycopg.Cursor):
     """A server-binding cursor that prepares what it executes (Django calls `execute(sql, params)`)."""
 
-    def execute(self, query, params=None, *, prepare=None, binary=None):  # type: ignore[override]
+    def execute(self, query, params=None, *, prepare=None, binary=None):
         return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
 
 
