@@ -49,21 +49,39 @@ ON CONFLICT (spec_id, player_id, day) DO UPDATE SET
 # up to it plus the batch's total up to it (`width_bucket`: the number of days of a series on or before a day, by
 # binary search; index 0 reads NULL, i.e. 0). Running totals add up, so the merge is exact for days in any order
 # (a late event for an old day included), and the ON CONFLICT's row lock makes concurrent writers (the live handler
-# and a backfill) add up like the daily upsert's `count = r.count + EXCLUDED.count`.
+# and a backfill) add up like the daily upsert's `count = r.count + EXCLUDED.count`. The usual batches take a short
+# cut with the same result: one day after the row's last (append its total), or the row's last day again (add to it).
 _SERIES_UPSERT = """
 INSERT INTO crm_rollupseries AS t (spec_id, player_id, days, counts, sums)
 SELECT k.spec_id, k.player_id, k.days::date[], k.counts::bigint[], k.sums::numeric[]
   FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[])
        AS k(spec_id, player_id, days, counts, sums)
 ON CONFLICT (spec_id, player_id) DO UPDATE SET
-    days = (SELECT array_agg(u ORDER BY u) FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u)),
-    counts = (SELECT array_agg(coalesce(t.counts[width_bucket(u, t.days)], 0)
+    days = CASE
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] > t.days[cardinality(t.days)]
+            THEN t.days || EXCLUDED.days[1]
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] = t.days[cardinality(t.days)] THEN t.days
+        ELSE (SELECT array_agg(u ORDER BY u) FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u))
+    END,
+    counts = CASE
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] > t.days[cardinality(t.days)]
+            THEN t.counts || (t.counts[cardinality(t.counts)] + EXCLUDED.counts[1])
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] = t.days[cardinality(t.days)]
+            THEN t.counts[1:cardinality(t.counts) - 1] || (t.counts[cardinality(t.counts)] + EXCLUDED.counts[1])
+        ELSE (SELECT array_agg(coalesce(t.counts[width_bucket(u, t.days)], 0)
                                + coalesce(EXCLUDED.counts[width_bucket(u, EXCLUDED.days)], 0) ORDER BY u)
-                FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u)),
-    sums = CASE WHEN t.sums IS NULL AND EXCLUDED.sums IS NULL THEN NULL ELSE
-           (SELECT array_agg(coalesce(t.sums[width_bucket(u, t.days)], 0)
-                             + coalesce(EXCLUDED.sums[width_bucket(u, EXCLUDED.days)], 0) ORDER BY u)
-              FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u)) END
+                FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u))
+    END,
+    sums = CASE
+        WHEN t.sums IS NULL AND EXCLUDED.sums IS NULL THEN NULL
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] > t.days[cardinality(t.days)]
+            THEN t.sums || (t.sums[cardinality(t.sums)] + EXCLUDED.sums[1])
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] = t.days[cardinality(t.days)]
+            THEN t.sums[1:cardinality(t.sums) - 1] || (t.sums[cardinality(t.sums)] + EXCLUDED.sums[1])
+        ELSE (SELECT array_agg(coalesce(t.sums[width_bucket(u, t.days)], 0)
+                               + coalesce(EXCLUDED.sums[width_bucket(u, EXCLUDED.days)], 0) ORDER BY u)
+                FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u))
+    END
 """
 # The running totals rebuilt from the daily rows (a pure function of them): the migration's backfill of existing
 # roll-ups, and a repair. `{where}` narrows the daily rows (e.g. to some specs).
