@@ -216,6 +216,20 @@ class BehaviourLeaf:
             params = [spec.pk, first, last, measure, op, _number(lo), _number_or_none(hi), keep]
         return (f"({players})" if keep else f"(NOT {players})"), params
 
+    def join_sql(self, node: dict, label_id: int, now: dt.datetime, alias: str) -> tuple[str, list, str, list] | None:
+        """For a leaf that must hold for every player selected (directly under the root's `all`): an inner join of
+        the players' running totals and the condition on it, so PostgreSQL joins (hash, parallel) instead of hashing
+        the ids of the function. Only a count or a sum for which a player with nothing in the window does not match
+        (no row: not selected, as without the join); None otherwise."""
+        spec, measure, first, last = _resolve(node, label_id, now)
+        op, operand = node["op"], node["value"]
+        if measure not in RUNNING or _holds(op, operand, _empty_value(measure)):
+            return None
+        join = f"JOIN crm_rollupseries {alias} ON {alias}.spec_id = %s AND {alias}.player_id = p.id"
+        compare, more = _compare(op, operand)
+        where = f"({_running_value(RUNNING[measure], alias)} {compare})"
+        return join, [spec.pk], where, [last, first - ONE_DAY, *more]
+
     def count_sql(self, node: dict, label_id: int, now: dt.datetime) -> tuple[str, list]:
         """How many of the label's players match a tree made of this one leaf, read from the roll-ups alone (no scan
         of the players, no set of ids): a count or a sum counts the rows of running totals whose window value holds

@@ -32,6 +32,8 @@ class _Compiler:
         self.label_id = label_id
         self.now = now
         self.player_ids = player_ids  # a query narrowed to these players: leaves may read them by primary key
+        self.joined: dict[int, str] = {}  # id() of a leaf answered by a join of players_query -> its condition
+        self.joined_params: dict[int, list] = {}
         self.aliases: set[str] = set()
         self._settings: tuple | None = None
 
@@ -59,6 +61,8 @@ class _Compiler:
             return self.field(node["field"], node["op"], node.get("value"))
         kind = leaf_kind_of(node)
         assert kind is not None, node
+        if id(node) in self.joined:
+            return self.joined[id(node)], self.joined_params[id(node)]
         if self.player_ids is None:
             sql, params = LEAF_KINDS[kind].sql(node, self.label_id, self.now)
         else:
@@ -256,9 +260,10 @@ def players_query(
             sql, params = counter(single, label_id, now)
             return sql, list(params)
     compiler = _Compiler(label_id, now, ids)
+    leaf_joins, join_params = _leaf_joins(compiler, root(tree)) if ids is None else ("", [])
     where, where_params = compiler.node(root(tree))
-    joins = "".join(f"\n{JOINS[alias]}" for alias in ("a", "w", "b") if alias in compiler.aliases)
-    params: list = [label_id]
+    joins = leaf_joins + "".join(f"\n{JOINS[alias]}" for alias in ("a", "w", "b") if alias in compiler.aliases)
+    params: list = [*join_params, label_id]
     narrow = ""
     if ids is not None:
         narrow = " AND p.id = ANY(%s::bigint[])"
@@ -278,3 +283,25 @@ def _single_leaf(node: Any) -> dict | None:
     if isinstance(node, dict) and "not" not in node:
         return node
     return None
+
+
+def _leaf_joins(compiler: _Compiler, tree: Any) -> tuple[str, list]:
+    """Joins for the plug-in leaves that must hold for every player selected (the root, or directly under the root's
+    `all`) and whose kind offers `join_sql` (behaviour: an inner join of the players' running totals): PostgreSQL
+    joins them rather than hashing a set of ids. Each such leaf then compiles to its condition on the joined row."""
+    leaves = [tree] if "field" not in tree and leaf_kind_of(tree) else []
+    if "all" in tree:
+        leaves = [c for c in tree["all"] if isinstance(c, dict) and "field" not in c and leaf_kind_of(c)]
+    sql, params = "", []
+    for leaf in leaves:
+        kind = LEAF_KINDS[leaf_kind_of(leaf) or ""]
+        join_sql = getattr(kind, "join_sql", None)
+        found = join_sql(leaf, compiler.label_id, compiler.now, f"j{len(compiler.joined)}") if join_sql else None
+        if found is None:
+            continue
+        join, more, condition, condition_params = found
+        sql += f"\n{join}"
+        params += more
+        compiler.joined[id(leaf)] = condition
+        compiler.joined_params[id(leaf)] = list(condition_params)
+    return sql, params

@@ -133,6 +133,7 @@ trees = st.one_of(
     st.builds(lambda a: {"not": a}, leaf()),
     st.builds(lambda a, b: {"any": [a, b]}, leaf(), leaf()),
     st.builds(lambda a, b: {"all": [a, {"not": b}]}, leaf(), leaf()),
+    st.builds(lambda a, b: {"all": [a, b]}, leaf(), leaf()),  # leaves under the root's all: joined, not hashed
 )
 # Per player, a few days of deposits: (days ago, amounts of that day).
 histories = st.lists(
