@@ -10,8 +10,12 @@ its figures, and as its last line one JSON object:
                        Last deposit is within the last 30 days"; median of the timed runs
   state_sql_floor_ms   the same question hand-written (inner join, exact-case comparisons), timed interleaved with
                        the engine's query in the same run; median              (target: count <= 1.5 x floor, < 1 s)
-  membership_p95_ms    players_query(tree, player_ids=[one random player]) compiled and run: "is this player in the
-                       segment now", p95 over players, half of them members                           (target < 2 ms)
+  membership_p95_ms    segment_contains(segment=S, player_id=P) for a saved segment of that tree: "is this player
+                       in the segment now", p95 over players, half of them members                    (target < 2 ms)
+  membership_round_trip_p95_ms  a bare `SELECT 1` on the same connection after each check: the p95 of a round trip
+                       that does nothing, in the same run (what of the check is client, network and CPU wait)
+  membership_unprepared_p95_ms  the same check as it was done before, interleaved: the tree compiled and its
+                       statement planned at each call (players_query(tree, player_ids=[P]) through Django's cursor)
 
 `measure(*, players)` and `populate(*, players, label_id)` are what bench/segments.py calls, with Django set up on a
 migrated database. Every loop is bounded in count.
@@ -36,7 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 import orjson
 
-KEYS = ["state_count_ms", "state_sql_floor_ms", "membership_p95_ms"]
+KEYS = [
+    "state_count_ms",
+    "state_sql_floor_ms",
+    "membership_p95_ms",
+    "membership_round_trip_p95_ms",
+    "membership_unprepared_p95_ms",
+]
 QUESTION = {
     "all": [
         {"field": "user_country", "op": "eq", "value": "MT"},
@@ -200,32 +210,64 @@ def count_phase(label_id: int, runs: int) -> dict[str, float]:
     return result
 
 
+def membership_checks(segment, player_ids: list[int], unprepared: list[float] | None = None):
+    """`segment_contains` for each player, each call followed by a bare `SELECT 1` round trip on the same
+    connection (the machine's own floor, interleaved so both see the same load), and, given `unprepared`, the same
+    question as it was asked before (the tree compiled at each call, its statement planned at each call), timed into
+    that list. Returns (check ms, round-trip ms, members)."""
+    from crm.conditions import players_query
+    from crm.services.segments import segment_contains
+
+    checks, trips, members = [], [], 0
+    for player_id in player_ids:
+        started = time.perf_counter()
+        members += segment_contains(segment=segment, player_id=player_id)
+        checks.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        sql("SELECT 1")
+        trips.append((time.perf_counter() - started) * 1000)
+        if unprepared is not None:
+            started = time.perf_counter()
+            now = dt.datetime.now(dt.UTC)
+            sql(*players_query(segment.conditions, label_id=segment.label_id, now=now, player_ids=[player_id]))
+            unprepared.append((time.perf_counter() - started) * 1000)
+    return checks, trips, members
+
+
 def membership_phase(label_id: int, calls: int) -> dict[str, float]:
     from crm.conditions import players_query
+    from crm.models import Segment, SegmentKind, SegmentStatus
 
     now = dt.datetime.now(dt.UTC)
     low, high = sql("SELECT min(id), max(id) FROM crm_player WHERE label_id = %s", [label_id])[0]
     statement, params = players_query(QUESTION, label_id=label_id, now=now)
     member_ids = [row[0] for row in sql(statement, params)]
     rng = random.Random(11)
-    times, members = [], 0
-    for call in range(calls + 50):  # half of them members, half random players (mostly not)
-        player_id = rng.choice(member_ids) if member_ids and call % 2 else rng.randint(low, high)
-        started = time.perf_counter()
-        statement, params = players_query(QUESTION, label_id=label_id, now=now, player_ids=[player_id])
-        members += bool(sql(statement, params))
-        times.append((time.perf_counter() - started) * 1000)
-    times = times[50:]  # the first calls warm the connection and the index pages
-    trips = []
-    for _ in range(calls):  # the machine's own floor: a round trip that does nothing
-        started = time.perf_counter()
-        sql("SELECT 1")
-        trips.append((time.perf_counter() - started) * 1000)
-    log(f"a bare round trip (SELECT 1) meanwhile: p95 {p95(trips):.2f} ms, median {statistics.median(trips):.2f} ms")
-    plan = "\n    ".join(row[0] for row in sql(f"EXPLAIN {statement}", params))
-    log(f"membership: p95 {p95(times):.2f} ms, median {statistics.median(times):.2f} ms over {calls} players "
-        f"({members} members); plan:\n    {plan}")  # fmt: skip
-    return {"membership_p95_ms": p95(times)}
+    # half of them members, half random players (mostly not); the first 50 warm the connection and are not counted
+    asked = [
+        rng.choice(member_ids) if member_ids and call % 2 else rng.randint(low, high) for call in range(calls + 50)
+    ]
+    segment = Segment.objects.create(
+        label_id=label_id, name="Bench membership", kind=SegmentKind.CONDITIONS, conditions=QUESTION,
+        status=SegmentStatus.PAUSED,  # no tracked membership to keep: only live checks
+    )  # fmt: skip
+    membership_checks(segment, asked[:50], [])
+    before: list[float] = []
+    checks, trips, members = membership_checks(segment, asked[50:], before)
+    member_set = set(member_ids)
+    expected = sum(1 for pid in asked[50:] if pid in member_set)
+    assert members == expected, f"membership disagrees: {members} != {expected}"
+    plan = "\n    ".join(row[0] for row in sql(f"EXPLAIN {statement} AND p.id = ANY(%s::bigint[])", [*params, [low]]))
+    log(f"a bare round trip (SELECT 1) interleaved: p95 {p95(trips):.3f} ms, median {statistics.median(trips):.3f} ms")
+    log(f"membership (segment_contains): p95 {p95(checks):.3f} ms, median {statistics.median(checks):.3f} ms over "
+        f"{calls} players ({expected} members); p95 ratio to the round trip {p95(checks) / p95(trips):.2f}; "
+        f"compiled and planned at each call (as before) interleaved: p95 {p95(before):.3f} ms, median "
+        f"{statistics.median(before):.3f} ms; plan:\n    {plan}")  # fmt: skip
+    return {
+        "membership_p95_ms": p95(checks),
+        "membership_round_trip_p95_ms": p95(trips),
+        "membership_unprepared_p95_ms": p95(before),
+    }
 
 
 def measure(*, players: int, runs: int = 15, calls: int = 1000) -> dict[str, float]:

@@ -47,7 +47,7 @@ class SegmentLeaf:
         problem = _problem(node, label_id)
         return {path: [problem]} if problem else {}
 
-    def sql(self, node: dict, label_id: int, now: dt.datetime) -> tuple[str, list]:
+    def sql(self, node: dict, label_id: int, now: dt.datetime, player_ids: list[int] | None = None) -> tuple[str, list]:
         from crm.services.segments import _members_sql
 
         segment = Segment.objects.get(pk=_segment_id(node), label_id=label_id)
@@ -56,7 +56,7 @@ class SegmentLeaf:
                 "EXISTS (SELECT 1 FROM crm_segmentlistentry sl WHERE sl.segment_id = %s AND sl.player_id = p.id)",
                 [segment.pk],
             )
-        members, params = _members_sql(segment, now, None)
+        members, params = _members_sql(segment, now, player_ids)  # narrowed too when the outer query is
         return f"p.id IN ({members})", list(params)
 
     def load(self, nodes: Iterable[dict], label_id: int, player_ids: Iterable[int], now: dt.datetime) -> dict:

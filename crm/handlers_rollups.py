@@ -16,6 +16,7 @@ the same way.
 
 from __future__ import annotations
 
+import itertools
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,58 @@ ON CONFLICT (spec_id, player_id, day) DO UPDATE SET
     sum = r.sum + EXCLUDED.sum,
     min = LEAST(r.min, EXCLUDED.min),
     max = GREATEST(r.max, EXCLUDED.max)
+"""
+# The running totals (crm_rollupseries) of the (spec, player) pairs a batch touched: the batch's own days with its
+# running totals (a new row as is), else merged into the stored row: every day of either, each with the stored total
+# up to it plus the batch's total up to it (`width_bucket`: the number of days of a series on or before a day, by
+# binary search; index 0 reads NULL, i.e. 0). Running totals add up, so the merge is exact for days in any order
+# (a late event for an old day included), and the ON CONFLICT's row lock makes concurrent writers (the live handler
+# and a backfill) add up like the daily upsert's `count = r.count + EXCLUDED.count`. The usual batches take a short
+# cut with the same result: one day after the row's last (append its total), or the row's last day again (add to it).
+_SERIES_UPSERT = """
+INSERT INTO crm_rollupseries AS t (spec_id, player_id, days, counts, sums)
+SELECT k.spec_id, k.player_id, k.days::date[], k.counts::bigint[], k.sums::numeric[]
+  FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[])
+       AS k(spec_id, player_id, days, counts, sums)
+ON CONFLICT (spec_id, player_id) DO UPDATE SET
+    days = CASE
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] > t.days[cardinality(t.days)]
+            THEN t.days || EXCLUDED.days[1]
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] = t.days[cardinality(t.days)] THEN t.days
+        ELSE (SELECT array_agg(u ORDER BY u) FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u))
+    END,
+    counts = CASE
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] > t.days[cardinality(t.days)]
+            THEN t.counts || (t.counts[cardinality(t.counts)] + EXCLUDED.counts[1])
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] = t.days[cardinality(t.days)]
+            THEN t.counts[1:cardinality(t.counts) - 1] || (t.counts[cardinality(t.counts)] + EXCLUDED.counts[1])
+        ELSE (SELECT array_agg(coalesce(t.counts[width_bucket(u, t.days)], 0)
+                               + coalesce(EXCLUDED.counts[width_bucket(u, EXCLUDED.days)], 0) ORDER BY u)
+                FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u))
+    END,
+    sums = CASE
+        WHEN t.sums IS NULL AND EXCLUDED.sums IS NULL THEN NULL
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] > t.days[cardinality(t.days)]
+            THEN t.sums || (t.sums[cardinality(t.sums)] + EXCLUDED.sums[1])
+        WHEN cardinality(EXCLUDED.days) = 1 AND EXCLUDED.days[1] = t.days[cardinality(t.days)]
+            THEN t.sums[1:cardinality(t.sums) - 1] || (t.sums[cardinality(t.sums)] + EXCLUDED.sums[1])
+        ELSE (SELECT array_agg(coalesce(t.sums[width_bucket(u, t.days)], 0)
+                               + coalesce(EXCLUDED.sums[width_bucket(u, EXCLUDED.days)], 0) ORDER BY u)
+                FROM (SELECT unnest(t.days) UNION SELECT unnest(EXCLUDED.days)) AS d(u))
+    END
+"""
+# The running totals rebuilt from the daily rows (a pure function of them): the migration's backfill of existing
+# roll-ups, and a repair. `{where}` narrows the daily rows (e.g. to some specs).
+SERIES_REBUILD = """
+INSERT INTO crm_rollupseries (spec_id, player_id, days, counts, sums)
+SELECT r.spec_id, r.player_id, array_agg(r.day ORDER BY r.day), array_agg(r.c ORDER BY r.day),
+       CASE WHEN bool_and(r.counted) THEN NULL ELSE array_agg(r.s ORDER BY r.day) END
+  FROM (SELECT r.spec_id, r.player_id, r.day, s.field = '' AS counted,
+               sum(r.count) OVER w AS c, sum(r.sum) OVER w AS s
+          FROM crm_rollup r JOIN crm_rollupspec s ON s.id = r.spec_id
+         WHERE {where}
+        WINDOW w AS (PARTITION BY r.spec_id, r.player_id ORDER BY r.day)) r
+ GROUP BY r.spec_id, r.player_id
 """
 _SPECS = """
 SELECT id, label_id, event_type, "where", field, time_zone, base_currency FROM crm_rollupspec
@@ -100,7 +153,9 @@ class RollupCounter:
 
     def __init__(self, specs: Iterable[SpecRow]) -> None:
         self.by_label_type: dict[tuple[int, str], list[SpecRow]] = {}
+        self.fields: dict[int, str] = {}  # spec id -> its measured field ("" to only count: no running sums)
         for spec in specs:
+            self.fields[spec.id] = spec.field
             self.by_label_type.setdefault((spec.label_id, spec.event_type), []).append(spec)
         self.totals: dict[tuple[int, int, Any], _Totals] = {}
         self.events = 0  # events that counted for at least one spec
@@ -191,16 +246,35 @@ class RollupCounter:
             self._wallets.update({pk: currency or "" for pk, currency in rows})
 
     def save(self) -> int:
-        """Upsert the roll-ups touched, in one statement (in key order: one lock order for every writer). Returns
-        the rows written."""
+        """Upsert the roll-ups touched, in one statement (in key order: one lock order for every writer), then their
+        players' running totals, in another. Returns the daily rows written."""
         if not self.totals:
             return 0
         keys = sorted(self.totals)
         rows = [(*key, t.count, t.sum, t.min, t.max) for key in keys for t in (self.totals[key],)]
         with connection.cursor() as cursor:
             cursor.execute(_UPSERT, [list(column) for column in zip(*rows, strict=True)])
+            cursor.execute(_SERIES_UPSERT, self._series(keys))
         self.totals = {}
         return len(rows)
+
+    def _series(self, keys: list[tuple[int, int, Any]]) -> list[list]:
+        """The batch's running totals per (spec, player), as array literals (keys sorted: days ascend per pair)."""
+        spec_ids, player_ids, days, counts, sums = [], [], [], [], []
+        for (spec_id, player_id), group in itertools.groupby(keys, key=lambda k: (k[0], k[1])):
+            count, total, d, c, s = 0, Decimal(0), [], [], []
+            for key in group:
+                totals = self.totals[key]
+                count, total = count + totals.count, total + totals.sum
+                d.append(key[2].isoformat())
+                c.append(str(count))
+                s.append(str(total))
+            spec_ids.append(spec_id)
+            player_ids.append(player_id)
+            days.append("{" + ",".join(d) + "}")
+            counts.append("{" + ",".join(c) + "}")
+            sums.append("{" + ",".join(s) + "}" if self.fields.get(spec_id) else None)
+        return [spec_ids, player_ids, days, counts, sums]
 
 
 def specs_for(*, label_ids: Iterable[int], event_types: Iterable[str]) -> list[SpecRow]:

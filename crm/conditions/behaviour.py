@@ -11,11 +11,17 @@ Windows, in the spec's time zone (the label's): `{"last_days": N}` (1..365, toda
 (inclusive, at most 365 days back). A player with no matching event in the window has a count and a sum of 0 and no
 min or max (unset: only `ne` holds on it), in Python and in SQL alike.
 
-SQL: `p.id IN (SELECT player_id FROM pb_rollup_players(...))` when a player with nothing in the window does not match,
-`NOT (p.id IN (...))` over the players whose value fails when such a player matches (count < 3, sum = 0). The
-function (migration crm/0008_rollups) groups the window's roll-up rows by player through the index (spec, day) and
-declares `ROWS 1000`, so the planner hashes its result once wherever the leaf sits in the tree (under any / not /
-COALESCE). Python: one query per leaf for the players asked, through the primary key (spec, player, day).
+SQL: a count or a sum reads the players' running totals (crm_rollupseries: one row per spec and player, the days
+with events and the running count and sum at each), the window's value being the total at its last day minus the
+total at the day before its first (two binary searches, `width_bucket`); a min or a max groups the window's daily
+rows by player. `p.id IN (SELECT pb_rollup_series_players(...))` (or `pb_rollup_players(...)` for min / max) when a
+player with nothing in the window does not match, `NOT (p.id IN (...))` over the players whose value fails when such
+a player matches (count < 3, sum = 0). The functions (migrations crm/0008_rollups, crm/0012_rollup_buckets) declare
+`ROWS 1000`, so the planner hashes their result once wherever the leaf sits in the tree (under any / not / COALESCE).
+A count of a tree that is only this leaf is `count_sql`: counted from the roll-ups alone. A query narrowed to a few
+players (a membership check) reads each one's row by primary key (`_correlated`).
+Python: one query per leaf for the players asked, over the daily rows through the primary key (spec, player, day):
+an evaluation independent of the running totals, which the property-based tests compare with SQL.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ PREVIOUS = ("day", "week", "month")
 MAX_DAYS_BACK = 365
 _AGG = {"count": "sum(r.count)", "sum": "sum(r.sum)", "min": "min(r.min)", "max": "max(r.max)"}
 NARROW_PLAYERS = 1000  # up to this many players asked, one primary-key range each rather than the whole window
+RUNNING = {"count": "counts", "sum": "sums"}  # measures read from the running totals (crm_rollupseries)
+ONE_DAY = dt.timedelta(days=1)
 _CMP = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _OP_WORDS = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "between": "between"}
 
@@ -191,8 +199,8 @@ class BehaviourLeaf:
 
     def sql(self, node: dict, label_id: int, now: dt.datetime, player_ids: list[int] | None = None) -> tuple[str, list]:
         """The players matching, as a boolean over `p.id`. Given `player_ids` (a query narrowed to a few players,
-        e.g. one membership check), each player's window is read through the primary key instead of grouping the
-        whole window once."""
+        e.g. one membership check), each player's value is read through the primary key (one row of running totals
+        for a count or a sum, the window's daily rows for a min or a max) instead of reading the whole window."""
         spec, measure, first, last = _resolve(node, label_id, now)
         op, operand = node["op"], node["value"]
         if player_ids is not None and len(player_ids) <= NARROW_PLAYERS:
@@ -200,9 +208,53 @@ class BehaviourLeaf:
         lo, hi = operand if op == "between" else [operand, None]
         keep = not _holds(op, operand, _empty_value(measure))
         # keep: the players whose value holds (nobody else does); else: everyone but the players whose value fails.
-        players = "p.id IN (SELECT pb_rollup_players(%s, %s, %s, %s, %s, %s::numeric, %s::numeric, %s))"
-        params = [spec.pk, first, last, measure, op, _number(lo), None if hi is None else _number(hi), keep]
+        if measure in RUNNING:
+            players = "p.id IN (SELECT pb_rollup_series_players(%s, %s, %s, %s, %s, %s::numeric, %s::numeric, %s))"
+            params = [spec.pk, first - ONE_DAY, last, measure, op, _number(lo), _number_or_none(hi), keep]
+        else:
+            players = "p.id IN (SELECT pb_rollup_players(%s, %s, %s, %s, %s, %s::numeric, %s::numeric, %s))"
+            params = [spec.pk, first, last, measure, op, _number(lo), _number_or_none(hi), keep]
         return (f"({players})" if keep else f"(NOT {players})"), params
+
+    def join_sql(self, node: dict, label_id: int, now: dt.datetime, alias: str) -> tuple[str, list, str, list] | None:
+        """For a leaf that must hold for every player selected (directly under the root's `all`): an inner join of
+        the players' running totals and the condition on it, so PostgreSQL joins (hash, parallel) instead of hashing
+        the ids of the function. Only a count or a sum for which a player with nothing in the window does not match
+        (no row: not selected, as without the join); None otherwise."""
+        spec, measure, first, last = _resolve(node, label_id, now)
+        op, operand = node["op"], node["value"]
+        if measure not in RUNNING or _holds(op, operand, _empty_value(measure)):
+            return None
+        join = f"JOIN crm_rollupseries {alias} ON {alias}.spec_id = %s AND {alias}.player_id = p.id"
+        compare, more = _compare(op, operand)
+        where = f"({_running_value(RUNNING[measure], alias)} {compare})"
+        return join, [spec.pk], where, [last, first - ONE_DAY, *more]
+
+    def count_sql(self, node: dict, label_id: int, now: dt.datetime) -> tuple[str, list]:
+        """How many of the label's players match a tree made of this one leaf, read from the roll-ups alone (no scan
+        of the players, no set of ids): a count or a sum counts the rows of running totals whose window value holds
+        (one row per player, two binary searches each); a min or a max groups the window's daily rows by player.
+        When a player with nothing in the window matches (count < 3), the label's players minus those that fail."""
+        spec, measure, first, last = _resolve(node, label_id, now)
+        op, operand = node["op"], node["value"]
+        keep = not _holds(op, operand, _empty_value(measure))
+        compare, more = _compare(op, operand)
+        test = "IS TRUE" if keep else "IS NOT TRUE"
+        if measure in RUNNING:
+            value = _running_value(RUNNING[measure])
+            counted = f"SELECT count(*) FROM crm_rollupseries t WHERE t.spec_id = %s AND ({value} {compare}) {test}"  # noqa: S608 - constants
+            params: list[Any] = [spec.pk, last, first - ONE_DAY, *more]
+        else:
+            counted = (
+                f"SELECT count(*) FROM (SELECT r.player_id FROM crm_rollup r"  # noqa: S608 - _AGG holds constants
+                f" WHERE r.spec_id = %s AND r.day BETWEEN %s AND %s GROUP BY r.player_id"
+                f" HAVING ({_AGG[measure]} {compare}) {test}) g"
+            )
+            params = [spec.pk, first, last, *more]
+        if keep:
+            return counted, params
+        everyone = "SELECT count(*) FROM crm_player p WHERE p.label_id = %s"
+        return f"SELECT ({everyone}) - ({counted})", [label_id, *params]
 
     def load(self, nodes: list[dict], label_id: int, player_ids: list[int], now: dt.datetime) -> dict[int, dict]:
         from django.db import connection
@@ -252,21 +304,45 @@ class BehaviourLeaf:
         return f"{what[0].upper()}{what[1:]} {span} {shown}"
 
 
-def _correlated(spec_id: int, measure: str, first, last, op: str, operand: Any) -> tuple[str, list]:
-    """The player's value read through the primary key (spec, player, day), compared; unset as in `_holds`."""
-    value = (
-        f"(SELECT {_AGG[measure]} FROM crm_rollup r"  # noqa: S608 - _AGG holds constants
-        " WHERE r.spec_id = %s AND r.player_id = p.id AND r.day BETWEEN %s AND %s)"
-    )
-    if measure in ("count", "sum"):
-        value = f"COALESCE({value}, 0)"
-    params: list[Any] = [spec_id, first, last]
+def _compare(op: str, operand: Any) -> tuple[str, list]:
+    """`op operand` as SQL to put after a value."""
     if op == "between":
-        compare, more = f"{value} BETWEEN %s AND %s", [_number(operand[0]), _number(operand[1])]
+        return "BETWEEN %s AND %s", [_number(operand[0]), _number(operand[1])]
+    return f"{_CMP[op]} %s", [_number(operand)]
+
+
+def _running_value(column: str, row: str = "t") -> str:
+    """A window's count or sum from a row of running totals: the total at its last day (first %s) minus the total
+    at the day before its first (second %s). `width_bucket(day, days)` is how many of the row's days are on or
+    before `day` (binary search); index 0 reads NULL: nothing before."""
+    return (
+        f"(coalesce({row}.{column}[width_bucket(%s::date, {row}.days)], 0)"
+        f" - coalesce({row}.{column}[width_bucket(%s::date, {row}.days)], 0))"
+    )
+
+
+def _correlated(spec_id: int, measure: str, first, last, op: str, operand: Any) -> tuple[str, list]:
+    """The player's value read through the primary key, compared; unset as in `_holds`: a count or a sum from the
+    player's row of running totals (spec, player), a min or a max from the window's daily rows (spec, player, day)."""
+    if measure in RUNNING:
+        value = (
+            f"COALESCE((SELECT {_running_value(RUNNING[measure], 's')} FROM crm_rollupseries s"  # noqa: S608 - constants
+            " WHERE s.spec_id = %s AND s.player_id = p.id), 0)"
+        )
+        params: list[Any] = [last, first - ONE_DAY, spec_id]
     else:
-        compare, more = f"{value} {_CMP[op]} %s", [_number(operand)]
+        value = (
+            f"(SELECT {_AGG[measure]} FROM crm_rollup r"  # noqa: S608 - _AGG holds constants
+            " WHERE r.spec_id = %s AND r.player_id = p.id AND r.day BETWEEN %s AND %s)"
+        )
+        params = [spec_id, first, last]
+    compare, more = _compare(op, operand)
     unset = "TRUE" if op == "ne" and measure in ("min", "max") else "FALSE"  # unset: only ne holds
-    return f"COALESCE({compare}, {unset})", params + more
+    return f"COALESCE({value} {compare}, {unset})", params + more
+
+
+def _number_or_none(value: Any) -> Decimal | None:
+    return None if value is None else _number(value)
 
 
 def _is_number(value: Any) -> bool:

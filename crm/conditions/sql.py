@@ -28,9 +28,12 @@ Sql = tuple[str, list]
 
 
 class _Compiler:
-    def __init__(self, label_id: int, now: dt.datetime):
+    def __init__(self, label_id: int, now: dt.datetime, player_ids: list[int] | None = None):
         self.label_id = label_id
         self.now = now
+        self.player_ids = player_ids  # a query narrowed to these players: leaves may read them by primary key
+        self.joined: dict[int, str] = {}  # id() of a leaf answered by a join of players_query -> its condition
+        self.joined_params: dict[int, list] = {}
         self.aliases: set[str] = set()
         self._settings: tuple | None = None
 
@@ -58,7 +61,12 @@ class _Compiler:
             return self.field(node["field"], node["op"], node.get("value"))
         kind = leaf_kind_of(node)
         assert kind is not None, node
-        sql, params = LEAF_KINDS[kind].sql(node, self.label_id, self.now)
+        if id(node) in self.joined:
+            return self.joined[id(node)], self.joined_params[id(node)]
+        if self.player_ids is None:
+            sql, params = LEAF_KINDS[kind].sql(node, self.label_id, self.now)
+        else:
+            sql, params = LEAF_KINDS[kind].sql(node, self.label_id, self.now, player_ids=self.player_ids)
         return f"COALESCE(({sql}), FALSE)", list(params)
 
     def field(self, key: str, op: str, value: Any) -> Sql:
@@ -240,15 +248,60 @@ def players_query(
     count: bool = False,
 ) -> tuple[str, list]:
     """One SELECT of the ids of the label's players matching the (valid) tree (`count`: their number), with only
-    the joins the tree needs; `player_ids` narrows it to those players (a primary-key lookup)."""
-    compiler = _Compiler(label_id, now)
+    the joins the tree needs; `player_ids` narrows it to those players (a primary-key lookup, passed to the leaves
+    too, so a behaviour leaf reads those players' rows only). A count of a tree that is one leaf whose kind has
+    `count_sql` (behaviour) is asked of the leaf: it counts from its own rows, with no scan of the players."""
+    ids = None if player_ids is None else [int(i) for i in player_ids]
+    if count and ids is None:
+        single = _single_leaf(root(tree))
+        kind = leaf_kind_of(single) if single is not None and "field" not in single else None
+        counter = getattr(LEAF_KINDS[kind], "count_sql", None) if kind else None
+        if counter is not None:
+            sql, params = counter(single, label_id, now)
+            return sql, list(params)
+    compiler = _Compiler(label_id, now, ids)
+    leaf_joins, join_params = _leaf_joins(compiler, root(tree)) if ids is None else ("", [])
     where, where_params = compiler.node(root(tree))
-    joins = "".join(f"\n{JOINS[alias]}" for alias in ("a", "w", "b") if alias in compiler.aliases)
-    params: list = [label_id]
+    joins = leaf_joins + "".join(f"\n{JOINS[alias]}" for alias in ("a", "w", "b") if alias in compiler.aliases)
+    params: list = [*join_params, label_id]
     narrow = ""
-    if player_ids is not None:
+    if ids is not None:
         narrow = " AND p.id = ANY(%s::bigint[])"
-        params.append([int(i) for i in player_ids])
+        params.append(ids)
     select = "count(*)" if count else "p.id"
     sql = f"SELECT {select} FROM crm_player p{joins}\nWHERE p.label_id = %s{narrow} AND {where}"  # noqa: S608 - compiled: values are parameters
     return sql, params + where_params
+
+
+def _single_leaf(node: Any) -> dict | None:
+    """The leaf a tree amounts to ({"all": [leaf]}, {"any": [{"all": [leaf]}]}...), or None."""
+    while isinstance(node, dict) and ("all" in node or "any" in node):
+        children = node.get("all", node.get("any"))
+        if not isinstance(children, list) or len(children) != 1:
+            return None
+        node = children[0]
+    if isinstance(node, dict) and "not" not in node:
+        return node
+    return None
+
+
+def _leaf_joins(compiler: _Compiler, tree: Any) -> tuple[str, list]:
+    """Joins for the plug-in leaves that must hold for every player selected (the root, or directly under the root's
+    `all`) and whose kind offers `join_sql` (behaviour: an inner join of the players' running totals): PostgreSQL
+    joins them rather than hashing a set of ids. Each such leaf then compiles to its condition on the joined row."""
+    leaves = [tree] if "field" not in tree and leaf_kind_of(tree) else []
+    if "all" in tree:
+        leaves = [c for c in tree["all"] if isinstance(c, dict) and "field" not in c and leaf_kind_of(c)]
+    sql, params = "", []
+    for leaf in leaves:
+        kind = LEAF_KINDS[leaf_kind_of(leaf) or ""]
+        join_sql = getattr(kind, "join_sql", None)
+        found = join_sql(leaf, compiler.label_id, compiler.now, f"j{len(compiler.joined)}") if join_sql else None
+        if found is None:
+            continue
+        join, more, condition, condition_params = found
+        sql += f"\n{join}"
+        params += more
+        compiler.joined[id(leaf)] = condition
+        compiler.joined_params[id(leaf)] = list(condition_params)
+    return sql, params

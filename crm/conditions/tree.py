@@ -56,8 +56,9 @@ class LeafKind(Protocol):
     def validate(self, node: dict, label_id: int, path: str) -> dict[str, list[str]] | None:
         """Errors by path (empty or None: valid). May also raise TreeError."""
 
-    def sql(self, node: dict, label_id: int, now: dt.datetime) -> tuple[str, list]:
-        """A boolean SQL expression over `p.id` (crm_player)."""
+    def sql(self, node: dict, label_id: int, now: dt.datetime, player_ids: list[int] | None = None) -> tuple[str, list]:
+        """A boolean SQL expression over `p.id` (crm_player). `player_ids`: the query is narrowed to these players
+        (passed only when it is), so the leaf may read theirs alone."""
 
     def load(self, nodes: list[dict], label_id: int, player_ids: list[int], now: dt.datetime) -> dict[int, dict]:
         """What `matches` needs, per player id, for these nodes (all of this kind in a tree)."""

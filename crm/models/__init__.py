@@ -21,7 +21,7 @@ from crm.models.financial import (
 )
 from crm.models.pipeline import PARTITIONS, PipelineCursor, PipelineFailure, PipelineStat, PipelineTick
 from crm.models.players import AccountStatus, Gender, Player
-from crm.models.rollups import Rollup, RollupSpec, RollupStatus
+from crm.models.rollups import Rollup, RollupSeries, RollupSpec, RollupStatus
 from crm.models.rules import (
     Accumulator,
     BacktestRun,
@@ -82,6 +82,7 @@ __all__ = [
     "Player",
     "PlayerAggregate",
     "Rollup",
+    "RollupSeries",
     "RollupSpec",
     "RollupStatus",
     "Rule",

@@ -6,6 +6,7 @@ so no segment query ever scans raw events. docs/rollups.md explains the choices.
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -106,3 +107,32 @@ class Rollup(models.Model):
 
     def __str__(self) -> str:
         return f"spec {self.spec_id} player {self.player_id} {self.day}: {self.count}"
+
+
+class RollupSeries(models.Model):
+    """One player's running totals of one spec: the days with a roll-up row (ascending) and, for each, the count and
+    the sum of the spec's events from the first day up to and including that day. A window's count or sum is then
+    two binary searches in one row (`width_bucket`): total up to its last day minus total up to the day before its
+    first, whatever the window's length. Kept beside the daily rows by the same statement batch (the `crm` group's
+    handler and the backfill, crm.handlers_rollups), and a pure function of them (`rollup_series_rebuild`).
+    docs/rollups.md §6.
+    """
+
+    pk = models.CompositePrimaryKey("spec_id", "player_id")
+    spec = models.ForeignKey(RollupSpec, on_delete=models.CASCADE, related_name="+", db_index=False)
+    player = models.ForeignKey("crm.Player", on_delete=models.CASCADE, related_name="+", db_index=False)
+    days = ArrayField(models.DateField(), help_text="The days with a roll-up row, ascending (the spec's time zone).")
+    counts = ArrayField(models.BigIntegerField(), help_text="Running count: events from the first day to each day.")
+    sums = ArrayField(
+        models.DecimalField(max_digits=38, decimal_places=8),
+        null=True,
+        blank=True,
+        help_text="Running sum of the field to each day; empty for a spec that only counts.",
+    )
+
+    class Meta:
+        verbose_name = "roll-up series"
+        verbose_name_plural = "roll-up series"
+
+    def __str__(self) -> str:
+        return f"spec {self.spec_id} player {self.player_id}: {len(self.days)} days"

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from backoffice.models import Label
 from crm.conditions.events_sql import event_conditions_sql
-from crm.handlers_rollups import MONEY_BY_TYPE, RollupCounter, SpecRow
+from crm.handlers_rollups import MONEY_BY_TYPE, SERIES_REBUILD, RollupCounter, SpecRow
 from crm.models import RollupSpec, RollupStatus
 from crm.models.pipeline import PARTITIONS
 from crm.pipeline import EventRow, cursors_ensure
@@ -222,3 +222,19 @@ def rollup_backfills_stalled(*, idle_seconds: float = 120) -> list[int]:
     building = RollupSpec.objects.filter(status=RollupStatus.BUILDING, created_at__lt=since)
     stalled = building.filter(backfill_seen_at__isnull=True) | building.filter(backfill_seen_at__lt=since)
     return sorted(stalled.values_list("pk", flat=True))
+
+
+def rollup_series_rebuild(*, spec_ids: list[int]) -> int:
+    """Rebuild the running totals (crm_rollupseries) of these specs from their daily roll-ups, of which they are a
+    pure function (a repair; the migration that added them ran the same statement over every spec). Holds every
+    `crm` cursor row (no page of the group runs meanwhile) and the specs' rows (no backfill page either), so nothing
+    is added between the delete and the insert. Returns the series written."""
+    ids = sorted({int(i) for i in spec_ids})
+    with transaction.atomic():
+        cursors_ensure(["crm"])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT part FROM pipeline_cursor WHERE group_name = 'crm' ORDER BY part FOR UPDATE")
+            cursor.execute("SELECT id FROM crm_rollupspec WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids])
+            cursor.execute("DELETE FROM crm_rollupseries WHERE spec_id = ANY(%s)", [ids])
+            cursor.execute(SERIES_REBUILD.format(where="r.spec_id = ANY(%s)"), [ids])
+            return cursor.rowcount

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 import structlog
 from django.db import connection, transaction
 
@@ -226,13 +227,19 @@ COMPILE_TTL = 1.0
 _COMPILED: dict[tuple[int, Any], tuple[float, str, list]] = {}
 
 
+# The statement is compiled narrowed to a stand-in list of ids (so every leaf, nested segments' included, reads the
+# asked players by primary key: one row of running totals for a behaviour count) and the stand-in is replaced by the
+# players asked at each call.
+_IDS = [-(2**62)]  # no player has this id
+
+
 def _compiled_members(segment: Segment) -> tuple[str, list]:
     key = (segment.pk, segment.updated_at)
     clock = time.monotonic()
     hit = _COMPILED.get(key)
     if hit is not None and hit[0] > clock:
         return hit[1], hit[2]
-    sql, params = _members_sql(segment, _now(), None)
+    sql, params = _members_sql(segment, _now(), list(_IDS))
     if len(_COMPILED) > 1000:  # segments edited often: forget them all rather than grow
         _COMPILED.clear()
     _COMPILED[key] = (clock + COMPILE_TTL, sql, params)
@@ -244,9 +251,7 @@ def _live_members_sql(segment: Segment, ids: list[int]) -> tuple[str, list]:
     if segment.kind != SegmentKind.CONDITIONS:
         return _members_sql(segment, _now(), ids)
     members, members_params = _compiled_members(segment)
-    # A plain subquery: the planner pulls it up, so the ids narrow the players' primary-key lookup as before.
-    sql = f"SELECT m.id FROM ({members}) AS m WHERE m.id = ANY(%s::bigint[])"  # noqa: S608 - compiled tree
-    return sql, [*members_params, ids]
+    return members, [ids if param == _IDS else param for param in members_params]
 
 
 def segment_member_ids(*, segment: Segment, player_ids: Iterable[int], now: dt.datetime | None = None) -> set[int]:
@@ -254,10 +259,42 @@ def segment_member_ids(*, segment: Segment, player_ids: Iterable[int], now: dt.d
     ids = sorted({int(pid) for pid in player_ids})
     if not ids:
         return set()
-    sql, params = _live_members_sql(segment, ids) if now is None else _members_sql(segment, now, ids)
-    with connection.cursor() as cursor:
+    if now is not None:
+        sql, params = _members_sql(segment, now, ids)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {row[0] for row in cursor.fetchall()}
+    sql, params = _live_members_sql(segment, ids)
+    return {row[0] for row in _prepared(sql, params)}
+
+
+def _prepared(sql: str, params: list) -> list[tuple]:
+    """Run a live check as a prepared statement of this connection (server-side parameters): the statement text of a
+    segment's compiled tree is the same at every call, so PostgreSQL parses it once per connection and, after a few
+    calls, reuses its plan. Planning the tree costs far more than running it for a few players by primary key
+    (docs/segments.md §8). Django's own cursors bind client-side and cannot prepare; this one shares their
+    connection and transaction and goes through Django's cursor wrapper (errors, query logging). Off with the
+    setting `SEGMENTS_PREPARED_CHECKS = False` (a pooler that cannot keep prepared statements, e.g. PgBouncer
+    before 1.21 in transaction mode)."""
+    from django.conf import settings
+
+    if not getattr(settings, "SEGMENTS_PREPARED_CHECKS", True):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    connection.ensure_connection()
+    raw: Any = _PreparingCursor(connection.connection)  # Django's wrappers take a DB-API cursor (stubs say otherwise)
+    wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with wrapped as cursor:
         cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
+        return cursor.fetchall()
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """A server-binding cursor that prepares what it executes (Django calls `execute(sql, params)`)."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
 
 
 def segment_contains(*, segment: Segment, player_id: int, now: dt.datetime | None = None) -> bool:

@@ -36,3 +36,34 @@ def rollups(spec) -> dict[tuple[str, str], tuple]:
 
     rows = Rollup.objects.filter(spec=spec).values_list("player__user_ext_id", "day", "count", "sum", "min", "max")
     return {(user, day.isoformat()): (count, text(s), text(lo), text(hi)) for user, day, count, s, lo, hi in rows}
+
+
+def series(spec) -> dict[str, tuple]:
+    """user_ext_id -> (days, running counts, running sums or None) as stored in crm_rollupseries."""
+    from crm.models import RollupSeries
+
+    rows = RollupSeries.objects.filter(spec=spec).values_list("player__user_ext_id", "days", "counts", "sums")
+    return {
+        user: (
+            [d.isoformat() for d in days],
+            list(counts),
+            None if sums is None else [format(s.normalize(), "f") for s in sums],
+        )
+        for user, days, counts, sums in rows
+    }
+
+
+def series_of_daily_rows(spec) -> dict[str, tuple]:
+    """What `series(spec)` must be: the running totals of the spec's daily rows, computed here in Python."""
+    out: dict[str, tuple] = {}
+    rows = Rollup.objects.filter(spec=spec).order_by("player_id", "day")
+    for row in rows.values_list("player__user_ext_id", "day", "count", "sum"):
+        user, day, count, total = row
+        days, counts, sums = out.setdefault(user, ([], [], []))
+        days.append(day.isoformat())
+        counts.append((counts[-1] if counts else 0) + count)
+        sums.append((sums[-1] if sums else 0) + total)
+    return {
+        user: (days, counts, [format(s.normalize(), "f") for s in sums] if spec.field else None)
+        for user, (days, counts, sums) in out.items()
+    }

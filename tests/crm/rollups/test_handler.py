@@ -4,17 +4,20 @@ money in the base currency), and that each event adds once, in one statement per
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backoffice.models import ExchangeRate
 from crm.models import Player, RollupStatus
 from crm.pipeline import events_apply
-from crm.services.rollups import rollup_backfill_run, rollup_spec_ensure
-from tests.crm.rollups.helpers import T0, deposit, ev, ingest, rollups
+from crm.services.rollups import rollup_backfill_run, rollup_series_rebuild, rollup_spec_ensure
+from tests.crm.rollups.helpers import T0, deposit, ev, ingest, rollups, series, series_of_daily_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -68,8 +71,57 @@ def test_matching_events_add_up_per_player_and_day_in_one_statement(tenant_a):
         ("shared-player", "2026-01-11"): (1, "0", None, None),
         ("other", "2026-01-10"): (1, "0", None, None),
     }
-    upserts = [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().startswith("INSERT INTO crm_rollup")]
-    assert len(upserts) == 1  # both specs, every player and day: one statement
+    upserts = [
+        q["sql"].lstrip() for q in ctx.captured_queries if q["sql"].lstrip().startswith("INSERT INTO crm_rollup")
+    ]
+    # both specs, every player and day: one statement for the days, one for the players' running totals
+    assert [sql.split()[2] for sql in upserts] == ["crm_rollup", "crm_rollupseries"]
+    assert (
+        series(sums)
+        == series_of_daily_rows(sums)
+        == {
+            "shared-player": (["2026-01-10", "2026-01-11"], [2, 3], ["12.5", "16.5"]),
+            "other": (["2026-01-10"], [1], ["1"]),
+        }
+    )
+    assert series(counts) == {
+        "shared-player": (["2026-01-10", "2026-01-11"], [3, 4], None),
+        "other": (["2026-01-10"], [1], None),
+    }
+
+
+# Deposits on random days (before, between and after each other, in any order; often the same few days, so a batch
+# adds to a row's last day or appends the next one: the short cuts) in several batches: the running totals merged
+# batch by batch equal those of the daily rows, and those rollup_series_rebuild (the migration's backfill) writes.
+batches = st.lists(
+    st.lists(st.tuples(st.one_of(st.integers(0, 400), st.sampled_from([0, 1, 2])), st.sampled_from([0, 1, 2.5, 10]),
+                       st.sampled_from(["a", "b"])),
+             min_size=1, max_size=5),
+    min_size=1, max_size=4,
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=batches)
+def test_running_totals_merged_batch_by_batch_equal_those_of_the_daily_rows(tenant_a, batches):
+    with transaction.atomic():
+        sums = rollup_spec_ensure(label_id=tenant_a.label.pk, behaviour=CARD_SUM | {"where": []})
+        counts = rollup_spec_ensure(label_id=tenant_a.label.pk, behaviour=COUNT)
+        for batch in batches:
+            events_apply(ingest(tenant_a, [
+                deposit(uuid.uuid4().hex, amount, at=T0 - dt.timedelta(days=ago), user=user)
+                for ago, amount, user in batch
+            ]))  # fmt: skip
+        merged = {spec.pk: (series(spec), series_of_daily_rows(spec)) for spec in (sums, counts)}
+        rollup_series_rebuild(spec_ids=[sums.pk, counts.pk])
+        rebuilt = {spec.pk: series(spec) for spec in (sums, counts)}
+        transaction.set_rollback(True)
+
+    for spec in (sums, counts):
+        assert merged[spec.pk][0] == merged[spec.pk][1] == rebuilt[spec.pk]
+    assert sum(len(days) for days, _, _ in rebuilt[counts.pk].values()) == len(
+        {(user, ago) for batch in batches for ago, _, user in batch}
+    )
 
 
 def test_days_are_the_spec_time_zone_days(tenant_a):
