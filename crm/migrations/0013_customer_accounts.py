@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('backoffice', '0004_label_bonus_cap'),
-        ('crm', '0011_bonuses'),
+        ('crm', '0012_rollup_buckets'),
     ]
 
     operations = [
