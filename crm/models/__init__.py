@@ -37,8 +37,21 @@ from crm.models.segments import (
     SegmentMember,
     SegmentStatus,
 )
+from crm.models.tickets import (
+    CLOSED_STATUSES,
+    CreatorType,
+    Escalation,
+    Ticket,
+    TicketAgent,
+    TicketComment,
+    TicketContact,
+    TicketHistory,
+    TicketHistoryAction,
+    TicketSlaPolicy,
+)
 
 __all__ = [
+    "CLOSED_STATUSES",
     "PARTITIONS",
     "AccountStatus",
     "Accumulator",
@@ -48,10 +61,12 @@ __all__ = [
     "BonusStatus",
     "BonusTemplate",
     "BonusType",
+    "CreatorType",
     "CustomerAccount",
     "CustomerAccountStatus",
     "DeliveryState",
     "EffectStatus",
+    "Escalation",
     "Event",
     "EventSource",
     "EventType",
@@ -83,5 +98,12 @@ __all__ = [
     "SegmentMember",
     "SegmentStatus",
     "TemplateSource",
+    "Ticket",
+    "TicketAgent",
+    "TicketComment",
+    "TicketContact",
+    "TicketHistory",
+    "TicketHistoryAction",
+    "TicketSlaPolicy",
     "WebhookDelivery",
 ]
