@@ -43,8 +43,6 @@ def text(data: dict, key: str, errors: Errors, *, max_len: int, required: bool =
     value = data[key]
     if value is None and nullable and not required:
         return ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)  # the reference's own samples send ids as numbers now and then ("visibleId": 532)
     if not isinstance(value, str):
         errors[key] = ["Must be a string."]
         return MISSING

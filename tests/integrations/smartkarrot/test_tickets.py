@@ -204,7 +204,8 @@ def test_create_ticket_answers_the_reference_object(sk_client, tenant_a):
     assert response.status_code == 201
     data = response.json()
     assert UUID_RE.match(data["ticketId"])
-    assert TIME_RE.match(data["createTime"]) and TIME_RE.match(data["updateTime"])
+    assert TIME_RE.match(data["createTime"])
+    assert TIME_RE.match(data["updateTime"])
     expected = {k: body[k] for k in body if k not in ("appId", "dueDate", "unknownKey")}
     assert {k: data[k] for k in expected} == expected
     assert (data["appId"], data["dueDate"], data["version"], data["allValues"]) == (APP, "2021-01-12T00:00:00Z", 1, 1)
@@ -283,9 +284,11 @@ def test_update_ticket_in_every_form(sk_client, form):
         {"key1": "value1"},
         2,
     )
-    assert data["visibleId"] == "" and data["ticketName"] == "Payment subdue"
+    assert data["visibleId"] == ""
+    assert data["ticketName"] == "Payment subdue"
     row = Ticket.objects.get(ticket_id=ticket["ticketId"])
-    assert row.is_closed and row.closed_at is not None
+    assert row.is_closed
+    assert row.closed_at is not None
     assert row.history.last().changes["status"] == ["Open", "closed"]
 
 
