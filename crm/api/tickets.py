@@ -61,6 +61,17 @@ def _require(actor: Actor, label_id: int) -> None:
         raise PermissionDenied("Your role may not change tickets.")
 
 
+def _has_nul(value) -> bool:
+    """PostgreSQL text and JSONB cannot hold NUL characters."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 # --- serializers -----------------------------------------------------------------------------------------------------
 class AgentRefSerializer(serializers.Serializer):
     agent_id = serializers.UUIDField(read_only=True, help_text="The agent's id.")
@@ -131,7 +142,7 @@ class TicketWriteSerializer(StrictSerializer):
 
     def validate(self, attrs):
         for name, value in list(attrs.items()):
-            if isinstance(value, str) and "\x00" in value or name == "custom_fields" and "\x00" in str(value):
+            if _has_nul(value):
                 raise serializers.ValidationError({name: ["Must not contain NUL characters."]})
         if ("ext_brand_id" in attrs) != ("user_ext_id" in attrs):
             raise serializers.ValidationError({"user_ext_id": ["Send ext_brand_id and user_ext_id together."]})
