@@ -71,7 +71,7 @@ def _person_rows(model, label_id: int, rows: Iterable[dict], fields: tuple[str, 
     email, the last one given winning, sorted by digest so concurrent batches lock in the same order."""
     by_digest: dict[str, dict] = {}
     for row in rows:
-        digest = lookup_digest(normalize_email(row["email"]))
+        digest = lookup_digest(normalize_email(row["email"])) or ""  # the email is validated: never empty
         by_digest[digest] = {**row, "email": row["email"].strip(), "email_digest": digest}
     groups: dict[frozenset, list] = {}
     for digest in sorted(by_digest):
@@ -262,7 +262,7 @@ def ticket_delete(*, label_id: int, ticket_id: uuid.UUID | str, who: Who) -> Non
         _history(ticket, TicketHistoryAction.DELETED, {}, who)
 
 
-def _history(ticket: Ticket, action: str, changes: dict, who: Who, **extra: Any) -> None:
+def _history(ticket: Ticket, action: str, changes: dict, who: Who) -> None:
     TicketHistory.objects.create(
         label_id=ticket.label_id,
         ticket=ticket,

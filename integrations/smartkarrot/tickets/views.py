@@ -21,6 +21,7 @@ from crm.models import Ticket, TicketAgent, TicketComment, TicketContact
 from crm.selectors import player_get
 from crm.services import tickets as services
 from integrations.smartkarrot.envelope import SCHEMA_TAG, EnvelopeSerializer, SmartKarrotView, invalid, success
+from integrations.smartkarrot.schema import SmartKarrotAutoSchema
 from integrations.smartkarrot.tickets import representation as out
 from integrations.smartkarrot.tickets import validation as v
 
@@ -35,8 +36,17 @@ ERRORS = {
 }
 
 
-def _schema(summary: str, description: str, *, status: int = 200, params: list | None = None, body: bool = True):
+def _schema(
+    summary: str,
+    description: str,
+    *,
+    status: int = 200,
+    params: list | None = None,
+    body: bool = True,
+    operation_id: str | None = None,
+):
     return extend_schema(
+        operation_id=operation_id,
         tags=[SCHEMA_TAG],
         summary=summary,
         description=description,
@@ -52,6 +62,8 @@ def _q(name: str, description: str) -> OpenApiParameter:
 
 class TicketsFamilyView(SmartKarrotView):
     """The family's helpers: the body as an object, query parameters checked like body fields."""
+
+    schema = SmartKarrotAutoSchema()
 
     def who(self) -> services.Who:
         return services.Who(name=f"api key {self.request.auth.name}")
@@ -321,21 +333,53 @@ class TicketsView(TicketsFamilyView):
         return clean
 
 
+REF = OpenApiParameter(
+    "ref",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="GET: the app id (the reference's `GET /tickets{appId}`); PUT and DELETE: the ticket's id.",
+)
+
+
 class TicketItemView(TicketsView):
     """/v4/tickets/{x}: the reference's `GET /tickets{appId}` (x is the app id) and `DELETE /tickets{id}` (x is the
     ticket id); PUT updates ticket x."""
 
+    @_schema(
+        "Fetch tickets of an app",
+        "The reference's `GET /tickets{appId}`: the app's tickets, oldest first: `count`, `tickets`, "
+        "`nextPageToken`. The query filters of GET /v4/tickets apply.",
+        operation_id="sk_tickets_of_app",
+        params=[REF, *TicketsView.list_params[1:]],
+        body=False,
+    )
     def get(self, request, *args, ref: str = "", **kwargs):
         return super().get(request, app_id=ref)
 
+    @_schema(
+        "Update a ticket by id",
+        "As PUT /v4/tickets, the ticket named by the path.",
+        operation_id="sk_ticket_update_by_id",
+        params=[REF],
+    )
     def put(self, request, *args, ref: str = "", **kwargs):
         return super().put(request, ticket_ref=_ticket_ref(ref))
 
-    patch = put
+    @_schema("Update a ticket by id (PATCH)", "As PUT.", operation_id="sk_ticket_patch_by_id", params=[REF])
+    def patch(self, request, *args, ref: str = "", **kwargs):
+        return super().put(request, ticket_ref=_ticket_ref(ref))
 
+    @_schema(
+        "Delete a ticket by id",
+        "The reference's `DELETE /tickets{id}`.",
+        operation_id="sk_ticket_delete_by_id",
+        params=[REF],
+        body=False,
+    )
     def delete(self, request, *args, ref: str = "", **kwargs):
         return super().delete(request, ticket_ref=_ticket_ref(ref))
 
+    @extend_schema(exclude=True)
     def post(self, request, *args, **kwargs):
         return super().http_method_not_allowed(request)
 
@@ -406,6 +450,10 @@ class CommentsView(TicketsFamilyView):
 
 
 class CommentItemView(CommentsView):
+    """/v4/tickets/comments/{id}: PUT edits that comment (a form some clients use; not in the schema)."""
+
+    schema = None
+
     def put(self, request, *args, ref: str = "", **kwargs):
         return super().put(request, comment_ref=ref)
 
@@ -416,3 +464,9 @@ class CommentItemView(CommentsView):
 
     def post(self, request, *args, **kwargs):
         return super().http_method_not_allowed(request)
+
+
+def hidden(view: type) -> type:
+    """The same endpoint at another path form of the reference: answered, documented in docs/tickets.md, left out of
+    the OpenAPI schema (one operation per endpoint there)."""
+    return type(f"{view.__name__}Alias", (view,), {"schema": None})

@@ -97,12 +97,14 @@ def test_wrong_values_are_refused_in_the_envelope(sk_client, method, path):
     for obj in BAD_OBJECTS:
         response = _call(sk_client, method, path, "application/json", json.dumps(obj))
         body = _assert_envelope(response)
-        if path.endswith("contacts") and obj.get("contacts") and isinstance(obj["contacts"], list):
-            if len(obj["contacts"]) <= 1000 and isinstance(obj.get("appId"), str) and len(obj["appId"]) < 128:
-                assert body["Saved Contact count"] == 0
-                assert body["Unsaved Contact count"] == len(obj["contacts"])
-                assert all(row["reasons"] for row in body["unsavedContacts"])
-                continue
+        contacts = obj.get("contacts")
+        app_ok = isinstance(obj.get("appId"), str) and len(obj["appId"]) < 128
+        if path.endswith("contacts") and isinstance(contacts, list) and 0 < len(contacts) <= 1000 and app_ok:
+            # A well-formed batch of bad rows: each row refused with its reasons, none saved.
+            assert body["Saved Contact count"] == 0
+            assert body["Unsaved Contact count"] == len(contacts)
+            assert all(row["reasons"] for row in body["unsavedContacts"])
+            continue
         assert response.status_code in (400, 404), (obj, body)
     _nothing_written()
     assert not TicketContact.objects.exists()
