@@ -23,10 +23,10 @@ from crm.services import tickets as services
 from integrations.smartkarrot.envelope import SCHEMA_TAG, EnvelopeSerializer, SmartKarrotView, invalid, success
 from integrations.smartkarrot.schema import SmartKarrotAutoSchema
 from integrations.smartkarrot.tickets import representation as out
+from integrations.smartkarrot.tickets import schema as docs
 from integrations.smartkarrot.tickets import validation as v
 
 MAX_PAGE = 1000
-ENVELOPE = OpenApiResponse(EnvelopeSerializer, description="The envelope: SUCCESS with the fields named above.")
 ERRORS = {
     400: OpenApiResponse(EnvelopeSerializer, description="INVALID_INPUT: `errors` names each invalid field."),
     401: OpenApiResponse(EnvelopeSerializer, description="ERROR: no or bad key."),
@@ -44,6 +44,7 @@ def _schema(
     params: list | None = None,
     body: bool = True,
     operation_id: str | None = None,
+    response=EnvelopeSerializer,
 ):
     return extend_schema(
         operation_id=operation_id,
@@ -52,7 +53,7 @@ def _schema(
         description=description,
         request=OpenApiTypes.OBJECT if body else None,
         parameters=params or [],
-        responses={status: ENVELOPE, **ERRORS},
+        responses={status: OpenApiResponse(response, description="SUCCESS."), **ERRORS},
     )
 
 
@@ -130,6 +131,7 @@ class ContactsView(TicketsFamilyView):
             _q("nextPageToken", "The previous answer's nextPageToken."),
         ],
         body=False,
+        response=docs.ContactPageSerializer,
     )
     def get(self, request, *args, **kwargs):
         params = self.query("appId", "emailId", "salesforceId", "limit", "nextPageToken")
@@ -147,6 +149,7 @@ class ContactsView(TicketsFamilyView):
         "Create or update contacts",
         "Upserts up to 1,000 contacts by email. Answers `Saved Contact count`, `Unsaved Contact count` and "
         "`unsavedContacts` (each as sent, with `reasons`: field -> messages), plus `savedContacts`.",
+        response=docs.ContactsSavedSerializer,
     )
     def post(self, request, *args, **kwargs):
         app_id, rows, errors = v.batch(self.body(), "contacts")
@@ -186,6 +189,7 @@ class AgentsView(TicketsFamilyView):
         "Agents of your label (a Pitboss addition): `count`, `agents`, `nextPageToken`, paged like contacts.",
         params=[_q("appId", "Your app id."), _q("limit", "1 to 1,000."), _q("nextPageToken", "Next page.")],
         body=False,
+        response=docs.AgentPageSerializer,
     )
     def get(self, request, *args, **kwargs):
         params = self.query("appId", "limit", "nextPageToken")
@@ -199,6 +203,7 @@ class AgentsView(TicketsFamilyView):
         "Save agents",
         'Upserts up to 1,000 agents by email. Answers `" Saved Agents count: "`, `" Unsaved Agents count: "` (the '
         "reference's keys, spaces included) and `unsavedAgents` (with `reasons`), plus `savedAgents`.",
+        response=docs.AgentsSavedSerializer,
     )
     def post(self, request, *args, **kwargs):
         app_id, rows, errors = v.batch(self.body(), "agents")
@@ -258,6 +263,7 @@ class TicketsView(TicketsFamilyView):
         "Tickets of the app, oldest first: `count`, `tickets`, `nextPageToken` (null on the last page).",
         params=list_params,
         body=False,
+        response=docs.TicketPageSerializer,
     )
     def get(self, request, *args, app_id: str | None = None, **kwargs):
         params = self.query("appId", "status", "assignedTo", "accountId", "limit", "nextPageToken")
@@ -280,6 +286,7 @@ class TicketsView(TicketsFamilyView):
         "Creates a ticket: 201 with the ticket object itself, as the reference answers (ticketId, version 1, "
         "createTime…; its `status` is the ticket's status, so this answer carries no envelope status).",
         status=201,
+        response=docs.TicketOutSerializer,
     )
     def post(self, request, *args, **kwargs):
         clean, errors = v.ticket(self.body(), creating=True)
@@ -293,6 +300,7 @@ class TicketsView(TicketsFamilyView):
         "Update a ticket",
         "Changes the given fields of ticket `id` (or `ticketId`, or the path's id). Send the `version` you read "
         "to get 409 ERROR (code version_conflict) if someone changed it since. Answers the ticket.",
+        response=docs.TicketOutSerializer,
     )
     def put(self, request, *args, ticket_ref: str | None = None, **kwargs):
         data = self.body()
@@ -352,6 +360,7 @@ class TicketItemView(TicketsView):
         operation_id="sk_tickets_of_app",
         params=[REF, *TicketsView.list_params[1:]],
         body=False,
+        response=docs.TicketPageSerializer,
     )
     def get(self, request, *args, ref: str = "", **kwargs):
         return super().get(request, app_id=ref)
@@ -361,11 +370,18 @@ class TicketItemView(TicketsView):
         "As PUT /v4/tickets, the ticket named by the path.",
         operation_id="sk_ticket_update_by_id",
         params=[REF],
+        response=docs.TicketOutSerializer,
     )
     def put(self, request, *args, ref: str = "", **kwargs):
         return super().put(request, ticket_ref=_ticket_ref(ref))
 
-    @_schema("Update a ticket by id (PATCH)", "As PUT.", operation_id="sk_ticket_patch_by_id", params=[REF])
+    @_schema(
+        "Update a ticket by id (PATCH)",
+        "As PUT.",
+        operation_id="sk_ticket_patch_by_id",
+        params=[REF],
+        response=docs.TicketOutSerializer,
+    )
     def patch(self, request, *args, ref: str = "", **kwargs):
         return super().put(request, ticket_ref=_ticket_ref(ref))
 
@@ -401,6 +417,7 @@ class CommentsView(TicketsFamilyView):
         "The ticket's comments, oldest first: `count`, `comments`.",
         params=[_q("appId", "Your app id (optional here)."), _q("ticketId", "The ticket's id (required).")],
         body=False,
+        response=docs.CommentListSerializer,
     )
     def get(self, request, *args, **kwargs):
         params = self.query("appId", "ticketId")
@@ -418,6 +435,7 @@ class CommentsView(TicketsFamilyView):
         "Create a ticket comment",
         "Adds a comment (`ticketId`, `description`, optional `createdBy`, `createdByType`): 201 with the comment.",
         status=201,
+        response=docs.CommentEnvelopeSerializer,
     )
     def post(self, request, *args, **kwargs):
         clean, errors = v.comment(self.body(), creating=True)
@@ -429,6 +447,7 @@ class CommentsView(TicketsFamilyView):
     @_schema(
         "Edit a ticket comment",
         "Changes comment `id`'s `description`; send `version` to get 409 if it was edited since. Answers the comment.",
+        response=docs.CommentEnvelopeSerializer,
     )
     def put(self, request, *args, comment_ref: str | None = None, **kwargs):
         data = self.body()
