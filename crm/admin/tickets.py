@@ -195,7 +195,8 @@ class TicketAdmin(LabelScopedAdmin):
     search_fields = ("=visible_id", "ticket_name")
     search_help_text = "Exact visible id, or words of the name"
     list_before_template = "admin/crm/ticket/queues.html"
-    change_form_after_template = "admin/crm/ticket/thread.html"
+    change_form_before_template = "admin/crm/ticket/banner.html"  # the overdue banner, above the form
+    change_form_outer_after_template = "admin/crm/ticket/thread.html"  # outside the form: the thread has its own
     show_facets = admin.ShowFacets.NEVER
     raw_id_fields = ("player",)
     actions = ["escalate", "deescalate", "assign_to_me"]
