@@ -68,4 +68,9 @@ def _bad_request(request, errors: dict[str, list[str]]) -> HttpResponse:
     if request.path_info.startswith("/api/"):
         body = error_body("malformed_request", f"Invalid value for: {', '.join(sorted(errors))}.", errors)
         return JsonResponse(body, status=400)
+    from integrations.smartkarrot import envelope as sk  # the compatible family answers in its own envelope
+
+    if request.path_info.startswith(sk.PATH_PREFIXES):
+        body = sk.envelope(sk.Status.INVALID_INPUT, f"Invalid value for: {', '.join(sorted(errors))}.", errors)
+        return JsonResponse(body, status=400)
     return defaults.bad_request(request, ValueError("malformed request"))

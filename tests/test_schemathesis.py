@@ -90,6 +90,20 @@ def _activity(label, staff) -> None:
     rule_make(label, name="Weekly draft", kind="scheduled", schedule="0 9 * * 1", status="draft")
 
 
+def _tickets(label) -> list[str]:
+    """Tickets with a comment each, an agent and a contact, on the app id the compatible reads are given."""
+    from crm.services.tickets import Who, agents_upsert, comment_create, contacts_upsert, ticket_create
+
+    agents_upsert(label_id=label.pk, rows=[{"email": "agent@example.com", "first_name": "Sam", "app_id": "app"}])
+    contacts_upsert(label_id=label.pk, rows=[{"email": "anne@example.com", "first_name": "Anne", "app_id": "app"}])
+    ids = []
+    for n in range(30):
+        ticket = ticket_create(label_id=label.pk, data={"app_id": "app", "ticket_name": f"T{n}"}, who=Who("schema"))
+        comment_create(label_id=label.pk, ticket_id=ticket.ticket_id, description="Hi", who=Who("schema"))
+        ids.append(str(ticket.ticket_id))
+    return ids
+
+
 @pytest.fixture
 def world(transactional_db, monkeypatch) -> World:
     label, _ = _label(SPEC)
@@ -100,6 +114,7 @@ def world(transactional_db, monkeypatch) -> World:
     financial_demo(label)
     while pipeline_drain():  # every group applies the events, then the facts their handlers emitted
         pass
+    tickets = _tickets(label)
     _key, raw = api_key_create(label=label, name="schemathesis")
     return World(
         raw_key=raw,
@@ -116,6 +131,7 @@ def world(transactional_db, monkeypatch) -> World:
             "segment_id": list(Segment.objects.filter(label=label).values_list("id", flat=True)),
             "rule_id": list(Rule.objects.filter(label=label).values_list("id", flat=True)),
             "order_pk": list(Order.objects.filter(label=label).values_list("id", flat=True)),
+            "ticket_id": tickets,  # 30: DELETE removes some, the thread and history reads still find others
         },
     )
 
@@ -124,6 +140,9 @@ def _cases(operation, mode: GenerationMode, world: World):
     """Cases of one operation; three in four address the label's real players and objects (random ids find nobody)."""
     generated = operation.as_strategy(mode)
     names = set(re.findall(r"{(\w+)}", operation.path))
+    if not names and operation.path.endswith("/tickets/comments/") and mode is GenerationMode.POSITIVE:
+        real = st.tuples(generated, st.sampled_from(world.ids["item_id"])).map(lambda pair: _real_values(*pair, world))
+        return st.one_of(real, real, real, generated)
     if not names:
         return generated
     players = st.sampled_from(world.players).map(lambda p: {"ext_brand_id": p[0], "user_ext_id": p[1]})
@@ -144,6 +163,8 @@ def _real_values(case, item_id: int, world: World):
         case.body["template_id"] = world.ids["template_id"][0]
     if case.query and "label_key" in case.query:
         case.query["label_key"] = world.label_key
+    if case.operation.path.endswith("/tickets/comments/") and case.method == "GET":  # a real ticket's thread
+        case.query = {**(case.query or {}), "ticketId": world.ids["ticket_id"][item_id % len(world.ids["ticket_id"])]}
     return case
 
 

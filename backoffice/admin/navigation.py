@@ -124,3 +124,19 @@ def api_keys(request) -> bool:
 
 def superuser(request) -> bool:
     return request.user.is_active and request.user.is_staff and request.user.is_superuser
+
+
+def tickets(request) -> bool:
+    return _can_view(request, "crm.Ticket")
+
+
+def ticket_agents(request) -> bool:
+    return _can_view(request, "crm.TicketAgent")
+
+
+def ticket_contacts(request) -> bool:
+    return _can_view(request, "crm.TicketContact")
+
+
+def ticket_sla_policies(request) -> bool:
+    return _can_view(request, "crm.TicketSlaPolicy")

@@ -87,6 +87,15 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Support",
+                "items": [
+                    _item("Tickets", "support_agent", "admin:crm_ticket_changelist", "tickets"),
+                    _item("Agents", "badge", "admin:crm_ticketagent_changelist", "ticket_agents"),
+                    _item("Contacts", "contacts", "admin:crm_ticketcontact_changelist", "ticket_contacts"),
+                    _item("SLA policies", "timer", "admin:crm_ticketslapolicy_changelist", "ticket_sla_policies"),
+                ],
+            },
+            {
                 "title": "Gamification",
                 "items": [
                     _item("Wallet ledger", "toll", "admin:gamification_walletentry_changelist", "wallet_entries"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm.api import bonuses, events, financial, rules, segments, views
+from crm.api import bonuses, events, financial, rules, segments, tickets, views
 
 urlpatterns = [
     path("bonuses", bonuses.BonusListCreateView.as_view(), name="bonus-list"),
@@ -22,4 +22,8 @@ urlpatterns = [
         segments.SegmentMembershipView.as_view(),
         name="segment-membership",
     ),
+    path("tickets", tickets.TicketListView.as_view(), name="ticket-list"),
+    path("tickets/<uuid:ticket_id>", tickets.TicketDetailView.as_view(), name="ticket-detail"),
+    path("tickets/<uuid:ticket_id>/comments", tickets.TicketCommentsView.as_view(), name="ticket-comments"),
+    path("tickets/<uuid:ticket_id>/history", tickets.TicketHistoryView.as_view(), name="ticket-history"),
 ]

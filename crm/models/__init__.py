@@ -46,8 +46,21 @@ from crm.models.segments import (
     SegmentMember,
     SegmentStatus,
 )
+from crm.models.tickets import (
+    CLOSED_STATUSES,
+    CreatorType,
+    Escalation,
+    Ticket,
+    TicketAgent,
+    TicketComment,
+    TicketContact,
+    TicketHistory,
+    TicketHistoryAction,
+    TicketSlaPolicy,
+)
 
 __all__ = [
+    "CLOSED_STATUSES",
     "PARTITIONS",
     "AccountFinancialConfig",
     "AccountStatus",
@@ -59,11 +72,13 @@ __all__ = [
     "BonusStatus",
     "BonusTemplate",
     "BonusType",
+    "CreatorType",
     "CustomerAccount",
     "CustomerAccountStatus",
     "CustomerFinancials",
     "DeliveryState",
     "EffectStatus",
+    "Escalation",
     "Event",
     "EventSource",
     "EventType",
@@ -100,5 +115,12 @@ __all__ = [
     "SegmentMember",
     "SegmentStatus",
     "TemplateSource",
+    "Ticket",
+    "TicketAgent",
+    "TicketComment",
+    "TicketContact",
+    "TicketHistory",
+    "TicketHistoryAction",
+    "TicketSlaPolicy",
     "WebhookDelivery",
 ]

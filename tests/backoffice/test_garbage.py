@@ -19,6 +19,7 @@ from backoffice.models import ExchangeRate
 from crm.models import Player
 from crm.services.bonuses import bonus_give
 from crm.services.segments import segment_save
+from crm.services.tickets import Who, ticket_create
 from gamification.models import (
     Badge,
     BadgeAward,
@@ -72,6 +73,7 @@ def ids(tenant_a):
         ).pk,
         "rule_id": rule_make(label).pk,
         "segment_id": segment_save(label=label, name="S").pk,
+        "ticket_id": ticket_create(label_id=label.pk, data={"app_id": "a"}, who=Who("garbage")).ticket_id,
         "label_key": label.label_key,
     }
 

@@ -28,6 +28,7 @@ from crm.services.ingest import MAX_BATCH, events_ingest
 from crm.services.players import player_apply
 from crm.services.rules import rule_save, rule_transition
 from crm.services.segments import segment_save
+from crm.tickets_demo import tickets_demo
 from crm.validators import clean_profile
 from gamification.demo import gamification_demo
 from integrations.bonus_api.services import bonus_connection_sandbox_ensure
@@ -329,6 +330,7 @@ class Command(BaseCommand):
             sandbox = _sandbox(labels[DEMO], base_url.rstrip("/"))
             samples = _crm_samples(labels[DEMO])
             financial_demo(labels[DEMO])
+            samples.update(tickets_demo(labels[DEMO], users["demo_support"]))
         self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification, samples)
         self._report_sandbox(base_url.rstrip("/"), labels[DEMO], sandbox)
 
