@@ -37,6 +37,17 @@ from crm.models.segments import (
     SegmentMember,
     SegmentStatus,
 )
+from crm.models.usage import (
+    UsageApp,
+    UsageDevice,
+    UsageGuestEvent,
+    UsagePlatform,
+    UsageRequest,
+    UsageSession,
+    UsageUser,
+    UsageUserKind,
+    UsageUserStatus,
+)
 
 __all__ = [
     "PARTITIONS",
@@ -83,5 +94,14 @@ __all__ = [
     "SegmentMember",
     "SegmentStatus",
     "TemplateSource",
+    "UsageApp",
+    "UsageDevice",
+    "UsageGuestEvent",
+    "UsagePlatform",
+    "UsageRequest",
+    "UsageSession",
+    "UsageUser",
+    "UsageUserKind",
+    "UsageUserStatus",
     "WebhookDelivery",
 ]
