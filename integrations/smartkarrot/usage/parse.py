@@ -49,7 +49,7 @@ class _Fields:
 
     def get(self, name: str, parse: Callable[[Any], Any], *, required: bool = False, default: Any = None) -> Any:
         value = self.data.get(name)
-        if value is None:
+        if value is None or (value == "" and not required):  # a blank optional text is an absent one
             if required:
                 self.fail(name, "This field is required.")
             return default
@@ -283,6 +283,8 @@ def _typed_list(f: _Fields, key: str, name_key: str, *, limit: int, max_text: in
     found, seen = [], set()
     for position, item in enumerate(items):
         item_fields = _Fields(item, f"{f.prefix + '.' if f.prefix else ''}{key}[{position}]", f.errors)
+        if not isinstance(item, dict):
+            continue
         typed = _typed(item_fields, name_key, max_text)
         if typed is not None and typed.name in seen:
             item_fields.fail(name_key, f"{shown(typed.name)} appears twice.")
@@ -323,6 +325,8 @@ def events(data: Any, now: dt.datetime) -> EventsIn:
     else:
         for position, item in enumerate(raw):
             e = _Fields(item, f"events[{position}]", f.errors)
+            if not isinstance(item, dict):
+                continue
             name = e.get("name", text(), required=True)
             when = e.get("loggedAtTime", logged_at(now), required=True)
             params = _typed_list(e, "parameters", "attributeName", limit=MAX_USAGE_PARAMETERS,
