@@ -1,4 +1,5 @@
-"""Usage analytics: the apps, users, devices and sessions SmartKarrot-compatible clients report (docs/usage-analytics.md).
+"""Usage analytics: the apps, users, devices and sessions SmartKarrot-compatible clients report
+(docs/usage-analytics.md).
 
 The events themselves go to the one event log (crm.Event, types usage_event, app_session_start, app_session_end,
 page_load_event); these tables hold what is not an event: who the app's users are and which player each one is, their
@@ -153,9 +154,7 @@ class UsageGuestEvent(models.Model):
 
     class Meta:
         ordering = ["occurred_at", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["user", "type", "event_id"], name="usage_guest_event_unique_id")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "type", "event_id"], name="usage_guest_event_unique_id")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"

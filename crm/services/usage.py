@@ -44,7 +44,9 @@ from crm.services.players import control_group_draw
 log = structlog.get_logger(__name__)
 
 SESSION_START, SESSION_END = "app_session_start", "app_session_end"
-CUSTOM_PREFIX = "usage_"  # a user attribute "Subscribed To Email" is the player's custom property usage_subscribed_to_email
+CUSTOM_PREFIX = (
+    "usage_"  # a user attribute "Subscribed To Email" is the player's custom property usage_subscribed_to_email
+)
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 
 
@@ -220,7 +222,7 @@ class LogResult:
     held: int = 0  # a guest's events, kept until it logs in
 
 
-class EventsRefused(Exception):  # noqa: N818 - carries the field errors
+class EventsRefused(Exception):
     def __init__(self, errors: dict[str, list[str]]):
         self.errors = errors
         super().__init__(errors)
@@ -250,7 +252,9 @@ def _ingest(label_id: int, items: list[dict]):
     result = events_ingest(label=label, items=items, source=EventSource.USAGE)
     refused = {i.index: i.errors for i in result.items if i.status == INVALID}
     if refused:
-        raise EventsRefused({f"events[{k}]": [f"{f}: {m}" for f, ms in v.items() for m in ms] for k, v in refused.items()})
+        raise EventsRefused(
+            {f"events[{k}]": [f"{f}: {m}" for f, ms in v.items() for m in ms] for k, v in refused.items()}
+        )
     return result
 
 

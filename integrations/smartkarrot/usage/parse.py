@@ -27,7 +27,7 @@ DATA_TYPES = {"string": "String", "number": "Number", "date": "Date", "boolean":
 FUTURE_SKEW = dt.timedelta(minutes=5)
 
 
-class Invalid(Exception):  # noqa: N818 - it carries the field errors of an INVALID_INPUT answer
+class Invalid(Exception):
     def __init__(self, errors: dict[str, list[str]]):
         self.errors = errors
         super().__init__(errors)
@@ -393,7 +393,9 @@ def _string_map(value: Any) -> dict[str, str]:
 
 def device_attributes(data: Any) -> DeviceAttributesIn:
     f = _Fields(data)
-    parsed = DeviceAttributesIn(_caller(f, account_required=False), f.get("deviceAttributes", _string_map, required=True))
+    parsed = DeviceAttributesIn(
+        _caller(f, account_required=False), f.get("deviceAttributes", _string_map, required=True)
+    )
     _done(f)
     return parsed
 

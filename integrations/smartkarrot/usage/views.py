@@ -1,7 +1,8 @@
 """The SmartKarrot-compatible usage analytics endpoints (reference/smartkarrot-api.txt, Option B: REST API).
 
 Each view parses its body with plain functions (parse.py), then calls the usage services inside
-`usage_request_once`, so a call with an `idempotencyId` already answered gets that answer again (docs/usage-analytics.md).
+`usage_request_once`, so a call with an `idempotencyId` already answered gets that answer again
+(docs/usage-analytics.md).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from typing import Any
 
 import orjson
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -30,7 +30,7 @@ from integrations.smartkarrot.envelope import (
     envelope,
     invalid,
 )
-from integrations.smartkarrot.usage import parse
+from integrations.smartkarrot.usage import parse, schema
 from integrations.smartkarrot.usage.translate import usage_events
 
 MAX_LOGO_BYTES = 3 * 1024 * 1024
@@ -51,6 +51,7 @@ class UsageView(SmartKarrotView):
     """One usage endpoint: parse, then do the work once per idempotencyId."""
 
     parser_classes = [OrjsonParser]
+    schema = schema.EnvelopeAutoSchema()
     endpoint = ""
 
     def work(self, parsed: Any) -> dict[str, Any]:
@@ -89,15 +90,15 @@ class UsageView(SmartKarrotView):
         )  # fmt: skip
 
 
-def _schema(summary: str, description: str, example: dict[str, Any]):
-    body = inline_serializer(f"Usage{summary.replace(' ', '')}Request", {"appId": serializers.CharField()})
+def _schema(
+    summary: str, description: str, example: dict[str, Any], request: type, response: type = EnvelopeSerializer
+):
     return extend_schema(
         tags=[SCHEMA_TAG],
         summary=summary,
         description=description + " See docs/usage-analytics.md.",
-        request=body,
-        responses={200: EnvelopeSerializer, 400: EnvelopeSerializer, 401: EnvelopeSerializer,
-                   409: EnvelopeSerializer},  # fmt: skip
+        request=request,
+        responses={200: response},
         examples=[OpenApiExample("Sample request", value=example, request_only=True)],
     )
 
@@ -116,9 +117,18 @@ class CustomerView(UsageView):
         )  # fmt: skip
         return {}
 
-    @_schema("Create or update customer account", "Creates the customer account or updates it, by accountId.",
-             {"appId": "4ed062f1-fc38-4f32-a714-b63dc5399626", "accountId": "de8327c8-ece7-427a-ba8f-e4c7809ea716",
-              "name": "SmartKarrot", "productIds": ["91ed7505-f106-4e03-b88b-63b76693f391"], "status": "Active"})
+    @_schema(
+        "Create or update customer account",
+        "Creates the customer account or updates it, by accountId.",
+        {
+            "appId": "4ed062f1-fc38-4f32-a714-b63dc5399626",
+            "accountId": "de8327c8-ece7-427a-ba8f-e4c7809ea716",
+            "name": "SmartKarrot",
+            "productIds": ["91ed7505-f106-4e03-b88b-63b76693f391"],
+            "status": "Active",
+        },
+        schema.UsageCustomerSerializer,
+    )
     def post(self, request: Request) -> Response:  # fmt: skip
         return super().post(request)
 
@@ -160,11 +170,21 @@ class UserView(UsageView):
         )
         return {}
 
-    @_schema("Create or update user", "Creates the app's user or updates it: AUTH users are players of the app's "
-             "brand; GUEST users' events are held until an AUTH user names them as lastLoggedInUserId.",
-             {"appId": "4ed062f1-fc38-4f32-a714-b63dc5399626", "customerAccountId": "de8327c8-ece7-427a-ba8f",
-              "userId": "8f2dfb97-fe4b-49b3-a5d5-a671335cde00", "status": "Active", "platform": "iOS",
-              "loginMechanism": UsageUserKind.AUTHENTICATED, "idempotencyId": "0b6f1c1e-7a4e-4c1b-9d55-2f1d7c3a9e10"})
+    @_schema(
+        "Create or update user",
+        "Creates the app's user or updates it: AUTH users are players of the app's "
+        "brand; GUEST users' events are held until an AUTH user names them as lastLoggedInUserId.",
+        {
+            "appId": "4ed062f1-fc38-4f32-a714-b63dc5399626",
+            "customerAccountId": "de8327c8-ece7-427a-ba8f",
+            "userId": "8f2dfb97-fe4b-49b3-a5d5-a671335cde00",
+            "status": "Active",
+            "platform": "iOS",
+            "loginMechanism": UsageUserKind.AUTHENTICATED,
+            "idempotencyId": "0b6f1c1e-7a4e-4c1b-9d55-2f1d7c3a9e10",
+        },
+        schema.UsageUserSerializer,
+    )
     def post(self, request: Request) -> Response:  # fmt: skip
         return super().post(request)
 
@@ -181,13 +201,27 @@ class EventView(UsageView):
         result = usage_services.usage_events_log(user=user, events=events)
         return {"accepted": result.accepted, "duplicate": result.duplicate, "held": result.held}
 
-    @_schema("Log custom events", "Logs events (app_session_start, app_session_end, page_load_event or any name) "
-             "into Pitboss's event log. The answer counts the events stored now (accepted), already stored "
-             "(duplicate), and held for a guest (held).",
-             {"events": [{"name": "Purchase Product", "loggedAtTime": "2020-03-28T12:07:58.165Z",
-                          "parameters": [{"attributeName": "Module", "dataType": "String", "stringValue": "Product"}]}],
-              "userId": "28f05cea-4721-0818-2a7c-a88b102012fa", "appId": "a8548489-6d1d-44c4-b068-061f48c9f93c",
-              "platform": "Web", "customerAccountId": "35373-67203-62612-15373-63900-1440"})
+    @_schema(
+        "Log custom events",
+        "Logs events (app_session_start, app_session_end, page_load_event or any name) "
+        "into Pitboss's event log. The answer counts the events stored now (accepted), already stored "
+        "(duplicate), and held for a guest (held).",
+        {
+            "events": [
+                {
+                    "name": "Purchase Product",
+                    "loggedAtTime": "2020-03-28T12:07:58.165Z",
+                    "parameters": [{"attributeName": "Module", "dataType": "String", "stringValue": "Product"}],
+                }
+            ],
+            "userId": "28f05cea-4721-0818-2a7c-a88b102012fa",
+            "appId": "a8548489-6d1d-44c4-b068-061f48c9f93c",
+            "platform": "Web",
+            "customerAccountId": "35373-67203-62612-15373-63900-1440",
+        },
+        schema.UsageEventsSerializer,
+        schema.UsageEventsResultSerializer,
+    )
     def post(self, request: Request) -> Response:  # fmt: skip
         return super().post(request)
 
@@ -204,12 +238,25 @@ class UserAttributeView(UsageView):
         usage_services.usage_user_attributes_set(user=user, attributes=attributes)
         return {}
 
-    @_schema("Set user attributes", "Keeps the user's attributes (a later loggedAtTime wins) and copies them to the "
-             "player's custom properties (usage_<name>).",
-             {"userId": "8f2dfb97-fe4b-49b3-a5d5-a671335cde00", "platform": "Web",
-              "appId": "4ed062f1-fc38-4f32-a714-b63dc5399626",
-              "userAttributes": [{"name": "Region", "dataType": "String", "stringValue": "US",
-                                  "loggedAtTime": "2018-12-14T07:46:31.565Z"}]})
+    @_schema(
+        "Set user attributes",
+        "Keeps the user's attributes (a later loggedAtTime wins) and copies them to the "
+        "player's custom properties (usage_<name>).",
+        {
+            "userId": "8f2dfb97-fe4b-49b3-a5d5-a671335cde00",
+            "platform": "Web",
+            "appId": "4ed062f1-fc38-4f32-a714-b63dc5399626",
+            "userAttributes": [
+                {
+                    "name": "Region",
+                    "dataType": "String",
+                    "stringValue": "US",
+                    "loggedAtTime": "2018-12-14T07:46:31.565Z",
+                }
+            ],
+        },
+        schema.UsageUserAttributesSerializer,
+    )
     def post(self, request: Request) -> Response:  # fmt: skip
         return super().post(request)
 
@@ -227,10 +274,19 @@ class DeviceAttributeView(UsageView):
         )
         return {}
 
-    @_schema("Log device attributes", "Merges the attributes into the user's device (deviceId).",
-             {"appId": "4ed062f1-fc38-4f32-a714-b63dc5399626", "platform": "Web",
-              "deviceId": "53e11019-8034-496b-a484-fa978918873c", "idempotencyId": "9890BDAA-CF16-4A08-A8F7-9F680D9ADEBA",
-              "userId": "8f2dfb97-fe4b-49b3-a5d5-a671335cde00", "deviceAttributes": {"Make": "Apple"}})
+    @_schema(
+        "Log device attributes",
+        "Merges the attributes into the user's device (deviceId).",
+        {
+            "appId": "4ed062f1-fc38-4f32-a714-b63dc5399626",
+            "platform": "Web",
+            "deviceId": "53e11019-8034-496b-a484-fa978918873c",
+            "idempotencyId": "9890BDAA-CF16-4A08-A8F7-9F680D9ADEBA",
+            "userId": "8f2dfb97-fe4b-49b3-a5d5-a671335cde00",
+            "deviceAttributes": {"Make": "Apple"},
+        },
+        schema.UsageDeviceAttributesSerializer,
+    )
     def post(self, request: Request) -> Response:  # fmt: skip
         return super().post(request)
 
@@ -249,10 +305,19 @@ class DeviceTokenView(UsageView):
         )  # fmt: skip
         return {}
 
-    @_schema("Set device token", "Stores the device's push token (FCM or APNs), encrypted.",
-             {"appId": "4ed062f1-fc38-4f32-a714-b63dc5399626", "platform": "iOS",
-              "deviceId": "53e11019-8034-496b-a484-fa978918873c", "idempotencyId": "9890BDAA-CF16-4A08-A8F7-9F680D9ADEBA",
-              "userId": "8f2dfb97-fe4b-49b3-a5d5-a671335cde00", "deviceToken": "740f4707 bebcf74f 9b7c25d4",
-              "appInDistribution": True})
+    @_schema(
+        "Set device token",
+        "Stores the device's push token (FCM or APNs), encrypted.",
+        {
+            "appId": "4ed062f1-fc38-4f32-a714-b63dc5399626",
+            "platform": "iOS",
+            "deviceId": "53e11019-8034-496b-a484-fa978918873c",
+            "idempotencyId": "9890BDAA-CF16-4A08-A8F7-9F680D9ADEBA",
+            "userId": "8f2dfb97-fe4b-49b3-a5d5-a671335cde00",
+            "deviceToken": "740f4707 bebcf74f 9b7c25d4",
+            "appInDistribution": True,
+        },
+        schema.UsageDeviceTokenSerializer,
+    )
     def post(self, request: Request) -> Response:  # fmt: skip
         return super().post(request)

@@ -45,14 +45,16 @@ def test_user_then_event_lands_in_the_event_log_for_the_player(sk_client, tenant
     assert response.status_code == 200, response.content
     assert response.json() == {"status": "SUCCESS", "accepted": 1, "duplicate": 0, "held": 0}
     event = Event.objects.get(label=tenant_a.label, type="usage_event")
-    assert event.player.user_ext_id == USER and event.player.brand == tenant_a.brand
+    assert event.player.user_ext_id == USER
+    assert event.player.brand == tenant_a.brand
     assert event.payload == {
         "name": "Purchase Product", "module": "Product", "session_id": "s-1", "device_id": "d-1", "platform": "web",
         "app_id": APP, "customer_account_id": ACCOUNT, "product_id": "p-1", "app_version": "1.0",
         "parameters": {"List Price": "$ 45", "Quantity": 2, "Gift": True, "Delivered": "2020-03-29T10:00:00.000Z"},
     }  # fmt: skip
     user = UsageUser.objects.get(label=tenant_a.label)
-    assert user.player == event.player and user.customer_account.account_id == ACCOUNT
+    assert user.player == event.player
+    assert user.customer_account.account_id == ACCOUNT
     assert UsageApp.objects.get(label=tenant_a.label).brand == tenant_a.brand
 
 
@@ -77,9 +79,13 @@ def test_customer_account_is_created_then_updated(sk_client, tenant_a):
     assert sk_client.post("/v4/usageanalytics/customer/", body, format="json").status_code == 200
     account = CustomerAccount.objects.get(label=tenant_a.label, account_id=ACCOUNT)
     assert (account.name, account.status, account.product_ids, account.app_id) == (
-        "SmartKarrot Inc", "Inactive", ["a", "b"], APP,
+        "SmartKarrot Inc",
+        "Inactive",
+        ["a", "b"],
+        APP,
     )
-    assert account.logo_content_type == "image/png" and bytes(account.logo).startswith(b"\x89PNG")
+    assert account.logo_content_type == "image/png"
+    assert bytes(account.logo).startswith(b"\x89PNG")
 
 
 def test_customer_logo_that_is_not_an_image_is_refused(sk_client, tenant_a):
@@ -122,7 +128,8 @@ def test_session_start_and_end_make_a_session_with_its_duration(sk_client, tenan
     stored = UsageSession.objects.get(session_id="j28d")
     assert stored.duration_seconds == 600.5
     ended = Event.objects.get(type="app_session_end")
-    assert ended.payload["duration_seconds"] == 600.5 and ended.payload["session_id"] == "j28d"
+    assert ended.payload["duration_seconds"] == 600.5
+    assert ended.payload["session_id"] == "j28d"
     assert Event.objects.get(type="app_session_start").payload["start_time"] == "2019-03-28T12:07:58.165+00:00"
 
 
@@ -146,7 +153,9 @@ def test_page_load_event_is_typed(sk_client, tenant_a):
     assert sk_client.post("/v4/usageanalytics/event", events_body(page), format="json").status_code == 200
     payload = Event.objects.get(type="page_load_event").payload
     assert (payload["request_count"], payload["load_time"], payload["page_url"]) == (
-        54, 32.3, "https://devstage.example/#/demo",
+        54,
+        32.3,
+        "https://devstage.example/#/demo",
     )
 
 
@@ -161,7 +170,8 @@ def test_guest_events_are_held_then_moved_to_the_player_who_logs_in(sk_client, t
     body = user_body(userId="player-7", lastLoggedInUserId=guest)
     assert sk_client.post("/v4/usageanalytics/user", body, format="json").status_code == 200
     moved = Event.objects.get(label=tenant_a.label)
-    assert moved.player.user_ext_id == "player-7" and moved.payload["name"] == "Purchase Product"
+    assert moved.player.user_ext_id == "player-7"
+    assert moved.payload["name"] == "Purchase Product"
     # later events sent under the guest's id go to the player too
     later = sk_client.post("/v4/usageanalytics/event", events_body(purchase("2020-03-28T13:00:00Z"), userId=guest),
                            format="json")  # fmt: skip
@@ -182,7 +192,11 @@ def test_user_attributes_are_kept_and_reach_the_player_profile_as_custom_propert
                                          "loggedAtTime": "2018-01-01T00:00:00Z"}]}  # fmt: skip
     assert sk_client.post("/v4/usageanalytics/user/attribute", older, format="json").status_code == 200
     user = UsageUser.objects.get(user_id=USER)
-    assert user.attributes["Region"] == {"dataType": "String", "value": "US", "loggedAtTime": "2018-12-14T07:46:31.565Z"}
+    assert user.attributes["Region"] == {
+        "dataType": "String",
+        "value": "US",
+        "loggedAtTime": "2018-12-14T07:46:31.565Z",
+    }
     update = Event.objects.get(type="profile_update")
     assert update.payload["custom"] == {"usage_subscribed_to_email": True, "usage_region": "US", "usage_age": 25}
 
@@ -196,7 +210,8 @@ def test_device_attributes_and_token(sk_client, tenant_a):
     assert sk_client.post("/v4/usageanalytics/device/token", token, format="json").status_code == 200
     device = UsageDevice.objects.get(device_id="dev-1")
     assert device.attributes == {"App Bundle Identifier": "org.app.demo", "Make": "Apple"}
-    assert device.token_masked == "••••78ad" and "61bb78ad" not in device.token
+    assert device.token_masked == "••••78ad"
+    assert "61bb78ad" not in device.token
     assert device.app_in_distribution is True
 
 

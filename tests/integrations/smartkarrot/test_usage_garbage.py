@@ -75,7 +75,10 @@ def test_each_missing_required_field_is_named(sk_client, tenant_a, endpoint):
 def test_wrong_types_of_every_field_are_named(sk_client, tenant_a, endpoint):
     for name in REQUIRED[endpoint] + OPTIONAL[endpoint]:
         for value in WRONG_TYPES:
-            if (value == "" and name in OPTIONAL[endpoint]) or (name, value) in (("productIds", []), ("appInDistribution", True)):
+            if (value == "" and name in OPTIONAL[endpoint]) or (name, value) in (
+                ("productIds", []),
+                ("appInDistribution", True),
+            ):
                 continue  # a blank optional text is an absent one; no product ids is a valid list
             body = {**VALID[endpoint], name: value}
             response = sk_client.post(f"/v4/usageanalytics/{endpoint}", body, format="json")
