@@ -326,7 +326,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    # The SmartKarrot-compatible envelope's `status` (SUCCESS, ERROR, INVALID_INPUT), apart from the other `status` enums.
+    # The SmartKarrot-compatible envelope's `status` (SUCCESS, ERROR, INVALID_INPUT), apart from other `status` enums.
     "ENUM_NAME_OVERRIDES": {"EnvelopeStatusEnum": "integrations.smartkarrot.envelope.Status"},
 }
 
