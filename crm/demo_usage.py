@@ -1,6 +1,7 @@
 """Demo usage analytics (`manage.py demo`): two apps, customer accounts, app users with a week of sessions, events,
 attributes and devices, a guest who logged in and one still browsing. Made through the same services the
-/v4/usageanalytics/… endpoints call, so running the demo again the same day adds nothing twice (events dedupe by content)."""
+/v4/usageanalytics/… endpoints call, so running the demo again the same day adds nothing twice (events dedupe
+by content)."""
 
 from __future__ import annotations
 
