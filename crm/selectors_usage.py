@@ -36,7 +36,7 @@ def customer_account_for_actor(*, actor: Actor, account_id: str) -> CustomerAcco
 
 def usage_users_for_actor(*, actor: Actor) -> QuerySet[UsageUser]:
     return UsageUser.objects.for_actor(actor).select_related(
-        "app", "app__brand", "player", "customer_account", "merged_into"
+        "app", "app__brand", "player__brand", "customer_account", "merged_into"
     )
 
 
