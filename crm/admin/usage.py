@@ -95,6 +95,7 @@ class CustomerAccountAdmin(LabelScopedAdmin):
                 obj.usage_users.select_related("app", "player").order_by("-last_seen_at", "-id")[:ACCOUNT_USERS]
             )
             context["usage"] = account_usage(account=obj)
+            context["usage_title"] = f"Usage, last {context['usage'].days} days"
             context["users_table"] = {
                 "headers": ["User", "Kind", "App", "Player", "Platform", "Last seen"],
                 "rows": [

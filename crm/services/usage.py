@@ -176,6 +176,7 @@ def _player_ensure(app: UsageApp, user_id: str) -> int:
     return Player.objects.filter(brand_id=app.brand_id, user_ext_id=user_id).values_list("pk", flat=True).get()
 
 
+@transaction.atomic
 def usage_user_register(
     *, app: UsageApp, user_id: str, seen: Seen, last_logged_in_user_id: str = ""
 ) -> tuple[UsageUser, int]:
@@ -258,6 +259,7 @@ def _ingest(label_id: int, items: list[dict]):
     return result
 
 
+@transaction.atomic
 def usage_events_log(*, user: UsageUser, events: list[UsageEvent]) -> LogResult:
     """Store a user's events in the event log (held, for a guest); sessions are noted, and an app_session_end whose
     start Pitboss saw carries the session's `duration_seconds`. All or nothing: EventsRefused changes nothing."""
@@ -349,6 +351,7 @@ def custom_property(name: str) -> str | None:
     return (CUSTOM_PREFIX + slug)[:64].rstrip("_") if slug else None
 
 
+@transaction.atomic
 def usage_user_attributes_set(*, user: UsageUser, attributes: list[Attribute]) -> int:
     """Keep each attribute unless a later one is stored (by loggedAtTime), and send them to the player's profile as
     custom properties (profile_update events, one per loggedAtTime, so each property keeps its own time).
@@ -392,6 +395,7 @@ def _device(user: UsageUser, device_id: str, platform: str) -> UsageDevice:
     return UsageDevice.objects.select_for_update().get(user=user, device_id=device_id)
 
 
+@transaction.atomic
 def usage_device_attributes_set(*, user: UsageUser, device_id: str, platform: str, attributes: dict[str, str]) -> None:
     """Merge the attributes into the device's (a device without an id is the user's one unnamed device)."""
     device = _device(user, device_id, platform)
@@ -400,6 +404,7 @@ def usage_device_attributes_set(*, user: UsageUser, device_id: str, platform: st
     device.save(update_fields=["attributes", "platform", "updated_at"])
 
 
+@transaction.atomic
 def usage_device_token_set(
     *, user: UsageUser, device_id: str, platform: str, token: str, app_in_distribution: bool | None
 ) -> None:
