@@ -11,13 +11,16 @@ the guest's id go to the player too.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
 import structlog
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -148,7 +151,7 @@ def usage_user_touch(*, app: UsageApp, user_id: str, seen: Seen, now: dt.datetim
         account_id = customer_account_ensure(
             label_id=app.label_id, account_id=seen.customer_account_id, app_id=app.app_id
         ).pk
-    params = {
+    params: dict[str, Any] = {
         "label": app.label_id, "app": app.pk, "user": user_id, "kind": seen.kind or UsageUserKind.AUTHENTICATED,
         "status": seen.status or UsageUserStatus.ACTIVE, "platform": seen.platform, "bundle": seen.bundle_id,
         "session": seen.session_id, "device": seen.device_id, "account": account_id, "now": now or timezone.now(),
@@ -196,7 +199,7 @@ def _guest_merge(guest: UsageUser, user: UsageUser) -> int:
     held = list(UsageGuestEvent.objects.select_for_update().filter(user=guest).order_by("occurred_at", "id"))
     moved = 0
     if held:
-        items = [_raw(user, e.type, e.event_id, e.occurred_at, e.payload) for e in held]
+        items = _raws(user, [(e.type, e.event_id, e.occurred_at, e.payload) for e in held])
         result = _ingest(user.label_id, items)
         moved = sum(item.status in (ACCEPTED, DUPLICATE) for item in result.items)
         UsageGuestEvent.objects.filter(pk__in=[e.pk for e in held]).delete()
@@ -229,23 +232,34 @@ class EventsRefused(Exception):
         super().__init__(errors)
 
 
+@lru_cache(maxsize=1)
+def _id_key(secret: str) -> bytes:
+    return hashlib.blake2b(f"usage-event-id:{secret}".encode(), digest_size=32).digest()
+
+
 def _event_id(user_id: str, event: UsageEvent) -> str:
     """The event's id from its content: a client resending the same event (its store-and-forward buffer) sends the
-    same id, so ingest acknowledges it as a duplicate."""
+    same id, so ingest acknowledges it as a duplicate. Keyed, so an id reveals nothing of a guessable event."""
     body = orjson.dumps(
         [user_id, event.type, event.occurred_at.isoformat(timespec="milliseconds"), event.payload],
         option=orjson.OPT_SORT_KEYS,
     )
-    return "u-" + keyed_digest(body)
+    return "u-" + hashlib.blake2b(body, key=_id_key(settings.FIELD_LOOKUP_KEY), digest_size=16).hexdigest()
 
 
 def _raw(user: UsageUser, type_name: str, event_id: str, occurred_at: dt.datetime, payload: dict) -> dict:
-    target = user.merged_into or user
-    return {
-        "event_id": event_id, "type": type_name, "ext_brand_id": user.app.brand.ext_brand_id,
-        "user_ext_id": target.user_id, "occurred_at": occurred_at.isoformat(timespec="milliseconds"),
-        "payload": payload,
-    }  # fmt: skip
+    return _raws(user, [(type_name, event_id, occurred_at, payload)])[0]
+
+
+def _raws(user: UsageUser, events: list[tuple[str, str, dt.datetime, dict]]) -> list[dict]:
+    """The events as ingest takes them: the player is the user's (or, for a guest who logged in, the user's it
+    became), in the app's brand."""
+    brand, player = user.app.brand.ext_brand_id, (user.merged_into or user).user_id
+    return [
+        {"event_id": event_id, "type": type_name, "ext_brand_id": brand, "user_ext_id": player,
+         "occurred_at": occurred_at.isoformat(timespec="milliseconds"), "payload": payload}
+        for type_name, event_id, occurred_at, payload in events
+    ]  # fmt: skip
 
 
 def _ingest(label_id: int, items: list[dict]):
@@ -267,7 +281,7 @@ def usage_events_log(*, user: UsageUser, events: list[UsageEvent]) -> LogResult:
     _sessions_note(user, events)
     if user.kind == UsageUserKind.GUEST and user.merged_into_id is None:
         return LogResult(held=_hold(user, keyed))
-    items = [_raw(user, e.type, event_id, e.occurred_at, e.payload) for event_id, e in keyed]
+    items = _raws(user, [(e.type, event_id, e.occurred_at, e.payload) for event_id, e in keyed])
     try:
         result = _ingest(user.label_id, items)
     except EventsRefused as exc:

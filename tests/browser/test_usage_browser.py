@@ -9,7 +9,12 @@ from django.urls import reverse
 
 from backoffice.models import Role
 from crm.models import UsageApp
-from tests.browser.test_admin_browser import PASSWORD, _shot, browser  # noqa: F401 - browser is a fixture
+from tests.browser.test_admin_browser import (  # noqa: F401 - browser is a fixture
+    PASSWORD,
+    _login,
+    _shot,
+    browser,
+)
 from tests.crm.usage_helpers import usage_world
 from tests.factories import BrandFactory, LabelFactory, StaffRoleFactory, UserFactory
 
@@ -38,18 +43,8 @@ def usage_casino(transactional_db):
     return label, account, user
 
 
-def _login(browser, live_server, username):
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
-    return page
-
-
 def test_support_reads_an_account_and_its_users(browser, live_server, usage_casino):  # noqa: F811
-    label, account, user = usage_casino
+    _label, _account, _user = usage_casino
     page = _login(browser, live_server, "sam")
     page.get_by_role("link", name="Customer accounts").click()
     page.wait_for_url("**/crm/customeraccount/**")
