@@ -25,7 +25,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from backoffice.management.commands.demo import LabelSpec, _events, _label
 from backoffice.models import ExchangeRate, Role
 from backoffice.services.apikeys import api_key_create
-from crm.models import Bonus, BonusTemplate, Player, Rule, Segment
+from crm.demo_usage import usage_demo
+from crm.models import Bonus, BonusTemplate, CustomerAccount, Player, Rule, Segment, UsageUser
 from crm.pipeline import pipeline_drain
 from crm.services.bonuses import bonus_give
 from crm.services.segments import segment_save
@@ -61,7 +62,7 @@ class World:
     raw_key: str
     label_key: str
     players: list[tuple[str, str]]  # (ext_brand_id, user_ext_id)
-    ids: dict[str, list[int]]  # a path parameter's (or item_id's) name to the label's real ids
+    ids: dict[str, list]  # a path parameter's (or item_id's) name to the label's real ids
 
 
 def _activity(label, staff) -> None:
@@ -95,6 +96,7 @@ def world(transactional_db, monkeypatch) -> World:
     gamification_demo(label)
     staff = StaffRoleFactory(label=label, role=Role.ADMIN).user
     _activity(label, staff)
+    usage_demo(label)  # usage analytics: customer accounts and app users
     _events(SPEC, label)
     while pipeline_drain():  # every group applies the events, then the facts their handlers emitted
         pass
@@ -113,6 +115,8 @@ def world(transactional_db, monkeypatch) -> World:
             "template_id": list(BonusTemplate.objects.filter(label=label).values_list("id", flat=True)),
             "segment_id": list(Segment.objects.filter(label=label).values_list("id", flat=True)),
             "rule_id": list(Rule.objects.filter(label=label).values_list("id", flat=True)),
+            "account_id": list(CustomerAccount.objects.filter(label=label).values_list("account_id", flat=True)),
+            "usage_user_id": list(UsageUser.objects.filter(label=label).values_list("id", flat=True)),
         },
     )
 
