@@ -327,7 +327,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     # The SmartKarrot-compatible envelope's `status` (SUCCESS, ERROR, INVALID_INPUT), apart from other `status` enums.
-    "ENUM_NAME_OVERRIDES": {"EnvelopeStatusEnum": "integrations.smartkarrot.envelope.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "EnvelopeStatusEnum": "integrations.smartkarrot.envelope.Status",
+        "ActiveInactiveEnum": "crm.models.accounts.CustomerAccountStatus",  # customer accounts and usage users
+    },
 }
 
 # --- logging: key=value lines, no PII ---------------------------------------------------------------------------

@@ -54,7 +54,7 @@ _SLUG_RE = re.compile(r"[^a-z0-9]+")
 
 
 # --- idempotencyId ------------------------------------------------------------------------------------------------
-def body_digest(data: Any) -> str:
+def body_digest(*, data: Any) -> str:
     return keyed_digest(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
 
 
@@ -358,7 +358,7 @@ class Attribute:
     logged_at: dt.datetime
 
 
-def custom_property(name: str) -> str | None:
+def custom_property(*, name: str) -> str | None:
     """The player's custom property a user attribute is kept in: usage_ and the name in lower case, words joined by
     _ (at most 64 characters); None for a name with no letters or digits."""
     slug = _SLUG_RE.sub("_", name.lower()).strip("_")
@@ -384,7 +384,7 @@ def usage_user_attributes_set(*, user: UsageUser, attributes: list[Attribute]) -
     user.attributes = stored
     by_time: dict[dt.datetime, dict[str, Any]] = {}
     for attr in changed:
-        key = custom_property(attr.name)
+        key = custom_property(name=attr.name)
         if key is not None:
             by_time.setdefault(attr.logged_at, {})[key] = attr.value
     events = [

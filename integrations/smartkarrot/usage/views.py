@@ -74,7 +74,7 @@ class UsageView(SmartKarrotView):
         try:
             status, body = usage_services.usage_request_once(
                 label_id=self.label_id, endpoint=self.endpoint, idempotency_id=key,
-                digest=usage_services.body_digest(request.data), work=work,
+                digest=usage_services.body_digest(data=request.data), work=work,
             )  # fmt: skip
         except (parse.Invalid, EventsRefused) as exc:
             return invalid(exc.errors)
