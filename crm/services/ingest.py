@@ -258,7 +258,7 @@ def _store(label, brands, valid, players, results, source, now) -> list[int]:
         ordered = sorted((*row[:2], pk, *row[2:]) for row, (pk,) in zip(rows, cursor.fetchall(), strict=True))
         types, event_ids, ids, player_ids, occurred, payloads, digests = (list(c) for c in zip(*ordered, strict=True))
         payload_array = "[" + ",".join(payloads) + "]"
-        columns = [types, event_ids, ids, player_ids, occurred, digests, payload_array]
+        columns: list[Any] = [types, event_ids, ids, player_ids, occurred, digests, payload_array]
         cursor.execute(_INSERT, [label.pk, now, source, *columns])
         inserted = {(t, e): pk for pk, t, e in cursor.fetchall()}
         existing = [key for key in first if key not in inserted]
