@@ -187,6 +187,8 @@ def usage_user_register(
     over the guest's events. Returns the user and how many held events moved to it."""
     user = usage_user_touch(app=app, user_id=user_id, seen=seen)
     moved = 0
+    if user.kind == UsageUserKind.AUTHENTICATED and user.held_events.exists():
+        moved += _held_ingest(user, user)  # a guest id registered again as authenticated: it is the player now
     if user.kind == UsageUserKind.AUTHENTICATED and last_logged_in_user_id and last_logged_in_user_id != user_id:
         guest = UsageUser.objects.filter(app=app, user_id=last_logged_in_user_id, kind=UsageUserKind.GUEST).first()
         if guest is not None:
@@ -194,15 +196,20 @@ def usage_user_register(
     return user, moved
 
 
+def _held_ingest(guest: UsageUser, user: UsageUser) -> int:
+    """Ingest the guest's held events for the user's player and forget them; how many were moved."""
+    held = list(UsageGuestEvent.objects.select_for_update().filter(user=guest).order_by("occurred_at", "id"))
+    if not held:
+        return 0
+    items = _raws(user, [(e.type, e.event_id, e.occurred_at, e.payload) for e in held])
+    result = _ingest(user.label_id, items)
+    UsageGuestEvent.objects.filter(pk__in=[e.pk for e in held]).delete()
+    return sum(item.status in (ACCEPTED, DUPLICATE) for item in result.items)
+
+
 def _guest_merge(guest: UsageUser, user: UsageUser) -> int:
     """Ingest the guest's held events for the user's player, forget them, and point the guest at the user."""
-    held = list(UsageGuestEvent.objects.select_for_update().filter(user=guest).order_by("occurred_at", "id"))
-    moved = 0
-    if held:
-        items = _raws(user, [(e.type, e.event_id, e.occurred_at, e.payload) for e in held])
-        result = _ingest(user.label_id, items)
-        moved = sum(item.status in (ACCEPTED, DUPLICATE) for item in result.items)
-        UsageGuestEvent.objects.filter(pk__in=[e.pk for e in held]).delete()
+    moved = _held_ingest(guest, user)
     UsageUser.objects.filter(pk=guest.pk).update(merged_into=user, updated_at=timezone.now())
     log.info("usage_guest_merged", label_id=user.label_id, guest_id=guest.pk, user_id=user.pk, events=moved)
     return moved

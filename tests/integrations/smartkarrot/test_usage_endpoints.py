@@ -245,3 +245,15 @@ def test_no_key_is_401_in_the_envelope(api_client, tenant_a):
     response = api_client.post("/v4/usageanalytics/event", events_body(purchase()), format="json")
     assert response.status_code == 401
     assert response.json()["status"] == "ERROR"
+
+
+def test_a_guest_id_registered_again_as_authenticated_gets_its_held_events(sk_client, tenant_a):
+    guest = user_body(userId="g-2", loginMechanism="GUEST")
+    assert sk_client.post("/v4/usageanalytics/user", guest, format="json").status_code == 200
+    assert sk_client.post("/v4/usageanalytics/event", events_body(purchase(), userId="g-2"),
+                          format="json").json()["held"] == 1  # fmt: skip
+    assert sk_client.post("/v4/usageanalytics/user", {**guest, "loginMechanism": "AUTH"},
+                          format="json").status_code == 200  # fmt: skip
+    event = Event.objects.get(label=tenant_a.label)
+    assert event.player.user_ext_id == "g-2"
+    assert not UsageUser.objects.get(user_id="g-2").held_events.exists()
