@@ -89,6 +89,34 @@ def one_of(*choices: str) -> Choice:
 
 
 text64, text128, text255 = _text(64), _text(128), _text(255)
+text1024 = _text(1024)
+MAX_USAGE_PARAMETERS = 25
+
+
+def usage_parameters(value: Any) -> dict[str, str | int | float | bool]:
+    """A usage analytics event's parameters (SmartKarrot's typed event attributes, docs/usage-analytics.md): attribute
+    name -> text (dates as ISO 8601 text), number or true/false."""
+    if not isinstance(value, dict):
+        raise FieldError("Expected an object: attribute name -> text, number or true/false.")
+    if len(value) > MAX_USAGE_PARAMETERS:
+        raise FieldError(f"At most {MAX_USAGE_PARAMETERS} parameters.")
+    clean: dict[str, str | int | float | bool] = {}
+    for key, item in value.items():
+        name = text128(key)
+        if not name:
+            raise FieldError("A parameter needs a name.")
+        if isinstance(item, bool):
+            clean[name] = item
+        elif isinstance(item, int | float):
+            try:
+                clean[name] = number(item)
+            except FieldError as exc:
+                raise FieldError(f"{shown(name)}: {exc}") from None
+        elif isinstance(item, str):
+            clean[name] = text1024(item)
+        else:
+            raise FieldError(f"{shown(name)}: expected text, a number or true/false.")
+    return clean
 
 
 @dataclass(frozen=True)
@@ -135,6 +163,14 @@ _DEPOSIT: dict[str, Callable[[Any], Any]] = {
     "deposit_method": text128,
 }  # fmt: skip
 
+# What every usage analytics event carries besides its own fields: where it came from, and its other parameters.
+_USAGE: dict[str, Callable[[Any], Any]] = {
+    "session_id": text255, "device_id": text255, "platform": one_of("ios", "android", "web"), "app_id": text128,
+    "customer_account_id": text128, "product_id": text128, "app_version": text64, "user_source_ip": text64,
+    "parameters": usage_parameters,
+}  # fmt: skip
+_USAGE_SESSION = {name: parser for name, parser in _USAGE.items() if name != "session_id"}
+
 CORE_TYPES: dict[str, EventSpec] = {
     "login": EventSpec(optional={"entry_point": text64}),
     "deposit": EventSpec(required={"deposit_amount": amount}, optional=_DEPOSIT),
@@ -158,7 +194,18 @@ CORE_TYPES: dict[str, EventSpec] = {
         optional=_SELECTION,
     ),
     "client_action": EventSpec(required={"action": text128}),
+    # Usage analytics (SmartKarrot-compatible /v4/usageanalytics/event, docs/usage-analytics.md)
+    "usage_event": EventSpec(required={"name": text255}, optional={"module": text255, **_USAGE}),
+    "app_session_start": EventSpec(required={"session_id": text255, "start_time": timestamp}, optional=_USAGE_SESSION),
+    "app_session_end": EventSpec(
+        required={"session_id": text255, "end_time": timestamp},
+        optional={"duration_seconds": number, **_USAGE_SESSION},
+    ),
+    "page_load_event": EventSpec(
+        required={"request_count": integer, "load_time": number, "page_url": text1024}, optional=_USAGE
+    ),
 }
+USAGE_TYPES = ("usage_event", "app_session_start", "app_session_end", "page_load_event")
 PROFILE_UPDATE = "profile_update"
 # The money fields: (core type, field) pairs parsed as `amount` (deposit_amount, bet_amount, win_amount...). Missions
 # and tournaments sum and compare these in the label's base currency.
@@ -257,7 +304,7 @@ class FieldInfo:
 
 _PARSER_KINDS: dict[Callable[[Any], Any], str] = {
     amount: "number", number: "number", integer: "integer", _boolean: "boolean", timestamp: "timestamp",
-    text64: "string", text128: "string", text255: "string",
+    text64: "string", text128: "string", text255: "string", text1024: "string", usage_parameters: "object",
 }  # fmt: skip
 _PROFILE_KINDS = {
     "core_registration_date": "timestamp", "user_birthdate": "timestamp", "dt_update": "timestamp",

@@ -25,6 +25,7 @@ from crm.catalogue import (
     text64,
     text128,
     text255,
+    text1024,
 )
 
 TYPE_DESCRIPTIONS: dict[str, str] = {
@@ -38,6 +39,10 @@ TYPE_DESCRIPTIONS: dict[str, str] = {
     "sport_selection_placed": "One leg (selection) of a sport bet was placed.",
     "sport_selection_settled": "One leg (selection) of a sport bet was settled.",
     "client_action": "Something the player did on your site that you name (opened a page, clicked a banner...).",
+    "usage_event": "Usage analytics: an event the player's app logged (SmartKarrot's Log Custom Events), by name.",
+    "app_session_start": "Usage analytics: an app session started.",
+    "app_session_end": "Usage analytics: an app session ended; its duration when Pitboss saw it start.",
+    "page_load_event": "Usage analytics: a page loaded in the player's app, with its performance.",
     PROFILE_UPDATE: "The player's profile changed: the changed profile fields, as in POST /api/v1/players.",
     "segment_entered": "The player entered a segment.",
     "segment_left": "The player left a segment.",
@@ -120,6 +125,24 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "price": "The price paid.",
     "purchase_id": "The purchase's id.",
     **_SPORT_WORDS,
+    # usage analytics (docs/usage-analytics.md): the SmartKarrot request's fields and the event's parameters
+    "name": 'The event\'s name as the app logged it, e.g. "Signed In".',
+    "module": 'The app module it happened in (SmartKarrot\'s standard attribute "Module"), e.g. "Login".',
+    "session_id": "The app's session id.",
+    "device_id": "The app's id of the device.",
+    "platform": "ios, android or web.",
+    "app_id": "The SmartKarrot app id the event was sent with.",
+    "customer_account_id": "The customer account (accountId) of the user.",
+    "product_id": "The SmartKarrot product id.",
+    "app_version": "The app's version.",
+    "user_source_ip": "The user's IP address as the app saw it.",
+    "parameters": "The event's other attributes: name -> text (dates as ISO 8601 text), number or true/false.",
+    "start_time": "When the session started (UTC).",
+    "end_time": "When the session ended (UTC).",
+    "duration_seconds": "The session's length in seconds, when its start was logged.",
+    "request_count": "Requests the page made while loading.",
+    "load_time": "The page's load time, as the app measured it.",
+    "page_url": "The page's URL.",
     # profile_update's payload: the player profile fields (docs/data-integration.md)
     "dt_update": "When the profile changed at your side (default: when it arrives).",
     "core_account_status": "Account status: ACTIVE, or why the account is not (marketing skips those).",
@@ -156,7 +179,7 @@ TYPE_FIELD_DESCRIPTIONS: dict[tuple[str, str], str] = {
     "when lost.",
 }
 
-_TEXT_LENGTHS: dict[Callable[[Any], Any], int] = {text64: 64, text128: 128, text255: 255}
+_TEXT_LENGTHS: dict[Callable[[Any], Any], int] = {text64: 64, text128: 128, text255: 255, text1024: 1024}
 KIND_WORDS = {
     "string": "text",
     "integer": "integer",
@@ -207,6 +230,9 @@ class FieldDoc:
             return {"type": "boolean"}
         if self.kind == "timestamp":
             return {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]}
+        if self.kind == "object":
+            value = {"oneOf": [{"type": "string", "maxLength": 1024}, {"type": "number"}, {"type": "boolean"}]}
+            return {"type": "object", "additionalProperties": value}
         schema: dict[str, Any] = {"type": "string"}
         if self.max_length:
             schema["maxLength"] = self.max_length

@@ -26,7 +26,8 @@ from backoffice.management.commands.demo import LabelSpec, _events, _label
 from backoffice.models import ExchangeRate, Role
 from backoffice.services.apikeys import api_key_create
 from crm.demo_financial import financial_demo
-from crm.models import Bonus, BonusTemplate, Order, Player, Rule, Segment
+from crm.demo_usage import usage_demo
+from crm.models import Bonus, BonusTemplate, CustomerAccount, Order, Player, Rule, Segment, UsageUser
 from crm.pipeline import pipeline_drain
 from crm.services.bonuses import bonus_give
 from crm.services.segments import segment_save
@@ -62,7 +63,7 @@ class World:
     raw_key: str
     label_key: str
     players: list[tuple[str, str]]  # (ext_brand_id, user_ext_id)
-    ids: dict[str, list[int]]  # a path parameter's (or item_id's) name to the label's real ids
+    ids: dict[str, list]  # a path parameter's (or item_id's) name to the label's real ids
 
 
 def _activity(label, staff) -> None:
@@ -110,6 +111,7 @@ def world(transactional_db, monkeypatch) -> World:
     gamification_demo(label)
     staff = StaffRoleFactory(label=label, role=Role.ADMIN).user
     _activity(label, staff)
+    usage_demo(label)  # usage analytics: customer accounts and app users
     _events(SPEC, label)
     financial_demo(label)
     while pipeline_drain():  # every group applies the events, then the facts their handlers emitted
@@ -132,6 +134,8 @@ def world(transactional_db, monkeypatch) -> World:
             "rule_id": list(Rule.objects.filter(label=label).values_list("id", flat=True)),
             "order_pk": list(Order.objects.filter(label=label).values_list("id", flat=True)),
             "ticket_id": tickets,  # 30: DELETE removes some, the thread and history reads still find others
+            "account_id": list(CustomerAccount.objects.filter(label=label).values_list("account_id", flat=True)),
+            "usage_user_id": list(UsageUser.objects.filter(label=label).values_list("id", flat=True)),
         },
     )
 

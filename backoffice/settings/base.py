@@ -324,9 +324,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "crm.models.financial.OrderStatus"},
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # The SmartKarrot-compatible envelope's `status` (SUCCESS, ERROR, INVALID_INPUT), apart from other `status` enums.
+    "ENUM_NAME_OVERRIDES": {
+        "EnvelopeStatusEnum": "integrations.smartkarrot.envelope.Status",
+        "ActiveInactiveEnum": "crm.models.accounts.CustomerAccountStatus",  # customer accounts and usage users
+        "OrderStatusEnum": "crm.models.financial.OrderStatus",
+    },
 }
 
 # --- logging: key=value lines, no PII ---------------------------------------------------------------------------

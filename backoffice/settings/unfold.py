@@ -139,6 +139,17 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Usage analytics",
+                "items": [
+                    {"title": t, "icon": i, "link": reverse_lazy(u), "permission": f"crm.admin.usage.{p}"}
+                    for t, i, u, p in (
+                        ("Customer accounts", "domain", "admin:crm_customeraccount_changelist", "nav_accounts"),
+                        ("Usage users", "person_search", "admin:crm_usageuser_changelist", "nav_users"),
+                        ("Apps", "apps", "admin:crm_usageapp_changelist", "nav_apps"),
+                    )
+                ],
+            },
+            {
                 "title": "Data",
                 "items": [
                     _item("Ingestion", "monitoring", "admin:crm_event_ingestion", "events"),

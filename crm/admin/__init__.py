@@ -1,5 +1,6 @@
 """Admin of the CRM: players (read-only: the operator's systems own profile data), the event explorer with the
-ingestion dashboard, the pipeline's failures, custom event types, segments, automation rules and bonuses."""
+ingestion dashboard, the pipeline's failures, custom event types, segments, automation rules, bonuses, and usage
+analytics (customer accounts, apps, usage users)."""
 
 from crm.admin import (  # noqa: F401 - registers the admins
     bonuses,
@@ -11,4 +12,5 @@ from crm.admin import (  # noqa: F401 - registers the admins
     rules,
     segments,
     tickets,
+    usage,
 )

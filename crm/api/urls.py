@@ -1,9 +1,15 @@
 from django.urls import path
 
-from crm.api import bonuses, events, financial, rules, segments, tickets, views
+from crm.api import bonuses, events, financial, rules, segments, tickets, usage, views
 
 urlpatterns = [
     path("bonuses", bonuses.BonusListCreateView.as_view(), name="bonus-list"),
+    path("customer-accounts", usage.CustomerAccountListView.as_view(), name="customer-account-list"),
+    path(
+        "customer-accounts/<str:account_id>", usage.CustomerAccountDetailView.as_view(), name="customer-account-detail"
+    ),
+    path("usage-users", usage.UsageUserListView.as_view(), name="usage-user-list"),
+    path("usage-users/<int:usage_user_id>", usage.UsageUserDetailView.as_view(), name="usage-user-detail"),
     path("bonuses/<int:bonus_id>", bonuses.BonusDetailView.as_view(), name="bonus-detail"),
     path("bonus-api/<str:label_key>/redeem", bonuses.RedeemCallbackView.as_view(), name="bonus-redeem-callback"),
     path("events", events.EventIngestView.as_view(), name="event-ingest"),

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('backoffice', '0004_label_bonus_cap'),
-        ('crm', '0013_customer_accounts'),
+        ('crm', '0014_tickets'),
     ]
 
     operations = [

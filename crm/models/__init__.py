@@ -58,6 +58,17 @@ from crm.models.tickets import (
     TicketHistoryAction,
     TicketSlaPolicy,
 )
+from crm.models.usage import (
+    UsageApp,
+    UsageDevice,
+    UsageGuestEvent,
+    UsagePlatform,
+    UsageRequest,
+    UsageSession,
+    UsageUser,
+    UsageUserKind,
+    UsageUserStatus,
+)
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -122,5 +133,14 @@ __all__ = [
     "TicketHistory",
     "TicketHistoryAction",
     "TicketSlaPolicy",
+    "UsageApp",
+    "UsageDevice",
+    "UsageGuestEvent",
+    "UsagePlatform",
+    "UsageRequest",
+    "UsageSession",
+    "UsageUser",
+    "UsageUserKind",
+    "UsageUserStatus",
     "WebhookDelivery",
 ]

@@ -14,6 +14,7 @@ class EventSource(models.TextChoices):
     STREAM = "stream", "Stream"
     FRONTEND = "frontend", "Front end"
     PIXEL = "pixel", "Pixel"
+    USAGE = "usage", "Usage analytics"
     SYSTEM = "system", "System"
 
 

@@ -40,6 +40,10 @@ KEY_FIELDS = {
     "sport_selection_settled": ("result", "selection_name", "event_name"),
     "login": ("entry_point",),
     "client_action": ("action",),
+    "usage_event": ("name", "module"),
+    "app_session_start": ("session_id",),
+    "app_session_end": ("session_id", "duration_seconds"),
+    "page_load_event": ("page_url", "load_time"),
 }
 AMOUNT_SUFFIX = "_amount"
 SUMMARY_FIELDS = 3
