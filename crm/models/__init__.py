@@ -1,4 +1,5 @@
 from crm.models.accounts import CustomerAccount, CustomerAccountStatus
+from crm.models.affiliates import Affiliate, Campaign, Click, Conversion, ConversionType, PixelCurrency, TrackingLink
 from crm.models.aggregates import PlayerAggregate
 from crm.models.bonuses import (
     Bonus,
@@ -42,12 +43,17 @@ __all__ = [
     "PARTITIONS",
     "AccountStatus",
     "Accumulator",
+    "Affiliate",
     "BacktestRun",
     "Bonus",
     "BonusSource",
     "BonusStatus",
     "BonusTemplate",
     "BonusType",
+    "Campaign",
+    "Click",
+    "Conversion",
+    "ConversionType",
     "CustomerAccount",
     "CustomerAccountStatus",
     "DeliveryState",
@@ -63,6 +69,7 @@ __all__ = [
     "PipelineFailure",
     "PipelineStat",
     "PipelineTick",
+    "PixelCurrency",
     "Player",
     "PlayerAggregate",
     "Rollup",
@@ -83,5 +90,6 @@ __all__ = [
     "SegmentMember",
     "SegmentStatus",
     "TemplateSource",
+    "TrackingLink",
     "WebhookDelivery",
 ]
