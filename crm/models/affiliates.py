@@ -160,10 +160,19 @@ class Conversion(models.Model):
     streams")."""
 
     id = models.BigAutoField(primary_key=True)
-    label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
-    click = models.ForeignKey(Click, on_delete=models.CASCADE, related_name="conversions")
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="conversions")
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="conversions")
+    # The pixel's hot insert keeps few indexes and foreign-key checks: the click's key is checked (and its index is the
+    # unique key's first column); label, campaign and affiliate are copied from that click in the same statement, and
+    # the click's own keys hold them, so they need no check of their own; the composite indexes serve their lookups.
+    label = models.ForeignKey(
+        "backoffice.Label", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    click = models.ForeignKey(Click, on_delete=models.CASCADE, related_name="conversions", db_index=False)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="conversions", db_index=False, db_constraint=False
+    )
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.PROTECT, related_name="conversions", db_index=False, db_constraint=False
+    )
     type = models.CharField(max_length=16, choices=ConversionType.choices)
     occurred_at = models.DateTimeField(help_text="The pixel's `time`, or when it was received.")
     received_at = models.DateTimeField(help_text="When the pixel call was accepted (UTC).")
@@ -174,6 +183,7 @@ class Conversion(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # a partial index below: most conversions have no player when they arrive
         help_text="The player of the campaign's brand with that id, once known.",
     )
     currency = models.CharField(max_length=3, blank=True, choices=PixelCurrency.choices)
@@ -206,6 +216,7 @@ class Conversion(models.Model):
             models.Index(
                 fields=["label", "player_ext_id"], name="conversion_unlinked", condition=Q(player__isnull=True)
             ),
+            models.Index(fields=["player"], name="conversion_player", condition=Q(player__isnull=False)),
         ]
 
     def __str__(self) -> str:
