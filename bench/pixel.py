@@ -11,6 +11,7 @@ measures; stops everything and drops the database. The last line is one JSON obj
                     view, --rounds rounds of --seconds each; each figure is the median of its rounds
   pixel_ratio       pixel_rps / bare_view_rps                                                       (target >= 0.6)
   p99_ms_at_70pct   the pixel's p99 latency when sent on schedule at 70% of pixel_rps            (target <= 20 ms)
+  bare_view_p99_ms_same_rate  the bare view's p99 on the same schedule right after: the host's own floor
   sk_events_per_s, copy_dedupe_rows_per_s, sk_ratio
                     from bench/usage_events.py (SmartKarrot event batches against COPY-with-dedupe), run as a
                     subprocess after this bench's servers stopped; skipped, with a message, if it does not exist
@@ -197,6 +198,10 @@ def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[s
     p99, p50 = percentile(latencies, 0.99) * 1000, percentile(latencies, 0.5) * 1000
     log(f"pixel on schedule at {target:,.0f} requests/s (70% of saturation) for {args.latency_seconds:.0f} s: "
         f"{len(latencies):,} calls, p50 {p50:.1f} ms, p99 {p99:.1f} ms")  # fmt: skip
+    # The floor of latency on this host now: the bare view on the same schedule, right after.
+    bare_latencies, _ = paced(web.port, lambda: "/bench/bare", target, args.latency_seconds, args.clients * 2)
+    bare_p99, bare_p50 = percentile(bare_latencies, 0.99) * 1000, percentile(bare_latencies, 0.5) * 1000
+    log(f"floor beside it, the bare view on the same schedule: p50 {bare_p50:.1f} ms, p99 {bare_p99:.1f} ms")
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM crm_affiliate_conversion")
@@ -210,6 +215,7 @@ def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[s
         "bare_view_rps": bare_rps,
         "pixel_ratio": pixel_rps / bare_rps,
         "p99_ms_at_70pct": p99,
+        "bare_view_p99_ms_same_rate": bare_p99,
     }
 
 

@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from crm.api import bonuses, events, rules, segments, views
 
 urlpatterns = [
+    path("", include("crm.api.affiliates_urls")),
     path("bonuses", bonuses.BonusListCreateView.as_view(), name="bonus-list"),
     path("bonuses/<int:bonus_id>", bonuses.BonusDetailView.as_view(), name="bonus-detail"),
     path("bonus-api/<str:label_key>/redeem", bonuses.RedeemCallbackView.as_view(), name="bonus-redeem-callback"),
