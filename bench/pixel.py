@@ -89,7 +89,8 @@ def get(port: int, path: str) -> tuple[int, float]:
     """One GET on a fresh connection (gunicorn's sync workers close it): (status, seconds)."""
     started = time.perf_counter()
     with socket.create_connection((LOOPBACK, port), timeout=30) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}\r\nUser-Agent: bench\r\nConnection: close\r\n\r\n".encode())
+        head = f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}\r\nUser-Agent: bench\r\nConnection: close\r\n\r\n"
+        sock.sendall(head.encode())
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -158,7 +159,7 @@ def paced(port: int, make_path, per_second: float, seconds: float, clients: int)
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, float]:

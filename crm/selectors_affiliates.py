@@ -80,7 +80,8 @@ class ReportRow:
 
 
 _NAMES = {
-    "affiliate": "SELECT a.id, a.name || ' (' || a.code || ')', a.name || ' (' || a.code || ')' FROM crm_affiliate a WHERE a.label_id = ANY(%(labels)s)"
+    "affiliate": "SELECT a.id, a.name || ' (' || a.code || ')', a.name || ' (' || a.code || ')'"
+    " FROM crm_affiliate a WHERE a.label_id = ANY(%(labels)s)"
     " AND (%(affiliate)s::bigint IS NULL OR a.id = %(affiliate)s)",
     "campaign": "SELECT c.id, c.name, a.name || ' (' || a.code || ')' FROM crm_affiliate_campaign c"
     " JOIN crm_affiliate a ON a.id = c.affiliate_id WHERE c.label_id = ANY(%(labels)s)"

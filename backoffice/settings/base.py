@@ -246,6 +246,12 @@ CELERY_BEAT_SCHEDULE = {
     "bonuses-sweep": {"task": "crm.bonuses_sweep", "schedule": 15.0, "options": {"expires": 14}},
     "bonuses-expire": {"task": "crm.bonuses_expire", "schedule": 300.0, "options": {"expires": 290}},
     "bonus-templates-sync": {"task": "crm.bonus_templates_sync", "schedule": 86400.0, "options": {"expires": 3600}},
+    # Conversions whose player arrived after the pixel: linked and attributed within a minute (docs/affiliates.md).
+    "affiliate-conversions-link": {
+        "task": "crm.affiliate_conversions_link",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 # --- bonuses (crm.services.bonus_delivery) ----------------------------------------------------------------------------
 # Transient failures (5xx, 429, no connection) are retried with exponential backoff from the base, capped, for the

@@ -46,7 +46,9 @@ class AffiliateSerializer(serializers.ModelSerializer):
 
 class CampaignSerializer(serializers.ModelSerializer):
     affiliate_id = serializers.IntegerField(read_only=True, help_text="Its affiliate (GET /affiliates/{id}).")
-    ext_brand_id = serializers.CharField(source="brand.ext_brand_id", read_only=True, help_text="The brand it promotes.")
+    ext_brand_id = serializers.CharField(
+        source="brand.ext_brand_id", read_only=True, help_text="The brand it promotes."
+    )
 
     class Meta:
         model = Campaign
@@ -87,7 +89,10 @@ class ConversionSerializer(serializers.ModelSerializer):
     affiliate_id = serializers.IntegerField(read_only=True)
     player_id = serializers.CharField(source="player_ext_id", read_only=True, help_text="The pixel's player_id.")
     player_linked = serializers.SerializerMethodField(help_text="A player of the campaign's brand has this id.")
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True, allow_null=True)
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, read_only=True, allow_null=True, help_text="Deposits: the amount."
+    )
+    currency = serializers.CharField(read_only=True, help_text="Deposits with an amount: EUR, USD or GBP; else empty.")
 
     class Meta:
         model = Conversion

@@ -99,7 +99,7 @@ class TrackingLink(LabelScopedModel):
         unique=True,
         editable=False,
         default=new_link_token,
-        help_text="The public part of the tracking URL (/track/{token})."
+        help_text="The public part of the tracking URL (/track/{token}).",
     )
     landing_url = models.URLField(max_length=2000, help_text="Where the visitor is sent, http(s).")
     click_param = models.CharField(

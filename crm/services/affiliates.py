@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from crm.models import Click, ConversionType, TrackingLink
 
-_NUMERIC_CODE = r"^[0-9]{1,18}$"  # fits a bigint: goes to core_affiliate_id
+# An affiliate code of 1 to 18 digits fits a bigint: it goes to core_affiliate_id (the regex in the SQL below).
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class PixelOutcome:
     attributed: bool  # the player got this affiliate
 
 
-_RECORD = f"""
+_RECORD = """
 WITH c AS (
     SELECT cl.id, cl.label_id, cl.campaign_id, cl.affiliate_id, cp.brand_id, a.code
       FROM crm_affiliate_click cl
@@ -85,8 +85,8 @@ WITH c AS (
     RETURNING player_id
 ), attr AS (
     UPDATE crm_player pl
-       SET core_affiliate_id = CASE WHEN c.code ~ '{_NUMERIC_CODE}' THEN c.code::bigint END,
-           core_affiliate_str = CASE WHEN c.code ~ '{_NUMERIC_CODE}' THEN '' ELSE c.code END,
+       SET core_affiliate_id = CASE WHEN c.code ~ '^[0-9]{1,18}$' THEN c.code::bigint END,
+           core_affiliate_str = CASE WHEN c.code ~ '^[0-9]{1,18}$' THEN '' ELSE c.code END,
            updated_at = clock_timestamp()
       FROM c, ins
      WHERE %(attribute)s AND pl.id = ins.player_id
@@ -124,7 +124,7 @@ def conversion_record(*, call: PixelCall) -> PixelOutcome:
     return PixelOutcome(found=bool(found), stored=bool(stored), attributed=bool(attributed))
 
 
-_LINK_PLAYERS = f"""
+_LINK_PLAYERS = """
 WITH linked AS (
     UPDATE crm_affiliate_conversion cv SET player_id = pl.id
       FROM crm_affiliate_campaign cp, crm_player pl
@@ -136,8 +136,8 @@ WITH linked AS (
      WHERE type <> 'install' ORDER BY player_id, occurred_at, id
 ), attr AS (
     UPDATE crm_player pl
-       SET core_affiliate_id = CASE WHEN a.code ~ '{_NUMERIC_CODE}' THEN a.code::bigint END,
-           core_affiliate_str = CASE WHEN a.code ~ '{_NUMERIC_CODE}' THEN '' ELSE a.code END,
+       SET core_affiliate_id = CASE WHEN a.code ~ '^[0-9]{1,18}$' THEN a.code::bigint END,
+           core_affiliate_str = CASE WHEN a.code ~ '^[0-9]{1,18}$' THEN '' ELSE a.code END,
            updated_at = clock_timestamp()
       FROM first f JOIN crm_affiliate a ON a.id = f.affiliate_id
      WHERE pl.id = f.player_id AND pl.core_affiliate_id IS NULL AND pl.core_affiliate_str = ''

@@ -1,4 +1,5 @@
-"""The conversion pixel `/convert/{click_id}` (reference/intelitics-smart-pixels.txt) and tracking links `/track/{token}`.
+"""The conversion pixel `/convert/{click_id}` (reference/intelitics-smart-pixels.txt) and tracking links
+`/track/{token}`.
 
 Both are plain Django views, not DRF: they are the hottest paths of the product, called by browsers (iframe, image,
 JavaScript) and by servers, without authentication (the click id is the credential). The pixel answers:
@@ -30,9 +31,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 @csrf_exempt  # fired cross-site by browsers and by servers; the click id is the only credential
 def convert(request, click_id: str) -> HttpResponse:
     if request.method not in ("GET", "POST"):
-        response = JsonResponse(
-            {"code": "method_not_allowed", "message": "Use GET or POST.", "errors": {}}, status=405
-        )
+        response = JsonResponse({"code": "method_not_allowed", "message": "Use GET or POST.", "errors": {}}, status=405)
         response["Allow"] = "GET, POST"
         return response
     query = list(request.GET.lists())

@@ -37,12 +37,20 @@ def world(tenant_a, tenant_b):
 
 def _objects(side):
     affiliate, campaign, link, click, conversion = side
-    return {"affiliate": affiliate, "campaign": campaign, "trackinglink": link, "click": click, "conversion": conversion}
+    return {
+        "affiliate": affiliate,
+        "campaign": campaign,
+        "trackinglink": link,
+        "click": click,
+        "conversion": conversion,
+    }
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.MANAGER, Role.SUPPORT])
 @pytest.mark.parametrize("page", PAGES)
-def test_each_role_of_label_a_sees_its_rows_and_label_bs_ids_are_404(world, tenant_a, staff_with_role, staff_client, role, page):
+def test_each_role_of_label_a_sees_its_rows_and_label_bs_ids_are_404(
+    world, tenant_a, staff_with_role, staff_client, role, page
+):
     client = staff_client(staff_with_role(tenant_a.label, role))
     listing = client.get(f"/admin/crm/{page}/")
     assert listing.status_code == 200
@@ -62,17 +70,34 @@ def test_an_outsider_is_refused(world, outsider, staff_client, page):
 def test_support_reads_but_cannot_add(world, tenant_a, staff_with_role, staff_client):
     client = staff_client(staff_with_role(tenant_a.label, Role.SUPPORT))
     assert client.get("/admin/crm/affiliate/add/").status_code == 403
-    assert client.post("/admin/crm/affiliate/add/", {"label": tenant_a.label.pk, "name": "X", "code": "9"}).status_code == 403
+    assert (
+        client.post("/admin/crm/affiliate/add/", {"label": tenant_a.label.pk, "name": "X", "code": "9"}).status_code
+        == 403
+    )
 
 
-def test_a_manager_creates_a_campaign_and_a_link_that_take_their_label_from_above(world, tenant_a, tenant_b, staff_with_role, staff_client):
+def test_a_manager_creates_a_campaign_and_a_link_that_take_their_label_from_above(
+    world, tenant_a, tenant_b, staff_with_role, staff_client
+):
     client = staff_client(staff_with_role(tenant_a.label, Role.MANAGER))
     affiliate = world["a"][0]
-    response = client.post("/admin/crm/campaign/add/", {"affiliate": affiliate.pk, "brand": tenant_a.brand.pk, "name": "Summer", "is_active": "on"})
+    response = client.post(
+        "/admin/crm/campaign/add/",
+        {"affiliate": affiliate.pk, "brand": tenant_a.brand.pk, "name": "Summer", "is_active": "on"},
+    )
     assert response.status_code == 302
     campaign = Campaign.objects.get(name="Summer")
     assert campaign.label_id == tenant_a.label.pk
-    response = client.post("/admin/crm/trackinglink/add/", {"campaign": campaign.pk, "name": "Footer", "landing_url": "https://casino.example/", "click_param": "cid", "is_active": "on"})
+    response = client.post(
+        "/admin/crm/trackinglink/add/",
+        {
+            "campaign": campaign.pk,
+            "name": "Footer",
+            "landing_url": "https://casino.example/",
+            "click_param": "cid",
+            "is_active": "on",
+        },
+    )
     assert response.status_code == 302
     link = TrackingLink.objects.get(name="Footer")
     assert (link.label_id, link.click_param, len(link.token)) == (tenant_a.label.pk, "cid", 16)
@@ -83,29 +108,36 @@ def test_a_manager_creates_a_campaign_and_a_link_that_take_their_label_from_abov
 def test_another_labels_affiliate_or_brand_cannot_be_chosen(world, tenant_a, tenant_b, staff_with_role, staff_client):
     client = staff_client(staff_with_role(tenant_a.label, Role.ADMIN))
     theirs = world["b"][0]
-    response = client.post("/admin/crm/campaign/add/", {"affiliate": theirs.pk, "brand": tenant_a.brand.pk, "name": "Steal"})
+    response = client.post(
+        "/admin/crm/campaign/add/", {"affiliate": theirs.pk, "brand": tenant_a.brand.pk, "name": "Steal"}
+    )
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
-    response = client.post("/admin/crm/campaign/add/", {"affiliate": world["a"][0].pk, "brand": tenant_b.brand.pk, "name": "Steal"})
+    response = client.post(
+        "/admin/crm/campaign/add/", {"affiliate": world["a"][0].pk, "brand": tenant_b.brand.pk, "name": "Steal"}
+    )
     assert "Select a valid choice" in response.content.decode()
     assert not Campaign.objects.filter(name="Steal").exists()
 
 
 def test_a_link_needs_an_http_landing_page(world, tenant_a, staff_with_role, staff_client):
     client = staff_client(staff_with_role(tenant_a.label, Role.ADMIN))
-    response = client.post("/admin/crm/trackinglink/add/", {"campaign": world["a"][1].pk, "name": "Bad", "landing_url": "javascript:alert(1)", "click_param": "click_id"})
+    response = client.post(
+        "/admin/crm/trackinglink/add/",
+        {"campaign": world["a"][1].pk, "name": "Bad", "landing_url": "javascript:alert(1)", "click_param": "click_id"},
+    )
     assert response.status_code == 200
     assert not TrackingLink.objects.filter(name="Bad").exists()
 
 
 def test_the_click_page_shows_its_funnel_with_the_skip(world, tenant_a, staff_client):
-    affiliate, campaign, link, click, _ = world["a"]
+    affiliate, campaign, _link, click, _ = world["a"]
     Conversion.objects.create(
         label=tenant_a.label, click=click, campaign=campaign, affiliate=affiliate, type="deposit",
         occurred_at=timezone.now(), received_at=timezone.now(), currency="EUR", amount=Decimal("10"), dedupe_key="x",
     )  # fmt: skip
     page = staff_client(tenant_a.admin).get(f"/admin/crm/click/{click.pk}/change/").content.decode()
-    funnel_html = page[page.index('data-testid="click-funnel"'):]
+    funnel_html = page[page.index('data-testid="click-funnel"') :]
     assert funnel_html.index("Install") < funnel_html.index("Skipped") < funnel_html.index("Registration")
 
 
@@ -117,9 +149,11 @@ def traffic(tenant_a):
     """Acme (code 1042): 4 clicks; one installs, registers and deposits EUR 50 + EUR 25; one deposits USD 40 without
     registering (a skip); one registers without installing. Zeta (=HYPERLINK formula name): 1 click, nothing."""
     affiliate, campaign, link = funnel(tenant_a)
-    zeta = AffiliateFactory(label=tenant_a.label, code="zeta", name="=HYPERLINK(\"x\")")
+    zeta = AffiliateFactory(label=tenant_a.label, code="zeta", name='=HYPERLINK("x")')
     zeta_campaign = Campaign.objects.create(label=tenant_a.label, affiliate=zeta, brand=tenant_a.brand, name="Z")
-    zeta_link = TrackingLink.objects.create(label=tenant_a.label, campaign=zeta_campaign, name="z", landing_url="https://z.example/")
+    zeta_link = TrackingLink.objects.create(
+        label=tenant_a.label, campaign=zeta_campaign, name="z", landing_url="https://z.example/"
+    )
     day = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
     clicks = [click_on(link, created_at=day) for _ in range(4)]
     click_on(zeta_link, created_at=day)
@@ -156,7 +190,9 @@ def test_the_report_counts_activity_amounts_rates_and_the_skips(traffic, tenant_
 
 def test_the_report_by_campaign_and_for_one_affiliate(traffic, tenant_a, staff_client):
     client = staff_client(tenant_a.admin)
-    page = client.get(f"/admin/crm/affiliate/report/?start=2026-03-01&end=2026-03-31&group=campaign&affiliate={traffic.pk}")
+    page = client.get(
+        f"/admin/crm/affiliate/report/?start=2026-03-01&end=2026-03-31&group=campaign&affiliate={traffic.pk}"
+    )
     assert [(r.name, r.clicks, r.deposits) for r in page.context["rows"]] == [("Spring promo", 4, 3)]
 
 
@@ -164,18 +200,25 @@ def test_another_labels_affiliate_in_the_report_shows_nothing_of_it(traffic, ten
     _, _, link_b = funnel(tenant_b, code="2001")
     click_on(link_b, created_at=dt.datetime(2026, 3, 10, tzinfo=dt.UTC))
     other = link_b.campaign.affiliate_id
-    page = staff_client(tenant_a.admin).get(f"/admin/crm/affiliate/report/?start=2026-03-01&end=2026-03-31&affiliate={other}")
+    page = staff_client(tenant_a.admin).get(
+        f"/admin/crm/affiliate/report/?start=2026-03-01&end=2026-03-31&affiliate={other}"
+    )
     assert sum(r.clicks for r in page.context["rows"]) == 5  # the filter is ignored: label A's affiliates only
     assert "2001" not in page.content.decode()
 
 
 def test_the_report_exports_csv_with_formulas_escaped(traffic, tenant_a, staff_client):
-    response = staff_client(tenant_a.admin).get("/admin/crm/affiliate/report/?start=2026-03-01&end=2026-03-31&format=csv")
+    response = staff_client(tenant_a.admin).get(
+        "/admin/crm/affiliate/report/?start=2026-03-01&end=2026-03-31&format=csv"
+    )
     assert response["Content-Disposition"] == 'attachment; filename="affiliates-affiliate-2026-03-01-2026-03-31.csv"'
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].startswith("name,affiliate,clicks,installs,registrations,deposits,depositors,deposit_amounts")
-    assert lines[1] == "Acme Partners (1042),Acme Partners (1042),4,1,2,3,2,EUR 75.00 USD 40.00,0.5000,1.0000,0.5000,4,1,2,2,1,1"
-    assert lines[2].startswith("\"'=HYPERLINK(\"\"x\"\") (zeta)\"")
+    assert (
+        lines[1]
+        == "Acme Partners (1042),Acme Partners (1042),4,1,2,3,2,EUR 75.00 USD 40.00,0.5000,1.0000,0.5000,4,1,2,2,1,1"
+    )
+    assert lines[2].startswith('"\'=HYPERLINK(""x"") (zeta)"')
     assert lines[3].startswith("Total,,5,1,2,3,2,EUR 75.00 USD 40.00")
 
 
@@ -183,4 +226,6 @@ def test_a_bad_period_is_named_and_the_default_shown(traffic, tenant_a, staff_cl
     page = staff_client(tenant_a.admin).get("/admin/crm/affiliate/report/?start=2026-03-31&end=2026-03-01")
     assert page.status_code == 200
     assert page.context["errors"] == {"start": "Must be on or before end."}
-    assert staff_client(tenant_a.admin).get("/admin/crm/affiliate/report/?start=garbage").context["errors"] == {"start": "Dates as YYYY-MM-DD."}
+    assert staff_client(tenant_a.admin).get("/admin/crm/affiliate/report/?start=garbage").context["errors"] == {
+        "start": "Dates as YYYY-MM-DD."
+    }

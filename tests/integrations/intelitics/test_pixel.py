@@ -143,7 +143,10 @@ def test_amount_and_currency_are_for_deposits_only(pixel, click):
 
 def test_required_parameters(pixel, click):
     missing = fire(pixel, click.id)
-    assert (missing.status_code, missing.json()["errors"]) == (422, {"type": ["Required: one of install, registration, deposit."]})
+    assert (missing.status_code, missing.json()["errors"]) == (
+        422,
+        {"type": ["Required: one of install, registration, deposit."]},
+    )
     not_uuid = fire(pixel, "12345", type="install")
     assert not_uuid.json() == {
         "code": "invalid_click_id",
@@ -157,7 +160,11 @@ def test_required_parameters(pixel, click):
 def test_an_unknown_click_is_404_naming_click_id(pixel, db):
     response = fire(pixel, uuid.uuid4(), type="install")
     assert response.status_code == 404
-    assert response.json() == {"code": "not_found", "message": "No click with this id.", "errors": {"click_id": ["Unknown."]}}
+    assert response.json() == {
+        "code": "not_found",
+        "message": "No click with this id.",
+        "errors": {"click_id": ["Unknown."]},
+    }
 
 
 def test_time_sets_when_the_conversion_occurred(pixel, click):
@@ -273,3 +280,12 @@ def test_a_player_unknown_at_the_pixel_is_linked_and_attributed_when_it_arrives(
     late.refresh_from_db()
     assert late.core_affiliate_id == 1042
     assert conversions_link_players() == (0, 0)
+
+
+def test_the_beat_task_links_late_players(pixel, click, tenant_a):
+    from crm.tasks_affiliates import affiliate_conversions_link
+
+    fire(pixel, click.id, type="deposit", player_id="later", currency="eur", amount="5")
+    PlayerFactory(brand=tenant_a.brand, label=tenant_a.label, user_ext_id="later")
+    assert affiliate_conversions_link.apply().get() == 1
+    assert Conversion.objects.get().player.user_ext_id == "later"

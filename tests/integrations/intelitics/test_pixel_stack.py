@@ -132,7 +132,11 @@ def test_garbage_gets_a_json_error_naming_it_never_a_500(web, click, path, statu
 
 def test_a_json_body_posted_is_ignored_and_a_missing_type_named(web, click):
     status, body = request(
-        web.port, "POST", f"/convert/{click.id}", orjson.dumps({"type": "install"}), {"Content-Type": "application/json"}
+        web.port,
+        "POST",
+        f"/convert/{click.id}",
+        orjson.dumps({"type": "install"}),
+        {"Content-Type": "application/json"},
     )
     assert (status, orjson.loads(body)["code"]) == (422, "invalid_type")
     status, _ = request(web.port, "DELETE", f"/convert/{uuid.uuid4()}")
