@@ -101,9 +101,12 @@ UNFOLD = {
                         "icon": icon,
                         "link": reverse_lazy(url),
                         "permission": f"crm.admin.affiliates.nav_{nav}",
+                        **(
+                            {"active": "crm.admin.affiliates.nav_affiliates_active"} if nav == "affiliates_list" else {}
+                        ),
                     }
                     for title, icon, url, nav in (
-                        ("Affiliates", "handshake", "admin:crm_affiliate_changelist", "affiliates"),
+                        ("Affiliates", "handshake", "admin:crm_affiliate_changelist", "affiliates_list"),
                         ("Affiliate report", "bar_chart", "admin:crm_affiliate_report", "affiliates"),
                         ("Campaigns", "campaign", "admin:crm_campaign_changelist", "campaigns"),
                         ("Tracking links", "link", "admin:crm_trackinglink_changelist", "links"),

@@ -55,6 +55,15 @@ def nav_affiliates(request) -> bool:
     return _can_view(request, Affiliate)
 
 
+nav_affiliates_list = nav_affiliates
+
+
+def nav_affiliates_active(request) -> bool:
+    """The list's item is lit on its pages, not on the report that lives under the same path."""
+    report = reverse("admin:crm_affiliate_report")
+    return request.path.startswith(reverse("admin:crm_affiliate_changelist")) and not request.path.startswith(report)
+
+
 def nav_campaigns(request) -> bool:
     return _can_view(request, Campaign)
 

@@ -21,6 +21,7 @@ from django.db import transaction
 
 from backoffice.models import ApiKey, Brand, ExchangeRate, Label, Role, StaffRole
 from backoffice.services.apikeys import api_key_create, api_key_revoke
+from crm.demo_affiliates import affiliates_demo
 from crm.models import BonusTemplate, Event, EventSource, Player, Rule, RuleKind, RuleStatus, Segment
 from crm.models.segments import ACTIVE_ACCOUNTS_CONDITION
 from crm.services.ingest import MAX_BATCH, events_ingest
@@ -327,6 +328,7 @@ class Command(BaseCommand):
             raw_key = _rotate_key(labels[DEMO], users["demo_integration"])
             sandbox = _sandbox(labels[DEMO], base_url.rstrip("/"))
             samples = _crm_samples(labels[DEMO])
+            samples |= affiliates_demo(labels[DEMO])
         self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification, samples)
         self._report_sandbox(base_url.rstrip("/"), labels[DEMO], sandbox)
 
