@@ -166,6 +166,9 @@ def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[s
     site = bench_site(stack, workdir, "pitboss_pixel_bench")
     paths = Paths(setup_clicks(args.clicks))
     env = {**site.env, "DJANGO_SETTINGS_MODULE": SETTINGS}
+    if args.async_commit:
+        env["PITBOSS_PIXEL_SYNCHRONOUS_COMMIT"] = "false"
+        log("PITBOSS_PIXEL_SYNCHRONOUS_COMMIT=false: the pixel answers before its WAL flush (not the default)")
     web = Gunicorn(env, workdir / "gunicorn.log", workers=args.web_workers)
     web.start()
     stack.callback(web.stop)
@@ -249,6 +252,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (bare view, pixel)")
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds per measurement")
     parser.add_argument("--latency-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--async-commit", action="store_true", help="PITBOSS_PIXEL_SYNCHRONOUS_COMMIT=false (see docs/affiliates.md)"
+    )
     parser.add_argument("--skip-usage", action="store_true", help="do not run bench/usage_events.py")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (their folder is printed)")
     args = parser.parse_args()

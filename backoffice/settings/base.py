@@ -280,6 +280,12 @@ PITBOSS_PIPELINE_LEASE_SECONDS = env.int("PITBOSS_PIPELINE_LEASE_SECONDS", defau
 # /healthz fails when a group's oldest unapplied event is older than this.
 PITBOSS_PIPELINE_MAX_LAG_SECONDS = env.int("PITBOSS_PIPELINE_MAX_LAG_SECONDS", default=300)
 
+# --- conversion pixel (docs/affiliates.md) -------------------------------------------------------------------------
+# On (default): a 202 waits for the conversion's WAL flush, so not even a crash of PostgreSQL loses it. Off: the pixel
+# answers before the flush (PostgreSQL's synchronous_commit=off for that statement only): far fewer waits on the disk,
+# but a crash of the database server (not of Pitboss or the broker) can lose the last ~0.6 s of accepted conversions.
+PITBOSS_PIXEL_SYNCHRONOUS_COMMIT = env.bool("PITBOSS_PIXEL_SYNCHRONOUS_COMMIT", default=True)
+
 # --- REST API ---------------------------------------------------------------------------------------------------
 # The SmartKarrot-compatible API supports CORS (reference/smartkarrot-api.txt) and the conversion pixel is fired from
 # players' browsers: any origin may call those paths, without cookies (they authenticate by key or by click id).

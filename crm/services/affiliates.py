@@ -19,6 +19,7 @@ from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -93,7 +94,8 @@ WITH c AS (
        AND pl.core_affiliate_id IS NULL AND pl.core_affiliate_str = ''
     RETURNING pl.id
 )
-SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM ins), (SELECT count(*) FROM attr)
+SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM ins), (SELECT count(*) FROM attr),
+       set_config('synchronous_commit', %(sync)s, true)
 """
 
 
@@ -118,9 +120,11 @@ def conversion_record(*, call: PixelCall) -> PixelOutcome:
                 "ua": call.user_agent,
                 "referrer": call.referrer,
                 "attribute": call.type != ConversionType.INSTALL,
+                # Read at this statement's commit: 'off' answers before the WAL flush (see the setting's comment).
+                "sync": "on" if settings.PITBOSS_PIXEL_SYNCHRONOUS_COMMIT else "off",
             },
         )
-        found, stored, attributed = cursor.fetchone()
+        found, stored, attributed, _ = cursor.fetchone()
     return PixelOutcome(found=bool(found), stored=bool(stored), attributed=bool(attributed))
 
 

@@ -289,3 +289,19 @@ def test_the_beat_task_links_late_players(pixel, click, tenant_a):
     PlayerFactory(brand=tenant_a.brand, label=tenant_a.label, user_ext_id="later")
     assert affiliate_conversions_link.apply().get() == 1
     assert Conversion.objects.get().player.user_ext_id == "later"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("durable", [True, False])
+def test_the_commit_mode_applies_to_the_pixels_statement_only(pixel, tenant_a, settings, durable):
+    """In autocommit (as served), the setting set by the pixel's statement ends with it: the connection, which other
+    requests share through the pool, stays durable."""
+    from django.db import connection
+
+    settings.PITBOSS_PIXEL_SYNCHRONOUS_COMMIT = durable
+    click = click_on(funnel(tenant_a)[2])
+    assert fire(pixel, click.id, type="install").status_code == 202
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert Conversion.objects.filter(click=click).count() == 1
