@@ -17,8 +17,27 @@ pytestmark = pytest.mark.django_db
 
 NAMES = st.sampled_from(["type", "test", "player_id", "currency", "amount", "time", "transaction_id", "x", "type[]"])
 VALUES = st.one_of(
-    st.sampled_from(["install", "registration", "deposit", "eur", "GBP", "usd", "10", "10.5", "-1", "1e9", "true",
-                     "false", "2024-05-01T12:00:00Z", "", "NaN", "0x1A", "1_000"]),  # fmt: skip
+    st.sampled_from(
+        [
+            "install",
+            "registration",
+            "deposit",
+            "eur",
+            "GBP",
+            "usd",
+            "10",
+            "10.5",
+            "-1",
+            "1e9",
+            "true",
+            "false",
+            "2024-05-01T12:00:00Z",
+            "",
+            "NaN",
+            "0x1A",
+            "1_000",
+        ]
+    ),
     st.text(max_size=40),
 )
 QUERY = st.lists(st.tuples(NAMES, VALUES), max_size=8)
