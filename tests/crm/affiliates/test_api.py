@@ -93,3 +93,25 @@ def test_the_report_refuses_a_bad_period(world, key_client):
     assert too_long.json()["errors"] == {"start": ["The period is at most 366 days."]}
     assert key_client.get("/api/v1/affiliates/report?group=brand").status_code == 400
     assert key_client.get(f"/api/v1/affiliates/report?end={dt.date(2026, 1, 1)}").status_code == 200
+
+
+@pytest.mark.parametrize("endpoint", ["affiliates", "campaigns", "links", "clicks", "conversions"])
+def test_a_list_costs_the_same_queries_for_1_or_20_rows(tenant_a, key_client, django_assert_max_num_queries, endpoint):
+    affiliate, campaign, link = funnel(tenant_a)
+    now = timezone.now()
+
+    def grow(n):
+        for i in range(n):
+            click = click_on(link)
+            Conversion.objects.create(label=tenant_a.label, click=click, campaign=campaign, affiliate=affiliate,
+                                      type="install", occurred_at=now, received_at=now)  # fmt: skip
+
+    grow(1)
+    with django_assert_max_num_queries(10) as one:
+        assert key_client.get(f"/api/v1/{endpoint}").status_code == 200
+    grow(19)
+    with django_assert_max_num_queries(10) as twenty:
+        assert key_client.get(f"/api/v1/{endpoint}").status_code == 200
+    # The key's bookkeeping (last use) varies between calls; the list's own queries must not grow with its rows.
+    mine = [[q["sql"] for q in c.captured_queries if "crm_" in q["sql"]] for c in (one, twenty)]
+    assert len(mine[0]) == len(mine[1]) == 1
