@@ -19,6 +19,7 @@ from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -73,14 +74,14 @@ WITH c AS (
      WHERE cl.id = %(click)s
 ), p AS (
     SELECT pl.id FROM crm_player pl, c
-     WHERE %(player_ext)s <> '' AND pl.brand_id = c.brand_id AND pl.user_ext_id = %(player_ext)s
+     WHERE %(player_ext)s::text <> '' AND pl.brand_id = c.brand_id AND pl.user_ext_id = %(player_ext)s::text
 ), ins AS (
     INSERT INTO crm_affiliate_conversion
            (label_id, click_id, campaign_id, affiliate_id, type, occurred_at, received_at, player_ext_id, player_id,
             currency, amount, transaction_id, dedupe_key, ip, user_agent, referrer)
-    SELECT c.label_id, c.id, c.campaign_id, c.affiliate_id, %(type)s, coalesce(%(time)s, clock_timestamp()),
+    SELECT c.label_id, c.id, c.campaign_id, c.affiliate_id, %(type)s, coalesce(%(time)s::timestamptz, clock_timestamp()),
            clock_timestamp(), %(player_ext)s, (SELECT id FROM p), %(currency)s, %(amount)s, %(txn)s, %(key)s,
-           %(ip)s, %(ua)s, %(referrer)s
+           %(ip)s::inet, %(ua)s, %(referrer)s
       FROM c
         ON CONFLICT DO NOTHING
     RETURNING player_id
@@ -90,40 +91,42 @@ WITH c AS (
            core_affiliate_str = CASE WHEN c.code ~ '^[0-9]{1,18}$' THEN '' ELSE c.code END,
            updated_at = clock_timestamp()
       FROM c, ins
-     WHERE %(attribute)s AND pl.id = ins.player_id
+     WHERE %(attribute)s::boolean AND pl.id = ins.player_id
        AND pl.core_affiliate_id IS NULL AND pl.core_affiliate_str = ''
     RETURNING pl.id
 )
 SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM ins), (SELECT count(*) FROM attr),
-       set_config('synchronous_commit', %(sync)s, true)
+       set_config('synchronous_commit', %(sync)s::text, true)
 """
 
 
 def conversion_record(*, call: PixelCall) -> PixelOutcome:
     """Store the pixel's conversion (one round trip); a test call only checks that the click exists."""
-    with connection.cursor() as cursor:
-        if call.test:
+    if call.test:
+        with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM crm_affiliate_click WHERE id = %s", [call.click_id])
             return PixelOutcome(found=cursor.fetchone() is not None, stored=False, attributed=False)
-        cursor.execute(
-            _RECORD,
-            {
-                "click": call.click_id,
-                "type": call.type,
-                "time": call.time,
-                "player_ext": call.player_id,
-                "currency": call.currency,
-                "amount": call.amount,
-                "txn": call.transaction_id,
-                "key": call.dedupe_key,
-                "ip": call.ip,
-                "ua": call.user_agent,
-                "referrer": call.referrer,
-                "attribute": call.type != ConversionType.INSTALL,
-                # Read at this statement's commit: 'off' answers before the WAL flush (see the setting's comment).
-                "sync": "on" if settings.PITBOSS_PIXEL_SYNCHRONOUS_COMMIT else "off",
-            },
-        )
+    params = {
+        "click": call.click_id,
+        "type": call.type,
+        "time": call.time,
+        "player_ext": call.player_id,
+        "currency": call.currency,
+        "amount": call.amount,
+        "txn": call.transaction_id,
+        "key": call.dedupe_key,
+        "ip": call.ip,
+        "ua": call.user_agent,
+        "referrer": call.referrer,
+        "attribute": call.type != ConversionType.INSTALL,
+        # Read at this statement's commit: 'off' answers before the WAL flush (see the setting's comment).
+        "sync": "on" if settings.PITBOSS_PIXEL_SYNCHRONOUS_COMMIT else "off",
+    }
+    connection.ensure_connection()
+    # A server-side-binding cursor on Django's connection, prepared: the statement is parsed and planned once per
+    # pooled connection, not on every pixel (Django's own cursors bind on the client and cannot be prepared).
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_RECORD, params, prepare=True)
         found, stored, attributed, _ = cursor.fetchone()
     return PixelOutcome(found=bool(found), stored=bool(stored), attributed=bool(attributed))
 
