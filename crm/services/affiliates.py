@@ -79,8 +79,9 @@ WITH c AS (
     INSERT INTO crm_affiliate_conversion
            (label_id, click_id, campaign_id, affiliate_id, type, occurred_at, received_at, player_ext_id, player_id,
             currency, amount, transaction_id, dedupe_key, ip, user_agent, referrer)
-    SELECT c.label_id, c.id, c.campaign_id, c.affiliate_id, %(type)s, coalesce(%(time)s::timestamptz, clock_timestamp()),
-           clock_timestamp(), %(player_ext)s, (SELECT id FROM p), %(currency)s, %(amount)s, %(txn)s, %(key)s,
+    SELECT c.label_id, c.id, c.campaign_id, c.affiliate_id, %(type)s,
+           coalesce(%(time)s::timestamptz, clock_timestamp()), clock_timestamp(), %(player_ext)s, (SELECT id FROM p),
+           %(currency)s, %(amount)s, %(txn)s, %(key)s,
            %(ip)s::inet, %(ua)s, %(referrer)s
       FROM c
         ON CONFLICT DO NOTHING

@@ -101,7 +101,7 @@ def test_a_list_costs_the_same_queries_for_1_or_20_rows(tenant_a, key_client, dj
     now = timezone.now()
 
     def grow(n):
-        for i in range(n):
+        for _ in range(n):
             click = click_on(link)
             Conversion.objects.create(label=tenant_a.label, click=click, campaign=campaign, affiliate=affiliate,
                                       type="install", occurred_at=now, received_at=now)  # fmt: skip
