@@ -229,3 +229,13 @@ def test_a_bad_period_is_named_and_the_default_shown(traffic, tenant_a, staff_cl
     assert staff_client(tenant_a.admin).get("/admin/crm/affiliate/report/?start=garbage").context["errors"] == {
         "start": "Dates as YYYY-MM-DD."
     }
+
+
+@pytest.mark.parametrize("page", ["click", "conversion"])
+def test_searching_by_any_text_never_fails(world, tenant_a, staff_client, page):
+    client = staff_client(tenant_a.admin)
+    click = world["a"][3]
+    assert client.get(f"/admin/crm/{page}/", {"q": "not-a-uuid"}).status_code == 200
+    found = client.get(f"/admin/crm/{page}/", {"q": str(click.id)})
+    assert found.status_code == 200
+    assert found.context["cl"].result_count == 1
