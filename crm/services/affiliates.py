@@ -128,7 +128,7 @@ def conversion_record(*, call: PixelCall) -> PixelOutcome:
     # pooled connection, not on every pixel (Django's own cursors bind on the client and cannot be prepared).
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_RECORD, params, prepare=True)
-        found, stored, attributed, _ = cursor.fetchone()
+        found, stored, attributed, _ = cursor.fetchone() or (0, 0, 0, None)  # the statement always gives a row
     return PixelOutcome(found=bool(found), stored=bool(stored), attributed=bool(attributed))
 
 
