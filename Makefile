@@ -14,7 +14,7 @@ BIN := $(CURDIR)/.venv/bin
 HONCHO := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv" $(BIN)/honcho
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help install run test bench bench-gamification bench-segments lint format migrate demo stop clean chromium
+.PHONY: help install run test bench bench-gamification bench-segments bench-pixel lint format migrate demo stop clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ bench: install ## the benches: event pipeline (bench/ingest.py), then gamificati
 
 bench-segments: install ## segments at 1M players, rules, backtest (bench/segments.py; last line JSON)
 	$(BIN)/python bench/segments.py $(ARGS)
+
+bench-pixel: install ## the conversion pixel against a bare Django view, p99 at 70%, SmartKarrot events (last line JSON)
+	$(BIN)/python bench/pixel.py $(ARGS)
 
 bench-gamification: install ## leaderboards at 1M participants, score updates, pipeline with missions (last line JSON)
 	$(BIN)/python bench/gamification.py $(ARGS)

@@ -65,6 +65,10 @@ def _query_errors(query_string: str) -> dict[str, list[str]]:
 
 
 def _bad_request(request, errors: dict[str, list[str]]) -> HttpResponse:
+    if request.path_info.startswith("/convert/"):  # the conversion pixel's error (reference: 422, naming the error)
+        from integrations.intelitics.pixel import error_body as pixel_error_body
+
+        return JsonResponse(pixel_error_body(errors), status=422)
     if request.path_info.startswith("/api/"):
         body = error_body("malformed_request", f"Invalid value for: {', '.join(sorted(errors))}.", errors)
         return JsonResponse(body, status=400)

@@ -44,7 +44,7 @@ if settings.PITBOSS_SANDBOX:  # the built-in sandbox operator: demo and tests on
 
 def _api_or_html(json_status: int, code: str, message: str, html_handler):
     def handler(request, *args, **kwargs):
-        if request.path.startswith("/api/"):
+        if request.path.startswith(("/api/", "/convert/")):  # the conversion pixel answers in the API's shape
             return JsonResponse(error_body(code, message), status=json_status)
         if request.path.startswith(smartkarrot_envelope.PATH_PREFIXES):
             return JsonResponse(

@@ -29,5 +29,6 @@ def pipeline_sweep(budget_seconds: float = 8.0) -> int:
     return done
 
 
+from crm.tasks_affiliates import *  # noqa: E402, F403 - registers affiliate tracking's task by name
 from crm.tasks_rollups import *  # noqa: E402, F403 - registers the roll-ups' backfill task by name
 from crm.tasks_segments import *  # noqa: E402, F403 - registers the segments' tasks by name

@@ -246,6 +246,12 @@ CELERY_BEAT_SCHEDULE = {
     "bonuses-sweep": {"task": "crm.bonuses_sweep", "schedule": 15.0, "options": {"expires": 14}},
     "bonuses-expire": {"task": "crm.bonuses_expire", "schedule": 300.0, "options": {"expires": 290}},
     "bonus-templates-sync": {"task": "crm.bonus_templates_sync", "schedule": 86400.0, "options": {"expires": 3600}},
+    # Conversions whose player arrived after the pixel: linked and attributed within a minute (docs/affiliates.md).
+    "affiliate-conversions-link": {
+        "task": "crm.affiliate_conversions_link",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 # --- bonuses (crm.services.bonus_delivery) ----------------------------------------------------------------------------
 # Transient failures (5xx, 429, no connection) are retried with exponential backoff from the base, capped, for the
@@ -273,6 +279,12 @@ PITBOSS_PIPELINE_IDLE_TICK_SECONDS = env.int("PITBOSS_PIPELINE_IDLE_TICK_SECONDS
 PITBOSS_PIPELINE_LEASE_SECONDS = env.int("PITBOSS_PIPELINE_LEASE_SECONDS", default=15)
 # /healthz fails when a group's oldest unapplied event is older than this.
 PITBOSS_PIPELINE_MAX_LAG_SECONDS = env.int("PITBOSS_PIPELINE_MAX_LAG_SECONDS", default=300)
+
+# --- conversion pixel (docs/affiliates.md) -------------------------------------------------------------------------
+# On (default): a 202 waits for the conversion's WAL flush, so not even a crash of PostgreSQL loses it. Off: the pixel
+# answers before the flush (PostgreSQL's synchronous_commit=off for that statement only): far fewer waits on the disk,
+# but a crash of the database server (not of Pitboss or the broker) can lose the last ~0.6 s of accepted conversions.
+PITBOSS_PIXEL_SYNCHRONOUS_COMMIT = env.bool("PITBOSS_PIXEL_SYNCHRONOUS_COMMIT", default=True)
 
 # --- REST API ---------------------------------------------------------------------------------------------------
 # The SmartKarrot-compatible API supports CORS (reference/smartkarrot-api.txt) and the conversion pixel is fired from

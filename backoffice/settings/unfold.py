@@ -150,6 +150,28 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Affiliates",
+                "items": [
+                    {
+                        "title": title,
+                        "icon": icon,
+                        "link": reverse_lazy(url),
+                        "permission": f"crm.admin.affiliates.nav_{nav}",
+                        **(
+                            {"active": "crm.admin.affiliates.nav_affiliates_active"} if nav == "affiliates_list" else {}
+                        ),
+                    }
+                    for title, icon, url, nav in (
+                        ("Affiliates", "handshake", "admin:crm_affiliate_changelist", "affiliates_list"),
+                        ("Affiliate report", "bar_chart", "admin:crm_affiliate_report", "affiliates"),
+                        ("Campaigns", "campaign", "admin:crm_campaign_changelist", "campaigns"),
+                        ("Tracking links", "link", "admin:crm_trackinglink_changelist", "links"),
+                        ("Clicks", "ads_click", "admin:crm_click_changelist", "conversions"),
+                        ("Conversions", "paid", "admin:crm_conversion_changelist", "conversions"),
+                    )
+                ],
+            },
+            {
                 "title": "Data",
                 "items": [
                     _item("Ingestion", "monitoring", "admin:crm_event_ingestion", "events"),

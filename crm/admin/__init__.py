@@ -3,6 +3,7 @@ ingestion dashboard, the pipeline's failures, custom event types, segments, auto
 analytics (customer accounts, apps, usage users)."""
 
 from crm.admin import (  # noqa: F401 - registers the admins
+    affiliates,
     bonuses,
     event_types,
     events,

@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from crm.api import bonuses, events, financial, rules, segments, tickets, usage, views
 
 urlpatterns = [
+    path("", include("crm.api.affiliates_urls")),
     path("bonuses", bonuses.BonusListCreateView.as_view(), name="bonus-list"),
     path("customer-accounts", usage.CustomerAccountListView.as_view(), name="customer-account-list"),
     path(

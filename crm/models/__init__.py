@@ -1,4 +1,5 @@
 from crm.models.accounts import CustomerAccount, CustomerAccountStatus
+from crm.models.affiliates import Affiliate, Campaign, Click, Conversion, ConversionType, PixelCurrency, TrackingLink
 from crm.models.aggregates import PlayerAggregate
 from crm.models.bonuses import (
     Bonus,
@@ -76,6 +77,7 @@ __all__ = [
     "AccountFinancialConfig",
     "AccountStatus",
     "Accumulator",
+    "Affiliate",
     "AppFinancialConfig",
     "BacktestRun",
     "Bonus",
@@ -83,6 +85,10 @@ __all__ = [
     "BonusStatus",
     "BonusTemplate",
     "BonusType",
+    "Campaign",
+    "Click",
+    "Conversion",
+    "ConversionType",
     "CreatorType",
     "CustomerAccount",
     "CustomerAccountStatus",
@@ -105,6 +111,7 @@ __all__ = [
     "PipelineFailure",
     "PipelineStat",
     "PipelineTick",
+    "PixelCurrency",
     "Player",
     "PlayerAggregate",
     "Rollup",
@@ -133,6 +140,7 @@ __all__ = [
     "TicketHistory",
     "TicketHistoryAction",
     "TicketSlaPolicy",
+    "TrackingLink",
     "UsageApp",
     "UsageDevice",
     "UsageGuestEvent",

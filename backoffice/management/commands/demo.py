@@ -21,6 +21,7 @@ from django.db import transaction
 
 from backoffice.models import ApiKey, Brand, ExchangeRate, Label, Role, StaffRole
 from backoffice.services.apikeys import api_key_create, api_key_revoke
+from crm.demo_affiliates import affiliates_demo
 from crm.demo_financial import financial_demo
 from crm.demo_usage import usage_demo
 from crm.models import BonusTemplate, Event, EventSource, Player, Rule, RuleKind, RuleStatus, Segment
@@ -333,6 +334,7 @@ class Command(BaseCommand):
             financial_demo(labels[DEMO])
             samples.update(tickets_demo(labels[DEMO], users["demo_support"]))
             samples |= usage_demo(labels[DEMO])
+            samples |= affiliates_demo(labels[DEMO])
         self._report(base_url.rstrip("/"), labels, created, events, raw_key, gamification, samples)
         self._report_sandbox(base_url.rstrip("/"), labels[DEMO], sandbox)
 

@@ -1,0 +1,284 @@
+"""The conversion pixel's speed against a bare Django view, measured in one self-contained run.
+
+`.venv/bin/python bench/pixel.py` (or `make bench-pixel`) creates its own database on the configured PostgreSQL
+(DATABASE_URL) or the embedded one and a private Redis, an affiliate with a campaign, a link and --clicks clicks;
+starts gunicorn (--web-workers sync workers, the production settings plus one bare view, bench/pixel_settings.py);
+measures; stops everything and drops the database. The last line is one JSON object:
+
+  bare_view_rps     GET /bench/bare (202, empty body, same middleware, a pooled connection) from --clients clients
+  pixel_rps         GET /convert/{click_id}?type=deposit&currency=eur&amount=…&player_id=…&transaction_id=… (each call
+                    a new deposit: one INSERT … ON CONFLICT round trip), same clients; interleaved with the bare
+                    view, --rounds rounds of --seconds each; each figure is the median of its rounds
+  pixel_ratio       pixel_rps / bare_view_rps                                                       (target >= 0.6)
+  p99_ms_at_70pct   the pixel's p99 latency when sent on schedule at 70% of pixel_rps            (target <= 20 ms)
+  bare_view_p99_ms_same_rate  the bare view's p99 on the same schedule right after: the host's own floor
+  sk_events_per_s, copy_dedupe_rows_per_s, sk_ratio
+                    from bench/usage_events.py (SmartKarrot event batches against COPY-with-dedupe), run as a
+                    subprocess after this bench's servers stopped; skipped, with a message, if it does not exist
+
+Every 202 is checked against the table afterwards: the conversions stored equal the calls accepted. Nothing leaves
+loopback; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+import orjson
+
+from bench.ingest import bench_site, log, rate
+from bench.procs import BASE_DIR, LOOPBACK, Gunicorn, request
+
+SETTINGS = "bench.pixel_settings"
+USAGE_BENCH = BASE_DIR / "bench" / "usage_events.py"
+USAGE_KEYS = ("sk_events_per_s", "copy_dedupe_rows_per_s", "sk_ratio")
+
+
+def setup_clicks(count: int) -> list[str]:
+    """A label, brand, affiliate, campaign and link, and `count` clicks on it: their ids."""
+    from django.utils import timezone
+
+    from backoffice.models import Brand, Label
+    from crm.models import Affiliate, Campaign, Click, TrackingLink
+
+    label = Label.objects.create(name=f"Pixel bench {uuid.uuid4().hex[:6]}")
+    brand = Brand.objects.create(label=label, name="Bench casino", ext_brand_id="bench-casino")
+    affiliate = Affiliate.objects.create(label=label, code="1042", name="Bench partners")
+    campaign = Campaign.objects.create(label=label, affiliate=affiliate, brand=brand, name="Bench campaign")
+    link = TrackingLink.objects.create(label=label, campaign=campaign, name="Bench", landing_url="https://x.example/")
+    now = timezone.now()
+    clicks = [
+        Click(label=label, link=link, campaign=campaign, affiliate=affiliate, created_at=now, landing_url="x")
+        for _ in range(count)
+    ]
+    Click.objects.bulk_create(clicks, batch_size=5000)
+    return [str(c.id) for c in clicks]
+
+
+class Paths:
+    """Request lines for the clients: every pixel call a new deposit (its own transaction id)."""
+
+    def __init__(self, clicks: list[str]) -> None:
+        self.clicks, self.counter, self.lock = clicks, 0, threading.Lock()
+
+    def pixel(self) -> str:
+        with self.lock:
+            self.counter += 1
+            n = self.counter
+        click = self.clicks[n % len(self.clicks)]
+        return (f"/convert/{click}?type=deposit&currency=eur&amount={10 + n % 90}.50&player_id=u-{n % 5000}"
+                f"&transaction_id=bench-{n}")  # fmt: skip
+
+
+def get(port: int, path: str) -> tuple[int, float]:
+    """One GET on a fresh connection (gunicorn's sync workers close it): (status, seconds)."""
+    started = time.perf_counter()
+    with socket.create_connection((LOOPBACK, port), timeout=30) as sock:
+        head = f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}\r\nUser-Agent: bench\r\nConnection: close\r\n\r\n"
+        sock.sendall(head.encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data[9:12]) if data.startswith(b"HTTP/1.") else 0
+    return status, time.perf_counter() - started
+
+
+def saturate(port: int, make_path, clients: int, seconds: float) -> tuple[float, dict[int, int]]:
+    """Clients in a closed loop for `seconds`: (requests/s, status counts)."""
+    deadline = time.monotonic() + seconds
+    counts: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def client() -> None:
+        mine: dict[int, int] = {}
+        while time.monotonic() < deadline:
+            status, _ = get(port, make_path())
+            mine[status] = mine.get(status, 0) + 1
+        with lock:
+            for status, n in mine.items():
+                counts[status] = counts.get(status, 0) + n
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    return rate(sum(counts.values()), time.perf_counter() - started), counts
+
+
+def paced(port: int, make_path, per_second: float, seconds: float, clients: int) -> tuple[list[float], dict[int, int]]:
+    """Requests sent on schedule (open loop) at `per_second` for `seconds`: latencies measured from each request's
+    due time (a late start counts), and status counts."""
+    total = int(per_second * seconds)
+    todo: queue.Queue = queue.Queue()
+    for index in range(total):
+        todo.put(index / per_second)
+    latencies: list[float] = []
+    counts: dict[int, int] = {}
+    lock = threading.Lock()
+    started = time.perf_counter()
+
+    def client() -> None:
+        while True:
+            try:
+                due = todo.get_nowait()
+            except queue.Empty:
+                return
+            wait = started + due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            status, _ = get(port, make_path())
+            done = time.perf_counter() - (started + due)
+            with lock:
+                latencies.append(done)
+                counts[status] = counts.get(status, 0) + 1
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    return latencies, counts
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, float]:
+    site = bench_site(stack, workdir, "pitboss_pixel_bench")
+    paths = Paths(setup_clicks(args.clicks))
+    env = {**site.env, "DJANGO_SETTINGS_MODULE": SETTINGS}
+    if args.async_commit:
+        env["PITBOSS_PIXEL_SYNCHRONOUS_COMMIT"] = "false"
+        log("PITBOSS_PIXEL_SYNCHRONOUS_COMMIT=false: the pixel answers before its WAL flush (not the default)")
+    web = Gunicorn(env, workdir / "gunicorn.log", workers=args.web_workers)
+    web.start()
+    stack.callback(web.stop)
+    for _ in range(10 * args.web_workers):  # every worker imports, connects and fills its pool before the clock
+        request(web.port, "GET", "/bench/bare")
+        request(web.port, "GET", paths.pixel())
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM crm_affiliate_conversion")
+        stored_before = cursor.fetchone()[0]
+
+    bare_rates, pixel_rates, accepted = [], [], 0
+    for round_ in range(1, args.rounds + 1):
+        bare, bare_counts = saturate(web.port, lambda: "/bench/bare", args.clients, args.seconds)
+        pixel, pixel_counts = saturate(web.port, paths.pixel, args.clients, args.seconds)
+        if set(bare_counts) != {202} or set(pixel_counts) != {202}:
+            raise RuntimeError(f"answers other than 202: bare {bare_counts}, pixel {pixel_counts}")
+        accepted += pixel_counts[202]
+        bare_rates.append(bare)
+        pixel_rates.append(pixel)
+        log(f"round {round_}: bare view {bare:,.0f} requests/s, pixel {pixel:,.0f} requests/s "
+            f"({pixel / bare:.2f})")  # fmt: skip
+    bare_rps, pixel_rps = statistics.median(bare_rates), statistics.median(pixel_rates)
+
+    target = 0.7 * pixel_rps
+    latencies, counts = paced(web.port, paths.pixel, target, args.latency_seconds, args.clients * 2)
+    if set(counts) != {202}:
+        raise RuntimeError(f"answers other than 202 at 70%: {counts}")
+    accepted += counts[202]
+    p99, p50 = percentile(latencies, 0.99) * 1000, percentile(latencies, 0.5) * 1000
+    log(f"pixel on schedule at {target:,.0f} requests/s (70% of saturation) for {args.latency_seconds:.0f} s: "
+        f"{len(latencies):,} calls, p50 {p50:.1f} ms, p99 {p99:.1f} ms")  # fmt: skip
+    # The floor of latency on this host now: the bare view on the same schedule, right after.
+    bare_latencies, _ = paced(web.port, lambda: "/bench/bare", target, args.latency_seconds, args.clients * 2)
+    bare_p99, bare_p50 = percentile(bare_latencies, 0.99) * 1000, percentile(bare_latencies, 0.5) * 1000
+    log(f"floor beside it, the bare view on the same schedule: p50 {bare_p50:.1f} ms, p99 {bare_p99:.1f} ms")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM crm_affiliate_conversion")
+        stored = cursor.fetchone()[0] - stored_before
+    log(f"check: {accepted:,} pixel calls answered 202, {stored:,} conversions stored")
+    if stored != accepted:
+        raise RuntimeError("accepted pixel calls and stored conversions differ")
+    connection.close()
+    return {
+        "pixel_rps": pixel_rps,
+        "bare_view_rps": bare_rps,
+        "pixel_ratio": pixel_rps / bare_rps,
+        "p99_ms_at_70pct": p99,
+        "bare_view_p99_ms_same_rate": bare_p99,
+    }
+
+
+def usage_figures() -> dict[str, float]:
+    """bench/usage_events.py's figures (its last line), or nothing if that bench does not exist yet."""
+    if not USAGE_BENCH.exists():
+        log(f"SKIPPED: {USAGE_BENCH.relative_to(BASE_DIR)} does not exist (the usage-analytics bench): "
+            f"{', '.join(USAGE_KEYS)} are not measured")  # fmt: skip
+        return {}
+    command = [sys.executable, str(USAGE_BENCH)]
+    log(f"$ {' '.join(command[1:])}")
+    process = subprocess.Popen(command, cwd=BASE_DIR, stdout=subprocess.PIPE, text=True)
+    last = ""
+    assert process.stdout is not None
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        if line.strip():
+            last = line
+    if process.wait() != 0:
+        raise SystemExit(f"bench/usage_events.py failed with exit code {process.returncode}")
+    figures = orjson.loads(last)
+    return {k: figures[k] for k in USAGE_KEYS if k in figures}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clicks", type=int, default=20_000)
+    parser.add_argument("--web-workers", type=int, default=3, choices=range(1, 9), help="gunicorn sync workers")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (bare view, pixel)")
+    parser.add_argument("--seconds", type=float, default=6.0, help="seconds per measurement")
+    parser.add_argument("--latency-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--async-commit", action="store_true", help="PITBOSS_PIXEL_SYNCHRONOUS_COMMIT=false (see docs/affiliates.md)"
+    )
+    parser.add_argument("--skip-usage", action="store_true", help="do not run bench/usage_events.py")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (their folder is printed)")
+    args = parser.parse_args()
+    random.seed(7)
+    workdir = Path(tempfile.mkdtemp(prefix="pitboss-pixel-bench-"))
+    with ExitStack() as stack:
+        if not args.keep_logs:
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        results: dict[str, float] = measure(args, stack, workdir)
+    if args.skip_usage:
+        log("SKIPPED: bench/usage_events.py (--skip-usage)")
+    else:
+        results |= usage_figures()
+    targets = [
+        ("pixel_ratio >= 0.6", results["pixel_ratio"] >= 0.6),
+        ("p99_ms_at_70pct <= 20", results["p99_ms_at_70pct"] <= 20),
+    ]
+    if "sk_ratio" in results:
+        targets.append(("sk_ratio >= 0.2", results["sk_ratio"] >= 0.2))
+    for target, met in targets:
+        log(f"target {target}: {'met' if met else 'MISSED'}")
+    print(orjson.dumps({k: round(v, 3) for k, v in results.items()}).decode(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
