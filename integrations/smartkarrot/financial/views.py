@@ -20,7 +20,7 @@ from backoffice.errors import NotFound
 from crm.services import financial as services
 from integrations.smartkarrot.envelope import SCHEMA_TAG, EnvelopeSerializer, SmartKarrotView, success
 from integrations.smartkarrot.financial import serializers as inputs
-from integrations.smartkarrot.financial.schema import EnvelopeAutoSchema, envelope_responses
+from integrations.smartkarrot.schema import EnvelopeAutoSchema, envelope_responses
 
 APP_ID_QUERY = OpenApiParameter(
     "appId", OpenApiTypes.STR, OpenApiParameter.QUERY, description="SmartKarrot App ID, if not in the body."

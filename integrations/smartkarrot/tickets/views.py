@@ -21,7 +21,7 @@ from crm.models import Ticket, TicketAgent, TicketComment, TicketContact
 from crm.selectors import player_get
 from crm.services import tickets as services
 from integrations.smartkarrot.envelope import SCHEMA_TAG, EnvelopeSerializer, SmartKarrotView, invalid, success
-from integrations.smartkarrot.schema import SmartKarrotAutoSchema
+from integrations.smartkarrot.schema import EnvelopeAutoSchema
 from integrations.smartkarrot.tickets import representation as out
 from integrations.smartkarrot.tickets import schema as docs
 from integrations.smartkarrot.tickets import validation as v
@@ -64,7 +64,7 @@ def _q(name: str, description: str) -> OpenApiParameter:
 class TicketsFamilyView(SmartKarrotView):
     """The family's helpers: the body as an object, query parameters checked like body fields."""
 
-    schema = SmartKarrotAutoSchema()
+    schema = EnvelopeAutoSchema()
 
     def who(self) -> services.Who:
         return services.Who(name=f"api key {self.request.auth.name}")

@@ -3,31 +3,20 @@ envelope. Documentation only: the bodies are parsed by parse.py (plain functions
 
 from __future__ import annotations
 
-from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from backoffice.api.schema import AutoSchema
 from integrations.smartkarrot.envelope import EnvelopeSerializer
+from integrations.smartkarrot.schema import EnvelopeAutoSchema
 
 _PLATFORM = ["iOS", "Android", "Web"]
 _TYPES = ["String", "Number", "Date", "Boolean"]
-ENVELOPE_ERRORS = {
-    400: "INVALID_INPUT: a field is missing or has the wrong type; `errors` names each. Nothing was changed.",
-    409: "ERROR: the idempotencyId was already used on this endpoint for a different body; nothing was changed.",
-}
 
 
-class EnvelopeAutoSchema(AutoSchema):
-    """Pitboss's schema class, but every answer the endpoint can give (the shared ones included) is the envelope."""
+class UsageAutoSchema(EnvelopeAutoSchema):
+    """Every usage endpoint takes an `idempotencyId`, whose reuse for another body answers 409."""
 
-    def _get_response_bodies(self, direction="response"):
-        responses = SpectacularAutoSchema._get_response_bodies(self, direction)
-        for status, description in {**self._shared_errors(), **ENVELOPE_ERRORS}.items():
-            if str(status) not in responses:
-                response = OpenApiResponse(EnvelopeSerializer, description=description.replace("`code`", "`message`"))
-                responses[str(status)] = self._get_response_for_code(response, str(status), direction=direction)
-        return dict(sorted(responses.items()))
+    extra_errors = (409,)
 
 
 def _one_of(values: list[str], help_text: str, **kwargs) -> serializers.Field:

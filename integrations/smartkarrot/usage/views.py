@@ -51,7 +51,7 @@ class UsageView(SmartKarrotView):
     """One usage endpoint: parse, then do the work once per idempotencyId."""
 
     parser_classes = [OrjsonParser]
-    schema = schema.EnvelopeAutoSchema()
+    schema = schema.UsageAutoSchema()
     endpoint = ""
 
     def work(self, parsed: Any) -> dict[str, Any]:
