@@ -23,8 +23,15 @@ def ledger_world(label, *, key_name=lambda key: key) -> dict[str, Any]:
             for e in entries
         ],
         "wallets": {
-            players[w.player_id]: (w.points, w.points_earned, w.points_tournament, w.gems, w.diamonds,
-                                   levels.get(w.level_id), levels.get(w.level_floor_id))  # fmt: skip
+            players[w.player_id]: (
+                w.points,
+                w.points_earned,
+                w.points_tournament,
+                w.gems,
+                w.diamonds,
+                levels.get(w.level_id),
+                levels.get(w.level_floor_id),
+            )
             for w in Wallet.objects.filter(label=label)
         },
         "withheld": sorted(
