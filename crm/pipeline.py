@@ -24,6 +24,7 @@ in `(txid, id)` order: a player's events are applied in the order they were acce
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
@@ -587,13 +588,26 @@ class Worker:
     held: list[int] = field(default_factory=list)
     _balanced_at: float = 0.0
     _ticked_at: float = 0.0
+    _woken_until: float = 0.0
+
+    def wake(self) -> None:
+        """Events were committed (a notification): tick at the next round, and keep trying for a few tick periods
+        if the tick is refused (another was taken just before, maybe before those events committed)."""
+        self._ticked_at = 0.0
+        self._woken_until = time.monotonic() + 3 * settings.PITBOSS_PIPELINE_TICK_MS / 1000
+
+    @property
+    def woken(self) -> bool:
+        """Woken, and no tick taken since: the caller runs another round shortly rather than wait for events."""
+        return time.monotonic() < self._woken_until
 
     def run_once(self) -> int:
         """One round: tick if due, keep the share of partitions, apply pages and due retries; return events seen."""
         now = time.monotonic()
         if now - self._ticked_at >= settings.PITBOSS_PIPELINE_TICK_MS / 1000:
             self._ticked_at = now
-            tick()
+            if tick() is not None:
+                self._woken_until = 0.0
         every = settings.PITBOSS_PIPELINE_LEASE_SECONDS / 5  # a worker holding nothing asks again within a second
         if now - self._balanced_at >= (every if self.held else min(every, 1.0)):
             self._balanced_at = now
@@ -688,3 +702,46 @@ def events_apply(event_ids: Sequence[int], *, group_names: Sequence[str] | None 
                 for reg in _GROUPS.get(group, []):
                     reg.func(events)
     return len(events)
+
+
+# --- waking the workers ---------------------------------------------------------------------------------------------
+NOTIFY_CHANNEL = "pitboss_events"
+
+
+def events_notify() -> None:
+    """Tell the workers that events were committed (ingest calls it after its commit), so they tick and read at once
+    rather than at their next poll. Best effort: a lost notification costs one poll interval, nothing else."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+
+
+class Wakeup:
+    """A worker's LISTEN connection (its own, autocommit): `wait` returns True as soon as events are notified, False
+    after `timeout` without one. A lost connection is reopened at the next wait; meanwhile it just sleeps."""
+
+    def __init__(self) -> None:
+        self._conn: Any = None
+
+    def wait(self, timeout: float) -> bool:
+        import psycopg
+
+        try:
+            if self._conn is None:
+                self._conn = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+                self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            got = any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
+            if got:  # those that came meanwhile are the same news
+                for _ in self._conn.notifies(timeout=0):
+                    pass
+            return got
+        except psycopg.Error as exc:
+            log.warning("pipeline_listen_failed", error=type(exc).__name__)
+            self.close()
+            time.sleep(timeout)
+            return False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
