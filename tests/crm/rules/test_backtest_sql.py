@@ -75,3 +75,23 @@ def test_the_sql_backtest_equals_the_replay(tenant_a, seed, monkeypatch):
         monkeypatch.setattr(backtest, "AGGREGATE_IN_SQL", True)
         assert aggregated == replayed, (rule.activities, rule.cap_count, rule.cap_period, rule.once_in_lifetime)
         assert replayed["totals"]["matched"] > 0
+
+
+def test_a_decimal_longer_than_a_double_counts_as_the_live_path_reads_it(tenant_a, monkeypatch):
+    """A payload written by other means than ingest (a replica, COPY) may hold more digits than a double: the live
+    path reads the double (2.0000000049999999999 is 2.000000005, which rounds up to 2.00000001 at 8 decimals)."""
+    from django.db import connection
+
+    rule = rule_make(tenant_a.label, status=RuleStatus.DRAFT, trigger_type="casino_bet", conditions=[],
+                     activities=[{"type": "accumulate", "currency": "points", "field": "bet_amount",
+                                  "per": 2.00000001, "amount": 1}])  # fmt: skip
+    ids = events_ingest(label=tenant_a.label, source="api", items=[
+        event("casino_bet", {"bet_amount": 1, "game_id": "g", "game_name": "B"}, event_id="long",
+              at=(NOW - dt.timedelta(days=1)).isoformat())]).new_ids  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("""UPDATE crm_event SET payload = '{"bet_amount": 2.0000000049999999999, "game_id": "g",
+                          "game_name": "B"}'::jsonb WHERE id = %s""", [ids[0]])  # fmt: skip
+    aggregated = backtest_run(rule=rule, days=30, now=NOW)
+    monkeypatch.setattr(backtest, "AGGREGATE_IN_SQL", False)
+    assert backtest_run(rule=rule, days=30, now=NOW) == aggregated
+    assert aggregated["totals"]["points"] == 1
