@@ -330,14 +330,15 @@ def _pages_read(cursor, reads: list[tuple], limit: int) -> dict[int, list[tuple[
     """The next page of each of several partitions, in one statement (one `_PAGE` per partition, UNION ALL); each
     partition's events in (txid, id) order."""
     bounds: dict[tuple[int, int], tuple] = {}
-    branches, params = [], {}
+    branches: list[str] = []
+    params: dict[str, Any] = {}
     for n, (part, last, nxt, after_txid, after_id) in enumerate(reads):
         if (last, nxt) not in bounds:
             cursor.execute(_BOUNDS, [last, nxt])
             bounds[(last, nxt)] = cursor.fetchone()
         values = _page_params(bounds[(last, nxt)], part, after_txid, after_id, limit)
         sql = _PAGE.format(parts=PARTITIONS, after=_AFTER if after_id is not None else "")
-        branch = _PARAM.sub(lambda m, n=n: f"%({m[1]}_{n})s", sql)  # each partition's own parameters
+        branch = _PARAM.sub(rf"%(\1_{n})s", sql)  # each partition's own parameters
         branches.append(f"(SELECT {n} AS branch, q.* FROM ({branch}) q)")  # noqa: S608 - no value is formatted in
         params |= {f"{k}_{n}": v for k, v in values.items()}
     cursor.execute(" UNION ALL ".join(branches), params)
