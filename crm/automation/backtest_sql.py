@@ -34,10 +34,15 @@ _PERIOD = {
     "week": "date_trunc('week', e.occurred_at AT TIME ZONE %s)",  # ISO weeks start on Monday, as date_trunc's
     "month": "date_trunc('month', e.occurred_at AT TIME ZONE %s)",
 }
-# A JSON number as the live path reads it: an integer exactly, a decimal as the double orjson parses it to.
+# A JSON number as the live path reads it, rounded to 8 decimals as the live remainder column rounds it (0 when it
+# is not above zero): an integer exactly, a decimal as the double orjson parses it to. A decimal of at most 15
+# characters is that double's shortest text already (a double holds 15 significant digits), so only a longer one
+# goes through float8 (whose shortest text is Python's repr).
 _NUMBER = (
-    "CASE WHEN jsonb_typeof(e.payload -> %s) = 'number' THEN CASE WHEN (e.payload ->> %s) ~ '^-?[0-9]+$'"
-    " THEN (e.payload ->> %s)::numeric ELSE (e.payload ->> %s)::float8::text::numeric END END"
+    "CASE WHEN jsonb_typeof(e.payload -> %s) <> 'number' THEN 0"
+    " WHEN length(e.payload ->> %s) <= 15 OR (e.payload ->> %s) ~ '^-?[0-9]+$'"
+    " THEN greatest(round((e.payload -> %s)::numeric, 8), 0)"
+    " ELSE greatest(round((e.payload ->> %s)::float8::text::numeric, 8), 0) END"
 )
 
 
@@ -51,7 +56,7 @@ def backtest_aggregate(rule, compiled: CompiledRule, since: dt.datetime, now: dt
         progress(1)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL extra_float_digits = 1")  # float8 as text: the shortest exact form (Python's repr)
-        cursor.execute("SET LOCAL work_mem = '128MB'")  # the sort of the window: in memory for a few million rows
+        cursor.execute("SET LOCAL work_mem = '256MB'")  # the window's sort: in memory for a few million rows
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return _result(sim, rows)
@@ -68,7 +73,7 @@ def _statement(rule, compiled: CompiledRule, sim: Simulation, since, now, exclud
         partition = "p, k"
     for n, (_, a) in enumerate(sim.accumulations):
         picks.append(f"{_NUMBER} AS x{n}")
-        params += [a["field"]] * 4
+        params += [a["field"]] * 5
     picks.append("e.player_id = ANY(%s::bigint[]) AS gone")
     params.append(sorted(excluded))
     effect = ["true"]
@@ -79,10 +84,7 @@ def _statement(rule, compiled: CompiledRule, sim: Simulation, since, now, exclud
     if compiled.once_in_lifetime:
         windows.append("row_number() OVER (PARTITION BY p ORDER BY t, i) AS nl")
         effect.append("nl = 1")
-    sums = "".join(
-        f", coalesce(sum(CASE WHEN x{n} > 0 THEN round(x{n}, 8) END) FILTER (WHERE f), 0) AS s{n}"
-        for n in range(len(sim.accumulations))
-    )
+    sums = "".join(f", coalesce(sum(x{n}) FILTER (WHERE f), 0) AS s{n}" for n in range(len(sim.accumulations)))
     units, unit_params, per_currency = _units(sim)
     join = "LEFT JOIN crm_player pl ON pl.id = pd.p" if per_currency else ""
     totals = "".join(f", sum(u{n}) FILTER (WHERE NOT gone)" for n in range(len(sim.accumulations)))
@@ -91,11 +93,7 @@ WITH m AS (
   SELECT e.player_id AS p, e.occurred_at AS t, e.id AS i, {", ".join(picks)}
     FROM crm_event e
    WHERE e.label_id = %s AND e.type = %s AND e.occurred_at >= %s AND e.occurred_at < %s AND ({where})
-), r AS (
-  SELECT *, {" AND ".join(effect)} AS f FROM (SELECT m.*{"".join(", " + w for w in windows)} FROM m) w
-), pd AS (
-  SELECT p, d, gone, count(*) AS matched, count(*) FILTER (WHERE f) AS effects{sums} FROM r GROUP BY p, d, gone
-), a AS (
+), {_effects_sql(compiled, rule.cap_period, effect, windows, sums, len(sim.accumulations))}, a AS (
   SELECT pd.*{units} FROM pd {join}
 )
 SELECT d, sum(matched) FILTER (WHERE NOT gone), sum(matched), sum(effects) FILTER (WHERE NOT gone),
@@ -104,6 +102,34 @@ SELECT d, sum(matched) FILTER (WHERE NOT gone), sum(matched), sum(effects) FILTE
 """  # noqa: S608 - only the compiler's fragments and whole numbers are formatted in
     params += [rule.label_id, rule.trigger_type, since, now, *where_params, *unit_params]
     return sql, params
+
+
+def _effects_sql(compiled: CompiledRule, period: str, effect: list[str], windows: list[str], sums: str,
+                 accumulations: int) -> str:  # fmt: skip
+    """The `pd` step: per player and day, the matching events, the effects and the accumulated values' sums.
+
+    A cap by hour or by day falls within a day, so most of it is a grouping without any sort: per player and cap
+    period, `least(count, cap)` effects and, where the count is within the cap, the sum of every value. Only the
+    periods over their cap are ordered in time, to sum their first `cap` values. Other caps number every row."""
+    if compiled.cap_count is None or period not in ("hour", "day") or compiled.once_in_lifetime:
+        return f"""r AS (
+  SELECT *, {" AND ".join(effect)} AS f FROM (SELECT m.*{"".join(", " + w for w in windows)} FROM m) w
+), pd AS (
+  SELECT p, d, gone, count(*) AS matched, count(*) FILTER (WHERE f) AS effects{sums} FROM r GROUP BY p, d, gone
+)"""  # noqa: S608 - only the compiler's fragments and whole numbers are formatted in
+    cap = int(compiled.cap_count)
+    plain = "".join(f", coalesce(sum(x{n}), 0) AS s{n}" for n in range(accumulations))
+    chosen = "".join(f", sum(CASE WHEN g.c > {cap} THEN o.s{n} ELSE g.s{n} END) AS s{n}" for n in range(accumulations))
+    return f"""g AS (
+  SELECT p, k, d, gone, count(*) AS c{plain} FROM m GROUP BY p, k, d, gone
+), o AS (
+  SELECT p, k{plain} FROM (SELECT m.*, row_number() OVER (PARTITION BY p, k ORDER BY t, i) AS n
+                             FROM m WHERE (p, k) IN (SELECT p, k FROM g WHERE c > {cap})) w
+   WHERE n <= {cap} GROUP BY p, k
+), pd AS (
+  SELECT g.p, g.d, g.gone, sum(g.c) AS matched, sum(least(g.c, {cap})) AS effects{chosen}
+    FROM g LEFT JOIN o ON o.p = g.p AND o.k = g.k GROUP BY g.p, g.d, g.gone
+)"""  # noqa: S608 - whole numbers only
 
 
 def _units(sim: Simulation) -> tuple[str, list, bool]:
