@@ -24,9 +24,11 @@ in `(txid, id)` order: a player's events are applied in the order they were acce
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
+import re
 import socket
 import time
 import uuid
@@ -257,21 +259,107 @@ def page_apply(*, group: str, part: int, owner: str, limit: int | None = None) -
     return PageResult(len(events), failed, full)
 
 
+_LOCK_MANY = """
+SELECT part, last_tick, next_tick, after_txid::text, after_id FROM pipeline_cursor
+ WHERE group_name = %s AND part = ANY(%s) AND lease_owner = %s ORDER BY part FOR UPDATE
+"""
+
+
+def pages_apply(*, group: str, parts: Sequence[int], owner: str, limit: int | None = None) -> dict[int, PageResult]:
+    """`page_apply` for several partitions in one transaction: each partition's next page (at most `limit` events
+    shared among them), the group's handlers once over all of them, every position moved with the effects.
+
+    For a worker whose partitions each hold a few events (a steady stream): one transaction, one run of the handlers
+    and one set of their statements per round instead of one per partition, which is what keeps the time from
+    acceptance to applied low. Exactly once and per-player order hold as for one page: each partition's cursor row
+    is locked and moved in the transaction of the effects, and each partition's events come in their order (a
+    player is in one partition). Partitions whose lease `owner` lost are left out of the result."""
+    limit = max(1, (limit or settings.PITBOSS_PIPELINE_PAGE) // max(1, len(parts)))
+    results: dict[int, PageResult] = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_LOCK_MANY, [group, sorted(parts), owner])
+        reads = []
+        newest = None
+        for part, last, nxt, after_txid, after_id in cursor.fetchall():
+            if nxt is None:
+                if newest is None:
+                    cursor.execute("SELECT max(id) FROM pipeline_tick")
+                    newest = cursor.fetchone()[0]
+                nxt = newest
+                if nxt == last:
+                    results[part] = PageResult()
+                    continue
+            reads.append((part, last, nxt, after_txid, after_id))
+        pages = _pages_read(cursor, reads, limit) if reads else {}
+        rows = [pair for part, *_ in reads for pair in pages[part]]
+        failed_ids = _handlers_run(cursor, group, -1, rows) if rows else set()
+        moves = []
+        for part, _, nxt, _, _ in reads:
+            events = pages[part]
+            failed = sum(1 for _, e in events if e.id in failed_ids)
+            full = len(events) == limit
+            last_txid, last_id = (events[-1][0], events[-1][1].id) if full else (None, None)
+            moves.append((part, full, nxt, last_txid, last_id, len(events) - failed, failed))
+            results[part] = PageResult(len(events), failed, full)
+        if moves:
+            columns = [list(c) for c in zip(*moves, strict=True)]
+            cursor.execute(_ADVANCE_MANY, [_lease_ttl(), *columns, group, owner])
+        if rows:
+            _stats_add(cursor, group, [e for _, e in rows], failed_ids=failed_ids)
+    return results
+
+
+_ADVANCE_MANY = """
+UPDATE pipeline_cursor c SET
+    last_tick = CASE WHEN t.is_full THEN c.last_tick ELSE t.nxt END,
+    next_tick = CASE WHEN t.is_full THEN t.nxt END,
+    after_txid = CASE WHEN t.is_full THEN t.after_txid::xid8 END,
+    after_id = CASE WHEN t.is_full THEN t.after_id END,
+    lease_until = clock_timestamp() + %s::interval,
+    applied = c.applied + t.applied, failed = c.failed + t.failed, updated_at = clock_timestamp()
+  FROM unnest(%s::int2[], %s::bool[], %s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[])
+       AS t(part, is_full, nxt, after_txid, after_id, applied, failed)
+ WHERE c.group_name = %s AND c.part = t.part AND c.lease_owner = %s
+"""
+
+
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def _pages_read(cursor, reads: list[tuple], limit: int) -> dict[int, list[tuple[str, EventRow]]]:
+    """The next page of each of several partitions, in one statement (one `_PAGE` per partition, UNION ALL); each
+    partition's events in (txid, id) order."""
+    bounds: dict[tuple[int, int], tuple] = {}
+    branches: list[str] = []
+    params: dict[str, Any] = {}
+    for n, (part, last, nxt, after_txid, after_id) in enumerate(reads):
+        if (last, nxt) not in bounds:
+            cursor.execute(_BOUNDS, [last, nxt])
+            bounds[(last, nxt)] = cursor.fetchone()
+        values = _page_params(bounds[(last, nxt)], part, after_txid, after_id, limit)
+        sql = _PAGE.format(parts=PARTITIONS, after=_AFTER if after_id is not None else "")
+        branch = _PARAM.sub(rf"%(\1_{n})s", sql)  # each partition's own parameters
+        branches.append(f"(SELECT {n} AS branch, q.* FROM ({branch}) q)")  # noqa: S608 - no value is formatted in
+        params |= {f"{k}_{n}": v for k, v in values.items()}
+    cursor.execute(" UNION ALL ".join(branches), params)
+    pages: dict[int, list[tuple[str, EventRow]]] = {part: [] for part, *_ in reads}
+    for r in cursor.fetchall():
+        pages[reads[r[0]][0]].append((r[2], _row((r[1], *r[3:]))))
+    for events in pages.values():
+        events.sort(key=lambda pair: (int(pair[0]), pair[1].id))
+    return pages
+
+
+def _page_params(bounds: tuple, part: int, after_txid, after_id, limit: int) -> dict[str, Any]:
+    lo, hi, snap, late = bounds
+    floor = min([int(lo), *(int(x) for x in late)])
+    return {"part": part, "floor": str(floor), "hi": hi, "lo": lo, "late": late, "snap": snap, "limit": limit,
+            "after_txid": after_txid, "after_id": after_id}  # fmt: skip
+
+
 def _page_read(cursor, part: int, last: int, nxt: int, after_txid, after_id, limit: int) -> list[tuple[str, EventRow]]:
     cursor.execute(_BOUNDS, [last, nxt])
-    lo, hi, snap, late = cursor.fetchone()
-    floor = min([int(lo), *(int(x) for x in late)])
-    params = {
-        "part": part,
-        "floor": str(floor),
-        "hi": hi,
-        "lo": lo,
-        "late": late,
-        "snap": snap,
-        "limit": limit,
-        "after_txid": after_txid,
-        "after_id": after_id,
-    }
+    params = _page_params(cursor.fetchone(), part, after_txid, after_id, limit)
     sql = _PAGE.format(parts=PARTITIONS, after=_AFTER if after_id is not None else "")
     cursor.execute(sql, params)
     # Django's backend hands jsonb to raw cursors as text (JSONField parses it); parse it the fast way here.
@@ -320,21 +408,22 @@ def _run_one(group: str, event: EventRow) -> tuple[str, Exception | None]:
 
 
 def _failures_record(cursor, group: str, part: int, failures: list[tuple[EventRow, str, Exception]]) -> None:
+    """Record the failed events, each in its own partition (`part` is only the page's, for the log)."""
     if not failures:
         return
     cursor.execute(
         """INSERT INTO pipeline_failure AS f (group_name, event_id, part, label_id, handler, error, failed_at,
                                               retry_after)
-           SELECT %s, e, %s, l, h, m, clock_timestamp(), clock_timestamp() + %s::interval
-             FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS t(e, l, h, m)
+           SELECT %s, e, p, l, h, m, clock_timestamp(), clock_timestamp() + %s::interval
+             FROM unnest(%s::bigint[], %s::int2[], %s::bigint[], %s::text[], %s::text[]) AS t(e, p, l, h, m)
            ON CONFLICT (group_name, event_id) DO UPDATE SET
                attempts = f.attempts + 1, handler = EXCLUDED.handler, error = EXCLUDED.error,
                failed_at = EXCLUDED.failed_at, retry_after = EXCLUDED.retry_after, resolved_at = NULL""",
         [
             group,
-            part,
             _interval(RETRY_BACKOFF_SECONDS[0]),
             [e.id for e, _, _ in failures],
+            [partition_of(e.player_id) for e, _, _ in failures],
             [e.label_id for e, _, _ in failures],
             [name for _, name, _ in failures],
             [_error_text(exc) for _, _, exc in failures],
@@ -587,28 +676,41 @@ class Worker:
     held: list[int] = field(default_factory=list)
     _balanced_at: float = 0.0
     _ticked_at: float = 0.0
+    _woken_until: float = 0.0
+
+    def wake(self) -> None:
+        """Events were committed (a notification): tick at the next round, and keep trying for a few tick periods
+        if the tick is refused (another was taken just before, maybe before those events committed)."""
+        self._ticked_at = 0.0
+        self._woken_until = time.monotonic() + 3 * settings.PITBOSS_PIPELINE_TICK_MS / 1000
+
+    @property
+    def woken(self) -> bool:
+        """Woken, and no tick taken since: the caller runs another round shortly rather than wait for events."""
+        return time.monotonic() < self._woken_until
 
     def run_once(self) -> int:
         """One round: tick if due, keep the share of partitions, apply pages and due retries; return events seen."""
         now = time.monotonic()
         if now - self._ticked_at >= settings.PITBOSS_PIPELINE_TICK_MS / 1000:
             self._ticked_at = now
-            tick()
+            if tick() is not None:
+                self._woken_until = 0.0
         every = settings.PITBOSS_PIPELINE_LEASE_SECONDS / 5  # a worker holding nothing asks again within a second
         if now - self._balanced_at >= (every if self.held else min(every, 1.0)):
             self._balanced_at = now
             self.held = leases_balance(group=self.group, owner=self.owner)
         busy, retries = partitions_due(group=self.group, parts=self.held)
         done = 0
-        for part in busy:
-            for _ in range(self.pages_per_round):
-                result = page_apply(group=self.group, part=part, owner=self.owner)
-                if result is None:
-                    self.held = [p for p in self.held if p != part]
-                    break
-                done += result.events
-                if not result.full:
-                    break
+        for _ in range(self.pages_per_round):  # the busy partitions' pages together (`pages_apply`)
+            if not busy:
+                break
+            results = pages_apply(group=self.group, parts=busy, owner=self.owner)
+            lost = set(busy) - results.keys()
+            if lost:
+                self.held = [p for p in self.held if p not in lost]
+            done += sum(r.events for r in results.values())
+            busy = [p for p, r in sorted(results.items()) if r.full]
         for part in retries:
             failures_retry_due(group=self.group, part=part, owner=self.owner)
         return done
@@ -688,3 +790,46 @@ def events_apply(event_ids: Sequence[int], *, group_names: Sequence[str] | None 
                 for reg in _GROUPS.get(group, []):
                     reg.func(events)
     return len(events)
+
+
+# --- waking the workers ---------------------------------------------------------------------------------------------
+NOTIFY_CHANNEL = "pitboss_events"
+
+
+def events_notify() -> None:
+    """Tell the workers that events were committed (ingest calls it after its commit), so they tick and read at once
+    rather than at their next poll. Best effort: a lost notification costs one poll interval, nothing else."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+
+
+class Wakeup:
+    """A worker's LISTEN connection (its own, autocommit): `wait` returns True as soon as events are notified, False
+    after `timeout` without one. A lost connection is reopened at the next wait; meanwhile it just sleeps."""
+
+    def __init__(self) -> None:
+        self._conn: Any = None
+
+    def wait(self, timeout: float) -> bool:
+        import psycopg
+
+        try:
+            if self._conn is None:
+                self._conn = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+                self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            got = any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
+            if got:  # those that came meanwhile are the same news
+                for _ in self._conn.notifies(timeout=0):
+                    pass
+            return got
+        except psycopg.Error as exc:
+            log.warning("pipeline_listen_failed", error=type(exc).__name__)
+            self.close()
+            time.sleep(timeout)
+            return False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None

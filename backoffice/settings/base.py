@@ -272,8 +272,9 @@ PITBOSS_SANDBOX_RATE = env.int("PITBOSS_SANDBOX_RATE", default=120)
 # --- event pipeline (crm.pipeline) ----------------------------------------------------------------------------------
 # Events per page at most (one transaction of a group in one partition): per-batch costs are shared by more events.
 PITBOSS_PIPELINE_PAGE = env.int("PITBOSS_PIPELINE_PAGE", default=2000)
-# A tick at most this often while events come in; one every PITBOSS_PIPELINE_IDLE_TICK_SECONDS when idle.
-PITBOSS_PIPELINE_TICK_MS = env.int("PITBOSS_PIPELINE_TICK_MS", default=100)
+# A tick at most this often while events come in (workers also wake on ingest's notification, so this bounds how long
+# a committed event waits to be seen); one every PITBOSS_PIPELINE_IDLE_TICK_SECONDS when idle.
+PITBOSS_PIPELINE_TICK_MS = env.int("PITBOSS_PIPELINE_TICK_MS", default=20)
 PITBOSS_PIPELINE_IDLE_TICK_SECONDS = env.int("PITBOSS_PIPELINE_IDLE_TICK_SECONDS", default=10)
 # A worker's hold on a partition; a dead worker's partitions are taken over after this long.
 PITBOSS_PIPELINE_LEASE_SECONDS = env.int("PITBOSS_PIPELINE_LEASE_SECONDS", default=15)

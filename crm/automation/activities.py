@@ -43,6 +43,7 @@ class Outcome:
 
     status: str
     detail: dict[str, Any]
+    pending: Any = None  # a credit written with the page's others (a CreditOutcome): its entry id comes then
 
     def as_dict(self, index: int, type_: str) -> dict[str, Any]:
         return {"activity": index, "type": type_, "status": self.status, **self.detail}

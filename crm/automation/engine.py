@@ -3,7 +3,10 @@ the activities, record the outcome and the stats. Shared by the real-time handle
 
 Per batch: one INSERT ... ON CONFLICT DO NOTHING claims every effect (a replay claims nothing and so does nothing),
 one query loads the players, one UPDATE writes the outcomes, one upsert the stats. Per effect: the caps' conditional
-upserts (only for rules that have caps) and the activities' own writes, each with its unique key.
+upserts (only for rules that have caps) and the activities' own writes, each with its unique key. Ledger credits are
+decided per effect, in order, and written together (`gamification.services.rewards.CreditBatch`: the same entries,
+balances, facts and levels as `wallet_adjust` one at a time, in a few statements per batch); a rule that debits or
+awards a badge has the credits before it written first, and writes its own as it goes.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from crm.automation.rules_cache import CompiledRule, period_key
 from crm.models import AccountStatus, Player
 
 log = structlog.get_logger(__name__)
+
+
+CREDITS_IN_BULK = True  # False: each credit through `wallet_adjust` at once (the reference the tests compare with)
 
 
 @dataclass
@@ -63,12 +69,20 @@ def effects_fire(firings: Sequence[Firing], *, label_settings: dict[int, tuple[b
         return [None] * len(firings)
     players = {p.pk: p for p in Player.objects.filter(pk__in={f.player_id for f in todo}).select_related("brand")}
     states = _states_load({f.player_id for f in todo if f.rule.uses_state})
+    credited = {f.player_id for f in todo if f.rule.credits}
+    credits = _Credits([players[pk] for pk in sorted(credited)]) if credited and CREDITS_IN_BULK else None
     outcomes: dict[int, Outcome] = {}
     for firing in todo:
         assert firing.effect_id is not None  # claimed
         active_only, tz = label_settings[firing.rule.label_id]
         player = players[firing.player_id]
-        outcomes[firing.effect_id] = _fire_one(firing, player, active_only, tz, states.get(player.pk, {}))
+        batch = credits
+        if credits is not None and firing.rule.reads_wallet:
+            credits.flush()  # what it reads must be written; its own credits go one at a time
+            batch = None
+        outcomes[firing.effect_id] = _fire_one(firing, player, active_only, tz, states.get(player.pk, {}), batch)
+    if credits is not None:
+        credits.flush()
     _outcomes_write(outcomes)
     _stats_add(todo, outcomes)
     log.debug("rules_fired", effects=len(todo), replayed=len(firings) - claimed)
@@ -106,19 +120,40 @@ def _claim(firings: Sequence[Firing]) -> int:
     return len(rows)
 
 
-def _fire_one(firing: Firing, player: Player, active_only: bool, tz: str, state: dict) -> Outcome:
+class _Credits:
+    """The batch's ledger credits: decided per effect, in order, written together by `flush`, which then fills in
+    each credit's result (its entry id)."""
+
+    def __init__(self, players: list[Player]):
+        from gamification.services.rewards import CreditBatch
+
+        self.batch = CreditBatch(players=players)
+        self.results: list[tuple[Any, dict[str, Any]]] = []  # (CreditOutcome, the activity's result to finish)
+
+    def flush(self) -> None:
+        self.batch.flush()
+        for outcome, result in self.results:
+            result["status"] = outcome.status  # a withheld key applied before is a replay: applied
+            if outcome.status == "applied":
+                result["entry_id"] = outcome.entry_id
+        self.results = []
+
+
+def _fire_one(
+    firing: Firing, player: Player, active_only: bool, tz: str, state: dict, credits: _Credits | None
+) -> Outcome:
     rule = firing.rule
     if active_only and player.core_account_status != AccountStatus.ACTIVE:
         return Outcome("skipped", f"not_active: account {player.core_account_status or 'unknown'}")
     if player.ach_gamification_in_control_group and rule.gamification_only:
         return Outcome("skipped", "control_group")
     if not rule.has_counters:
-        return _activities_apply(firing, player, state)
+        return _activities_apply(firing, player, state, credits)
     try:
         with transaction.atomic():
             if not _counters_take(firing, tz):
                 raise _RollBack("capped")
-            outcome = _activities_apply(firing, player, state)
+            outcome = _activities_apply(firing, player, state, credits)
             if outcome.status == "failed":
                 raise _RollBack(outcome.reason)
             return outcome
@@ -152,16 +187,18 @@ def _counters_take(firing: Firing, tz: str) -> bool:
     return True
 
 
-def _activities_apply(firing: Firing, player: Player, state: dict) -> Outcome:
+def _activities_apply(firing: Firing, player: Player, state: dict, credits: _Credits | None) -> Outcome:
     results = []
     for index, activity in enumerate(firing.rule.activities):
         try:
-            outcome = _activity_apply(firing, player, state, index, activity)
+            outcome = _activity_apply(firing, player, state, index, activity, credits)
         except DomainValidationError as exc:
             outcome = acts.Outcome("failed", {"code": "invalid", "message": str(exc.errors)[:300]})
         except DomainError as exc:  # refused (insufficient balance, badge at its last stage...), not found, conflict
             outcome = acts.Outcome("refused", {"code": exc.code, "message": exc.message[:300]})
         results.append(outcome.as_dict(index, activity["type"]))
+        if outcome.pending is not None and credits is not None:
+            credits.results.append((outcome.pending, results[-1]))
     done = [r for r in results if r["status"] not in ("refused", "failed")]
     if results and not done:
         return Outcome("failed", results[0].get("code", "failed"), results)
@@ -172,12 +209,14 @@ def _key(firing: Firing, index: int) -> str:
     return f"rule:{firing.effect_id}:{index}"
 
 
-def _activity_apply(firing: Firing, player: Player, state: dict, index: int, a: dict[str, Any]) -> acts.Outcome:
+def _activity_apply(
+    firing: Firing, player: Player, state: dict, index: int, a: dict[str, Any], credits: _Credits | None
+) -> acts.Outcome:
     t = a["type"]
     if t in acts.WALLET_TYPES:
-        return _wallet(firing, player, state, index, a)
+        return _wallet(firing, player, state, index, a, credits)
     if t == "accumulate":
-        return _accumulate(firing, player, index, a)
+        return _accumulate(firing, player, index, a, credits)
     if t in ("set_marker", "remove_marker"):
         return _marker(player, a["marker"], add=t == "set_marker")
     if t == "mission":
@@ -189,7 +228,9 @@ def _activity_apply(firing: Firing, player: Player, state: dict, index: int, a: 
     return _webhook(firing, player, index, a)
 
 
-def _wallet(firing: Firing, player: Player, state: dict, index: int, a: dict[str, Any]) -> acts.Outcome:
+def _wallet(
+    firing: Firing, player: Player, state: dict, index: int, a: dict[str, Any], credits: _Credits | None
+) -> acts.Outcome:
     if "expression" in a:
         from crm.expressions import ExpressionError
 
@@ -202,13 +243,26 @@ def _wallet(firing: Firing, player: Player, state: dict, index: int, a: dict[str
             return acts.Outcome("nothing", {"amount": 0})
     else:
         amount = a["amount"]
-    return _credit(firing, player, index, a["type"], -amount if a.get("deduct") else amount)
+    return _credit(firing, player, index, a["type"], -amount if a.get("deduct") else amount, credits)
 
 
-def _credit(firing: Firing, player: Player, index: int, currency: str, amount: int) -> acts.Outcome:
+def _credit(
+    firing: Firing, player: Player, index: int, currency: str, amount: int, credits: _Credits | None
+) -> acts.Outcome:
+    """Credit or debit a balance: a credit joins the batch's (written with them), a debit is applied now."""
     from gamification.models import WalletSource
     from gamification.services.wallet import ControlGroup, wallet_adjust
 
+    if credits is not None and amount > 0:
+        from gamification.services.rewards import Credit
+
+        credit = Credit(player=player, currency=currency, amount=amount, source=WalletSource.RULE,
+                        key=_key(firing, index), reason=f"Rule: {firing.rule.name}"[:500])  # fmt: skip
+        try:
+            pending = credits.batch.add(credit)
+        except ControlGroup:
+            return acts.Outcome("skipped", {"code": "control_group", "amount": amount})
+        return acts.Outcome(pending.status, {"amount": amount, "currency": currency}, pending=pending)
     try:
         result = wallet_adjust(
             player=player,
@@ -235,7 +289,9 @@ RETURNING id, remainder
 """
 
 
-def _accumulate(firing: Firing, player: Player, index: int, a: dict[str, Any]) -> acts.Outcome:
+def _accumulate(
+    firing: Firing, player: Player, index: int, a: dict[str, Any], credits: _Credits | None
+) -> acts.Outcome:
     currency = player.core_wallet_currency or ""
     per = acts.per_for(a, currency)
     raw = firing.payload.get(a["field"])
@@ -251,8 +307,9 @@ def _accumulate(firing: Firing, player: Player, index: int, a: dict[str, Any]) -
             cursor.execute("UPDATE crm_accumulator SET remainder = %s WHERE id = %s", [rest, row_id])
     if not credit:
         return acts.Outcome("nothing", {"carried": str(rest), "wallet_currency": currency})
-    outcome = _credit(firing, player, index, a["currency"], credit)
-    return acts.Outcome(outcome.status, {**outcome.detail, "carried": str(rest), "wallet_currency": currency})
+    outcome = _credit(firing, player, index, a["currency"], credit, credits)
+    detail = {**outcome.detail, "carried": str(rest), "wallet_currency": currency}
+    return acts.Outcome(outcome.status, detail, pending=outcome.pending)
 
 
 def _marker(player: Player, marker: str, *, add: bool) -> acts.Outcome:

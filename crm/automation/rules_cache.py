@@ -49,6 +49,18 @@ class CompiledRule:
     def has_audience(self) -> bool:
         return self.segment_id is not None or bool(self.segment_conditions)
 
+    @property
+    def credits(self) -> bool:
+        """Its activities may credit a wallet (points, gems, diamonds added, or an accumulation)."""
+        return any(a["type"] == "accumulate" or (a["type"] in WALLET_TYPES and not a.get("deduct"))
+                   for a in self.activities)  # fmt: skip
+
+    @property
+    def reads_wallet(self) -> bool:
+        """Its activities read or take back what the activities before them wrote (a debit, a badge's stage and
+        fact): the credits of earlier effects must be written before it, and its own are written as it goes."""
+        return any(a.get("deduct") or a["type"] == "badge" for a in self.activities)
+
 
 @dataclass
 class LabelRules:

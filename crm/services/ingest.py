@@ -108,6 +108,10 @@ def events_ingest(
         players, created = _players_resolve(label, brands, [event for _, event, _ in valid])
         new_ids = _store(label, brands, valid, players, results, source, now)
         _players_unused_delete(created, brands, valid, players, results)
+        if new_ids:  # the pipeline's workers wake on it instead of at their next poll
+            from crm.pipeline import events_notify
+
+            transaction.on_commit(events_notify, robust=True)
     return IngestResult(results, new_ids)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection
 
 from crm.models import Player
-from gamification.facts import LEVEL_CHANGED, fact_emit
+from gamification.facts import LEVEL_CHANGED, Fact, fact_emit
 from gamification.models import Level
 
 
@@ -44,7 +44,13 @@ def level_recompute(*, player: Player, points_earned: int, entry_id: int) -> Lev
 
 def level_changed_emit(*, player: Player, level: Level, previous: Level | None, key: str) -> None:
     """Emit `level_changed` for `player` reaching `level` from `previous`, once per `key`, in the open transaction."""
+    fact = level_changed_fact(player=player, level=level, previous=previous, key=key)
+    fact_emit(player=player, type=fact.type, key=fact.key, payload=fact.payload)
+
+
+def level_changed_fact(*, player: Player, level: Level, previous: Level | None, key: str) -> Fact:
+    """The `level_changed` fact of `player` reaching `level` from `previous`, for a caller emitting facts in bulk."""
     payload = {"level_id": level.pk, "level_name": level.name}
     if previous is not None:
         payload |= {"previous_level_id": previous.pk, "previous_level_name": previous.name}
-    fact_emit(player=player, type=LEVEL_CHANGED, key=key, payload=payload)
+    return Fact(player, LEVEL_CHANGED, key, payload)

@@ -88,7 +88,7 @@ def wallet_adjust(
             return _replay(player, currency=currency, amount=amount, key=key)
         wallet = _balance_apply(player, currency, amount, earned)
         if wallet is None and amount > 0:  # rolls the entry back
-            raise DomainValidationError({"amount": [f"The balance would exceed the maximum of {MAX_BALANCE:,}."]})
+            raise balance_too_large()
         if wallet is None:
             raise InsufficientBalance(f"The player has fewer {currency} than {-amount}.")  # rolls the entry back
         _changed(player, wallet, entry_id=entry_id, currency=currency, amount=amount, source=source, earned=earned)
@@ -225,6 +225,11 @@ def _changed(player: Player, wallet: Wallet, *, entry_id: int, currency: str, am
 
 
 MAX_BALANCE = 2**62 - 1  # a balance, and the largest single adjustment: their sum still fits PostgreSQL's bigint
+
+
+def balance_too_large() -> DomainValidationError:
+    """The refusal of a credit that would take a balance above MAX_BALANCE (here and in bulk credits)."""
+    return DomainValidationError({"amount": [f"The balance would exceed the maximum of {MAX_BALANCE:,}."]})
 
 
 def adjustment_validate(*, currency: str, amount: int, source: str, key: str, reason: str) -> None:

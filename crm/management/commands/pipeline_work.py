@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection
 
 from backoffice.db import TRANSIENT_DB_ERRORS
-from crm.pipeline import Worker, cursors_ensure, groups
+from crm.pipeline import Wakeup, Worker, cursors_ensure, groups
 
 log = structlog.get_logger(__name__)
 IDLE_SLEEP_SECONDS = 0.05
@@ -64,14 +64,20 @@ class Command(BaseCommand):
 
 
 def consume(group: str, stop: threading.Event) -> None:
-    """Rounds of `Worker.run_once` until `stop`; sleep a little when there was nothing to do. A lost database is
-    waited out; the leases of this worker expire meanwhile and others may take its partitions over."""
+    """Rounds of `Worker.run_once` until `stop`; when there was nothing to do, wait for ingest's notification (LISTEN)
+    or a short poll interval, whichever comes first. A lost database is waited out; the leases of this worker expire
+    meanwhile and others may take its partitions over."""
     worker = Worker(group)
+    wakeup = Wakeup()
     try:
         while not stop.is_set():
             try:
-                if worker.run_once() == 0:
-                    stop.wait(IDLE_SLEEP_SECONDS)
+                if worker.run_once():
+                    continue
+                if worker.woken:  # notified, but the tick was refused: again in half a tick period
+                    stop.wait(settings.PITBOSS_PIPELINE_TICK_MS / 2000)
+                elif wakeup.wait(IDLE_SLEEP_SECONDS):  # ingest notifies after commit: no poll interval to wait
+                    worker.wake()
             except TRANSIENT_DB_ERRORS as exc:
                 log.warning(
                     "pipeline_database_unavailable", group=group, error=type(exc).__name__, detail=str(exc)[:300]
@@ -83,5 +89,6 @@ def consume(group: str, stop: threading.Event) -> None:
         with contextlib.suppress(*TRANSIENT_DB_ERRORS):  # the leases expire by themselves
             worker.stop()
     finally:
+        wakeup.close()
         connection.close()
         log.info("pipeline_stopped", group=group, owner=worker.owner)
