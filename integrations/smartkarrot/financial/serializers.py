@@ -67,6 +67,12 @@ class OrderInputSerializer(serializers.Serializer):
     effectiveDate = _date("The start date of the order")
     endDate = _date("The end date of the order, included")
 
+    def to_internal_value(self, data):
+        # The reference's curl example names the product `productId`; its field table says `orgProductId`.
+        if isinstance(data, dict) and "orgProductId" not in data and "productId" in data:
+            data = {**data, "orgProductId": data["productId"]}
+        return super().to_internal_value(data)
+
     def validate(self, attrs):
         if attrs["endDate"] < attrs["effectiveDate"]:
             raise serializers.ValidationError({"endDate": ["Must be on or after effectiveDate."]})

@@ -65,12 +65,15 @@ def test_every_change_of_an_order_is_recorded_and_outlives_it(sk_client):
 
 
 def test_the_curl_example_with_product_id_is_accepted(sk_client):
-    """The reference's curl posts `productId` beside the documented fields: unknown keys are ignored."""
+    """The reference's curl names the product `productId` (its field table: `orgProductId`); both are accepted,
+    `orgProductId` winning when a client sends the two."""
     body = {"appId": "3956ca1e", "productId": "c519d994", "orderId": "038883ee", "customerAccountId": "csm-id-CA",
-            "status": "Activated", "amount": 21325.0, "effectiveDate": "2019-05-12", "endDate": "2020-05-12",
-            "orgProductId": "c519d994"}  # fmt: skip
+            "status": "Activated", "amount": 21325.0, "effectiveDate": "2019-05-12", "endDate": "2020-05-12"}  # fmt: skip
     assert _post(sk_client, "orders", body).json() == {"status": "SUCCESS"}
-    assert Order.objects.get().amount == Decimal("21325.00")
+    order = Order.objects.get()
+    assert (order.amount, order.org_product_id) == (Decimal("21325.00"), "c519d994")
+    assert _post(sk_client, "orders", {**body, "orgProductId": "p-2"}).json() == {"status": "SUCCESS"}
+    assert Order.objects.get().org_product_id == "p-2"
 
 
 def test_status_is_matched_in_any_case_and_amounts_round_to_the_cent(sk_client):
