@@ -64,6 +64,24 @@ class IsoDateTimeFilter(filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+class IdField(forms.IntegerField):
+    """A row id: a whole number in bigint's range, so a value past it is a 400 naming the parameter, not a
+    DataError."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
+class IdFilter(filters.NumberFilter):
+    field_class = IdField
+
+
+class IdInFilter(filters.BaseInFilter, IdFilter):
+    """Comma-separated row ids (`?campaign_id=3,7`)."""
+
+
 class BaseFilterSet(filters.FilterSet):
     """Every list endpoint filters by creation time, a free-text `q`, and label (for staff with several labels)."""
 

@@ -19,7 +19,7 @@ from backoffice.api.authentication import request_actor
 from backoffice.api.pagination import CursorPagination
 from backoffice.api.schema import error_responses
 from backoffice.errors import DomainValidationError
-from backoffice.filtersets import BaseFilterSet, IsoDateTimeFilter, MultiValueCharFilter
+from backoffice.filtersets import BaseFilterSet, IdInFilter, IsoDateTimeFilter, MultiValueCharFilter
 from crm.models import Affiliate, Campaign, Click, Conversion, ConversionType, TrackingLink
 from crm.selectors_affiliates import (
     GROUPS,
@@ -118,7 +118,7 @@ class AffiliateFilterSet(BaseFilterSet):
 
 
 class CampaignFilterSet(BaseFilterSet):
-    affiliate_id = filters.BaseInFilter(field_name="affiliate_id", help_text="Affiliate ids, comma-separated.")
+    affiliate_id = IdInFilter(field_name="affiliate_id", help_text="Affiliate ids, comma-separated.")
     is_active = filters.BooleanFilter(help_text="Only active (true) or inactive (false).")
 
     class Meta:
@@ -130,8 +130,8 @@ class CampaignFilterSet(BaseFilterSet):
 
 
 class LinkFilterSet(CampaignFilterSet):
-    affiliate_id = filters.BaseInFilter(field_name="campaign__affiliate_id", help_text="Affiliate ids.")
-    campaign_id = filters.BaseInFilter(field_name="campaign_id", help_text="Campaign ids, comma-separated.")
+    affiliate_id = IdInFilter(field_name="campaign__affiliate_id", help_text="Affiliate ids.")
+    campaign_id = IdInFilter(field_name="campaign_id", help_text="Campaign ids, comma-separated.")
 
     class Meta:
         model = TrackingLink
@@ -139,9 +139,9 @@ class LinkFilterSet(CampaignFilterSet):
 
 
 class ClickFilterSet(filters.FilterSet):
-    affiliate_id = filters.BaseInFilter(field_name="affiliate_id", help_text="Affiliate ids, comma-separated.")
-    campaign_id = filters.BaseInFilter(field_name="campaign_id", help_text="Campaign ids, comma-separated.")
-    link_id = filters.BaseInFilter(field_name="link_id", help_text="Tracking link ids, comma-separated.")
+    affiliate_id = IdInFilter(field_name="affiliate_id", help_text="Affiliate ids, comma-separated.")
+    campaign_id = IdInFilter(field_name="campaign_id", help_text="Campaign ids, comma-separated.")
+    link_id = IdInFilter(field_name="link_id", help_text="Tracking link ids, comma-separated.")
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte", help_text="At or after (ISO 8601).")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt", help_text="Before (ISO 8601).")
 
@@ -151,8 +151,8 @@ class ClickFilterSet(filters.FilterSet):
 
 
 class ConversionFilterSet(filters.FilterSet):
-    affiliate_id = filters.BaseInFilter(field_name="affiliate_id", help_text="Affiliate ids, comma-separated.")
-    campaign_id = filters.BaseInFilter(field_name="campaign_id", help_text="Campaign ids, comma-separated.")
+    affiliate_id = IdInFilter(field_name="affiliate_id", help_text="Affiliate ids, comma-separated.")
+    campaign_id = IdInFilter(field_name="campaign_id", help_text="Campaign ids, comma-separated.")
     click_id = filters.UUIDFilter(field_name="click_id", help_text="One click's conversions.")
     type = filters.MultipleChoiceFilter(choices=ConversionType.choices, help_text="Types (repeat for several).")
     player_id = filters.CharFilter(field_name="player_ext_id", help_text="The pixel's player_id.")
@@ -187,12 +187,12 @@ def _list_view(name: str, serializer, filterset, selector, pagination=CursorPagi
     return View
 
 
-def _detail_view(name: str, serializer, selector, lookup: str = "pk", kind=OpenApiTypes.INT):
-    param = OpenApiParameter("id", kind, OpenApiParameter.PATH, description=f"The {name}'s id.")
+def _detail_view(name: str, serializer, selector, kwarg: str, lookup: str = "pk", kind=OpenApiTypes.INT):
+    param = OpenApiParameter(kwarg, kind, OpenApiParameter.PATH, description=f"The {name}'s id.")
 
     class View(RetrieveAPIView):
         serializer_class = serializer
-        lookup_url_kwarg = "id"
+        lookup_url_kwarg = kwarg
         lookup_field = lookup
 
         def get_queryset(self):
@@ -211,15 +211,15 @@ def _detail_view(name: str, serializer, selector, lookup: str = "pk", kind=OpenA
 
 
 AffiliateListView = _list_view("affiliates", AffiliateSerializer, AffiliateFilterSet, affiliates_for_actor)
-AffiliateDetailView = _detail_view("affiliate", AffiliateSerializer, affiliates_for_actor)
+AffiliateDetailView = _detail_view("affiliate", AffiliateSerializer, affiliates_for_actor, "affiliate_id")
 CampaignListView = _list_view("campaigns", CampaignSerializer, CampaignFilterSet, campaigns_for_actor)
-CampaignDetailView = _detail_view("campaign", CampaignSerializer, campaigns_for_actor)
+CampaignDetailView = _detail_view("campaign", CampaignSerializer, campaigns_for_actor, "campaign_id")
 LinkListView = _list_view("tracking links", TrackingLinkSerializer, LinkFilterSet, links_for_actor)
-LinkDetailView = _detail_view("tracking link", TrackingLinkSerializer, links_for_actor)
+LinkDetailView = _detail_view("tracking link", TrackingLinkSerializer, links_for_actor, "link_id")
 ClickListView = _list_view("clicks", ClickSerializer, ClickFilterSet, clicks_for_actor, ClickPagination)
-ClickDetailView = _detail_view("click", ClickSerializer, clicks_for_actor, kind=OpenApiTypes.UUID)
+ClickDetailView = _detail_view("click", ClickSerializer, clicks_for_actor, "click_id", kind=OpenApiTypes.UUID)
 ConversionListView = _list_view("conversions", ConversionSerializer, ConversionFilterSet, conversions_for_actor)
-ConversionDetailView = _detail_view("conversion", ConversionSerializer, conversions_for_actor)
+ConversionDetailView = _detail_view("conversion", ConversionSerializer, conversions_for_actor, "conversion_id")
 
 
 # --- report --------------------------------------------------------------------------------------------------------

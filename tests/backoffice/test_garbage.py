@@ -16,8 +16,9 @@ from rest_framework import serializers
 import backoffice.api.urls
 from backoffice.api.serializers import StrictSerializer
 from backoffice.models import ExchangeRate
-from crm.models import Player
+from crm.models import Conversion, Player
 from crm.services.bonuses import bonus_give
+from crm.services.financial import order_upsert
 from crm.services.segments import segment_save
 from crm.services.tickets import Who, ticket_create
 from gamification.models import (
@@ -33,8 +34,10 @@ from gamification.models import (
     Wallet,
     WalletEntry,
 )
+from tests.crm.affiliates.factories import click_on, funnel
 from tests.crm.bonuses.conftest import template_make
 from tests.crm.rules.helpers import rule_make
+from tests.crm.usage_helpers import usage_world
 from tests.gamification.store_helpers import fund, item_make
 
 PLAYER = "/api/v1/players/shared-brand/shared-player"
@@ -75,6 +78,34 @@ def ids(tenant_a):
         "segment_id": segment_save(label=label, name="S").pk,
         "ticket_id": ticket_create(label_id=label.pk, data={"app_id": "a"}, who=Who("garbage")).ticket_id,
         "label_key": label.label_key,
+        **_customer_success_ids(tenant_a),
+    }
+
+
+def _customer_success_ids(tenant) -> dict:
+    """Label A's rows of issue 12's read API: affiliate tracking, customer accounts and usage users, orders."""
+    label, now = tenant.label, timezone.now()
+    affiliate, campaign, link = funnel(tenant)
+    click = click_on(link)
+    conversion = Conversion.objects.create(
+        label_id=label.pk, click=click, campaign_id=campaign.pk, affiliate_id=affiliate.pk, type="install",
+        occurred_at=now, received_at=now,
+    )  # fmt: skip
+    account, user = usage_world(tenant)
+    order = order_upsert(
+        label_id=label.pk, order_id="o-1", account_id=account.account_id, app_id="app-1", org_product_id="p-1",
+        status="Activated", amount=Decimal("1200.00"), effective_date=dt.date(2026, 1, 1),
+        end_date=dt.date(2026, 12, 31),
+    )  # fmt: skip
+    return {
+        "affiliate_id": affiliate.pk,
+        "campaign_id": campaign.pk,
+        "link_id": link.pk,
+        "click_id": click.pk,
+        "conversion_id": conversion.pk,
+        "account_id": account.account_id,
+        "usage_user_id": user.pk,
+        "order_pk": order.pk,
     }
 
 
