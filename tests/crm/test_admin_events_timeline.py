@@ -99,13 +99,14 @@ def test_a_player_without_events(tenant_a, staff_client):
 def test_the_player_page_costs_the_same_queries_for_3_or_50_events(tenant_a, staff_client, django_assert_num_queries):
     # session, user, roles, the switcher's labels, the sidebar's credit approvals, the player, its aggregates, its
     # latest events, their status in each consumer group, and the panels other apps add (the wallet card: the
-    # wallet, its latest entries, its withheld credits; the bonuses card: the player's latest bonuses)
+    # wallet, its latest entries, its withheld credits; the bonuses card: the player's latest bonuses; the support
+    # tickets card: the player's tickets)
     client = staff_client(tenant_a.admin)
     events_apply(ingest(tenant_a.label, *(event(f"a-{i}") for i in range(3))))
     _page(client, tenant_a.player)  # content types are cached after a first page
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         _page(client, tenant_a.player)
     events_apply(ingest(tenant_a.label, *(event(f"b-{i}", "login", {}) for i in range(60))))
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         html = _page(client, tenant_a.player)
     assert html.count("/admin/crm/event/") >= TIMELINE_EVENTS
