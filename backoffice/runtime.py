@@ -1,4 +1,5 @@
-"""Settings of a long-lived process, applied where it starts (the Celery worker; benches that stand in for it).
+"""Settings of a long-lived process, applied where it starts (the Celery worker, each web worker via backoffice/wsgi.py;
+benches that stand in for them).
 
 The cyclic garbage collector's defaults suit short scripts: a young-generation pass every 700 allocations, and full
 passes that walk every object the process holds. A pipeline batch allocates some 10^5 short-lived containers (event

@@ -379,12 +379,22 @@ def _occurred(value: Any, now: dt.datetime) -> dt.datetime:
 _BAD_KEYS = "Field names must be strings without lone surrogates."
 
 
+_SURROGATES = "Must not contain lone surrogates (\\ud800 to \\udfff)."
+
+
 def _json_problem(value: Any) -> str | None:
     """Why a payload leaf cannot be stored as JSON, if it cannot (orjson refuses the first two; Python callers such
     as the stream consumer can pass the others)."""
+    kind = type(value)  # JSON's own types first, by exact type; subclasses take the isinstance tests below
+    if kind is str:
+        return None if value.isascii() or not SURROGATE_RE.search(value) else _SURROGATES
+    if kind is bool or value is None:
+        return None
+    if kind is float:
+        return None if math.isfinite(value) else "Numbers must be finite."
     if isinstance(value, str):
         bad = not value.isascii() and SURROGATE_RE.search(value)
-        return "Must not contain lone surrogates (\\ud800 to \\udfff)." if bad else None
+        return _SURROGATES if bad else None
     if isinstance(value, int) and not isinstance(value, bool):
         return None if value in INT64 else "Integers must fit in 64 bits."
     if isinstance(value, float):
@@ -393,7 +403,11 @@ def _json_problem(value: Any) -> str | None:
 
 
 def _bad_keys(value: dict) -> bool:
-    return any(not isinstance(key, str) or (not key.isascii() and SURROGATE_RE.search(key)) for key in value)
+    try:
+        keys = "".join(value)  # one C loop; a key that is not a string raises (the regex tests each code point)
+    except TypeError:
+        return True
+    return not keys.isascii() and SURROGATE_RE.search(keys) is not None
 
 
 def _payload_shape(payload: dict) -> dict[str, list[str]]:
@@ -408,7 +422,11 @@ def _payload_shape(payload: dict) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     stack: list[tuple[Any, int, str]] = []  # (value, level, top-level field)
     for key, item in payload.items():
-        if isinstance(item, dict | list):
+        kind = type(item)
+        if kind is str:  # the usual leaf, checked here without a call
+            if not item.isascii() and SURROGATE_RE.search(item):
+                errors[f"payload.{field_name(key)}"] = [_SURROGATES]
+        elif kind is dict or kind is list or isinstance(item, dict | list):
             stack.append((item, 2, key))
         elif problem := _json_problem(item):
             errors[f"payload.{field_name(key)}"] = [problem]

@@ -125,13 +125,16 @@ def _code(kind: str, table: Callable[[], frozenset[str]], example: str) -> Calla
 
 def _text(max_length: int) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        if (
+        if type(value) is str:  # the usual value: the type tests below, and str(), have nothing to do
+            value = value.strip()
+        elif (
             isinstance(value, bool)
             or not isinstance(value, str | int)
             or (isinstance(value, int) and value not in INT64)
         ):
             raise FieldError("Expected a string.")
-        value = str(value).strip()
+        else:
+            value = str(value).strip()
         if len(value) > max_length:
             raise FieldError(f"At most {max_length} characters.")
         if "\x00" in value:

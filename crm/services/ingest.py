@@ -227,17 +227,27 @@ def _players_find(pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
 
 # The id column's identity sequence by name: pg_get_serial_sequence() here would run once per id (5x slower).
 _NEW_IDS = "SELECT nextval('crm_event_id_seq') AS id FROM generate_series(1, %s) ORDER BY id"
-# The payloads travel as one JSON array, not a text[]: psycopg escapes each quote of a text[] element with a regular
-# expression, which cost more than validating the events (usage events carry many keys); one literal is escaped in C.
+# The rows travel as one JSON array literal, each row [type, event_id, id, player_id, occurred_at, digest, payload]:
+# with client-side binding psycopg quotes every element of a text[] or timestamptz[] in Python (a regular expression
+# per quote), which cost about as much as validating the events; one literal is escaped in C, and the payloads, already
+# serialized, are spliced in as they are. Rows are inserted in the order of the array.
 _INSERT = """
 INSERT INTO crm_event (id, label_id, player_id, event_id, type, occurred_at, received_at, source, payload, digest)
-SELECT w.id, %s, w.player_id, w.event_id, w.type, w.occurred_at, %s, %s, p.payload, w.digest
-FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[], %s::text[])
-     WITH ORDINALITY AS w(type, event_id, id, player_id, occurred_at, digest, n)
-JOIN jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS p(payload, n) ON p.n = w.n
+SELECT (r->>2)::bigint, %s, (r->>3)::bigint, r->>1, r->>0, (r->>4)::timestamptz, %s, %s, r->6, r->>5
+FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS w(r, n)
+ORDER BY w.n
 ON CONFLICT (label_id, type, event_id) DO NOTHING
 RETURNING id, type, event_id
 """
+
+
+def _rows_json(ordered: list[tuple]) -> str:
+    """The rows (type, event_id, id, player_id, occurred_at, payload as JSON text, digest) as one JSON array."""
+    parts = []
+    for type_name, event_id, pk, player_id, occurred_at, payload, digest in ordered:
+        head = orjson.dumps([type_name, event_id, pk, player_id, occurred_at.isoformat(), digest])
+        parts.append(head[:-1].decode() + "," + payload + "]")
+    return "[" + ",".join(parts) + "]"
 
 
 def _store(label, brands, valid, players, results, source, now) -> list[int]:
@@ -260,10 +270,7 @@ def _store(label, brands, valid, players, results, source, now) -> list[int]:
         # their key: two batches inserting the same keys in other orders would deadlock on the unique index.
         cursor.execute(_NEW_IDS, [len(rows)])
         ordered = sorted((*row[:2], pk, *row[2:]) for row, (pk,) in zip(rows, cursor.fetchall(), strict=True))
-        types, event_ids, ids, player_ids, occurred, payloads, digests = (list(c) for c in zip(*ordered, strict=True))
-        payload_array = "[" + ",".join(payloads) + "]"
-        columns: list[Any] = [types, event_ids, ids, player_ids, occurred, digests, payload_array]
-        cursor.execute(_INSERT, [label.pk, now, source, *columns])
+        cursor.execute(_INSERT, [label.pk, now, source, _rows_json(ordered)])
         inserted = {(t, e): pk for pk, t, e in cursor.fetchall()}
         existing = [key for key in first if key not in inserted]
         stored = _stored_digests(cursor, label.pk, existing) if existing else {}

@@ -309,3 +309,26 @@ def test_concurrent_batches_of_one_new_player_each_create_it_once(tenant_a):
         assert outcomes == [{"accepted": 1, "duplicate": 0, "conflict": 0, "invalid": 0}] * 2, outcomes
         player = Player.objects.get(label=tenant_a.label, user_ext_id=f"solo-{round_}")
         assert sorted(player.events.values_list("event_id", flat=True)) == [f"solo-{round_}-a", f"solo-{round_}-b"]
+
+
+# --- the rows as ingest sends them to PostgreSQL: one JSON array literal ------------------------------------------
+
+
+def test_ids_text_and_times_are_stored_exactly_as_validated(tenant_a):
+    """Quotes, backslashes, braces, commas and non-ASCII text in ids and payloads, and times with an offset, reach
+    crm_event as clean_event left them, in the batch's order of ids."""
+    odd = ["q\"uo'te", "back\\slash", "{br,ace}", "NULL", "é 漢字 😀"]
+    items = [
+        event(f"id-{text}", "client_action", {"action": f"{text}\u2028{text}"},
+              occurred_at=f"2026-03-0{n + 1}T10:00:00.123456+02:00")
+        for n, text in enumerate(odd)
+    ]  # fmt: skip
+    result = events_ingest(label=tenant_a.label, items=items, source="stream")
+
+    assert [item.status for item in result.items] == ["accepted"] * len(odd)
+    rows = list(
+        Event.objects.filter(label=tenant_a.label).order_by("id").values_list("event_id", "payload", "occurred_at")
+    )
+    assert [(e, p) for e, p, _ in rows] == [(f"id-{text}", {"action": f"{text}\u2028{text}"}) for text in odd]
+    assert [o.isoformat() for _, _, o in rows] == [f"2026-03-0{n + 1}T08:00:00.123000+00:00" for n in range(len(odd))]
+    assert [item.id for item in result.items] == sorted(item.id for item in result.items)

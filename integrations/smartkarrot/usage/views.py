@@ -67,6 +67,7 @@ class UsageView(SmartKarrotView):
         except parse.Invalid as exc:
             return invalid(exc.errors)
         key = parsed.idempotency_id if hasattr(parsed, "idempotency_id") else parsed.caller.idempotency_id
+        # The body's digest tells a retry from another request under the same key: without a key, nothing reads it.
 
         def work() -> tuple[int, dict]:
             return 200, envelope(Status.SUCCESS, **self.work(parsed))
@@ -74,7 +75,7 @@ class UsageView(SmartKarrotView):
         try:
             status, body = usage_services.usage_request_once(
                 label_id=self.label_id, endpoint=self.endpoint, idempotency_id=key,
-                digest=usage_services.body_digest(data=request.data), work=work,
+                digest=usage_services.body_digest(data=request.data) if key else "", work=work,
             )  # fmt: skip
         except (parse.Invalid, EventsRefused) as exc:
             return invalid(exc.errors)
