@@ -8,6 +8,7 @@ ticket's label. Strict input (unknown fields refused), unlike the SmartKarrot-co
 from __future__ import annotations
 
 import django_filters as filters
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -258,8 +259,10 @@ class TicketListView(ListAPIView):
         actor = request_actor(request)
         data = _valid(TicketWriteSerializer, request.data)
         label_id = _write_label(actor, data.get("label_key"))
-        ticket = services.ticket_create(label_id=label_id, data=_values(actor, label_id, data), who=_who(request))
-        return Response(TicketSerializer(_ticket(actor, ticket.ticket_id)).data, status=201)
+        with transaction.atomic():  # the answer is the ticket as this call left it, not a later writer's
+            ticket = services.ticket_create(label_id=label_id, data=_values(actor, label_id, data), who=_who(request))
+            body = TicketSerializer(_ticket(actor, ticket.ticket_id)).data
+        return Response(body, status=201)
 
 
 def _valid(serializer_class, data) -> dict:
@@ -306,14 +309,16 @@ class TicketDetailView(APIView):
         _require(actor, ticket.label_id)
         data = _valid(TicketWriteSerializer, request.data)
         data.pop("label_key", None)
-        services.ticket_update(
-            label_id=ticket.label_id,
-            ticket_id=ticket.ticket_id,
-            data=_values(actor, ticket.label_id, data),
-            who=_who(request),
-            expected_version=data.get("version"),
-        )
-        return Response(TicketSerializer(_ticket(actor, ticket_id)).data)
+        with transaction.atomic():  # the row stays locked until the answer is read: it shows this call's version
+            services.ticket_update(
+                label_id=ticket.label_id,
+                ticket_id=ticket.ticket_id,
+                data=_values(actor, ticket.label_id, data),
+                who=_who(request),
+                expected_version=data.get("version"),
+            )
+            body = TicketSerializer(_ticket(actor, ticket_id)).data
+        return Response(body)
 
     @extend_schema(
         tags=["tickets"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -293,8 +294,10 @@ class TicketsView(TicketsFamilyView):
         if errors:
             return invalid(errors)
         clean = self._player(clean)
-        ticket = services.ticket_create(label_id=self.label_id, data=clean, who=self.who())
-        return Response(out.ticket_out(_tickets(self.label_id).get(pk=ticket.pk)), status=201)
+        with transaction.atomic():  # the answer is the ticket as this call left it, not a later writer's
+            ticket = services.ticket_create(label_id=self.label_id, data=clean, who=self.who())
+            body = out.ticket_out(_tickets(self.label_id).get(pk=ticket.pk))
+        return Response(body, status=201)
 
     @_schema(
         "Update a ticket",
@@ -312,10 +315,12 @@ class TicketsView(TicketsFamilyView):
         if errors:
             return invalid(errors)
         clean = self._player(clean)
-        ticket = services.ticket_update(
-            label_id=self.label_id, ticket_id=ticket_id, data=clean, who=self.who(), expected_version=expected
-        )
-        return Response(out.ticket_out(_tickets(self.label_id).get(pk=ticket.pk)))
+        with transaction.atomic():  # the row stays locked until the answer is read: it shows this call's version
+            ticket = services.ticket_update(
+                label_id=self.label_id, ticket_id=ticket_id, data=clean, who=self.who(), expected_version=expected
+            )
+            body = out.ticket_out(_tickets(self.label_id).get(pk=ticket.pk))
+        return Response(body)
 
     patch = put
 
