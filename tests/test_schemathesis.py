@@ -25,9 +25,24 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from backoffice.management.commands.demo import LabelSpec, _events, _label
 from backoffice.models import ExchangeRate, Role
 from backoffice.services.apikeys import api_key_create
+from crm.demo_affiliates import affiliates_demo
 from crm.demo_financial import financial_demo
 from crm.demo_usage import usage_demo
-from crm.models import Bonus, BonusTemplate, CustomerAccount, Order, Player, Rule, Segment, UsageUser
+from crm.models import (
+    Affiliate,
+    Bonus,
+    BonusTemplate,
+    Campaign,
+    Click,
+    Conversion,
+    CustomerAccount,
+    Order,
+    Player,
+    Rule,
+    Segment,
+    TrackingLink,
+    UsageUser,
+)
 from crm.pipeline import pipeline_drain
 from crm.services.bonuses import bonus_give
 from crm.services.segments import segment_save
@@ -114,6 +129,7 @@ def world(transactional_db, monkeypatch) -> World:
     usage_demo(label)  # usage analytics: customer accounts and app users
     _events(SPEC, label)
     financial_demo(label)
+    affiliates_demo(label)  # affiliates, campaigns, links, a month of clicks and conversions
     while pipeline_drain():  # every group applies the events, then the facts their handlers emitted
         pass
     tickets = _tickets(label)
@@ -136,6 +152,11 @@ def world(transactional_db, monkeypatch) -> World:
             "ticket_id": tickets,  # 30: DELETE removes some, the thread and history reads still find others
             "account_id": list(CustomerAccount.objects.filter(label=label).values_list("account_id", flat=True)),
             "usage_user_id": list(UsageUser.objects.filter(label=label).values_list("id", flat=True)),
+            "affiliate_id": list(Affiliate.objects.filter(label=label).values_list("id", flat=True)),
+            "campaign_id": list(Campaign.objects.filter(label=label).values_list("id", flat=True)),
+            "link_id": list(TrackingLink.objects.filter(label=label).values_list("id", flat=True)),
+            "click_id": [str(pk) for pk in Click.objects.filter(label=label).values_list("pk", flat=True)[:50]],
+            "conversion_id": list(Conversion.objects.filter(label=label).values_list("id", flat=True)[:50]),
         },
     )
 
