@@ -190,6 +190,8 @@ def _real_values(case, item_id: int, world: World):
         case.query["label_key"] = world.label_key
     if case.operation.path.endswith("/tickets/comments/") and case.method == "GET":  # a real ticket's thread
         case.query = {**(case.query or {}), "ticketId": world.ids["ticket_id"][item_id % len(world.ids["ticket_id"])]}
+    if case.operation.path == "/v4/tickets/" and case.method == "GET":  # the app the world's tickets are on
+        case.query = {**(case.query or {}), "appId": "app"}
     return case
 
 
