@@ -318,13 +318,20 @@ def noop_rate(worker: CeleryWorker, redis: Redis, count: int) -> float:
 # --- the API --------------------------------------------------------------------------------------------------------
 
 
-def post_batches(port: int, raw_key: str, bodies: list[bytes], clients: int, expect: str) -> float:
-    """POST every body from `clients` concurrent connections; the seconds it took. Each item must be `expect`."""
+def post_concurrently(
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    clients: int,
+    ok: Callable[[int, dict, bytes], bool],
+) -> float:
+    """POST every body to `path` from `clients` concurrent connections; the seconds it took. Every answer must pass
+    `ok(status, answer, body)`, else the bench stops with the first refusals."""
     todo: queue.Queue = queue.Queue()
     for body in bodies:
         todo.put(body)
     failures: list[str] = []
-    headers = {"Authorization": f"Api-Key {raw_key}", "Content-Type": "application/json"}
 
     def client() -> None:
         while not failures:
@@ -332,9 +339,8 @@ def post_batches(port: int, raw_key: str, bodies: list[bytes], clients: int, exp
                 body = todo.get_nowait()
             except queue.Empty:
                 return
-            status, answer = request(port, "POST", "/api/v1/events", body, headers, timeout=60)
-            result = orjson.loads(answer)
-            if status != 202 or result.get(expect) != len(result.get("results", [])):
+            status, answer = request(port, "POST", path, body, headers, timeout=60)
+            if not ok(status, orjson.loads(answer), body):
                 failures.append(f"{status} {answer[:300]!r}")
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
@@ -345,8 +351,17 @@ def post_batches(port: int, raw_key: str, bodies: list[bytes], clients: int, exp
         thread.join(timeout=900)
     seconds = time.perf_counter() - started
     if failures or any(t.is_alive() for t in threads):
-        raise RuntimeError(f"the API refused batches: {failures[:3]}")
+        raise RuntimeError(f"{path} refused batches: {failures[:3]}")
     return seconds
+
+
+def post_batches(port: int, raw_key: str, bodies: list[bytes], clients: int, expect: str) -> float:
+    """POST every body to /api/v1/events; the seconds it took. Each item must be `expect`."""
+    headers = {"Authorization": f"Api-Key {raw_key}", "Content-Type": "application/json"}
+    return post_concurrently(
+        port, "/api/v1/events", bodies, headers, clients,
+        lambda status, result, body: status == 202 and result.get(expect) == len(result.get("results", [])),
+    )  # fmt: skip
 
 
 def steady_latency(port: int, raw_key: str, events: list[dict], per_batch: int, per_second: float) -> None:

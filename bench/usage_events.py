@@ -23,12 +23,9 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import queue
 import shutil
 import sys
 import tempfile
-import threading
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -37,7 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 import orjson
 import psycopg
 
-from bench.ingest import BenchSite, bench_site, conninfo, copy_dedupe_floor, event_rows, log, rate, tenant
+from bench.ingest import (
+    BenchSite,
+    bench_site,
+    conninfo,
+    copy_dedupe_floor,
+    event_rows,
+    log,
+    post_concurrently,
+    rate,
+    tenant,
+)
 from bench.procs import Gunicorn, request
 
 APP_ID = "bench-app"
@@ -99,33 +106,11 @@ def floor_rows(requests: list[dict], label_id: int, players: dict[str, int]) -> 
 def post_all(port: int, raw_key: str, payloads: list[bytes], clients: int, expect: str) -> float:
     """POST every body from `clients` connections; the seconds it took. Each answer must count all its events as
     `expect` (accepted, or duplicate on a replay)."""
-    todo: queue.Queue = queue.Queue()
-    for payload in payloads:
-        todo.put(payload)
-    failures: list[str] = []
     headers = {"Authorization": basic(raw_key), "Content-Type": "application/json"}
-
-    def client() -> None:
-        while not failures:
-            try:
-                payload = todo.get_nowait()
-            except queue.Empty:
-                return
-            status, answer = request(port, "POST", "/v4/usageanalytics/event", payload, headers, timeout=60)
-            result = orjson.loads(answer)
-            if status != 200 or result.get(expect) != len(orjson.loads(payload)["events"]):
-                failures.append(f"{status} {answer[:300]!r}")
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=900)
-    seconds = time.perf_counter() - started
-    if failures or any(t.is_alive() for t in threads):
-        raise RuntimeError(f"the usage endpoint refused batches: {failures[:3]}")
-    return seconds
+    return post_concurrently(
+        port, "/v4/usageanalytics/event", payloads, headers, clients,
+        lambda status, result, body: status == 200 and result.get(expect) == len(orjson.loads(body)["events"]),
+    )  # fmt: skip
 
 
 def one_round(site: BenchSite, web: Gunicorn, raw_key: str, label, players, args, n: int) -> dict[str, float]:
