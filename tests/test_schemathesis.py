@@ -149,7 +149,7 @@ def world(transactional_db, monkeypatch) -> World:
             "segment_id": list(Segment.objects.filter(label=label).values_list("id", flat=True)),
             "rule_id": list(Rule.objects.filter(label=label).values_list("id", flat=True)),
             "order_pk": list(Order.objects.filter(label=label).values_list("id", flat=True)),
-            "ticket_id": tickets,  # 30: DELETE removes some, the thread and history reads still find others
+            "ticket_id": tickets,  # 30: deletes take the last 15, reads the first 15 (_pool)
             "account_id": list(CustomerAccount.objects.filter(label=label).values_list("account_id", flat=True)),
             "usage_user_id": list(UsageUser.objects.filter(label=label).values_list("id", flat=True)),
             "affiliate_id": list(Affiliate.objects.filter(label=label).values_list("id", flat=True)),
@@ -171,12 +171,20 @@ def _cases(operation, mode: GenerationMode, world: World):
     if not names:
         return generated
     players = st.sampled_from(world.players).map(lambda p: {"ext_brand_id": p[0], "user_ext_id": p[1]})
-    ids = st.fixed_dictionaries({name: st.sampled_from(world.ids[name]) for name in names & world.ids.keys()})
+    pools = {name: _pool(world.ids[name], operation.method) for name in names & world.ids.keys()}
+    ids = st.fixed_dictionaries({name: st.sampled_from(pool) for name, pool in pools.items()})
     params = st.tuples(players, ids).map(lambda pair: {k: v for k, v in (pair[0] | pair[1]).items() if k in names})
     real = params.flatmap(lambda values: operation.as_strategy(mode, path_parameters=values))
     if mode is GenerationMode.POSITIVE:
         real = st.tuples(real, st.sampled_from(world.ids["item_id"])).map(lambda pair: _real_values(*pair, world))
     return st.one_of(real, real, real, generated)
+
+
+def _pool(ids: list, method: str) -> list:
+    """Deletes take their ids from the second half, everything else from the first: hypothesis favours the first
+    elements of a list, so shared ids let a few deletes leave the later reads of a thread or history nothing to find."""
+    half = max(1, len(ids) // 2)
+    return ids[half:] or ids if method.upper() == "DELETE" else ids[:half]
 
 
 def _real_values(case, item_id: int, world: World):
@@ -189,7 +197,8 @@ def _real_values(case, item_id: int, world: World):
     if case.query and "label_key" in case.query:
         case.query["label_key"] = world.label_key
     if case.operation.path.endswith("/tickets/comments/") and case.method == "GET":  # a real ticket's thread
-        case.query = {**(case.query or {}), "ticketId": world.ids["ticket_id"][item_id % len(world.ids["ticket_id"])]}
+        readable = _pool(world.ids["ticket_id"], "GET")
+        case.query = {**(case.query or {}), "ticketId": readable[item_id % len(readable)]}
     if case.operation.path == "/v4/tickets/" and case.method == "GET":  # the app the world's tickets are on
         case.query = {**(case.query or {}), "appId": "app"}
     return case
