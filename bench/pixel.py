@@ -23,6 +23,7 @@ loopback; every loop is bounded in count and time.
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import random
 import shutil
@@ -47,6 +48,9 @@ from bench.procs import BASE_DIR, LOOPBACK, Gunicorn, request
 SETTINGS = "bench.pixel_settings"
 USAGE_BENCH = BASE_DIR / "bench" / "usage_events.py"
 USAGE_KEYS = ("sk_events_per_s", "copy_dedupe_rows_per_s", "sk_ratio")
+# The environment as the bench was started: `bench_site` points this process's DATABASE_URL at its own database (a
+# socket path with the embedded server, which the URL does not carry), and the usage bench must make its own.
+STARTED_ENV = dict(os.environ)
 
 
 def setup_clicks(count: int) -> list[str]:
@@ -231,7 +235,7 @@ def usage_figures() -> dict[str, float]:
         return {}
     command = [sys.executable, str(USAGE_BENCH)]
     log(f"$ {' '.join(command[1:])}")
-    process = subprocess.Popen(command, cwd=BASE_DIR, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=BASE_DIR, env=STARTED_ENV, stdout=subprocess.PIPE, text=True)
     last = ""
     assert process.stdout is not None
     for line in process.stdout:

@@ -91,6 +91,13 @@ else:
     DATABASES = {"default": database_settings(VAR_DIR)}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# Statements the code asks to prepare (`cursor.execute(..., prepare=True)` on a server-binding psycopg cursor: the
+# pixel's INSERT, segments' live checks) are parsed and planned once per connection. Django's own cursors bind on the
+# client and never prepare, whatever this says; Django's default (None) would silently turn `prepare=True` into a
+# no-op. false: nothing is prepared (a pooler that cannot keep prepared statements, e.g. PgBouncer before 1.21 in
+# transaction mode, or without max_prepared_statements).
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5 if DATABASE_PREPARED_STATEMENTS else None
 # One pool per process, shared by its threads; a forked child opens its own (backoffice/dbpool.py). A request that gets
 # no connection within the timeout answers 503 (backoffice.middleware.DatabaseUnavailableMiddleware). Size it with the
 # README's "Sizing connections"; 0 turns the pool off (e.g. behind PgBouncer in transaction mode).

@@ -273,15 +273,9 @@ def _prepared(sql: str, params: list) -> list[tuple]:
     segment's compiled tree is the same at every call, so PostgreSQL parses it once per connection and, after a few
     calls, reuses its plan. Planning the tree costs far more than running it for a few players by primary key
     (docs/segments.md §8). Django's own cursors bind client-side and cannot prepare; this one shares their
-    connection and transaction and goes through Django's cursor wrapper (errors, query logging). Off with the
-    setting `SEGMENTS_PREPARED_CHECKS = False` (a pooler that cannot keep prepared statements, e.g. PgBouncer
-    before 1.21 in transaction mode)."""
-    from django.conf import settings
-
-    if not getattr(settings, "SEGMENTS_PREPARED_CHECKS", True):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+    connection and transaction and goes through Django's cursor wrapper (errors, query logging). Off with
+    `DATABASE_PREPARED_STATEMENTS=false` (the connection's `prepare_threshold` is then None: psycopg prepares
+    nothing, and this runs as a plain server-binding statement)."""
     connection.ensure_connection()
     raw: Any = _PreparingCursor(connection.connection)  # Django's wrappers take a DB-API cursor (stubs say otherwise)
     wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)

@@ -247,3 +247,16 @@ def test_saving_a_segment_refreshes_it_after_the_commit(tenant_a, monkeypatch, d
     assert len(callbacks) == 1
     assert members(segment) == {tenant_a.player.pk}
     assert [t for t, _, _ in segment_events(segment)] == ["segment_entered"]
+
+
+def test_the_live_check_is_a_statement_prepared_once_per_connection(tenant_a):
+    """Planning a tree costs more than running it for one player: the check is prepared on the connection (Django
+    leaves psycopg's preparing off unless DATABASE_PREPARED_STATEMENTS, on by default, turns it on)."""
+    from django.db import connection
+
+    segment = segment_save(label=tenant_a.label, name="Active", conditions={"all": [country("MT")]})
+    for _ in range(3):
+        segment_contains(segment=segment, player_id=tenant_a.player.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql")
+        assert cursor.fetchone()[0] == 1

@@ -305,3 +305,21 @@ def test_the_commit_mode_applies_to_the_pixels_statement_only(pixel, tenant_a, s
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
     assert Conversion.objects.filter(click=click).count() == 1
+
+
+def test_the_pixels_statement_is_prepared_once_per_connection(pixel, click):
+    """Django leaves psycopg's preparing off (`prepare_threshold` None, which makes `prepare=True` a no-op); the
+    setting DATABASE_PREPARED_STATEMENTS turns it on, so pixels after the first skip parsing and planning."""
+    from django.db import connection
+
+    for n in range(3):
+        assert (
+            fire(pixel, click.id, type="deposit", currency="eur", amount="5", transaction_id=f"t{n}").status_code == 202
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements"
+            " WHERE NOT from_sql AND statement LIKE '%%INSERT INTO crm_affiliate_conversion%%'"
+        )
+        assert cursor.fetchone()[0] == 1
+    assert Conversion.objects.count() == 3
