@@ -46,6 +46,8 @@ def request_errors(request) -> dict[str, list[str]]:
 
 def _query_errors(query_string: str) -> dict[str, list[str]]:
     """Each parameter's name and value, decoded from its bytes as Django does (`&` separates, `+` is a space)."""
+    if query_string.isascii() and "%" not in query_string and "\x00" not in query_string:
+        return {}  # plain ASCII, nothing percent-encoded: valid UTF-8 without NUL (the common case, checked at once)
     try:
         raw = query_string.encode("iso-8859-1")  # WSGI carries the query's bytes as latin-1 text
     except UnicodeEncodeError:

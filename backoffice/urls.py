@@ -23,6 +23,9 @@ _REDOC_CSP = csp_update(
 )
 
 urlpatterns = [
+    # Intelitics's tracking links and pixel first: the product's hottest paths (/convert/{click_id}, /track/{token})
+    # resolve without walking the patterns below.
+    path("", include("integrations.intelitics.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
     # The condition builder's catalogue (crm/admin/builder): an admin page's JSON, behind the admin's login.
@@ -33,10 +36,8 @@ urlpatterns = [
     # The split view serves Swagger UI's start script as a file, so the page needs no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", _REDOC_CSP(SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
-    # Drop-in compatible endpoints at the references' own paths: SmartKarrot (/v4/…, /dashboards/v4/financial/…) and
-    # Intelitics's tracking links and pixel (/convert/{click_id}).
+    # Drop-in compatible endpoints at the reference's own paths: SmartKarrot (/v4/…, /dashboards/v4/financial/…).
     path("", include("integrations.smartkarrot.urls")),
-    path("", include("integrations.intelitics.urls")),
 ]
 if settings.PITBOSS_SANDBOX:  # the built-in sandbox operator: demo and tests only, off in production settings
     urlpatterns.append(path("sandbox/", include("integrations.sandbox.urls")))

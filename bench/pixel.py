@@ -251,7 +251,10 @@ def usage_figures() -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clicks", type=int, default=20_000)
-    parser.add_argument("--web-workers", type=int, default=3, choices=range(1, 9), help="gunicorn sync workers")
+    parser.add_argument(
+        "--web-workers", type=int, default=min(8, 2 * (os.cpu_count() or 1) + 1), choices=range(1, 9),
+        help="gunicorn sync workers (default: gunicorn's recommendation, 2 x cores + 1, at most 8)",
+    )  # fmt: skip
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (bare view, pixel)")
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds per measurement")
