@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import orjson
+
 from backoffice.models import Label
 from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import Predicate, conditions_compile
@@ -36,6 +38,10 @@ class Task:
     opens_at: dt.datetime | None  # the mission's start (`mission_is_open`, read once per cache load)
     closes_at: dt.datetime | None
     recurring: bool  # its cycle depends on the day (`mission_cycle`); otherwise ""
+    # Tasks of the label with the same event type, conditions and counted value share it: an event is tested and its
+    # amount worked out once for all of them (operators run many missions on the same task, e.g. "bet 100" in
+    # several variants).
+    match_key: int = 0
 
     def open_at(self, at) -> bool:
         return (self.opens_at is None or self.opens_at <= at) and (self.closes_at is None or at < self.closes_at)
@@ -77,11 +83,12 @@ def _load(label_id: int) -> LabelMissions:
     settings = Label.objects.filter(pk=label_id).values_list("time_zone", "active_players_only", "base_currency")
     if found := settings.first():
         conf.time_zone, conf.active_players_only, conf.base_currency = found
+    shared = _Shared()
     for mission in missions:
         conf.missions[mission.pk] = mission
         conf.tasks[mission.pk] = []
         for row in mission.tasks.all():
-            task = _task(row, mission)
+            task = _task(row, mission, shared)
             conf.tasks[mission.pk].append(task)
             conf.tasks_by_type[row.event_type].append(task)
         if mission.type == MissionType.LOCKED:
@@ -97,15 +104,28 @@ def _load(label_id: int) -> LabelMissions:
     return conf
 
 
-def _task(task: MissionTask, mission: Mission) -> Task:
+@dataclass
+class _Shared:
+    """What tasks of one load share: one compiled predicate per distinct conditions, one match key per distinct
+    (event type, conditions, counted value)."""
+
+    predicates: dict[bytes, Predicate] = field(default_factory=dict)
+    keys: dict[tuple, int] = field(default_factory=dict)
+
+
+def _task(task: MissionTask, mission: Mission, shared: _Shared) -> Task:
     """A task with what matching reads of its mission per event (missions loaded here are all active)."""
     sum_field = task.sum_field if task.aggregation == TaskAggregation.SUM else ""
+    money = (task.event_type, sum_field) in MONEY_FIELDS
+    conditions = orjson.dumps(task.conditions, option=orjson.OPT_SORT_KEYS)
+    if conditions not in shared.predicates:
+        shared.predicates[conditions] = conditions_compile(task.conditions)
+    match_key = shared.keys.setdefault((task.event_type, conditions, sum_field, money), len(shared.keys))
     return Task(
         id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
-        predicate=conditions_compile(task.conditions), sum_field=sum_field,
-        money=(task.event_type, sum_field) in MONEY_FIELDS, target=task.target, window=task.window,
-        opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
-        recurring=mission.type == MissionType.RECURRING,
+        predicate=shared.predicates[conditions], sum_field=sum_field, money=money, target=task.target,
+        window=task.window, opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
+        recurring=mission.type == MissionType.RECURRING, match_key=match_key,
     )  # fmt: skip
 
 

@@ -182,23 +182,28 @@ class _Batch:
 
     # --- which task of which cycle each event counts toward, and by how much ------------------------------------------
     def _matches(self) -> list[tuple[EventRow, Task, str, Decimal]]:
+        """Each event's tasks, with the cycle and amount it counts for. Tasks sharing a match key (same type,
+        conditions and counted value) test the event and work out its amount once."""
         matches = []
         for event in self.events:
+            amounts: dict[int, Decimal | None] = {}  # match key -> the amount the event counts (None: it does not)
             for task in self.conf.tasks_by_type.get(event.type, ()):
                 if not task.open_at(event.occurred_at) or not self.in_audience(task.mission, event.player_id):
                     continue
-                payload, money = self.seen(event)
-                if not task.predicate(payload):
+                if task.match_key in amounts:
+                    amount = amounts[task.match_key]
+                else:
+                    payload, money = self.seen(event)
+                    amount = self._amount(task, event, payload, money) if task.predicate(payload) else None
+                    amounts[task.match_key] = amount
+                if amount is None:
                     continue
                 cycle = (
                     mission_cycle(mission=task.mission, tz_name=self.conf.time_zone, at=event.occurred_at)
                     if task.recurring
                     else ""
                 )
-                if cycle is None:
-                    continue
-                amount = self._amount(task, event, payload, money)
-                if amount is not None:
+                if cycle is not None:
                     matches.append((event, task, cycle, amount))
         return matches
 
