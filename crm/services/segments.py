@@ -28,6 +28,7 @@ import orjson
 import psycopg
 import structlog
 from django.db import connection, transaction
+from django.db.backends.utils import CursorDebugWrapper
 
 from backoffice.errors import DomainValidationError, Refused
 from backoffice.models import Label
@@ -278,10 +279,19 @@ def _prepared(sql: str, params: list) -> list[tuple]:
     nothing, and this runs as a plain server-binding statement)."""
     connection.ensure_connection()
     raw: Any = _PreparingCursor(connection.connection)  # Django's wrappers take a DB-API cursor (stubs say otherwise)
-    wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    wrapped = _PreparedDebugWrapper(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
     with wrapped as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    """Django's query log for a prepared statement: psycopg keeps no text of a statement it runs by name (Django's
+    `last_executed_query` would log None), so the log shows the statement with its parameters composed in."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params), use_last_executed_query=False):
+            return super(CursorDebugWrapper, self).execute(sql, params)
 
 
 class _PreparingCursor(psycopg.Cursor):
