@@ -206,6 +206,18 @@ CORE_TYPES: dict[str, EventSpec] = {
     ),
 }
 USAGE_TYPES = ("usage_event", "app_session_start", "app_session_end", "page_load_event")
+# A conversion reported by the affiliate pixel, put into the log by `crm.services.affiliates.conversions_log` once its
+# player is known (docs/affiliates.md). Pitboss writes it (source "pixel"); partners cannot send it.
+AFFILIATE_CONVERSION = "affiliate_conversion"
+AFFILIATE_TYPES: dict[str, EventSpec] = {
+    AFFILIATE_CONVERSION: EventSpec(
+        required={"conversion_type": one_of("install", "registration", "deposit"), "affiliate_code": text64},
+        optional={
+            "amount": amount, "currency": one_of("eur", "usd", "gbp"), "transaction_id": text128,
+            "affiliate_id": integer, "campaign_id": integer, "click_id": text64, "conversion_id": integer,
+        },
+    ),
+}  # fmt: skip
 PROFILE_UPDATE = "profile_update"
 # The money fields: (core type, field) pairs parsed as `amount` (deposit_amount, bet_amount, win_amount...). Missions
 # and tournaments sum and compare these in the label's base currency.

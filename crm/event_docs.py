@@ -46,6 +46,8 @@ TYPE_DESCRIPTIONS: dict[str, str] = {
     PROFILE_UPDATE: "The player's profile changed: the changed profile fields, as in POST /api/v1/players.",
     "segment_entered": "The player entered a segment.",
     "segment_left": "The player left a segment.",
+    "affiliate_conversion": "The affiliate pixel reported an install, registration or deposit of the player "
+    "(/convert/{click_id}), logged once the player is known.",
     "level_changed": "The player's gamification level changed.",
     "balance_changed": "The player's points, gems or diamonds balance changed (one wallet entry).",
     "mission_completed": "The player completed a mission.",
@@ -96,6 +98,14 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "action": 'What the player did, in your words, e.g. "opened_promotions".',
     "segment_id": "The segment's id in Pitboss.",
     "segment_name": "The segment's name when the event happened.",
+    # the affiliate pixel's conversions (docs/affiliates.md)
+    "conversion_type": "What the pixel reported: install, registration or deposit.",
+    "affiliate_code": "The affiliate's code (as in the player's core_affiliate_id or core_affiliate_str).",
+    "affiliate_id": "The affiliate's id in Pitboss.",
+    "campaign_id": "The campaign's id in Pitboss.",
+    "click_id": "The click the conversion was reported on.",
+    "conversion_id": "The conversion's id in Pitboss.",
+    "transaction_id": "The deposit's transaction id, as the pixel sent it.",
     # Pitboss's own facts (gamification/facts.py)
     "level_id": "The new level's id.",
     "level_name": "The new level's name.",
@@ -175,6 +185,8 @@ TYPE_FIELD_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("sport_selection_settled", "result"): "How the selection was settled: won, lost, void, cashout, half_won or "
     "half_lost.",
     ("store_item_purchased", "currency"): "The currency the price was paid in: points, gems or diamonds.",
+    ("affiliate_conversion", "amount"): "A deposit's amount as the pixel sent it, in its currency.",
+    ("affiliate_conversion", "currency"): "The deposit amount's currency as the pixel sent it: eur, usd or gbp.",
     ("sport_bet_settled", "win_amount"): "What the bet paid (real + bonus), in the player's currency; 0 or absent "
     "when lost.",
 }

@@ -259,6 +259,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Conversions of known players into the event log (affiliate_conversion events) within about 5 seconds.
+    "affiliate-conversions-log": {
+        "task": "crm.affiliate_conversions_log",
+        "schedule": 5.0,
+        "options": {"expires": 5},
+    },
 }
 # --- bonuses (crm.services.bonus_delivery) ----------------------------------------------------------------------------
 # Transient failures (5xx, 429, no connection) are retried with exponential backoff from the base, capped, for the

@@ -252,7 +252,7 @@ class ConversionAdmin(ReadOnlyAdmin):
     list_select_related = ["affiliate", "campaign", "player__brand"]
     search_fields = ["player_ext_id", "transaction_id", "=click__id"]
     fields = ["click", "type", "occurred_at", "received_at", "affiliate", "campaign", "player_ext_id", "player",
-              "currency", "amount", "transaction_id", "ip", "user_agent", "referrer"]  # fmt: skip
+              "currency", "amount", "transaction_id", "ip", "user_agent", "referrer", "logged_at"]  # fmt: skip
     readonly_fields = fields
     date_hierarchy = "occurred_at"
 

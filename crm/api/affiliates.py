@@ -97,7 +97,8 @@ class ConversionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conversion
         fields = ["id", "click_id", "campaign_id", "affiliate_id", "type", "occurred_at", "received_at", "player_id",
-                  "player_linked", "currency", "amount", "transaction_id", "ip", "user_agent", "referrer"]  # fmt: skip
+                  "player_linked", "currency", "amount", "transaction_id", "ip", "user_agent", "referrer",
+                  "logged_at"]  # fmt: skip
         read_only_fields = fields
 
     def get_player_linked(self, obj: Conversion) -> bool:

@@ -193,6 +193,13 @@ class Conversion(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True, help_text="The caller's address (browser pixels).")
     user_agent = models.CharField(max_length=512, blank=True)
     referrer = models.CharField(max_length=2000, blank=True)
+    logged_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the conversion went into the event log as an affiliate_conversion event (once its player is "
+        "known), so rules, segments and journeys can react to it.",
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -217,6 +224,10 @@ class Conversion(models.Model):
                 fields=["label", "player_ext_id"], name="conversion_unlinked", condition=Q(player__isnull=True)
             ),
             models.Index(fields=["player"], name="conversion_player", condition=Q(player__isnull=False)),
+            # What `conversions_log` has left to put into the event log: conversions of known players, not logged yet.
+            models.Index(
+                fields=["id"], name="conversion_unlogged", condition=Q(logged_at__isnull=True, player__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

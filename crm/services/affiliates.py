@@ -20,11 +20,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 import psycopg
+import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm.models import Click, ConversionType, TrackingLink
+from backoffice.models import Label
+from crm.catalogue import AFFILIATE_CONVERSION
+from crm.models import Click, ConversionType, EventSource, TrackingLink
+from crm.services.ingest import INVALID, events_ingest
+
+log = structlog.get_logger(__name__)
 
 # An affiliate code of 1 to 18 digits fits a bigint: it goes to core_affiliate_id (the regex in the SQL below).
 
@@ -162,6 +168,73 @@ def conversions_link_players(*, label_id: int | None = None) -> tuple[int, int]:
         cursor.execute(_LINK_PLAYERS, {"label": label_id})
         linked, attributed = cursor.fetchone()
     return linked, attributed
+
+
+# --- conversions into the event log ----------------------------------------------------------------------------------
+
+LOG_BATCH = 1000
+_UNLOGGED = """
+SELECT cv.id, cv.label_id, cv.type, cv.occurred_at, cv.currency, cv.amount, cv.transaction_id, cv.click_id,
+       cv.campaign_id, cv.affiliate_id, a.code, b.ext_brand_id, pl.user_ext_id
+  FROM crm_affiliate_conversion cv
+  JOIN crm_player pl ON pl.id = cv.player_id
+  JOIN backoffice_brand b ON b.id = pl.brand_id
+  JOIN crm_affiliate a ON a.id = cv.affiliate_id
+ WHERE cv.logged_at IS NULL AND cv.player_id IS NOT NULL
+ ORDER BY cv.id
+ LIMIT %s
+   FOR UPDATE OF cv SKIP LOCKED
+"""
+
+
+def conversions_log(*, limit: int = LOG_BATCH) -> tuple[int, int]:
+    """Put the conversions of known players into the event log as `affiliate_conversion` events (source "pixel"), so
+    rules, segments and journeys react to them as to any event; at most `limit` per call, oldest first.
+
+    The pixel stays one statement: the conversion table is its own durable record, and this (beat, every few seconds,
+    and after the players of late conversions are linked) moves what is new. Each conversion becomes the event
+    `conversion-<id>`, marked logged in the same transaction: run twice or concurrently (rows are claimed with SKIP
+    LOCKED), it logs each once, and an event already in the log is a duplicate the log acknowledges. A conversion
+    the log refuses (its brand was deactivated) is marked too, and logged as a warning. Returns (logged, refused)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_UNLOGGED, [limit])
+            rows = cursor.fetchall()
+        if not rows:
+            return 0, 0
+        by_label: dict[int, list[dict]] = {}
+        for (pk, label_id, kind, occurred_at, currency, amount, txn, click_id, campaign_id, affiliate_id, code,
+             brand, user) in rows:  # fmt: skip
+            payload: dict = {"conversion_type": kind, "affiliate_code": code, "affiliate_id": affiliate_id,
+                             "campaign_id": campaign_id, "click_id": str(click_id), "conversion_id": pk}  # fmt: skip
+            if amount is not None:
+                payload |= {"amount": float(amount), "currency": currency.lower()}  # as the pixel names it
+            if txn:
+                payload["transaction_id"] = txn
+            by_label.setdefault(label_id, []).append(
+                {
+                    "event_id": f"conversion-{pk}",
+                    "type": AFFILIATE_CONVERSION,
+                    "ext_brand_id": brand,
+                    "user_ext_id": user,
+                    "occurred_at": occurred_at.isoformat(),
+                    "payload": payload,
+                }
+            )
+        refused = 0
+        for label in Label.objects.filter(pk__in=by_label):
+            items = by_label[label.pk]
+            result = events_ingest(label=label, items=items, source=EventSource.PIXEL)
+            bad = [(items[r.index]["event_id"], r.errors) for r in result.items if r.status == INVALID]
+            if bad:
+                refused += len(bad)
+                log.warning("affiliate_conversions_refused", label_id=label.pk, conversions=bad[:10], count=len(bad))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE crm_affiliate_conversion SET logged_at = clock_timestamp() WHERE id = ANY(%s)",
+                [[row[0] for row in rows]],
+            )
+    return len(rows) - refused, refused
 
 
 # --- tracking links ---------------------------------------------------------------------------------------------------

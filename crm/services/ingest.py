@@ -28,6 +28,9 @@ from crm.validators import INT64, MAX_ID_LENGTH, SURROGATE_RE, shown
 log = structlog.get_logger(__name__)
 
 MAX_BATCH = 1000
+# Sources whose events Pitboss writes itself: they may carry the catalogue's system types (facts, the pixel's
+# conversions), which partners' sources may not send.
+OWN_SOURCES = (EventSource.SYSTEM, EventSource.PIXEL)
 ACCEPTED, DUPLICATE, CONFLICT, INVALID = "accepted", "duplicate", "conflict", "invalid"
 
 
@@ -90,7 +93,7 @@ def events_ingest(
     valid: list[tuple[int, CleanEvent, str]] = []
     for index, raw in enumerate(items):
         event, errors = clean_event(raw, specs, now)
-        if source != EventSource.SYSTEM and _system_type(raw):
+        if source not in OWN_SOURCES and _system_type(raw):
             event, errors = None, {"type": [f"{raw['type']!r} is a fact Pitboss emits itself; it cannot be sent."]}
         elif event is not None and event.ext_brand_id not in brands:
             errors = {"ext_brand_id": [f"Unknown brand {shown(event.ext_brand_id)}."]}

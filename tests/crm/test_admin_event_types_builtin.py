@@ -67,7 +67,8 @@ def test_every_role_of_either_label_sees_the_builtin_types_with_their_fields(
 
 def test_every_builtin_field_is_described_and_matches_the_catalogue():
     # Partner types and the facts known when this was written (an app adding facts adds their words to event_docs).
-    known = {doc.name for doc in partner_types()} | set(FACT_TYPES) | {"segment_entered", "segment_left"}
+    known = {doc.name for doc in partner_types()} | set(FACT_TYPES)
+    known |= {"segment_entered", "segment_left", "affiliate_conversion"}
     for doc in builtin_types():
         if doc.name in known:
             assert doc.description, doc.name

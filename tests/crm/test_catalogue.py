@@ -37,8 +37,9 @@ def registered():
 
 
 def test_gamification_registers_its_facts_and_the_crm_catalogue_names_none_of_them():
-    # The CRM's own facts (entering and leaving a segment) are built in; gamification adds its own.
-    assert SYSTEM_TYPES - set(FACT_TYPES) == {"segment_entered", "segment_left"}
+    # The CRM's own facts (entering and leaving a segment, the pixel's conversions) are built in; gamification adds
+    # its own.
+    assert SYSTEM_TYPES - set(FACT_TYPES) == {"segment_entered", "segment_left", "affiliate_conversion"}
     assert set(FACT_TYPES) == {
         "level_changed", "balance_changed", "mission_completed", "badge_earned", "tournament_registered",
         "tournament_won", "tournament_lost", "store_item_purchased",
