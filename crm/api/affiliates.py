@@ -228,7 +228,9 @@ class ReportQuerySerializer(serializers.Serializer):
     start = serializers.DateField(required=False, help_text="First day (UTC), default 30 days before `end`.")
     end = serializers.DateField(required=False, help_text="Last day included (UTC), default today.")
     group = serializers.ChoiceField(choices=GROUPS, default="affiliate", help_text="One row per affiliate or campaign.")
-    affiliate_id = serializers.IntegerField(required=False, help_text="Only this affiliate (and its campaigns).")
+    affiliate_id = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="Only this affiliate (and its campaigns)."
+    )
 
 
 class ReportRowSerializer(serializers.Serializer):

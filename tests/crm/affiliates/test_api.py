@@ -95,6 +95,13 @@ def test_the_report_refuses_a_bad_period(world, key_client):
     assert key_client.get(f"/api/v1/affiliates/report?end={dt.date(2026, 1, 1)}").status_code == 200
 
 
+@pytest.mark.parametrize("value", ["63939606570105024196097948558295040", "0", "-1", "x"])
+def test_the_report_refuses_an_affiliate_id_that_is_no_id(world, key_client, value):
+    """A number past bigint reached the database as a 500 (found by schemathesis)."""
+    response = key_client.get(f"/api/v1/affiliates/report?affiliate_id={value}")
+    assert (response.status_code, list(response.json()["errors"])) == (400, ["affiliate_id"])
+
+
 @pytest.mark.parametrize("endpoint", ["affiliates", "campaigns", "links", "clicks", "conversions"])
 def test_a_list_costs_the_same_queries_for_1_or_20_rows(tenant_a, key_client, django_assert_max_num_queries, endpoint):
     affiliate, campaign, link = funnel(tenant_a)
