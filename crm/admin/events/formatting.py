@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from backoffice.admin.helpers import badge
-from crm.catalogue import PROFILE_UPDATE
+from crm.catalogue import AFFILIATE_CONVERSION, PROFILE_UPDATE
 from crm.models import Event
 from crm.selectors import GroupStatus
 
@@ -120,6 +120,11 @@ def event_summary(event: Event, currency: str = "") -> str:
         names = sorted(payload)
         more = f" and {len(names) - SUMMARY_FIELDS} more" if len(names) > SUMMARY_FIELDS else ""
         return f"Changed {', '.join(names[:SUMMARY_FIELDS])}{more}" if names else ""
+    if event.type == AFFILIATE_CONVERSION:  # "deposit via 1042 · 40.50 USD"
+        text = f"{payload.get('conversion_type', '?')} via {payload.get('affiliate_code', '?')}"
+        if isinstance(payload.get("amount"), int | float):
+            text += f" · {payload['amount']:,.2f} {str(payload.get('currency', '')).upper()}".rstrip()
+        return text
     names = [n for n in KEY_FIELDS.get(event.type, ()) if payload.get(n) is not None]
     if event.type not in KEY_FIELDS:  # a custom type: its first fields, named
         return " · ".join(f"{n}: {payload_value(n, payload[n], currency)}" for n in sorted(payload)[:SUMMARY_FIELDS])

@@ -150,3 +150,16 @@ def test_a_conversion_amount_of_a_deposit_without_amount_is_left_out(tenant_a):
         "affiliate_code", "affiliate_id", "campaign_id", "click_id", "conversion_id", "conversion_type", "transaction_id"
     ]  # fmt: skip
     assert Conversion.objects.get().amount is None
+
+
+def test_the_events_list_says_what_converted_through_whom(tenant_a):
+    from crm.admin.events.formatting import event_summary
+
+    _, _, link = funnel(tenant_a, code="1042")
+    click = click_on(link)
+    user = tenant_a.player.user_ext_id
+    fire(click, type="registration", player_id=user)
+    fire(click, type="deposit", currency="usd", amount="1040.5", player_id=user, transaction_id="t-9")
+    conversions_log()
+    summaries = [event_summary(e) for e in conversion_events(tenant_a.label)]
+    assert summaries == ["registration via 1042", "deposit via 1042 · 1,040.50 USD"]
