@@ -126,14 +126,17 @@ def saturate(port: int, make_path, clients: int, seconds: float) -> tuple[float,
     return rate(sum(counts.values()), time.perf_counter() - started), counts
 
 
-def paced(port: int, make_path, per_second: float, seconds: float, clients: int) -> tuple[list[float], dict[int, int]]:
+def paced(
+    port: int, make_path, per_second: float, seconds: float, clients: int
+) -> tuple[list[float], dict[int, int], list[float]]:
     """Requests sent on schedule (open loop) at `per_second` for `seconds`: latencies measured from each request's
-    due time (a late start counts), and status counts."""
+    due time (a late start counts), status counts, and each latency's due time (seconds from the start)."""
     total = int(per_second * seconds)
     todo: queue.Queue = queue.Queue()
     for index in range(total):
         todo.put(index / per_second)
     latencies: list[float] = []
+    dues: list[float] = []
     counts: dict[int, int] = {}
     lock = threading.Lock()
     started = time.perf_counter()
@@ -151,6 +154,7 @@ def paced(port: int, make_path, per_second: float, seconds: float, clients: int)
             done = time.perf_counter() - (started + due)
             with lock:
                 latencies.append(done)
+                dues.append(due)
                 counts[status] = counts.get(status, 0) + 1
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
@@ -158,7 +162,16 @@ def paced(port: int, make_path, per_second: float, seconds: float, clients: int)
         thread.start()
     for thread in threads:
         thread.join(timeout=seconds + 120)
-    return latencies, counts
+    return latencies, counts, dues
+
+
+def tail_spread(latencies: list[float], dues: list[float], fraction: float = 0.99, window: float = 0.5) -> str:
+    """Where the slowest calls fell: in a few windows of `window` seconds (stalls: a checkpoint, a WAL segment, a
+    vacuum) or spread over the run (the cores' queue)."""
+    bound = percentile(latencies, fraction)
+    slow = {int(due // window) for latency, due in zip(latencies, dues, strict=True) if latency >= bound}
+    windows = int(max(dues) // window) + 1 if dues else 0
+    return f"its slowest {1 - fraction:.0%} fell in {len(slow)} of {windows} windows of {window} s"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -199,17 +212,20 @@ def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[s
     bare_rps, pixel_rps = statistics.median(bare_rates), statistics.median(pixel_rates)
 
     target = 0.7 * pixel_rps
-    latencies, counts = paced(web.port, paths.pixel, target, args.latency_seconds, args.clients * 2)
+    latencies, counts, dues = paced(web.port, paths.pixel, target, args.latency_seconds, args.clients * 2)
     if set(counts) != {202}:
         raise RuntimeError(f"answers other than 202 at 70%: {counts}")
     accepted += counts[202]
     p99, p50 = percentile(latencies, 0.99) * 1000, percentile(latencies, 0.5) * 1000
     log(f"pixel on schedule at {target:,.0f} requests/s (70% of saturation) for {args.latency_seconds:.0f} s: "
-        f"{len(latencies):,} calls, p50 {p50:.1f} ms, p99 {p99:.1f} ms")  # fmt: skip
+        f"{len(latencies):,} calls, p50 {p50:.1f} ms, p99 {p99:.1f} ms; {tail_spread(latencies, dues)}")  # fmt: skip
     # The floor of latency on this host now: the bare view on the same schedule, right after.
-    bare_latencies, _ = paced(web.port, lambda: "/bench/bare", target, args.latency_seconds, args.clients * 2)
+    bare_latencies, _, bare_dues = paced(
+        web.port, lambda: "/bench/bare", target, args.latency_seconds, args.clients * 2
+    )
     bare_p99, bare_p50 = percentile(bare_latencies, 0.99) * 1000, percentile(bare_latencies, 0.5) * 1000
-    log(f"floor beside it, the bare view on the same schedule: p50 {bare_p50:.1f} ms, p99 {bare_p99:.1f} ms")
+    log(f"floor beside it, the bare view on the same schedule: p50 {bare_p50:.1f} ms, p99 {bare_p99:.1f} ms; "
+        f"{tail_spread(bare_latencies, bare_dues)}")  # fmt: skip
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM crm_affiliate_conversion")
