@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backoffice.models import Label
-from crm.catalogue import AFFILIATE_CONVERSION
+from crm.catalogue import AFFILIATE_CONVERSION, FUTURE_SKEW
 from crm.models import Click, ConversionType, EventSource, TrackingLink
 from crm.services.ingest import INVALID, events_ingest
 
@@ -180,7 +180,7 @@ SELECT cv.id, cv.label_id, cv.type, cv.occurred_at, cv.currency, cv.amount, cv.t
   JOIN crm_player pl ON pl.id = cv.player_id
   JOIN backoffice_brand b ON b.id = pl.brand_id
   JOIN crm_affiliate a ON a.id = cv.affiliate_id
- WHERE cv.logged_at IS NULL AND cv.player_id IS NOT NULL
+ WHERE cv.logged_at IS NULL AND cv.player_id IS NOT NULL AND cv.occurred_at <= %s
  ORDER BY cv.id
  LIMIT %s
    FOR UPDATE OF cv SKIP LOCKED
@@ -198,7 +198,9 @@ def conversions_log(*, limit: int = LOG_BATCH) -> tuple[int, int]:
     the log refuses (its brand was deactivated) is marked too, and logged as a warning. Returns (logged, refused)."""
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_UNLOGGED, [limit])
+            # The pixel takes a `time` up to 5 minutes ahead (clocks differ); the log takes a minute: such a
+            # conversion waits until the log takes its time.
+            cursor.execute(_UNLOGGED, [timezone.now() + FUTURE_SKEW, limit])
             rows = cursor.fetchall()
         if not rows:
             return 0, 0

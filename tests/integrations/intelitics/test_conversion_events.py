@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from crm.models import Conversion, Event
 from crm.pipeline import events_apply
@@ -163,3 +166,16 @@ def test_the_events_list_says_what_converted_through_whom(tenant_a):
     conversions_log()
     summaries = [event_summary(e) for e in conversion_events(tenant_a.label)]
     assert summaries == ["registration via 1042", "deposit via 1042 · 1,040.50 USD"]
+
+
+def test_a_conversion_timed_ahead_waits_until_the_log_takes_its_time(tenant_a):
+    """The pixel takes a `time` up to 5 minutes ahead (clocks differ), the log one minute: such a conversion is
+    neither refused nor marked, and is logged once its time comes."""
+    _, _, link = funnel(tenant_a)
+    ahead = (timezone.now() + dt.timedelta(minutes=4)).isoformat()
+    fire(click_on(link), type="registration", player_id=tenant_a.player.user_ext_id, time=ahead)
+    assert conversions_log() == (0, 0)
+    assert Conversion.objects.get().logged_at is None
+    Conversion.objects.update(occurred_at=timezone.now())  # as if the 4 minutes had passed
+    assert conversions_log() == (1, 0)
+    assert len(conversion_events(tenant_a.label)) == 1
