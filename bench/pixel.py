@@ -132,9 +132,9 @@ def paced(
     """Requests sent on schedule (open loop) at `per_second` for `seconds`: latencies measured from each request's
     due time (a late start counts), status counts, and each latency's due time (seconds from the start)."""
     total = int(per_second * seconds)
-    todo: queue.Queue = queue.Queue()
+    schedule: queue.Queue = queue.Queue()
     for index in range(total):
-        todo.put(index / per_second)
+        schedule.put(index / per_second)
     latencies: list[float] = []
     dues: list[float] = []
     counts: dict[int, int] = {}
@@ -144,7 +144,7 @@ def paced(
     def client() -> None:
         while True:
             try:
-                due = todo.get_nowait()
+                due = schedule.get_nowait()
             except queue.Empty:
                 return
             wait = started + due - time.perf_counter()
