@@ -168,8 +168,9 @@ def paced(
 def tail_spread(latencies: list[float], dues: list[float], fraction: float = 0.99, window: float = 0.5) -> str:
     """Where the slowest calls fell: in a few windows of `window` seconds (stalls: a checkpoint, a WAL segment, a
     vacuum) or spread over the run (the cores' queue)."""
-    bound = percentile(latencies, fraction)
-    slow = {int(due // window) for latency, due in zip(latencies, dues, strict=True) if latency >= bound}
+    count = max(1, round(len(latencies) * (1 - fraction)))
+    slowest = sorted(zip(latencies, dues, strict=True))[-count:]
+    slow = {int(due // window) for _, due in slowest}
     windows = int(max(dues) // window) + 1 if dues else 0
     return f"its slowest {1 - fraction:.0%} fell in {len(slow)} of {windows} windows of {window} s"
 
