@@ -19,12 +19,12 @@ from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
-import psycopg
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from backoffice.db import prepared_fetchall
 from backoffice.models import Label
 from crm.catalogue import AFFILIATE_CONVERSION, FUTURE_SKEW
 from crm.models import Click, ConversionType, EventSource, TrackingLink
@@ -129,12 +129,8 @@ def conversion_record(*, call: PixelCall) -> PixelOutcome:
         # Read at this statement's commit: 'off' answers before the WAL flush (see the setting's comment).
         "sync": "on" if settings.PITBOSS_PIXEL_SYNCHRONOUS_COMMIT else "off",
     }
-    connection.ensure_connection()
-    # A server-side-binding cursor on Django's connection, prepared: the statement is parsed and planned once per
-    # pooled connection, not on every pixel (Django's own cursors bind on the client and cannot be prepared).
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_RECORD, params, prepare=True)
-        found, stored, attributed, _ = cursor.fetchone() or (0, 0, 0, None)  # the statement always gives a row
+    # Prepared: parsed and planned once per pooled connection, not on every pixel.
+    found, stored, attributed, _ = prepared_fetchall(_RECORD, params)[0]  # the statement always gives a row
     return PixelOutcome(found=bool(found), stored=bool(stored), attributed=bool(attributed))
 
 

@@ -25,11 +25,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-import psycopg
 import structlog
 from django.db import connection, transaction
-from django.db.backends.utils import CursorDebugWrapper
 
+from backoffice.db import prepared_fetchall
 from backoffice.errors import DomainValidationError, Refused
 from backoffice.models import Label
 from crm.catalogue import SEGMENT_ENTERED, SEGMENT_LEFT
@@ -266,39 +265,9 @@ def segment_member_ids(*, segment: Segment, player_ids: Iterable[int], now: dt.d
             cursor.execute(sql, params)
             return {row[0] for row in cursor.fetchall()}
     sql, params = _live_members_sql(segment, ids)
-    return {row[0] for row in _prepared(sql, params)}
-
-
-def _prepared(sql: str, params: list) -> list[tuple]:
-    """Run a live check as a prepared statement of this connection (server-side parameters): the statement text of a
-    segment's compiled tree is the same at every call, so PostgreSQL parses it once per connection and, after a few
-    calls, reuses its plan. Planning the tree costs far more than running it for a few players by primary key
-    (docs/segments.md §8). Django's own cursors bind client-side and cannot prepare; this one shares their
-    connection and transaction and goes through Django's cursor wrapper (errors, query logging). Off with
-    `DATABASE_PREPARED_STATEMENTS=false` (the connection's `prepare_threshold` is then None: psycopg prepares
-    nothing, and this runs as a plain server-binding statement)."""
-    connection.ensure_connection()
-    raw: Any = _PreparingCursor(connection.connection)  # Django's wrappers take a DB-API cursor (stubs say otherwise)
-    wrapped = _PreparedDebugWrapper(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
-    with wrapped as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-class _PreparedDebugWrapper(CursorDebugWrapper):
-    """Django's query log for a prepared statement: psycopg keeps no text of a statement it runs by name (Django's
-    `last_executed_query` would log None), so the log shows the statement with its parameters composed in."""
-
-    def execute(self, sql, params=None):
-        with self.debug_sql(self.db.ops.compose_sql(sql, params), use_last_executed_query=False):
-            return super(CursorDebugWrapper, self).execute(sql, params)
-
-
-class _PreparingCursor(psycopg.Cursor):
-    """A server-binding cursor that prepares what it executes (Django calls `execute(sql, params)`)."""
-
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+    # Prepared: planning the tree costs far more than running it for a few players by primary key (docs/segments.md
+    # §8), and its text is the same at every call.
+    return {row[0] for row in prepared_fetchall(sql, params)}
 
 
 def segment_contains(*, segment: Segment, player_id: int, now: dt.datetime | None = None) -> bool:
