@@ -21,10 +21,10 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backoffice.db import prepared_fetchall
 from crm.conditions import player_states, players_query, tree_matches, tree_validate
 from crm.conditions.fields import CUSTOM_OPS, FIELDS
 from crm.models import AccountStatus, Gender, Player, PlayerAggregate
-from crm.services.segments import _prepared
 from gamification.models import Level, Wallet
 from tests.factories import BrandFactory, LabelFactory
 
@@ -234,7 +234,7 @@ def test_python_and_sql_agree_on_random_players(population, data):
         assert in_python == (player.pk in in_sql(tree, label.pk, now, player_ids=[player.pk])), tree
         # A live check runs the same statement prepared, its values bound server-side (crm.services.segments).
         sql, params = players_query(tree, label_id=label.pk, now=now, player_ids=[player.pk])
-        assert in_python == (player.pk in {row[0] for row in _prepared(sql, params)}), tree
+        assert in_python == (player.pk in {row[0] for row in prepared_fetchall(sql, params)}), tree
 
 
 def test_the_population_covers_the_edges(population):
