@@ -60,12 +60,15 @@ chromium:
 	  fi; \
 	fi
 
-lint: install ## ruff (lint, format check), then mypy on services, selectors, tasks and handlers ([tool.mypy])
+lint: install ## ruff (lint, format check), mypy on services, selectors, tasks and handlers ([tool.mypy]), tests collect
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@# mypy's Django plugin imports the settings, which start the embedded PostgreSQL when DATABASE_URL is unset:
 	@# a placeholder keeps lint free of any database (nothing connects).
 	DATABASE_URL="$${DATABASE_URL:-postgres://lint@127.0.0.1:9/unused}" $(BIN)/mypy
+	@# Every test module imports (a renamed helper fails here in seconds, not after CI's setup).
+	@out=$$(DATABASE_URL="$${DATABASE_URL:-postgres://lint@127.0.0.1:9/unused}" $(BIN)/pytest --collect-only -q \
+		-p no:cacheprovider 2>&1) || { echo "$$out" | tail -40; exit 1; }; echo "$$out" | tail -1
 
 format: install ## ruff: format and fix what lint can fix
 	$(BIN)/ruff format .
