@@ -5,6 +5,7 @@ takes effect within that; a status change made in this process clears it at once
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -42,9 +43,26 @@ class Task:
     # amount worked out once for all of them (operators run many missions on the same task, e.g. "bet 100" in
     # several variants).
     match_key: int = 0
+    # A task without a window counts on its player's shared counter of this id (and the cycle): the same for every
+    # task with the same event type, conditions and counted value, in every process (a windowed task counts on its
+    # run, `Group`).
+    counter: str = ""
 
     def open_at(self, at) -> bool:
         return (self.opens_at is None or self.opens_at <= at) and (self.closes_at is None or at < self.closes_at)
+
+
+@dataclass
+class Group:
+    """The tasks of a label that share a match key: an event is tested and its amount worked out once for them. Tasks
+    without a window count on the player's counter `counter` (`plain`: of missions without cycles; `daily`: of
+    recurring missions, one counter per day); windowed ones on their own run (`windowed`)."""
+
+    first: Task  # any of them: the predicate and counted value they share
+    counter: str
+    plain: list[Task] = field(default_factory=list)
+    daily: list[Task] = field(default_factory=list)
+    windowed: list[Task] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +73,7 @@ class LabelMissions:
     missions: dict[int, Mission] = field(default_factory=dict)
     tasks: dict[int, list[Task]] = field(default_factory=dict)  # mission id -> its tasks
     tasks_by_type: dict[str, list[Task]] = field(default_factory=lambda: defaultdict(list))
+    groups_by_type: dict[str, list[Group]] = field(default_factory=lambda: defaultdict(list))
     unlocks_by_type: dict[str, list[tuple[Mission, Predicate]]] = field(default_factory=lambda: defaultdict(list))
     level_locked: list[Mission] = field(default_factory=list)
     locked_ids: frozenset[int] = frozenset()
@@ -91,6 +110,14 @@ def _load(label_id: int) -> LabelMissions:
             task = _task(row, mission, shared)
             conf.tasks[mission.pk].append(task)
             conf.tasks_by_type[row.event_type].append(task)
+            group = shared.groups.get(task.match_key)
+            if group is None:
+                group = shared.groups[task.match_key] = Group(first=task, counter=task.counter)
+                conf.groups_by_type[row.event_type].append(group)
+            if task.window is not None:
+                group.windowed.append(task)
+            else:
+                (group.daily if task.recurring else group.plain).append(task)
         if mission.type == MissionType.LOCKED:
             if mission.unlock_event_type:
                 predicate = conditions_compile(mission.unlock_event_conditions)
@@ -111,6 +138,7 @@ class _Shared:
 
     predicates: dict[bytes, Predicate] = field(default_factory=dict)
     keys: dict[tuple, int] = field(default_factory=dict)
+    groups: dict[int, Group] = field(default_factory=dict)
 
 
 def _task(task: MissionTask, mission: Mission, shared: _Shared) -> Task:
@@ -120,13 +148,21 @@ def _task(task: MissionTask, mission: Mission, shared: _Shared) -> Task:
     conditions = orjson.dumps(task.conditions, option=orjson.OPT_SORT_KEYS)
     if conditions not in shared.predicates:
         shared.predicates[conditions] = conditions_compile(task.conditions)
-    match_key = shared.keys.setdefault((task.event_type, conditions, sum_field, money), len(shared.keys))
+    identity = (task.event_type, conditions, sum_field, money)
+    match_key = shared.keys.setdefault(identity, len(shared.keys))
+    counter = counter_id(*identity)
     return Task(
         id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
         predicate=shared.predicates[conditions], sum_field=sum_field, money=money, target=task.target,
         window=task.window, opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
-        recurring=mission.type == MissionType.RECURRING, match_key=match_key,
+        recurring=mission.type == MissionType.RECURRING, match_key=match_key, counter=counter,
     )  # fmt: skip
+
+
+def counter_id(event_type: str, conditions: bytes, sum_field: str, money: bool) -> str:
+    """The id of the counter tasks of this kind share: stable across processes and restarts (their runs keep it)."""
+    text = b"\0".join([event_type.encode(), conditions, sum_field.encode(), b"money" if money else b""])
+    return hashlib.blake2b(text, digest_size=6).hexdigest()
 
 
 def missions_config(label_id: int) -> LabelMissions:

@@ -3,7 +3,14 @@
 Runs inside the group's transaction for every micro-batch, at a few statements per batch whatever its size:
 - the label's active missions, tasks and compiled conditions are cached in-process (`mission_config`);
 - an event of a type no task or unlock listens to is skipped without touching the database;
-- progress is written as ONE row per player (`MissionProgress`, a document of the player's open runs), in one
+- an event is tested, and its amount worked out, once per kind of task (event type, conditions, counted value), and
+  adds to the player's counter of that kind (per day for recurring missions): every task without a window of every
+  mission counts on it, its progress being the counter less the counter's value when its run started counting. So
+  an event moves one or two counters, not every run of every mission on it; runs are settled once per batch, in
+  memory, and a run's entry is rewritten only when it starts, completes, or leaves out events its counter counted
+  (before an opt-in, past a time limit or the mission's dates, outside its audience). Windowed tasks count on their
+  run, event by event;
+- progress is written as ONE row per player (`MissionProgress`: the player's counters and open runs), in one
   statement for every player of the batch; a run's own row (`PlayerMission`) is written only when its state changes
   (a run starts, completes, or counts its first event after an opt-in or unlock), in one statement per kind;
 - the rewards of the runs completed are given in bulk (`gamification.services.rewards`).
@@ -28,18 +35,20 @@ import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 import orjson
 import structlog
 from django.db import connection, transaction
+from django.utils import timezone
 
 from backoffice.fx import RateBook, rate_book
 from crm.models.players import AccountStatus
 from crm.pipeline import EventRow, handler
 from crm.selectors import gamification_players
 from gamification.facts import LEVEL_CHANGED, facts_batched
-from gamification.handlers.mission_config import MONEY_BY_TYPE, LabelMissions, Task, missions_config
-from gamification.models import Mission, MissionType, progress_key
+from gamification.handlers.mission_config import MONEY_BY_TYPE, Group, LabelMissions, Task, missions_config
+from gamification.models import Mission, MissionType, progress_key, progress_text
 from gamification.services.audience import audience_members
 from gamification.services.missions import (
     DONE_STATES,
@@ -48,6 +57,7 @@ from gamification.services.missions import (
     mission_cycle,
     mission_is_open,
     mission_level_unlocks,
+    mission_scheduled,
     mission_unlock_holds,
     missions_completed,
 )
@@ -56,6 +66,9 @@ log = structlog.get_logger(__name__)
 
 
 ATTEMPTS = 3
+STALE_DAYS = 2  # counters of recurring days this many days before today are dropped
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 class ProgressConflict(RuntimeError):
@@ -101,15 +114,42 @@ def _number(value) -> Decimal | None:
     return number if number.is_finite() and number > 0 else None
 
 
-def _text(value: Decimal) -> str:
-    """A progress value as stored: `12.5`, `3` (no trailing zeros, no exponent)."""
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def _json(rows) -> str:
     """Rows as one JSON parameter: a long array binds far faster as one text than as SQL arrays built per element."""
     return orjson.dumps(rows).decode()
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What one player's events of the batch add to one of their counters: the counter's key, its value before the
+    batch (set when the documents are read), the batch's total, and the events' times and amounts (to leave out those
+    a run does not count)."""
+
+    key: str
+    cycle: str
+    group: Group
+    total: Decimal
+    first: dt.datetime
+    last: dt.datetime
+    items: list[tuple[dt.datetime, Decimal]]
+    before: Decimal = _ZERO
+
+    def add(self, at: dt.datetime, amount: Decimal) -> None:
+        self.total += amount
+        self.items.append((at, amount))
+        if at < self.first:
+            self.first = at
+        elif at > self.last:
+            self.last = at
+
+    def outside(self, since: dt.datetime | None, until: dt.datetime | None) -> Decimal:
+        """What the batch's events before `since` or from `until` on added."""
+        if (since is None or since <= self.first) and (until is None or self.last < until):
+            return _ZERO
+        return sum(
+            (a for at, a in self.items if (since is not None and at < since) or (until is not None and at >= until)),
+            _ZERO,
+        )
 
 
 class _Batch:
@@ -125,6 +165,7 @@ class _Batch:
         )
         self._book: RateBook | None = None
         self._seen: dict[int, tuple[dict, dict | None]] = {}
+        self._zone = ZoneInfo(conf.time_zone)
         self.unconverted: Counter[str] = Counter()
 
     def _eligible(self, events: list[EventRow]) -> dict[int, str]:
@@ -144,17 +185,21 @@ class _Batch:
         if not self.events:
             return
         self._unlock()
-        matches = self._matches()
+        tallies, matches = self._matches()
         if self.unconverted:
             log.info("mission_amount_without_rate", label_id=self.label_id, currencies=dict(self.unconverted))
-        if not matches:
+        if not tallies and not matches:
             return
-        state = _State.load(self.label_id, matches, self.conf)
-        runs = self._count(matches, state)
-        if not runs:
-            return
+        counted = self._counted(tallies)
+        keys = {key for key, _, _ in counted} | {(e.player_id, t.mission_id, c) for e, t, c, _ in matches}
+        players = {player for player, _ in tallies} | {e.player_id for e, *_ in matches}
+        state = _State.load(self.label_id, sorted(keys), sorted(players), self.conf)
+        for (player_id, _), tally in tallies.items():
+            tally.before = state.counter(player_id, tally.key)
+            state.added.setdefault(player_id, {})[tally.key] = tally.total
+        runs = self._count(counted, matches, state)
         completed = _runs_save(self.label_id, runs)
-        state.documents_save(self.label_id, runs)
+        state.documents_save(self.label_id, runs, tallies, self._stale_before())
         if completed:
             missions_completed(pm_ids=completed)
 
@@ -180,32 +225,71 @@ class _Batch:
             players, missions = zip(*sorted(pairs), strict=True)
             _unlock_rows(self.label_id, list(players), list(missions))
 
-    # --- which task of which cycle each event counts toward, and by how much ------------------------------------------
-    def _matches(self) -> list[tuple[EventRow, Task, str, Decimal]]:
-        """Each event's tasks, with the cycle and amount it counts for. Tasks sharing a match key (same type,
-        conditions and counted value) test the event and work out its amount once."""
+    # --- what each event adds to which counter, and which windowed task it counts toward ------------------------------
+    def _matches(self) -> tuple[dict[tuple[int, str], _Tally], list[tuple[EventRow, Task, str, Decimal]]]:
+        """Each event is tested, and its amount worked out, once per kind of task (`Group`): its amount goes to the
+        player's counter of that kind (per day for recurring missions), and to the windowed tasks of that kind."""
+        tallies: dict[tuple[int, str], _Tally] = {}
         matches = []
         for event in self.events:
-            amounts: dict[int, Decimal | None] = {}  # match key -> the amount the event counts (None: it does not)
-            for task in self.conf.tasks_by_type.get(event.type, ()):
-                if not task.open_at(event.occurred_at) or not self.in_audience(task.mission, event.player_id):
+            groups = self.conf.groups_by_type.get(event.type)
+            if not groups:
+                continue
+            payload, money = self.seen(event)
+            day = None
+            for group in groups:
+                if not group.first.predicate(payload):
                     continue
-                if task.match_key in amounts:
-                    amount = amounts[task.match_key]
-                else:
-                    payload, money = self.seen(event)
-                    amount = self._amount(task, event, payload, money) if task.predicate(payload) else None
-                    amounts[task.match_key] = amount
+                amount = self._amount(group.first, event, payload, money)
                 if amount is None:
                     continue
-                cycle = (
-                    mission_cycle(mission=task.mission, tz_name=self.conf.time_zone, at=event.occurred_at)
-                    if task.recurring
-                    else ""
-                )
-                if cycle is not None:
-                    matches.append((event, task, cycle, amount))
-        return matches
+                at = event.occurred_at
+                if group.plain:
+                    self._tally(tallies, event.player_id, group, "", at, amount)
+                if group.daily:
+                    day = day or at.astimezone(self._zone).date().isoformat()
+                    self._tally(tallies, event.player_id, group, day, at, amount)
+                for task in group.windowed:
+                    if not task.open_at(at) or not self.in_audience(task.mission, event.player_id):
+                        continue
+                    zone = self.conf.time_zone
+                    cycle = mission_cycle(mission=task.mission, tz_name=zone, at=at) if task.recurring else ""
+                    if cycle is not None:
+                        matches.append((event, task, cycle, amount))
+        return tallies, matches
+
+    @staticmethod
+    def _tally(tallies, player_id: int, group: Group, cycle: str, at: dt.datetime, amount: Decimal) -> None:
+        key = f"{group.counter}:{cycle}"
+        tally = tallies.get((player_id, key))
+        if tally is None:
+            tallies[(player_id, key)] = _Tally(key, cycle, group, amount, at, at, [(at, amount)])
+        else:
+            tally.add(at, amount)
+
+    def _counted(self, tallies: dict[tuple[int, str], _Tally]) -> list[tuple[tuple[int, int, str], Task, _Tally]]:
+        """(run key, task, tally) for each task without a window that a counter the batch moved may count for: the
+        tasks of missions without cycles on the "" counters, of recurring missions scheduled that day on the day's."""
+        counted: list[tuple[tuple[int, int, str], Task, _Tally]] = []
+        scheduled: dict[tuple[int, str], bool] = {}
+        for (player_id, _), tally in tallies.items():
+            if not tally.cycle:
+                counted.extend(((player_id, t.mission_id, ""), t, tally) for t in tally.group.plain)
+                continue
+            for task in tally.group.daily:
+                on = scheduled.get((task.mission_id, tally.cycle))
+                if on is None:
+                    on = scheduled[(task.mission_id, tally.cycle)] = mission_scheduled(
+                        mission=task.mission, day=dt.date.fromisoformat(tally.cycle)
+                    )
+                if on:
+                    counted.append(((player_id, task.mission_id, tally.cycle), task, tally))
+        return counted
+
+    def _stale_before(self) -> str:
+        """Counters of days before this one are dropped (a recurring run's cycle is missed when its day is over)."""
+        today = timezone.now().astimezone(self._zone).date()
+        return (today - dt.timedelta(days=STALE_DAYS)).isoformat()
 
     def seen(self, event: EventRow) -> tuple[dict, dict | None]:
         """The payload as tasks and unlocks see it: its money fields in the base currency (a field with no rate left
@@ -250,7 +334,7 @@ class _Batch:
     def _amount(self, task: Task, event: EventRow, payload: dict, money: dict | None) -> Decimal | None:
         """1 for a count; the field for a sum, money in the base currency (None: it does not count)."""
         if not task.sum_field:
-            return Decimal(1)
+            return _ONE
         if task.money and money is not None:
             converted = money.get(task.sum_field)
             return converted if converted is not None and converted > 0 else None
@@ -264,28 +348,43 @@ class _Batch:
         return converted if converted is not None and converted > 0 else None
 
     # --- the batch's progress, in memory ------------------------------------------------------------------------------
-    def _count(self, matches, state: _State) -> dict[tuple[int, int, str], _Run]:
-        """Add each match to its run; return (player, mission, cycle) -> the run, for the runs that moved. What a run
-        needs is worked out once per batch; per match, only the event's time is checked and the amount added."""
+    def _count(self, counted, matches, state: _State) -> dict[tuple[int, int, str], _Run]:
+        """Settle each run a counter moved, and add each windowed match to its run; return (player, mission, cycle) ->
+        the run, for the runs that moved. What a run needs is worked out once per batch."""
         runs: dict[tuple[int, int, str], _Run | None] = {}
-        for event, task, cycle, amount in matches:
-            key = (event.player_id, task.mission_id, cycle)
+
+        def run_of(key, mission: Mission) -> _Run | None:
             if key in runs:
-                run = runs[key]
-            else:
-                run = runs[key] = state.run_of(key, task.mission, self.conf.tasks[task.mission_id])
+                return runs[key]
+            run = runs[key] = state.run_of(key, mission, self.conf.tasks[mission.pk])
+            return run
+
+        for key, task, tally in counted:
+            run = run_of(key, task.mission)
+            if run is None:
+                continue
+            if not self.in_audience(task.mission, key[0]):
+                run.skip(task, tally)  # not counted: a started run's start value moves past the batch's events
+                continue
+            since = max((t for t in (task.opens_at, run.opted) if t is not None), default=None)
+            until = min((t for t in (task.closes_at, run.expires) if t is not None), default=None)
+            run.tally(task, tally, tally.outside(since, until))
+        for event, task, cycle, amount in matches:
+            run = run_of((event.player_id, task.mission_id, cycle), task.mission)
             if run is not None and not run.completed and run.counts_at(event.occurred_at):
                 run.add(task, event, amount)
-        return {key: run for key, run in runs.items() if run is not None and run.moved}
-
-
-_ZERO = Decimal(0)
+        moved = {}
+        for key, run in runs.items():
+            if run is not None and run.settle(state):
+                moved[key] = run
+        return moved
 
 
 @dataclass
 class _Run:
     """One run the batch counts toward: its row (None before the run starts), its entry as read from the player's
-    document (never changed: `stored` builds the new one), and the tasks' values as Decimals while the batch counts."""
+    document (never changed: `stored` builds the new one), its tasks' start values on their counters, and the
+    windowed tasks' values as Decimals while the batch counts."""
 
     player_id: int
     mission: Mission
@@ -294,45 +393,71 @@ class _Run:
     row_id: int | None
     row_state: str | None
     entry: dict
-    values: dict[str, Decimal]
-    remaining: set[str]  # the keys of the tasks not done yet
+    tasks: list[Task]
+    values: dict[str, Decimal]  # windowed tasks: as held; others: filled by `settle`
+    remaining: set[str]  # the keys of the windowed tasks not done yet
+    bases: dict[str, tuple[str, Decimal]]  # task key -> (counter key, its value when the run started counting it)
     opted: dt.datetime | None = None
     expires: dt.datetime | None = None
     moved: bool = False
     completed: bool = False
+    changed: bool = False  # the entry needs writing (new, or a start value moved)
+    _counted: dict[str, Decimal] = field(default_factory=dict)  # counter tasks: what the batch added for the run
     _windows: dict[str, list] = field(default_factory=dict)  # windowed tasks touched: what they hold, as Decimals
 
     @classmethod
     def open(cls, key, mission: Mission, tasks: list[Task], number: int, entry: dict, **row) -> _Run:
         values = {k: Decimal(v) for k, v in entry.get("p", {}).items()}
-        remaining = {t.key for t in tasks if values.get(t.key, _ZERO) < t.target}
-        return cls(key[0], mission, key[2], number, entry=entry, values=values, remaining=remaining, **row)
+        remaining = {t.key for t in tasks if t.window is not None and values.get(t.key, _ZERO) < t.target}
+        bases = {k: (counter, Decimal(base)) for k, (counter, base, _) in entry.get("b", {}).items()}
+        return cls(key[0], mission, key[2], number, entry=entry, tasks=tasks, values=values, remaining=remaining,
+                   bases=bases, **row)  # fmt: skip
 
     def counts_at(self, at: dt.datetime) -> bool:
         """Opted in by then (when the mission needs it) and not past the time limit."""
         return (self.opted is None or at >= self.opted) and (self.expires is None or at < self.expires)
 
+    def _base(self, task: Task, counter: str, now: Decimal) -> Decimal:
+        """The start value of a task on its counter, set the first time the run counts on it: the counter's value
+        `now` less what the entry shows the task has counted (an entry written before counters: its `p`)."""
+        if task.key not in self.bases:
+            self.bases[task.key] = (counter, now - self.values.pop(task.key, _ZERO))
+            self.changed = True
+        return self.bases[task.key][1]
+
+    def tally(self, task: Task, tally: _Tally, left_out: Decimal) -> None:
+        """The batch's events on the task's counter count for the run, less what the run does not count."""
+        self._base(task, tally.key, tally.before)
+        if left_out:
+            counter, base = self.bases[task.key]
+            self.bases[task.key] = (counter, base + left_out)
+            self.changed = True
+        if tally.total > left_out:
+            self._counted[task.key] = tally.total - left_out
+
+    def skip(self, task: Task, tally: _Tally) -> None:
+        """The run does not count the batch's events on this counter (its player is outside the mission's audience):
+        a started run's start value moves past them; a run not started yet does not start."""
+        self.tally(task, tally, tally.total)
+
     def add(self, task: Task, event: EventRow, amount: Decimal) -> None:
-        """Count `amount` toward the task (nothing when the task is done, or a windowed task already holds the
+        """Count `amount` toward a windowed task (nothing when the task is done, or its window already holds the
         event). What the player sees never exceeds the target: 3 of 3, never 5 of 3."""
         if task.key not in self.remaining:
             return  # a done task stays done, even when its window later holds less
-        if task.window is None:
-            value = self.values.get(task.key, _ZERO) + amount
-        else:
-            held = self._held(task.key)
-            if any(item[2] == event.id for item in held):
-                return
-            held.append([event.occurred_at.timestamp(), amount, event.id])
-            floor = max(item[0] for item in held) - task.window.total_seconds()
-            held[:] = [item for item in held if item[0] >= floor]  # events may come out of order
-            value = sum((item[1] for item in held), _ZERO)
+        held = self._held(task.key)
+        if any(item[2] == event.id for item in held):
+            return
+        held.append([event.occurred_at.timestamp(), amount, event.id])
+        floor = max(item[0] for item in held) - task.window.total_seconds()  # type: ignore[union-attr]
+        held[:] = [item for item in held if item[0] >= floor]  # events may come out of order
+        value = sum((item[1] for item in held), _ZERO)
         self.values[task.key] = min(value, task.target)
         self.moved = True
         if value >= task.target:
             self.remaining.discard(task.key)
             self._windows[task.key] = []  # done: its window no longer matters
-            self.completed = not self.remaining
+            self.completed = not self.remaining and all(t.window is not None for t in self.tasks)
 
     def _held(self, task_key: str) -> list:
         """What a windowed task holds, as a copy the batch changes (the document read stays as it was)."""
@@ -341,11 +466,39 @@ class _Run:
             self._windows[task_key] = [[at, Decimal(amount), event_id] for at, amount, event_id in read]
         return self._windows[task_key]
 
+    def settle(self, state: _State) -> bool:
+        """Every task's value once the batch is counted (a counter's value less the task's start value, at most the
+        target) and whether the run completed; return whether the run moved (counted something, or its entry
+        changed). A task the batch did not touch starts on its counter's value now. A run the document does not hold
+        yet that counted nothing is left as it is: the start values it would keep are the counters' next time."""
+        if self._counted:
+            self.moved = True
+        if not self.moved and not (self.changed and "i" in self.entry and self.entry.get("r") == self.number):
+            return False
+        done = not self.remaining
+        for task in self.tasks:
+            if task.window is not None:
+                continue
+            counter = f"{task.counter}:{self.cycle}"
+            now = state.counter_now(self.player_id, counter)
+            value = min(max(now - self._base(task, counter, now), _ZERO), task.target)
+            self.values[task.key] = value
+            done = done and value >= task.target
+        self.completed = self.completed or done
+        return True
+
     def stored(self) -> dict:
-        """The entry as the document keeps it: values as text, the row's id and times for the next batches."""
-        entry = {"r": self.number, "p": {k: _text(v) for k, v in self.values.items()}}
+        """The entry as the document keeps it: start values and windowed values as text, the row's id and times for
+        the next batches."""
+        entry: dict = {"r": self.number}
+        windowed = {t.key for t in self.tasks if t.window is not None}
+        if values := {k: progress_text(v) for k, v in self.values.items() if k in windowed}:
+            entry["p"] = values
+        if self.bases:
+            targets = {t.key: progress_text(t.target) for t in self.tasks}
+            entry["b"] = {k: [c, progress_text(b), targets[k]] for k, (c, b) in self.bases.items() if k in targets}
         windows = {k: held for k, held in self.entry.get("w", {}).items() if held and k not in self._windows}
-        windows |= {k: [[t, _text(a), e] for t, a, e in held] for k, held in self._windows.items() if held}
+        windows |= {k: [[t, progress_text(a), e] for t, a, e in held] for k, held in self._windows.items() if held}
         if windows:
             entry["w"] = windows
         if self.row_id is not None:
@@ -355,6 +508,10 @@ class _Run:
         if self.expires is not None:
             entry["x"] = self.expires.timestamp()
         return entry
+
+    def needs_write(self) -> bool:
+        """Whether its entry must be written: new, its start values or windows changed, or its row id is new."""
+        return self.changed or bool(self._windows) or "i" not in self.entry or self.entry.get("r") != self.number
 
 
 def _moment(epoch: float | None) -> dt.datetime | None:
@@ -367,34 +524,50 @@ class _State:
     at) and, for the runs a document does not hold yet, the latest run row of each (player, mission, cycle) and what
     unlocks the locked missions."""
 
-    documents: dict[int, tuple[str | None, dict]] = field(default_factory=dict)  # player -> (version, runs)
+    documents: dict[int, tuple[str | None, dict, dict]] = field(default_factory=dict)  # player -> (version, runs,
+    # counters)
     latest: dict = field(default_factory=dict)  # (player, mission, cycle) -> (id, run, state, opted, expires)
     any_row: set = field(default_factory=set)  # (player, mission) with a run in the loaded cycles
     done: set = field(default_factory=set)  # (player, mission) completed, for unlocks by mission
     level_points: dict = field(default_factory=dict)  # player -> required points of their level
+    added: dict = field(default_factory=dict)  # player -> {counter key: what the batch added}
 
     @classmethod
-    def load(cls, label_id: int, matches, conf: LabelMissions) -> _State:
+    def load(cls, label_id: int, keys: list, players: list[int], conf: LabelMissions) -> _State:
         state = cls()
-        players = sorted({e.player_id for e, *_ in matches})
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT player_id, xmin::text, runs::text FROM gamification_missionprogress WHERE player_id = ANY(%s)",
+                "SELECT player_id, xmin::text, runs::text, counters::text FROM gamification_missionprogress"
+                " WHERE player_id = ANY(%s)",
                 [players],
             )
-            state.documents = {p: (version, orjson.loads(text)) for p, version, text in cursor.fetchall()}
+            state.documents = {
+                p: (version, orjson.loads(runs), orjson.loads(counters))
+                for p, version, runs, counters in cursor.fetchall()
+            }
             # An entry the handler wrote carries its run's row id and times: that run is open (completed and missed
             # runs leave the document), so its row need not be read.
-            keys = {(e.player_id, t.mission_id, c) for e, t, c, _ in matches}
-            wanted = sorted(key for key in keys if not state._held(key))
+            wanted = [key for key in keys if not state._held(key)]
             if wanted:
                 state._rows_load(cursor, wanted, [conf.missions[m] for m in {m for _, m, _ in wanted}])
         return state
 
+    def counter(self, player_id: int, key: str) -> Decimal:
+        """A counter's value as read (0 when the player has none yet)."""
+        document = self.documents.get(player_id)
+        value = document[2].get(key) if document else None
+        return Decimal(value) if value is not None else _ZERO
+
+    def counter_now(self, player_id: int, key: str) -> Decimal:
+        """A counter's value once the batch is counted."""
+        added = self.added.get(player_id)
+        return self.counter(player_id, key) + (added.get(key, _ZERO) if added else _ZERO)
+
     def _held(self, key: tuple[int, int, str]) -> bool:
         """Whether the player's document holds this run with its row's id (so its row need not be read)."""
         player_id, mission_id, cycle = key
-        entry = self.documents.get(player_id, (None, {}))[1].get(progress_key(mission_id, cycle))
+        document = self.documents.get(player_id)
+        entry = document[1].get(progress_key(mission_id, cycle)) if document else None
         return entry is not None and "i" in entry
 
     def _rows_load(self, cursor, wanted: list[tuple[int, int, str]], missions: list[Mission]) -> None:
@@ -438,7 +611,8 @@ class _State:
     def run_of(self, key: tuple[int, int, str], mission: Mission, tasks: list[Task]) -> _Run | None:
         """The run (player, mission, cycle) counts toward now, or None: locked, finished, not opted in..."""
         player_id, mission_id, cycle = key
-        entry = self.documents.get(player_id, (None, {}))[1].get(progress_key(mission_id, cycle))
+        document = self.documents.get(player_id)
+        entry = document[1].get(progress_key(mission_id, cycle)) if document else None
         if entry is not None and "i" in entry:
             row = {"row_id": entry["i"], "row_state": "in_progress"}
             times = {"opted": _moment(entry.get("o")), "expires": _moment(entry.get("x"))}
@@ -457,31 +631,43 @@ class _State:
         else:
             row_id, row_state, opted, expires = None, None, None, None
         if entry is None or entry.get("r") != current:
-            entry = {"r": current, "p": {}}
+            entry = {"r": current}
         row = {"row_id": row_id, "row_state": row_state}
         return _Run.open(key, mission, tasks, current, entry, **row, opted=opted, expires=expires)
 
-    def documents_save(self, label_id: int, runs: dict[tuple[int, int, str], _Run]) -> None:
-        """Write each player's document once: the entries of the runs that moved are replaced, completed runs leave
-        it, every other entry stays as it is (only what moved is sent). Guarded by the version read: a document
-        another writer changed meanwhile (the missed-runs beat) fails the batch."""
+    def documents_save(
+        self, label_id: int, runs: dict[tuple[int, int, str], _Run], tallies: dict, stale_before: str
+    ) -> None:
+        """Write each player's document once: the counters the batch moved, the entries of the runs that changed
+        (completed runs leave it), stale day counters dropped; every other entry stays as it is (only what changed
+        is sent). Guarded by the version read: a document another writer changed meanwhile (the missed-runs beat)
+        fails the batch."""
+        counters: dict[int, dict] = defaultdict(dict)
+        for (player_id, key), tally in tallies.items():
+            counters[player_id][key] = progress_text(tally.before + tally.total)
         moved: dict[int, dict] = defaultdict(dict)
         removed: dict[int, list[str]] = defaultdict(list)
         for (player_id, mission_id, cycle), run in sorted(runs.items(), key=lambda item: item[0]):
             if run.completed:
                 removed[player_id].append(progress_key(mission_id, cycle))
-            else:
+            elif run.needs_write():
                 moved[player_id][progress_key(mission_id, cycle)] = run.stored()
-        players = sorted(moved.keys() | removed.keys())
-        existing = [
-            [p, self.documents[p][0], moved.get(p, {}), removed.get(p, [])] for p in players if p in self.documents
-        ]
-        new = [[p, moved.get(p, {})] for p in players if p not in self.documents]
+        players = sorted(counters.keys() | moved.keys() | removed.keys())
+        existing, new = [], []
+        for p in players:
+            if p in self.documents:
+                version, entries, read = self.documents[p]
+                stale = _stale(read, entries, stale_before)
+                existing.append([p, version, moved.get(p, {}), removed.get(p, []), counters.get(p, {}), stale])
+            else:
+                new.append([p, moved.get(p, {}), counters.get(p, {})])
         with connection.cursor() as cursor:
             if existing:
                 cursor.execute(
                     "UPDATE gamification_missionprogress AS d"
-                    " SET runs = (d.runs - ARRAY(SELECT jsonb_array_elements_text(r->3))) || (r->2), updated_at = now()"
+                    " SET runs = (d.runs - ARRAY(SELECT jsonb_array_elements_text(r->3))) || (r->2),"
+                    " counters = (d.counters - ARRAY(SELECT jsonb_array_elements_text(r->5))) || (r->4),"
+                    " updated_at = now()"
                     " FROM jsonb_array_elements(%s::jsonb) r"
                     " WHERE d.player_id = (r->>0)::bigint AND d.xmin::text = r->>1",
                     [_json(existing)],
@@ -490,13 +676,23 @@ class _State:
                     raise ProgressConflict("A player's mission progress changed during the batch.")
             if new:
                 cursor.execute(
-                    "INSERT INTO gamification_missionprogress (player_id, label_id, runs, updated_at)"
-                    " SELECT (r->>0)::bigint, %s, r->1, now() FROM jsonb_array_elements(%s::jsonb) r"
+                    "INSERT INTO gamification_missionprogress (player_id, label_id, runs, counters, updated_at)"
+                    " SELECT (r->>0)::bigint, %s, r->1, r->2, now() FROM jsonb_array_elements(%s::jsonb) r"
                     " ON CONFLICT (player_id) DO NOTHING",
                     [label_id, _json(new)],
                 )
                 if cursor.rowcount != len(new):
                     raise ProgressConflict("A player's mission progress was created during the batch.")
+
+
+def _stale(counters: dict, entries: dict, before: str) -> list[str]:
+    """The counters of recurring days before `before` (ISO dates compare as text) that no run of the document counts
+    on any more (a run's cycle is missed when its day is over; until the beat marks it, its counter stays)."""
+    old = [key for key in counters if (cycle := key.rpartition(":")[2]) and cycle < before]
+    if not old:
+        return []
+    used = {base[0] for entry in entries.values() for base in entry.get("b", {}).values()}
+    return [key for key in old if key not in used]
 
 
 def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run]) -> list[int]:
@@ -506,10 +702,12 @@ def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run]) -> list[in
     ids of the runs completed."""
     inserts, updates = [], []
     for run in runs.values():
+        if not run.moved and not run.completed:
+            continue  # only its entry changed
         state = "in_progress"
         if run.completed:
             state = "completed" if run.mission.claim_required else "claimed"
-        final = {k: _text(v) for k, v in run.values.items()} if run.completed else {}
+        final = {k: progress_text(v) for k, v in run.values.items()} if run.completed else {}
         if run.row_id is None:
             locked = run.mission.type == MissionType.LOCKED
             inserts.append([run.player_id, run.mission.pk, run.cycle, run.number, locked, final, state])

@@ -25,6 +25,7 @@ from gamification.models.missions import (
     TaskContribution,
     progress_key,
     progress_of,
+    progress_text,
 )
 from gamification.models.store import (
     CapPeriod,
@@ -93,4 +94,5 @@ __all__ = [
     "WithheldCredit",
     "progress_key",
     "progress_of",
+    "progress_text",
 ]

@@ -10,6 +10,7 @@ player, the only row the pipeline writes per player and micro-batch; a finished 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -330,10 +331,24 @@ def progress_key(mission_id: int, cycle: str) -> str:
     return f"{mission_id}:{cycle}"
 
 
-def progress_of(runs: dict, mission_id: int, cycle: str, run: int) -> dict:
-    """Task id -> counted value of one open run, from its player's document (empty when it has counted nothing)."""
+def progress_text(value: Decimal) -> str:
+    """A progress value as stored and shown: `12.5`, `3` (no trailing zeros, no exponent)."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def progress_of(runs: dict, counters: dict, mission_id: int, cycle: str, run: int) -> dict:
+    """Task id -> counted value of one open run, from its player's document (empty when it has counted nothing): a
+    windowed task's value as the run holds it, any other task's as its shared counter now less the counter's value
+    when the run started counting (`MissionProgress`), never below 0 nor above the target."""
     entry = runs.get(progress_key(mission_id, cycle))
-    return dict(entry.get("p", {})) if entry and entry.get("r") == run else {}
+    if not entry or entry.get("r") != run:
+        return {}
+    progress = dict(entry.get("p", {}))
+    for task_key, (counter, base, target) in entry.get("b", {}).items():
+        value = Decimal(counters.get(counter, "0")) - Decimal(base)
+        progress[task_key] = progress_text(max(Decimal(0), min(value, Decimal(target))))
+    return progress
 
 
 class PlayerMission(models.Model):
@@ -384,18 +399,26 @@ class PlayerMission(models.Model):
         the document once for all of a player's runs), for a finished run what it ended with."""
         if self.state not in OPEN_RUN_STATES:
             return self.stored_progress
-        runs = MissionProgress.objects.filter(player_id=self.player_id).values_list("runs", flat=True).first()
-        return progress_of(runs or {}, self.mission_id, self.cycle, self.run)
+        document = MissionProgress.objects.filter(player_id=self.player_id).values_list("runs", "counters").first()
+        runs, counters = document or ({}, {})
+        return progress_of(runs, counters, self.mission_id, self.cycle, self.run)
 
 
 class MissionProgress(models.Model):
     """The progress of one player's open mission runs: one row per player, rewritten once per micro-batch that
     counts for them (a run row is written only when its state changes).
 
-    `runs` maps `"<mission id>:<cycle>"` (`progress_key`) to `{"r": run number, "p": {task id: value},
-    "w": {task id: [[epoch seconds, amount, event id], ...]}}`: `p` is what the player sees (never above the task's
-    target); `w` holds what a windowed task counted within its window of the newest event (older ones are dropped
-    on write, an event counts once by its id). An entry whose `r` is not the run's number is stale and reads empty.
+    `counters` maps `"<counter id>:<cycle>"` to what the player's events matching one kind of task (event type,
+    conditions, counted value: `counter_id`) have added up to in that cycle ("" for missions without cycles, the date
+    for recurring ones); every task without a window of every mission counts on it, so an event moves the few
+    counters it matches, not every run. `runs` maps `"<mission id>:<cycle>"` (`progress_key`) to
+    `{"r": run number, "b": {task id: [counter, its value when the run started counting, target]},
+    "p": {task id: value}, "w": {task id: [[epoch seconds, amount, event id], ...]}}`: a task's progress is its
+    counter less that start value (`progress_of`), a windowed task's is in `p` (what the player sees, never above the
+    target) and `w` (what it counted within its window of the newest event; older ones are dropped on write, an event
+    counts once by its id). An entry is written when its run starts, ends, or leaves out events its counter counted
+    (before an opt-in, past a time limit, outside the mission's audience). An entry whose `r` is not the run's number
+    is stale and reads empty. Counters of recurring days more than two days past are dropped on write.
     """
 
     player = models.OneToOneField(
@@ -403,6 +426,7 @@ class MissionProgress(models.Model):
     )
     label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
     runs = models.JSONField(default=dict, help_text="Progress of the player's open runs, by mission and cycle.")
+    counters = models.JSONField(default=dict, help_text="What the player's events add up to, by task kind and cycle.")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = LabelScopedQuerySet.as_manager()

@@ -145,12 +145,12 @@ def _view(mission: Mission, state: str, run: int, cycle: str, pm: PlayerMission 
     return view
 
 
-def _progress(pm: PlayerMission | None, document: dict) -> dict:
+def _progress(pm: PlayerMission | None, document: tuple[dict, dict]) -> dict:
     """The run's progress: an open run's from the player's document, a finished run's from its row."""
     if pm is None:
         return {}
     if pm.state in OPEN_STATES:
-        return progress_of(document, pm.mission_id, pm.cycle, pm.run)
+        return progress_of(*document, pm.mission_id, pm.cycle, pm.run)
     return pm.stored_progress
 
 
@@ -203,11 +203,11 @@ def missions_for_player(*, player: Player, now: dt.datetime | None = None) -> li
         if cycles.get(pm.mission_id) == pm.cycle:
             runs.setdefault(pm.mission_id, []).append(pm)
     open_runs = [pm for own in runs.values() for pm in own if pm.state in OPEN_STATES]
-    document = (
-        MissionProgress.objects.filter(player_id=player.pk).values_list("runs", flat=True).first()
+    document: tuple[dict, dict] = (
+        MissionProgress.objects.filter(player_id=player.pk).values_list("runs", "counters").first()
         if open_runs
         else None
-    ) or {}
+    ) or ({}, {})
     level_points = None
     if any(m.unlock_level_id for m in missions):
         wallet = Wallet.objects.filter(player_id=player.pk).select_related("level").first()

@@ -89,11 +89,16 @@ def mission_cycle(*, mission: Mission, tz_name: str, at: dt.datetime) -> str | N
     if mission.type != MissionType.RECURRING:
         return ""
     day = at.astimezone(ZoneInfo(tz_name)).date()
-    if mission.recurrence == Recurrence.WEEKDAYS and day.weekday() not in mission.recurrence_weekdays:
-        return None
-    if mission.recurrence == Recurrence.DAYS_OF_MONTH and day.day not in mission.recurrence_month_days:
-        return None
-    return day.isoformat()
+    return day.isoformat() if mission_scheduled(mission=mission, day=day) else None
+
+
+def mission_scheduled(*, mission: Mission, day: dt.date) -> bool:
+    """Whether a recurring mission has a cycle on this day (of the label's calendar)."""
+    if mission.recurrence == Recurrence.WEEKDAYS:
+        return day.weekday() in mission.recurrence_weekdays
+    if mission.recurrence == Recurrence.DAYS_OF_MONTH:
+        return day.day in mission.recurrence_month_days
+    return True
 
 
 def mission_current_run(*, mission: Mission, state: str | None, run: int | None) -> int | None:
@@ -376,13 +381,19 @@ def _unlock_followers(runs: list[PlayerMission]) -> None:
 
 
 # --- missed runs -----------------------------------------------------------------------------------------------------
-# A run's progress moves from its player's document onto its row, and its entry leaves the document.
+# A run's progress moves from its player's document onto its row (`progress_of` in SQL), and its entry leaves the
+# document.
 _MISSED = """
 WITH missed AS (
   UPDATE gamification_playermission AS pm SET state = 'missed', updated_at = now(),
-    progress = coalesce((SELECT d.runs -> (pm.mission_id || ':' || pm.cycle) -> 'p' FROM gamification_missionprogress d
-                         WHERE d.player_id = pm.player_id
-                           AND (d.runs -> (pm.mission_id || ':' || pm.cycle) ->> 'r')::int = pm.run), pm.progress)
+    progress = coalesce((SELECT coalesce(e -> 'p', '{}') || coalesce((
+                             SELECT jsonb_object_agg(b.key, trim_scale(greatest(0, least(
+                               coalesce((d.counters ->> (b.value ->> 0))::numeric, 0) - (b.value ->> 1)::numeric,
+                               (b.value ->> 2)::numeric)))::text)
+                             FROM jsonb_each(e -> 'b') b), '{}')
+                         FROM gamification_missionprogress d, LATERAL (
+                           SELECT d.runs -> (pm.mission_id || ':' || pm.cycle) AS e) entry
+                         WHERE d.player_id = pm.player_id AND (e ->> 'r')::int = pm.run), pm.progress)
   FROM gamification_mission AS m, backoffice_label AS l
   WHERE pm.mission_id = m.id AND l.id = m.label_id AND pm.state IN ('available', 'in_progress')
     AND (pm.expires_at <= %(now)s

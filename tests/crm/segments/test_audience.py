@@ -63,6 +63,14 @@ def test_a_mission_limited_to_a_segment_is_seen_and_progressed_by_members_only(t
     feed(tenant_a.label, [bet(user="shared-player")])
     assert PlayerMission.objects.get(mission=mission, player=outsider).progress == {str(mission.tasks.get().pk): "1"}
 
+    # Hans leaves the segment: his run counts nothing meanwhile (the mission open to all, on the same counter, does)
+    Player.objects.filter(pk=hans.pk).update(user_country="MT")
+    feed(tenant_a.label, [bet(user="hans")])
+    Player.objects.filter(pk=hans.pk).update(user_country="DE")
+    feed(tenant_a.label, [bet(user="hans")])
+    assert PlayerMission.objects.get(mission=mission, player=hans).progress == {str(mission.tasks.get().pk): "2"}
+    assert PlayerMission.objects.get(mission=open_to_all, player=hans).state == "claimed"  # 3 of 3
+
 
 def test_the_missions_handler_asks_each_audience_once_per_batch(tenant_a, germans, make_segment):
     maltese = make_segment(tenant_a, name="Maltese", conditions={"all": [country("MT")]})
