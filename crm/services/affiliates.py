@@ -73,7 +73,7 @@ class PixelOutcome:
 
 _RECORD = """
 WITH c AS (
-    SELECT cl.id, cl.label_id, cl.campaign_id, cl.affiliate_id, cp.brand_id, a.code
+    SELECT cl.id, cl.label_id, cl.campaign_id, cl.affiliate_id, cp.brand_id, a.code, clock_timestamp() AS received
       FROM crm_affiliate_click cl
       JOIN crm_affiliate_campaign cp ON cp.id = cl.campaign_id
       JOIN crm_affiliate a ON a.id = cl.affiliate_id
@@ -86,7 +86,7 @@ WITH c AS (
            (label_id, click_id, campaign_id, affiliate_id, type, occurred_at, received_at, player_ext_id, player_id,
             currency, amount, transaction_id, dedupe_key, ip, user_agent, referrer)
     SELECT c.label_id, c.id, c.campaign_id, c.affiliate_id, %(type)s,
-           coalesce(%(time)s::timestamptz, clock_timestamp()), clock_timestamp(), %(player_ext)s, (SELECT id FROM p),
+           coalesce(%(time)s::timestamptz, c.received), c.received, %(player_ext)s, (SELECT id FROM p),
            %(currency)s, %(amount)s, %(txn)s, %(key)s,
            %(ip)s::inet, %(ua)s, %(referrer)s
       FROM c
