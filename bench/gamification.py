@@ -26,6 +26,11 @@ through the same code a request or a worker runs. It prints its figures, and as 
 Each backlog is written (COPY, one transaction) just before its run, and the run is the group consuming it through
 `crm.pipeline.pipeline_drain` in this process, with the handlers of that run registered in the group.
 
+`--warmups N` runs N warm-up backlogs first (default 1). With one, most of the measured events are a player's first
+for a mission (half the events spread over 9,000 players, three events each), so the measured run is mostly runs
+starting; with four or more, most runs have started and the run measures counting. `--profile FILE` writes a cProfile
+of the measured run (its times about double).
+
 Participants, players and bucket counts are written by set-based SQL (the bucket rule in SQL is checked against
 `score_bucket`); missions and tournaments with the ORM. Every loop is bounded in count; the database is dropped and
 the broker stopped at the end, also after a failure.
@@ -34,6 +39,7 @@ the broker stopped at the end, also after a failure.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
 import math
 import random
@@ -241,7 +247,7 @@ def pipeline_setup(label, since: dt.datetime, until: dt.datetime, args) -> tuple
 def backlog_write(info: str, label, users: list[str], players: dict[str, int], n: int, prefix: str, args) -> int:
     """`args.events` events of the players (COPY, one transaction, so one tick delivers them); their count."""
     span = dt.timedelta(milliseconds=40 * args.events)  # make_events spaces events 40 ms apart
-    start = dt.datetime.now(dt.UTC) - 2 * span - dt.timedelta(minutes=1) + (n == 3) * span
+    start = dt.datetime.now(dt.UTC) - 2 * span - dt.timedelta(minutes=1) + (prefix == "gamified") * span
     events = data.make_events(args.events, prefix, users, start, seed=n + 1)
     with psycopg.connect(info) as conn, conn.transaction(), conn.cursor() as cur:
         copy_rows(cur, "crm_event", event_rows(events, label.pk, players))
@@ -249,7 +255,7 @@ def backlog_write(info: str, label, users: list[str], players: dict[str, int], n
     return len(events)
 
 
-def group_run(count: int, handlers: list, budget: float, title: str) -> float:
+def group_run(count: int, handlers: list, budget: float, title: str, profile: str = "") -> float:
     """Events/s of the gamification group consuming the newest backlog with `handlers`; prints the time in each."""
     from crm import pipeline
 
@@ -266,9 +272,16 @@ def group_run(count: int, handlers: list, budget: float, title: str) -> float:
         return run
 
     pipeline._GROUPS["gamification"] = [pipeline._Registered(r.order, r.name, timed(r.name, r.func)) for r in handlers]
+    profiler = cProfile.Profile() if profile and title == "measured" else None
     started = time.perf_counter()
+    if profiler:
+        profiler.enable()
     done = pipeline.pipeline_drain(group_names=["gamification"], budget_seconds=budget)
     seconds = time.perf_counter() - started
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+        log(f"  the measured run's profile (its times inflated by cProfile): {profile}")
     failed = sql("SELECT count(*) FROM pipeline_failure WHERE resolved_at IS NULL")[0][0]
     if failed:
         log(f"WARNING: {failed:,} events failed in the group (see pipeline_failure)")
@@ -330,14 +343,15 @@ def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, arg
     saved = list(pipeline._GROUPS["gamification"])
     floors = [pipeline._Registered(30, "progress floor", progress_floor_handler),
               pipeline._Registered(40, "scores floor", scores_floor_handler)]  # fmt: skip
-    runs = (("warmup", saved, "warm-up (the players' first events)"), ("bare", [], "no handlers"),
+    warmups = tuple((f"warmup{n or ''}", saved, "warm-up (the players' first events)") for n in range(args.warmups))
+    runs = (*warmups, ("bare", [], "no handlers"),
             ("ceiling", floors, "only the unavoidable writes"), ("gamified", saved, "measured"))  # fmt: skip
     rates = {}
     try:
         for n, (prefix, handlers, title) in enumerate(runs):
             with step(f"a backlog of {args.events:,} events written (COPY) for {len(players):,} players"):
                 count = backlog_write(info, label, users, players, n, prefix, args)
-            rates[prefix] = group_run(count, handlers, args.pipeline_budget, title)
+            rates[prefix] = group_run(count, handlers, args.pipeline_budget, title, args.profile)
     finally:
         pipeline._GROUPS["gamification"] = saved
     results = {
@@ -413,6 +427,8 @@ def main() -> int:
     parser.add_argument("--pipeline-players", type=int, default=10_000, help="players the events belong to")
     parser.add_argument("--pipeline-budget", type=float, default=150.0, help="seconds at most per pipeline run")
     parser.add_argument("--keep-logs", action="store_true", help="keep the migrate and broker logs")
+    parser.add_argument("--warmups", type=int, default=1, help="warm-up backlogs before the measured ones")
+    parser.add_argument("--profile", default="", help="write a cProfile of the measured pipeline run to this file")
     args = parser.parse_args()
     if args.active_participants is None:
         args.active_participants = min(60_000, args.participants * 6 // 100)

@@ -31,6 +31,7 @@ counted again from a fresh read, in a savepoint (`ProgressConflict` after three 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -360,6 +361,8 @@ class _Batch:
             return run
 
         for key, task, tally in counted:
+            if key not in runs and state.below_target(key, task, tally, self.in_audience(task.mission, key[0])):
+                continue  # the run's progress is its counter's: nothing of it to write
             run = run_of(key, task.mission)
             if run is None:
                 continue
@@ -378,6 +381,39 @@ class _Batch:
             if run is not None and run.settle(state):
                 moved[key] = run
         return moved
+
+
+@dataclass(slots=True)
+class _Window:
+    """What a windowed task holds: [epoch seconds, amount, event id] by time, their ids and total. Adding an event
+    costs a lookup, an append (an insertion when it is older than the newest) and dropping what fell out."""
+
+    items: list[list]
+    ids: set[int]
+    total: Decimal
+
+    def add(self, at: float, amount: Decimal, event_id: int, seconds: float) -> bool:
+        """Hold the event unless it is held already; drop what is older than the newest less `seconds`."""
+        if event_id in self.ids:
+            return False
+        item = [at, amount, event_id]
+        if not self.items or at >= self.items[-1][0]:
+            self.items.append(item)
+        else:
+            bisect.insort(self.items, item, key=_time)  # events may come out of order
+        self.ids.add(event_id)
+        self.total += amount
+        dropped = bisect.bisect_left(self.items, self.items[-1][0] - seconds, key=_time)
+        if dropped:
+            for _, old, old_id in self.items[:dropped]:
+                self.total -= old
+                self.ids.discard(old_id)
+            del self.items[:dropped]
+        return True
+
+
+def _time(item: list) -> float:
+    return item[0]
 
 
 @dataclass
@@ -403,7 +439,7 @@ class _Run:
     completed: bool = False
     changed: bool = False  # the entry needs writing (new, or a start value moved)
     _counted: dict[str, Decimal] = field(default_factory=dict)  # counter tasks: what the batch added for the run
-    _windows: dict[str, list] = field(default_factory=dict)  # windowed tasks touched: what they hold, as Decimals
+    _windows: dict[str, _Window] = field(default_factory=dict)  # windowed tasks touched: what they hold
 
     @classmethod
     def open(cls, key, mission: Mission, tasks: list[Task], number: int, entry: dict, **row) -> _Run:
@@ -445,25 +481,23 @@ class _Run:
         event). What the player sees never exceeds the target: 3 of 3, never 5 of 3."""
         if task.key not in self.remaining:
             return  # a done task stays done, even when its window later holds less
-        held = self._held(task.key)
-        if any(item[2] == event.id for item in held):
+        window = self._window(task.key)
+        if not window.add(event.occurred_at.timestamp(), amount, event.id, task.window.total_seconds()):  # type: ignore[union-attr]
             return
-        held.append([event.occurred_at.timestamp(), amount, event.id])
-        floor = max(item[0] for item in held) - task.window.total_seconds()  # type: ignore[union-attr]
-        held[:] = [item for item in held if item[0] >= floor]  # events may come out of order
-        value = sum((item[1] for item in held), _ZERO)
-        self.values[task.key] = min(value, task.target)
+        self.values[task.key] = min(window.total, task.target)
         self.moved = True
-        if value >= task.target:
+        if window.total >= task.target:
             self.remaining.discard(task.key)
-            self._windows[task.key] = []  # done: its window no longer matters
+            self._windows[task.key] = _Window([], set(), _ZERO)  # done: its window no longer matters
             self.completed = not self.remaining and all(t.window is not None for t in self.tasks)
 
-    def _held(self, task_key: str) -> list:
+    def _window(self, task_key: str) -> _Window:
         """What a windowed task holds, as a copy the batch changes (the document read stays as it was)."""
         if task_key not in self._windows:
             read = self.entry.get("w", {}).get(task_key, [])
-            self._windows[task_key] = [[at, Decimal(amount), event_id] for at, amount, event_id in read]
+            items = sorted([at, Decimal(amount), event_id] for at, amount, event_id in read)
+            total = sum((item[1] for item in items), _ZERO)
+            self._windows[task_key] = _Window(items, {item[2] for item in items}, total)
         return self._windows[task_key]
 
     def settle(self, state: _State) -> bool:
@@ -498,7 +532,7 @@ class _Run:
             targets = {t.key: progress_text(t.target) for t in self.tasks}
             entry["b"] = {k: [c, progress_text(b), targets[k]] for k, (c, b) in self.bases.items() if k in targets}
         windows = {k: held for k, held in self.entry.get("w", {}).items() if held and k not in self._windows}
-        windows |= {k: [[t, progress_text(a), e] for t, a, e in held] for k, held in self._windows.items() if held}
+        windows |= {k: [[t, progress_text(a), e] for t, a, e in w.items] for k, w in self._windows.items() if w.items}
         if windows:
             entry["w"] = windows
         if self.row_id is not None:
@@ -562,6 +596,27 @@ class _State:
         """A counter's value once the batch is counted."""
         added = self.added.get(player_id)
         return self.counter(player_id, key) + (added.get(key, _ZERO) if added else _ZERO)
+
+    def below_target(self, key: tuple[int, int, str], task: Task, tally: _Tally, in_audience: bool) -> bool:
+        """Whether the document holds this run, the run counts every one of the batch's events on the task's counter,
+        and the task stays below its target: then the run cannot complete in this batch, its entry and row stay as
+        they are, and it need not be looked at (most runs, most batches)."""
+        document = self.documents.get(key[0])
+        entry = document[1].get(progress_key(key[1], key[2])) if document else None
+        if entry is None or "i" not in entry or not in_audience:
+            return False
+        base = entry.get("b", {}).get(task.key)
+        if base is None:
+            return False
+        first, last = tally.first, tally.last
+        if (task.opens_at is not None and task.opens_at > first) or (
+            task.closes_at is not None and last >= task.closes_at
+        ):
+            return False
+        opted, expires = _moment(entry.get("o")), _moment(entry.get("x"))
+        if (opted is not None and opted > first) or (expires is not None and last >= expires):
+            return False
+        return tally.before + tally.total - Decimal(base[1]) < task.target
 
     def _held(self, key: tuple[int, int, str]) -> bool:
         """Whether the player's document holds this run with its row's id (so its row need not be read)."""
