@@ -109,3 +109,25 @@ def test_counters_of_past_days_are_dropped_once_no_run_counts_on_them(tenant_a):
     assert [pm.stored_progress for pm in PlayerMission.objects.filter(mission=mission, state="missed")] == [
         {str(mission.tasks.get().pk): "1"}
     ] * 2
+
+
+def test_a_window_takes_events_out_of_order_and_drops_those_older_than_its_newest_allows(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 4, "window": dt.timedelta(hours=1)}])
+    [task] = mission.tasks.all()
+    feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z"), bet(at="2026-01-05T12:50:00Z")])
+    # one batch, out of order: 11:40 is more than an hour before 12:50 (dropped), 12:10 and 12:05 are within
+    feed(
+        tenant_a.label, [bet(at=at) for at in ("2026-01-05T11:40:00Z", "2026-01-05T12:10:00Z", "2026-01-05T12:05:00Z")]
+    )
+    pm = PlayerMission.objects.get(mission=mission)
+    assert (pm.state, pm.stored_progress) == ("claimed", {str(task.pk): "4"})  # 12:00, 12:05, 12:10, 12:50
+
+
+def test_a_window_drops_what_its_newest_event_leaves_behind(tenant_a):
+    mission = mission_make(tenant_a.label, tasks=[{"target": 5, "window": dt.timedelta(minutes=30)}])
+    [task] = mission.tasks.all()
+    feed(tenant_a.label, [bet(at=f"2026-01-05T12:{m:02d}:00Z") for m in (0, 10, 20)])
+    feed(tenant_a.label, [bet(at="2026-01-05T12:45:00Z"), bet(at="2026-01-05T12:05:00Z")])  # 12:05: already outside
+    assert _progress(tenant_a, mission) == {str(task.pk): "2"}  # 12:20 and 12:45
+    windows = _document(tenant_a).runs[f"{mission.pk}:"]["w"][str(task.pk)]
+    assert [item[1] for item in windows] == ["1", "1"]
