@@ -17,7 +17,7 @@ from backoffice.models import Label
 from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import Predicate, conditions_compile
 from gamification.facts import LEVEL_CHANGED
-from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation
+from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation, progress_text
 
 CACHE_TTL = 5.0
 MONEY_BY_TYPE: dict[str, tuple[str, ...]] = {
@@ -35,6 +35,7 @@ class Task:
     sum_field: str  # "" for a count
     money: bool  # the sum field is money: converted into the label's base currency
     target: Decimal
+    target_text: str  # as run entries keep it
     window: dt.timedelta | None
     opens_at: dt.datetime | None  # the mission's start (`mission_is_open`, read once per cache load)
     closes_at: dt.datetime | None
@@ -154,6 +155,7 @@ def _task(task: MissionTask, mission: Mission, shared: _Shared) -> Task:
     return Task(
         id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
         predicate=shared.predicates[conditions], sum_field=sum_field, money=money, target=task.target,
+        target_text=progress_text(task.target),
         window=task.window, opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
         recurring=mission.type == MissionType.RECURRING, match_key=match_key, counter=counter,
     )  # fmt: skip

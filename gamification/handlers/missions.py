@@ -369,8 +369,11 @@ class _Batch:
             if not self.in_audience(task.mission, key[0]):
                 run.skip(task, tally)  # not counted: a started run's start value moves past the batch's events
                 continue
-            since = max((t for t in (task.opens_at, run.opted) if t is not None), default=None)
-            until = min((t for t in (task.closes_at, run.expires) if t is not None), default=None)
+            since, until = task.opens_at, task.closes_at
+            if run.opted is not None and (since is None or run.opted > since):
+                since = run.opted
+            if run.expires is not None and (until is None or run.expires < until):
+                until = run.expires
             run.tally(task, tally, tally.outside(since, until))
         for event, task, cycle, amount in matches:
             run = run_of((event.player_id, task.mission_id, cycle), task.mission)
@@ -385,8 +388,9 @@ class _Batch:
 
 @dataclass(slots=True)
 class _Window:
-    """What a windowed task holds: [epoch seconds, amount, event id] by time, their ids and total. Adding an event
-    costs a lookup, an append (an insertion when it is older than the newest) and dropping what fell out."""
+    """What a windowed task holds: [epoch seconds, amount (Decimal, or text as read), event id] by time, their ids and
+    total. Adding an event costs a lookup, an append (an insertion when it is older than the newest) and dropping what
+    fell out."""
 
     items: list[list]
     ids: set[int]
@@ -406,10 +410,14 @@ class _Window:
         dropped = bisect.bisect_left(self.items, self.items[-1][0] - seconds, key=_time)
         if dropped:
             for _, old, old_id in self.items[:dropped]:
-                self.total -= old
+                self.total -= old if isinstance(old, Decimal) else Decimal(old)
                 self.ids.discard(old_id)
             del self.items[:dropped]
         return True
+
+    def stored(self) -> list[list]:
+        """As the document keeps it: amounts as text (those read stay as they were)."""
+        return [[at, a if isinstance(a, str) else progress_text(a), e] for at, a, e in self.items]
 
 
 def _time(item: list) -> float:
@@ -494,9 +502,8 @@ class _Run:
     def _window(self, task_key: str) -> _Window:
         """What a windowed task holds, as a copy the batch changes (the document read stays as it was)."""
         if task_key not in self._windows:
-            read = self.entry.get("w", {}).get(task_key, [])
-            items = sorted([at, Decimal(amount), event_id] for at, amount, event_id in read)
-            total = sum((item[1] for item in items), _ZERO)
+            items = sorted(self.entry.get("w", {}).get(task_key, []), key=_time)  # amounts stay text until dropped
+            total = sum((Decimal(item[1]) for item in items), _ZERO)
             self._windows[task_key] = _Window(items, {item[2] for item in items}, total)
         return self._windows[task_key]
 
@@ -529,10 +536,10 @@ class _Run:
         if values := {k: progress_text(v) for k, v in self.values.items() if k in windowed}:
             entry["p"] = values
         if self.bases:
-            targets = {t.key: progress_text(t.target) for t in self.tasks}
+            targets = {t.key: t.target_text for t in self.tasks}
             entry["b"] = {k: [c, progress_text(b), targets[k]] for k, (c, b) in self.bases.items() if k in targets}
         windows = {k: held for k, held in self.entry.get("w", {}).items() if held and k not in self._windows}
-        windows |= {k: [[t, progress_text(a), e] for t, a, e in w.items] for k, w in self._windows.items() if w.items}
+        windows |= {k: w.stored() for k, w in self._windows.items() if w.items}
         if windows:
             entry["w"] = windows
         if self.row_id is not None:
