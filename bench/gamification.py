@@ -244,10 +244,14 @@ def pipeline_setup(label, since: dt.datetime, until: dt.datetime, args) -> tuple
     return users, players
 
 
-def backlog_write(info: str, label, users: list[str], players: dict[str, int], n: int, prefix: str, args) -> int:
-    """`args.events` events of the players (COPY, one transaction, so one tick delivers them); their count."""
+def backlog_write(
+    info: str, label, users: list[str], players: dict[str, int], n: int, prefix: str, origin: dt.datetime, args
+) -> int:
+    """`args.events` events of the players (COPY, one transaction, so one tick delivers them); their count. Every
+    backlog's events are timed from `origin` (the measured one a span later), not from when it is written, so what
+    windows and time limits hold does not depend on how long the runs before it took."""
     span = dt.timedelta(milliseconds=40 * args.events)  # make_events spaces events 40 ms apart
-    start = dt.datetime.now(dt.UTC) - 2 * span - dt.timedelta(minutes=1) + (prefix == "gamified") * span
+    start = origin - 2 * span - dt.timedelta(minutes=1) + (prefix == "gamified") * span
     events = data.make_events(args.events, prefix, users, start, seed=n + 1)
     with psycopg.connect(info) as conn, conn.transaction(), conn.cursor() as cur:
         copy_rows(cur, "crm_event", event_rows(events, label.pk, players))
@@ -347,10 +351,11 @@ def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, arg
     runs = (*warmups, ("bare", [], "no handlers"),
             ("ceiling", floors, "only the unavoidable writes"), ("gamified", saved, "measured"))  # fmt: skip
     rates = {}
+    origin = dt.datetime.now(dt.UTC)
     try:
         for n, (prefix, handlers, title) in enumerate(runs):
             with step(f"a backlog of {args.events:,} events written (COPY) for {len(players):,} players"):
-                count = backlog_write(info, label, users, players, n, prefix, args)
+                count = backlog_write(info, label, users, players, n, prefix, origin, args)
             rates[prefix] = group_run(count, handlers, args.pipeline_budget, title, args.profile)
     finally:
         pipeline._GROUPS["gamification"] = saved

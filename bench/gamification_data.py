@@ -194,7 +194,9 @@ def missions_create(label, since: dt.datetime, opted_in: list[int]) -> dict[str,
         ({"reward_points": 50}, [("casino_bet", [], "sum", "bet_amount", 300, None)]),
         ({"reward_points": 10}, [("login", [], "count", "", 5, None)]),
         ({}, [("casino_bet", MIN_BET, "count", "", 15, 30 * minutes)]),
-        ({"requires_opt_in": True, "time_limit": dt.timedelta(days=1), "reward_gems": 5},
+        # opted in at `since` (a day before the run starts): a limit of three days keeps every backlog's events
+        # within it, so what the run counts does not depend on how long the run took to reach them
+        ({"requires_opt_in": True, "time_limit": dt.timedelta(days=3), "reward_gems": 5},
          [("casino_bet", [{"field": "game_category", "op": "in", "value": ["live", "table"]}], "sum", "bet_amount",
            200, None)]),
         ({"type": "locked", "unlock_event_type": "deposit",
