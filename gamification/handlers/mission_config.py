@@ -40,13 +40,9 @@ class Task:
     opens_at: dt.datetime | None  # the mission's start (`mission_is_open`, read once per cache load)
     closes_at: dt.datetime | None
     recurring: bool  # its cycle depends on the day (`mission_cycle`); otherwise ""
-    # Tasks of the label with the same event type, conditions and counted value share it: an event is tested and its
-    # amount worked out once for all of them (operators run many missions on the same task, e.g. "bet 100" in
-    # several variants).
-    match_key: int = 0
-    # A task without a window counts on its player's shared counter of this id (and the cycle): the same for every
-    # task with the same event type, conditions and counted value, in every process (a windowed task counts on its
-    # run, `Group`).
+    # The kind of task: the same for every task with the same event type, conditions and counted value, in every
+    # process. Tasks of a kind are tested once per event (`Group`; operators run many missions on the same task, e.g.
+    # "bet 100" in several variants), and those without a window count on the player's counter of this id and cycle.
     counter: str = ""
 
     def open_at(self, at) -> bool:
@@ -55,8 +51,8 @@ class Task:
 
 @dataclass
 class Group:
-    """The tasks of a label that share a match key: an event is tested and its amount worked out once for them. Tasks
-    without a window count on the player's counter `counter` (`plain`: of missions without cycles; `daily`: of
+    """The tasks of a label of one kind (`Task.counter`): an event is tested and its amount worked out once for them.
+    Tasks without a window count on the player's counter `counter` (`plain`: of missions without cycles; `daily`: of
     recurring missions, one counter per day); windowed ones on their own run (`windowed`)."""
 
     first: Task  # any of them: the predicate and counted value they share
@@ -73,12 +69,9 @@ class LabelMissions:
     base_currency: str = "EUR"  # the label's: money is compared and summed in it
     missions: dict[int, Mission] = field(default_factory=dict)
     tasks: dict[int, list[Task]] = field(default_factory=dict)  # mission id -> its tasks
-    tasks_by_type: dict[str, list[Task]] = field(default_factory=lambda: defaultdict(list))
     groups_by_type: dict[str, list[Group]] = field(default_factory=lambda: defaultdict(list))
     unlocks_by_type: dict[str, list[tuple[Mission, Predicate]]] = field(default_factory=lambda: defaultdict(list))
     level_locked: list[Mission] = field(default_factory=list)
-    locked_ids: frozenset[int] = frozenset()
-    windowed_ids: frozenset[int] = frozenset()  # missions with a windowed task
     listens: frozenset[str] = frozenset()
 
 
@@ -110,10 +103,9 @@ def _load(label_id: int) -> LabelMissions:
         for row in mission.tasks.all():
             task = _task(row, mission, shared)
             conf.tasks[mission.pk].append(task)
-            conf.tasks_by_type[row.event_type].append(task)
-            group = shared.groups.get(task.match_key)
+            group = shared.groups.get(task.counter)
             if group is None:
-                group = shared.groups[task.match_key] = Group(first=task, counter=task.counter)
+                group = shared.groups[task.counter] = Group(first=task, counter=task.counter)
                 conf.groups_by_type[row.event_type].append(group)
             if task.window is not None:
                 group.windowed.append(task)
@@ -125,21 +117,17 @@ def _load(label_id: int) -> LabelMissions:
                 conf.unlocks_by_type[mission.unlock_event_type].append((mission, predicate))
             if mission.unlock_level_id is not None:
                 conf.level_locked.append(mission)
-    types = set(conf.tasks_by_type) | set(conf.unlocks_by_type) | ({LEVEL_CHANGED} if conf.level_locked else set())
+    types = set(conf.groups_by_type) | set(conf.unlocks_by_type) | ({LEVEL_CHANGED} if conf.level_locked else set())
     conf.listens = frozenset(types)
-    conf.locked_ids = frozenset(m.pk for m in missions if m.type == MissionType.LOCKED)
-    conf.windowed_ids = frozenset(m for m, tasks in conf.tasks.items() if any(t.window is not None for t in tasks))
     return conf
 
 
 @dataclass
 class _Shared:
-    """What tasks of one load share: one compiled predicate per distinct conditions, one match key per distinct
-    (event type, conditions, counted value)."""
+    """What tasks of one load share: one compiled predicate per distinct conditions, one group per kind of task."""
 
     predicates: dict[bytes, Predicate] = field(default_factory=dict)
-    keys: dict[tuple, int] = field(default_factory=dict)
-    groups: dict[int, Group] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
 
 
 def _task(task: MissionTask, mission: Mission, shared: _Shared) -> Task:
@@ -149,15 +137,13 @@ def _task(task: MissionTask, mission: Mission, shared: _Shared) -> Task:
     conditions = orjson.dumps(task.conditions, option=orjson.OPT_SORT_KEYS)
     if conditions not in shared.predicates:
         shared.predicates[conditions] = conditions_compile(task.conditions)
-    identity = (task.event_type, conditions, sum_field, money)
-    match_key = shared.keys.setdefault(identity, len(shared.keys))
-    counter = counter_id(*identity)
+    counter = counter_id(task.event_type, conditions, sum_field, money)
     return Task(
         id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
         predicate=shared.predicates[conditions], sum_field=sum_field, money=money, target=task.target,
         target_text=progress_text(task.target),
         window=task.window, opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
-        recurring=mission.type == MissionType.RECURRING, match_key=match_key, counter=counter,
+        recurring=mission.type == MissionType.RECURRING, counter=counter,
     )  # fmt: skip
 
 

@@ -195,9 +195,9 @@ class _Batch:
         keys = {key for key, _, _ in counted} | {(e.player_id, t.mission_id, c) for e, t, c, _ in matches}
         players = {player for player, _ in tallies} | {e.player_id for e, *_ in matches}
         state = _State.load(self.label_id, sorted(keys), sorted(players), self.conf)
+        state.tallies = tallies
         for (player_id, _), tally in tallies.items():
             tally.before = state.counter(player_id, tally.key)
-            state.added.setdefault(player_id, {})[tally.key] = tally.total
         runs = self._count(counted, matches, state)
         completed = _runs_save(self.label_id, runs)
         state.documents_save(self.label_id, runs, tallies, self._stale_before())
@@ -361,13 +361,14 @@ class _Batch:
             return run
 
         for key, task, tally in counted:
-            if key not in runs and state.below_target(key, task, tally, self.in_audience(task.mission, key[0])):
+            member = self.in_audience(task.mission, key[0])
+            if key not in runs and member and state.below_target(key, task, tally):
                 continue  # the run's progress is its counter's: nothing of it to write
             run = run_of(key, task.mission)
             if run is None:
                 continue
-            if not self.in_audience(task.mission, key[0]):
-                run.skip(task, tally)  # not counted: a started run's start value moves past the batch's events
+            if not member:  # outside the mission's audience: a started run's start value moves past these events,
+                run.tally(task, tally, tally.total)  # a run not started yet does not start
                 continue
             since, until = task.opens_at, task.closes_at
             if run.opted is not None and (since is None or run.opted > since):
@@ -446,7 +447,6 @@ class _Run:
     moved: bool = False
     completed: bool = False
     changed: bool = False  # the entry needs writing (new, or a start value moved)
-    _counted: dict[str, Decimal] = field(default_factory=dict)  # counter tasks: what the batch added for the run
     _windows: dict[str, _Window] = field(default_factory=dict)  # windowed tasks touched: what they hold
 
     @classmethod
@@ -477,12 +477,7 @@ class _Run:
             self.bases[task.key] = (counter, base + left_out)
             self.changed = True
         if tally.total > left_out:
-            self._counted[task.key] = tally.total - left_out
-
-    def skip(self, task: Task, tally: _Tally) -> None:
-        """The run does not count the batch's events on this counter (its player is outside the mission's audience):
-        a started run's start value moves past them; a run not started yet does not start."""
-        self.tally(task, tally, tally.total)
+            self.moved = True
 
     def add(self, task: Task, event: EventRow, amount: Decimal) -> None:
         """Count `amount` toward a windowed task (nothing when the task is done, or its window already holds the
@@ -512,9 +507,7 @@ class _Run:
         target) and whether the run completed; return whether the run moved (counted something, or its entry
         changed). A task the batch did not touch starts on its counter's value now. A run the document does not hold
         yet that counted nothing is left as it is: the start values it would keep are the counters' next time."""
-        if self._counted:
-            self.moved = True
-        if not self.moved and not (self.changed and "i" in self.entry and self.entry.get("r") == self.number):
+        if not self.moved and not (self.changed and "i" in self.entry):
             return False
         done = not self.remaining
         for task in self.tasks:
@@ -552,7 +545,7 @@ class _Run:
 
     def needs_write(self) -> bool:
         """Whether its entry must be written: new, its start values or windows changed, or its row id is new."""
-        return self.changed or bool(self._windows) or "i" not in self.entry or self.entry.get("r") != self.number
+        return self.changed or bool(self._windows) or "i" not in self.entry
 
 
 def _moment(epoch: float | None) -> dt.datetime | None:
@@ -571,7 +564,7 @@ class _State:
     any_row: set = field(default_factory=set)  # (player, mission) with a run in the loaded cycles
     done: set = field(default_factory=set)  # (player, mission) completed, for unlocks by mission
     level_points: dict = field(default_factory=dict)  # player -> required points of their level
-    added: dict = field(default_factory=dict)  # player -> {counter key: what the batch added}
+    tallies: dict = field(default_factory=dict)  # (player, counter key) -> what the batch adds (`_Tally`)
 
     @classmethod
     def load(cls, label_id: int, keys: list, players: list[int], conf: LabelMissions) -> _State:
@@ -601,16 +594,16 @@ class _State:
 
     def counter_now(self, player_id: int, key: str) -> Decimal:
         """A counter's value once the batch is counted."""
-        added = self.added.get(player_id)
-        return self.counter(player_id, key) + (added.get(key, _ZERO) if added else _ZERO)
+        tally = self.tallies.get((player_id, key))
+        return tally.before + tally.total if tally is not None else self.counter(player_id, key)
 
-    def below_target(self, key: tuple[int, int, str], task: Task, tally: _Tally, in_audience: bool) -> bool:
+    def below_target(self, key: tuple[int, int, str], task: Task, tally: _Tally) -> bool:
         """Whether the document holds this run, the run counts every one of the batch's events on the task's counter,
         and the task stays below its target: then the run cannot complete in this batch, its entry and row stay as
         they are, and it need not be looked at (most runs, most batches)."""
         document = self.documents.get(key[0])
         entry = document[1].get(progress_key(key[1], key[2])) if document else None
-        if entry is None or "i" not in entry or not in_audience:
+        if entry is None or "i" not in entry:
             return False
         base = entry.get("b", {}).get(task.key)
         if base is None:
