@@ -2,6 +2,7 @@ from crm.models.accounts import CustomerAccount, CustomerAccountStatus
 from crm.models.affiliates import Affiliate, Campaign, Click, Conversion, ConversionType, PixelCurrency, TrackingLink
 from crm.models.aggregates import PlayerAggregate
 from crm.models.bonuses import (
+    STORE_BONUS_KEY_PREFIX,
     Bonus,
     BonusSource,
     BonusStatus,
@@ -74,6 +75,7 @@ from crm.models.usage import (
 __all__ = [
     "CLOSED_STATUSES",
     "PARTITIONS",
+    "STORE_BONUS_KEY_PREFIX",
     "AccountFinancialConfig",
     "AccountStatus",
     "Accumulator",

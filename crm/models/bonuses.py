@@ -115,6 +115,9 @@ class BonusSource(models.TextChoices):
     API = "api", "Partner API"
 
 
+STORE_BONUS_KEY_PREFIX = "store:"  # a store purchase's bonus is keyed "store:<purchase id>"
+
+
 # States a worker still has to act on; the sweeper's partial index covers only them.
 OPEN_STATES = (DeliveryState.PENDING, DeliveryState.IN_FLIGHT, DeliveryState.UNKNOWN)
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from crm.models import Bonus, BonusStatus, DeliveryState
+from crm.models import STORE_BONUS_KEY_PREFIX, Bonus, BonusSource, BonusStatus, DeliveryState
 from integrations.bonus_api.client import BonusApiClient, Issued
 from integrations.bonus_api.services import bonus_connection_get
 from integrations.http import HttpError, PermanentError, TransientError, UnknownOutcome
@@ -129,16 +129,30 @@ def _issued(bonus: Bonus, claim: Claim, issued: Issued) -> str:
 
 
 def _failed(bonus: Bonus, claim: Claim, exc: HttpError) -> str:
-    _record(
-        bonus,
-        claim,
-        status=BonusStatus.ISSUE_FAILED,
-        delivery_state=DeliveryState.FAILED,
-        last_error=exc.message[:MAX_ERROR],
-        response_body=_response(exc),
-    )
+    """Issue failed, for good. A bonus bought in the store is paid back in the same transaction (once: only the
+    claim that records the failure refunds), so the player never pays for a bonus they did not get."""
+    with transaction.atomic():
+        recorded = _record(
+            bonus,
+            claim,
+            status=BonusStatus.ISSUE_FAILED,
+            delivery_state=DeliveryState.FAILED,
+            last_error=exc.message[:MAX_ERROR],
+            response_body=_response(exc),
+        )
+        if recorded and bonus.source == BonusSource.STORE:
+            _store_refund(bonus)
     log.warning("bonus_issue_failed", bonus_id=bonus.pk, attempt=claim.attempt, status=exc.status)
     return "issue_failed"
+
+
+def _store_refund(bonus: Bonus) -> None:
+    from gamification.services.store import store_purchase_refund  # gamification builds on crm: imported late
+
+    purchase_id = int(bonus.key.removeprefix(STORE_BONUS_KEY_PREFIX))
+    reason = f"Refund: the bonus {bonus.template.name} was not issued by the operator"
+    if store_purchase_refund(purchase_id=purchase_id, reason=reason):
+        log.info("store_purchase_refunded", bonus_id=bonus.pk, purchase_id=purchase_id)
 
 
 def _retry(bonus: Bonus, claim: Claim, exc: HttpError, *, unknown: bool) -> str:

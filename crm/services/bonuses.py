@@ -233,7 +233,10 @@ def bonus_dispatch(*, bonus_id: int, countdown: float | None = None) -> bool:
 def bonus_resend(*, bonus: Bonus, staff: Any = None) -> Bonus:
     """Try an issue-failed bonus again under the SAME idempotency key: the worker first looks it up at the operator
     (it may have been applied after all), then issues it with that key, so it can never be applied twice.
-    The cap and the account status are checked again; 422 `not_resendable` for any other status."""
+    The cap and the account status are checked again; 422 `not_resendable` for any other status, and for a bonus
+    bought in the store (its failure paid the price back: the player buys the item again)."""
+    if bonus.source == BonusSource.STORE:
+        raise NotResendable("A bonus bought in the store is paid back when its issue fails: the player buys it again.")
     with transaction.atomic():
         _player_lock(bonus.player_id)
         changed = Bonus.objects.filter(pk=bonus.pk, status=BonusStatus.ISSUE_FAILED).update(

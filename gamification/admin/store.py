@@ -103,9 +103,23 @@ class StorePurchaseAdmin(LabelScopedAdmin):
 
     list_display = ("created_at", "player", "item", "price", "currency", "status", "key")
     list_select_related = ("player__brand", "item")
-    list_filter = (("label", ScopedRelatedFilter), ("currency", ChoicesDropdownFilter))
+    list_filter = (
+        ("label", ScopedRelatedFilter),
+        ("currency", ChoicesDropdownFilter),
+        ("status", ChoicesDropdownFilter),
+    )
     search_fields = ("=key",)
     search_help_text = "Exact key"
     show_facets = admin.ShowFacets.NEVER
     actions = None
-    readonly_fields = ("player", "item", "price", "currency", "wallet_entry", "status", "key", "created_at")
+    readonly_fields = (
+        "player",
+        "item",
+        "price",
+        "currency",
+        "wallet_entry",
+        "status",
+        "refund_entry",
+        "key",
+        "created_at",
+    )

@@ -139,10 +139,16 @@ class StorePurchaseSerializer(serializers.ModelSerializer):
     item_id = serializers.IntegerField(read_only=True, help_text="The item bought.")
     item_name = serializers.CharField(source="item.name", read_only=True, help_text="Its name.")
     wallet_entry_id = serializers.IntegerField(read_only=True, help_text="The ledger entry of the debit.")
+    refund_entry_id = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The ledger entry that paid the price back (status refunded: the bonus was never issued), or null.",
+    )
 
     class Meta:
         model = StorePurchase
-        fields = ["id", "item_id", "item_name", "price", "currency", "status", "key", "wallet_entry_id", "created_at"]
+        fields = ["id", "item_id", "item_name", "price", "currency", "status", "key", "wallet_entry_id",
+                  "refund_entry_id", "created_at"]  # fmt: skip
         read_only_fields = fields
 
 

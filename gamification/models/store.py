@@ -142,10 +142,12 @@ class StoreItem(LabelScopedModel):
 
 class PurchaseStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
+    REFUNDED = "refunded", "Refunded"  # a bonus item whose bonus the operator never issued: the price was paid back
 
 
 class StorePurchase(models.Model):
-    """One purchase: the price paid (copied from the item), its wallet debit, and its idempotency key."""
+    """One purchase: the price paid (copied from the item), its wallet debit, its idempotency key, and the refund of a
+    bonus item whose bonus failed to issue."""
 
     label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
     player = models.ForeignKey("crm.Player", on_delete=models.PROTECT, related_name="store_purchases")
@@ -162,6 +164,14 @@ class StorePurchase(models.Model):
         help_text="The debit that paid.",
     )
     status = models.CharField(max_length=16, choices=PurchaseStatus.choices, default=PurchaseStatus.DELIVERED)
+    refund_entry = models.OneToOneField(
+        "gamification.WalletEntry",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The credit that paid the price back (a bonus the operator never issued).",
+    )
     key = models.CharField(max_length=255, help_text="Unique per label: a retry with the same key buys nothing.")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was bought (UTC).")
 

@@ -9,15 +9,24 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backoffice.errors import DomainValidationError, NotFound, Refused
-from crm.models import BonusSource, Player
+from crm.models import STORE_BONUS_KEY_PREFIX, BonusSource, Player
 from crm.services.bonuses import bonus_give
 from gamification.facts import STORE_ITEM_PURCHASED, fact_emit
-from gamification.models import CapPeriod, StoreItem, StoreItemType, StorePurchase, Wallet, WalletSource
+from gamification.models import (
+    CapPeriod,
+    PurchaseStatus,
+    StoreItem,
+    StoreItemType,
+    StorePurchase,
+    Wallet,
+    WalletSource,
+)
 from gamification.services.audience import audience_check
 from gamification.services.levels import level_changed_emit
 from gamification.services.wallet import MAX_KEY_LENGTH, ControlGroup, IdempotencyConflict, wallet_adjust
 
 KEY_PREFIX = "store:"
+REFUND_KEY_PREFIX = "store-refund:"
 
 
 class ItemInactive(Refused):
@@ -62,8 +71,10 @@ def cap_period_start(*, period: str, now: dt.datetime) -> dt.datetime | None:
 
 
 def purchases_in_period(*, player: Player, item: StoreItem, now: dt.datetime) -> int:
-    """How many times the player bought the item in the current cap period."""
-    purchases = StorePurchase.objects.filter(player_id=player.pk, item_id=item.pk)
+    """How many times the player bought the item in the current cap period (a refunded purchase does not count)."""
+    purchases = StorePurchase.objects.filter(player_id=player.pk, item_id=item.pk).exclude(
+        status=PurchaseStatus.REFUNDED
+    )
     start = cap_period_start(period=item.cap_period, now=now)
     return purchases.filter(created_at__gte=start).count() if start else purchases.count()
 
@@ -196,6 +207,37 @@ def _bonus_give(player: Player, item: StoreItem, purchase_id: int) -> None:
         player=player,
         template=item.bonus_template,
         source=BonusSource.STORE,
-        key=f"store:{purchase_id}",
+        key=f"{STORE_BONUS_KEY_PREFIX}{purchase_id}",
         reason=f"Store: {item.name}"[:500],
     )
+
+
+def store_purchase_refund(*, purchase_id: int, reason: str) -> bool:
+    """Pay a purchase back once: its bonus was never issued at the operator (the issue failed for good). The price
+    is credited back as a refund (no level, no tournament points), the stock it took is given back, and the purchase
+    is marked refunded, so it no longer counts toward the item's cap. Returns whether this call refunded it (False:
+    already refunded). Runs in the caller's transaction, with the bonus's final state."""
+    with transaction.atomic():
+        purchase = (
+            StorePurchase.objects.select_for_update(of=("self",))
+            .select_related("player")
+            .filter(pk=purchase_id)
+            .first()
+        )
+        if purchase is None or purchase.status == PurchaseStatus.REFUNDED:
+            return False
+        entry = None
+        if purchase.price:  # a free item has nothing to pay back
+            entry = wallet_adjust(
+                player=purchase.player,
+                currency=purchase.currency,
+                amount=purchase.price,
+                source=WalletSource.STORE,
+                key=f"{REFUND_KEY_PREFIX}{purchase.pk}",
+                reason=reason[:500],
+                refund=True,
+            ).entry
+        StorePurchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.REFUNDED, refund_entry=entry)
+        with connection.cursor() as cursor:  # unlimited stock (NULL) stays unlimited
+            cursor.execute("UPDATE gamification_storeitem SET stock = stock + 1 WHERE id = %s", [purchase.item_id])
+    return True

@@ -285,7 +285,7 @@ def buy_ins_refund(*, instance_id: int) -> int:
             source=WalletSource.TOURNAMENT,
             key=f"tournament:{instance_id}:{player.pk}:refund",
             reason=f"Tournament refund: instance {instance_id}",
-            counts_as_earned=False,
+            refund=True,
         )
         participant_leave(instance_id=instance_id, player_id=player.pk, status=ParticipantStatus.REFUNDED)
         refunded += 1

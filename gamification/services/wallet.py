@@ -67,6 +67,7 @@ def wallet_adjust(
     reason: str = "",
     created_by=None,
     counts_as_earned: bool = True,
+    refund: bool = False,
 ) -> AdjustResult:
     """Credit (amount > 0) or debit (amount < 0) one balance of the player, once per `key` within the label.
 
@@ -75,9 +76,12 @@ def wallet_adjust(
     level, emitted as a `level_changed` fact); a debit touches only spendable. Every change is emitted as a
     `balance_changed` fact in the same transaction. An automated earning (a credit from `AUTOMATED_SOURCES` that
     counts as earned) for a player who is not ACTIVE is withheld (see the module): `withheld` is set, nothing changes.
+    A `refund` pays back what the player paid (a store purchase, a tournament buy-in): it never counts as earned, and
+    a player moved into the control group since is paid back all the same.
     """
     adjustment_validate(currency=currency, amount=amount, source=source, key=key, reason=reason)
-    if amount > 0 and player.ach_gamification_in_control_group:
+    counts_as_earned = counts_as_earned and not refund
+    if amount > 0 and player.ach_gamification_in_control_group and not refund:
         raise ControlGroup("The player is in the gamification control group: they earn nothing.")
     if amount > 0 and counts_as_earned and source in AUTOMATED_SOURCES and earning_withheld_because(player):
         return _withhold(player, currency=currency, amount=amount, source=source, key=key, reason=reason)

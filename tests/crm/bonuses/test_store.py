@@ -9,10 +9,10 @@ from django.db import IntegrityError, transaction
 
 from crm.models import Bonus
 from crm.services.bonus_delivery import bonus_deliver
-from crm.services.bonuses import AccountNotActive, BonusCapReached, bonus_give
-from gamification.models import StoreItem, StorePurchase
+from crm.services.bonuses import AccountNotActive, BonusCapReached, NotResendable, bonus_give, bonus_resend
+from gamification.models import StoreItem, StorePurchase, WalletEntry
 from gamification.selectors import wallet_get
-from gamification.services.store import store_purchase
+from gamification.services.store import purchases_in_period, store_purchase
 from integrations.models import SandboxBonus
 from tests.crm.bonuses.conftest import template_make
 from tests.gamification.store_helpers import fund, item_make
@@ -88,3 +88,82 @@ def test_a_bonus_item_needs_a_template_of_its_label(tenant_a, tenant_b):
     assert "bonus_template" in foreign.value.message_dict
     with pytest.raises(IntegrityError), transaction.atomic():
         item_make(tenant_a.label, type="tangible", bonus_template=template_make(tenant_a.label))
+
+
+# --- a bonus the operator never issues: the purchase is paid back once ------------------------------------------------
+@pytest.fixture
+def unknown_item(tenant_a) -> StoreItem:
+    """A bonus item whose code the sandbox operator does not know: its issue fails for good (404 unknown_bonus)."""
+    template = template_make(tenant_a.label, code="NOT_IN_THE_CATALOGUE")
+    return item_make(tenant_a.label, name="Mystery bonus", type="bonus", bonus_template=template, price=10, stock=3)
+
+
+def test_a_bonus_that_fails_to_issue_pays_the_purchase_back_once(tenant_a, unknown_item, sandbox):
+    fund(tenant_a.player, 25)
+    earned_before = wallet_get(player=tenant_a.player).points_earned
+    purchase = store_purchase(player=tenant_a.player, item=unknown_item, key="buy-1").purchase
+    assert (wallet_get(player=tenant_a.player).points, StoreItem.objects.get().stock) == (15, 2)
+    bonus = Bonus.objects.get()
+    assert bonus_deliver(bonus_id=bonus.pk) == "issue_failed"
+    purchase.refresh_from_db()
+    wallet = wallet_get(player=tenant_a.player)
+    assert (purchase.status, wallet.points, wallet.points_earned) == ("refunded", 25, earned_before)
+    refund = purchase.refund_entry
+    assert (refund.amount, refund.source, refund.key, refund.counts_as_earned) == (
+        10, "store", f"store-refund:{purchase.pk}", False,
+    )  # fmt: skip
+    assert refund.reason == "Refund: the bonus Not In The Catalogue was not issued by the operator"
+    assert StoreItem.objects.get().stock == 3  # the stock it took is back
+    # Nothing runs twice: the bonus is done, the refund's key is taken.
+    assert bonus_deliver(bonus_id=bonus.pk) is None
+    assert WalletEntry.objects.filter(player=tenant_a.player, key__startswith="store-refund:").count() == 1
+    assert wallet_get(player=tenant_a.player).points == 25
+    # A refunded purchase no longer counts toward the item's cap, and the player can buy the item again.
+    assert purchases_in_period(player=tenant_a.player, item=unknown_item, now=purchase.created_at) == 0
+
+
+def test_a_refunded_store_bonus_is_not_resendable(tenant_a, unknown_item, sandbox):
+    fund(tenant_a.player, 25)
+    store_purchase(player=tenant_a.player, item=unknown_item, key="buy-1")
+    bonus = Bonus.objects.get()
+    bonus_deliver(bonus_id=bonus.pk)
+    with pytest.raises(NotResendable) as refused:
+        bonus_resend(bonus=Bonus.objects.get())
+    assert refused.value.message == (
+        "A bonus bought in the store is paid back when its issue fails: the player buys it again."
+    )
+    assert Bonus.objects.get().status == "issue_failed"
+
+
+def test_a_capped_item_can_be_bought_again_after_a_refund(tenant_a, sandbox):
+    template = template_make(tenant_a.label, code="NOT_IN_THE_CATALOGUE")
+    item = item_make(tenant_a.label, type="bonus", bonus_template=template, price=10, cap_count=1, cap_period="ever")
+    fund(tenant_a.player, 25)
+    store_purchase(player=tenant_a.player, item=item, key="buy-1")
+    bonus_deliver(bonus_id=Bonus.objects.get().pk)
+    assert store_purchase(player=tenant_a.player, item=item, key="buy-2").created is True
+    assert [p.status for p in StorePurchase.objects.order_by("pk")] == ["refunded", "delivered"]
+
+
+def test_a_player_moved_into_the_control_group_is_paid_back_all_the_same(tenant_a, unknown_item, sandbox):
+    fund(tenant_a.player, 25)
+    store_purchase(player=tenant_a.player, item=unknown_item, key="buy-1")
+    tenant_a.player.ach_gamification_in_control_group = True
+    tenant_a.player.save()
+    assert bonus_deliver(bonus_id=Bonus.objects.get().pk) == "issue_failed"
+    assert (StorePurchase.objects.get().status, wallet_get(player=tenant_a.player).points) == ("refunded", 25)
+
+
+def test_the_api_shows_the_refund(tenant_a, unknown_item, sandbox, key_client):
+    fund(tenant_a.player, 25)
+    body = {"item_id": unknown_item.pk, "idempotency_key": "b1"}
+    response = key_client.post(f"{BASE}/purchases", body, format="json")
+    purchase = response.json()["purchase"]
+    assert (response.status_code, purchase["status"], purchase["refund_entry_id"]) == (201, "delivered", None)
+    bonus_deliver(bonus_id=Bonus.objects.get().pk)
+    replay = key_client.post(f"{BASE}/purchases", body, format="json")  # the same key: the purchase as it is now
+    refund = WalletEntry.objects.get(key__startswith="store-refund:")
+    assert (replay.status_code, replay.json()["purchase"]["status"], replay.json()["purchase"]["refund_entry_id"]) == (
+        200, "refunded", refund.pk,
+    )  # fmt: skip
+    assert replay.json()["wallet"]["points"] == 25
