@@ -1,5 +1,5 @@
 """Automation rules in the admin: the list (status, trigger, fired, last fired), the rule's page (trigger, conditions,
-audience, activities and limits as JSON boxes for now), its stats with a chart, "estimate audience", a backtest with
+audience and activities in the builder, limits), its stats with a chart, "estimate audience", a backtest with
 a progress bar and its results, and Activate / Pause / Archive as guarded actions.
 
 Admins and managers edit (`Perm.CONFIG_CHANGE`); support and integration engineers read. Status changes only through
@@ -27,7 +27,7 @@ from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge, confirmed_action, object_url
 from backoffice.errors import DomainError
 from backoffice.models import Perm
-from crm.admin.builder import ConditionTreeField, EventConditionsField, builder_label
+from crm.admin.builder import ActivitiesField, ConditionTreeField, EventConditionsField, builder_label
 from crm.automation.selectors import rule_stats
 from crm.models.rules import BacktestRun, Rule, RuleKind, RuleStat, RuleStatus
 from crm.models.segments import Segment
@@ -59,7 +59,8 @@ CHART_OPTIONS = json.dumps(
 
 class RuleForm(forms.ModelForm):
     """The rule's fields, checked as a whole by `rule_errors` (a draft may still lack activities). The trigger's
-    conditions and the audience tree are edited with the condition builder (crm/admin/builder); activities stay JSON."""
+    conditions and the audience tree are edited with the condition builder, the activities row by row
+    (crm/admin/builder)."""
 
     conditions = EventConditionsField(
         type_field="trigger_type",
@@ -72,6 +73,10 @@ class RuleForm(forms.ModelForm):
         label="Audience conditions",
         help_text="Optional: players matching these conditions (no condition: every player).",
     )
+    activities = ActivitiesField(
+        label="Activities",
+        help_text="What the rule does for each player it fires for, in this order (at most 10).",
+    )
 
     class Meta:
         model = Rule
@@ -79,7 +84,6 @@ class RuleForm(forms.ModelForm):
             *("label", "name", "description", "kind", "trigger_type", "conditions", "schedule"),
             *("segment", "segment_conditions", "activities", "priority", "once_in_lifetime", "cap_count", "cap_period"),
         )
-        widgets = {"activities": JSON_BOX}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -137,8 +141,9 @@ class RuleAdmin(LabelScopedAdmin):
                       "description": "Optional: a condition tree over the player's state (empty: every player). "
                                      "Players whose account is not ACTIVE are skipped when the label says so."}),
         ("Activities", {"fields": ("activities",),
-                        "description": 'Applied in order, e.g. [{"type": "points", "amount": 50}, {"type": '
-                                       '"set_marker", "marker": "vip"}]. See docs/rules.md for every type.'}),
+                        "description": "Applied in order to each player the rule fires for: points, gems or "
+                                       "diamonds (fixed, computed, or accumulated), markers, missions, badges, "
+                                       "bonuses and webhooks. See docs/rules.md for each."}),
         ("Limits", {"fields": ("priority", "once_in_lifetime", "cap_count", "cap_period")}),
         ("Webhooks", {"fields": ("secret_hint",)}),
     )  # fmt: skip

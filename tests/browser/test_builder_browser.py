@@ -266,7 +266,8 @@ def test_a_rules_trigger_conditions_and_audience_use_the_same_builder(browser, l
     leaf.get_by_label("Player field").select_option("user_country")
     leaf.get_by_label("Value").fill("MT")
     expect(audience.get_by_test_id("builder-audience")).to_have_text("Audience: 3 players")
-    page.fill("#id_activities", '[{"type": "points", "amount": 50}]')
+    page.get_by_test_id("add-activity").click()  # the activities' own editor: a new row adds 10 points
+    page.get_by_test_id("activity").nth(0).get_by_test_id("activity-amount").fill("50")
     _shot_of(page.locator("fieldset:has(#id_trigger_type)"), "75b-builder-rule-trigger-close-up")
     _shot(page, "75-builder-rule")
     # Saved to the list: the rule's own page is the rules' to test (its panels are theirs).
@@ -275,6 +276,7 @@ def test_a_rules_trigger_conditions_and_audience_use_the_same_builder(browser, l
     rule = Rule.objects.get(name="Big Maltese deposits")
     assert rule.conditions == [{"field": "deposit_amount", "op": "gte", "value": 100}]
     assert rule.segment_conditions == {"all": [{"field": "user_country", "op": "eq", "value": "MT"}]}
+    assert rule.activities == [{"type": "points", "amount": 50}]
 
 
 def test_a_tree_error_sits_under_the_condition_it_is_about(browser, live_server, riviera):  # noqa: F811

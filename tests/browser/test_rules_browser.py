@@ -95,3 +95,63 @@ def test_support_reads_a_rule_without_actions(browser, live_server, casino):  # 
     assert page.get_by_text("Pause", exact=True).count() == 0
     _shot(page, "85-rule-support-readonly")
     assert casino.status == RuleStatus.ACTIVE
+
+
+def test_a_manager_edits_a_rules_activities_row_by_row(browser, live_server, casino):  # noqa: F811
+    from crm.models import BonusTemplate
+
+    cash = BonusTemplate.objects.create(label=casino.label, name="5 EUR cash", operator_code="CASH_5_EUR", type="cash")
+    page = _login(browser, live_server, "mia")
+    page.goto(f"{live_server.url}{reverse('admin:crm_rule_change', args=[casino.pk])}")
+    rows = page.get_by_test_id("activity")
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"activity\"]').length === 2")
+    preview = page.get_by_test_id("activities-preview")
+    assert preview.inner_text() == "Add 50 points; then set the marker “depositor”."
+    assert page.locator("textarea[name=activities]").is_hidden()  # the JSON is there, behind "Show the JSON"
+
+    rows.nth(0).get_by_test_id("activity-amount").fill("25")
+    page.get_by_test_id("add-activity").click()
+    rows.nth(2).get_by_test_id("activity-type").select_option("bonus")
+    assert rows.nth(2).get_by_test_id("activity-choice").input_value() == str(cash.pk)
+    rows.nth(1).get_by_label("Move up").click()  # the marker first
+    assert preview.inner_text() == (
+        "Set the marker “depositor”; then add 25 points; then give the bonus “5 EUR cash (CASH_5_EUR)”."
+    )
+    _shot(page, "86-rule-activities-editor")
+    with page.expect_navigation():
+        page.click("button[name=_continue]")
+    casino.refresh_from_db()
+    assert casino.activities == [
+        {"type": "set_marker", "marker": "depositor"},
+        {"type": "points", "amount": 25},
+        {"type": "bonus", "template": cash.pk},
+    ]
+
+    # A wrong value is refused by the server, shown under its own row, and nothing is saved.
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"activity\"]').length === 3")
+    page.get_by_test_id("activity").nth(1).get_by_test_id("activity-amount").fill("0")
+    with page.expect_navigation():
+        page.click("button[name=_continue]")
+    page.wait_for_selector("[data-testid=activity] .pb-errors")
+    errors = page.get_by_test_id("activity").nth(1).locator(".pb-errors").inner_text()
+    assert errors == "A whole number from 1 to 1,000,000,000."
+    _shot(page, "87-rule-activities-error")
+    casino.refresh_from_db()
+    assert casino.activities[1] == {"type": "points", "amount": 25}
+
+    # An accumulation per wallet currency, typed as the manager would say it.
+    row = page.get_by_test_id("activity").nth(1)
+    row.get_by_test_id("activity-type").select_option("accumulate")
+    row = page.get_by_test_id("activity").nth(1)
+    row.get_by_label("Per (a number, or one per wallet currency: EUR 10, GBP 8)").fill("EUR 10, gbp 8.5")
+    row.get_by_label("Field").fill("amount")
+    assert preview.inner_text() == (
+        "Set the marker “depositor”; then add 1 point per EUR 10, GBP 8.5 of amount (the rest carried over); "
+        "then give the bonus “5 EUR cash (CASH_5_EUR)”."
+    )
+    with page.expect_navigation():
+        page.click("button[name=_continue]")
+    casino.refresh_from_db()
+    assert casino.activities[1] == {
+        "type": "accumulate", "currency": "points", "field": "amount", "per": {"EUR": 10, "GBP": 8.5}, "amount": 1,
+    }  # fmt: skip

@@ -373,3 +373,46 @@ def test_the_player_page_speaks_the_builders_words(tenant_a, staff_client):
         assert f">{label}<" in re.sub(r"\s*<", "<", re.sub(r">\s*", ">", text)), label
     for raw in ("Ach gamification", "Core account status", "Core kyc status", "User ext id"):
         assert raw not in text, raw
+
+
+# --- a rule's activities ---------------------------------------------------------------------------------------------
+def test_the_catalogue_lists_what_the_labels_rules_may_give(tenant_a, tenant_b, staff_client):
+    from crm.models import BonusTemplate
+    from gamification.models import Badge
+
+    Mission.objects.create(label=tenant_a.label, name="Weekly wager", status="active")
+    Mission.objects.create(label=tenant_a.label, name="Old one", status="archived")
+    Mission.objects.create(label=tenant_b.label, name="B mission", status="active")
+    gold = Badge.objects.create(label=tenant_a.label, name="Gold spinner")
+    Badge.objects.create(label=tenant_b.label, name="B badge")
+    cash = BonusTemplate.objects.create(
+        label=tenant_a.label, name="5 EUR cash", operator_code="CASH_5_EUR", type="cash"
+    )
+    BonusTemplate.objects.create(label=tenant_a.label, name="Gone", operator_code="GONE", type="cash", is_active=False)
+    BonusTemplate.objects.create(label=tenant_b.label, name="B cash", operator_code="CASH_5_EUR", type="cash")
+
+    data = _catalogue(staff_client(tenant_a.admin), tenant_a.label)
+
+    assert data["missions"] == [[Mission.objects.get(name="Weekly wager").pk, "Weekly wager"]]
+    assert data["badges"] == [[gold.pk, "Gold spinner"]]
+    assert data["bonus_templates"] == [[cash.pk, "5 EUR cash (CASH_5_EUR)"]]
+    other = staff_client(tenant_b.admin).get(URL, {"label": tenant_a.label.pk})
+    assert (other.status_code, other.json()["code"]) == (404, "not_found")
+
+
+def test_the_rule_page_edits_activities_in_the_editor_and_posts_the_same_json(tenant_a, staff_client):
+    from crm.models.rules import Rule
+    from tests.crm.rules.helpers import rule_make
+
+    rule = rule_make(tenant_a.label, activities=[{"type": "points", "amount": 50}])
+    client = staff_client(tenant_a.admin)
+    page = client.get(reverse("admin:crm_rule_change", args=[rule.pk])).content.decode()
+    editor = re.search(r'<div class="pb-builder"[^>]*data-activities-editor="1"[^>]*>', page)
+    assert editor is not None
+    assert "data-condition-builder" not in editor.group(0)
+    assert f'data-label-id="{tenant_a.label.pk}"' in editor.group(0)
+    assert 'data-type-field="trigger_type"' in editor.group(0)
+    assert "crm/builder/activities.js" in page
+    textarea = re.search(r'<textarea name="activities"[^>]*>(.*?)</textarea>', page, re.S)
+    assert json.loads(html.unescape(textarea.group(1))) == [{"type": "points", "amount": 50}]
+    assert Rule.objects.get(pk=rule.pk).activities == [{"type": "points", "amount": 50}]

@@ -3,7 +3,8 @@
 - `catalogue`: the JSON view the builder reads (the label's event types with their fields, the user-state fields of
   `crm.conditions.field_registry` with their operators in words, levels, markers and segments).
 - `widgets`: `EventConditionsWidget` (an event-condition list, gamification/conditions.py) and `ConditionTreeWidget`
-  (a condition tree, docs/conditions.md), and the form fields that place server errors next to the right row.
+  (a condition tree, docs/conditions.md), and the form fields that place server errors next to the right row;
+  `ActivitiesWidget`, a rule's activities row by row (static/crm/builder/activities.js).
 - `durations`: durations typed and shown in words ("7 days", "2 hours").
 
 The browser side is static/crm/builder/builder.js (vanilla, no build step). See docs/builder.md.
@@ -11,6 +12,8 @@ The browser side is static/crm/builder/builder.js (vanilla, no build step). See 
 
 from crm.admin.builder.durations import DurationWordsField, DurationWordsWidget, duration_parse, duration_words
 from crm.admin.builder.widgets import (
+    ActivitiesField,
+    ActivitiesWidget,
     ConditionTreeField,
     ConditionTreeWidget,
     EventConditionsField,
@@ -21,6 +24,8 @@ from crm.admin.builder.widgets import (
 from crm.admin.builder.words import conditions_words, events_words, name_words, type_words
 
 __all__ = [
+    "ActivitiesField",
+    "ActivitiesWidget",
     "ConditionTreeField",
     "ConditionTreeWidget",
     "DurationWordsField",

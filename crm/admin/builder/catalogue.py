@@ -5,6 +5,7 @@
 - `fields`: the user-state fields a condition tree can test (`crm.conditions.field_registry`: profile, activity,
   markers, gamification, custom properties), with their operators; `ops`: every operator in words.
 - `levels`, `markers` (those the label's newest players carry, as suggestions) and `segments` (for segment leaves).
+- `missions`, `badges` and `bonus_templates`: what a rule's activities may give (crm/admin/builder activities editor).
 
 Staff only: a label the user has no role in answers 404, exactly as a missing one; a user with no label at all 403.
 """
@@ -186,8 +187,28 @@ def label_segments(*, label_id: int) -> list[list[Any]]:
     return [list(row) for row in segment.objects.filter(label_id=label_id).order_by("name").values_list("id", "name")]
 
 
+def label_choices(*, label_id: int) -> dict[str, list[list[Any]]]:
+    """What a rule's activities may name, as [id, name]: the label's missions (not archived), badges and bonus
+    templates (active ones; a template's name carries its operator code)."""
+    mission = apps.get_model("gamification", "Mission")
+    badge = apps.get_model("gamification", "Badge")
+    template = apps.get_model("crm", "BonusTemplate")
+    missions = mission.objects.filter(label_id=label_id).exclude(status="archived").order_by("name", "id")
+    templates = template.objects.filter(label_id=label_id, is_active=True).order_by("name", "id")
+    return {
+        "missions": [list(row) for row in missions.values_list("id", "name")],
+        "badges": [
+            list(row)
+            for row in badge.objects.filter(label_id=label_id).order_by("name", "id").values_list("id", "name")
+        ],
+        "bonus_templates": [
+            [pk, f"{name} ({code})"] for pk, name, code in templates.values_list("id", "name", "operator_code")
+        ],
+    }
+
+
 def builder_catalogue_data(*, label_id: int) -> dict[str, Any]:
-    """Everything the builder offers for conditions of this label."""
+    """Everything the builder offers for conditions (and a rule's activities) of this label."""
     label = Label.objects.values("id", "name", "base_currency", "time_zone").get(pk=label_id)
     fields = user_fields(label_id=label_id)
     levels = next((f["choices"] for f in fields if f["key"] == "gamification.level"), [])
@@ -207,6 +228,7 @@ def builder_catalogue_data(*, label_id: int) -> dict[str, Any]:
             "max_days": BEHAVIOUR_MAX_DAYS,
             "previous": [["day", "day"], ["week", "week"], ["month", "month"]],
         },
+        **label_choices(label_id=label_id),
     }
 
 

@@ -212,6 +212,39 @@ class ConditionTreeField(_ConditionsField):
         return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
 
 
+class ActivitiesWidget(BuilderWidget):
+    """A rule's activities (`[{"type": "points", "amount": 10}, ...]`, crm/automation/activities.py) edited row by
+    row by static/crm/builder/activities.js: what each does, its amount or expression, the mission, badge or bonus
+    template it gives (the label's, from the catalogue), the accumulation's field (the trigger type's numeric fields,
+    from the sibling `type_field`). The textarea is what the form posts; without JavaScript it stays editable."""
+
+    mode = "activities"
+
+    class Media:
+        js = ["crm/builder/activities.js"]
+        css = {"all": ["crm/builder/builder.css"]}
+
+    def __init__(self, attrs=None, *, type_field: str = "trigger_type", **kwargs):
+        super().__init__(attrs, **kwargs)
+        self.type_field = type_field
+
+    def builder_data(self) -> dict[str, Any]:
+        data = super().builder_data()
+        del data["condition-builder"]  # not a condition builder: builder.js leaves it alone
+        return {"activities-editor": "1", **data, "type-field": self.type_field}
+
+
+class ActivitiesField(forms.JSONField):
+    """A rule's activities, edited with `ActivitiesWidget`; validated by the rule's form (`rule_errors`), whose
+    messages name the row (`activities[1].amount: ...`) and are shown under it."""
+
+    def __init__(self, *, type_field: str = "trigger_type", **kwargs):
+        kwargs.setdefault("widget", ActivitiesWidget(type_field=type_field))
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("initial", list)
+        super().__init__(**kwargs)
+
+
 def builder_label(form: forms.BaseForm, label_id: int | None) -> None:
     """Tell every builder widget of `form` the label it edits for (an existing object's label)."""
     for field in form.fields.values():
