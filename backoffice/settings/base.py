@@ -275,6 +275,11 @@ PITBOSS_BONUS_RETRY_WINDOW_SECONDS = env.int("PITBOSS_BONUS_RETRY_WINDOW_SECONDS
 PITBOSS_BONUS_STALE_SECONDS = env.int("PITBOSS_BONUS_STALE_SECONDS", default=240)
 # The queue bonus calls are sent to (a slow operator never holds up other work); tests use a queue of their own.
 PITBOSS_BONUS_QUEUE = env.str("PITBOSS_BONUS_QUEUE", default="bonus")
+# --- rule webhooks (crm.automation.webhooks) -------------------------------------------------------------------------
+# A delivery claimed longer ago than this (its worker died mid-call) is sent again by the sweeper; above the call's
+# own timeout (15 s), so a slow receiver is never called twice by the sweeper while the first call is still running.
+PITBOSS_WEBHOOK_CLAIM_SECONDS = env.int("PITBOSS_WEBHOOK_CLAIM_SECONDS", default=120)
+PITBOSS_WEBHOOK_QUEUE = env.str("PITBOSS_WEBHOOK_QUEUE", default="deliver")
 # The built-in sandbox operator under /sandbox/ (Bonus API, replica): for the demo and the tests, never in production.
 PITBOSS_SANDBOX = env.bool("PITBOSS_SANDBOX", default=True)
 # The sandbox's replica database; unset: Pitboss's own server and login, database "<pitboss database>_sandbox".

@@ -13,25 +13,25 @@ log = structlog.get_logger(__name__)
 @shared_task(name="crm.rules_webhook_deliver", autoretry_for=TRANSIENT_DB_ERRORS, retry_backoff=True, max_retries=5)
 def rules_webhook_deliver(delivery_id: int) -> str | None:
     """Send one webhook delivery if it is due; schedule the next attempt when it must be retried."""
-    from crm.automation.webhooks import webhook_deliver
+    from crm.automation.webhooks import webhook_deliver, webhook_dispatch
     from crm.models.rules import WebhookDelivery
 
     status = webhook_deliver(delivery_id=delivery_id)
     if status == "pending":
         delivery = WebhookDelivery.objects.filter(pk=delivery_id).only("next_attempt_at").first()
         if delivery is not None:
-            rules_webhook_deliver.apply_async((delivery_id,), eta=delivery.next_attempt_at)
+            webhook_dispatch(delivery_id=delivery_id, eta=delivery.next_attempt_at)
     return status
 
 
 @shared_task(name="crm.rules_webhooks_sweep")
 def rules_webhooks_sweep() -> int:
     """Re-dispatch webhook deliveries that are due (a lost message, a killed worker); return how many."""
-    from crm.automation.webhooks import webhooks_due
+    from crm.automation.webhooks import webhook_dispatch, webhooks_due
 
     ids = webhooks_due()
     for delivery_id in ids:
-        rules_webhook_deliver.delay(delivery_id)
+        webhook_dispatch(delivery_id=delivery_id)
     return len(ids)
 
 

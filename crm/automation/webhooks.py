@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 import structlog
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -25,7 +26,6 @@ from crm.models.rules import Rule, WebhookDelivery, WebhookStatus
 log = structlog.get_logger(__name__)
 
 BACKOFF_SECONDS = (5, 30, 120, 600, 1800)  # then failed
-CLAIM_TIMEOUT = dt.timedelta(minutes=2)
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 SIGNATURE_HEADER = "X-Pitboss-Signature"
 DELIVERY_HEADER = "X-Pitboss-Delivery"
@@ -55,12 +55,22 @@ def webhook_enqueue(*, rule_id: int, label_id: int, effect_id: int | None, key: 
 
 
 def _dispatch(delivery_id: int) -> None:
-    from crm.automation.tasks import rules_webhook_deliver
-
     try:
-        rules_webhook_deliver.delay(delivery_id)
+        webhook_dispatch(delivery_id=delivery_id)
     except Exception as exc:  # the broker is away: the sweeper sends it
         log.warning("webhook_dispatch_failed", delivery_id=delivery_id, error=type(exc).__name__)
+
+
+def webhook_dispatch(*, delivery_id: int, eta: dt.datetime | None = None) -> None:
+    """Send the delivery's task to the webhook queue (PITBOSS_WEBHOOK_QUEUE), at `eta` when given."""
+    from crm.automation.tasks import rules_webhook_deliver
+
+    rules_webhook_deliver.apply_async((delivery_id,), eta=eta, queue=settings.PITBOSS_WEBHOOK_QUEUE)
+
+
+def claim_timeout() -> dt.timedelta:
+    """How long a claim holds: past it, the delivery's worker is taken for dead (PITBOSS_WEBHOOK_CLAIM_SECONDS)."""
+    return dt.timedelta(seconds=settings.PITBOSS_WEBHOOK_CLAIM_SECONDS)
 
 
 _CLAIM = """
@@ -74,7 +84,7 @@ RETURNING id
 def webhook_deliver(*, delivery_id: int) -> str | None:
     """Claim and send one delivery; return its new status (None when it was not due or someone else has it)."""
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, [delivery_id, f"{int(CLAIM_TIMEOUT.total_seconds())} seconds"])
+        cursor.execute(_CLAIM, [delivery_id, f"{int(claim_timeout().total_seconds())} seconds"])
         if cursor.fetchone() is None:
             return None
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
@@ -114,7 +124,7 @@ def _record(delivery: WebhookDelivery, *, status_code: int | None, error: str, r
 
 def webhooks_due(*, limit: int = 500) -> list[int]:
     """Ids of deliveries due now (pending and due, or claimed by a worker that died)."""
-    stale = timezone.now() - CLAIM_TIMEOUT
+    stale = timezone.now() - claim_timeout()
     rows = WebhookDelivery.objects.filter(next_attempt_at__lte=timezone.now()).filter(
         status__in=[WebhookStatus.PENDING, WebhookStatus.IN_FLIGHT]
     )
