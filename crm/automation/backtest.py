@@ -4,8 +4,8 @@ backtest's own row.
 The trigger type, the window and the event-field conditions are pushed into SQL (one scan of the label's events by
 type and time, `event_label_type_occurred`), fetching only the player, the local day and the few payload fields the
 activities read. Caps, once-in-a-lifetime, accumulation and amounts are then simulated in Python on those rows in
-time order. The audience and responsible gambling use the players' state as it is now (the past state is not kept),
-which the page says.
+time order. The audience, responsible gambling and the `state` expressions read use the players' state as it is now
+(the past state is not kept), which the page says.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class Simulation:
         self.accumulations: list[tuple[int, dict[str, Any]]] = []
         self.decimals: dict[Any, int] = {}
         self.pers: dict[tuple[int, str], int | None] = {}
+        # The `state` expressions read: each player's as it is now (balances, aggregates), loaded per chunk of rows.
+        self.states: dict[int, dict[str, Any]] = {}
         for index, a in enumerate(rule.activities):
             sign = -1 if a.get("deduct") else 1
             if a["type"] in acts.WALLET_TYPES and "expression" in a:
@@ -90,6 +92,17 @@ class Simulation:
                 self.accumulations.append((index, a))
             else:
                 self.fixed.append((COUNTED[a["type"]], 1))
+        self.reads_state = any(
+            ref.startswith("state.") for index, _, _ in self.computed for ref in rule.expressions[index].references()
+        )
+
+    def states_load(self, player_ids) -> None:
+        """Load the `state` of the players not seen yet (when an expression reads it)."""
+        if not self.reads_state:
+            return
+        from crm.automation.engine import states_load
+
+        self.states.update(states_load(player_ids={p for p in player_ids if p not in self.states}))
 
     def _day(self, day: str) -> dict[str, Any]:
         row = self.days[day] = {"day": day, **dict.fromkeys(COLUMNS, 0)}
@@ -107,7 +120,7 @@ class Simulation:
         for column, amount in self.fixed:
             row[column] += amount
         if self.computed:
-            self._computed(row, payload)
+            self._computed(row, payload, self.states.get(player_id, {}))
         if self.accumulations:
             self._accumulate(row, player_id, payload)
 
@@ -125,12 +138,12 @@ class Simulation:
             counters[key] += 1
         return True
 
-    def _computed(self, row: dict, payload: dict) -> None:
+    def _computed(self, row: dict, payload: dict, state: dict[str, Any]) -> None:
         from crm.expressions import ExpressionError
 
         for index, column, sign in self.computed:
             try:
-                amount = acts.whole(self.rule.expressions[index].evaluate(event=payload, state={}))
+                amount = acts.whole(self.rule.expressions[index].evaluate(event=payload, state=state))
             except ExpressionError:
                 amount = 0
             row[column] += sign * amount
@@ -220,6 +233,7 @@ def _replayed(rule, compiled: CompiledRule, since, now, excluded, currencies, pr
         try:
             stream.execute(sql, [tz, tz, *fields, label.pk, rule.trigger_type, since, now, *params])
             while rows := stream.fetchmany(CHUNK):
+                sim.states_load(row[0] for row in rows)
                 for player_id, day, key, *values in rows:
                     if player_id not in excluded:
                         feed(player_id, key, day, _payload(fields, values, parsed) if fields else {})

@@ -68,7 +68,7 @@ def effects_fire(firings: Sequence[Firing], *, label_settings: dict[int, tuple[b
     if not todo:
         return [None] * len(firings)
     players = {p.pk: p for p in Player.objects.filter(pk__in={f.player_id for f in todo}).select_related("brand")}
-    states = _states_load({f.player_id for f in todo if f.rule.uses_state})
+    states = states_load(player_ids={f.player_id for f in todo if f.rule.uses_state})
     credited = {f.player_id for f in todo if f.rule.credits}
     credits = _Credits([players[pk] for pk in sorted(credited)]) if credited and CREDITS_IN_BULK else None
     outcomes: dict[int, Outcome] = {}
@@ -387,7 +387,7 @@ def player_fields(player: Player) -> dict[str, Any]:
     }
 
 
-def _states_load(player_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+def states_load(*, player_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """The `state` expressions read: balances and per-player aggregates (no row: 0)."""
     ids = list(player_ids)
     if not ids:

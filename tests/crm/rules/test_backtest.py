@@ -84,6 +84,22 @@ def test_the_backtest_matches_what_the_live_rule_then_does(tenant_a, with_expres
     assert Accumulator.objects.count() == 1
 
 
+def test_expressions_read_each_players_state_as_it_is_now(tenant_a):
+    from crm.models import PlayerAggregate
+    from gamification.services.wallet import wallet_adjust
+
+    rich = PlayerFactory(brand=tenant_a.brand, label=tenant_a.label, user_ext_id="rich")
+    wallet_adjust(player=rich, currency="points", amount=500, source="api", key="fund")
+    PlayerAggregate.objects.update_or_create(player=rich, defaults={"label": tenant_a.label, "deposit_count": 4})
+    rule = rule_make(tenant_a.label, status=RuleStatus.DRAFT, activities=[
+        {"type": "gems", "expression": "state.points / 100 + state.deposit_count"},  # rich: 5 + 4; the other: 0
+    ])  # fmt: skip
+    _ingest(tenant_a.label, [deposit(150, at="2026-01-05T10:00:00Z", user=u) for u in ("rich", "rich",
+            "shared-player")])  # fmt: skip
+    result = backtest_run(rule=rule, days=7, now=NOW)
+    assert (result["totals"]["effects"], result["totals"]["gems"]) == (3, 18)
+
+
 def test_players_not_active_and_outside_the_audience_are_left_out(tenant_a):
     inactive = PlayerFactory(brand=tenant_a.brand, label=tenant_a.label, user_ext_id="gone",
                              core_account_status="BLOCKED")  # fmt: skip

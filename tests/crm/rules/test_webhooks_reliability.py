@@ -146,6 +146,9 @@ def test_a_killed_worker_and_500s_lose_no_delivery_and_repeat_only_what_died_in_
     assert {key for key, _, _, _ in calls} == set(keys)
     assert failed_first  # some calls were answered 500: retried and delivered like the rest
     attempts = dict(WebhookDelivery.objects.values_list("key", "attempts"))
-    once = [(key, attempts[key], key in died_in_flight, [c[3] for c in calls if c[0] == key])
-            for key in failed_first | died_in_flight if attempts[key] < 2]
+    once = [
+        (key, attempts[key], key in died_in_flight, [c[3] for c in calls if c[0] == key])
+        for key in failed_first | died_in_flight
+        if attempts[key] < 2
+    ]
     assert once == []
