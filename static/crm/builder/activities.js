@@ -193,7 +193,7 @@
             this.textarea.value = JSON.stringify(this.state);
             this.textarea.dispatchEvent(new Event("change", { bubbles: true }));
             if (structural) this.render();
-            else this.preview.textContent = this.sentence();
+            else this.preview.textContent = this.sentence();  // the rows did not change: nor did the preview's hiding
         }
 
         render() {
@@ -216,6 +216,7 @@
             })));
             this.preview = h("p", { class: "pb-preview", "aria-live": "polite", "data-testid": "activities-preview" });
             this.preview.textContent = this.sentence();
+            this.preview.hidden = !this.state.length;
             parts.push(this.preview);
             parts.push(this.jsonToggle());
             this.mount.replaceChildren(...parts);
