@@ -24,59 +24,15 @@
         bonus: ["type", "template"], webhook: ["type", "url", "body"],
     };
     const CHOICES = { mission: ["missions", "mission"], badge: ["badges", "badge"], bonus: ["bonus_templates", "template"] };
-    const catalogues = new Map();
     let uid = 0;
 
-    function h(tag, props, ...children) {
-        const node = document.createElement(tag);
-        for (const [key, value] of Object.entries(props || {})) {
-            if (value === undefined || value === null || value === false) continue;
-            if (key === "class") node.className = value;
-            else if (key === "text") node.textContent = value;
-            else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-            else if (key === "value") node.value = value;
-            else node.setAttribute(key, value === true ? "" : value);
-        }
-        for (const child of children.flat()) {
-            if (child !== null && child !== undefined && child !== false) {
-                node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-            }
-        }
-        return node;
-    }
-
-    function select(options, current, props) {
-        const node = h("select", { class: "pb-select", ...props });
-        for (const [value, label] of options) {
-            const option = h("option", { value: String(value), text: label });
-            if (String(value) === String(current)) option.selected = true;
-            node.append(option);
-        }
-        return node;
-    }
+    // The condition builder's helpers (builder.js, loaded first by the widget's media): the same DOM helpers, and the
+    // same catalogue cache, so a page with both fetches a label's catalogue once.
+    const { h, select, errorList, loadCatalogue } = window.pitbossBuilder;
 
     function iconButton(icon, label, key, onclick, disabled) {
         return h("button", { type: "button", class: "pb-remove", "aria-label": label, title: label, "data-key": key,
             disabled, onclick }, h("span", { class: "material-symbols-outlined", "aria-hidden": "true", text: icon }));
-    }
-
-    function errorList(messages) {
-        return h("ul", { class: "pb-errors", role: "alert" }, messages.map((m) => h("li", { text: m })));
-    }
-
-    function loadCatalogue(url, labelId) {
-        const key = `${url}?label=${labelId}`;
-        if (!catalogues.has(key)) {
-            const request = fetch(labelId ? key : url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-                .then(async (response) => {
-                    const body = await response.json().catch(() => ({}));
-                    if (!response.ok) throw new Error(body.message || `The catalogue answered ${response.status}.`);
-                    return body;
-                });
-            request.catch(() => catalogues.delete(key));
-            catalogues.set(key, request);
-        }
-        return catalogues.get(key);
     }
 
     // "10" -> 10; "EUR 10, GBP 8.5" -> {EUR: 10, GBP: 8.5}; anything else stays text (the server names the problem).

@@ -1108,5 +1108,6 @@
         }).observe(document.body, { childList: true, subtree: true });
     });
 
-    window.pitbossBuilder = { parseDays, start };
+    // Shared with the rule activities' editor (activities.js): the DOM helpers and the catalogue's one cache per label.
+    window.pitbossBuilder = { parseDays, start, h, select, errorList, loadCatalogue };
 })();
