@@ -155,3 +155,20 @@ def test_a_manager_edits_a_rules_activities_row_by_row(browser, live_server, cas
     assert casino.activities[1] == {
         "type": "accumulate", "currency": "points", "field": "amount", "per": {"EUR": 10, "GBP": 8.5}, "amount": 1,
     }  # fmt: skip
+
+    # A webhook: its URL and a JSON body with placeholders; a body that is not JSON yet says so and is not saved.
+    row = page.get_by_test_id("activity").nth(2)
+    row.get_by_test_id("activity-type").select_option("webhook")
+    row = page.get_by_test_id("activity").nth(2)
+    row.get_by_label("URL").fill("https://crm.example.com/hooks/deposit")
+    row.get_by_label("Body").fill('{"player": "{{player.user_ext_id}}", "amount"')
+    assert row.locator(".pb-help").inner_text() == "Not valid JSON yet."
+    row.get_by_label("Body").fill('{"player": "{{player.user_ext_id}}", "amount": "{{event.deposit_amount}}"}')
+    assert preview.inner_text().endswith("; then call https://crm.example.com/hooks/deposit.")
+    with page.expect_navigation():
+        page.click("button[name=_continue]")
+    casino.refresh_from_db()
+    assert casino.activities[2] == {
+        "type": "webhook", "url": "https://crm.example.com/hooks/deposit",
+        "body": {"player": "{{player.user_ext_id}}", "amount": "{{event.deposit_amount}}"},
+    }  # fmt: skip
