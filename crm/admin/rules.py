@@ -9,6 +9,7 @@ Admins and managers edit (`Perm.CONFIG_CHANGE`); support and integration enginee
 from __future__ import annotations
 
 import json
+import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -107,8 +108,18 @@ class RuleForm(forms.ModelForm):
         for key, messages_ in errors.items():
             field = key.split("[", 1)[0].split(".", 1)[0]
             field = field if field in self.fields else None
-            self.add_error(field, [f"{key}: {m}" if field and key != field else m for m in messages_])
+            where = _activity_words(key) if field == "activities" else key
+            self.add_error(field, [f"{where}: {m}" if field and key != field else m for m in messages_])
         return data
+
+
+def _activity_words(key: str) -> str:
+    """`activities[1].amount` as staff read it: "Activity 2, amount" (the activities editor places it on row 2)."""
+    found = re.fullmatch(r"activities\[(\d+)\](?:\.(\w+))?", key)
+    if found is None:
+        return key
+    number, part = int(found.group(1)) + 1, found.group(2)
+    return f"Activity {number}, {part.replace('_', ' ')}" if part else f"Activity {number}"
 
 
 def _stat_total(column: str):

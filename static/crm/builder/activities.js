@@ -100,15 +100,15 @@
             return (field && field.value) || this.root.dataset.labelId || "";
         }
 
-        // The server's messages as the page shows them: "activities[1].amount: ..." goes under row 1.
+        // The server's messages as the page shows them: "Activity 2, amount: ..." goes under the second row.
         errorsFromPage() {
             const container = this.root.closest("td, .form-row, .field-row, fieldset") || this.root.parentElement;
             const found = {};
             for (const item of container ? container.querySelectorAll(".errorlist li") : []) {
                 const text = item.textContent.trim();
-                const row = /^activities\[(\d+)\]\.?(\w*): (.+)$/s.exec(text);
-                const key = row ? row[1] : "";
-                (found[key] = found[key] || []).push(row ? row[3] : text);
+                const row = /^Activity (\d+)(?:, [\w ]+)?: (.+)$/s.exec(text);
+                const key = row ? String(Number(row[1]) - 1) : "";
+                (found[key] = found[key] || []).push(row ? row[2] : text);
             }
             return found;
         }

@@ -68,7 +68,7 @@ def test_bad_conditions_activities_and_schedule_are_named(tenant_a, staff_client
     page = response.content.decode()
     assert response.status_code == 200
     assert "deposit events have no field &quot;deposit_amout&quot;; did you mean &quot;deposit_amount&quot;?" in page
-    assert "activities[0].amount: A whole number from 1 to 1,000,000,000." in page
+    assert "Activity 1, amount: A whole number from 1 to 1,000,000,000." in page
     response = client.post(
         reverse(ADD), _form(tenant_a.label, kind="scheduled", trigger_type="", schedule="61 * * * *")
     )
