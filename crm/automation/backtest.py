@@ -80,7 +80,8 @@ class Simulation:
         self.accumulations: list[tuple[int, dict[str, Any]]] = []
         self.decimals: dict[Any, int] = {}
         self.pers: dict[tuple[int, str], int | None] = {}
-        # The `state` expressions read: each player's as it is now (balances, aggregates), loaded per chunk of rows.
+        # The `state` expressions read: each player's as it is now (balances, aggregates), for the current chunk of
+        # rows only, so memory stays bounded by the chunk whatever the number of players.
         self.states: dict[int, dict[str, Any]] = {}
         for index, a in enumerate(rule.activities):
             sign = -1 if a.get("deduct") else 1
@@ -92,17 +93,14 @@ class Simulation:
                 self.accumulations.append((index, a))
             else:
                 self.fixed.append((COUNTED[a["type"]], 1))
-        self.reads_state = any(
-            ref.startswith("state.") for index, _, _ in self.computed for ref in rule.expressions[index].references()
-        )
 
     def states_load(self, player_ids) -> None:
-        """Load the `state` of the players not seen yet (when an expression reads it)."""
-        if not self.reads_state:
+        """The `state` of a chunk's players (when an expression reads it), in place of the last chunk's."""
+        if not self.rule.uses_state:
             return
         from crm.automation.engine import states_load
 
-        self.states.update(states_load(player_ids={p for p in player_ids if p not in self.states}))
+        self.states = states_load(player_ids=set(player_ids))
 
     def _day(self, day: str) -> dict[str, Any]:
         row = self.days[day] = {"day": day, **dict.fromkeys(COLUMNS, 0)}

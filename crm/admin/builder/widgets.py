@@ -236,7 +236,7 @@ class ActivitiesWidget(BuilderWidget):
 
 class ActivitiesField(forms.JSONField):
     """A rule's activities, edited with `ActivitiesWidget`; validated by the rule's form (`rule_errors`), whose
-    messages name the row (`activities[1].amount: ...`) and are shown under it."""
+    messages name the row ("Activity 2, amount: ...") and are shown under it."""
 
     def __init__(self, *, type_field: str = "trigger_type", **kwargs):
         kwargs.setdefault("widget", ActivitiesWidget(type_field=type_field))
