@@ -142,6 +142,7 @@ def test_a_manager_edits_a_rules_activities_row_by_row(browser, live_server, cas
     # An accumulation per wallet currency, typed as the manager would say it.
     row = page.get_by_test_id("activity").nth(1)
     row.get_by_test_id("activity-type").select_option("accumulate")
+    assert page.locator("[data-testid=activity] .pb-errors").count() == 0  # the rows changed: the old error went
     row = page.get_by_test_id("activity").nth(1)
     row.get_by_label("Per (a number, or one per wallet currency: EUR 10, GBP 8)").fill("EUR 10, gbp 8.5")
     row.get_by_label("Field").fill("amount")

@@ -146,6 +146,9 @@
         }
 
         changed(structural) {
+            // The server's messages are about the rows as posted: once rows move, change kind or go, they would sit on
+            // the wrong row, so they go too.
+            if (structural) this.rowErrors = {};
             this.textarea.value = JSON.stringify(this.state);
             this.textarea.dispatchEvent(new Event("change", { bubbles: true }));
             if (structural) this.render();
