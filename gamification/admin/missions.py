@@ -42,6 +42,7 @@ from gamification.models import (
     Badge,
     Level,
     Mission,
+    MissionOpenDelta,
     MissionStatus,
     MissionTask,
     MissionType,
@@ -211,7 +212,8 @@ class MissionAdmin(LabelScopedAdmin):
             .get_queryset(request)
             .annotate(
                 n_tasks=_count(MissionTask.objects.filter(mission_id=OuterRef("pk"))),
-                n_in_progress=_count(_runs().filter(state="in_progress")),
+                # Runs open with a row in progress, and those open without one (`MissionProgress`).
+                n_in_progress=_count(_runs().filter(state="in_progress")) + _open_without_rows(),
                 n_completed=_count(_runs().filter(state__in=DONE_STATES)),
             )
         )
@@ -346,6 +348,15 @@ def _config_warn(request, mission: Mission) -> None:
 
 def _runs():
     return PlayerMission.objects.filter(mission_id=OuterRef("pk"))
+
+
+class _SubquerySum(Subquery):
+    template = "(SELECT coalesce(sum(delta), 0) FROM (%(subquery)s) _summed)"
+    output_field = IntegerField()
+
+
+def _open_without_rows():
+    return _SubquerySum(MissionOpenDelta.objects.filter(mission_id=OuterRef("pk")).order_by().values("delta"))
 
 
 class _SubqueryCount(Subquery):

@@ -5,7 +5,6 @@ takes effect within that; a status change made in this process clears it at once
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import Predicate, conditions_compile
 from gamification.facts import LEVEL_CHANGED
 from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation, progress_text
+from gamification.models.missions import counter_id, mission_counts_without_rows, mission_implicit_since
 
 CACHE_TTL = 5.0
 MONEY_BY_TYPE: dict[str, tuple[str, ...]] = {
@@ -73,6 +73,9 @@ class LabelMissions:
     unlocks_by_type: dict[str, list[tuple[Mission, Predicate]]] = field(default_factory=lambda: defaultdict(list))
     level_locked: list[Mission] = field(default_factory=list)
     listens: frozenset[str] = frozenset()
+    # Missions whose runs are open without an entry or a row (`mission_counts_without_rows`): the epoch seconds from
+    # which a counter first written lets them count on it from 0 (`mission_implicit_since`).
+    implicit: dict[int, float] = field(default_factory=dict)
 
 
 _cache: dict[int, tuple[float, LabelMissions]] = {}
@@ -111,6 +114,10 @@ def _load(label_id: int) -> LabelMissions:
                 group.windowed.append(task)
             else:
                 (group.daily if task.recurring else group.plain).append(task)
+        windowed = any(t.window is not None for t in conf.tasks[mission.pk])
+        since = mission_implicit_since(mission=mission)
+        if since is not None and mission_counts_without_rows(mission=mission, windowed=windowed):
+            conf.implicit[mission.pk] = since
         if mission.type == MissionType.LOCKED:
             if mission.unlock_event_type:
                 predicate = conditions_compile(mission.unlock_event_conditions)
@@ -145,12 +152,6 @@ def _task(task: MissionTask, mission: Mission, shared: _Shared) -> Task:
         window=task.window, opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
         recurring=mission.type == MissionType.RECURRING, counter=counter,
     )  # fmt: skip
-
-
-def counter_id(event_type: str, conditions: bytes, sum_field: str, money: bool) -> str:
-    """The id of the counter tasks of this kind share: stable across processes and restarts (their runs keep it)."""
-    text = b"\0".join([event_type.encode(), conditions, sum_field.encode(), b"money" if money else b""])
-    return hashlib.blake2b(text, digest_size=6).hexdigest()
 
 
 def missions_config(label_id: int) -> LabelMissions:

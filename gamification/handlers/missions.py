@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -194,13 +195,15 @@ class _Batch:
         counted = self._counted(tallies)
         keys = {key for key, _, _ in counted} | {(e.player_id, t.mission_id, c) for e, t, c, _ in matches}
         players = {player for player, _ in tallies} | {e.player_id for e, *_ in matches}
-        state = _State.load(self.label_id, sorted(keys), sorted(players), self.conf)
+        state = _State.load(sorted(players), self.conf)
         state.tallies = tallies
         for (player_id, _), tally in tallies.items():
             tally.before = state.counter(player_id, tally.key)
+        state.rows_load(sorted(keys - state.quiet(counted)), self.conf)
         runs = self._count(counted, matches, state)
         completed = _runs_save(self.label_id, runs)
         state.documents_save(self.label_id, runs, tallies, self._stale_before())
+        _open_deltas_save(state.open_deltas)
         if completed:
             missions_completed(pm_ids=completed)
 
@@ -382,8 +385,17 @@ class _Batch:
                 run.add(task, event, amount)
         moved = {}
         for key, run in runs.items():
-            if run is not None and run.settle(state):
+            if run is None:
+                continue
+            if run.implicit:
+                # Open without an entry or a row: written only when it completes (its row), or leaves out events its
+                # counters counted (an entry with its start values, from then on).
+                run.settle(state, always=True)
+                if run.completed or run.changed:
+                    moved[key] = run
+            elif run.settle(state):
                 moved[key] = run
+        state.open_count(counted, runs)
         return moved
 
 
@@ -447,6 +459,7 @@ class _Run:
     moved: bool = False
     completed: bool = False
     changed: bool = False  # the entry needs writing (new, or a start value moved)
+    implicit: bool = False  # open without an entry or a row (`MissionProgress`): its start values are 0
     _windows: dict[str, _Window] = field(default_factory=dict)  # windowed tasks touched: what they hold
 
     @classmethod
@@ -502,12 +515,12 @@ class _Run:
             self._windows[task_key] = _Window(items, {item[2] for item in items}, total)
         return self._windows[task_key]
 
-    def settle(self, state: _State) -> bool:
+    def settle(self, state: _State, always: bool = False) -> bool:
         """Every task's value once the batch is counted (a counter's value less the task's start value, at most the
         target) and whether the run completed; return whether the run moved (counted something, or its entry
         changed). A task the batch did not touch starts on its counter's value now. A run the document does not hold
         yet that counted nothing is left as it is: the start values it would keep are the counters' next time."""
-        if not self.moved and not (self.changed and "i" in self.entry):
+        if not always and not self.moved and not (self.changed and "i" in self.entry):
             return False
         done = not self.remaining
         for task in self.tasks:
@@ -555,36 +568,57 @@ def _moment(epoch: float | None) -> dt.datetime | None:
 @dataclass
 class _State:
     """What the batch's matches need, read before any write: the players' documents (with the version each was read
-    at) and, for the runs a document does not hold yet, the latest run row of each (player, mission, cycle) and what
-    unlocks the locked missions."""
+    at) and, for the runs a document does not hold and that may change state, the latest run row of each (player,
+    mission, cycle) and what unlocks the locked missions."""
 
-    documents: dict[int, tuple[str | None, dict, dict]] = field(default_factory=dict)  # player -> (version, runs,
-    # counters)
+    conf: LabelMissions
+    documents: dict[int, tuple[str | None, dict, dict, dict]] = field(default_factory=dict)  # player -> (version,
+    # runs, counters, born)
     latest: dict = field(default_factory=dict)  # (player, mission, cycle) -> (id, run, state, opted, expires)
     any_row: set = field(default_factory=set)  # (player, mission) with a run in the loaded cycles
     done: set = field(default_factory=set)  # (player, mission) completed, for unlocks by mission
     level_points: dict = field(default_factory=dict)  # player -> required points of their level
     tallies: dict = field(default_factory=dict)  # (player, counter key) -> what the batch adds (`_Tally`)
+    open_deltas: Counter = field(default_factory=Counter)  # mission id -> change in its runs open without a row
+    _implicit: dict = field(default_factory=dict)  # (player, mission) -> `implicit`, as read
+    now: float = field(default_factory=time.time)  # when the batch's new counters are first written
 
     @classmethod
-    def load(cls, label_id: int, keys: list, players: list[int], conf: LabelMissions) -> _State:
-        state = cls()
+    def load(cls, players: list[int], conf: LabelMissions) -> _State:
+        state = cls(conf)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT player_id, xmin::text, runs::text, counters::text FROM gamification_missionprogress"
-                " WHERE player_id = ANY(%s)",
+                "SELECT player_id, xmin::text, runs::text, counters::text, born::text"
+                " FROM gamification_missionprogress WHERE player_id = ANY(%s)",
                 [players],
             )
             state.documents = {
-                p: (version, orjson.loads(runs), orjson.loads(counters))
-                for p, version, runs, counters in cursor.fetchall()
+                p: (version, orjson.loads(runs), orjson.loads(counters), orjson.loads(born))
+                for p, version, runs, counters, born in cursor.fetchall()
             }
-            # An entry the handler wrote carries its run's row id and times: that run is open (completed and missed
-            # runs leave the document), so its row need not be read.
-            wanted = [key for key in keys if not state._held(key)]
-            if wanted:
-                state._rows_load(cursor, wanted, [conf.missions[m] for m in {m for _, m, _ in wanted}])
         return state
+
+    def quiet(self, counted) -> set[tuple[int, int, str]]:
+        """The runs open without an entry or a row that the batch cannot complete (each of their counted tasks stays
+        below its target) and that leave nothing out: nothing of them is read or written."""
+        quiet, busy = set(), set()
+        for key, task, tally in counted:
+            if key in busy:
+                continue
+            if self.implicit(key[0], key[1]) and self.below_target(key, task, tally):
+                quiet.add(key)
+            else:
+                busy.add(key)
+                quiet.discard(key)
+        return quiet
+
+    def rows_load(self, keys: list[tuple[int, int, str]], conf: LabelMissions) -> None:
+        """The rows of the runs the documents do not hold (an entry the handler wrote carries its run's row id and
+        times: that run is open, as completed and missed runs leave the document)."""
+        wanted = [key for key in keys if not self._held(key)]
+        if wanted:
+            with connection.cursor() as cursor:
+                self._rows_load(cursor, wanted, [conf.missions[m] for m in {m for _, m, _ in wanted}])
 
     def counter(self, player_id: int, key: str) -> Decimal:
         """A counter's value as read (0 when the player has none yet)."""
@@ -597,26 +631,71 @@ class _State:
         tally = self.tallies.get((player_id, key))
         return tally.before + tally.total if tally is not None else self.counter(player_id, key)
 
+    def implicit(self, player_id: int, mission_id: int) -> bool:
+        """Whether the player's run of the mission is open without an entry or a row (`MissionProgress`): the mission
+        counts without rows, the document holds no entry of it, and each counter its tasks count on is new or was
+        first written since `mission_implicit_since`. Such a run that has completed has a row (read when the batch
+        moves one of its counters to or past a target: `below_target` is then false). A counter new in this batch
+        is first written now."""
+        since = self.conf.implicit.get(mission_id)
+        if since is None or self.now < since:
+            return False
+        found = self._implicit.get((player_id, mission_id))
+        if found is None:
+            document = self.documents.get(player_id)
+            found = document is None or (
+                progress_key(mission_id, "") not in document[1]
+                and all(
+                    (key := f"{t.counter}:") not in document[2] or document[3].get(key, 0) >= since
+                    for t in self.conf.tasks[mission_id]
+                )
+            )
+            self._implicit[(player_id, mission_id)] = found
+        return found
+
     def below_target(self, key: tuple[int, int, str], task: Task, tally: _Tally) -> bool:
-        """Whether the document holds this run, the run counts every one of the batch's events on the task's counter,
-        and the task stays below its target: then the run cannot complete in this batch, its entry and row stay as
-        they are, and it need not be looked at (most runs, most batches)."""
-        document = self.documents.get(key[0])
-        entry = document[1].get(progress_key(key[1], key[2])) if document else None
-        if entry is None or "i" not in entry:
-            return False
-        base = entry.get("b", {}).get(task.key)
-        if base is None:
-            return False
+        """Whether the run counts every one of the batch's events on the task's counter from its start value (the
+        document's entry, or 0 for a run open without one) and the task stays below its target: then the run cannot
+        complete in this batch, its entry and row stay as they are, and it need not be looked at (most runs, most
+        batches)."""
         first, last = tally.first, tally.last
         if (task.opens_at is not None and task.opens_at > first) or (
             task.closes_at is not None and last >= task.closes_at
         ):
             return False
+        document = self.documents.get(key[0])
+        entry = document[1].get(progress_key(key[1], key[2])) if document else None
+        if entry is None:
+            return self.implicit(key[0], key[1]) and tally.before + tally.total < task.target
+        if "i" not in entry:
+            return False
+        base = entry.get("b", {}).get(task.key)
+        if base is None:
+            return False
         opted, expires = _moment(entry.get("o")), _moment(entry.get("x"))
         if (opted is not None and opted > first) or (expires is not None and last >= expires):
             return False
         return tally.before + tally.total - Decimal(base[1]) < task.target
+
+    def open_count(self, counted, runs: dict) -> None:
+        """How the batch changed each mission's count of runs open without a row (`MissionOpenDelta`): a run opens
+        when one of its counters first moves, and closes when it completes or gets an entry."""
+        seen = set()
+        for key, _, _ in counted:
+            player_id, mission_id, _ = key
+            if key in seen or not self.implicit(player_id, mission_id):
+                continue
+            seen.add(key)
+            tasks = self.conf.tasks[mission_id]
+            was_open = any(self.counter(player_id, f"{t.counter}:") for t in tasks)
+            if key in runs:
+                run = runs[key]
+                if run is None:
+                    continue  # finished before this batch
+                now_open = not run.completed and not run.changed
+            else:
+                now_open = True  # below its targets, left as it is
+            self.open_deltas[mission_id] += int(now_open) - int(was_open)
 
     def _held(self, key: tuple[int, int, str]) -> bool:
         """Whether the player's document holds this run with its row's id (so its row need not be read)."""
@@ -672,6 +751,7 @@ class _State:
             row = {"row_id": entry["i"], "row_state": "in_progress"}
             times = {"opted": _moment(entry.get("o")), "expires": _moment(entry.get("x"))}
             return _Run.open(key, mission, tasks, entry["r"], entry, **row, **times)
+        implicit = entry is None and self.implicit(player_id, mission_id)
         if not self.unlocked(player_id, mission):
             return None
         row_id, number, row_state, opted, expires = self.latest.get(key, (None, None, None, None, None))
@@ -687,19 +767,27 @@ class _State:
             row_id, row_state, opted, expires = None, None, None, None
         if entry is None or entry.get("r") != current:
             entry = {"r": current}
+            if implicit:  # its progress is its counters' from 0
+                entry["b"] = {t.key: [f"{t.counter}:{cycle}", "0", t.target_text] for t in tasks}
         row = {"row_id": row_id, "row_state": row_state}
-        return _Run.open(key, mission, tasks, current, entry, **row, opted=opted, expires=expires)
+        run = _Run.open(key, mission, tasks, current, entry, **row, opted=opted, expires=expires)
+        run.implicit = implicit
+        return run
 
     def documents_save(
         self, label_id: int, runs: dict[tuple[int, int, str], _Run], tallies: dict, stale_before: str
     ) -> None:
-        """Write each player's document once: the counters the batch moved, the entries of the runs that changed
-        (completed runs leave it), stale day counters dropped; every other entry stays as it is (only what changed
-        is sent). Guarded by the version read: a document another writer changed meanwhile (the missed-runs beat)
-        fails the batch."""
+        """Write each player's document once: the counters the batch moved (with when each new one was first
+        written), the entries of the runs that changed (completed runs leave it), stale day counters dropped; every
+        other entry stays as it is (only what changed is sent). Guarded by the version read: a document another
+        writer changed meanwhile (the missed-runs beat) fails the batch."""
         counters: dict[int, dict] = defaultdict(dict)
+        born: dict[int, dict] = defaultdict(dict)
         for (player_id, key), tally in tallies.items():
             counters[player_id][key] = progress_text(tally.before + tally.total)
+            document = self.documents.get(player_id)
+            if document is None or key not in document[2]:
+                born[player_id][key] = self.now
         moved: dict[int, dict] = defaultdict(dict)
         removed: dict[int, list[str]] = defaultdict(list)
         for (player_id, mission_id, cycle), run in sorted(runs.items(), key=lambda item: item[0]):
@@ -711,18 +799,20 @@ class _State:
         existing, new = [], []
         for p in players:
             if p in self.documents:
-                version, entries, read = self.documents[p]
+                version, entries, read, _ = self.documents[p]
                 stale = _stale(read, entries, stale_before)
-                existing.append([p, version, moved.get(p, {}), removed.get(p, []), counters.get(p, {}), stale])
+                existing.append(
+                    [p, version, moved.get(p, {}), removed.get(p, []), counters.get(p, {}), stale, born.get(p, {})]
+                )
             else:
-                new.append([p, moved.get(p, {}), counters.get(p, {})])
+                new.append([p, moved.get(p, {}), counters.get(p, {}), born.get(p, {})])
         with connection.cursor() as cursor:
             if existing:
                 cursor.execute(
                     "UPDATE gamification_missionprogress AS d"
                     " SET runs = (d.runs - ARRAY(SELECT jsonb_array_elements_text(r->3))) || (r->2),"
                     " counters = (d.counters - ARRAY(SELECT jsonb_array_elements_text(r->5))) || (r->4),"
-                    " updated_at = now()"
+                    " born = (d.born - ARRAY(SELECT jsonb_array_elements_text(r->5))) || (r->6), updated_at = now()"
                     " FROM jsonb_array_elements(%s::jsonb) r"
                     " WHERE d.player_id = (r->>0)::bigint AND d.xmin::text = r->>1",
                     [_json(existing)],
@@ -731,8 +821,8 @@ class _State:
                     raise ProgressConflict("A player's mission progress changed during the batch.")
             if new:
                 cursor.execute(
-                    "INSERT INTO gamification_missionprogress (player_id, label_id, runs, counters, updated_at)"
-                    " SELECT (r->>0)::bigint, %s, r->1, r->2, now() FROM jsonb_array_elements(%s::jsonb) r"
+                    "INSERT INTO gamification_missionprogress (player_id, label_id, runs, counters, born, updated_at)"
+                    " SELECT (r->>0)::bigint, %s, r->1, r->2, r->3, now() FROM jsonb_array_elements(%s::jsonb) r"
                     " ON CONFLICT (player_id) DO NOTHING",
                     [label_id, _json(new)],
                 )
@@ -797,6 +887,18 @@ def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run]) -> list[in
             )
             completed += [pm_id for pm_id, state in cursor.fetchall() if state != "in_progress"]
     return sorted(completed)
+
+
+def _open_deltas_save(deltas: Counter) -> None:
+    """One row per mission whose count of runs open without a row the batch changed (inserted, never updated)."""
+    changed = sorted((mission_id, delta) for mission_id, delta in deltas.items() if delta)
+    if changed:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO gamification_missionopendelta (mission_id, delta)"
+                " SELECT * FROM unnest(%s::bigint[], %s::int[])",
+                [[m for m, _ in changed], [d for _, d in changed]],
+            )
 
 
 def _level_points(level_ids: set) -> dict[int, int]:

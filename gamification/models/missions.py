@@ -10,9 +10,11 @@ player, the only row the pipeline writes per player and micro-batch; a finished 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -282,6 +284,21 @@ class MissionTask(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def counted_field(self) -> str:
+        """The field a sum adds up; "" for a count."""
+        return self.sum_field if self.aggregation == TaskAggregation.SUM else ""
+
+    @property
+    def counter(self) -> str:
+        """The id of the counter every task of its kind (event type, conditions, counted value) counts on, in every
+        process and across restarts (`MissionProgress.counters`; runs keep it)."""
+        from crm.catalogue import MONEY_FIELDS
+
+        counted = self.counted_field
+        money = (self.event_type, counted) in MONEY_FIELDS
+        return counter_id(self.event_type, orjson.dumps(self.conditions, option=orjson.OPT_SORT_KEYS), counted, money)
+
     def clean(self) -> None:
         try:
             label_id = self.mission.label_id  # set by the admin's formset on a mission's add page too
@@ -290,6 +307,12 @@ class MissionTask(models.Model):
         errors = mission_task_errors(self, _catalogue(label_id) if label_id else None)
         if errors:
             raise ValidationError(errors)
+
+
+def counter_id(event_type: str, conditions: bytes, sum_field: str, money: bool) -> str:
+    """The id of the counter tasks of this kind share (`conditions`: their JSON with sorted keys)."""
+    text = b"\0".join([event_type.encode(), conditions, sum_field.encode(), b"money" if money else b""])
+    return hashlib.blake2b(text, digest_size=6).hexdigest()
 
 
 def mission_task_errors(task: MissionTask, catalogue: LabelCatalogue | None) -> dict[str, list[str]]:
@@ -351,6 +374,53 @@ def progress_of(runs: dict, counters: dict, mission_id: int, cycle: str, run: in
     return progress
 
 
+# A counter first written this long after a mission's activation holds only events counted while every worker knew
+# the mission (the handler's cache, `mission_config.CACHE_TTL`, and room for clocks that differ between hosts).
+IMPLICIT_AFTER = dt.timedelta(seconds=60)
+
+
+def mission_counts_without_rows(*, mission: Mission, windowed: bool) -> bool:
+    """Whether the mission's runs are open without an entry or a row until they complete (see `MissionProgress`):
+    generally available, with no end date, no opt-in, no audience and no windowed task (`windowed`), so a run's
+    progress is its counters from 0 and it ends only by completing."""
+    return (
+        mission.type == MissionType.GENERAL
+        and mission.active_till is None
+        and not mission.requires_opt_in
+        and mission.audience_id is None
+        and not windowed
+    )
+
+
+def mission_implicit_since(*, mission: Mission) -> float | None:
+    """Epoch seconds from which a counter first written lets the mission's runs count on it from 0 (None: never)."""
+    if mission.activated_at is None:
+        return None
+    return (mission.activated_at + IMPLICIT_AFTER).timestamp()
+
+
+def progress_implicit(mission: Mission, runs: dict, counters: dict, born: dict) -> dict | None:
+    """Task id -> counted value of the player's run of `mission` when it is open without an entry or a row (see
+    `MissionProgress`): each task's counter from 0, at most its target. None when the mission does not count without
+    rows, the document holds an entry of it, or a counter was first written before `mission_implicit_since` (that run
+    has, or will get, an entry)."""
+    tasks = list(mission.tasks.all())
+    windowed = any(t.window is not None for t in tasks)
+    since = mission_implicit_since(mission=mission)
+    if since is None or not mission_counts_without_rows(mission=mission, windowed=windowed):
+        return None
+    if progress_key(mission.pk, "") in runs:
+        return None
+    progress = {}
+    for task in tasks:
+        counter = f"{task.counter}:"
+        value = counters.get(counter)
+        if value is not None and born.get(counter, 0) < since:
+            return None
+        progress[str(task.pk)] = progress_text(min(Decimal(value or "0"), task.target))
+    return progress
+
+
 class PlayerMission(models.Model):
     """A player's run of a mission in one cycle (recurring: the cycle's date; otherwise "") and completion number.
 
@@ -406,9 +476,10 @@ class PlayerMission(models.Model):
         the document once for all of a player's runs), for a finished run what it ended with."""
         if self.state not in OPEN_RUN_STATES:
             return self.stored_progress
-        document = MissionProgress.objects.filter(player_id=self.player_id).values_list("runs", "counters").first()
-        runs, counters = document or ({}, {})
-        return progress_of(runs, counters, self.mission_id, self.cycle, self.run)
+        document = MissionProgress.objects.filter(player_id=self.player_id)
+        runs, counters, born = document.values_list("runs", "counters", "born").first() or ({}, {}, {})
+        implicit = progress_implicit(self.mission, runs, counters, born)
+        return implicit if implicit is not None else progress_of(runs, counters, self.mission_id, self.cycle, self.run)
 
 
 class MissionProgress(models.Model):
@@ -426,6 +497,13 @@ class MissionProgress(models.Model):
     counts once by its id). An entry is written when its run starts, ends, or leaves out events its counter counted
     (before an opt-in, past a time limit, outside the mission's audience). An entry whose `r` is not the run's number
     is stale and reads empty. Counters of recurring days more than two days past are dropped on write.
+
+    A run of a mission that counts without rows (`mission_counts_without_rows`: generally available, no end date, no
+    opt-in, no audience, no window) has no entry and no row while it is open when every counter it counts on was first
+    written (`born`: epoch seconds of that batch) a minute or more after the mission's activation
+    (`mission_implicit_since`): its progress is those counters from 0 (`progress_implicit`), and its row is written
+    when it completes. Otherwise (a counter older than the mission, or events its counter counted that the run leaves
+    out) it has an entry as above.
     """
 
     player = models.OneToOneField(
@@ -434,6 +512,9 @@ class MissionProgress(models.Model):
     label = models.ForeignKey("backoffice.Label", on_delete=models.PROTECT, related_name="+")
     runs = models.JSONField(default=dict, help_text="Progress of the player's open runs, by mission and cycle.")
     counters = models.JSONField(default=dict, help_text="What the player's events add up to, by task kind and cycle.")
+    born = models.JSONField(
+        default=dict, help_text="When each counter was first written (epoch seconds), by the key of `counters`."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = LabelScopedQuerySet.as_manager()
@@ -443,6 +524,19 @@ class MissionProgress(models.Model):
 
     def __str__(self) -> str:
         return f"{len(self.runs)} open run(s)"
+
+
+class MissionOpenDelta(models.Model):
+    """Changes to how many runs of a mission are open without a row (see `MissionProgress`): the pipeline inserts one
+    row per mission and batch that opened or closed some (never updates one, so workers never wait on each other),
+    the missed-runs beat folds each mission's rows into one. The admin's "In progress" adds their sum to the open
+    rows."""
+
+    mission = models.ForeignKey(Mission, on_delete=models.CASCADE, related_name="+")
+    delta = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.mission_id}: {self.delta:+d}"
 
 
 class TaskContribution(models.Model):

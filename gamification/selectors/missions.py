@@ -26,6 +26,7 @@ from gamification.models import (
     PlayerMission,
     PlayerMissionState,
     Wallet,
+    progress_implicit,
     progress_of,
 )
 from gamification.services.audience import audiences_of
@@ -145,12 +146,12 @@ def _view(mission: Mission, state: str, run: int, cycle: str, pm: PlayerMission 
     return view
 
 
-def _progress(pm: PlayerMission | None, document: tuple[dict, dict]) -> dict:
+def _progress(pm: PlayerMission | None, document: tuple[dict, dict, dict]) -> dict:
     """The run's progress: an open run's from the player's document, a finished run's from its row."""
     if pm is None:
         return {}
     if pm.state in OPEN_STATES:
-        return progress_of(*document, pm.mission_id, pm.cycle, pm.run)
+        return progress_of(document[0], document[1], pm.mission_id, pm.cycle, pm.run)
     return pm.stored_progress
 
 
@@ -202,12 +203,9 @@ def missions_for_player(*, player: Player, now: dt.datetime | None = None) -> li
             done.add(pm.mission_id)
         if cycles.get(pm.mission_id) == pm.cycle:
             runs.setdefault(pm.mission_id, []).append(pm)
-    open_runs = [pm for own in runs.values() for pm in own if pm.state in OPEN_STATES]
-    document: tuple[dict, dict] = (
-        MissionProgress.objects.filter(player_id=player.pk).values_list("runs", "counters").first()
-        if open_runs
-        else None
-    ) or ({}, {})
+    document: tuple[dict, dict, dict] = (
+        MissionProgress.objects.filter(player_id=player.pk).values_list("runs", "counters", "born").first()
+    ) or ({}, {}, {})
     level_points = None
     if any(m.unlock_level_id for m in missions):
         wallet = Wallet.objects.filter(player_id=player.pk).select_related("level").first()
@@ -222,6 +220,14 @@ def missions_for_player(*, player: Player, now: dt.datetime | None = None) -> li
             views.append(_view(mission, PlayerMissionState.LOCKED, 1, cycle, None, {}))
             continue
         latest = own[-1] if own else None
+        implicit = None
+        if latest is None or latest.state in OPEN_STATES:
+            implicit = progress_implicit(mission, *document)
+        if implicit is not None and any(value != "0" for value in implicit.values()):
+            # Open without a row (or with the row a rule's gift left available): its progress is its counters'.
+            run = latest.run if latest else 1
+            views.append(_view(mission, PlayerMissionState.IN_PROGRESS, run, cycle, latest, implicit))
+            continue
         if latest is None and mission.active_till is not None and now >= mission.active_till:
             continue
         state, shown, run = _state(mission, latest, now)

@@ -409,6 +409,21 @@ SELECT count(*) FROM missed
 """
 
 
+# Each mission's changes to its count of runs open without a row, folded into one row (the rows deleted are those
+# this statement sees; a batch committing meanwhile adds rows of its own, kept for the next fold).
+_FOLD = """
+WITH folded AS (DELETE FROM gamification_missionopendelta RETURNING mission_id, delta)
+INSERT INTO gamification_missionopendelta (mission_id, delta)
+SELECT mission_id, sum(delta) FROM folded GROUP BY mission_id HAVING sum(delta) <> 0
+"""
+
+
+def missions_open_fold() -> None:
+    """Fold the pipeline's changes to each mission's count of runs open without a row into one row per mission."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLD)
+
+
 def missions_mark_missed(*, now: dt.datetime | None = None) -> int:
     """Mark unfinished runs past their time limit, their mission's end or their cycle as missed, keeping the progress
     they made; return how many."""
