@@ -31,7 +31,7 @@ from bench.procs import LOOPBACK, Gunicorn, PipelineWorker, Redis, database_url,
 from crm import pipeline
 from crm.models import Event, Player, PlayerAggregate
 from crm.services.ingest import MAX_BATCH
-from gamification.models import TournamentInstance, TournamentParticipant, WalletEntry
+from gamification.models import Mission, PlayerMission, TournamentInstance, TournamentParticipant, WalletEntry
 from gamification.selectors import missions_for_player
 from tests.factories import BrandFactory, LabelFactory
 from tests.gamification.mission_helpers import mission_make
@@ -104,8 +104,11 @@ def partner(db):
     label = LabelFactory()
     BrandFactory(label=label, ext_brand_id="casino-1")
     _, raw = api_key_create(label=label, name="reliability")
-    mission_make(label, name="Three logins", reward_points=MISSION_POINTS,
-                 tasks=[{"event_type": "login", "conditions": [], "target": MISSION_LOGINS}])  # fmt: skip
+    mission = mission_make(label, name="Three logins", reward_points=MISSION_POINTS,
+                           tasks=[{"event_type": "login", "conditions": [], "target": MISSION_LOGINS}])  # fmt: skip
+    # Activated long enough ago that its runs are open without a row (the path most runs take): each is written once,
+    # when it completes, whatever the kills and the replays.
+    Mission.objects.filter(pk=mission.pk).update(activated_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
     start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=4)
     tournament = tournament_make(label, name="Bets race", starts_at=start, duration=dt.timedelta(hours=8),
                                  registration_type="auto")  # fmt: skip
@@ -351,6 +354,9 @@ def assert_all_applied_once(label, events: list[dict]) -> None:
     assert scores == expected_scores
     logins = Counter(e["user_ext_id"] for e in events if e["type"] == "login")
     assert progress == {user: min(logins[user], MISSION_LOGINS) for user in progress}
+    # One row per completed run, none for the runs still open (they count without one).
+    runs = PlayerMission.objects.filter(player__label=label).values_list("player__user_ext_id", "state")
+    assert sorted(runs) == sorted((user, "claimed") for user in expected_points)
 
 
 # --- the tests ------------------------------------------------------------------------------------------------------
