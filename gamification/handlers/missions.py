@@ -579,8 +579,9 @@ class _State:
     done: set = field(default_factory=set)  # (player, mission) completed, for unlocks by mission
     level_points: dict = field(default_factory=dict)  # player -> required points of their level
     tallies: dict = field(default_factory=dict)  # (player, counter key) -> what the batch adds (`_Tally`)
-    open_deltas: Counter = field(default_factory=Counter)  # mission id -> change in its runs open without a row
-    _implicit: dict = field(default_factory=dict)  # (player, mission) -> `implicit`, as read
+    open_deltas: Counter = field(default_factory=Counter)  # (mission id, cycle) -> change in its runs open without a
+    # row
+    _implicit: dict = field(default_factory=dict)  # (player, mission, cycle) -> `implicit`, as read
     now: float = field(default_factory=time.time)  # when the batch's new counters are first written
 
     @classmethod
@@ -605,7 +606,7 @@ class _State:
         for key, task, tally in counted:
             if key in busy:
                 continue
-            if self.implicit(key[0], key[1]) and self.below_target(key, task, tally):
+            if self.implicit(key) and self.below_target(key, task, tally):
                 quiet.add(key)
             else:
                 busy.add(key)
@@ -631,26 +632,27 @@ class _State:
         tally = self.tallies.get((player_id, key))
         return tally.before + tally.total if tally is not None else self.counter(player_id, key)
 
-    def implicit(self, player_id: int, mission_id: int) -> bool:
+    def implicit(self, key: tuple[int, int, str]) -> bool:
         """Whether the player's run of the mission is open without an entry or a row (`MissionProgress`): the mission
         counts without rows, the document holds no entry of it, and each counter its tasks count on is new or was
         first written since `mission_implicit_since`. Such a run that has completed has a row (read when the batch
         moves one of its counters to or past a target: `below_target` is then false). A counter new in this batch
         is first written now."""
+        player_id, mission_id, cycle = key
         since = self.conf.implicit.get(mission_id)
         if since is None or self.now < since:
             return False
-        found = self._implicit.get((player_id, mission_id))
+        found = self._implicit.get(key)
         if found is None:
             document = self.documents.get(player_id)
             found = document is None or (
-                progress_key(mission_id, "") not in document[1]
+                progress_key(mission_id, cycle) not in document[1]
                 and all(
-                    (key := f"{t.counter}:") not in document[2] or document[3].get(key, 0) >= since
+                    (counter := f"{t.counter}:{cycle}") not in document[2] or document[3].get(counter, 0) >= since
                     for t in self.conf.tasks[mission_id]
                 )
             )
-            self._implicit[(player_id, mission_id)] = found
+            self._implicit[key] = found
         return found
 
     def below_target(self, key: tuple[int, int, str], task: Task, tally: _Tally) -> bool:
@@ -666,7 +668,7 @@ class _State:
         document = self.documents.get(key[0])
         entry = document[1].get(progress_key(key[1], key[2])) if document else None
         if entry is None:
-            return self.implicit(key[0], key[1]) and tally.before + tally.total < task.target
+            return self.implicit(key) and tally.before + tally.total < task.target
         if "i" not in entry:
             return False
         base = entry.get("b", {}).get(task.key)
@@ -682,12 +684,12 @@ class _State:
         when one of its counters first moves, and closes when it completes or gets an entry."""
         seen = set()
         for key, _, _ in counted:
-            player_id, mission_id, _ = key
-            if key in seen or not self.implicit(player_id, mission_id):
+            player_id, mission_id, cycle = key
+            if key in seen or not self.implicit(key):
                 continue
             seen.add(key)
             tasks = self.conf.tasks[mission_id]
-            was_open = any(self.counter(player_id, f"{t.counter}:") for t in tasks)
+            was_open = any(self.counter(player_id, f"{t.counter}:{cycle}") for t in tasks)
             if key in runs:
                 run = runs[key]
                 if run is None:
@@ -695,7 +697,7 @@ class _State:
                 now_open = not run.completed and not run.changed
             else:
                 now_open = True  # below its targets, left as it is
-            self.open_deltas[mission_id] += int(now_open) - int(was_open)
+            self.open_deltas[(mission_id, cycle)] += int(now_open) - int(was_open)
 
     def _held(self, key: tuple[int, int, str]) -> bool:
         """Whether the player's document holds this run with its row's id (so its row need not be read)."""
@@ -751,7 +753,7 @@ class _State:
             row = {"row_id": entry["i"], "row_state": "in_progress"}
             times = {"opted": _moment(entry.get("o")), "expires": _moment(entry.get("x"))}
             return _Run.open(key, mission, tasks, entry["r"], entry, **row, **times)
-        implicit = entry is None and self.implicit(player_id, mission_id)
+        implicit = entry is None and self.implicit(key)
         if not self.unlocked(player_id, mission):
             return None
         row_id, number, row_state, opted, expires = self.latest.get(key, (None, None, None, None, None))
@@ -800,7 +802,7 @@ class _State:
         for p in players:
             if p in self.documents:
                 version, entries, read, _ = self.documents[p]
-                stale = _stale(read, entries, stale_before)
+                stale = [key for key in _stale(read, entries, stale_before) if key not in counters.get(p, ())]
                 existing.append(
                     [p, version, moved.get(p, {}), removed.get(p, []), counters.get(p, {}), stale, born.get(p, {})]
                 )
@@ -890,14 +892,15 @@ def _runs_save(label_id: int, runs: dict[tuple[int, int, str], _Run]) -> list[in
 
 
 def _open_deltas_save(deltas: Counter) -> None:
-    """One row per mission whose count of runs open without a row the batch changed (inserted, never updated)."""
-    changed = sorted((mission_id, delta) for mission_id, delta in deltas.items() if delta)
+    """One row per mission and cycle whose count of runs open without a row the batch changed (inserted, never
+    updated)."""
+    changed = sorted((key, delta) for key, delta in deltas.items() if delta)
     if changed:
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO gamification_missionopendelta (mission_id, delta)"
-                " SELECT * FROM unnest(%s::bigint[], %s::int[])",
-                [[m for m, _ in changed], [d for _, d in changed]],
+                "INSERT INTO gamification_missionopendelta (mission_id, cycle, delta)"
+                " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::int[])",
+                [[m for (m, _), _ in changed], [c for (_, c), _ in changed], [d for _, d in changed]],
             )
 
 

@@ -381,10 +381,11 @@ IMPLICIT_AFTER = dt.timedelta(seconds=60)
 
 def mission_counts_without_rows(*, mission: Mission, windowed: bool) -> bool:
     """Whether the mission's runs are open without an entry or a row until they complete (see `MissionProgress`):
-    generally available, with no end date, no opt-in, no audience and no windowed task (`windowed`), so a run's
-    progress is its counters from 0 and it ends only by completing."""
+    generally available or recurring (scheduled), with no end date, no opt-in, no audience and no windowed task
+    (`windowed`), so a run's progress is its counters (of its cycle) from 0 and it ends by completing, or with its
+    cycle."""
     return (
-        mission.type == MissionType.GENERAL
+        mission.type in (MissionType.GENERAL, MissionType.RECURRING)
         and mission.active_till is None
         and not mission.requires_opt_in
         and mission.audience_id is None
@@ -399,21 +400,21 @@ def mission_implicit_since(*, mission: Mission) -> float | None:
     return (mission.activated_at + IMPLICIT_AFTER).timestamp()
 
 
-def progress_implicit(mission: Mission, runs: dict, counters: dict, born: dict) -> dict | None:
-    """Task id -> counted value of the player's run of `mission` when it is open without an entry or a row (see
-    `MissionProgress`): each task's counter from 0, at most its target. None when the mission does not count without
-    rows, the document holds an entry of it, or a counter was first written before `mission_implicit_since` (that run
-    has, or will get, an entry)."""
+def progress_implicit(mission: Mission, cycle: str, runs: dict, counters: dict, born: dict) -> dict | None:
+    """Task id -> counted value of the player's run of `mission` in `cycle` when it is open without an entry or a row
+    (see `MissionProgress`): each task's counter of the cycle from 0, at most its target. None when the mission does
+    not count without rows, the document holds an entry of the run, or a counter was first written before
+    `mission_implicit_since` (that run has, or will get, an entry)."""
     tasks = list(mission.tasks.all())
     windowed = any(t.window is not None for t in tasks)
     since = mission_implicit_since(mission=mission)
     if since is None or not mission_counts_without_rows(mission=mission, windowed=windowed):
         return None
-    if progress_key(mission.pk, "") in runs:
+    if progress_key(mission.pk, cycle) in runs:
         return None
     progress = {}
     for task in tasks:
-        counter = f"{task.counter}:"
+        counter = f"{task.counter}:{cycle}"
         value = counters.get(counter)
         if value is not None and born.get(counter, 0) < since:
             return None
@@ -478,7 +479,7 @@ class PlayerMission(models.Model):
             return self.stored_progress
         document = MissionProgress.objects.filter(player_id=self.player_id)
         runs, counters, born = document.values_list("runs", "counters", "born").first() or ({}, {}, {})
-        implicit = progress_implicit(self.mission, runs, counters, born)
+        implicit = progress_implicit(self.mission, self.cycle, runs, counters, born)
         return implicit if implicit is not None else progress_of(runs, counters, self.mission_id, self.cycle, self.run)
 
 
@@ -527,12 +528,13 @@ class MissionProgress(models.Model):
 
 
 class MissionOpenDelta(models.Model):
-    """Changes to how many runs of a mission are open without a row (see `MissionProgress`): the pipeline inserts one
-    row per mission and batch that opened or closed some (never updates one, so workers never wait on each other),
-    the missed-runs beat folds each mission's rows into one. The admin's "In progress" adds their sum to the open
-    rows."""
+    """Changes to how many runs of a mission are open without a row (see `MissionProgress`), by cycle: the pipeline
+    inserts one row per mission, cycle and batch that opened or closed some (never updates one, so workers never wait
+    on each other); the missed-runs beat folds each mission's rows into one per cycle and drops the cycles that are
+    over (their runs are missed). The admin's "In progress" adds their sum to the open rows."""
 
     mission = models.ForeignKey(Mission, on_delete=models.CASCADE, related_name="+")
+    cycle = models.CharField(max_length=16, blank=True, default="", help_text="Recurring: the cycle's date.")
     delta = models.IntegerField()
 
     def __str__(self) -> str:

@@ -222,7 +222,7 @@ def missions_for_player(*, player: Player, now: dt.datetime | None = None) -> li
         latest = own[-1] if own else None
         implicit = None
         if latest is None or latest.state in OPEN_STATES:
-            implicit = progress_implicit(mission, *document)
+            implicit = progress_implicit(mission, cycle, *document)
         if implicit is not None and any(value != "0" for value in implicit.values()):
             # Open without a row (or with the row a rule's gift left available): its progress is its counters'.
             run = latest.run if latest else 1

@@ -409,19 +409,24 @@ SELECT count(*) FROM missed
 """
 
 
-# Each mission's changes to its count of runs open without a row, folded into one row (the rows deleted are those
-# this statement sees; a batch committing meanwhile adds rows of its own, kept for the next fold).
+# Each mission's changes to its count of runs open without a row, folded into one row per cycle, the cycles that are
+# over dropped (their runs are missed). The rows deleted are those this statement sees; a batch committing meanwhile
+# adds rows of its own, kept for the next fold.
 _FOLD = """
-WITH folded AS (DELETE FROM gamification_missionopendelta RETURNING mission_id, delta)
-INSERT INTO gamification_missionopendelta (mission_id, delta)
-SELECT mission_id, sum(delta) FROM folded GROUP BY mission_id HAVING sum(delta) <> 0
+WITH folded AS (DELETE FROM gamification_missionopendelta RETURNING mission_id, cycle, delta)
+INSERT INTO gamification_missionopendelta (mission_id, cycle, delta)
+SELECT f.mission_id, f.cycle, sum(f.delta) FROM folded f
+  JOIN gamification_mission m ON m.id = f.mission_id JOIN backoffice_label l ON l.id = m.label_id
+WHERE f.cycle = '' OR f.cycle >= to_char((%(now)s AT TIME ZONE l.time_zone)::date, 'YYYY-MM-DD')
+GROUP BY f.mission_id, f.cycle HAVING sum(f.delta) <> 0
 """
 
 
-def missions_open_fold() -> None:
-    """Fold the pipeline's changes to each mission's count of runs open without a row into one row per mission."""
+def missions_open_fold(*, now: dt.datetime | None = None) -> None:
+    """Fold the pipeline's changes to each mission's count of runs open without a row into one row per mission and
+    cycle, and drop those of the cycles over by `now`."""
     with connection.cursor() as cursor:
-        cursor.execute(_FOLD)
+        cursor.execute(_FOLD, {"now": now or timezone.now()})
 
 
 def missions_mark_missed(*, now: dt.datetime | None = None) -> int:

@@ -135,3 +135,25 @@ def test_another_labels_events_and_players_are_counted_apart(tenant_a, tenant_b)
     feed(tenant_a.label, [bet()])
     assert (_shown(tenant_a, mission), _shown(tenant_b, other)) == (("in_progress", ["1"]), ("claimed", ["2"]))
     assert list(PlayerMission.objects.values_list("mission_id", flat=True)) == [other.pk]
+
+
+def test_a_daily_missions_runs_count_without_rows_each_in_its_day(tenant_a, staff_client):
+    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 2}], type="recurring", recurrence="daily"))
+    today = timezone.now().date()
+    at = {n: f"{today - dt.timedelta(days=n)}T00:00:01Z" for n in (0, 1, 5)}
+    feed(tenant_a.label, [bet(at=at[1]), bet(at=at[0])])  # yesterday's run and today's: one bet each
+    assert (_shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1"]), 0)
+    client = staff_client(tenant_a.admin)
+    assert _in_progress(client, mission) == 2
+    missions_expire()  # yesterday is over: its run no longer counts as in progress
+    assert _in_progress(client, mission) == 1
+    assert list(MissionOpenDelta.objects.values_list("cycle", "delta")) == [(str(today), 1)]
+    feed(tenant_a.label, [bet(at=at[0])])
+    assert list(PlayerMission.objects.values_list("cycle", "state")) == [(str(today), "claimed")]
+    assert (_shown(tenant_a, mission), _in_progress(client, mission)) == (("claimed", ["2"]), 0)
+    # A day long past (its counter dropped once nothing counts on it): late events write it again, with its birth.
+    feed(tenant_a.label, [bet(at=at[5])])
+    feed(tenant_a.label, [bet(at=at[5])])
+    document = MissionProgress.objects.get(player=tenant_a.player)
+    [old] = [key for key in document.counters if key.endswith(str(today - dt.timedelta(days=5)))]
+    assert (document.counters[old], old in document.born) == ("2", True)
