@@ -692,8 +692,8 @@ class _State:
             was_open = any(self.counter(player_id, f"{t.counter}:{cycle}") for t in tasks)
             if key in runs:
                 run = runs[key]
-                if run is None:
-                    continue  # finished before this batch
+                if run is None or not run.implicit:
+                    continue  # finished before this batch, or a later run of a mission recurring on completion
                 now_open = not run.completed and not run.changed
             else:
                 now_open = True  # below its targets, left as it is
@@ -767,6 +767,7 @@ class _State:
             return None  # a new run starts with an opt-in
         else:
             row_id, row_state, opted, expires = None, None, None, None
+        implicit = implicit and current == 1  # a later run counts from the counters' values when it started
         if entry is None or entry.get("r") != current:
             entry = {"r": current}
             if implicit:  # its progress is its counters' from 0

@@ -380,12 +380,13 @@ IMPLICIT_AFTER = dt.timedelta(seconds=60)
 
 
 def mission_counts_without_rows(*, mission: Mission, windowed: bool) -> bool:
-    """Whether the mission's runs are open without an entry or a row until they complete (see `MissionProgress`):
-    generally available or recurring (scheduled), with no end date, no opt-in, no audience and no windowed task
-    (`windowed`), so a run's progress is its counters (of its cycle) from 0 and it ends by completing, or with its
-    cycle."""
+    """Whether the mission's runs are open without an entry or a row until they complete (see `MissionProgress`): not
+    locked (an unlock starts the run at the counters' values then), with no end date, no opt-in, no audience and no
+    windowed task (`windowed`), so a run's progress is its counters (of its cycle) from 0 and it ends by completing,
+    or with its cycle. For a mission recurring on completion, only its first run: each later one counts from the
+    counters' values when it started (an entry, as before)."""
     return (
-        mission.type in (MissionType.GENERAL, MissionType.RECURRING)
+        mission.type != MissionType.LOCKED
         and mission.active_till is None
         and not mission.requires_opt_in
         and mission.audience_id is None

@@ -157,3 +157,36 @@ def test_a_daily_missions_runs_count_without_rows_each_in_its_day(tenant_a, staf
     document = MissionProgress.objects.get(player=tenant_a.player)
     [old] = [key for key in document.counters if key.endswith(str(today - dt.timedelta(days=5)))]
     assert (document.counters[old], old in document.born) == ("2", True)
+
+
+def test_a_mission_recurring_on_completion_counts_its_first_run_without_a_row_and_the_next_from_then(
+    tenant_a, staff_client
+):
+    mission = _settled(
+        mission_make(
+            tenant_a.label, tasks=[{"target": 2}], type="recurring_on_completion", max_completions=3, reward_points=10
+        )
+    )
+    client = staff_client(tenant_a.admin)
+    feed(tenant_a.label, [bet()])
+    assert (_shown(tenant_a, mission), PlayerMission.objects.count(), _in_progress(client, mission)) == (
+        ("in_progress", ["1"]),
+        0,
+        1,
+    )
+    feed(tenant_a.label, [bet(), bet()])  # the first run completes; the batch's third bet is past it
+    assert list(PlayerMission.objects.values_list("run", "state")) == [(1, "claimed")]
+    assert (_shown(tenant_a, mission), _in_progress(client, mission)) == (("available", ["0"]), 0)
+    feed(tenant_a.label, [bet()])  # the second run starts from the counter as it is (3), with an entry and a row
+
+    def runs():
+        return list(PlayerMission.objects.order_by("run").values_list("run", "state"))
+
+    assert (runs(), _shown(tenant_a, mission), _in_progress(client, mission)) == (
+        [(1, "claimed"), (2, "in_progress")],
+        ("in_progress", ["1"]),
+        1,
+    )
+    feed(tenant_a.label, [bet()])
+    assert runs() == [(1, "claimed"), (2, "claimed")]
+    assert Wallet.objects.get(player=tenant_a.player).points == 20
