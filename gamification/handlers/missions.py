@@ -391,6 +391,8 @@ class _Batch:
                 # Open without an entry or a row: written only when it completes (its row), or leaves out events its
                 # counters counted (an entry with its start values, from then on).
                 run.settle(state, always=True)
+                if run.changed and any(run.values.values()):
+                    run.moved = True  # it has progress to show: it gets its row with its entry
                 if run.completed or run.changed:
                     moved[key] = run
             elif run.settle(state):

@@ -114,6 +114,21 @@ def test_events_before_the_missions_start_give_its_run_an_entry_and_are_not_coun
     assert (PlayerMission.objects.get().state, _shown(tenant_a, mission)) == ("claimed", ("claimed", ["3"]))
 
 
+def test_a_late_event_before_the_start_of_a_run_open_without_a_row_gives_it_an_entry_and_its_row(
+    tenant_a, staff_client
+):
+    start = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
+    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 3}], active_from=start))
+    feed(tenant_a.label, [bet(at="2026-01-05T12:30:00Z")])
+    assert (_shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1"]), 0)
+    feed(tenant_a.label, [bet(at="2026-01-05T11:00:00Z")])  # arrives late, from before the start: not counted
+    assert _shown(tenant_a, mission) == ("in_progress", ["1"])
+    assert list(PlayerMission.objects.values_list("state", flat=True)) == ["in_progress"]
+    assert _in_progress(staff_client(tenant_a.admin), mission) == 1
+    feed(tenant_a.label, [bet(at="2026-01-05T13:00:00Z"), bet(at="2026-01-05T13:30:00Z")])
+    assert list(PlayerMission.objects.values_list("state", flat=True)) == ["claimed"]
+
+
 def test_a_mission_given_by_a_rule_counts_on_its_available_row_and_completes_it(tenant_a):
     mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 2}]))
     feed(tenant_a.label, [bet(user="other")])  # the player exists before the rule gives the mission
