@@ -135,6 +135,7 @@ def test_a_manager_edits_a_rules_activities_row_by_row(browser, live_server, cas
     page.wait_for_selector("[data-testid=activity] .pb-errors")
     errors = page.get_by_test_id("activity").nth(1).locator(".pb-errors").inner_text()
     assert errors == "A whole number from 1 to 1,000,000,000."
+    assert page.get_by_text("Activity 2, amount").is_visible() is False  # shown once: under its row, not also above
     _shot(page, "87-rule-activities-error")
     casino.refresh_from_db()
     assert casino.activities[1] == {"type": "points", "amount": 25}

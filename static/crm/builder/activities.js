@@ -100,11 +100,14 @@
             return (field && field.value) || this.root.dataset.labelId || "";
         }
 
-        // The server's messages as the page shows them: "Activity 2, amount: ..." goes under the second row.
+        // The server's messages as the page shows them: "Activity 2, amount: ..." goes under the second row, any
+        // other above the rows. Once the editor shows them, the field's own list is hidden (each message shown once);
+        // it stays when the editor cannot read the activities (the JSON box is then the editor).
         errorsFromPage() {
             const container = this.root.closest("td, .form-row, .field-row, fieldset") || this.root.parentElement;
             const found = {};
-            for (const item of container ? container.querySelectorAll(".errorlist li") : []) {
+            this.pageErrors = container ? [...container.querySelectorAll(".errorlist")] : [];
+            for (const item of this.pageErrors.flatMap((list) => [...list.querySelectorAll("li")])) {
                 const text = item.textContent.trim();
                 const row = /^Activity (\d+)(?:, [\w ]+)?: (.+)$/s.exec(text);
                 const key = row ? String(Number(row[1]) - 1) : "";
@@ -141,6 +144,7 @@
 
         raw(message) {
             this.catalogue = null;
+            for (const list of this.pageErrors) list.hidden = false;
             this.root.classList.add("pb-builder-raw");
             this.mount.replaceChildren(h("p", { class: "pb-note pb-warning", role: "status", text: message }));
         }
@@ -159,6 +163,7 @@
             const active = document.activeElement;
             const keep = active && this.mount.contains(active) ? active.dataset.key : null;
             this.root.classList.remove("pb-builder-raw");
+            for (const list of this.pageErrors) list.hidden = true;
             const parts = [];
             if (this.rowErrors[""]) parts.push(errorList(this.rowErrors[""]));
             const list = h("div", { class: "pb-event-list", "data-testid": "activities" });
