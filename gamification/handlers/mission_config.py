@@ -16,8 +16,8 @@ from backoffice.models import Label
 from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import Predicate, conditions_compile
 from gamification.facts import LEVEL_CHANGED
-from gamification.models import Mission, MissionStatus, MissionTask, MissionType, TaskAggregation, progress_text
-from gamification.models.missions import counter_id, mission_counts_without_rows, mission_implicit_since
+from gamification.models import Mission, MissionStatus, MissionTask, MissionType, progress_text
+from gamification.models.missions import mission_counts_without_rows, mission_implicit_since
 
 CACHE_TTL = 5.0
 MONEY_BY_TYPE: dict[str, tuple[str, ...]] = {
@@ -139,18 +139,16 @@ class _Shared:
 
 def _task(task: MissionTask, mission: Mission, shared: _Shared) -> Task:
     """A task with what matching reads of its mission per event (missions loaded here are all active)."""
-    sum_field = task.sum_field if task.aggregation == TaskAggregation.SUM else ""
-    money = (task.event_type, sum_field) in MONEY_FIELDS
     conditions = orjson.dumps(task.conditions, option=orjson.OPT_SORT_KEYS)
     if conditions not in shared.predicates:
         shared.predicates[conditions] = conditions_compile(task.conditions)
-    counter = counter_id(task.event_type, conditions, sum_field, money)
     return Task(
         id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
-        predicate=shared.predicates[conditions], sum_field=sum_field, money=money, target=task.target,
+        predicate=shared.predicates[conditions], sum_field=task.counted_field, money=task.counts_money,
+        target=task.target,
         target_text=progress_text(task.target),
         window=task.window, opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
-        recurring=mission.type == MissionType.RECURRING, counter=counter,
+        recurring=mission.type == MissionType.RECURRING, counter=task.counter,
     )  # fmt: skip
 
 

@@ -12,7 +12,9 @@ Runs inside the group's transaction for every micro-batch, at a few statements p
   run, event by event;
 - progress is written as ONE row per player (`MissionProgress`: the player's counters and open runs), in one
   statement for every player of the batch; a run's own row (`PlayerMission`) is written only when its state changes
-  (a run starts, completes, or counts its first event after an opt-in or unlock), in one statement per kind;
+  (a run starts, completes, or counts its first event after an opt-in or unlock), in one statement per kind. A run of
+  a mission that counts without rows (`mission_counts_without_rows`) has neither entry nor row until it completes:
+  its progress is its counters from 0, and the batch reads nothing of it while it stays below its targets;
 - the rewards of the runs completed are given in bulk (`gamification.services.rewards`).
 Players in the control group, and players whose account is not ACTIVE when their label's `active_players_only` is
 on, make no progress and unlock nothing. Money is seen in the label's base currency, converted at the rate of the
@@ -51,6 +53,7 @@ from crm.selectors import gamification_players
 from gamification.facts import LEVEL_CHANGED, facts_batched
 from gamification.handlers.mission_config import MONEY_BY_TYPE, Group, LabelMissions, Task, missions_config
 from gamification.models import Mission, MissionType, progress_key, progress_text
+from gamification.models.missions import counter_counts_from_zero
 from gamification.services.audience import audience_members
 from gamification.services.missions import (
     DONE_STATES,
@@ -650,7 +653,7 @@ class _State:
             found = document is None or (
                 progress_key(mission_id, cycle) not in document[1]
                 and all(
-                    (counter := f"{t.counter}:{cycle}") not in document[2] or document[3].get(counter, 0) >= since
+                    counter_counts_from_zero(document[2], document[3], f"{t.counter}:{cycle}", since)
                     for t in self.conf.tasks[mission_id]
                 )
             )

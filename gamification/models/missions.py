@@ -290,14 +290,20 @@ class MissionTask(models.Model):
         return self.sum_field if self.aggregation == TaskAggregation.SUM else ""
 
     @property
+    def counts_money(self) -> bool:
+        """Whether the summed field is money (counted in the label's base currency)."""
+        from crm.catalogue import MONEY_FIELDS
+
+        return (self.event_type, self.counted_field) in MONEY_FIELDS
+
+    @property
     def counter(self) -> str:
         """The id of the counter every task of its kind (event type, conditions, counted value) counts on, in every
         process and across restarts (`MissionProgress.counters`; runs keep it)."""
-        from crm.catalogue import MONEY_FIELDS
-
-        counted = self.counted_field
-        money = (self.event_type, counted) in MONEY_FIELDS
-        return counter_id(self.event_type, orjson.dumps(self.conditions, option=orjson.OPT_SORT_KEYS), counted, money)
+        conditions = orjson.dumps(self.conditions, option=orjson.OPT_SORT_KEYS)
+        text = b"\0".join([self.event_type.encode(), conditions, self.counted_field.encode(),
+                           b"money" if self.counts_money else b""])  # fmt: skip
+        return hashlib.blake2b(text, digest_size=6).hexdigest()
 
     def clean(self) -> None:
         try:
@@ -307,12 +313,6 @@ class MissionTask(models.Model):
         errors = mission_task_errors(self, _catalogue(label_id) if label_id else None)
         if errors:
             raise ValidationError(errors)
-
-
-def counter_id(event_type: str, conditions: bytes, sum_field: str, money: bool) -> str:
-    """The id of the counter tasks of this kind share (`conditions`: their JSON with sorted keys)."""
-    text = b"\0".join([event_type.encode(), conditions, sum_field.encode(), b"money" if money else b""])
-    return hashlib.blake2b(text, digest_size=6).hexdigest()
 
 
 def mission_task_errors(task: MissionTask, catalogue: LabelCatalogue | None) -> dict[str, list[str]]:
@@ -401,6 +401,12 @@ def mission_implicit_since(*, mission: Mission) -> float | None:
     return (mission.activated_at + IMPLICIT_AFTER).timestamp()
 
 
+def counter_counts_from_zero(counters: dict, born: dict, key: str, since: float) -> bool:
+    """Whether a run may count on the counter `key` from 0: the counter is new, or was first written at or after
+    `since` (`mission_implicit_since`). A counter written before `born` was kept has no birth: it is older."""
+    return key not in counters or born.get(key, 0) >= since
+
+
 def progress_implicit(mission: Mission, cycle: str, runs: dict, counters: dict, born: dict) -> dict | None:
     """Task id -> counted value of the player's run of `mission` in `cycle` when it is open without an entry or a row
     (see `MissionProgress`): each task's counter of the cycle from 0, at most its target. None when the mission does
@@ -416,10 +422,9 @@ def progress_implicit(mission: Mission, cycle: str, runs: dict, counters: dict, 
     progress = {}
     for task in tasks:
         counter = f"{task.counter}:{cycle}"
-        value = counters.get(counter)
-        if value is not None and born.get(counter, 0) < since:
+        if not counter_counts_from_zero(counters, born, counter, since):
             return None
-        progress[str(task.pk)] = progress_text(min(Decimal(value or "0"), task.target))
+        progress[str(task.pk)] = progress_text(min(Decimal(counters.get(counter, "0")), task.target))
     return progress
 
 
@@ -489,9 +494,9 @@ class MissionProgress(models.Model):
     counts for them (a run row is written only when its state changes).
 
     `counters` maps `"<counter id>:<cycle>"` to what the player's events matching one kind of task (event type,
-    conditions, counted value: `counter_id`) have added up to in that cycle ("" for missions without cycles, the date
-    for recurring ones); every task without a window of every mission counts on it, so an event moves the few
-    counters it matches, not every run. `runs` maps `"<mission id>:<cycle>"` (`progress_key`) to
+    conditions, counted value: `MissionTask.counter`) have added up to in that cycle ("" for missions without cycles,
+    the date for recurring ones); every task without a window of every mission counts on it, so an event moves the
+    few counters it matches, not every run. `runs` maps `"<mission id>:<cycle>"` (`progress_key`) to
     `{"r": run number, "b": {task id: [counter, its value when the run started counting, target]},
     "p": {task id: value}, "w": {task id: [[epoch seconds, amount, event id], ...]}}`: a task's progress is its
     counter less that start value (`progress_of`), a windowed task's is in `p` (what the player sees, never above the
@@ -500,12 +505,12 @@ class MissionProgress(models.Model):
     (before an opt-in, past a time limit, outside the mission's audience). An entry whose `r` is not the run's number
     is stale and reads empty. Counters of recurring days more than two days past are dropped on write.
 
-    A run of a mission that counts without rows (`mission_counts_without_rows`: generally available, no end date, no
-    opt-in, no audience, no window) has no entry and no row while it is open when every counter it counts on was first
-    written (`born`: epoch seconds of that batch) a minute or more after the mission's activation
-    (`mission_implicit_since`): its progress is those counters from 0 (`progress_implicit`), and its row is written
-    when it completes. Otherwise (a counter older than the mission, or events its counter counted that the run leaves
-    out) it has an entry as above.
+    A run of a mission that counts without rows (`mission_counts_without_rows`: not locked, no end date, no opt-in, no
+    audience, no window; of a mission recurring on completion, the first run) has no entry and no row while it is
+    open when every counter it counts on (of its cycle) was first written (`born`: epoch seconds of that batch) a
+    minute or more after the mission's activation (`mission_implicit_since`): its progress is those counters from 0
+    (`progress_implicit`), and its row is written when it completes. Otherwise (a counter older than the mission, or
+    events its counter counted that the run leaves out) it has an entry as above.
     """
 
     player = models.OneToOneField(
