@@ -42,18 +42,17 @@ class Task:
     recurring: bool  # its cycle depends on the day (`mission_cycle`); otherwise ""
     # The kind of task: the same for every task with the same event type, conditions and counted value, in every
     # process. Tasks of a kind are tested once per event (`Group`; operators run many missions on the same task, e.g.
-    # "bet 100" in several variants), and those without a window count on the player's counter of this id and cycle.
+    # "bet 100" in several variants): those without a window count on the player's counter of this id and cycle,
+    # windowed ones on the player's window of this id, span and cycle (`window_key`).
     counter: str = ""
-
-    def open_at(self, at) -> bool:
-        return (self.opens_at is None or self.opens_at <= at) and (self.closes_at is None or at < self.closes_at)
 
 
 @dataclass
 class Group:
     """The tasks of a label of one kind (`Task.counter`): an event is tested and its amount worked out once for them.
     Tasks without a window count on the player's counter `counter` (`plain`: of missions without cycles; `daily`: of
-    recurring missions, one counter per day); windowed ones on their own run (`windowed`)."""
+    recurring missions, one counter per day); windowed ones on the player's window of the kind, span and cycle
+    (`windowed`)."""
 
     first: Task  # any of them: the predicate and counted value they share
     counter: str
@@ -76,6 +75,7 @@ class LabelMissions:
     # Missions whose runs are open without an entry or a row (`mission_counts_without_rows`): the epoch seconds from
     # which a counter first written lets them count on it from 0 (`mission_implicit_since`).
     implicit: dict[int, float] = field(default_factory=dict)
+    windowed: dict[int, list[Task]] = field(default_factory=dict)  # mission id -> its windowed tasks (if any)
 
 
 _cache: dict[int, tuple[float, LabelMissions]] = {}
@@ -114,9 +114,10 @@ def _load(label_id: int) -> LabelMissions:
                 group.windowed.append(task)
             else:
                 (group.daily if task.recurring else group.plain).append(task)
-        windowed = any(t.window is not None for t in conf.tasks[mission.pk])
+        if windowed := [t for t in conf.tasks[mission.pk] if t.window is not None]:
+            conf.windowed[mission.pk] = windowed
         since = mission_implicit_since(mission=mission)
-        if since is not None and mission_counts_without_rows(mission=mission, windowed=windowed):
+        if since is not None and mission_counts_without_rows(mission=mission):
             conf.implicit[mission.pk] = since
         if mission.type == MissionType.LOCKED:
             if mission.unlock_event_type:

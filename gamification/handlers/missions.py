@@ -8,13 +8,17 @@ Runs inside the group's transaction for every micro-batch, at a few statements p
   mission counts on it, its progress being the counter less the counter's value when its run started counting. So
   an event moves one or two counters, not every run of every mission on it; runs are settled once per batch, in
   memory, and a run's entry is rewritten only when it starts, completes, or leaves out events its counter counted
-  (before an opt-in, past a time limit or the mission's dates, outside its audience). Windowed tasks count on their
-  run, event by event;
+  (before an opt-in, past a time limit or the mission's dates, outside its audience). Likewise an event is added
+  once to the player's window of its kind, span and cycle (the events within that span of the newest one), and
+  every windowed task of that kind and span counts what the window holds, less the events its run leaves out (held
+  before it started counting, before an opt-in, past a time limit): the window is replayed once per batch, and again
+  only for a run that leaves out some of what it held;
 - progress is written as ONE row per player (`MissionProgress`: the player's counters and open runs), in one
   statement for every player of the batch; a run's own row (`PlayerMission`) is written only when its state changes
   (a run starts, completes, or counts its first event after an opt-in or unlock), in one statement per kind. A run of
   a mission that counts without rows (`mission_counts_without_rows`) has neither entry nor row until it completes:
-  its progress is its counters from 0, and the batch reads nothing of it while it stays below its targets;
+  its progress is its counters from 0 and what its windows hold, and the batch reads nothing of it while it stays
+  below its targets;
 - the rewards of the runs completed are given in bulk (`gamification.services.rewards`).
 Players in the control group, and players whose account is not ACTIVE when their label's `active_players_only` is
 on, make no progress and unlock nothing. Money is seen in the label's base currency, converted at the rate of the
@@ -23,8 +27,8 @@ event's own `currency` field: a sum of a money field adds the converted amount, 
 (`bet_amount >= 1`) compare it. An amount with no rate counts for nothing and meets no condition (logged by currency,
 once per batch).
 
-An event reaches the handlers once per group (its position commits with the progress); a windowed task also keeps
-the ids of what its window holds, so an event handed over twice still counts once. Within one batch a run progresses
+An event reaches the handlers once per group (its position commits with the progress); a window also keeps the ids
+of what it holds, so an event handed over twice still counts once. Within one batch a run progresses
 once: events past a run's completion in the same batch do not start the next run of a mission recurring on
 completion. The documents are read without a lock and written with a guard on the version read: when a concurrent
 writer changed one (per-player partitions rule out another worker; the missed-runs beat can), the label's events are
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -52,14 +57,13 @@ from crm.pipeline import EventRow, handler
 from crm.selectors import gamification_players
 from gamification.facts import LEVEL_CHANGED, facts_batched
 from gamification.handlers.mission_config import MONEY_BY_TYPE, Group, LabelMissions, Task, missions_config
-from gamification.models import Mission, MissionType, progress_key, progress_text
+from gamification.models import Mission, MissionType, progress_key, progress_text, window_key, window_total
 from gamification.models.missions import counter_counts_from_zero
 from gamification.services.audience import audience_members
 from gamification.services.missions import (
     DONE_STATES,
     OPEN_STATES,
     mission_current_run,
-    mission_cycle,
     mission_is_open,
     mission_level_unlocks,
     mission_scheduled,
@@ -190,20 +194,24 @@ class _Batch:
         if not self.events:
             return
         self._unlock()
-        tallies, matches = self._matches()
+        tallies, moves = self._matches()
         if self.unconverted:
             log.info("mission_amount_without_rate", label_id=self.label_id, currencies=dict(self.unconverted))
-        if not tallies and not matches:
+        if not tallies and not moves:
             return
         counted = self._counted(tallies)
-        keys = {key for key, _, _ in counted} | {(e.player_id, t.mission_id, c) for e, t, c, _ in matches}
-        players = {player for player, _ in tallies} | {e.player_id for e, *_ in matches}
+        windowed = [((p, t.mission_id, m.cycle), t, m) for (p, _), m in moves.items() for t in m.tasks.values()]
+        keys = {key for key, _, _ in counted} | {key for key, _, _ in windowed}
+        players = {player for player, _ in tallies} | {player for player, _ in moves}
         state = _State.load(sorted(players), self.conf)
         state.tallies = tallies
         for (player_id, _), tally in tallies.items():
             tally.before = state.counter(player_id, tally.key)
-        state.rows_load(sorted(keys - state.quiet(counted)), self.conf)
-        runs = self._count(counted, matches, state)
+        for (player_id, key), move in moves.items():
+            move.replay(state.window(player_id, key))
+        state.moves = moves
+        state.rows_load(sorted(keys - state.quiet(counted, windowed)), self.conf)
+        runs = self._count(counted, windowed, state)
         completed = _runs_save(self.label_id, runs)
         state.documents_save(self.label_id, runs, tallies, self._stale_before())
         _open_deltas_save(state.open_deltas)
@@ -233,11 +241,13 @@ class _Batch:
             _unlock_rows(self.label_id, list(players), list(missions))
 
     # --- what each event adds to which counter, and which windowed task it counts toward ------------------------------
-    def _matches(self) -> tuple[dict[tuple[int, str], _Tally], list[tuple[EventRow, Task, str, Decimal]]]:
+    def _matches(self) -> tuple[dict[tuple[int, str], _Tally], dict[tuple[int, str], _Moves]]:
         """Each event is tested, and its amount worked out, once per kind of task (`Group`): its amount goes to the
-        player's counter of that kind (per day for recurring missions), and to the windowed tasks of that kind."""
+        player's counter of that kind (per day for recurring missions), and once to each window of that kind (per
+        span and cycle) its windowed tasks count on."""
         tallies: dict[tuple[int, str], _Tally] = {}
-        matches = []
+        moves: dict[tuple[int, str], _Moves] = {}
+        scheduled: dict[tuple[int, str], bool] = {}
         for event in self.events:
             groups = self.conf.groups_by_type.get(event.type)
             if not groups:
@@ -257,13 +267,22 @@ class _Batch:
                     day = day or at.astimezone(self._zone).date().isoformat()
                     self._tally(tallies, event.player_id, group, day, at, amount)
                 for task in group.windowed:
-                    if not task.open_at(at) or not self.in_audience(task.mission, event.player_id):
-                        continue
-                    zone = self.conf.time_zone
-                    cycle = mission_cycle(mission=task.mission, tz_name=zone, at=at) if task.recurring else ""
-                    if cycle is not None:
-                        matches.append((event, task, cycle, amount))
-        return tallies, matches
+                    cycle = ""
+                    if task.recurring:
+                        cycle = day = day or at.astimezone(self._zone).date().isoformat()
+                        on = scheduled.get((task.mission_id, day))
+                        if on is None:
+                            on = scheduled[(task.mission_id, day)] = mission_scheduled(
+                                mission=task.mission, day=dt.date.fromisoformat(day)
+                            )
+                        if not on:
+                            continue
+                    key = window_key(group.counter, task.window, cycle)  # type: ignore[arg-type]
+                    move = moves.get((event.player_id, key))
+                    if move is None:
+                        move = moves[(event.player_id, key)] = _Moves(cycle, task.window.total_seconds())  # type: ignore[union-attr]
+                    move.count(event, amount, task)
+        return tallies, moves
 
     @staticmethod
     def _tally(tallies, player_id: int, group: Group, cycle: str, at: dt.datetime, amount: Decimal) -> None:
@@ -355,9 +374,9 @@ class _Batch:
         return converted if converted is not None and converted > 0 else None
 
     # --- the batch's progress, in memory ------------------------------------------------------------------------------
-    def _count(self, counted, matches, state: _State) -> dict[tuple[int, int, str], _Run]:
-        """Settle each run a counter moved, and add each windowed match to its run; return (player, mission, cycle) ->
-        the run, for the runs that moved. What a run needs is worked out once per batch."""
+    def _count(self, counted, windowed, state: _State) -> dict[tuple[int, int, str], _Run]:
+        """Settle each run a counter or a window moved; return (player, mission, cycle) -> the run, for the runs that
+        moved. What a run needs is worked out once per batch."""
         runs: dict[tuple[int, int, str], _Run | None] = {}
 
         def run_of(key, mission: Mission) -> _Run | None:
@@ -382,10 +401,13 @@ class _Batch:
             if run.expires is not None and (until is None or run.expires < until):
                 until = run.expires
             run.tally(task, tally, tally.outside(since, until))
-        for event, task, cycle, amount in matches:
-            run = run_of((event.player_id, task.mission_id, cycle), task.mission)
-            if run is not None and not run.completed and run.counts_at(event.occurred_at):
-                run.add(task, event, amount)
+        for key, task, move in windowed:
+            member = self.in_audience(task.mission, key[0])
+            if key not in runs and member and state.window_quiet(key, task, move):
+                continue  # open without an entry, below its target: what its window holds is its progress
+            run = run_of(key, task.mission)
+            if run is not None and not run.completed:
+                run.window_count(task, move, member)
         moved = {}
         for key, run in runs.items():
             if run is None:
@@ -400,24 +422,30 @@ class _Batch:
                     moved[key] = run
             elif run.settle(state):
                 moved[key] = run
-        state.open_count(counted, runs)
+        state.open_count((*counted, *windowed), runs)
         return moved
 
 
 @dataclass(slots=True)
 class _Window:
-    """What a windowed task holds: [epoch seconds, amount (Decimal, or text as read), event id] by time, their ids and
-    total. Adding an event costs a lookup, an append (an insertion when it is older than the newest) and dropping what
-    fell out."""
+    """The events within a window of its newest one: [epoch seconds, amount (Decimal, or text as read), event id] by
+    time, their ids and total. Adding an event costs a lookup, an append (an insertion when it is older than the
+    newest) and dropping what fell out."""
 
     items: list[list]
     ids: set[int]
     total: Decimal
 
-    def add(self, at: float, amount: Decimal, event_id: int, seconds: float) -> bool:
-        """Hold the event unless it is held already; drop what is older than the newest less `seconds`."""
+    @classmethod
+    def of(cls, items: list[list]) -> _Window:
+        items = sorted(items, key=_time)  # amounts stay text until dropped
+        return cls(items, {item[2] for item in items}, window_total(items))
+
+    def add(self, at: float, amount: Decimal, event_id: int, seconds: float) -> list[list] | None:
+        """Hold the event unless it is held already (None); drop what is older than the newest less `seconds` and
+        return it (the event itself, when it is that old)."""
         if event_id in self.ids:
-            return False
+            return None
         item = [at, amount, event_id]
         if not self.items or at >= self.items[-1][0]:
             self.items.append(item)
@@ -426,16 +454,100 @@ class _Window:
         self.ids.add(event_id)
         self.total += amount
         dropped = bisect.bisect_left(self.items, self.items[-1][0] - seconds, key=_time)
-        if dropped:
-            for _, old, old_id in self.items[:dropped]:
-                self.total -= old if isinstance(old, Decimal) else Decimal(old)
-                self.ids.discard(old_id)
-            del self.items[:dropped]
-        return True
+        if not dropped:
+            return []
+        old = self.items[:dropped]
+        del self.items[:dropped]
+        for _, amount_held, old_id in old:
+            self.total -= _amount(amount_held)
+            self.ids.discard(old_id)
+        return old
 
     def stored(self) -> list[list]:
         """As the document keeps it: amounts as text (those read stay as they were)."""
         return [[at, a if isinstance(a, str) else progress_text(a), e] for at, a, e in self.items]
+
+
+def _amount(held) -> Decimal:
+    return held if isinstance(held, Decimal) else Decimal(held)
+
+
+@dataclass(slots=True)
+class _Replay:
+    """What one run counts of a window over the batch: the most it held at once (None: it counted nothing), what it
+    held after the last event it counted, and the ids it leaves out."""
+
+    peak: Decimal | None
+    last: Decimal
+    excluded: set[int]
+
+
+def _replay(items: list[list], events: list, seconds: float, excluded: set[int], counts) -> tuple[_Window, _Replay]:
+    """Add the batch's events (epoch seconds, amount, id) to a window holding `items`, in order; an event `counts`
+    refuses (by its time) is left out, with those held whose ids are `excluded`."""
+    window = _Window.of(items)
+    out = sum((_amount(a) for _, a, i in window.items if i in excluded), _ZERO)
+    result = _Replay(None, window.total - out, excluded)
+    for at, amount, event_id in events:
+        dropped = window.add(at, amount, event_id, seconds)
+        if dropped is None:
+            continue  # held already: an event counts once
+        counted = counts is None or counts(at)
+        if not counted:
+            excluded.add(event_id)
+            out += amount
+        for _, amount_held, old_id in dropped:
+            if old_id in excluded:
+                out -= _amount(amount_held)
+        if counted:
+            result.last = window.total - out
+            if result.peak is None or result.last > result.peak:
+                result.peak = result.last
+    return window, result
+
+
+@dataclass(slots=True)
+class _Moves:
+    """A player's batch events on one window (a kind of task, a span, a cycle), the windowed tasks counting on it,
+    and the window once they are added (`replay`: once per batch for every task on it)."""
+
+    cycle: str
+    seconds: float
+    events: list[tuple[float, Decimal, int]] = field(default_factory=list)
+    tasks: dict[int, Task] = field(default_factory=dict)
+    _last: int | None = None
+    initial: list[list] = field(default_factory=list)  # the window as read
+    window: _Window | None = None  # as the batch leaves it
+    shared: _Replay | None = None  # what a run that leaves nothing out counts
+    first: float = 0.0  # the oldest and newest times the window held during the batch
+    newest: float = 0.0
+    held: set[int] = field(default_factory=set)  # every id the window held during the batch
+
+    def count(self, event: EventRow, amount: Decimal, task: Task) -> None:
+        if self._last != event.id:
+            self.events.append((event.occurred_at.timestamp(), amount, event.id))
+            self._last = event.id
+        if task.id not in self.tasks:
+            self.tasks[task.id] = task
+
+    def replay(self, items: list[list]) -> None:
+        self.initial = items
+        self.window, self.shared = _replay(items, self.events, self.seconds, set(), None)
+        times = [item[0] for item in items] + [at for at, _, _ in self.events]
+        self.first, self.newest = min(times), max(times)
+        self.held = {item[2] for item in items} | {event_id for _, _, event_id in self.events}
+
+    def counted_by(self, excluded: set[int], since: float | None, until: float | None, member: bool) -> _Replay:
+        """What a run counts: the shared figures when it leaves nothing out, else its own replay."""
+        plain = member and (since is None or self.first >= since) and (until is None or self.newest < until)
+        if plain and not (excluded and excluded & self.held):
+            assert self.shared is not None
+            return _Replay(self.shared.peak, self.shared.last, set())
+
+        def counts(at: float) -> bool:
+            return member and (since is None or at >= since) and (until is None or at < until)
+
+        return _replay(self.initial, self.events, self.seconds, set(excluded), counts)[1]
 
 
 def _time(item: list) -> float:
@@ -446,7 +558,8 @@ def _time(item: list) -> float:
 class _Run:
     """One run the batch counts toward: its row (None before the run starts), its entry as read from the player's
     document (never changed: `stored` builds the new one), its tasks' start values on their counters, and the
-    windowed tasks' values as Decimals while the batch counts."""
+    windowed tasks' values as Decimals while the batch counts, with the ids of what their windows hold that they
+    leave out."""
 
     player_id: int
     mission: Mission
@@ -465,7 +578,8 @@ class _Run:
     completed: bool = False
     changed: bool = False  # the entry needs writing (new, or a start value moved)
     implicit: bool = False  # open without an entry or a row (`MissionProgress`): its start values are 0
-    _windows: dict[str, _Window] = field(default_factory=dict)  # windowed tasks touched: what they hold
+    window_moved: bool = False
+    excluded: dict[str, set[int]] = field(default_factory=dict)  # windowed task key -> ids left out (as counted)
 
     @classmethod
     def open(cls, key, mission: Mission, tasks: list[Task], number: int, entry: dict, **row) -> _Run:
@@ -474,10 +588,6 @@ class _Run:
         bases = {k: (counter, Decimal(base)) for k, (counter, base, _) in entry.get("b", {}).items()}
         return cls(key[0], mission, key[2], number, entry=entry, tasks=tasks, values=values, remaining=remaining,
                    bases=bases, **row)  # fmt: skip
-
-    def counts_at(self, at: dt.datetime) -> bool:
-        """Opted in by then (when the mission needs it) and not past the time limit."""
-        return (self.opted is None or at >= self.opted) and (self.expires is None or at < self.expires)
 
     def _base(self, task: Task, counter: str, now: Decimal) -> Decimal:
         """The start value of a task on its counter, set the first time the run counts on it: the counter's value
@@ -497,28 +607,37 @@ class _Run:
         if tally.total > left_out:
             self.moved = True
 
-    def add(self, task: Task, event: EventRow, amount: Decimal) -> None:
-        """Count `amount` toward a windowed task (nothing when the task is done, or its window already holds the
-        event). What the player sees never exceeds the target: 3 of 3, never 5 of 3."""
+    def window_count(self, task: Task, move: _Moves, member: bool) -> None:
+        """Count what the task's window holds over the batch, less what the run leaves out (held before it started
+        counting, before its opt-in, past its time limit or the mission's dates; everything, outside the mission's
+        audience). What the player sees never exceeds the target: 3 of 3, never 5 of 3; a done task stays done, even
+        when its window later holds less."""
         if task.key not in self.remaining:
-            return  # a done task stays done, even when its window later holds less
-        window = self._window(task.key)
-        if not window.add(event.occurred_at.timestamp(), amount, event.id, task.window.total_seconds()):  # type: ignore[union-attr]
             return
-        self.values[task.key] = min(window.total, task.target)
-        self.moved = True
-        if window.total >= task.target:
+        excluded = self.excluded.get(task.key)
+        if excluded is None:
+            excluded = set(self.entry.get("k", {}).get(task.key, (None, ()))[1])
+        since, until = task.opens_at, task.closes_at
+        if self.opted is not None and (since is None or self.opted > since):
+            since = self.opted
+        if self.expires is not None and (until is None or self.expires < until):
+            until = self.expires
+        got = move.counted_by(
+            excluded, since.timestamp() if since else None, until.timestamp() if until else None, member
+        )
+        if got.excluded - excluded:
+            self.changed = True  # it now leaves out events the window holds: its entry says which
+            excluded = got.excluded
+        self.excluded[task.key] = excluded
+        if got.peak is None:
+            return
+        self.moved = self.window_moved = True
+        if got.peak >= task.target:
+            self.values[task.key] = task.target
             self.remaining.discard(task.key)
-            self._windows[task.key] = _Window([], set(), _ZERO)  # done: its window no longer matters
-            self.completed = not self.remaining and all(t.window is not None for t in self.tasks)
-
-    def _window(self, task_key: str) -> _Window:
-        """What a windowed task holds, as a copy the batch changes (the document read stays as it was)."""
-        if task_key not in self._windows:
-            items = sorted(self.entry.get("w", {}).get(task_key, []), key=_time)  # amounts stay text until dropped
-            total = sum((Decimal(item[1]) for item in items), _ZERO)
-            self._windows[task_key] = _Window(items, {item[2] for item in items}, total)
-        return self._windows[task_key]
+            self.changed = self.changed or self.implicit  # done stays done: kept in an entry unless the run completes
+        else:
+            self.values[task.key] = got.last
 
     def settle(self, state: _State, always: bool = False) -> bool:
         """Every task's value once the batch is counted (a counter's value less the task's start value, at most the
@@ -539,20 +658,28 @@ class _Run:
         self.completed = self.completed or done
         return True
 
-    def stored(self) -> dict:
-        """The entry as the document keeps it: start values and windowed values as text, the row's id and times for
+    def stored(self, held) -> dict:
+        """The entry as the document keeps it: start values and windowed values as text, what windowed tasks not done
+        leave out of their windows (only ids the window still holds: `held(window key)`), the row's id and times for
         the next batches."""
         entry: dict = {"r": self.number}
-        windowed = {t.key for t in self.tasks if t.window is not None}
-        if values := {k: progress_text(v) for k, v in self.values.items() if k in windowed}:
+        windowed = [t for t in self.tasks if t.window is not None]
+        if values := {t.key: progress_text(self.values[t.key]) for t in windowed if t.key in self.values}:
             entry["p"] = values
         if self.bases:
             targets = {t.key: t.target_text for t in self.tasks}
             entry["b"] = {k: [c, progress_text(b), targets[k]] for k, (c, b) in self.bases.items() if k in targets}
-        windows = {k: held for k, held in self.entry.get("w", {}).items() if held and k not in self._windows}
-        windows |= {k: w.stored() for k, w in self._windows.items() if w.items}
-        if windows:
-            entry["w"] = windows
+        kept = {}
+        for task in windowed:
+            if task.key not in self.remaining:
+                continue  # done: its window no longer matters
+            key = window_key(task.counter, task.window, self.cycle)  # type: ignore[arg-type]
+            excluded = self.excluded.get(task.key)
+            if excluded is None:
+                excluded = set(self.entry.get("k", {}).get(task.key, (None, ()))[1])
+            kept[task.key] = [key, sorted(excluded & held(key))]
+        if windowed:
+            entry["k"] = kept  # also when empty: an entry without it was written before windows were shared
         if self.row_id is not None:
             entry["i"] = self.row_id
         if self.opted is not None:
@@ -562,8 +689,9 @@ class _Run:
         return entry
 
     def needs_write(self) -> bool:
-        """Whether its entry must be written: new, its start values or windows changed, or its row id is new."""
-        return self.changed or bool(self._windows) or "i" not in self.entry
+        """Whether its entry must be written: new, its start values, windowed values or what it leaves out changed,
+        or its row id is new."""
+        return self.changed or self.window_moved or "i" not in self.entry
 
 
 def _moment(epoch: float | None) -> dt.datetime | None:
@@ -577,8 +705,11 @@ class _State:
     mission, cycle) and what unlocks the locked missions."""
 
     conf: LabelMissions
-    documents: dict[int, tuple[str | None, dict, dict, dict]] = field(default_factory=dict)  # player -> (version,
-    # runs, counters, born)
+    documents: dict[int, tuple[str | None, dict, dict, dict, dict]] = field(default_factory=dict)  # player ->
+    # (version, runs, counters, born, windows)
+    moves: dict = field(default_factory=dict)  # (player, window key) -> the batch's events on it (`_Moves`)
+    rewritten: dict = field(default_factory=dict)  # player -> {progress key: entry} moved into shared windows
+    merged: dict = field(default_factory=lambda: defaultdict(set))  # player -> window keys those entries added to
     latest: dict = field(default_factory=dict)  # (player, mission, cycle) -> (id, run, state, opted, expires)
     any_row: set = field(default_factory=set)  # (player, mission) with a run in the loaded cycles
     done: set = field(default_factory=set)  # (player, mission) completed, for unlocks by mission
@@ -594,24 +725,88 @@ class _State:
         state = cls(conf)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT player_id, xmin::text, runs::text, counters::text, born::text"
+                "SELECT player_id, xmin::text, runs::text, counters::text, born::text, windows::text"
                 " FROM gamification_missionprogress WHERE player_id = ANY(%s)",
                 [players],
             )
             state.documents = {
-                p: (version, orjson.loads(runs), orjson.loads(counters), orjson.loads(born))
-                for p, version, runs, counters, born in cursor.fetchall()
+                p: (version, orjson.loads(runs), orjson.loads(counters), orjson.loads(born), orjson.loads(windows))
+                for p, version, runs, counters, born, windows in cursor.fetchall()
             }
+        if windowed := conf.windowed:  # entries of windowed missions written before windows were shared: no "k"
+            for player_id, document in state.documents.items():
+                keys = [k for k, e in document[1].items() if "k" not in e and int(k.partition(":")[0]) in windowed]
+                if keys:
+                    state._share_windows(player_id, document, keys)
         return state
 
-    def quiet(self, counted) -> set[tuple[int, int, str]]:
+    def _share_windows(self, player_id: int, document, keys: list[str]) -> None:
+        """Move the events that entries written before windows were shared hold (`w`) into the shared windows, each
+        such entry leaving out what it did not hold itself (an entry without `w` held nothing); written with the
+        batch."""
+        runs, windows = document[1], document[4]
+        own: dict[str, dict[str, tuple[str, set]]] = {}
+        for key in keys:
+            entry, (mission_id, _, cycle) = runs[key], key.partition(":")
+            values, held = entry.get("p", {}), entry.get("w", {})
+            moved = own[key] = {}
+            for task in self.conf.windowed[int(mission_id)]:
+                if Decimal(values.get(task.key, "0")) >= task.target:
+                    continue  # done: its window no longer matters
+                window = window_key(task.counter, task.window, cycle)  # type: ignore[arg-type]
+                items = held.get(task.key, [])
+                if items:
+                    shared = windows.setdefault(window, [])
+                    ids = {item[2] for item in shared}
+                    shared.extend(item for item in items if item[2] not in ids)
+                    shared.sort(key=_time)
+                    self.merged[player_id].add(window)
+                moved[task.key] = (window, {item[2] for item in items})
+        for key, moved in own.items():
+            entry = {k: v for k, v in runs[key].items() if k != "w"}
+            entry["k"] = {
+                task_key: [window, sorted({item[2] for item in windows.get(window, [])} - ids)]
+                for task_key, (window, ids) in moved.items()
+            }
+            runs[key] = entry
+            self.rewritten.setdefault(player_id, {})[key] = entry
+
+    def window(self, player_id: int, key: str) -> list[list]:
+        """A window's items as read (`[]` when the player has none yet)."""
+        document = self.documents.get(player_id)
+        return document[4].get(key, []) if document else []
+
+    def window_ids(self, player_id: int, key: str) -> set[int]:
+        """The ids a window holds once the batch is counted."""
+        move = self.moves.get((player_id, key))
+        if move is not None and move.window is not None:
+            return move.window.ids
+        return {item[2] for item in self.window(player_id, key)}
+
+    def window_quiet(self, key: tuple[int, int, str], task: Task, move: _Moves) -> bool:
+        """Whether a run open without an entry or a row counts every event its window held in the batch and stays
+        below its target: what the window holds is its progress, nothing of it to write."""
+        if not self.implicit(key):
+            return False
+        if task.opens_at is not None and move.first < task.opens_at.timestamp():
+            return False
+        if task.closes_at is not None and move.newest >= task.closes_at.timestamp():
+            return False
+        assert move.shared is not None
+        return move.shared.peak is None or move.shared.peak < task.target
+
+    def quiet(self, counted, windowed) -> set[tuple[int, int, str]]:
         """The runs open without an entry or a row that the batch cannot complete (each of their counted tasks stays
         below its target) and that leave nothing out: nothing of them is read or written."""
         quiet, busy = set(), set()
-        for key, task, tally in counted:
+        for key, task, part in (*counted, *windowed):
             if key in busy:
                 continue
-            if self.implicit(key) and self.below_target(key, task, tally):
+            if isinstance(part, _Tally):
+                below = self.below_target(key, task, part)
+            else:
+                below = self.window_quiet(key, task, part)
+            if self.implicit(key) and below:
                 quiet.add(key)
             else:
                 busy.add(key)
@@ -654,6 +849,10 @@ class _State:
                 progress_key(mission_id, cycle) not in document[1]
                 and all(
                     counter_counts_from_zero(document[2], document[3], f"{t.counter}:{cycle}", since)
+                    if t.window is None
+                    else counter_counts_from_zero(
+                        document[4], document[3], window_key(t.counter, t.window, cycle), since
+                    )
                     for t in self.conf.tasks[mission_id]
                 )
             )
@@ -684,17 +883,22 @@ class _State:
             return False
         return tally.before + tally.total - Decimal(base[1]) < task.target
 
-    def open_count(self, counted, runs: dict) -> None:
+    def open_count(self, parts, runs: dict) -> None:
         """How the batch changed each mission's count of runs open without a row (`MissionOpenDelta`): a run opens
-        when one of its counters first moves, and closes when it completes or gets an entry."""
+        when one of its counters or windows first moves, and closes when it completes or gets an entry."""
         seen = set()
-        for key, _, _ in counted:
+        for key, _, _ in parts:
             player_id, mission_id, cycle = key
             if key in seen or not self.implicit(key):
                 continue
             seen.add(key)
             tasks = self.conf.tasks[mission_id]
-            was_open = any(self.counter(player_id, f"{t.counter}:{cycle}") for t in tasks)
+            was_open = any(
+                self.counter(player_id, f"{t.counter}:{cycle}")
+                if t.window is None
+                else self.window(player_id, window_key(t.counter, t.window, cycle))
+                for t in tasks
+            )
             if key in runs:
                 run = runs[key]
                 if run is None or not run.implicit:
@@ -775,8 +979,16 @@ class _State:
         implicit = implicit and current == 1  # a later run counts from the counters' values when it started
         if entry is None or entry.get("r") != current:
             entry = {"r": current}
-            if implicit:  # its progress is its counters' from 0
-                entry["b"] = {t.key: [f"{t.counter}:{cycle}", "0", t.target_text] for t in tasks}
+            windowed = {t.key: window_key(t.counter, t.window, cycle) for t in tasks if t.window is not None}
+            if implicit:  # its progress is its counters' from 0 and what its windows hold
+                entry["b"] = {t.key: [f"{t.counter}:{cycle}", "0", t.target_text] for t in tasks if t.window is None}
+                if windowed:
+                    held = {k: window_total(self.window(player_id, w)) for k, w in windowed.items()}
+                    targets = {t.key: t.target for t in tasks}
+                    entry["p"] = {k: progress_text(min(v, targets[k])) for k, v in held.items()}
+                    entry["k"] = {k: [w, []] for k, w in windowed.items()}
+            elif windowed:  # it counts what its windows hold from now on
+                entry["k"] = {k: [w, [item[2] for item in self.window(player_id, w)]] for k, w in windowed.items()}
         row = {"row_id": row_id, "row_state": row_state}
         run = _Run.open(key, mission, tasks, current, entry, **row, opted=opted, expires=expires)
         run.implicit = implicit
@@ -796,31 +1008,47 @@ class _State:
             document = self.documents.get(player_id)
             if document is None or key not in document[2]:
                 born[player_id][key] = self.now
+        windows: dict[int, dict] = defaultdict(dict)
+        for (player_id, key), move in self.moves.items():
+            windows[player_id][key] = move.window.stored()
+            document = self.documents.get(player_id)
+            if document is None or key not in document[4]:
+                born[player_id][key] = self.now
+        for player_id, keys in self.merged.items():
+            for key in keys - windows[player_id].keys():
+                windows[player_id][key] = self.documents[player_id][4][key]
         moved: dict[int, dict] = defaultdict(dict)
+        for player_id, entries in self.rewritten.items():
+            moved[player_id].update(entries)
         removed: dict[int, list[str]] = defaultdict(list)
         for (player_id, mission_id, cycle), run in sorted(runs.items(), key=lambda item: item[0]):
             if run.completed:
                 removed[player_id].append(progress_key(mission_id, cycle))
+                moved[player_id].pop(progress_key(mission_id, cycle), None)
             elif run.needs_write():
-                moved[player_id][progress_key(mission_id, cycle)] = run.stored()
-        players = sorted(counters.keys() | moved.keys() | removed.keys())
+                ids = functools.partial(self.window_ids, player_id)
+                moved[player_id][progress_key(mission_id, cycle)] = run.stored(ids)
+        players = sorted(counters.keys() | moved.keys() | removed.keys() | windows.keys())
         existing, new = [], []
         for p in players:
+            written = windows.get(p, {})
             if p in self.documents:
-                version, entries, read, _ = self.documents[p]
+                version, entries, read, _, kept = self.documents[p]
                 stale = [key for key in _stale(read, entries, stale_before) if key not in counters.get(p, ())]
-                existing.append(
-                    [p, version, moved.get(p, {}), removed.get(p, []), counters.get(p, {}), stale, born.get(p, {})]
-                )
+                stale += [key for key in _stale(kept, {}, stale_before) if key not in written]
+                existing.append([p, version, moved.get(p, {}), removed.get(p, []), counters.get(p, {}), stale,
+                                 born.get(p, {}), written])  # fmt: skip
             else:
-                new.append([p, moved.get(p, {}), counters.get(p, {}), born.get(p, {})])
+                new.append([p, moved.get(p, {}), counters.get(p, {}), born.get(p, {}), written])
         with connection.cursor() as cursor:
             if existing:
                 cursor.execute(
                     "UPDATE gamification_missionprogress AS d"
                     " SET runs = (d.runs - ARRAY(SELECT jsonb_array_elements_text(r->3))) || (r->2),"
                     " counters = (d.counters - ARRAY(SELECT jsonb_array_elements_text(r->5))) || (r->4),"
-                    " born = (d.born - ARRAY(SELECT jsonb_array_elements_text(r->5))) || (r->6), updated_at = now()"
+                    " born = (d.born - ARRAY(SELECT jsonb_array_elements_text(r->5))) || (r->6),"
+                    " windows = (d.windows - ARRAY(SELECT jsonb_array_elements_text(r->5))) || (r->7),"
+                    " updated_at = now()"
                     " FROM jsonb_array_elements(%s::jsonb) r"
                     " WHERE d.player_id = (r->>0)::bigint AND d.xmin::text = r->>1",
                     [_json(existing)],
@@ -829,8 +1057,9 @@ class _State:
                     raise ProgressConflict("A player's mission progress changed during the batch.")
             if new:
                 cursor.execute(
-                    "INSERT INTO gamification_missionprogress (player_id, label_id, runs, counters, born, updated_at)"
-                    " SELECT (r->>0)::bigint, %s, r->1, r->2, r->3, now() FROM jsonb_array_elements(%s::jsonb) r"
+                    "INSERT INTO gamification_missionprogress (player_id, label_id, runs, counters, born, windows,"
+                    " updated_at) SELECT (r->>0)::bigint, %s, r->1, r->2, r->3, r->4, now()"
+                    " FROM jsonb_array_elements(%s::jsonb) r"
                     " ON CONFLICT (player_id) DO NOTHING",
                     [label_id, _json(new)],
                 )

@@ -28,6 +28,8 @@ from gamification.models.missions import (
     progress_key,
     progress_of,
     progress_text,
+    window_key,
+    window_total,
 )
 from gamification.models.store import (
     CapPeriod,
@@ -99,4 +101,6 @@ __all__ = [
     "progress_key",
     "progress_of",
     "progress_text",
+    "window_key",
+    "window_total",
 ]

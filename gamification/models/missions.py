@@ -379,18 +379,17 @@ def progress_of(runs: dict, counters: dict, mission_id: int, cycle: str, run: in
 IMPLICIT_AFTER = dt.timedelta(seconds=60)
 
 
-def mission_counts_without_rows(*, mission: Mission, windowed: bool) -> bool:
+def mission_counts_without_rows(*, mission: Mission) -> bool:
     """Whether the mission's runs are open without an entry or a row until they complete (see `MissionProgress`): not
-    locked (an unlock starts the run at the counters' values then), with no end date, no opt-in, no audience and no
-    windowed task (`windowed`), so a run's progress is its counters (of its cycle) from 0 and it ends by completing,
-    or with its cycle. For a mission recurring on completion, only its first run: each later one counts from the
-    counters' values when it started (an entry, as before)."""
+    locked (an unlock starts the run at the counters' values then), with no end date, no opt-in and no audience, so a
+    run's progress is its counters and windows (of its cycle) from their start and it ends by completing, or with its
+    cycle. For a mission recurring on completion, only its first run: each later one counts from the counters' values
+    when it started (an entry, as before)."""
     return (
         mission.type != MissionType.LOCKED
         and mission.active_till is None
         and not mission.requires_opt_in
         and mission.audience_id is None
-        and not windowed
     )
 
 
@@ -402,29 +401,49 @@ def mission_implicit_since(*, mission: Mission) -> float | None:
 
 
 def counter_counts_from_zero(counters: dict, born: dict, key: str, since: float) -> bool:
-    """Whether a run may count on the counter `key` from 0: the counter is new, or was first written at or after
-    `since` (`mission_implicit_since`). A counter written before `born` was kept has no birth: it is older."""
+    """Whether a run may count on the counter (or window) `key` from 0: it is new, or was first written at or after
+    `since` (`mission_implicit_since`). One written before `born` was kept has no birth: it is older."""
     return key not in counters or born.get(key, 0) >= since
 
 
-def progress_implicit(mission: Mission, cycle: str, runs: dict, counters: dict, born: dict) -> dict | None:
+def window_key(counter: str, window: dt.timedelta, cycle: str) -> str:
+    """The key of the window every windowed task of one kind (`MissionTask.counter`), span and cycle counts on, in
+    `MissionProgress.windows` (and `born`): the cycle last, as counters' keys have it."""
+    return f"{counter}/{int(window.total_seconds())}:{cycle}"
+
+
+def window_total(items: list, excluded=()) -> Decimal:
+    """What a window's items (`[epoch seconds, amount text, event id]`) add up to, less those of the event ids
+    `excluded` (what a run does not count of the window it shares)."""
+    return sum((Decimal(item[1]) for item in items if item[2] not in excluded), Decimal(0))
+
+
+def progress_implicit(
+    mission: Mission, cycle: str, runs: dict, counters: dict, born: dict, windows: dict
+) -> dict | None:
     """Task id -> counted value of the player's run of `mission` in `cycle` when it is open without an entry or a row
-    (see `MissionProgress`): each task's counter of the cycle from 0, at most its target. None when the mission does
-    not count without rows, the document holds an entry of the run, or a counter was first written before
-    `mission_implicit_since` (that run has, or will get, an entry)."""
+    (see `MissionProgress`): each task's counter of the cycle from 0, or what its window holds, at most its target.
+    None when the mission does not count without rows, the document holds an entry of the run, or a counter or
+    window was first written before `mission_implicit_since` (that run has, or will get, an entry)."""
     tasks = list(mission.tasks.all())
-    windowed = any(t.window is not None for t in tasks)
     since = mission_implicit_since(mission=mission)
-    if since is None or not mission_counts_without_rows(mission=mission, windowed=windowed):
+    if since is None or not mission_counts_without_rows(mission=mission):
         return None
     if progress_key(mission.pk, cycle) in runs:
         return None
     progress = {}
     for task in tasks:
-        counter = f"{task.counter}:{cycle}"
-        if not counter_counts_from_zero(counters, born, counter, since):
-            return None
-        progress[str(task.pk)] = progress_text(min(Decimal(counters.get(counter, "0")), task.target))
+        if task.window is not None:
+            key = window_key(task.counter, task.window, cycle)
+            if not counter_counts_from_zero(windows, born, key, since):
+                return None
+            value = window_total(windows.get(key, []))
+        else:
+            key = f"{task.counter}:{cycle}"
+            if not counter_counts_from_zero(counters, born, key, since):
+                return None
+            value = Decimal(counters.get(key, "0"))
+        progress[str(task.pk)] = progress_text(min(value, task.target))
     return progress
 
 
@@ -484,8 +503,9 @@ class PlayerMission(models.Model):
         if self.state not in OPEN_RUN_STATES:
             return self.stored_progress
         document = MissionProgress.objects.filter(player_id=self.player_id)
-        runs, counters, born = document.values_list("runs", "counters", "born").first() or ({}, {}, {})
-        implicit = progress_implicit(self.mission, self.cycle, runs, counters, born)
+        found = document.values_list("runs", "counters", "born", "windows").first()
+        runs, counters, born, windows = found or ({}, {}, {}, {})
+        implicit = progress_implicit(self.mission, self.cycle, runs, counters, born, windows)
         return implicit if implicit is not None else progress_of(runs, counters, self.mission_id, self.cycle, self.run)
 
 
@@ -496,21 +516,27 @@ class MissionProgress(models.Model):
     `counters` maps `"<counter id>:<cycle>"` to what the player's events matching one kind of task (event type,
     conditions, counted value: `MissionTask.counter`) have added up to in that cycle ("" for missions without cycles,
     the date for recurring ones); every task without a window of every mission counts on it, so an event moves the
-    few counters it matches, not every run. `runs` maps `"<mission id>:<cycle>"` (`progress_key`) to
-    `{"r": run number, "b": {task id: [counter, its value when the run started counting, target]},
-    "p": {task id: value}, "w": {task id: [[epoch seconds, amount, event id], ...]}}`: a task's progress is its
-    counter less that start value (`progress_of`), a windowed task's is in `p` (what the player sees, never above the
-    target) and `w` (what it counted within its window of the newest event; older ones are dropped on write, an event
-    counts once by its id). An entry is written when its run starts, ends, or leaves out events its counter counted
+    few counters it matches, not every run. `windows` maps `window_key` (kind, span, cycle) to the events within that
+    span of the newest one, `[[epoch seconds, amount, event id], ...]` by time: every windowed task of that kind and
+    span counts on it (older events are dropped on write, an event is held once by its id). `runs` maps
+    `"<mission id>:<cycle>"` (`progress_key`) to `{"r": run number, "b": {task id: [counter, its value when the run
+    started counting, target]}, "p": {task id: value}, "k": {task id: [window key, [event ids it does not count]]}}`:
+    a task's progress is its counter less that start value (`progress_of`); a windowed task's is in `p` (what the
+    player sees, never above the target, set each time the window moves), and it counts what its window holds less
+    the events it leaves out (held before the run started counting, before an opt-in, past a time limit; ids no
+    longer held are dropped on write). An entry written before windows were shared keeps its own events in `w`
+    (`{task id: [[epoch seconds, amount, event id], ...]}`); its run's next batch moves them into the shared window.
+    An entry is written when its run starts, ends, or leaves out events its counter counted
     (before an opt-in, past a time limit, outside the mission's audience). An entry whose `r` is not the run's number
-    is stale and reads empty. Counters of recurring days more than two days past are dropped on write.
+    is stale and reads empty. Counters and windows of recurring days more than two days past are dropped on write.
 
     A run of a mission that counts without rows (`mission_counts_without_rows`: not locked, no end date, no opt-in, no
-    audience, no window; of a mission recurring on completion, the first run) has no entry and no row while it is
-    open when every counter it counts on (of its cycle) was first written (`born`: epoch seconds of that batch) a
+    audience; of a mission recurring on completion, the first run) has no entry and no row while it is open when
+    every counter and window it counts on (of its cycle) was first written (`born`: epoch seconds of that batch) a
     minute or more after the mission's activation (`mission_implicit_since`): its progress is those counters from 0
-    (`progress_implicit`), and its row is written when it completes. Otherwise (a counter older than the mission, or
-    events its counter counted that the run leaves out) it has an entry as above.
+    and what those windows hold (`progress_implicit`), and its row is written when it completes. Otherwise (a counter
+    older than the mission, events its counter counted that the run leaves out, a windowed task done before the
+    others) it has an entry as above.
     """
 
     player = models.OneToOneField(
@@ -520,7 +546,10 @@ class MissionProgress(models.Model):
     runs = models.JSONField(default=dict, help_text="Progress of the player's open runs, by mission and cycle.")
     counters = models.JSONField(default=dict, help_text="What the player's events add up to, by task kind and cycle.")
     born = models.JSONField(
-        default=dict, help_text="When each counter was first written (epoch seconds), by the key of `counters`."
+        default=dict, help_text="When each counter or window was first written (epoch seconds), by its key."
+    )
+    windows = models.JSONField(
+        default=dict, help_text="The events windowed tasks count, by task kind, span and cycle (`window_key`)."
     )
     updated_at = models.DateTimeField(auto_now=True)
 

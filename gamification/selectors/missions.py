@@ -146,7 +146,7 @@ def _view(mission: Mission, state: str, run: int, cycle: str, pm: PlayerMission 
     return view
 
 
-def _progress(pm: PlayerMission | None, document: tuple[dict, dict, dict]) -> dict:
+def _progress(pm: PlayerMission | None, document: tuple[dict, dict, dict, dict]) -> dict:
     """The run's progress: an open run's from the player's document, a finished run's from its row."""
     if pm is None:
         return {}
@@ -203,9 +203,9 @@ def missions_for_player(*, player: Player, now: dt.datetime | None = None) -> li
             done.add(pm.mission_id)
         if cycles.get(pm.mission_id) == pm.cycle:
             runs.setdefault(pm.mission_id, []).append(pm)
-    document: tuple[dict, dict, dict] = (
-        MissionProgress.objects.filter(player_id=player.pk).values_list("runs", "counters", "born").first()
-    ) or ({}, {}, {})
+    document: tuple[dict, dict, dict, dict] = (
+        MissionProgress.objects.filter(player_id=player.pk).values_list("runs", "counters", "born", "windows").first()
+    ) or ({}, {}, {}, {})
     level_points = None
     if any(m.unlock_level_id for m in missions):
         wallet = Wallet.objects.filter(player_id=player.pk).select_related("level").first()

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from gamification.handlers.mission_config import missions_cache_clear
-from gamification.models import MissionProgress, PlayerMission
+from gamification.models import MissionProgress, PlayerMission, window_key
 from gamification.services.missions import mission_opt_in, missions_mark_missed
 from tests.gamification.mission_helpers import bet, feed, mission_make
 
@@ -129,5 +129,8 @@ def test_a_window_drops_what_its_newest_event_leaves_behind(tenant_a):
     feed(tenant_a.label, [bet(at=f"2026-01-05T12:{m:02d}:00Z") for m in (0, 10, 20)])
     feed(tenant_a.label, [bet(at="2026-01-05T12:45:00Z"), bet(at="2026-01-05T12:05:00Z")])  # 12:05: already outside
     assert _progress(tenant_a, mission) == {str(task.pk): "2"}  # 12:20 and 12:45
-    windows = _document(tenant_a).runs[f"{mission.pk}:"]["w"][str(task.pk)]
+    document = _document(tenant_a)
+    key = window_key(task.counter, task.window, "")
+    assert document.runs[f"{mission.pk}:"]["k"] == {str(task.pk): [key, []]}  # it leaves nothing out
+    windows = document.windows[key]
     assert [item[1] for item in windows] == ["1", "1"]
