@@ -385,9 +385,10 @@ class _Batch:
             run = runs[key] = state.run_of(key, mission, self.conf.tasks[mission.pk])
             return run
 
-        for key, task, tally in counted:
+        below = state.below
+        for n, (key, task, tally) in enumerate(counted):
             member = self.in_audience(task.mission, key[0])
-            if key not in runs and member and state.below_target(key, task, tally):
+            if key not in runs and member and below[n]:
                 continue  # the run's progress is its counter's: nothing of it to write
             run = run_of(key, task.mission)
             if run is None:
@@ -401,9 +402,9 @@ class _Batch:
             if run.expires is not None and (until is None or run.expires < until):
                 until = run.expires
             run.tally(task, tally, tally.outside(since, until))
-        for key, task, move in windowed:
+        for n, (key, task, move) in enumerate(windowed, len(counted)):
             member = self.in_audience(task.mission, key[0])
-            if key not in runs and member and state.window_quiet(key, task, move):
+            if key not in runs and member and below[n]:
                 continue  # open without an entry, below its target: what its window holds is its progress
             run = run_of(key, task.mission)
             if run is not None and not run.completed:
@@ -718,6 +719,7 @@ class _State:
     open_deltas: Counter = field(default_factory=Counter)  # (mission id, cycle) -> change in its runs open without a
     # row
     _implicit: dict = field(default_factory=dict)  # (player, mission, cycle) -> `implicit`, as read
+    below: list[bool] = field(default_factory=list)  # set by `quiet`
     now: float = field(default_factory=time.time)  # when the batch's new counters are first written
 
     @classmethod
@@ -799,14 +801,13 @@ class _State:
         """The runs open without an entry or a row that the batch cannot complete (each of their counted tasks stays
         below its target) and that leave nothing out: nothing of them is read or written."""
         quiet, busy = set(), set()
+        self.below = []  # per part, in order: whether it leaves its run as it is (`below_target`, `window_quiet`)
         for key, task, part in (*counted, *windowed):
+            below = self.below_target(key, task, part) if type(part) is _Tally else self.window_quiet(key, task, part)
+            self.below.append(below)
             if key in busy:
                 continue
-            if isinstance(part, _Tally):
-                below = self.below_target(key, task, part)
-            else:
-                below = self.window_quiet(key, task, part)
-            if self.implicit(key) and below:
+            if below and self.implicit(key):
                 quiet.add(key)
             else:
                 busy.add(key)
@@ -838,12 +839,14 @@ class _State:
         first written since `mission_implicit_since`. Such a run that has completed has a row (read when the batch
         moves one of its counters to or past a target: `below_target` is then false). A counter new in this batch
         is first written now."""
+        found = self._implicit.get(key)
+        if found is not None:
+            return found
         player_id, mission_id, cycle = key
         since = self.conf.implicit.get(mission_id)
         if since is None or self.now < since:
-            return False
-        found = self._implicit.get(key)
-        if found is None:
+            found = False
+        else:
             document = self.documents.get(player_id)
             found = document is None or (
                 progress_key(mission_id, cycle) not in document[1]
@@ -856,7 +859,7 @@ class _State:
                     for t in self.conf.tasks[mission_id]
                 )
             )
-            self._implicit[key] = found
+        self._implicit[key] = found
         return found
 
     def below_target(self, key: tuple[int, int, str], task: Task, tally: _Tally) -> bool:
@@ -892,12 +895,12 @@ class _State:
             if key in seen or not self.implicit(key):
                 continue
             seen.add(key)
-            tasks = self.conf.tasks[mission_id]
-            was_open = any(
-                self.counter(player_id, f"{t.counter}:{cycle}")
+            document = self.documents.get(player_id)
+            was_open = document is not None and any(  # a counter is never written at 0, a window never empty
+                f"{t.counter}:{cycle}" in document[2]
                 if t.window is None
-                else self.window(player_id, window_key(t.counter, t.window, cycle))
-                for t in tasks
+                else window_key(t.counter, t.window, cycle) in document[4]
+                for t in self.conf.tasks[mission_id]
             )
             if key in runs:
                 run = runs[key]
