@@ -412,10 +412,9 @@ def window_key(counter: str, window: dt.timedelta, cycle: str) -> str:
     return f"{counter}/{int(window.total_seconds())}:{cycle}"
 
 
-def window_total(items: list, excluded=()) -> Decimal:
-    """What a window's items (`[epoch seconds, amount text, event id]`) add up to, less those of the event ids
-    `excluded` (what a run does not count of the window it shares)."""
-    return sum((Decimal(item[1]) for item in items if item[2] not in excluded), Decimal(0))
+def window_total(items: list) -> Decimal:
+    """What a window's items (`[epoch seconds, amount text, event id]`) add up to."""
+    return sum((Decimal(item[1]) for item in items), Decimal(0))
 
 
 def progress_implicit(
