@@ -6,6 +6,7 @@ until it completes. Entries written before windows were shared move their events
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 from django.urls import reverse
@@ -227,3 +228,50 @@ def test_a_daily_missions_windows_are_one_per_day_and_past_days_windows_are_drop
     assert missions_mark_missed(now=dt.datetime(2026, 1, 7, 9, tzinfo=dt.UTC)) == 2
     missed = PlayerMission.objects.filter(mission=mission, state="missed").order_by("cycle")
     assert [pm.stored_progress for pm in missed] == [{str(task.pk): "1"}] * 2  # each day counted its own bet
+
+
+def test_shared_windows_count_as_a_plain_replay_of_each_run_does(tenant_a):
+    """Random batches with events out of order, for runs with rows, a run without one, and a run started midway:
+    after every batch, each run's state and progress equal a plain replay (one window of the player's events, each run
+    counting what it holds less what it held when the run started)."""
+    rng = random.Random(20261204)
+    span = dt.timedelta(minutes=30)
+    targets = {"implicit": 6, "small": 4, "large": 8, "huge": 11, "midway": 5}
+    missions = {"implicit": _settled(mission_make(tenant_a.label, tasks=[{"target": 6, "window": span}]))}
+    for name in ("small", "large", "huge"):
+        missions[name] = mission_make(tenant_a.label, tasks=[{"target": targets[name], "window": span}])
+    runs = {name: {"excluded": set(), "value": 0, "done": False} for name in missions}
+    window: list[tuple[float, int]] = []
+    clock = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
+    seen = set()
+    for batch in range(40):
+        if batch == 15:
+            missions["midway"] = mission_make(tenant_a.label, tasks=[{"target": 5, "window": span}])
+            missions_cache_clear()
+            runs["midway"] = {"excluded": {event_id for _, event_id in window}, "value": 0, "done": False}
+        moments = []
+        for _ in range(rng.randint(1, 4)):
+            clock += dt.timedelta(minutes=rng.randint(0, 12))
+            late = rng.random() < 0.25
+            moments.append(clock - dt.timedelta(minutes=rng.randint(1, 40)) if late else clock)
+        ids = feed(tenant_a.label, [bet(at=moment.isoformat()) for moment in moments])
+        for moment, event_id in zip(moments, ids, strict=True):
+            window.append((moment.timestamp(), event_id))
+            newest = max(at for at, _ in window)
+            window = [(at, i) for at, i in window if at >= newest - span.total_seconds()]
+            for name, run in runs.items():
+                if not run["done"]:
+                    run["value"] = sum(1 for _, i in window if i not in run["excluded"])
+                    run["done"] = run["value"] >= targets[name]
+        expected = {
+            name: ("claimed", str(targets[name])) if run["done"] else ("in_progress", str(run["value"]))
+            for name, run in runs.items()
+        }
+        shown = {name: (state, values[0]) for name, mission in missions.items() for state, values in [
+            _shown(tenant_a, mission)]}  # fmt: skip
+        assert shown == expected, f"batch {batch}"
+        seen.update(state for state, _ in expected.values())
+    assert seen == {"claimed", "in_progress"}  # the replay saw runs open and completed
+    assert runs["midway"]["excluded"]  # the run started midway left out what its window held then
+    rows = set(PlayerMission.objects.filter(player=tenant_a.player).values_list("mission_id", flat=True))
+    assert (missions["implicit"].pk in rows) == runs["implicit"]["done"]  # no row while it is open
