@@ -334,7 +334,11 @@ def _rewards_give(pm: PlayerMission, mission: Mission, player: Player) -> None:
 def missions_completed(*, pm_ids: list[int]) -> None:
     """After the handler completed these runs (in its transaction; written `claimed` when no claim is needed):
     their `mission_completed` facts, the rewards of those claimed, in bulk, and the missions they unlock."""
-    runs = list(PlayerMission.objects.filter(pk__in=pm_ids).select_related("player__brand", "mission__reward_badge"))
+    runs = list(
+        PlayerMission.objects.filter(pk__in=pm_ids)
+        .select_related("player", "mission__reward_badge")
+        .defer("player__user_email", "player__user_phone")  # neither facts nor rewards read them: not decrypted
+    )
     by_label: dict[int, list[Fact]] = {}
     for pm in runs:
         payload = {"mission_id": pm.mission_id, "mission_name": pm.mission.name[:255], "run": pm.run}

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from backoffice import fields
 from backoffice.errors import DomainError
 from crm.models import Event, Player
 from crm.pipeline import EventRow
 from crm.services.ingest import events_ingest
 from gamification.handlers.missions import count_mission_progress
-from gamification.models import MissionProgress, PlayerMission, TaskContribution, WalletEntry
+from gamification.models import MissionProgress, PlayerMission, TaskContribution, Wallet, WalletEntry
 from gamification.selectors import missions_for_player, wallet_get
 from gamification.services.missions import mission_claim
 from tests.gamification.mission_helpers import bet, feed, mission_make
@@ -187,6 +189,25 @@ def test_a_batch_writes_one_progress_row_per_player_whatever_its_missions(tenant
     assert writes == ["UPDATE gamification_missionprogress"]  # ten runs moved, two players: one statement, two rows
     assert MissionProgress.objects.count() == 2
     assert [_value(_run(tenant_a, m)) for m in missions] == [Decimal(3)] * 5
+
+
+def test_completions_and_their_rewards_cost_the_same_statements_for_one_player_or_many(tenant_a):
+    mission_make(tenant_a.label, tasks=[{"target": 2}], reward_points=10)
+    users = [f"emailed-{n}" for n in range(5)]
+    feed(tenant_a.label, [bet(user=user) for user in users])
+    Player.objects.filter(user_ext_id__in=users).update(user_email="someone@example.com", user_phone="+46700000000")
+    counts = []
+    for batch in (users[:1], users[1:]):
+        ids = events_ingest(label=tenant_a.label, items=[bet(user=user) for user in batch], source="api").new_ids
+        with (
+            CaptureQueriesContext(connection) as queries,
+            mock.patch.object(fields, "decrypt", wraps=fields.decrypt) as spy,
+        ):
+            count_mission_progress(_rows(ids))
+        counts.append(len(queries.captured_queries))
+        assert spy.call_count == 0  # the players' email and phone are neither read nor decrypted
+    assert counts[0] == counts[1]  # no statement per run or player
+    assert Wallet.objects.filter(player__user_ext_id__in=users, points=10).count() == 5
 
 
 def test_a_claim_required_mission_rewards_on_claim_once(tenant_a):
