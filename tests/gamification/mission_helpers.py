@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+from django.utils import timezone
+
 from crm.pipeline import events_apply
 from crm.services.ingest import events_ingest
+from gamification.handlers.mission_config import missions_cache_clear
 from gamification.models import Mission, MissionStatus, MissionTask
+from gamification.selectors import missions_for_player
 
 SLOT_BETS = [{"field": "game_category", "op": "eq", "value": "slots"}, {"field": "bet_amount", "op": "gte", "value": 1}]
 OPEN_FROM = dt.datetime(2025, 12, 1, tzinfo=dt.UTC)
@@ -67,3 +71,18 @@ def feed(label, items: list[dict]) -> list[int]:
     assert not [i for i in result.items if i.status == "invalid"], [i.errors for i in result.items]
     events_apply(result.new_ids)
     return result.new_ids
+
+
+def settled(mission: Mission, ago=dt.timedelta(minutes=2)) -> Mission:
+    """The mission as activated `ago`: past the minute after which new counters and windows let its runs count from
+    0, without rows."""
+    Mission.objects.filter(pk=mission.pk).update(activated_at=timezone.now() - ago)
+    missions_cache_clear()
+    mission.refresh_from_db()
+    return mission
+
+
+def shown(tenant, mission) -> tuple[str, list[str]]:
+    """The mission as the player's missions show it: its state and its tasks' values."""
+    [view] = [m for m in missions_for_player(player=tenant.player) if m.id == mission.pk]
+    return view.state, [str(task.value) for task in view.tasks]

@@ -10,13 +10,11 @@ import random
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from gamification.handlers.mission_config import missions_cache_clear
-from gamification.models import Mission, MissionProgress, PlayerMission, TaskContribution, Wallet, window_key
-from gamification.selectors import missions_for_player
+from gamification.models import MissionProgress, PlayerMission, TaskContribution, Wallet, window_key
 from gamification.services.missions import mission_opt_in, missions_mark_missed
-from tests.gamification.mission_helpers import bet, event, feed, mission_make
+from tests.gamification.mission_helpers import bet, event, feed, mission_make, settled, shown
 
 pytestmark = pytest.mark.django_db
 HOUR = dt.timedelta(hours=1)
@@ -25,19 +23,6 @@ LIST = "admin:gamification_mission_changelist"
 
 def _at(text: str) -> float:
     return dt.datetime.fromisoformat(text).timestamp()
-
-
-def _settled(mission: Mission) -> Mission:
-    """Activated two minutes ago: a window first written now lets its runs count from 0, without rows."""
-    Mission.objects.filter(pk=mission.pk).update(activated_at=timezone.now() - dt.timedelta(minutes=2))
-    missions_cache_clear()
-    mission.refresh_from_db()
-    return mission
-
-
-def _shown(tenant, mission) -> tuple[str, list[str]]:
-    [view] = [m for m in missions_for_player(player=tenant.player) if m.id == mission.pk]
-    return view.state, [str(task.value) for task in view.tasks]
 
 
 def _document(tenant) -> MissionProgress:
@@ -56,9 +41,9 @@ def test_missions_of_one_kind_and_span_share_one_window(tenant_a):
     large = mission_make(tenant_a.label, tasks=[{"target": 5, "window": HOUR}])
     shorter = mission_make(tenant_a.label, tasks=[{"target": 5, "window": dt.timedelta(minutes=30)}])
     ids = feed(tenant_a.label, [bet(at=f"2026-01-05T12:{m:02d}:00Z") for m in (0, 20, 40)])
-    assert _shown(tenant_a, small) == ("claimed", ["3"])
-    assert _shown(tenant_a, large) == ("in_progress", ["3"])
-    assert _shown(tenant_a, shorter) == ("in_progress", ["2"])  # 12:00 is more than 30 minutes before 12:40
+    assert shown(tenant_a, small) == ("claimed", ["3"])
+    assert shown(tenant_a, large) == ("in_progress", ["3"])
+    assert shown(tenant_a, shorter) == ("in_progress", ["2"])  # 12:00 is more than 30 minutes before 12:40
     [task] = large.tasks.all()
     document = _document(tenant_a)
     assert sorted(document.windows) == sorted(
@@ -79,57 +64,57 @@ def test_a_run_started_after_its_window_held_events_counts_only_the_later_ones(t
     second = mission_make(tenant_a.label, tasks=[{"target": 3, "window": HOUR}])  # activated after two bets
     missions_cache_clear()
     [later] = feed(tenant_a.label, [bet(at="2026-01-05T12:20:00Z")])
-    assert (_shown(tenant_a, first), _shown(tenant_a, second)) == (("in_progress", ["3"]), ("in_progress", ["1"]))
+    assert (shown(tenant_a, first), shown(tenant_a, second)) == (("in_progress", ["3"]), ("in_progress", ["1"]))
     [task] = second.tasks.all()
     key = window_key(task.counter, HOUR, "")
     assert _document(tenant_a).runs[f"{second.pk}:"]["k"] == {str(task.pk): [key, earlier]}
     assert _held(second, tenant_a.player) == [later]
     feed(tenant_a.label, [bet(at="2026-01-05T13:15:00Z")])  # 12:00 and 12:10 fall out: no longer left out
     assert _document(tenant_a).runs[f"{second.pk}:"]["k"] == {str(task.pk): [key, []]}
-    assert (_shown(tenant_a, first), _shown(tenant_a, second)) == (("in_progress", ["2"]), ("in_progress", ["2"]))
+    assert (shown(tenant_a, first), shown(tenant_a, second)) == (("in_progress", ["2"]), ("in_progress", ["2"]))
     feed(tenant_a.label, [bet(at="2026-01-05T13:20:00Z")])
     assert PlayerMission.objects.get(mission=second).state == "claimed"
-    assert _shown(tenant_a, first) == ("in_progress", ["3"])  # 12:20, 13:15, 13:20: the one window, shared
+    assert shown(tenant_a, first) == ("in_progress", ["3"])  # 12:20, 13:15, 13:20: the one window, shared
 
 
 def test_a_windowed_run_opens_without_a_row_and_gets_one_when_it_completes(tenant_a, staff_client):
-    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 3, "window": HOUR}], reward_points=50))
+    mission = settled(mission_make(tenant_a.label, tasks=[{"target": 3, "window": HOUR}], reward_points=50))
     feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z"), bet(at="2026-01-05T12:10:00Z")])
     [task] = mission.tasks.all()
     key = window_key(task.counter, HOUR, "")
     document = _document(tenant_a)
     assert (PlayerMission.objects.count(), document.runs, len(document.windows[key])) == (0, {}, 2)
     assert document.born[key] >= (mission.activated_at + dt.timedelta(minutes=1)).timestamp()
-    assert _shown(tenant_a, mission) == ("in_progress", ["2"])
+    assert shown(tenant_a, mission) == ("in_progress", ["2"])
     [row] = [m for m in staff_client(tenant_a.admin).get(reverse(LIST)).context["cl"].result_list]
     assert row.n_in_progress == 1
     feed(tenant_a.label, [bet(at="2026-01-05T13:30:00Z")])  # the window slides: the two earlier ones fall out
-    assert (_shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1"]), 0)
+    assert (shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1"]), 0)
     feed(tenant_a.label, [bet(at="2026-01-05T13:40:00Z"), bet(at="2026-01-05T13:50:00Z")])
     pm = PlayerMission.objects.get()
     assert (pm.state, pm.stored_progress) == ("claimed", {str(task.pk): "3"})
     assert Wallet.objects.get(player=tenant_a.player).points == 50
     feed(tenant_a.label, [bet(at="2026-01-05T14:00:00Z")] * 1 + [bet(at="2026-01-05T14:10:00Z")])
     assert (PlayerMission.objects.count(), Wallet.objects.get(player=tenant_a.player).points) == (1, 50)
-    assert _shown(tenant_a, mission) == ("claimed", ["3"])
+    assert shown(tenant_a, mission) == ("claimed", ["3"])
 
 
 def test_a_windowed_task_done_before_the_others_gives_its_run_an_entry_and_stays_done(tenant_a):
-    mission = _settled(
+    mission = settled(
         mission_make(
             tenant_a.label,
             tasks=[{"target": 2, "window": HOUR}, {"target": 1, "event_type": "deposit", "conditions": []}],
         )
     )
     feed(tenant_a.label, [bet(at="2026-01-05T12:00:00Z")])
-    assert (_shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1", "0"]), 0)
+    assert (shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1", "0"]), 0)
     feed(tenant_a.label, [bet(at="2026-01-05T12:10:00Z")])  # the windowed task is done: that must be kept
-    assert (_shown(tenant_a, mission), PlayerMission.objects.get().state) == (
+    assert (shown(tenant_a, mission), PlayerMission.objects.get().state) == (
         ("in_progress", ["2", "0"]),
         "in_progress",
     )
     feed(tenant_a.label, [bet(at="2026-01-05T15:00:00Z")])  # its window now holds one: still done
-    assert _shown(tenant_a, mission) == ("in_progress", ["2", "0"])
+    assert shown(tenant_a, mission) == ("in_progress", ["2", "0"])
     feed(tenant_a.label, [event("deposit", {"deposit_amount": 10}, at="2026-01-05T15:10:00Z")])
     pm = PlayerMission.objects.get()
     assert (pm.state, sorted(pm.stored_progress.values())) == ("claimed", ["1", "2"])
@@ -137,10 +122,10 @@ def test_a_windowed_task_done_before_the_others_gives_its_run_an_entry_and_stays
 
 def test_a_late_event_from_before_the_start_gives_a_windowed_run_an_entry_that_leaves_it_out(tenant_a):
     start = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
-    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 3, "window": HOUR}], active_from=start))
+    mission = settled(mission_make(tenant_a.label, tasks=[{"target": 3, "window": HOUR}], active_from=start))
     feed(tenant_a.label, [bet(at="2026-01-05T12:30:00Z")])
     [late] = feed(tenant_a.label, [bet(at="2026-01-05T11:50:00Z")])  # within the window, before the start
-    assert _shown(tenant_a, mission) == ("in_progress", ["1"])
+    assert shown(tenant_a, mission) == ("in_progress", ["1"])
     [task] = mission.tasks.all()
     entry = _document(tenant_a).runs[f"{mission.pk}:"]
     assert entry["k"] == {str(task.pk): [window_key(task.counter, HOUR, ""), [late]]}
@@ -159,7 +144,7 @@ def test_a_windowed_opt_in_counts_only_what_its_window_holds_after_the_opt_in(te
     _, *_, after = feed(tenant_a.label, [bet(at=moment) for moment in at])  # one batch
     [task] = opt_in.tasks.all()
     run = PlayerMission.objects.get(mission=opt_in)  # (its time limit is long past: shown as missed)
-    assert (run.progress, _shown(tenant_a, plain)) == ({str(task.pk): "2"}, ("in_progress", ["3"]))
+    assert (run.progress, shown(tenant_a, plain)) == ({str(task.pk): "2"}, ("in_progress", ["3"]))
     excluded = _document(tenant_a).runs[f"{opt_in.pk}:"]["k"][str(task.pk)][1]
     assert excluded == [after]  # past the time limit; 10:00, before the opt-in, fell out of the window (3 hours)
     feed(tenant_a.label, [bet(at="2026-01-05T12:30:00Z")])  # late, within the limit: counted, and completes
@@ -195,7 +180,7 @@ def test_entries_written_before_windows_were_shared_move_their_events_into_the_s
     assert document.runs[f"{second.pk}:"]["k"] == {str(task_2.pk): [key, [901]]}  # it never held 901
     assert document.runs[f"{third.pk}:"]["k"] == {str(task_3.pk): [key, [901, 902]]}
     assert not any("w" in entry for entry in document.runs.values())
-    assert [_shown(tenant_a, m) for m in (first, second, third)] == [
+    assert [shown(tenant_a, m) for m in (first, second, third)] == [
         ("in_progress", ["3"]),
         ("in_progress", ["2"]),
         ("in_progress", ["1"]),
@@ -203,15 +188,15 @@ def test_entries_written_before_windows_were_shared_move_their_events_into_the_s
     assert (_held(first, tenant_a.player), _held(second, tenant_a.player)) == ([901, 902, new], [902, new])
     feed(tenant_a.label, [bet(at="2026-01-05T12:30:00Z")])
     assert PlayerMission.objects.get(mission=first, player=tenant_a.player).state == "claimed"
-    assert _shown(tenant_a, second) == ("in_progress", ["3"])
+    assert shown(tenant_a, second) == ("in_progress", ["3"])
 
 
 def test_another_labels_windows_are_kept_apart(tenant_a, tenant_b):
-    mission_a = _settled(mission_make(tenant_a.label, tasks=[{"target": 2, "window": HOUR}]))
-    mission_b = _settled(mission_make(tenant_b.label, tasks=[{"target": 2, "window": HOUR}]))
+    mission_a = settled(mission_make(tenant_a.label, tasks=[{"target": 2, "window": HOUR}]))
+    mission_b = settled(mission_make(tenant_b.label, tasks=[{"target": 2, "window": HOUR}]))
     feed(tenant_a.label, [bet()])
     feed(tenant_b.label, [bet(), bet(at="2026-01-05T12:05:00Z")])
-    assert _shown(tenant_a, mission_a) == ("in_progress", ["1"])
+    assert shown(tenant_a, mission_a) == ("in_progress", ["1"])
     assert PlayerMission.objects.get(mission=mission_b).state == "claimed"
     assert not PlayerMission.objects.filter(mission=mission_a).exists()
 
@@ -237,7 +222,7 @@ def test_shared_windows_count_as_a_plain_replay_of_each_run_does(tenant_a):
     rng = random.Random(20261204)
     span = dt.timedelta(minutes=30)
     targets = {"implicit": 6, "small": 4, "large": 8, "huge": 11, "midway": 5}
-    missions = {"implicit": _settled(mission_make(tenant_a.label, tasks=[{"target": 6, "window": span}]))}
+    missions = {"implicit": settled(mission_make(tenant_a.label, tasks=[{"target": 6, "window": span}]))}
     for name in ("small", "large", "huge"):
         missions[name] = mission_make(tenant_a.label, tasks=[{"target": targets[name], "window": span}])
     runs = {name: {"excluded": set(), "value": 0, "done": False} for name in missions}
@@ -267,9 +252,11 @@ def test_shared_windows_count_as_a_plain_replay_of_each_run_does(tenant_a):
             name: ("claimed", str(targets[name])) if run["done"] else ("in_progress", str(run["value"]))
             for name, run in runs.items()
         }
-        shown = {name: (state, values[0]) for name, mission in missions.items() for state, values in [
-            _shown(tenant_a, mission)]}  # fmt: skip
-        assert shown == expected, f"batch {batch}"
+        actual = {}
+        for name, mission in missions.items():
+            state, [value] = shown(tenant_a, mission)
+            actual[name] = (state, value)
+        assert actual == expected, f"batch {batch}"
         seen.update(state for state, _ in expected.values())
     assert seen == {"claimed", "in_progress"}  # the replay saw runs open and completed
     assert runs["midway"]["excluded"]  # the run started midway left out what its window held then

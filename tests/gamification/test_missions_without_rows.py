@@ -13,27 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.automation.gifts import mission_give
-from gamification.handlers.mission_config import missions_cache_clear
-from gamification.models import Mission, MissionOpenDelta, MissionProgress, PlayerMission, Wallet
-from gamification.selectors import missions_for_player
+from gamification.models import MissionOpenDelta, MissionProgress, PlayerMission, Wallet
 from gamification.tasks_missions import missions_expire
-from tests.gamification.mission_helpers import bet, feed, mission_make
+from tests.gamification.mission_helpers import bet, feed, mission_make, settled, shown
 
 pytestmark = pytest.mark.django_db
 LIST = "admin:gamification_mission_changelist"
-
-
-def _settled(mission: Mission, ago=dt.timedelta(minutes=2)) -> Mission:
-    """The mission as activated `ago`: past the minute after which new counters let its runs count from 0."""
-    Mission.objects.filter(pk=mission.pk).update(activated_at=timezone.now() - ago)
-    missions_cache_clear()
-    mission.refresh_from_db()
-    return mission
-
-
-def _shown(tenant, mission) -> tuple[str, list[str]]:
-    [view] = [m for m in missions_for_player(player=tenant.player) if m.id == mission.pk]
-    return view.state, [str(task.value) for task in view.tasks]
 
 
 def _in_progress(client, mission) -> int:
@@ -42,13 +27,13 @@ def _in_progress(client, mission) -> int:
 
 
 def test_a_run_opens_without_a_row_and_gets_one_when_it_completes(tenant_a):
-    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 3}], reward_points=50))
+    mission = settled(mission_make(tenant_a.label, tasks=[{"target": 3}], reward_points=50))
     feed(tenant_a.label, [bet(), bet()])
     document = MissionProgress.objects.get(player=tenant_a.player)
     [counter] = document.counters
     assert (PlayerMission.objects.count(), document.runs, document.counters[counter]) == (0, {}, "2")
     assert document.born[counter] >= (mission.activated_at + dt.timedelta(minutes=1)).timestamp()
-    assert _shown(tenant_a, mission) == ("in_progress", ["2"])
+    assert shown(tenant_a, mission) == ("in_progress", ["2"])
     feed(tenant_a.label, [bet()])
     pm = PlayerMission.objects.get()
     [task] = mission.tasks.all()
@@ -56,28 +41,28 @@ def test_a_run_opens_without_a_row_and_gets_one_when_it_completes(tenant_a):
     assert Wallet.objects.get(player=tenant_a.player).points == 50
     feed(tenant_a.label, [bet(), bet()])  # a completed run stays completed: no second row, no second reward
     assert (PlayerMission.objects.count(), Wallet.objects.get(player=tenant_a.player).points) == (1, 50)
-    assert _shown(tenant_a, mission) == ("claimed", ["3"])
+    assert shown(tenant_a, mission) == ("claimed", ["3"])
     assert MissionProgress.objects.get(player=tenant_a.player).runs == {}
 
 
 def test_every_task_of_the_run_counts_from_zero_and_it_completes_once_all_are_done(tenant_a):
-    mission = _settled(
+    mission = settled(
         mission_make(
             tenant_a.label,
             tasks=[{"target": 2}, {"target": 5, "aggregation": "sum", "sum_field": "bet_amount", "conditions": []}],
         )
     )
     feed(tenant_a.label, [bet(amount=1.5), bet(amount=0.5)])  # one slot bet of at least 1; 2.0 bet in all
-    assert _shown(tenant_a, mission) == ("in_progress", ["1", "2"])
+    assert shown(tenant_a, mission) == ("in_progress", ["1", "2"])
     feed(tenant_a.label, [bet(amount=1)])  # the first task done, the second at 3 of 5
-    assert (_shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["2", "3"]), 0)
+    assert (shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["2", "3"]), 0)
     feed(tenant_a.label, [bet(amount=4, category="live")])
     assert PlayerMission.objects.get().state == "claimed"
-    assert _shown(tenant_a, mission) == ("claimed", ["2", "5"])
+    assert shown(tenant_a, mission) == ("claimed", ["2", "5"])
 
 
 def test_the_admin_counts_runs_open_without_a_row_and_the_beat_folds_the_count(tenant_a, staff_client):
-    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 2}]))
+    mission = settled(mission_make(tenant_a.label, tasks=[{"target": 2}]))
     client = staff_client(tenant_a.admin)
     feed(tenant_a.label, [bet(), bet(user="second"), bet(user="third")])
     assert (_in_progress(client, mission), PlayerMission.objects.count()) == (3, 0)
@@ -90,39 +75,39 @@ def test_the_admin_counts_runs_open_without_a_row_and_the_beat_folds_the_count(t
 
 
 def test_a_counter_first_written_before_the_mission_gives_its_run_an_entry_and_a_row(tenant_a):
-    older = _settled(mission_make(tenant_a.label, tasks=[{"target": 9}]), ago=dt.timedelta(hours=2))
+    older = settled(mission_make(tenant_a.label, tasks=[{"target": 9}]), ago=dt.timedelta(hours=2))
     feed(tenant_a.label, [bet(), bet()])
     document = MissionProgress.objects.get(player=tenant_a.player)
     [counter] = document.counters
     document.born = {counter: time.time() - 3600}  # as if the counter had been written an hour ago
     document.save(update_fields=["born"])
-    newer = _settled(mission_make(tenant_a.label, tasks=[{"target": 5}]))  # the same task, activated after it
+    newer = settled(mission_make(tenant_a.label, tasks=[{"target": 5}]))  # the same task, activated after it
     feed(tenant_a.label, [bet()])
     # The older mission's run counts the counter from 0, the newer one's from its value at its first event.
-    assert (_shown(tenant_a, older), _shown(tenant_a, newer)) == (("in_progress", ["3"]), ("in_progress", ["1"]))
+    assert (shown(tenant_a, older), shown(tenant_a, newer)) == (("in_progress", ["3"]), ("in_progress", ["1"]))
     assert list(PlayerMission.objects.values_list("mission_id", "state")) == [(newer.pk, "in_progress")]
     assert list(MissionProgress.objects.get(player=tenant_a.player).runs) == [f"{newer.pk}:"]
 
 
 def test_events_before_the_missions_start_give_its_run_an_entry_and_are_not_counted(tenant_a):
     start = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
-    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 3}], active_from=start))
+    mission = settled(mission_make(tenant_a.label, tasks=[{"target": 3}], active_from=start))
     feed(tenant_a.label, [bet(at="2026-01-05T11:00:00Z"), bet(at="2026-01-05T12:30:00Z")])
-    assert _shown(tenant_a, mission) == ("in_progress", ["1"])
+    assert shown(tenant_a, mission) == ("in_progress", ["1"])
     assert list(MissionProgress.objects.get(player=tenant_a.player).runs) == [f"{mission.pk}:"]
     feed(tenant_a.label, [bet(at="2026-01-05T13:00:00Z"), bet(at="2026-01-05T13:30:00Z")])
-    assert (PlayerMission.objects.get().state, _shown(tenant_a, mission)) == ("claimed", ("claimed", ["3"]))
+    assert (PlayerMission.objects.get().state, shown(tenant_a, mission)) == ("claimed", ("claimed", ["3"]))
 
 
 def test_a_late_event_before_the_start_of_a_run_open_without_a_row_gives_it_an_entry_and_its_row(
     tenant_a, staff_client
 ):
     start = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
-    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 3}], active_from=start))
+    mission = settled(mission_make(tenant_a.label, tasks=[{"target": 3}], active_from=start))
     feed(tenant_a.label, [bet(at="2026-01-05T12:30:00Z")])
-    assert (_shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1"]), 0)
+    assert (shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1"]), 0)
     feed(tenant_a.label, [bet(at="2026-01-05T11:00:00Z")])  # arrives late, from before the start: not counted
-    assert _shown(tenant_a, mission) == ("in_progress", ["1"])
+    assert shown(tenant_a, mission) == ("in_progress", ["1"])
     assert list(PlayerMission.objects.values_list("state", flat=True)) == ["in_progress"]
     assert _in_progress(staff_client(tenant_a.admin), mission) == 1
     feed(tenant_a.label, [bet(at="2026-01-05T13:00:00Z"), bet(at="2026-01-05T13:30:00Z")])
@@ -130,13 +115,13 @@ def test_a_late_event_before_the_start_of_a_run_open_without_a_row_gives_it_an_e
 
 
 def test_a_mission_given_by_a_rule_counts_on_its_available_row_and_completes_it(tenant_a):
-    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 2}]))
+    mission = settled(mission_make(tenant_a.label, tasks=[{"target": 2}]))
     feed(tenant_a.label, [bet(user="other")])  # the player exists before the rule gives the mission
     mission_give(player=tenant_a.player, mission_id=mission.pk, at=timezone.now())
     given = PlayerMission.objects.get(player=tenant_a.player)
     feed(tenant_a.label, [bet()])
     [task] = mission.tasks.all()
-    assert (_shown(tenant_a, mission), given.progress) == (("in_progress", ["1"]), {str(task.pk): "1"})
+    assert (shown(tenant_a, mission), given.progress) == (("in_progress", ["1"]), {str(task.pk): "1"})
     feed(tenant_a.label, [bet()])
     assert list(PlayerMission.objects.filter(player=tenant_a.player).values_list("id", "state")) == [
         (given.pk, "claimed")
@@ -144,20 +129,20 @@ def test_a_mission_given_by_a_rule_counts_on_its_available_row_and_completes_it(
 
 
 def test_another_labels_events_and_players_are_counted_apart(tenant_a, tenant_b):
-    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 2}]))
-    other = _settled(mission_make(tenant_b.label, tasks=[{"target": 2}]))
+    mission = settled(mission_make(tenant_a.label, tasks=[{"target": 2}]))
+    other = settled(mission_make(tenant_b.label, tasks=[{"target": 2}]))
     feed(tenant_b.label, [bet(), bet()])
     feed(tenant_a.label, [bet()])
-    assert (_shown(tenant_a, mission), _shown(tenant_b, other)) == (("in_progress", ["1"]), ("claimed", ["2"]))
+    assert (shown(tenant_a, mission), shown(tenant_b, other)) == (("in_progress", ["1"]), ("claimed", ["2"]))
     assert list(PlayerMission.objects.values_list("mission_id", flat=True)) == [other.pk]
 
 
 def test_a_daily_missions_runs_count_without_rows_each_in_its_day(tenant_a, staff_client):
-    mission = _settled(mission_make(tenant_a.label, tasks=[{"target": 2}], type="recurring", recurrence="daily"))
+    mission = settled(mission_make(tenant_a.label, tasks=[{"target": 2}], type="recurring", recurrence="daily"))
     today = timezone.now().date()
     at = {n: f"{today - dt.timedelta(days=n)}T00:00:01Z" for n in (0, 1, 5)}
     feed(tenant_a.label, [bet(at=at[1]), bet(at=at[0])])  # yesterday's run and today's: one bet each
-    assert (_shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1"]), 0)
+    assert (shown(tenant_a, mission), PlayerMission.objects.count()) == (("in_progress", ["1"]), 0)
     client = staff_client(tenant_a.admin)
     assert _in_progress(client, mission) == 2
     missions_expire()  # yesterday is over: its run no longer counts as in progress
@@ -165,7 +150,7 @@ def test_a_daily_missions_runs_count_without_rows_each_in_its_day(tenant_a, staf
     assert list(MissionOpenDelta.objects.values_list("cycle", "delta")) == [(str(today), 1)]
     feed(tenant_a.label, [bet(at=at[0])])
     assert list(PlayerMission.objects.values_list("cycle", "state")) == [(str(today), "claimed")]
-    assert (_shown(tenant_a, mission), _in_progress(client, mission)) == (("claimed", ["2"]), 0)
+    assert (shown(tenant_a, mission), _in_progress(client, mission)) == (("claimed", ["2"]), 0)
     # A day long past (its counter dropped once nothing counts on it): late events write it again, with its birth.
     feed(tenant_a.label, [bet(at=at[5])])
     feed(tenant_a.label, [bet(at=at[5])])
@@ -177,27 +162,27 @@ def test_a_daily_missions_runs_count_without_rows_each_in_its_day(tenant_a, staf
 def test_a_mission_recurring_on_completion_counts_its_first_run_without_a_row_and_the_next_from_then(
     tenant_a, staff_client
 ):
-    mission = _settled(
+    mission = settled(
         mission_make(
             tenant_a.label, tasks=[{"target": 2}], type="recurring_on_completion", max_completions=3, reward_points=10
         )
     )
     client = staff_client(tenant_a.admin)
     feed(tenant_a.label, [bet()])
-    assert (_shown(tenant_a, mission), PlayerMission.objects.count(), _in_progress(client, mission)) == (
+    assert (shown(tenant_a, mission), PlayerMission.objects.count(), _in_progress(client, mission)) == (
         ("in_progress", ["1"]),
         0,
         1,
     )
     feed(tenant_a.label, [bet(), bet()])  # the first run completes; the batch's third bet is past it
     assert list(PlayerMission.objects.values_list("run", "state")) == [(1, "claimed")]
-    assert (_shown(tenant_a, mission), _in_progress(client, mission)) == (("available", ["0"]), 0)
+    assert (shown(tenant_a, mission), _in_progress(client, mission)) == (("available", ["0"]), 0)
     feed(tenant_a.label, [bet()])  # the second run starts from the counter as it is (3), with an entry and a row
 
     def runs():
         return list(PlayerMission.objects.order_by("run").values_list("run", "state"))
 
-    assert (runs(), _shown(tenant_a, mission), _in_progress(client, mission)) == (
+    assert (runs(), shown(tenant_a, mission), _in_progress(client, mission)) == (
         [(1, "claimed"), (2, "in_progress")],
         ("in_progress", ["1"]),
         1,
