@@ -176,6 +176,7 @@ class _Batch:
         self._seen: dict[int, tuple[dict, dict | None]] = {}
         self._zone = ZoneInfo(conf.time_zone)
         self.unconverted: Counter[str] = Counter()
+        self._on: dict[tuple[int, str], bool] = {}
 
     def _eligible(self, events: list[EventRow]) -> dict[int, str]:
         """Control-group players, and players not ACTIVE when the label says so, make no progress, unlock nothing."""
@@ -247,7 +248,6 @@ class _Batch:
         span and cycle) its windowed tasks count on."""
         tallies: dict[tuple[int, str], _Tally] = {}
         moves: dict[tuple[int, str], _Moves] = {}
-        scheduled: dict[tuple[int, str], bool] = {}
         for event in self.events:
             groups = self.conf.groups_by_type.get(event.type)
             if not groups:
@@ -270,12 +270,7 @@ class _Batch:
                     cycle = ""
                     if task.recurring:
                         cycle = day = day or at.astimezone(self._zone).date().isoformat()
-                        on = scheduled.get((task.mission_id, day))
-                        if on is None:
-                            on = scheduled[(task.mission_id, day)] = mission_scheduled(
-                                mission=task.mission, day=dt.date.fromisoformat(day)
-                            )
-                        if not on:
+                        if not self._scheduled(task, day):
                             continue
                     key = window_key(group.counter, task.window, cycle)  # type: ignore[arg-type]
                     move = moves.get((event.player_id, key))
@@ -297,20 +292,23 @@ class _Batch:
         """(run key, task, tally) for each task without a window that a counter the batch moved may count for: the
         tasks of missions without cycles on the "" counters, of recurring missions scheduled that day on the day's."""
         counted: list[tuple[tuple[int, int, str], Task, _Tally]] = []
-        scheduled: dict[tuple[int, str], bool] = {}
         for (player_id, _), tally in tallies.items():
             if not tally.cycle:
                 counted.extend(((player_id, t.mission_id, ""), t, tally) for t in tally.group.plain)
                 continue
             for task in tally.group.daily:
-                on = scheduled.get((task.mission_id, tally.cycle))
-                if on is None:
-                    on = scheduled[(task.mission_id, tally.cycle)] = mission_scheduled(
-                        mission=task.mission, day=dt.date.fromisoformat(tally.cycle)
-                    )
-                if on:
+                if self._scheduled(task, tally.cycle):
                     counted.append(((player_id, task.mission_id, tally.cycle), task, tally))
         return counted
+
+    def _scheduled(self, task: Task, day: str) -> bool:
+        """Whether the task's recurring mission has a cycle on `day` (an ISO date), once per mission and day."""
+        on = self._on.get((task.mission_id, day))
+        if on is None:
+            on = self._on[(task.mission_id, day)] = mission_scheduled(
+                mission=task.mission, day=dt.date.fromisoformat(day)
+            )
+        return on
 
     def _stale_before(self) -> str:
         """Counters of days before this one are dropped (a recurring run's cycle is missed when its day is over)."""
@@ -396,12 +394,7 @@ class _Batch:
             if not member:  # outside the mission's audience: a started run's start value moves past these events,
                 run.tally(task, tally, tally.total)  # a run not started yet does not start
                 continue
-            since, until = task.opens_at, task.closes_at
-            if run.opted is not None and (since is None or run.opted > since):
-                since = run.opted
-            if run.expires is not None and (until is None or run.expires < until):
-                until = run.expires
-            run.tally(task, tally, tally.outside(since, until))
+            run.tally(task, tally, tally.outside(*run.span(task)))
         for n, (key, task, move) in enumerate(windowed, len(counted)):
             member = self.in_audience(task.mission, key[0])
             if key not in runs and member and below[n]:
@@ -608,6 +601,23 @@ class _Run:
         if tally.total > left_out:
             self.moved = True
 
+    def span(self, task: Task) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """When the run counts the task's events: from the mission's start or the opt-in, whichever is later, until
+        the mission's end or the time limit, whichever is sooner (None: no bound)."""
+        since, until = task.opens_at, task.closes_at
+        if self.opted is not None and (since is None or self.opted > since):
+            since = self.opted
+        if self.expires is not None and (until is None or self.expires < until):
+            until = self.expires
+        return since, until
+
+    def _excluded(self, task: Task) -> set[int]:
+        """The ids the windowed task leaves out of its window: as the batch counted them, else as its entry says."""
+        excluded = self.excluded.get(task.key)
+        if excluded is None:
+            excluded = set(self.entry.get("k", {}).get(task.key, (None, ()))[1])
+        return excluded
+
     def window_count(self, task: Task, move: _Moves, member: bool) -> None:
         """Count what the task's window holds over the batch, less what the run leaves out (held before it started
         counting, before its opt-in, past its time limit or the mission's dates; everything, outside the mission's
@@ -615,14 +625,8 @@ class _Run:
         when its window later holds less."""
         if task.key not in self.remaining:
             return
-        excluded = self.excluded.get(task.key)
-        if excluded is None:
-            excluded = set(self.entry.get("k", {}).get(task.key, (None, ()))[1])
-        since, until = task.opens_at, task.closes_at
-        if self.opted is not None and (since is None or self.opted > since):
-            since = self.opted
-        if self.expires is not None and (until is None or self.expires < until):
-            until = self.expires
+        excluded = self._excluded(task)
+        since, until = self.span(task)
         got = move.counted_by(
             excluded, since.timestamp() if since else None, until.timestamp() if until else None, member
         )
@@ -675,10 +679,7 @@ class _Run:
             if task.key not in self.remaining:
                 continue  # done: its window no longer matters
             key = window_key(task.counter, task.window, self.cycle)  # type: ignore[arg-type]
-            excluded = self.excluded.get(task.key)
-            if excluded is None:
-                excluded = set(self.entry.get("k", {}).get(task.key, (None, ()))[1])
-            kept[task.key] = [key, sorted(excluded & held(key))]
+            kept[task.key] = [key, sorted(self._excluded(task) & held(key))]
         if windowed:
             entry["k"] = kept  # also when empty: an entry without it was written before windows were shared
         if self.row_id is not None:
