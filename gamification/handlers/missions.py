@@ -58,7 +58,7 @@ from crm.selectors import gamification_players
 from gamification.facts import LEVEL_CHANGED, facts_batched
 from gamification.handlers.mission_config import MONEY_BY_TYPE, Group, LabelMissions, Task, missions_config
 from gamification.models import Mission, MissionType, progress_key, progress_text, window_key, window_total
-from gamification.models.missions import counter_counts_from_zero
+from gamification.models.missions import counted_on, counter_counts_from_zero
 from gamification.services.audience import audience_members
 from gamification.services.missions import (
     DONE_STATES,
@@ -852,10 +852,11 @@ class _State:
             found = document is None or (
                 progress_key(mission_id, cycle) not in document[1]
                 and all(
-                    counter_counts_from_zero(document[2], document[3], f"{t.counter}:{cycle}", since)
-                    if t.window is None
-                    else counter_counts_from_zero(
-                        document[4], document[3], window_key(t.counter, t.window, cycle), since
+                    counter_counts_from_zero(
+                        document[2] if t.window is None else document[4],
+                        document[3],
+                        counted_on(t.counter, t.window, cycle),
+                        since,
                     )
                     for t in self.conf.tasks[mission_id]
                 )
@@ -898,9 +899,7 @@ class _State:
             seen.add(key)
             document = self.documents.get(player_id)
             was_open = document is not None and any(  # a counter is never written at 0, a window never empty
-                f"{t.counter}:{cycle}" in document[2]
-                if t.window is None
-                else window_key(t.counter, t.window, cycle) in document[4]
+                counted_on(t.counter, t.window, cycle) in (document[2] if t.window is None else document[4])
                 for t in self.conf.tasks[mission_id]
             )
             if key in runs:

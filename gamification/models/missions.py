@@ -412,6 +412,12 @@ def window_key(counter: str, window: dt.timedelta, cycle: str) -> str:
     return f"{counter}/{int(window.total_seconds())}:{cycle}"
 
 
+def counted_on(counter: str, window: dt.timedelta | None, cycle: str) -> str:
+    """The key of what a task counts on in the player's document: its counter of the cycle (`counters`), or for a
+    windowed task its window (`windows`, `window_key`)."""
+    return f"{counter}:{cycle}" if window is None else window_key(counter, window, cycle)
+
+
 def window_total(items: list) -> Decimal:
     """What a window's items (`[epoch seconds, amount text, event id]`) add up to."""
     return sum((Decimal(item[1]) for item in items), Decimal(0))
@@ -432,16 +438,10 @@ def progress_implicit(
         return None
     progress = {}
     for task in tasks:
-        if task.window is not None:
-            key = window_key(task.counter, task.window, cycle)
-            if not counter_counts_from_zero(windows, born, key, since):
-                return None
-            value = window_total(windows.get(key, []))
-        else:
-            key = f"{task.counter}:{cycle}"
-            if not counter_counts_from_zero(counters, born, key, since):
-                return None
-            value = Decimal(counters.get(key, "0"))
+        key = counted_on(task.counter, task.window, cycle)
+        if not counter_counts_from_zero(counters if task.window is None else windows, born, key, since):
+            return None
+        value = Decimal(counters.get(key, "0")) if task.window is None else window_total(windows.get(key, []))
         progress[str(task.pk)] = progress_text(min(value, task.target))
     return progress
 
