@@ -282,8 +282,9 @@ def _report_params(request, actor) -> tuple[dt.datetime, dt.datetime, str, int |
         affiliate = Affiliate.objects.for_actor(actor).filter(pk=int(affiliate_id)).values_list("pk", flat=True).first()
     try:
         begin, finish = report_period(start, end)
-    except Exception as exc:  # DomainValidationError: a reversed or too long period
-        errors["start"] = " ".join(getattr(exc, "errors", {}).get("start", ["Invalid period."]))
+    except Exception as exc:  # DomainValidationError: a day out of range, a reversed or too long period
+        messages = [message for found in getattr(exc, "errors", {}).values() for message in found]
+        errors["start"] = " ".join(messages or ["Invalid period."])
         begin, finish = report_period(None, None)
     return begin, finish, group, affiliate, errors
 

@@ -283,8 +283,14 @@ class ReportView(APIView):
         return Response(ReportRowSerializer(rows, many=True).data)
 
 
+REPORT_DAYS = (dt.date(1970, 1, 1), dt.date(9999, 12, 30))  # first and last day a report may name
+
+
 def report_period(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime, dt.datetime]:
-    """[start, end + 1 day) in UTC; refuses a reversed or over-long period."""
+    """[start, end + 1 day) in UTC; refuses a day out of range, a reversed or over-long period."""
+    for name, day in (("start", start), ("end", end)):
+        if day is not None and not REPORT_DAYS[0] <= day <= REPORT_DAYS[1]:
+            raise DomainValidationError({name: [f"Must be between {REPORT_DAYS[0]} and {REPORT_DAYS[1]}."]})
     end = end or timezone.now().date()
     start = start or end - dt.timedelta(days=29)
     if start > end:
