@@ -67,7 +67,9 @@ def effects_fire(firings: Sequence[Firing], *, label_settings: dict[int, tuple[b
     todo = [f for f in firings if f.effect_id is not None]
     if not todo:
         return [None] * len(firings)
-    players = {p.pk: p for p in Player.objects.filter(pk__in={f.player_id for f in todo}).select_related("brand")}
+    # No activity reads email or phone (a webhook body names only `player_fields`): they are not decrypted.
+    found = Player.objects.filter(pk__in={f.player_id for f in todo}).select_related("brand")
+    players = {p.pk: p for p in found.defer("user_email", "user_phone")}
     states = states_load(player_ids={f.player_id for f in todo if f.rule.uses_state})
     credited = {f.player_id for f in todo if f.rule.credits}
     credits = _Credits([players[pk] for pk in sorted(credited)]) if credited and CREDITS_IN_BULK else None

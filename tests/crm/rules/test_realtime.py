@@ -262,3 +262,24 @@ def test_a_segment_lists_the_rules_limited_to_it(tenant_a):
     malta = segment_save(label=tenant_a.label, name="Malta", conditions={"all": []})
     rule = rule_make(tenant_a.label, segment=malta, status=RuleStatus.DRAFT)
     assert ("Rule", rule) in segment_uses(segment=malta)
+
+
+def test_firing_every_activity_decrypts_no_email_or_phone(tenant_a, settings):
+    from unittest import mock
+
+    from backoffice import fields
+
+    Player.objects.filter(pk=tenant_a.player.pk).update(user_email="p@example.com", user_phone="+46700000000")
+    badge = Badge.objects.create(label=tenant_a.label, name="Depositor")
+    mission = mission_make(tenant_a.label, type="locked", unlock_event_type="client_action", tasks=[{"target": 3}])
+    rule_make(tenant_a.label, activities=[
+        {"type": "points", "amount": 5}, {"type": "set_marker", "marker": "vip"}, {"type": "badge", "badge": badge.pk},
+        {"type": "mission", "mission": mission.pk},
+        {"type": "webhook", "url": "http://127.0.0.1:9/hook", "body": {"who": "{{player.core_username}}"}},
+    ])  # fmt: skip
+    with mock.patch.object(fields, "decrypt", wraps=fields.decrypt) as spy:
+        feed(tenant_a.label, [deposit(100)])
+    assert [r["status"] for r in RuleEffect.objects.get().results] == ["applied"] * 5
+    assert spy.call_count == 0  # the player's email and phone are neither read nor decrypted
+    player = Player.objects.get(pk=tenant_a.player.pk)
+    assert (player.user_email, player.user_phone, player.markers) == ("p@example.com", "+46700000000", ["vip"])
