@@ -7,6 +7,7 @@ schema from `live_server`) fails on pytest 9 (it sets `Function._nodeid`, gone t
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections import Counter
@@ -61,7 +62,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SPEC = LabelSpec("Schema Casino", (("sc-casino", "Schema Casino"), ("sc-sports", "Schema Sports")), 30, 7, events=400)
 # Per operation and generation mode (valid, then invalid data): enough to reach every response kind on this data,
 # few enough that the whole file runs in a few minutes on a small CI host.
-MAX_EXAMPLES = 25
+# PITBOSS_SCHEMATHESIS_EXAMPLES=150 hunts deeper (about 14 minutes).
+MAX_EXAMPLES = int(os.environ.get("PITBOSS_SCHEMATHESIS_EXAMPLES", "25"))
 # No shrinking: each HTTP call costs, and a failure's report already carries the request to reproduce it.
 SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
