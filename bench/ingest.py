@@ -97,6 +97,22 @@ def admin_execute(db: dict, sql: str) -> None:
         conn.execute(sql)
 
 
+def database_drop(db: dict, name: str) -> None:
+    """Drop the bench's database, closing what is still connected to it. FORCE needs the right to end every backend
+    in it, and the app role of the embedded server (not a superuser) has none over an autovacuum worker: then the
+    role's own connections are ended and a plain DROP is used, which stops autovacuum itself."""
+    try:
+        admin_execute(db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.errors.InsufficientPrivilege:
+        with psycopg.connect(conninfo(db, "postgres"), autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND usename = current_user AND pid <> pg_backend_pid()",
+                [name],
+            )
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 def migrate(env: dict[str, str], workdir: Path) -> None:
     import subprocess
 
@@ -472,7 +488,7 @@ def bench_site(stack: ExitStack, workdir: Path, prefix: str) -> BenchSite:
     db = server_settings()
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin_execute(db, f'CREATE DATABASE "{name}"')
-    stack.callback(admin_execute, db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    stack.callback(database_drop, db, name)
     log(f"database {name} on {db['HOST'] or 'localhost'}; logs under {workdir}")
     redis = Redis(workdir)
     redis.start()

@@ -291,13 +291,13 @@ def _site(stack: ExitStack, workdir: Path, redis_port: int | None) -> None:
     removed when `stack` closes (bench/ingest.py's bench_site, with a chosen Redis port)."""
     import os
 
-    from bench.ingest import SECRETS, SETTINGS, admin_execute, django_setup, migrate, server_settings
+    from bench.ingest import SECRETS, SETTINGS, admin_execute, database_drop, django_setup, migrate, server_settings
     from bench.procs import Redis, database_url, process_env
 
     db = server_settings()
     name = f"pitboss_bench_seg_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin_execute(db, f'CREATE DATABASE "{name}"')
-    stack.callback(admin_execute, db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    stack.callback(database_drop, db, name)
     log(f"database {name} on {db['HOST'] or 'localhost'}; logs under {workdir}")
     redis = Redis(workdir, port=redis_port)
     redis.start()
