@@ -376,11 +376,13 @@ def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, arg
                   (SELECT coalesce(sum(p.events_counted), 0) FROM gamification_tournamentparticipant p
                     JOIN gamification_tournamentinstance i ON i.id = p.instance_id
                     JOIN gamification_tournament t ON t.id = i.tournament_id WHERE t.name <> 'Bet race'),
-                  (SELECT count(*) FROM crm_event WHERE source = 'system')"""
+                  (SELECT count(*) FROM crm_event WHERE source = 'system'),
+                  (SELECT coalesce(sum(delta), 0) FROM gamification_missionopendelta)"""
     )[0]
     log(
         "  effects: {:,} player missions ({:,} completed), {:,} players' progress rows, "
-        "{:,} events counted by the four smaller tournaments, {:,} facts emitted".format(*effects)
+        "{:,} events counted by the four smaller tournaments, {:,} facts emitted, "
+        "{:,} runs open without a row".format(*effects)
     )
     return results
 

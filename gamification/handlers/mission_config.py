@@ -76,6 +76,9 @@ class LabelMissions:
     # which a counter first written lets them count on it from 0 (`mission_implicit_since`).
     implicit: dict[int, float] = field(default_factory=dict)
     windowed: dict[int, list[Task]] = field(default_factory=dict)  # mission id -> its windowed tasks (if any)
+    # Those of `implicit` with one task: whether such a run is open without an entry and stays below its target is
+    # seen from its counter or window alone (`_State.at_a_glance`).
+    solo: dict[int, float] = field(default_factory=dict)
 
 
 _cache: dict[int, tuple[float, LabelMissions]] = {}
@@ -119,6 +122,8 @@ def _load(label_id: int) -> LabelMissions:
         since = mission_implicit_since(mission=mission)
         if since is not None and mission_counts_without_rows(mission=mission):
             conf.implicit[mission.pk] = since
+            if len(conf.tasks[mission.pk]) == 1:
+                conf.solo[mission.pk] = since
         if mission.type == MissionType.LOCKED:
             if mission.unlock_event_type:
                 predicate = conditions_compile(mission.unlock_event_conditions)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import math
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -200,17 +201,21 @@ class _Batch:
             log.info("mission_amount_without_rate", label_id=self.label_id, currencies=dict(self.unconverted))
         if not tallies and not moves:
             return
-        counted = self._counted(tallies)
-        windowed = [((p, t.mission_id, m.cycle), t, m) for (p, _), m in moves.items() for t in m.tasks.values()]
-        keys = {key for key, _, _ in counted} | {key for key, _, _ in windowed}
         players = {player for player, _ in tallies} | {player for player, _ in moves}
         state = _State.load(sorted(players), self.conf)
         state.tallies = tallies
         for (player_id, _), tally in tallies.items():
             tally.before = state.counter(player_id, tally.key)
+        counted = self._counted(tallies, state)
         for (player_id, key), move in moves.items():
             move.replay(state.window(player_id, key))
         state.moves = moves
+        windowed = [
+            ((p, t.mission_id, move.cycle), t, move)
+            for (p, key), move in moves.items()
+            for t in state.window_at_a_glance(p, key, move)
+        ]
+        keys = {key for key, _, _ in counted} | {key for key, _, _ in windowed}
         state.rows_load(sorted(keys - state.quiet(counted, windowed)), self.conf)
         runs = self._count(counted, windowed, state)
         completed = _runs_save(self.label_id, runs)
@@ -288,17 +293,19 @@ class _Batch:
         else:
             tally.add(at, amount)
 
-    def _counted(self, tallies: dict[tuple[int, str], _Tally]) -> list[tuple[tuple[int, int, str], Task, _Tally]]:
+    def _counted(
+        self, tallies: dict[tuple[int, str], _Tally], state: _State
+    ) -> list[tuple[tuple[int, int, str], Task, _Tally]]:
         """(run key, task, tally) for each task without a window that a counter the batch moved may count for: the
-        tasks of missions without cycles on the "" counters, of recurring missions scheduled that day on the day's."""
+        tasks of missions without cycles on the "" counters, of recurring missions scheduled that day on the day's;
+        less the runs settled at a glance (`_State.at_a_glance`)."""
         counted: list[tuple[tuple[int, int, str], Task, _Tally]] = []
         for (player_id, _), tally in tallies.items():
-            if not tally.cycle:
-                counted.extend(((player_id, t.mission_id, ""), t, tally) for t in tally.group.plain)
-                continue
-            for task in tally.group.daily:
-                if self._scheduled(task, tally.cycle):
-                    counted.append(((player_id, task.mission_id, tally.cycle), task, tally))
+            cycle = tally.cycle
+            tasks = tally.group.plain if not cycle else [t for t in tally.group.daily if self._scheduled(t, cycle)]
+            counted.extend(
+                ((player_id, t.mission_id, cycle), t, tally) for t in state.at_a_glance(player_id, tally, tasks)
+            )
         return counted
 
     def _scheduled(self, task: Task, day: str) -> bool:
@@ -814,6 +821,65 @@ class _State:
                 busy.add(key)
                 quiet.discard(key)
         return quiet
+
+    def at_a_glance(self, player_id: int, tally: _Tally, tasks: list[Task]) -> list[Task]:
+        """The tasks of `tasks` (on the tally's counter) whose runs need a closer look. The others are the runs of
+        missions with one task (`LabelMissions.solo`) that are open without an entry or a row and stay below their
+        target: what `quiet` would find, seen from the counter alone, without a check per run; the runs this opens
+        are counted here, as `open_count` would."""
+        document = self.documents.get(player_id)
+        if document is None:
+            entries, present, born = {}, False, math.inf
+        else:
+            entries, present = document[1], tally.key in document[2]
+            born = document[3].get(tally.key, 0) if present else math.inf
+        value, first, last, cycle = tally.before + tally.total, tally.first, tally.last, tally.cycle
+        solo, now = self.conf.solo, self.now
+        look = []
+        for t in tasks:
+            since = solo.get(t.mission_id)
+            if (
+                since is None
+                or now < since
+                or born < since  # the counter is older than the mission: the run has an entry, or a row
+                or value >= t.target
+                or (t.opens_at is not None and t.opens_at > first)
+                or (t.closes_at is not None and last >= t.closes_at)
+                or progress_key(t.mission_id, cycle) in entries
+            ):
+                look.append(t)
+            elif not present:  # the counter is new: the run opens
+                self.open_deltas[(t.mission_id, cycle)] += 1
+        return look
+
+    def window_at_a_glance(self, player_id: int, key: str, move: _Moves) -> list[Task]:
+        """The windowed tasks counting on the player's window `key` whose runs need a closer look; the others are
+        settled as `at_a_glance` settles those on a counter (what `window_quiet` would find)."""
+        document = self.documents.get(player_id)
+        if document is None:
+            entries, present, born = {}, False, math.inf
+        else:
+            entries, present = document[1], key in document[4]
+            born = document[3].get(key, 0) if present else math.inf
+        assert move.shared is not None
+        peak, first, newest, cycle = move.shared.peak, move.first, move.newest, move.cycle
+        solo, now = self.conf.solo, self.now
+        look = []
+        for t in move.tasks.values():
+            since = solo.get(t.mission_id)
+            if (
+                since is None
+                or now < since
+                or born < since  # the window is older than the mission: the run has an entry, or a row
+                or (peak is not None and peak >= t.target)
+                or (t.opens_at is not None and first < t.opens_at.timestamp())
+                or (t.closes_at is not None and newest >= t.closes_at.timestamp())
+                or progress_key(t.mission_id, cycle) in entries
+            ):
+                look.append(t)
+            elif not present:  # the window is new: the run opens
+                self.open_deltas[(t.mission_id, cycle)] += 1
+        return look
 
     def rows_load(self, keys: list[tuple[int, int, str]], conf: LabelMissions) -> None:
         """The rows of the runs the documents do not hold (an entry the handler wrote carries its run's row id and
