@@ -827,12 +827,7 @@ class _State:
         missions with one task (`LabelMissions.solo`) that are open without an entry or a row and stay below their
         target: what `quiet` would find, seen from the counter alone, without a check per run; the runs this opens
         are counted here, as `open_count` would."""
-        document = self.documents.get(player_id)
-        if document is None:
-            entries, present, born = {}, False, math.inf
-        else:
-            entries, present = document[1], tally.key in document[2]
-            born = document[3].get(tally.key, 0) if present else math.inf
+        entries, present, born = self._glance(player_id, tally.key, window=False)
         value, first, last, cycle = tally.before + tally.total, tally.first, tally.last, tally.cycle
         solo, now = self.conf.solo, self.now
         look = []
@@ -855,12 +850,7 @@ class _State:
     def window_at_a_glance(self, player_id: int, key: str, move: _Moves) -> list[Task]:
         """The windowed tasks counting on the player's window `key` whose runs need a closer look; the others are
         settled as `at_a_glance` settles those on a counter (what `window_quiet` would find)."""
-        document = self.documents.get(player_id)
-        if document is None:
-            entries, present, born = {}, False, math.inf
-        else:
-            entries, present = document[1], key in document[4]
-            born = document[3].get(key, 0) if present else math.inf
+        entries, present, born = self._glance(player_id, key, window=True)
         assert move.shared is not None
         peak, first, newest, cycle = move.shared.peak, move.first, move.newest, move.cycle
         solo, now = self.conf.solo, self.now
@@ -880,6 +870,16 @@ class _State:
             elif not present:  # the window is new: the run opens
                 self.open_deltas[(t.mission_id, cycle)] += 1
         return look
+
+    def _glance(self, player_id: int, key: str, *, window: bool) -> tuple[dict, bool, float]:
+        """What a glance reads of the player's document for its counter (or `window`) `key`: the run entries,
+        whether the key is there, and when it was first written (infinity when it is not there)."""
+        document = self.documents.get(player_id)
+        if document is None:
+            return {}, False, math.inf
+        if key not in (document[4] if window else document[2]):
+            return document[1], False, math.inf
+        return document[1], True, document[3].get(key, 0)
 
     def rows_load(self, keys: list[tuple[int, int, str]], conf: LabelMissions) -> None:
         """The rows of the runs the documents do not hold (an entry the handler wrote carries its run's row id and
