@@ -24,6 +24,7 @@ from unfold.decorators import display
 from backoffice.admin.base import LabelScopedAdmin
 from backoffice.admin.filters import ScopedRelatedFilter
 from backoffice.admin.helpers import badge
+from backoffice.errors import DomainValidationError
 from backoffice.models import Perm
 from crm.api.affiliates import report_period
 from crm.exports import csv_line
@@ -282,8 +283,8 @@ def _report_params(request, actor) -> tuple[dt.datetime, dt.datetime, str, int |
         affiliate = Affiliate.objects.for_actor(actor).filter(pk=int(affiliate_id)).values_list("pk", flat=True).first()
     try:
         begin, finish = report_period(start, end)
-    except Exception as exc:  # DomainValidationError: a day out of range, a reversed or too long period
-        messages = [message for found in getattr(exc, "errors", {}).values() for message in found]
+    except DomainValidationError as exc:  # a day out of range, a reversed or too long period
+        messages = [message for found in exc.errors.values() for message in found]
         errors["start"] = " ".join(messages or ["Invalid period."])
         begin, finish = report_period(None, None)
     return begin, finish, group, affiliate, errors
