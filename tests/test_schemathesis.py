@@ -167,7 +167,8 @@ def _cases(operation, mode: GenerationMode, world: World):
     """Cases of one operation; three in four address the label's real players and objects (random ids find nobody)."""
     generated = operation.as_strategy(mode)
     names = set(re.findall(r"{(\w+)}", operation.path))
-    if not names and operation.path.endswith("/tickets/comments/") and mode is GenerationMode.POSITIVE:
+    reads_tickets = operation.path.endswith("/tickets/comments/") or operation.path == "/v4/tickets/"
+    if not names and reads_tickets and mode is GenerationMode.POSITIVE:  # `_real_values` names real tickets
         real = st.tuples(generated, st.sampled_from(world.ids["item_id"])).map(lambda pair: _real_values(*pair, world))
         return st.one_of(real, real, real, generated)
     if not names:
