@@ -59,6 +59,7 @@ class Group:
     plain: list[Task] = field(default_factory=list)
     daily: list[Task] = field(default_factory=list)
     windowed: list[Task] = field(default_factory=list)
+    gated: bool = False  # some of its tasks are of missions in `LabelMissions.gated`
 
 
 @dataclass
@@ -79,6 +80,9 @@ class LabelMissions:
     # Those of `implicit` with one task: whether such a run is open without an entry and stays below its target is
     # seen from its counter or window alone (`_State.at_a_glance`).
     solo: dict[int, float] = field(default_factory=dict)
+    # Missions a player counts toward only once they have a run of it, or once it is unlocked for them: locked and
+    # opt-in ones (`_State.gates_load`).
+    gated: frozenset[int] = frozenset()
 
 
 _cache: dict[int, tuple[float, LabelMissions]] = {}
@@ -130,6 +134,9 @@ def _load(label_id: int) -> LabelMissions:
                 conf.unlocks_by_type[mission.unlock_event_type].append((mission, predicate))
             if mission.unlock_level_id is not None:
                 conf.level_locked.append(mission)
+    conf.gated = frozenset(m.pk for m in missions if m.type == MissionType.LOCKED or m.requires_opt_in)
+    for group in shared.groups.values():
+        group.gated = any(t.mission_id in conf.gated for t in (*group.plain, *group.daily, *group.windowed))
     types = set(conf.groups_by_type) | set(conf.unlocks_by_type) | ({LEVEL_CHANGED} if conf.level_locked else set())
     conf.listens = frozenset(types)
     return conf

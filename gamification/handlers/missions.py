@@ -203,6 +203,7 @@ class _Batch:
             return
         players = {player for player, _ in tallies} | {player for player, _ in moves}
         state = _State.load(sorted(players), self.conf)
+        state.gates_load(sorted(players))
         state.tallies = tallies
         for (player_id, _), tally in tallies.items():
             tally.before = state.counter(player_id, tally.key)
@@ -210,13 +211,14 @@ class _Batch:
         for (player_id, key), move in moves.items():
             move.replay(state.window(player_id, key))
         state.moves = moves
-        windowed = [
-            ((p, t.mission_id, move.cycle), t, move)
-            for (p, key), move in moves.items()
-            for t in state.window_at_a_glance(p, key, move)
-        ]
+        windowed = []
+        for (player_id, key), move in moves.items():
+            look = state.window_at_a_glance(player_id, key, move)
+            if self.conf.gated:
+                look = state.gated_out(player_id, look)
+            windowed.extend(((player_id, t.mission_id, move.cycle), t, move) for t in look)
         keys = {key for key, _, _ in counted} | {key for key, _, _ in windowed}
-        state.rows_load(sorted(keys - state.quiet(counted, windowed)), self.conf)
+        state.rows_load(sorted(keys - state.quiet(counted, windowed)))
         runs = self._count(counted, windowed, state)
         completed = _runs_save(self.label_id, runs)
         state.documents_save(self.label_id, runs, tallies, self._stale_before())
@@ -298,11 +300,14 @@ class _Batch:
     ) -> list[tuple[tuple[int, int, str], Task, _Tally]]:
         """(run key, task, tally) for each task without a window that a counter the batch moved may count for: the
         tasks of missions without cycles on the "" counters, of recurring missions scheduled that day on the day's;
-        less the runs settled at a glance (`_State.at_a_glance`)."""
+        less those of locked and opt-in missions the player has no way into (`_State.gated_out`), and the runs
+        settled at a glance (`_State.at_a_glance`)."""
         counted: list[tuple[tuple[int, int, str], Task, _Tally]] = []
         for (player_id, _), tally in tallies.items():
             cycle = tally.cycle
             tasks = tally.group.plain if not cycle else [t for t in tally.group.daily if self._scheduled(t, cycle)]
+            if tally.group.gated:
+                tasks = state.gated_out(player_id, tasks)
             counted.extend(
                 ((player_id, t.mission_id, cycle), t, tally) for t in state.at_a_glance(player_id, tally, tasks)
             )
@@ -720,13 +725,17 @@ class _State:
     rewritten: dict = field(default_factory=dict)  # player -> {progress key: entry} moved into shared windows
     merged: dict = field(default_factory=lambda: defaultdict(set))  # player -> window keys those entries added to
     latest: dict = field(default_factory=dict)  # (player, mission, cycle) -> (id, run, state, opted, expires)
-    any_row: set = field(default_factory=set)  # (player, mission) with a run in the loaded cycles
+    any_row: set = field(default_factory=set)  # (player, mission) with a run: of a gated mission in any cycle,
+    # of another in the loaded cycles
     done: set = field(default_factory=set)  # (player, mission) completed, for unlocks by mission
     level_points: dict = field(default_factory=dict)  # player -> required points of their level
     tallies: dict = field(default_factory=dict)  # (player, counter key) -> what the batch adds (`_Tally`)
     open_deltas: Counter = field(default_factory=Counter)  # (mission id, cycle) -> change in its runs open without a
     # row
     _implicit: dict = field(default_factory=dict)  # (player, mission, cycle) -> `implicit`, as read
+    _open: dict = field(default_factory=dict)  # (player, gated mission) -> `gate_open`, as read
+    shut: set = field(default_factory=set)  # players no gated mission is open to (`gates_load`)
+    gates_read: bool = False  # `gates_load` read what unlocks the locked missions, for every player of the batch
     below: list[bool] = field(default_factory=list)  # set by `quiet`
     now: float = field(default_factory=time.time)  # when the batch's new counters are first written
 
@@ -881,13 +890,60 @@ class _State:
             return document[1], False, math.inf
         return document[1], True, document[3].get(key, 0)
 
-    def rows_load(self, keys: list[tuple[int, int, str]], conf: LabelMissions) -> None:
+    def gates_load(self, players: list[int]) -> None:
+        """What decides whether the batch's players may count toward the gated missions (`LabelMissions.gated`):
+        which of those missions they have a run of (in any cycle), and for the locked ones what unlocks them: the
+        unlock missions they completed, their level. Read once per batch for all its players, so the runs of gated
+        missions a player has no way into are dropped before anything else looks at them (`gated_out`): most
+        players, most batches, for missions that few unlock or opt into."""
+        gated = self.conf.gated
+        if not gated:
+            return
+        locked = [m for m in (self.conf.missions[pk] for pk in gated) if m.type == MissionType.LOCKED]
+        with connection.cursor() as cursor:
+            cursor.execute(  # a join: `player_id = ANY(...)` was a scan testing each row against the whole array
+                "SELECT DISTINCT pm.player_id, pm.mission_id FROM gamification_playermission pm"
+                " JOIN unnest(%s::bigint[]) AS p(id) ON p.id = pm.player_id WHERE pm.mission_id = ANY(%s)",
+                [players, sorted(gated)],
+            )
+            self.any_row.update(cursor.fetchall())
+            self._unlocks_load(cursor, players, locked)
+        self.gates_read = True
+        # Players with no run of a gated mission, no completed unlock mission and a level below every unlock level:
+        # no gated mission is open to them (`mission_unlock_holds`), whatever the mission.
+        entering = {p for p, _ in self.any_row} | {p for p, _ in self.done}
+        if levels := [m.unlock_level.required_points for m in locked if m.unlock_level is not None]:
+            lowest = min(levels)
+            entering.update(p for p, points in self.level_points.items() if points >= lowest)
+        self.shut = set(players) - entering
+
+    def gated_out(self, player_id: int, tasks: list[Task]) -> list[Task]:
+        """`tasks` less those of gated missions that cannot count for the player (`gate_open`)."""
+        gated = self.conf.gated
+        if player_id in self.shut:
+            return [t for t in tasks if t.mission_id not in gated]
+        return [t for t in tasks if t.mission_id not in gated or self.gate_open(player_id, t.mission)]
+
+    def gate_open(self, player_id: int, mission: Mission) -> bool:
+        """Whether the player may count toward the gated `mission`: they have a run of it (`run_of` then finds which
+        run counts, if any: a document's entry with a row id is such a run, as rows are never deleted), or it is
+        locked without an opt-in and unlocked for them (`mission_unlock_holds`). When not, `run_of` would find no
+        run: an opt-in mission starts with an opt-in (a row), a locked one with its unlock."""
+        key = (player_id, mission.pk)
+        found = self._open.get(key)
+        if found is None:
+            found = self._open[key] = key in self.any_row or (
+                not mission.requires_opt_in and self.unlocked(player_id, mission)
+            )
+        return found
+
+    def rows_load(self, keys: list[tuple[int, int, str]]) -> None:
         """The rows of the runs the documents do not hold (an entry the handler wrote carries its run's row id and
         times: that run is open, as completed and missed runs leave the document)."""
         wanted = [key for key in keys if not self._held(key)]
         if wanted:
             with connection.cursor() as cursor:
-                self._rows_load(cursor, wanted, [conf.missions[m] for m in {m for _, m, _ in wanted}])
+                self._rows_load(cursor, wanted, [self.conf.missions[m] for m in {m for _, m, _ in wanted}])
 
     def counter(self, player_id: int, key: str) -> Decimal:
         """A counter's value as read (0 when the player has none yet)."""
@@ -997,13 +1053,18 @@ class _State:
         for player_id, mission_id, cycle, *row in cursor.fetchall():
             self.latest[(player_id, mission_id, cycle)] = tuple(row)
             self.any_row.add((player_id, mission_id))
-        players = sorted({p for p, _, _ in wanted})
-        locked = [m for m in missions if m.type == MissionType.LOCKED]
-        if any(m.unlock_mission_id for m in locked):
+        if not self.gates_read:  # what unlocks the locked missions, for these players only
+            locked = [m for m in missions if m.type == MissionType.LOCKED]
+            self._unlocks_load(cursor, sorted({p for p, _, _ in wanted}), locked)
+
+    def _unlocks_load(self, cursor, players: list[int], locked: list[Mission]) -> None:
+        """The players' completed unlock missions and their levels' points, as far as `locked` unlock by them."""
+        if unlock_missions := sorted({m.unlock_mission_id for m in locked if m.unlock_mission_id}):
             cursor.execute(
-                "SELECT DISTINCT player_id, mission_id FROM gamification_playermission WHERE player_id = ANY(%s)"
-                " AND mission_id = ANY(%s) AND state = ANY(%s)",
-                [players, list({m.unlock_mission_id for m in locked}), list(DONE_STATES)],
+                "SELECT DISTINCT pm.player_id, pm.mission_id FROM gamification_playermission pm"
+                " JOIN unnest(%s::bigint[]) AS p(id) ON p.id = pm.player_id"
+                " WHERE pm.mission_id = ANY(%s) AND pm.state = ANY(%s)",
+                [players, unlock_missions, list(DONE_STATES)],
             )
             self.done = set(cursor.fetchall())
         if any(m.unlock_level_id for m in locked):
