@@ -331,16 +331,27 @@ def _rewards_give(pm: PlayerMission, mission: Mission, player: Player) -> None:
             log.info("mission_badge_refused", player_mission_id=pm.pk, code=exc.code)
 
 
+# What the facts and rewards of completed runs read of their players (`Fact`, `rewards_give`, `badge_award`): only
+# these are loaded, for thousands of runs a batch; reading another field would cost a query per player
+# (tests/gamification/test_missions_progress.py counts the statements of one completion and of many).
+_COMPLETED_PLAYER = tuple(
+    f"player__{name}"
+    for name in ("label_id", "brand_id", "user_ext_id", "core_account_status", "ach_gamification_in_control_group")
+)
+
+
 def missions_completed(*, pm_ids: list[int]) -> None:
     """After the handler completed these runs (in its transaction; written `claimed` when no claim is needed):
     their `mission_completed` facts, the rewards of those claimed, in bulk, and the missions they unlock."""
     runs = list(
         PlayerMission.objects.filter(pk__in=pm_ids)
-        .select_related("player", "mission__reward_badge")
-        .defer("player__user_email", "player__user_phone")  # neither facts nor rewards read them: not decrypted
+        .select_related("player")
+        .only("label_id", "player_id", "mission_id", "cycle", "run", "state", *_COMPLETED_PLAYER)
     )
+    missions = Mission.objects.select_related("reward_badge").in_bulk({pm.mission_id for pm in runs})
     by_label: dict[int, list[Fact]] = {}
     for pm in runs:
+        pm.mission = missions[pm.mission_id]
         payload = {"mission_id": pm.mission_id, "mission_name": pm.mission.name[:255], "run": pm.run}
         if pm.cycle:
             payload["cycle"] = pm.cycle

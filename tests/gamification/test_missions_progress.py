@@ -17,7 +17,16 @@ from crm.models import Event, Player
 from crm.pipeline import EventRow
 from crm.services.ingest import events_ingest
 from gamification.handlers.missions import count_mission_progress
-from gamification.models import MissionProgress, PlayerMission, TaskContribution, Wallet, WalletEntry
+from gamification.models import (
+    Badge,
+    BadgeAward,
+    Level,
+    MissionProgress,
+    PlayerMission,
+    TaskContribution,
+    Wallet,
+    WalletEntry,
+)
 from gamification.selectors import missions_for_player, wallet_get
 from gamification.services.missions import mission_claim
 from tests.gamification.mission_helpers import bet, feed, mission_make
@@ -192,7 +201,9 @@ def test_a_batch_writes_one_progress_row_per_player_whatever_its_missions(tenant
 
 
 def test_completions_and_their_rewards_cost_the_same_statements_for_one_player_or_many(tenant_a):
-    mission_make(tenant_a.label, tasks=[{"target": 2}], reward_points=10)
+    badge = Badge.objects.create(label=tenant_a.label, name="Finisher")
+    Level.objects.create(label=tenant_a.label, name="Silver", required_points=10)
+    mission_make(tenant_a.label, tasks=[{"target": 2}], reward_points=10, reward_gems=2, reward_badge=badge)
     users = [f"emailed-{n}" for n in range(5)]
     feed(tenant_a.label, [bet(user=user) for user in users])
     Player.objects.filter(user_ext_id__in=users).update(user_email="someone@example.com", user_phone="+46700000000")
@@ -207,7 +218,10 @@ def test_completions_and_their_rewards_cost_the_same_statements_for_one_player_o
         counts.append(len(queries.captured_queries))
         assert spy.call_count == 0  # the players' email and phone are neither read nor decrypted
     assert counts[0] == counts[1]  # no statement per run or player
-    assert Wallet.objects.filter(player__user_ext_id__in=users, points=10).count() == 5
+    rewarded = Wallet.objects.filter(player__user_ext_id__in=users, points=10, gems=2, level__name="Silver")
+    assert rewarded.count() == 5
+    assert BadgeAward.objects.filter(badge=badge, player__user_ext_id__in=users).count() == 5
+    assert Event.objects.filter(type="level_changed", player__user_ext_id__in=users).count() == 5
 
 
 def test_a_claim_required_mission_rewards_on_claim_once(tenant_a):
