@@ -17,7 +17,7 @@ from crm.catalogue import MONEY_FIELDS
 from gamification.conditions import Predicate, conditions_compile
 from gamification.facts import LEVEL_CHANGED
 from gamification.models import Mission, MissionStatus, MissionTask, MissionType, progress_text
-from gamification.models.missions import mission_counts_without_rows, mission_implicit_since
+from gamification.models.missions import mission_counts_without_rows, mission_implicit_since, window_key
 
 CACHE_TTL = 5.0
 MONEY_BY_TYPE: dict[str, tuple[str, ...]] = {
@@ -60,6 +60,18 @@ class Group:
     daily: list[Task] = field(default_factory=list)
     windowed: list[Task] = field(default_factory=list)
     gated: bool = False  # some of its tasks are of missions in `LabelMissions.gated`
+    spans: list[Span] = field(default_factory=list)  # `windowed` by span, as matching walks them
+
+
+@dataclass
+class Span:
+    """The windowed tasks of a group with one span: those of missions without cycles count on one window of the
+    player's (`key`), each event once for all of them; those of recurring missions on the window of the event's day."""
+
+    seconds: float
+    key: str  # `window_key` of the tasks without cycles
+    plain: dict[int, Task] = field(default_factory=dict)
+    recurring: list[Task] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +149,17 @@ def _load(label_id: int) -> LabelMissions:
     conf.gated = frozenset(m.pk for m in missions if m.type == MissionType.LOCKED or m.requires_opt_in)
     for group in shared.groups.values():
         group.gated = any(t.mission_id in conf.gated for t in (*group.plain, *group.daily, *group.windowed))
+        spans: dict[dt.timedelta, Span] = {}
+        for task in group.windowed:
+            assert task.window is not None
+            span = spans.get(task.window)
+            if span is None:
+                span = spans[task.window] = Span(task.window.total_seconds(), window_key(task.counter, task.window, ""))
+                group.spans.append(span)
+            if task.recurring:
+                span.recurring.append(task)
+            else:
+                span.plain[task.id] = task
     types = set(conf.groups_by_type) | set(conf.unlocks_by_type) | ({LEVEL_CHANGED} if conf.level_locked else set())
     conf.listens = frozenset(types)
     return conf

@@ -273,17 +273,22 @@ class _Batch:
                 if group.daily:
                     day = day or at.astimezone(self._zone).date().isoformat()
                     self._tally(tallies, event.player_id, group, day, at, amount)
-                for task in group.windowed:
-                    cycle = ""
-                    if task.recurring:
+                for span in group.spans:
+                    if span.plain:  # one window for every task of missions without cycles
+                        move = moves.get((event.player_id, span.key))
+                        if move is None:
+                            move = moves[(event.player_id, span.key)] = _Moves("", span.seconds, tasks=dict(span.plain))
+                        move.add(event, amount)
+                    for task in span.recurring:
                         cycle = day = day or at.astimezone(self._zone).date().isoformat()
                         if not self._scheduled(task, day):
                             continue
-                    key = window_key(group.counter, task.window, cycle)  # type: ignore[arg-type]
-                    move = moves.get((event.player_id, key))
-                    if move is None:
-                        move = moves[(event.player_id, key)] = _Moves(cycle, task.window.total_seconds())  # type: ignore[union-attr]
-                    move.count(event, amount, task)
+                        key = window_key(group.counter, task.window, cycle)  # type: ignore[arg-type]
+                        move = moves.get((event.player_id, key))
+                        if move is None:
+                            move = moves[(event.player_id, key)] = _Moves(cycle, span.seconds)
+                        move.add(event, amount)
+                        move.tasks.setdefault(task.id, task)
         return tallies, moves
 
     @staticmethod
@@ -529,12 +534,11 @@ class _Moves:
     newest: float = 0.0
     held: set[int] = field(default_factory=set)  # every id the window held during the batch
 
-    def count(self, event: EventRow, amount: Decimal, task: Task) -> None:
+    def add(self, event: EventRow, amount: Decimal) -> None:
+        """The event, once however many of the window's tasks count it."""
         if self._last != event.id:
             self.events.append((event.occurred_at.timestamp(), amount, event.id))
             self._last = event.id
-        if task.id not in self.tasks:
-            self.tasks[task.id] = task
 
     def replay(self, items: list[list]) -> None:
         self.initial = items
