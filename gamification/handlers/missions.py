@@ -211,7 +211,7 @@ class _Batch:
         for (player_id, key), move in moves.items():
             move.replay(state.window(player_id, key))
         state.moves = moves
-        windowed = []
+        windowed: list[tuple[tuple[int, int, str], Task, _Moves]] = []
         for (player_id, key), move in moves.items():
             look = state.window_at_a_glance(player_id, key, move)
             if self.conf.gated:
