@@ -5,6 +5,7 @@ takes effect within that; a status change made in this process clears it at once
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ class Task:
     # "bet 100" in several variants): those without a window count on the player's counter of this id and cycle,
     # windowed ones on the player's window of this id, span and cycle (`window_key`).
     counter: str = ""
+    # `opens_at` and `closes_at` in epoch seconds, unbounded as infinities: what the glances compare event times with.
+    opens: float = -math.inf
+    closes: float = math.inf
 
 
 @dataclass
@@ -178,13 +182,16 @@ def _task(task: MissionTask, mission: Mission, shared: _Shared) -> Task:
     conditions = orjson.dumps(task.conditions, option=orjson.OPT_SORT_KEYS)
     if conditions not in shared.predicates:
         shared.predicates[conditions] = conditions_compile(task.conditions)
+    opens_at, closes_at = mission.active_from or mission.activated_at, mission.active_till
     return Task(
         id=task.pk, key=str(task.pk), mission=mission, mission_id=mission.pk,
         predicate=shared.predicates[conditions], sum_field=task.counted_field, money=task.counts_money,
         target=task.target,
         target_text=progress_text(task.target),
-        window=task.window, opens_at=mission.active_from or mission.activated_at, closes_at=mission.active_till,
+        window=task.window, opens_at=opens_at, closes_at=closes_at,
         recurring=mission.type == MissionType.RECURRING, counter=task.counter,
+        opens=opens_at.timestamp() if opens_at is not None else -math.inf,
+        closes=closes_at.timestamp() if closes_at is not None else math.inf,
     )  # fmt: skip
 
 

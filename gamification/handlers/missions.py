@@ -43,6 +43,7 @@ import functools
 import math
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -811,9 +812,7 @@ class _State:
         below its target: what the window holds is its progress, nothing of it to write."""
         if not self.implicit(key):
             return False
-        if task.opens_at is not None and move.first < task.opens_at.timestamp():
-            return False
-        if task.closes_at is not None and move.newest >= task.closes_at.timestamp():
+        if task.opens > move.first or move.newest >= task.closes:
             return False
         assert move.shared is not None
         return move.shared.peak is None or move.shared.peak < task.target
@@ -836,12 +835,35 @@ class _State:
         return quiet
 
     def at_a_glance(self, player_id: int, tally: _Tally, tasks: list[Task]) -> list[Task]:
-        """The tasks of `tasks` (on the tally's counter) whose runs need a closer look. The others are the runs of
-        missions with one task (`LabelMissions.solo`) that are open without an entry or a row and stay below their
-        target: what `quiet` would find, seen from the counter alone, without a check per run; the runs this opens
-        are counted here, as `open_count` would."""
-        entries, present, born = self._glance(player_id, tally.key, window=False)
-        value, first, last, cycle = tally.before + tally.total, tally.first, tally.last, tally.cycle
+        """The tasks of `tasks` (on the tally's counter) whose runs need a closer look (`_glance`)."""
+        first, last = tally.first.timestamp(), tally.last.timestamp()
+        top = tally.before + tally.total
+        return self._glance(player_id, tally.key, tasks, window=False, top=top, first=first, last=last,
+                            cycle=tally.cycle)  # fmt: skip
+
+    def window_at_a_glance(self, player_id: int, key: str, move: _Moves) -> list[Task]:
+        """The windowed tasks counting on the player's window `key` whose runs need a closer look (`_glance`)."""
+        assert move.shared is not None
+        top, first, last = move.shared.peak, move.first, move.newest
+        return self._glance(player_id, key, move.tasks.values(), window=True, top=top, first=first, last=last,
+                            cycle=move.cycle)  # fmt: skip
+
+    def _glance(
+        self, player_id: int, key: str, tasks: Iterable[Task], *, window: bool, top: Decimal | None, first: float,
+        last: float, cycle: str,
+    ) -> list[Task]:  # fmt: skip
+        """The tasks of `tasks`, all counting on the player's counter (or `window`) `key`, whose runs need a closer
+        look. The others are the runs of missions with one task (`LabelMissions.solo`) that are open without an entry
+        or a row and stay below their target: what `quiet` would find (`below_target`, `window_quiet`), seen from the
+        counter or window alone (its value or peak once the batch is counted, `top`; the times of the batch's events
+        on it, `first` and `last`), without a check per run. The runs this opens are counted here, as `open_count`
+        would."""
+        entries, present, born = {}, False, math.inf  # born: when the counter or window was first written
+        document = self.documents.get(player_id)
+        if document is not None:
+            entries = document[1]
+            if key in (document[4] if window else document[2]):
+                present, born = True, document[3].get(key, 0)
         solo, now = self.conf.solo, self.now
         look = []
         for t in tasks:
@@ -849,50 +871,16 @@ class _State:
             if (
                 since is None
                 or now < since
-                or born < since  # the counter is older than the mission: the run has an entry, or a row
-                or value >= t.target
-                or (t.opens_at is not None and t.opens_at > first)
-                or (t.closes_at is not None and last >= t.closes_at)
+                or born < since  # the counter or window is older than the mission: the run has an entry, or a row
+                or (top is not None and top >= t.target)
+                or t.opens > first
+                or last >= t.closes
                 or progress_key(t.mission_id, cycle) in entries
             ):
                 look.append(t)
-            elif not present:  # the counter is new: the run opens
+            elif not present:  # the counter or window is new: the run opens
                 self.open_deltas[(t.mission_id, cycle)] += 1
         return look
-
-    def window_at_a_glance(self, player_id: int, key: str, move: _Moves) -> list[Task]:
-        """The windowed tasks counting on the player's window `key` whose runs need a closer look; the others are
-        settled as `at_a_glance` settles those on a counter (what `window_quiet` would find)."""
-        entries, present, born = self._glance(player_id, key, window=True)
-        assert move.shared is not None
-        peak, first, newest, cycle = move.shared.peak, move.first, move.newest, move.cycle
-        solo, now = self.conf.solo, self.now
-        look = []
-        for t in move.tasks.values():
-            since = solo.get(t.mission_id)
-            if (
-                since is None
-                or now < since
-                or born < since  # the window is older than the mission: the run has an entry, or a row
-                or (peak is not None and peak >= t.target)
-                or (t.opens_at is not None and first < t.opens_at.timestamp())
-                or (t.closes_at is not None and newest >= t.closes_at.timestamp())
-                or progress_key(t.mission_id, cycle) in entries
-            ):
-                look.append(t)
-            elif not present:  # the window is new: the run opens
-                self.open_deltas[(t.mission_id, cycle)] += 1
-        return look
-
-    def _glance(self, player_id: int, key: str, *, window: bool) -> tuple[dict, bool, float]:
-        """What a glance reads of the player's document for its counter (or `window`) `key`: the run entries,
-        whether the key is there, and when it was first written (infinity when it is not there)."""
-        document = self.documents.get(player_id)
-        if document is None:
-            return {}, False, math.inf
-        if key not in (document[4] if window else document[2]):
-            return document[1], False, math.inf
-        return document[1], True, document[3].get(key, 0)
 
     def gates_load(self, players: list[int]) -> None:
         """What decides whether the batch's players may count toward the gated missions (`LabelMissions.gated`):
