@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-import pytest
 from django.utils import timezone
 
 from crm.pipeline import events_apply
 from crm.services.ingest import events_ingest
-from gamification.handlers import mission_config
 from gamification.handlers.mission_config import missions_cache_clear
 from gamification.models import Mission, MissionStatus, MissionTask
 from gamification.selectors import missions_for_player
@@ -88,21 +86,3 @@ def shown(tenant, mission) -> tuple[str, list[str]]:
     """The mission as the player's missions show it: its state and its tasks' values."""
     [view] = [m for m in missions_for_player(player=tenant.player) if m.id == mission.pk]
     return view.state, [str(task.value) for task in view.tasks]
-
-
-@pytest.fixture(params=["glance", "run by run"])
-def both_paths(request, monkeypatch):
-    """A test using it runs twice: with the handler settling runs of one-task missions at a glance, and with each run
-    checked one by one (`LabelMissions.solo` empty). Both must write and show the same."""
-    if request.param == "run by run":
-        load = mission_config._load
-
-        def without_glance(label_id):
-            conf = load(label_id)
-            conf.solo.clear()
-            return conf
-
-        monkeypatch.setattr(mission_config, "_load", without_glance)
-    missions_cache_clear()
-    yield request.param
-    missions_cache_clear()

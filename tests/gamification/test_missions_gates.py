@@ -8,9 +8,7 @@ import datetime as dt
 
 import pytest
 
-from gamification.handlers import mission_config
 from gamification.handlers import missions as handler
-from gamification.handlers.mission_config import missions_cache_clear
 from gamification.models import Level, PlayerMission
 from gamification.services.missions import mission_opt_in
 from gamification.services.wallet import wallet_adjust
@@ -20,24 +18,6 @@ from tests.gamification.mission_helpers import bet, event, feed, mission_make
 pytestmark = pytest.mark.django_db
 
 BEFORE = dt.datetime(2026, 1, 5, 11, 0, tzinfo=dt.UTC)  # the bets are at 12:00
-
-
-@pytest.fixture(params=["gated", "ungated"])
-def gates(request, monkeypatch):
-    """Runs the test with the gate, and with every run of a gated mission looked at one by one
-    (`LabelMissions.gated` empty): both must write the same."""
-    if request.param == "ungated":
-        load = mission_config._load
-
-        def without_gates(label_id):
-            conf = load(label_id)
-            conf.gated = frozenset()
-            return conf
-
-        monkeypatch.setattr(mission_config, "_load", without_gates)
-    missions_cache_clear()
-    yield request.param
-    missions_cache_clear()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from django.urls import reverse
 from gamification.handlers.mission_config import missions_cache_clear
 from gamification.models import MissionProgress, PlayerMission, TaskContribution, Wallet, window_key
 from gamification.services.missions import mission_opt_in, missions_mark_missed
-from tests.gamification.mission_helpers import bet, both_paths, event, feed, mission_make, settled, shown  # noqa: F401
+from tests.gamification.mission_helpers import bet, event, feed, mission_make, settled, shown
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("both_paths")]
 HOUR = dt.timedelta(hours=1)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from crm.automation.gifts import mission_give
 from gamification.models import MissionOpenDelta, MissionProgress, PlayerMission, Wallet
 from gamification.tasks_missions import missions_expire
-from tests.gamification.mission_helpers import bet, both_paths, feed, mission_make, settled, shown  # noqa: F401
+from tests.gamification.mission_helpers import bet, feed, mission_make, settled, shown
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("both_paths")]
 LIST = "admin:gamification_mission_changelist"
