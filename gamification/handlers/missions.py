@@ -202,9 +202,9 @@ class _Batch:
             log.info("mission_amount_without_rate", label_id=self.label_id, currencies=dict(self.unconverted))
         if not tallies and not moves:
             return
-        players = {player for player, _ in tallies} | {player for player, _ in moves}
-        state = _State.load(sorted(players), self.conf)
-        state.gates_load(sorted(players))
+        players = sorted({player for player, _ in tallies} | {player for player, _ in moves})
+        state = _State.load(players, self.conf)
+        state.gates_load(players)
         state.tallies = tallies
         for (player_id, _), tally in tallies.items():
             tally.before = state.counter(player_id, tally.key)
