@@ -59,8 +59,10 @@ from gamification.selectors.credits import reversed_credits
 from gamification.selectors.tournaments import score_is_money
 from gamification.services.audience import audience_members
 from gamification.services.leaderboard import (
+    Entry,
     ScoreUpdate,
-    participants_enter,
+    instances_lock,
+    participants_enter_many,
     participants_exclude,
     participants_restore,
     scores_apply,
@@ -408,48 +410,30 @@ def score_tournaments(events: list[EventRow]) -> None:
 
 
 def _boards_write(matches, restore: set[tuple[int, int]], exclude: set[tuple[int, int]]) -> None:
-    """Who enters, comes back or leaves each board, one instance at a time in id order (its row lock is taken once,
-    in the same order by every batch: no deadlock): players ACTIVE again are put back, the scoring players of
-    automatic tournaments not yet in are entered, players not ACTIVE are taken off."""
-    enter = _to_enter(matches)
+    """Who comes back, enters or leaves each board: players ACTIVE again are put back, the scoring players of
+    automatic tournaments not yet in are entered (all instances in one go, which locks only the instances someone
+    enters), players not ACTIVE are taken off. The instance rows are locked in id order, the same order in every
+    batch (no deadlock): when players come back or leave (rare), every instance this batch may write is locked
+    first."""
     instances = {instance.id: instance for instance, _, _ in matches}
-    # Entered as of the batch's first event: a score's time is then when the player's own events reached it, so a
-    # tie goes to who reached it first, not to the order of entry.
-    first = min((event.occurred_at for _, event, _ in matches), default=None)
-    for instance_id in sorted({i for i, _ in restore | exclude} | set(enter)):
+    enter: dict[int, set[int]] = defaultdict(set)
+    for instance, event, _ in matches:
+        if instance.auto:
+            enter[instance.id].add(event.player_id)
+    moved = sorted({i for i, _ in restore | exclude})
+    if moved:
+        instances_lock(instance_ids=[*moved, *enter])
+    for instance_id in moved:
         participants_restore(instance_id=instance_id, player_ids=[p for i, p in restore if i == instance_id])
-        if enter.get(instance_id):
-            instance = instances[instance_id]
-            participants_enter(
-                instance_id=instance.id,
-                label_id=instance.label_id,
-                player_ids=sorted(enter[instance_id]),
-                max_players=instance.max_players,
-                at=first,
-            )
-        participants_exclude(instance_id=instance_id, player_ids=[p for i, p in exclude if i == instance_id])
-
-
-def _to_enter(matches) -> dict[int, set[int]]:
-    """The scoring players of automatic tournaments who are not in them yet, by instance."""
-    pairs = {(instance.id, event.player_id) for instance, event, _ in matches if instance.auto}
-    if not pairs:
-        return {}
-    # Only players not yet in reach participants_enter: it locks the instance row until the batch commits, which
-    # would queue concurrent batches of the same tournament behind each other.
-    players: dict[int, set[int]] = defaultdict(set)
-    for instance_id, player_id in pairs - _present(pairs):
-        players[instance_id].add(player_id)
-    return players
-
-
-def _present(pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    ordered = sorted(pairs)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT p.instance_id, p.player_id FROM gamification_tournamentparticipant p"
-            " JOIN unnest(%s::bigint[], %s::bigint[]) AS w(instance_id, player_id)"
-            "   ON p.instance_id = w.instance_id AND p.player_id = w.player_id",
-            [[i for i, _ in ordered], [p for _, p in ordered]],
+    if enter:
+        # Entered as of the batch's first event: a score's time is then when the player's own events reached it, so
+        # a tie goes to who reached it first, not to the order of entry.
+        participants_enter_many(
+            entries=[
+                Entry(i, instances[i].label_id, sorted(players), instances[i].max_players)
+                for i, players in sorted(enter.items())
+            ],
+            at=min(event.occurred_at for _, event, _ in matches),
         )
-        return set(cursor.fetchall())
+    for instance_id in moved:
+        participants_exclude(instance_id=instance_id, player_ids=[p for i, p in exclude if i == instance_id])

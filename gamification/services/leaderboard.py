@@ -65,6 +65,28 @@ def _instance_lock(cursor, instance_id: int) -> int:
     return row[0]
 
 
+def instances_lock(*, instance_ids: Sequence[int]) -> dict[int, int]:
+    """Lock the instances' rows in id order and return each one's registered participant count.
+
+    Registrations and board moves serialize on an instance's row. A caller that writes the boards of several
+    instances in one transaction takes them all here first, so every transaction takes them in one order (no
+    deadlock). Raises LookupError if one does not exist."""
+    wanted = sorted(set(instance_ids))
+    if not wanted:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, participant_count FROM gamification_tournamentinstance WHERE id = ANY(%s::bigint[])"
+            " ORDER BY id FOR NO KEY UPDATE",
+            [_array(wanted)],
+        )
+        counts = dict(cursor.fetchall())
+    missing = [i for i in wanted if i not in counts]
+    if missing:
+        raise LookupError(f"No tournament instance {missing[0]}.")
+    return counts
+
+
 def _count_add(cursor, instance_id: int, delta: int) -> None:
     cursor.execute(
         "UPDATE gamification_tournamentinstance SET participant_count = participant_count + %s, updated_at = now()"
@@ -86,14 +108,35 @@ def _buckets_add(cursor, moves: dict[tuple[int, Decimal], int]) -> None:
     )
 
 
-def _absent(cursor, instance_id: int, player_ids: list[int]) -> list[int]:
+def _absent(cursor, pairs: list[tuple[int, int]], caps: dict[int, int | None]) -> list[tuple[int, int]]:
+    """Of the (instance, player) pairs (sorted), those with no participant row whose instance has room (fewer
+    registered participants than its cap in `caps`, if any), in the same order. A pair of an instance that does not
+    exist is kept (locking it raises)."""
     cursor.execute(
-        "SELECT player_id FROM gamification_tournamentparticipant"
-        " WHERE instance_id = %s AND player_id = ANY(%s::bigint[])",
-        [instance_id, _array(player_ids)],
+        "SELECT w.instance_id, w.player_id FROM unnest(%s::bigint[], %s::bigint[], %s::int[]) WITH ORDINALITY"
+        "   AS w(instance_id, player_id, cap, n)"
+        " LEFT JOIN gamification_tournamentinstance t ON t.id = w.instance_id"
+        " WHERE (w.cap IS NULL OR t.participant_count IS NULL OR t.participant_count < w.cap)"
+        "   AND NOT EXISTS (SELECT FROM gamification_tournamentparticipant p"
+        "                   WHERE p.instance_id = w.instance_id AND p.player_id = w.player_id)"
+        " ORDER BY w.n",
+        [_array(i for i, _ in pairs), _array(p for _, p in pairs), _caps(caps[i] for i, _ in pairs)],
     )
-    present = {row[0] for row in cursor.fetchall()}
-    return [pid for pid in player_ids if pid not in present]
+    return cursor.fetchall()
+
+
+def _caps(values) -> str:
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """Players to enter in one instance (`participants_enter_many`)."""
+
+    instance_id: int
+    label_id: int
+    player_ids: Sequence[int]
+    max_players: int | None = None  # for registered entries: the instance's cap
 
 
 def participants_enter(
@@ -109,34 +152,70 @@ def participants_enter(
 
     Returns the ids of the players entered now, in id order. Runs in the caller's transaction.
     """
-    wanted = sorted(set(player_ids))
-    if not wanted:
-        return []
+    entry = Entry(instance_id, label_id, player_ids, max_players)
+    return participants_enter_many(entries=[entry], status=status, at=at).get(instance_id, [])
+
+
+def participants_enter_many(
+    *, entries: Sequence[Entry], status: str = REGISTERED, at: dt.datetime | None = None
+) -> dict[int, list[int]]:
+    """Enter the players of each entry not yet in its instance, registered (within the entry's `max_players`) or
+    pending approval, in several instances at once (a pipeline batch's automatic registrations).
+
+    Returns instance id -> the ids of the players entered now, in id order (only instances someone entered). Runs in
+    the caller's transaction. When everyone is in already, or the instances they are not in are full (most pipeline
+    batches), that is one statement and no lock: locking would queue concurrent batches of the same tournaments
+    behind each other until they commit. Otherwise the instances with newcomers are locked (`instances_lock`), the
+    newcomers checked again under the lock, entered, counted and put in the zero bucket: five statements more,
+    however many instances.
+    """
+    labels: dict[int, int] = {}
+    caps: dict[int, int | None] = {}  # a cap applies to registered entries only
+    pairs: set[tuple[int, int]] = set()
+    for entry in entries:
+        labels[entry.instance_id] = entry.label_id
+        caps[entry.instance_id] = entry.max_players if status == REGISTERED else None
+        pairs.update((entry.instance_id, player_id) for player_id in entry.player_ids)
+    if not pairs:
+        return {}
     at = at or dt.datetime.now(dt.UTC)
     with connection.cursor() as cursor:
-        # Most calls (automatic registration, every pipeline batch) find everyone already in: that is answered
-        # without the instance lock, which would serialize concurrent batches until they commit.
-        wanted = _absent(cursor, instance_id, wanted)
-        if not wanted:
-            return []
-        count = _instance_lock(cursor, instance_id)
-        new = _absent(cursor, instance_id, wanted)
-        if status == REGISTERED and max_players is not None:
-            new = new[: max(max_players - count, 0)]
+        absent = _absent(cursor, sorted(pairs), caps)
+        if not absent:
+            return {}
+        counts = instances_lock(instance_ids=[i for i, _ in absent])
+        new: list[tuple[int, int]] = []
+        taken: dict[int, int] = defaultdict(int)
+        for instance_id, player_id in _absent(cursor, absent, caps):  # again, under the lock
+            cap = caps[instance_id]
+            if cap is not None and counts[instance_id] + taken[instance_id] >= cap:
+                continue  # full: the lowest ids got the last places
+            taken[instance_id] += 1
+            new.append((instance_id, player_id))
         if not new:
-            return []
+            return {}
         cursor.execute(
             "INSERT INTO gamification_tournamentparticipant"
             " (instance_id, label_id, player_id, status, score, events_counted, reached_at, registered_at)"
-            " SELECT %s, %s, p, %s, 0, 0, %s, %s FROM unnest(%s::bigint[]) AS p ORDER BY p"
-            " ON CONFLICT (instance_id, player_id) DO NOTHING RETURNING player_id",
-            [instance_id, label_id, status, at, at, _array(new)],
+            " SELECT u.instance_id, u.label_id, u.player_id, %s, 0, 0, %s, %s"
+            " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS u(instance_id, label_id, player_id)"
+            " ORDER BY u.instance_id, u.player_id"
+            " ON CONFLICT (instance_id, player_id) DO NOTHING RETURNING instance_id, player_id",
+            [status, at, at, _array(i for i, _ in new), _array(labels[i] for i, _ in new), _array(p for _, p in new)],
         )
-        entered = sorted(row[0] for row in cursor.fetchall())
+        entered: dict[int, list[int]] = defaultdict(list)
+        for instance_id, player_id in sorted(cursor.fetchall()):
+            entered[instance_id].append(player_id)
         if status == REGISTERED and entered:
-            _count_add(cursor, instance_id, len(entered))
-            _buckets_add(cursor, {(instance_id, _ZERO): len(entered)})
-    return entered
+            ids = sorted(entered)
+            cursor.execute(
+                "UPDATE gamification_tournamentinstance AS t"
+                " SET participant_count = t.participant_count + u.n, updated_at = now()"
+                " FROM unnest(%s::bigint[], %s::int[]) AS u(id, n) WHERE t.id = u.id",
+                [_array(ids), _array(len(entered[i]) for i in ids)],
+            )
+            _buckets_add(cursor, {(i, _ZERO): len(entered[i]) for i in ids})
+    return dict(entered)
 
 
 def participant_admit(*, instance_id: int, player_id: int, max_players: int | None = None) -> bool:

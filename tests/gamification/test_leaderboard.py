@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,10 +23,12 @@ from gamification.selectors.leaderboard import (
     score_bucket_end,
 )
 from gamification.services.leaderboard import (
+    Entry,
     ScoreUpdate,
     participant_admit,
     participant_leave,
     participants_enter,
+    participants_enter_many,
     participants_exclude,
     participants_restore,
     places_assign,
@@ -174,6 +177,102 @@ def test_max_players_is_kept(tenant_a, instance):
     assert (
         participants_enter(instance_id=instance.pk, label_id=tenant_a.label.pk, player_ids=players, max_players=3) == []
     )
+
+
+def _instances(tenant, n):
+    """`n` more started instances of the fixture's kind."""
+    tournament = Tournament.objects.create(
+        label=tenant.label, name="Bet race", starts_at=T0, duration=dt.timedelta(days=1), event_type="casino_bet"
+    )
+    ends = T0 + dt.timedelta(days=1)
+    return [
+        TournamentInstance.objects.create(
+            label=tenant.label,
+            tournament=tournament,
+            status="started",
+            registration_opens_at=T0,
+            starts_at=T0 + dt.timedelta(minutes=k),
+            ends_at=ends,
+        )
+        for k in range(n)
+    ]
+
+
+def test_entering_several_instances_at_once_keeps_each_cap_and_count_and_locks_only_when_someone_is_new(
+    tenant_a, instance
+):
+    full, capped, open_ = instance, *_instances(tenant_a, 2)
+    a, b, c, d = sorted(_players(tenant_a, 4))
+    participants_enter(instance_id=full.pk, label_id=tenant_a.label.pk, player_ids=[a, b])
+    participants_enter(instance_id=capped.pk, label_id=tenant_a.label.pk, player_ids=[a], max_players=3)
+    entries = [
+        Entry(open_.pk, tenant_a.label.pk, [d, c, a, c]),
+        Entry(full.pk, tenant_a.label.pk, [a, b]),
+        Entry(capped.pk, tenant_a.label.pk, [d, c, b, a], max_players=3),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        entered = participants_enter_many(entries=entries, at=T0)
+    # Everyone in `full` was in: nothing for it. The cap of 3 leaves `capped` two places, for the lowest ids.
+    assert entered == {capped.pk: [b, c], open_.pk: [a, c, d]}
+    # The check, the lock, the check again under it, the insert, the counts and the buckets, for all three together.
+    assert len(queries) == 6
+    assert "FOR NO KEY UPDATE" in queries[1]["sql"]
+    for each, registered in ((full, [a, b]), (capped, [a, b, c]), (open_, [a, c, d])):
+        each.refresh_from_db()
+        assert each.participant_count == len(registered)
+        assert sorted(TournamentParticipant.objects.filter(instance=each).values_list("player_id", flat=True)) == (
+            registered
+        )
+        _bucket_counts_match(each)
+    new = TournamentParticipant.objects.filter(instance__in=[capped, open_]).exclude(instance=capped, player_id=a)
+    assert set(new.values_list("registered_at", "reached_at")) == {(T0, T0)}
+    with CaptureQueriesContext(connection) as queries:
+        assert participants_enter_many(entries=entries, at=T0) == {}
+    assert len(queries) == 1  # everyone is in (or the instance is full): answered without a lock
+    assert "FOR" not in queries[0]["sql"]
+
+
+def test_entering_an_instance_that_does_not_exist_changes_nothing(tenant_a, instance):
+    (a,) = _players(tenant_a, 1)
+    missing = TournamentInstance.objects.order_by("-pk").values_list("pk", flat=True).first() + 1000
+    entries = [Entry(instance.pk, tenant_a.label.pk, [a]), Entry(missing, tenant_a.label.pk, [a])]
+    with pytest.raises(LookupError, match=f"No tournament instance {missing}"), transaction.atomic():
+        participants_enter_many(entries=entries)
+    assert not TournamentParticipant.objects.filter(instance=instance).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_entries_in_several_instances_neither_deadlock_nor_pass_a_cap(tenant_a, instance):
+    instances = [instance, *_instances(tenant_a, 3)]
+    players = _players(tenant_a, 40)
+    barrier, errors = threading.Barrier(4), []
+
+    def enterer(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            barrier.wait(timeout=30)
+            for _ in range(6):
+                chosen = rng.sample(instances, 3)  # each batch names its instances in its own order
+                entries = [Entry(i.pk, tenant_a.label.pk, rng.sample(players, 8), max_players=25) for i in chosen]
+                with transaction.atomic():  # no retry: a deadlock fails the test
+                    participants_enter_many(entries=entries, at=T0)
+        except Exception as exc:
+            errors.append((seed, exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=enterer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    for each in instances:
+        each.refresh_from_db()
+        registered = TournamentParticipant.objects.filter(instance=each, status="registered").count()
+        assert each.participant_count == registered
+        assert 0 < registered <= 25
+        _bucket_counts_match(each)
 
 
 # Each example starts from an empty leaderboard, so the function-scoped fixtures can be shared.
