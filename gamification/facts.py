@@ -1,15 +1,14 @@
 """Gamification facts for the rest of the system: events on the pipeline that rules and journeys react to.
 
-A fact is ingested in the caller's transaction, so it exists exactly when the change it reports was committed,
-and its `event_id` is derived from that change (the wallet entry, the award...), so a replay adds nothing. The types
-and their fields are defined here, in `FACT_TYPES`, and put in the event catalogue (`crm.catalogue`) by the app's
-`ready()` (`facts_register`): ingest validates them like core types, missions and tournaments may count them, and
-partners cannot send them.
+A fact is stored in the event log in the caller's transaction (`crm.services.ingest.system_events_store`), so it
+exists exactly when the change it reports was committed, and its `event_id` is derived from that change (the wallet
+entry, the award...), so a replay adds nothing. The types and their fields are defined here, in `FACT_TYPES`, and put
+in the event catalogue (`crm.catalogue`) by the app's `ready()` (`facts_register`): their payloads are cleaned by
+those specs when stored, missions and tournaments may count them, and partners cannot send them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,10 +17,10 @@ from typing import Any
 
 import structlog
 
-from backoffice.models import Brand, Label
+from backoffice.models import Brand
 from crm.catalogue import EventSpec, integer, number, one_of, system_types_register, text64, text255
-from crm.models import EventSource, Player
-from crm.services.ingest import INVALID, events_ingest
+from crm.models import Player
+from crm.services.ingest import SystemEvent, system_events_store
 from gamification.models.wallet import Currency
 
 log = structlog.get_logger(__name__)
@@ -128,26 +127,18 @@ def facts_emit(*, label_id: int, facts: Iterable[Fact]) -> int:
 def _ingest(label_id: int, facts: list[Fact]) -> int:
     if not facts:
         return 0
-    label = Label.objects.get(pk=label_id)
     brands = dict(Brand.objects.filter(label_id=label_id).values_list("id", "ext_brand_id"))
-    now = dt.datetime.now(dt.UTC).isoformat()
-    items = [
-        {
-            "event_id": fact.key[:128],
-            "type": fact.type,
-            "ext_brand_id": brands[fact.player.brand_id],
-            "user_ext_id": fact.player.user_ext_id,
-            "occurred_at": now,
-            "payload": fact.payload,
-        }
-        for fact in facts
-    ]
-    result = events_ingest(label=label, items=items, source=EventSource.SYSTEM)
-    bad = [item for item in result.items if item.status == INVALID]
-    if bad:
-        log.error("gamification_fact_invalid", types=sorted({facts[i.index].type for i in bad}), errors=bad[0].errors)
-        raise ValueError(f"Invalid gamification fact: {bad[0].errors}")
-    return len(result.new_ids)
+    events = []
+    for fact in facts:
+        player = fact.player
+        events.append(
+            SystemEvent(player.pk, brands[player.brand_id], player.user_ext_id, fact.type, fact.key[:128], fact.payload)
+        )
+    try:
+        return len(system_events_store(label_id=label_id, events=events))
+    except ValueError as exc:
+        log.error("gamification_fact_invalid", types=sorted({fact.type for fact in facts}), error=str(exc))
+        raise
 
 
 def fact_emit(*, player: Player, type: str, key: str, payload: dict[str, Any]) -> int:

@@ -18,9 +18,19 @@ from django.db import connection, transaction
 from django.db.models.constants import OnConflict
 
 from backoffice.crypto import keyed_digest, seal
+from backoffice.identifiers import InvalidIdentifier, external_id
 from backoffice.models import Brand, Label
 from backoffice.models.tenancy import MAX_ENTRY_POINTS
-from crm.catalogue import PII_FIELDS, PROFILE_UPDATE, SYSTEM_TYPES, CleanEvent, EventSpec, clean_event, custom_spec
+from crm.catalogue import (
+    CORE_TYPES,
+    PII_FIELDS,
+    PROFILE_UPDATE,
+    SYSTEM_TYPES,
+    CleanEvent,
+    EventSpec,
+    clean_event,
+    custom_spec,
+)
 from crm.models import EventSource, EventType, Player
 from crm.services.players import control_group_draw
 from crm.validators import INT64, MAX_ID_LENGTH, SURROGATE_RE, shown
@@ -269,12 +279,7 @@ def _store(label, brands, valid, players, results, source, now) -> list[int]:
     if not rows:
         return []
     with connection.cursor() as cursor:
-        # Ids in the order of the batch (processing breaks ties of occurred_at by id), rows inserted in the order of
-        # their key: two batches inserting the same keys in other orders would deadlock on the unique index.
-        cursor.execute(_NEW_IDS, [len(rows)])
-        ordered = sorted((*row[:2], pk, *row[2:]) for row, (pk,) in zip(rows, cursor.fetchall(), strict=True))
-        cursor.execute(_INSERT, [label.pk, now, source, _rows_json(ordered)])
-        inserted = {(t, e): pk for pk, t, e in cursor.fetchall()}
+        inserted = _rows_insert(cursor, label.pk, rows, source, now)
         existing = [key for key in first if key not in inserted]
         stored = _stored_digests(cursor, label.pk, existing) if existing else {}
     for key, (index, digest) in first.items():
@@ -288,6 +293,67 @@ def _store(label, brands, valid, players, results, source, now) -> list[int]:
     conflicts = sum(r.status == CONFLICT for r in results)
     if conflicts:
         log.warning("ingest_conflicts", label_id=label.pk, source=source, conflicts=conflicts)
+    return sorted(inserted.values())
+
+
+def _rows_insert(cursor, label_id: int, rows: list[tuple], source: str, now: dt.datetime) -> dict[tuple[str, str], int]:
+    """Insert the rows (type, event_id, player_id, occurred_at, payload as JSON text, digest), distinct by (type,
+    event_id), skipping those stored already; (type, event_id) -> id of each inserted."""
+    # Ids in the order of the batch (processing breaks ties of occurred_at by id), rows inserted in the order of
+    # their key: two batches inserting the same keys in other orders would deadlock on the unique index.
+    cursor.execute(_NEW_IDS, [len(rows)])
+    ordered = sorted((*row[:2], pk, *row[2:]) for row, (pk,) in zip(rows, cursor.fetchall(), strict=True))
+    cursor.execute(_INSERT, [label_id, now, source, _rows_json(ordered)])
+    return {(t, e): pk for pk, t, e in cursor.fetchall()}
+
+
+@dataclass(frozen=True, slots=True)
+class SystemEvent:
+    """A fact Pitboss emits about one of its players (`system_events_store`)."""
+
+    player_id: int
+    ext_brand_id: str  # the player's brand and id: the same digest as the fact would get through `events_ingest`
+    user_ext_id: str
+    type: str  # a system type of the catalogue
+    event_id: str  # derived from the change it reports: emitting it again stores nothing
+    payload: dict[str, Any]
+
+
+def system_events_store(*, label_id: int, events: Sequence[SystemEvent]) -> list[int]:
+    """Put the app's own facts about known players into the event log (source "system"), in the caller's
+    transaction, and return the ids of those stored now (a fact stored already, same type and id, is skipped).
+
+    The emitter built them from its own rows, so there is no envelope to check and no player to resolve, as there
+    is for what partners send (`events_ingest`); each payload is still cleaned by its type's spec. An invalid fact
+    is a bug in the emitter: ValueError naming the type and the fields, and nothing is stored.
+    """
+    if not events:
+        return []
+    now = dt.datetime.now(dt.UTC)
+    at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # millisecond precision, as ingest stores times
+    rows, keys = [], set()
+    for fact in events:
+        spec = CORE_TYPES.get(fact.type) if fact.type in SYSTEM_TYPES else None
+        if spec is None:
+            raise ValueError(f"{fact.type!r} is not a system event type.")
+        payload, errors = spec.clean(fact.payload)
+        if errors:
+            raise ValueError(f"Invalid {fact.type} fact {fact.event_id!r}: {errors}")
+        try:
+            event_id = external_id(fact.event_id)
+        except InvalidIdentifier as exc:
+            raise ValueError(f"Invalid {fact.type} fact id {fact.event_id!r}: {exc}") from None
+        if (fact.type, event_id) in keys:
+            continue
+        keys.add((fact.type, event_id))
+        clean = CleanEvent(event_id, fact.type, fact.ext_brand_id, fact.user_ext_id, at, payload)
+        rows.append((fact.type, event_id, fact.player_id, at, orjson.dumps(payload).decode(), _digest(clean)))
+    with connection.cursor() as cursor:
+        inserted = _rows_insert(cursor, label_id, rows, EventSource.SYSTEM, now)
+    if inserted:  # the pipeline's workers wake on it instead of at their next poll
+        from crm.pipeline import events_notify
+
+        transaction.on_commit(events_notify, robust=True)
     return sorted(inserted.values())
 
 

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection, transaction
 
 from crm.models import Event
+from crm.services.ingest import events_ingest
 from gamification.services.store import store_purchase
 from gamification.services.wallet import wallet_adjust
 from tests.gamification.store_helpers import fund, item_make
@@ -91,3 +92,55 @@ def test_facts_emitted_in_a_batch_are_ingested_together_on_the_way_out(tenant_a)
     with pytest.raises(RuntimeError):
         batch_then_fail()
     assert len(_facts(tenant_a.label, "balance_changed")) == 5
+
+
+def _fact(player, key="wallet:1", **payload):
+    from crm.services.ingest import SystemEvent
+
+    body = {"currency": "gems", "amount": 3, "balance": 3, "source": "api", "entry_id": 1} | payload
+    return SystemEvent(player.pk, player.brand.ext_brand_id, player.user_ext_id, "balance_changed", key, body)
+
+
+def test_facts_are_stored_once_and_as_ingest_would_store_them(tenant_a):
+    from crm.services.ingest import DUPLICATE, system_events_store
+
+    player = tenant_a.player
+    label = tenant_a.label
+    first = system_events_store(label_id=label.pk, events=[_fact(player), _fact(player)])  # the same key twice
+    assert len(first) == 1
+    assert system_events_store(label_id=label.pk, events=[_fact(player)]) == []  # a replay stores nothing
+    (stored,) = _facts(label, "balance_changed")
+    assert (stored.pk, stored.player_id, stored.event_id, stored.source) == (first[0], player.pk, "wallet:1", "system")
+    assert stored.occurred_at.microsecond % 1000 == 0
+    # The same fact through the general ingest is a duplicate, not a conflict: the digest is computed alike.
+    item = {"event_id": "wallet:1", "type": "balance_changed", "ext_brand_id": player.brand.ext_brand_id,
+            "user_ext_id": player.user_ext_id, "occurred_at": stored.occurred_at.isoformat(), "payload": stored.payload}  # fmt: skip
+    result = events_ingest(label=label, items=[item], source="system")
+    assert [r.status for r in result.items] == [DUPLICATE]
+
+
+@pytest.mark.parametrize(
+    ("fact", "message"),
+    [
+        (lambda p: _fact(p, amount="three"), "Invalid balance_changed fact 'wallet:1'.*payload\\.amount"),
+        (lambda p: _fact(p, key=" "), "Invalid balance_changed fact id ' '"),
+    ],
+)
+def test_an_invalid_fact_is_refused_and_nothing_of_its_batch_is_stored(tenant_a, fact, message):
+    from crm.services.ingest import system_events_store
+
+    good = _fact(tenant_a.player, key="wallet:2")
+    with pytest.raises(ValueError, match=message), transaction.atomic():
+        system_events_store(label_id=tenant_a.label.pk, events=[good, fact(tenant_a.player)])
+    assert _facts(tenant_a.label, "balance_changed") == []
+
+
+def test_a_fact_of_a_type_partners_send_is_refused(tenant_a):
+    import dataclasses
+
+    from crm.services.ingest import system_events_store
+
+    deposit = dataclasses.replace(_fact(tenant_a.player), type="deposit", payload={"deposit_amount": 5})
+    with pytest.raises(ValueError, match="'deposit' is not a system event type"):
+        system_events_store(label_id=tenant_a.label.pk, events=[deposit])
+    assert not Event.objects.filter(label=tenant_a.label, type="deposit").exists()
