@@ -7,6 +7,7 @@ These tests commit (transactional database): ticks are snapshots of what other t
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections import defaultdict
@@ -16,6 +17,7 @@ from django.db import OperationalError, connection, transaction
 
 from crm import pipeline
 from crm.models import Event, PipelineCursor, PipelineFailure, PipelineStat, PlayerAggregate
+from crm.models.pipeline import PARTITIONS
 from crm.pipeline import Worker, leases_balance, page_apply, pipeline_drain, tick
 from crm.services.events import events_retry
 from crm.services.ingest import events_ingest
@@ -101,6 +103,41 @@ def test_each_group_applies_a_committed_event_once_and_never_updates_the_log(ten
         assert cursor.fetchall() == versions  # the same row versions: no claim column, no update
     stats = dict(PipelineStat.objects.filter(label=tenant_a.label).values_list("group_name", "applied"))
     assert stats == {"crm": 30, "gamification": 30, "automation": 30}
+
+
+@pytest.mark.parametrize("read", ["one partition", "several partitions"])
+def test_handlers_get_each_events_times_as_stored_aware_in_utc(tenant_a, read):
+    seen = []
+    pipeline.handler("test-times", group="automation")(lambda events: seen.extend(events))
+    try:
+        pipeline.cursors_ensure(["automation"])
+        items = [
+            deposit(f"t-{i}", user=f"p-{i}") | {"occurred_at": f"2026-01-10T12:00:0{i}.25{i}+02:00"} for i in range(4)
+        ]
+        ingest(tenant_a, items)
+        if read == "one partition":
+            pipeline_drain(group_names=["automation"])
+        else:
+            tick()
+            owner = "test-times-owner"
+            parts = list(range(PARTITIONS))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE pipeline_cursor SET lease_owner = %s, lease_until = now() + interval '1 minute'"
+                    " WHERE group_name = 'automation'",
+                    [owner],
+                )
+            pipeline.pages_apply(group="automation", parts=parts, owner=owner)
+    finally:
+        _unregister("test-times")
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM pipeline_cursor WHERE group_name = 'automation'")
+        pipeline.cursors_ensure(["automation"])
+    stored = {e.pk: (e.occurred_at, e.received_at) for e in Event.objects.filter(label=tenant_a.label)}
+    assert len(seen) == 4
+    assert {e.id: (e.occurred_at, e.received_at) for e in seen} == stored
+    assert {e.occurred_at.tzinfo for e in seen} | {e.received_at.tzinfo for e in seen} == {dt.UTC}
+    assert sorted(e.occurred_at for e in seen)[0] == dt.datetime(2026, 1, 10, 10, 0, 0, 250000, tzinfo=dt.UTC)
 
 
 def test_a_transaction_that_commits_after_a_later_one_is_not_skipped(tenant_a, recorder):
