@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -178,19 +179,44 @@ def _number(value: Any) -> Decimal | None:
     return Decimal(str(value))
 
 
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def _float_twin(bound: Decimal) -> float | None:
+    """The double nearest `bound`, when comparing a payload's float with it gives what comparing the float's
+    shortest decimal text (`_number`) with `bound` gives; None when it might not.
+
+    A decimal of at most 15 significant digits (DBL_DIG) in the doubles' normal range is the only such decimal that
+    rounds to its double. Rounding to the nearest double keeps order, so for a float x: x < twin implies
+    str(x) < bound, x > twin implies str(x) > bound, and x == twin means str(x) is that one decimal, `bound`."""
+    if not bound.is_finite() or len(bound.normalize().as_tuple().digits) > 15:
+        return None
+    twin = float(bound)
+    return twin if twin == 0 or 1e-300 < abs(twin) < 1e300 else None
+
+
 def _compile_one(field: str, op: str, operand: Any) -> Predicate:
     if op in NUMERIC_OPS:
         bound = Decimal(str(operand))
-        compare = {
-            "gt": lambda n: n > bound,
-            "gte": lambda n: n >= bound,
-            "lt": lambda n: n < bound,
-            "lte": lambda n: n <= bound,
-        }[op]
+        compare = _COMPARE[op]
+        twin = _float_twin(bound)
 
         def numeric(payload: dict[str, Any]) -> bool:
-            number = _number(payload.get(field))
-            return number is not None and compare(number)
+            # Per event and condition on the pipeline: a float against the bound's double and an int against the
+            # bound (exact) answer as the decimal comparison does, without making a Decimal.
+            value = payload.get(field)
+            kind = type(value)
+            if kind is float and twin is not None and value == value:  # NaN: the decimal comparison's answer
+                return compare(value, twin)
+            if kind is int:
+                return compare(value, bound)
+            number = _number(value)
+            return number is not None and compare(number, bound)
 
         return numeric
     if op in LIST_OPS:
