@@ -372,5 +372,7 @@ from backoffice.logging import configure_logging  # noqa: E402
 
 LOGGING = configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# The request log's `ip` is bound by backoffice/request_log.py: the address the rate limits and Axes use, not ipware's.
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
 
 from backoffice.settings.unfold import UNFOLD  # noqa: E402, F401
