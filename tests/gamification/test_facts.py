@@ -144,3 +144,15 @@ def test_a_fact_of_a_type_partners_send_is_refused(tenant_a):
     with pytest.raises(ValueError, match="'deposit' is not a system event type"):
         system_events_store(label_id=tenant_a.label.pk, events=[deposit])
     assert not Event.objects.filter(label=tenant_a.label, type="deposit").exists()
+
+
+def test_facts_of_two_labels_in_one_batch_are_each_stored_in_their_players_label(tenant_a, tenant_b):
+    from gamification.facts import facts_batched
+
+    with facts_batched():
+        wallet_adjust(player=tenant_a.player, currency="gems", amount=2, source="api", key="k-a")
+        wallet_adjust(player=tenant_b.player, currency="gems", amount=3, source="api", key="k-b")
+    (fact_a,) = _facts(tenant_a.label, "balance_changed")
+    (fact_b,) = _facts(tenant_b.label, "balance_changed")
+    assert (fact_a.player_id, fact_a.payload["amount"]) == (tenant_a.player.pk, 2)
+    assert (fact_b.player_id, fact_b.payload["amount"]) == (tenant_b.player.pk, 3)

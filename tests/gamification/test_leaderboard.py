@@ -370,3 +370,15 @@ def test_concurrent_scores_and_board_moves_keep_counts_and_buckets_exact(tenant_
     # Each update counted at most once (an excluded player's updates are not counted at all).
     total = sum((u.value for u in added), Decimal(0))
     assert 0 < sum(r.score for r in rows) <= total
+
+
+def test_entries_of_two_labels_in_one_call_each_enter_with_their_instances_label(tenant_a, tenant_b, instance):
+    (other,) = _instances(tenant_b, 1)
+    (a,) = _players(tenant_a, 1)
+    (b,) = _players(tenant_b, 1)
+    entries = [Entry(instance.pk, tenant_a.label.pk, [a]), Entry(other.pk, tenant_b.label.pk, [b])]
+    assert participants_enter_many(entries=entries, at=T0) == {instance.pk: [a], other.pk: [b]}
+    rows = TournamentParticipant.objects.filter(instance__in=[instance, other]).values_list(
+        "instance_id", "player_id", "label_id"
+    )
+    assert sorted(rows) == sorted([(instance.pk, a, tenant_a.label.pk), (other.pk, b, tenant_b.label.pk)])
