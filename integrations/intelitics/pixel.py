@@ -91,18 +91,18 @@ def _text(name: str, value: str, errors: dict) -> str:
     return value
 
 
-def _values(query_lists) -> tuple[dict[str, str], dict[str, list[str]]]:
+def _values(query) -> tuple[dict[str, str], dict[str, list[str]]]:
     """The known parameters' values (empty ones dropped), and errors for those given twice."""
     values: dict[str, str] = {}
     errors: dict[str, list[str]] = {}
-    for name, given in query_lists:
-        if name not in KNOWN:
+    for name, value in query:
+        if value == "" or name not in KNOWN or name in errors:
             continue
-        given = [v for v in given if v != ""]
-        if len(given) > 1:
+        if name in values:
+            del values[name]
             errors[name] = ["Given more than once."]
-        elif given:
-            values[name] = given[0]
+        else:
+            values[name] = value
     return values, errors
 
 
@@ -124,9 +124,9 @@ def _deposit_fields(kind: str, values: dict[str, str], errors: dict) -> tuple[st
     return code, parsed
 
 
-def parse_call(click_id: str, query_lists, *, ip: str | None, user_agent: str, referrer: str):
-    """(PixelCall, {}) or (None, {parameter: [messages]})."""
-    values, errors = _values(query_lists)
+def parse_call(click_id: str, query, *, ip: str | None, user_agent: str, referrer: str):
+    """(PixelCall, {}) or (None, {parameter: [messages]}). `query`: the call's (name, value) pairs, in order."""
+    values, errors = _values(query)
     click = _click_id(click_id, errors)
     kind = _type(values.get("type"), errors) if "type" not in errors else ""
     currency, amount = _deposit_fields(kind, values, errors)

@@ -11,6 +11,11 @@ JavaScript) and by servers, without authentication (the click id is the credenti
 
 from __future__ import annotations
 
+import contextlib
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -34,9 +39,9 @@ def convert(request, click_id: str) -> HttpResponse:
         response = JsonResponse({"code": "method_not_allowed", "message": "Use GET or POST.", "errors": {}}, status=405)
         response["Allow"] = "GET, POST"
         return response
-    query = list(request.GET.lists())
+    query = _query(request)
     if request.method == "POST":
-        query += list(request.POST.lists())  # a form-encoded body, as some servers send it
+        query += [(name, value) for name, values in request.POST.lists() for value in values]  # a form-encoded body
     meta = request.META
     call, errors = parse_call(
         click_id,
@@ -51,6 +56,27 @@ def convert(request, click_id: str) -> HttpResponse:
         body = {"code": "not_found", "message": "No click with this id.", "errors": {"click_id": ["Unknown."]}}
         return _no_store(JsonResponse(body, status=404))
     return _no_store(HttpResponse(status=202))
+
+
+def _query(request) -> list[tuple[str, str]]:
+    """The query's (name, value) pairs in order, exactly what `request.GET` would hold (UTF-8, `+` a space, empty
+    values kept, DATA_UPLOAD_MAX_NUMBER_FIELDS enforced), parsed without building a QueryDict: 11 µs less of the
+    pixel's CPU per call (docs/affiliates.md, "Speed"). MalformedRequestMiddleware has already refused a query that
+    is not UTF-8 or holds NUL."""
+    query = request.META.get("QUERY_STRING", "")
+    if not query.isascii():  # WSGI carries the query's bytes as latin-1 text; decoded as QueryDict does
+        with contextlib.suppress(UnicodeError):
+            raw = query.encode("iso-8859-1")
+            try:
+                query = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                query = raw.decode("iso-8859-1")
+    try:
+        return parse_qsl(query, keep_blank_values=True, max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS)
+    except ValueError:  # as QueryDict: a 400
+        raise TooManyFieldsSent(
+            "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."
+        ) from None
 
 
 def track(request, token: str) -> HttpResponse:

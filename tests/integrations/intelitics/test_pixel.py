@@ -201,6 +201,30 @@ def test_a_parameter_given_twice_is_422_and_unknown_parameters_are_ignored(pixel
     assert pixel.get(f"/convert/{click.id}?type=install&_=1717000000&sub1=x").status_code == 202
 
 
+def test_a_parameter_in_both_the_query_and_the_body_is_given_twice(pixel, click):
+    response = pixel.post(f"/convert/{click.id}?type=install", {"type": "deposit", "currency": "eur"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"type": ["Given more than once."]}
+    assert not Conversion.objects.exists()
+
+
+def test_more_parameters_than_django_takes_is_400_and_stores_nothing(pixel, click, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    assert pixel.get(f"/convert/{click.id}?type=install&a=1&b=2&c=3").status_code == 400
+    assert not Conversion.objects.exists()
+    assert pixel.get(f"/convert/{click.id}?type=install&a=1&b=2").status_code == 202
+    assert Conversion.objects.count() == 1
+
+
+def test_non_ascii_values_are_read_as_utf_8(pixel, click):
+    """Percent-encoded (as browsers send) and raw (as some servers do): the same transaction id either way."""
+    encoded = pixel.get(f"/convert/{click.id}?type=deposit&currency=eur&amount=1&transaction_id=d%C3%A9p%C3%B4t-1")
+    assert encoded.status_code == 202
+    raw = "type=deposit&currency=eur&amount=1&transaction_id=dépôt-1".encode().decode("iso-8859-1")
+    assert pixel.get(f"/convert/{click.id}", QUERY_STRING=raw).status_code == 202
+    assert list(Conversion.objects.values_list("transaction_id", flat=True)) == ["dépôt-1"]
+
+
 # --- dedupe --------------------------------------------------------------------------------------------------------
 
 
