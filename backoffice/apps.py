@@ -7,7 +7,7 @@ class BackofficeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backoffice import request_log  # noqa: F401 - the request log's client address
+        from backoffice import db, request_log  # noqa: F401 - times loaded in C; the request log's client address
         from backoffice.api import schema  # noqa: F401 - registers the OpenAPI auth extensions
         from backoffice.dbpool import register_fork_hook
 

@@ -1,13 +1,19 @@
-"""Database errors that a retry can cure, for tasks, pipeline workers and consumers that retry with backoff; and
-statements run prepared on Django's connection."""
+"""Database errors that a retry can cure, for tasks, pipeline workers and consumers that retry with backoff;
+statements run prepared on Django's connection; times loaded by psycopg's C loader."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorDebugWrapper
+from django.dispatch import receiver
+from psycopg.pq import Format
 
 # The server went away, a connection broke, a statement was cancelled by a timeout: nothing was committed, so the same
 # work can run again. Integrity and programming errors are not here: retrying them fails the same way.
@@ -54,3 +60,36 @@ class _PreparingCursor(psycopg.Cursor):
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
         return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+
+# psycopg's own timestamptz loader: its C implementation when psycopg's binary package is installed.
+_TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
+_FAST_TIMESTAMPTZ: Any = psycopg.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT)
+
+
+class _UtcTimestamptzLoader(BaseTzLoader):
+    """Django's timestamptz loader for a connection in UTC, its parsing done by psycopg's C loader.
+
+    Django loads every timestamptz through a Python subclass of psycopg's Python loader (to give the values its time
+    zone): about 3.5 µs a value, where psycopg's C loader takes 0.4. The C class cannot be subclassed and carries no
+    `timezone`, which Django's `create_cursor` reads; this subclass keeps Django's contract and hands the parsing
+    over. In a session in UTC, where Django keeps its connections when USE_TZ is on, both give the same aware
+    datetimes in `datetime.timezone.utc` (tests/backoffice/test_times_loader.py)."""
+
+    timezone = dt.UTC
+
+    def __init__(self, oid: int, context: Any = None) -> None:
+        super().__init__(oid, context)
+        self.load = _FAST_TIMESTAMPTZ(oid, context).load  # type: ignore[method-assign]
+
+
+@receiver(connection_created, dispatch_uid="backoffice.db.times_loaded_in_c")
+def times_loaded_in_c(sender, connection, **kwargs) -> None:
+    """On every connection Django opens or takes from its pool, in UTC: timestamptz values go through the C loader."""
+    if connection.vendor != "postgresql" or not settings.USE_TZ or connection.timezone_name != "UTC":
+        return
+    if _FAST_TIMESTAMPTZ.__module__.startswith("psycopg."):  # no C implementation installed: Django's loader stays
+        return
+    adapters = connection.connection.adapters
+    if adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT) is not _UtcTimestamptzLoader:
+        adapters.register_loader("timestamptz", _UtcTimestamptzLoader)
