@@ -180,6 +180,18 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def web_started(stack: ExitStack, env: dict[str, str], workdir: Path, workers: int, paths: Paths) -> Gunicorn:
+    """gunicorn serving the bare view and the pixel, stopped when `stack` closes; every worker has imported,
+    connected and filled its pool before it is returned (before any clock starts)."""
+    web = Gunicorn(env, workdir / "gunicorn.log", workers=workers)
+    web.start()
+    stack.callback(web.stop)
+    for _ in range(10 * workers):
+        request(web.port, "GET", "/bench/bare")
+        request(web.port, "GET", paths.pixel())
+    return web
+
+
 def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[str, float]:
     site = bench_site(stack, workdir, "pitboss_pixel_bench")
     paths = Paths(setup_clicks(args.clicks))
@@ -187,12 +199,7 @@ def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[s
     if args.async_commit:
         env["PITBOSS_PIXEL_SYNCHRONOUS_COMMIT"] = "false"
         log("PITBOSS_PIXEL_SYNCHRONOUS_COMMIT=false: the pixel answers before its WAL flush (not the default)")
-    web = Gunicorn(env, workdir / "gunicorn.log", workers=args.web_workers)
-    web.start()
-    stack.callback(web.stop)
-    for _ in range(10 * args.web_workers):  # every worker imports, connects and fills its pool before the clock
-        request(web.port, "GET", "/bench/bare")
-        request(web.port, "GET", paths.pixel())
+    web = web_started(stack, env, workdir, args.web_workers, paths)
     from django.db import connection
 
     with connection.cursor() as cursor:

@@ -30,8 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from bench.ingest import bench_site, log
-from bench.pixel import SETTINGS, Paths, saturate, setup_clicks
-from bench.procs import Gunicorn, request
+from bench.pixel import SETTINGS, Paths, saturate, setup_clicks, web_started
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -101,12 +100,7 @@ def main() -> int:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         site = bench_site(stack, workdir, "pitboss_pixel_cpu")
         paths = Paths(setup_clicks(args.clicks))
-        web = Gunicorn({**site.env, "DJANGO_SETTINGS_MODULE": SETTINGS}, workdir / "gunicorn.log", args.web_workers)
-        web.start()
-        stack.callback(web.stop)
-        for _ in range(10 * args.web_workers):  # every worker imports, connects and fills its pool before the clock
-            request(web.port, "GET", "/bench/bare")
-            request(web.port, "GET", paths.pixel())
+        web = web_started(stack, {**site.env, "DJANGO_SETTINGS_MODULE": SETTINGS}, workdir, args.web_workers, paths)
         from django.db import connection
 
         with connection.cursor() as cursor:
