@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from backoffice.api.exceptions import error_body
 from backoffice.health import healthz
 from crm.admin.builder.catalogue import builder_catalogue
+from integrations.intelitics import urls as intelitics_urls
 from integrations.smartkarrot import envelope as smartkarrot_envelope
 
 # Redoc's page starts it with an inline script, runs a worker from a blob and loads Google's fonts.
@@ -24,8 +25,9 @@ _REDOC_CSP = csp_update(
 
 urlpatterns = [
     # Intelitics's tracking links and pixel first: the product's hottest paths (/convert/{click_id}, /track/{token})
-    # resolve without walking the patterns below.
-    path("", include("integrations.intelitics.urls")),
+    # resolve without walking the patterns below. Their patterns are spliced in, not included: an include is a nested
+    # resolver, a second match and a second ResolverMatch on every pixel call.
+    *intelitics_urls.urlpatterns,
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
     # The condition builder's catalogue (crm/admin/builder): an admin page's JSON, behind the admin's login.
