@@ -260,11 +260,15 @@ def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[s
         f"{len(pixel_run.latencies):,} calls, {pixel_run.summary()}")  # fmt: skip
     # The floor of latency on this host now: the bare view on the same schedule, right after.
     bare_run = paced(web.port, lambda: "/bench/bare", target, args.latency_seconds, args.clients * 2)
+    if set(bare_run.counts) != {202}:
+        raise RuntimeError(f"bare view answers other than 202 on schedule: {bare_run.counts}")
     log(f"floor beside it, the bare view on the same schedule: {bare_run.summary()}")
     # What the host gives any view at the target's load: the bare view at 70% of its own saturation, measured the same
     # way. Where it misses 20 ms too, the pixel's p99 on this host says more about the host than about the pixel.
     bare_now, _ = saturate(web.port, lambda: "/bench/bare", args.clients, args.seconds)
     own_run = paced(web.port, lambda: "/bench/bare", 0.7 * bare_now, args.latency_seconds, args.clients * 2)
+    if set(own_run.counts) != {202}:
+        raise RuntimeError(f"bare view answers other than 202 at 70% of its saturation: {own_run.counts}")
     log(f"control, the bare view at 70% of its own saturation ({bare_now:,.0f} requests/s right before, "
         f"{bare_now / bare_rps:.2f} of the rounds' median): {own_run.summary()}")  # fmt: skip
 
