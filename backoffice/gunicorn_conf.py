@@ -8,6 +8,8 @@ them is redacted (`backoffice.logging.redact_queries`).
 
 from __future__ import annotations
 
+import os
+
 from gunicorn.glogging import Logger
 
 from backoffice.env import env
@@ -20,6 +22,11 @@ loglevel = env.str("LOG_LEVEL", default="INFO").lower()
 # gunicorn 27's control socket (for `gunicornc`) defaults to one path per user, ~/.gunicorn/gunicorn.ctl, which every
 # gunicorn of a host would share; nothing of Pitboss uses it.
 control_socket_disable = True
+# Each worker proves it is alive by touching a file at every turn of its loop. On a disk-backed /tmp (a container's
+# overlay file system) that touch can wait behind the file system's journal and stall the worker (gunicorn's docs,
+# "Blocking os.fchmod"): the file goes to memory where the host has /dev/shm.
+_SHM = "/dev/shm"  # noqa: S108 - gunicorn makes its file there with mkstemp (private, random name), as it would in /tmp
+worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 
 
 class StructuredLogger(Logger):
