@@ -112,11 +112,13 @@ class Redis(Process):
 
 
 class Gunicorn(Process):
-    """`gunicorn backoffice.wsgi` on a loopback port, sync workers."""
+    """`gunicorn -c python:backoffice.gunicorn_conf backoffice.wsgi` (the Procfile's web process, its configuration
+    included) on a loopback port, sync workers."""
 
     def __init__(self, env: dict[str, str], log: Path, workers: int = 2, port: int | None = None) -> None:
         self.port = port or free_port()
-        command = [sys.executable, "-m", "gunicorn", "backoffice.wsgi", "--bind", f"{LOOPBACK}:{self.port}"]
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:backoffice.gunicorn_conf", "backoffice.wsgi"]
+        command += ["--bind", f"{LOOPBACK}:{self.port}"]
         command += ["--workers", str(workers), "--timeout", "60", "--graceful-timeout", "10"]
         super().__init__(command, log=log, env=env)
 

@@ -65,8 +65,7 @@ def web(django_db_setup, tmp_path_factory, redis):
     # Production serves static files from the collected manifest; the admin's pages need it.
     collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"]
     subprocess.run(collect, cwd=BASE_DIR, env=env, check=True, capture_output=True, timeout=300)
-    server = Gunicorn(env, var_dir / "gunicorn.log", workers=2)
-    server.command += ["-c", "python:backoffice.gunicorn_conf"]
+    server = Gunicorn(env, var_dir / "gunicorn.log", workers=2)  # with backoffice.gunicorn_conf, as the Procfile
     server.start()
     yield server
     server.stop()
