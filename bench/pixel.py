@@ -188,6 +188,13 @@ def paced(port: int, make_path, per_second: float, seconds: float, clients: int)
     return run
 
 
+def all_202(counts: dict[int, int], what: str) -> int:
+    """The number of 202s, after checking that every answer was one (anything else stops the bench)."""
+    if set(counts) != {202}:
+        raise RuntimeError(f"{what}: answers other than 202: {counts}")
+    return counts[202]
+
+
 def tail_spread(latencies: list[float], dues: list[float], fraction: float = 0.99, window: float = 0.5) -> str:
     """Where the slowest calls fell: in a few windows of `window` seconds (stalls: a checkpoint, a WAL segment, a
     vacuum) or spread over the run (the cores' queue)."""
@@ -233,9 +240,8 @@ def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[s
     for round_ in range(1, args.rounds + 1):
         bare, bare_counts = saturate(web.port, lambda: "/bench/bare", args.clients, args.seconds)
         pixel, pixel_counts = saturate(web.port, paths.pixel, args.clients, args.seconds)
-        if set(bare_counts) != {202} or set(pixel_counts) != {202}:
-            raise RuntimeError(f"answers other than 202: bare {bare_counts}, pixel {pixel_counts}")
-        accepted += pixel_counts[202]
+        all_202(bare_counts, "bare view")
+        accepted += all_202(pixel_counts, "pixel")
         bare_rates.append(bare)
         pixel_rates.append(pixel)
         log(f"round {round_}: bare view {bare:,.0f} requests/s, pixel {pixel:,.0f} requests/s "
@@ -246,29 +252,23 @@ def measure(args: argparse.Namespace, stack: ExitStack, workdir: Path) -> dict[s
     # rounds above are minutes old, and this host's speed drifts within minutes: a rate taken from them can land near
     # or above what the host can serve by the time the paced run starts, and the run then measures a queue.
     now_rps, now_counts = saturate(web.port, paths.pixel, args.clients, args.seconds)
-    if set(now_counts) != {202}:
-        raise RuntimeError(f"answers other than 202: pixel {now_counts}")
-    accepted += now_counts[202]
+    accepted += all_202(now_counts, "pixel")
     target = 0.7 * now_rps
     log(f"pixel saturation right before the paced run: {now_rps:,.0f} requests/s "
         f"({now_rps / pixel_rps:.2f} of the rounds' median)")  # fmt: skip
     pixel_run = paced(web.port, paths.pixel, target, args.latency_seconds, args.clients * 2)
-    if set(pixel_run.counts) != {202}:
-        raise RuntimeError(f"answers other than 202 at 70%: {pixel_run.counts}")
-    accepted += pixel_run.counts[202]
+    accepted += all_202(pixel_run.counts, "pixel at 70%")
     log(f"pixel on schedule at {target:,.0f} requests/s (70% of saturation) for {args.latency_seconds:.0f} s: "
         f"{len(pixel_run.latencies):,} calls, {pixel_run.summary()}")  # fmt: skip
     # The floor of latency on this host now: the bare view on the same schedule, right after.
     bare_run = paced(web.port, lambda: "/bench/bare", target, args.latency_seconds, args.clients * 2)
-    if set(bare_run.counts) != {202}:
-        raise RuntimeError(f"bare view answers other than 202 on schedule: {bare_run.counts}")
+    all_202(bare_run.counts, "bare view on schedule")
     log(f"floor beside it, the bare view on the same schedule: {bare_run.summary()}")
     # What the host gives any view at the target's load: the bare view at 70% of its own saturation, measured the same
     # way. Where it misses 20 ms too, the pixel's p99 on this host says more about the host than about the pixel.
     bare_now, _ = saturate(web.port, lambda: "/bench/bare", args.clients, args.seconds)
     own_run = paced(web.port, lambda: "/bench/bare", 0.7 * bare_now, args.latency_seconds, args.clients * 2)
-    if set(own_run.counts) != {202}:
-        raise RuntimeError(f"bare view answers other than 202 at 70% of its saturation: {own_run.counts}")
+    all_202(own_run.counts, "bare view at 70% of its saturation")
     log(f"control, the bare view at 70% of its own saturation ({bare_now:,.0f} requests/s right before, "
         f"{bare_now / bare_rps:.2f} of the rounds' median): {own_run.summary()}")  # fmt: skip
 

@@ -30,16 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from bench.ingest import bench_site, log
-from bench.pixel import SETTINGS, Paths, saturate, setup_clicks, web_started
+from bench.pixel import SETTINGS, Paths, all_202, saturate, setup_clicks, web_started
+from bench.procs import parent_pid
 
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def parent(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("PPid:"):
-            return int(line.split()[1])
-    raise LookupError(pid)
 
 
 def processes(postmaster: int) -> dict[int, tuple[str, float, float]]:
@@ -105,7 +99,7 @@ def main() -> int:
 
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
-            postmaster = parent(cursor.fetchone()[0])
+            postmaster = parent_pid(cursor.fetchone()[0])
         for round_ in range(1, args.rounds + 1):
             rates = {}
             for name, make_path in (("bare", lambda: "/bench/bare"), ("pixel", paths.pixel)):
@@ -114,8 +108,7 @@ def main() -> int:
                 totals = spent(before, processes(postmaster))
                 totals["client"] = own_cpu() - client_before
                 calls = sum(counts.values())
-                if set(counts) != {202}:
-                    raise RuntimeError(f"answers other than 202: {counts}")
+                all_202(counts, name)
                 whole = sum(v for k, v in totals.items() if not k.endswith("_sys"))
                 cores = whole / (time.monotonic() - started)
                 parts = ", ".join(f"{k} {v / calls * 1e6:,.0f}" for k, v in sorted(totals.items()) if v > 0.005)

@@ -33,6 +33,14 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, interval
         time.sleep(interval)
 
 
+def parent_pid(pid: int) -> int | None:
+    """The parent of process `pid` (Linux, /proc), or None if it has ended."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def database_url(db: dict) -> str:
     """A Django DATABASES entry as a DATABASE_URL, for processes that do not share this one's settings."""
     credentials = f"{quote(db['USER'] or '', safe='')}:{quote(db['PASSWORD'] or '', safe='')}"

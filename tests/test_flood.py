@@ -14,14 +14,13 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from backoffice.services.apikeys import api_key_create
-from bench.procs import BASE_DIR, LOOPBACK, Gunicorn, Redis, database_url, process_env
+from bench.procs import BASE_DIR, LOOPBACK, Gunicorn, Redis, database_url, parent_pid, process_env
 from tests.factories import BrandFactory, LabelFactory, StaffRoleFactory, UserFactory
 
 pytestmark = [
@@ -106,20 +105,13 @@ def flood(port: int, prefix: str) -> list[tuple[int, str | None]]:
 def test_workers_keep_their_heartbeat_file_in_memory(web):
     """backoffice/gunicorn_conf.py puts each worker's heartbeat file (created, then unlinked, kept open) on /dev/shm."""
     master = web.popen.pid
-    workers = [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and _parent(int(entry)) == master]
+    workers = [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and parent_pid(int(entry)) == master]
     assert len(workers) == 2
     for pid in workers:
         targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
         heartbeats = [target for target in targets if "wgunicorn-" in target]
         assert len(heartbeats) == 1, targets
         assert heartbeats[0].startswith("/dev/shm/wgunicorn-"), heartbeats
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):  # the process ended meanwhile
-        return None
 
 
 def test_a_flood_of_wrong_keys_gets_429_and_a_valid_partner_only_2xx(web):
