@@ -21,6 +21,8 @@ through the same code a request or a worker runs. It prints its figures, and as 
   pipeline_events_per_s_gamified  the group with its handlers (missions, tournaments), 50 active missions and 5
                                   started tournaments, after a warm-up backlog of the same players
   gamification_group_ratio        gamified / ceiling                                                (target >= 0.5)
+  gamification_group_cpu_ratio    the ceiling's CPU per event / the gamified run's, each this process's CPU and the
+                                  database server's (/proc, Linux) over the run: the work, whatever the host's load
   pipeline_ratio                  gamified / bare                                                   (target >= 0.5)
 
 Each backlog is written (COPY, one transaction) just before its run, and the run is the group consuming it through
@@ -29,7 +31,7 @@ Each backlog is written (COPY, one transaction) just before its run, and the run
 `--warmups N` runs N warm-up backlogs first (default 1). With one, most of the measured events are a player's first
 for a mission (half the events spread over 9,000 players, three events each), so the measured run is mostly runs
 starting; with four or more, most runs have started and the run measures counting. `--profile FILE` writes a cProfile
-of the measured run (its times about double).
+of the measured run (its times about double); `--statements N` prints the N statements it spent most time in.
 
 Participants, players and bucket counts are written by set-based SQL (the bucket rule in SQL is checked against
 `score_bucket`); missions and tournaments with the ORM. Every loop is bounded in count; the database is dropped and
@@ -50,6 +52,7 @@ import time
 import uuid
 from collections import defaultdict
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
@@ -64,10 +67,12 @@ from bench.ingest import (
     copy_rows,
     event_rows,
 )
+from bench.procs import children_cpu, parent_pid
 
 KEYS = ["top100_p95_ms", "rank_p95_ms", "floor_top100_p95_ms", "floor_rank_p95_ms", "score_updates_per_s",
         "pipeline_events_per_s_bare", "log_read_events_per_s", "group_ceiling_events_per_s",
-        "pipeline_events_per_s_gamified", "gamification_group_ratio", "pipeline_ratio"]  # fmt: skip
+        "pipeline_events_per_s_gamified", "gamification_group_ratio", "gamification_group_cpu_ratio",
+        "pipeline_ratio"]  # fmt: skip
 _TOP_FLOOR = """SELECT player_id, score, reached_at, events_counted FROM gamification_tournamentparticipant
 WHERE instance_id = %s AND status = 'registered' ORDER BY score DESC, reached_at, id LIMIT 100"""
 _RANK_FLOOR = """SELECT count(*) + 1 FROM gamification_tournamentparticipant p,
@@ -259,8 +264,17 @@ def backlog_write(
     return len(events)
 
 
-def group_run(count: int, handlers: list, budget: float, title: str, profile: str = "") -> float:
-    """Events/s of the gamification group consuming the newest backlog with `handlers`; prints the time in each."""
+@dataclass(frozen=True)
+class GroupRun:
+    events_per_s: float
+    cpu_per_event_us: float  # this process's CPU and the database server's, per event applied
+
+
+def group_run(count: int, handlers: list, args, title: str) -> GroupRun:
+    """The gamification group consuming the newest backlog with `handlers`; prints the time in each, and the CPU this
+    process and the database server spent (the work the run took, whatever the host's other load)."""
+    from django.db import connection
+
     from crm import pipeline
 
     timings: dict[str, float] = defaultdict(float)
@@ -275,29 +289,49 @@ def group_run(count: int, handlers: list, budget: float, title: str, profile: st
 
         return run
 
+    statements: dict[str, list] = defaultdict(lambda: [0, 0.0])
+
+    def statement_timed(execute, statement, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(statement, params, many, context)
+        finally:
+            spent = statements[" ".join(statement.split())[:100]]
+            spent[0], spent[1] = spent[0] + 1, spent[1] + time.perf_counter() - started
+
     pipeline._GROUPS["gamification"] = [pipeline._Registered(r.order, r.name, timed(r.name, r.func)) for r in handlers]
-    profiler = cProfile.Profile() if profile and title == "measured" else None
-    started = time.perf_counter()
+    measured = title == "measured"
+    profiler = cProfile.Profile() if args.profile and measured else None
+    postmaster = parent_pid(sql("SELECT pg_backend_pid()")[0][0])
+    server_cpu, cpu, started = children_cpu(postmaster), time.process_time(), time.perf_counter()
+    with ExitStack() as stack:
+        if args.statements and measured:
+            stack.enter_context(connection.execute_wrapper(statement_timed))
+        if profiler:
+            profiler.enable()
+            stack.callback(profiler.disable)
+        done = pipeline.pipeline_drain(group_names=["gamification"], budget_seconds=args.pipeline_budget)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    server_cpu = children_cpu(postmaster) - server_cpu
     if profiler:
-        profiler.enable()
-    done = pipeline.pipeline_drain(group_names=["gamification"], budget_seconds=budget)
-    seconds = time.perf_counter() - started
-    if profiler:
-        profiler.disable()
-        profiler.dump_stats(profile)
-        log(f"  the measured run's profile (its times inflated by cProfile): {profile}")
+        profiler.dump_stats(args.profile)
+        log(f"  the measured run's profile (its times inflated by cProfile): {args.profile}")
     failed = sql("SELECT count(*) FROM pipeline_failure WHERE resolved_at IS NULL")[0][0]
     if failed:
         log(f"WARNING: {failed:,} events failed in the group (see pipeline_failure)")
     if done < count:
-        log(f"WARNING: stopped after the {budget:.0f} s budget, {done:,} of {count:,} events applied")
+        log(f"WARNING: stopped after the {args.pipeline_budget:.0f} s budget, {done:,} of {count:,} events applied")
     names = ", ".join(r.name for r in handlers) or "none"
     log(f"pipeline, gamification group, {title}, {done:,} events, handlers {names}: {seconds:.2f} s = "
         f"{done / seconds:,.0f} events/s")  # fmt: skip
     spent = ", ".join(f"{name} {spent:.2f} s" for name, spent in timings.items())
     rest = seconds - sum(timings.values())
     log(f"  time in each handler: {spent or '-'}; reading, positions and commits {rest:.2f} s")
-    return done / seconds
+    log(f"  CPU: this process {cpu:.2f} s, the database server {server_cpu:.2f} s "
+        f"({1e6 * (cpu + server_cpu) / max(done, 1):.0f} µs per event)")  # fmt: skip
+    for statement, (calls, spent) in sorted(statements.items(), key=lambda kv: -kv[1][1])[: args.statements]:
+        log(f"    {spent:6.3f} s {calls:5,} calls  {statement}")
+    return GroupRun(done / seconds, 1e6 * (cpu + server_cpu) / max(done, 1))
 
 
 _SCORES_FLOOR = """UPDATE gamification_tournamentparticipant AS p SET score = p.score + u.v,
@@ -350,21 +384,23 @@ def pipeline_phase(info: str, label, since: dt.datetime, until: dt.datetime, arg
     warmups = tuple((f"warmup{n or ''}", saved, "warm-up (the players' first events)") for n in range(args.warmups))
     runs = (*warmups, ("bare", [], "no handlers"),
             ("ceiling", floors, "only the unavoidable writes"), ("gamified", saved, "measured"))  # fmt: skip
-    rates = {}
+    runs_done: dict[str, GroupRun] = {}
     origin = dt.datetime.now(dt.UTC)
     try:
         for n, (prefix, handlers, title) in enumerate(runs):
             with step(f"a backlog of {args.events:,} events written (COPY) for {len(players):,} players"):
                 count = backlog_write(info, label, users, players, n, prefix, origin, args)
-            rates[prefix] = group_run(count, handlers, args.pipeline_budget, title, args.profile)
+            runs_done[prefix] = group_run(count, handlers, args, title)
     finally:
         pipeline._GROUPS["gamification"] = saved
+    rates = {prefix: done.events_per_s for prefix, done in runs_done.items()}
     results = {
         "pipeline_events_per_s_bare": rates["bare"],
         "log_read_events_per_s": rates["bare"],
         "group_ceiling_events_per_s": rates["ceiling"],
         "pipeline_events_per_s_gamified": rates["gamified"],
         "gamification_group_ratio": rates["gamified"] / rates["ceiling"],
+        "gamification_group_cpu_ratio": runs_done["ceiling"].cpu_per_event_us / runs_done["gamified"].cpu_per_event_us,
         "pipeline_ratio": rates["gamified"] / rates["bare"],
     }
     ratio, share = results["pipeline_ratio"], results["gamification_group_ratio"]
@@ -436,6 +472,8 @@ def main() -> int:
     parser.add_argument("--keep-logs", action="store_true", help="keep the migrate and broker logs")
     parser.add_argument("--warmups", type=int, default=1, help="warm-up backlogs before the measured ones")
     parser.add_argument("--profile", default="", help="write a cProfile of the measured pipeline run to this file")
+    parser.add_argument("--statements", type=int, default=0, metavar="N",
+                        help="print the N statements the measured run spent most time in")  # fmt: skip
     args = parser.parse_args()
     if args.active_participants is None:
         args.active_participants = min(60_000, args.participants * 6 // 100)

@@ -41,6 +41,23 @@ def parent_pid(pid: int) -> int | None:
         return None
 
 
+def children_cpu(parent: int) -> float:
+    """CPU seconds (user + system) spent so far by the running children of `parent` (Linux, /proc): for a PostgreSQL
+    server, its backends and its own processes. A child that ends between two readings drops out of the second."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == parent:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def database_url(db: dict) -> str:
     """A Django DATABASES entry as a DATABASE_URL, for processes that do not share this one's settings."""
     credentials = f"{quote(db['USER'] or '', safe='')}:{quote(db['PASSWORD'] or '', safe='')}"
