@@ -441,8 +441,11 @@ class TicketAgentAdmin(LabelScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "staff_user":
-            labels = self.actor(request).labels_with(Perm.CONFIG_CHANGE)
-            kwargs["queryset"] = get_user_model().objects.filter(staff_roles__label_id__in=labels).distinct()
+            # Who may work as the agent: the staff of the agent's own label, not of every label the manager runs.
+            agent = getattr(request, "_pitboss_admin_obj", None)
+            labels = [agent.label_id] if agent is not None else self.actor(request).labels_with(Perm.CONFIG_CHANGE)
+            users = get_user_model().objects.filter(label_roles__label_id__in=labels).distinct().order_by("username")
+            kwargs["queryset"] = users
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

@@ -5,13 +5,14 @@ player page's tickets, agents, contacts and SLA policies; admin, manager and sup
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.models import Role
+from backoffice.models import Role, StaffRole
 from crm.models import Ticket, TicketAgent, TicketSlaPolicy
 from crm.services.tickets import Who, agents_upsert, contacts_upsert, ticket_create
 
@@ -203,3 +204,42 @@ def test_agents_contacts_and_sla_pages(tenant_a, tenant_b, manager, support, age
     assert staff_client(tenant_b.admin).get(_url("crm_ticketagent_change", agent.pk)).status_code == 404
     agents = staff_client(manager).get(_url("crm_ticketagent_changelist")).content.decode()
     assert "Sam" in agents
+
+
+def test_a_manager_links_an_agent_to_a_staff_user_of_its_label(
+    tenant_a, tenant_b, manager, support, agent, outsider, staff_client
+):
+    """The agent's page opens for its label's manager, offers that label's staff only, and saves the link; staff of
+    label B get 404 and an outsider 403 (the 500 this replaces: the choices were filtered on a relation that does
+    not exist)."""
+    other = tenant_b.admin  # staff of another label: never a choice
+    client = staff_client(manager)
+    url = _url("crm_ticketagent_change", agent.pk)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert _staff_choices(page.content.decode()) == {"", str(tenant_a.admin.pk), str(manager.pk), str(support.pk)}
+    response = client.post(url, {"staff_user": other.pk})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert TicketAgent.objects.get(pk=agent.pk).staff_user == support
+    assert client.post(url, {"staff_user": manager.pk}).status_code == 302
+    assert TicketAgent.objects.get(pk=agent.pk).staff_user == manager
+    assert staff_client(other).get(url).status_code == 404
+    assert staff_client(outsider).get(url).status_code == 403
+    assert staff_client(support).get(url).status_code == 200  # support views the agent, read-only
+
+
+def test_staff_of_two_labels_are_offered_the_agents_label_only(tenant_a, tenant_b, support, agent, staff_with_role,
+                                                                 staff_client):  # fmt: skip
+    both = staff_with_role(tenant_a.label, Role.MANAGER, "both")
+    StaffRole.objects.create(user=both, label=tenant_b.label, role=Role.ADMIN)
+    page = staff_client(both).get(_url("crm_ticketagent_change", agent.pk)).content.decode()
+    # not label B's admin
+    assert _staff_choices(page) == {"", str(tenant_a.admin.pk), str(support.pk), str(both.pk)}
+
+
+def _staff_choices(page: str) -> set[str]:
+    """The values the agent form's staff user select offers."""
+    select = re.search(r'<select name="staff_user".*?</select>', page, re.S)
+    assert select is not None, "no staff user select on the page"
+    return set(re.findall(r'<option value="([^"]*)"', select.group(0)))
