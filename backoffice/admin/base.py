@@ -48,7 +48,9 @@ class LabelScopedAdmin(ModelAdmin):
 
     # --- rows ----------------------------------------------------------------------------------------------------
     def get_queryset(self, request):
-        return super().get_queryset(request).for_actor(self.actor(request))
+        # The labels where the actor holds `view_perm`, not every label they see: staff who run one label and only
+        # view another must not list the other's rows of a page their role there does not open.
+        return super().get_queryset(request).for_actor(self.actor(request), self.view_perm)
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Another label's id and a missing id answer the same: 404, never a hint that the row exists.

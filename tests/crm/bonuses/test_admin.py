@@ -212,6 +212,27 @@ def test_the_bonus_api_connection_is_for_admins_and_never_shows_the_secret(
     assert staff_client(outsider).get(_url("integrations_bonusapiconnection_changelist")).status_code == 403
 
 
+def test_staff_who_run_one_label_and_manage_another_list_only_the_connection_they_may_open(
+    tenant_a, tenant_b, staff_with_role, staff_client
+):
+    """Admin of label B, manager of label A: the admin-only page lists B's connection, not A's (which their role in A
+    does not open: 404, as another label's row)."""
+    from backoffice.models import StaffRole
+
+    both = staff_with_role(tenant_a.label, Role.MANAGER, "both")
+    StaffRole.objects.create(user=both, label=tenant_b.label, role=Role.ADMIN)
+    conn_a, conn_b = (
+        BonusApiConnection.objects.create(label=t.label, base_url=f"https://{t.label.pk}.example.com", secret="s")
+        for t in (tenant_a, tenant_b)
+    )
+    client = staff_client(both)
+    listing = client.get(_url("integrations_bonusapiconnection_changelist")).content.decode()
+    assert _url("integrations_bonusapiconnection_change", conn_b.pk) in listing
+    assert _url("integrations_bonusapiconnection_change", conn_a.pk) not in listing
+    assert client.get(_url("integrations_bonusapiconnection_change", conn_b.pk)).status_code == 200
+    assert client.get(_url("integrations_bonusapiconnection_change", conn_a.pk)).status_code == 404
+
+
 def test_test_connection_reads_the_catalogue(tenant_a, sandbox, staff_client):
     conn = BonusApiConnection.objects.get(label=tenant_a.label)
     html = staff_client(tenant_a.admin).get(_url("integrations_bonusapiconnection_test_connection", conn.pk),
