@@ -1,4 +1,5 @@
-"""Every admin page on the demo data, as each demo persona opens it: the list of every model, the first rows it
+"""Every admin page on the demo data, as each demo persona opens it (admin, manager, support, integration engineer,
+and a manager of one label who is admin of another): the list of every model, the first rows it
 lists, and its add page. Each answers what the persona's role allows (200, or 403 where the role may not), never
 an error: the walk a new CRM manager takes after `make run`, which found an agent's page answering 500."""
 
@@ -15,7 +16,7 @@ from django.test import RequestFactory
 from django.urls import NoReverseMatch, reverse
 
 pytestmark = pytest.mark.django_db
-PERSONAS = ["demo_admin", "demo_manager", "demo_support"]
+PERSONAS = ["demo_admin", "demo_manager", "demo_support", "demo_integration", "demo_multi"]
 ROWS_OPENED = 2  # of each list, the first rows
 
 
