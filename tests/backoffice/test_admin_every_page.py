@@ -1,7 +1,8 @@
 """Every admin page on the demo data, as each demo persona opens it (admin, manager, support, integration engineer,
-and a manager of one label who is admin of another): the list of every model, the first rows it
-lists, and its add page. Each answers what the persona's role allows (200, or 403 where the role may not), never
-an error: the walk a new CRM manager takes after `make run`, which found an agent's page answering 500."""
+and a manager of one label who is admin of another): the list of every model, the first rows it lists, and its add
+page. Each answers what the persona's role allows (200, or 403 where the role may not), never an error: the walk a
+new CRM manager takes after `make run`, which found an agent's page answering 500 and, for the two-label persona, a
+list offering a row its page then refused."""
 
 from __future__ import annotations
 
