@@ -67,7 +67,7 @@ from bench.ingest import (
     copy_rows,
     event_rows,
 )
-from bench.procs import children_cpu, parent_pid
+from bench.procs import children_cpu, local_postmaster
 
 KEYS = ["top100_p95_ms", "rank_p95_ms", "floor_top100_p95_ms", "floor_rank_p95_ms", "score_updates_per_s",
         "pipeline_events_per_s_bare", "log_read_events_per_s", "group_ceiling_events_per_s",
@@ -302,8 +302,9 @@ def group_run(count: int, handlers: list, args, title: str) -> GroupRun:
     pipeline._GROUPS["gamification"] = [pipeline._Registered(r.order, r.name, timed(r.name, r.func)) for r in handlers]
     measured = title == "measured"
     profiler = cProfile.Profile() if args.profile and measured else None
-    postmaster = parent_pid(sql("SELECT pg_backend_pid()")[0][0])
-    server_cpu, cpu, started = children_cpu(postmaster), time.process_time(), time.perf_counter()
+    postmaster = local_postmaster(sql("SELECT pg_backend_pid()")[0][0])  # None: a server on another host, not counted
+    server_cpu = children_cpu(postmaster) if postmaster else math.nan
+    cpu, started = time.process_time(), time.perf_counter()
     with ExitStack() as stack:
         if args.statements and measured:
             stack.enter_context(connection.execute_wrapper(statement_timed))
@@ -312,7 +313,7 @@ def group_run(count: int, handlers: list, args, title: str) -> GroupRun:
             stack.callback(profiler.disable)
         done = pipeline.pipeline_drain(group_names=["gamification"], budget_seconds=args.pipeline_budget)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    server_cpu = children_cpu(postmaster) - server_cpu
+    server_cpu = children_cpu(postmaster) - server_cpu if postmaster else math.nan
     if profiler:
         profiler.dump_stats(args.profile)
         log(f"  the measured run's profile (its times inflated by cProfile): {args.profile}")
@@ -327,7 +328,8 @@ def group_run(count: int, handlers: list, args, title: str) -> GroupRun:
     spent = ", ".join(f"{name} {spent:.2f} s" for name, spent in timings.items())
     rest = seconds - sum(timings.values())
     log(f"  time in each handler: {spent or '-'}; reading, positions and commits {rest:.2f} s")
-    log(f"  CPU: this process {cpu:.2f} s, the database server {server_cpu:.2f} s "
+    server = f"{server_cpu:.2f} s" if postmaster else "not counted (on another host)"
+    log(f"  CPU: this process {cpu:.2f} s, the database server {server} "
         f"({1e6 * (cpu + server_cpu) / max(done, 1):.0f} µs per event)")  # fmt: skip
     for statement, (calls, spent) in sorted(statements.items(), key=lambda kv: -kv[1][1])[: args.statements]:
         log(f"    {spent:6.3f} s {calls:5,} calls  {statement}")

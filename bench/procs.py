@@ -41,6 +41,16 @@ def parent_pid(pid: int) -> int | None:
         return None
 
 
+def local_postmaster(backend_pid: int) -> int | None:
+    """The PostgreSQL server process of a backend (`SELECT pg_backend_pid()`) when the server runs on this machine;
+    None when it does not (a pid of another host's server may name an unrelated process here)."""
+    try:
+        command = Path(f"/proc/{backend_pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return parent_pid(backend_pid) if command.startswith(b"postgres") else None
+
+
 def children_cpu(parent: int) -> float:
     """CPU seconds (user + system) spent so far by the running children of `parent` (Linux, /proc): for a PostgreSQL
     server, its backends and its own processes. A child that ends between two readings drops out of the second."""
