@@ -31,9 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from bench.ingest import bench_site, log
 from bench.pixel import SETTINGS, Paths, all_202, saturate, setup_clicks, web_started
-from bench.procs import parent_pid
-
-TICKS = os.sysconf("SC_CLK_TCK")
+from bench.procs import TICKS, parent_pid, proc_stat
 
 
 def processes(postmaster: int) -> dict[int, tuple[str, float, float]]:
@@ -45,8 +43,10 @@ def processes(postmaster: int) -> dict[int, tuple[str, float, float]]:
             continue
         try:
             command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # the process ended meanwhile
+            continue
+        fields = proc_stat(entry)
+        if fields is None:
             continue
         user, system = int(fields[11]) / TICKS, int(fields[12]) / TICKS
         if "gunicorn" in command:

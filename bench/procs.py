@@ -33,12 +33,22 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, interval
         time.sleep(interval)
 
 
+TICKS = os.sysconf("SC_CLK_TCK")  # the unit of /proc's CPU times
+
+
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command's name (Linux), so that `[0]` is the state, `[1]` the parent's
+    pid, `[11]` and `[12]` the user and system CPU in ticks (`TICKS` a second); None if the process has ended."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def parent_pid(pid: int) -> int | None:
     """The parent of process `pid` (Linux, /proc), or None if it has ended."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    fields = proc_stat(pid)
+    return int(fields[1]) if fields else None
 
 
 def local_postmaster(backend_pid: int) -> int | None:
@@ -54,18 +64,12 @@ def local_postmaster(backend_pid: int) -> int | None:
 def children_cpu(parent: int) -> float:
     """CPU seconds (user + system) spent so far by the running children of `parent` (Linux, /proc): for a PostgreSQL
     server, its backends and its own processes. A child that ends between two readings drops out of the second."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        if int(fields[1]) == parent:
+        fields = proc_stat(entry) if entry.isdigit() else None
+        if fields and int(fields[1]) == parent:
             total += int(fields[11]) + int(fields[12])
-    return total / ticks
+    return total / TICKS
 
 
 def database_url(db: dict) -> str:
