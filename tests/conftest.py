@@ -58,10 +58,11 @@ def outsider(db):
 
 @pytest.fixture
 def staff_with_role(db):
-    """Make a staff user with `role` in `label`."""
+    """Make a staff user with `role` in `label`; with `user`, give that user `role` in one more label (staff of two
+    labels)."""
 
-    def make(label, role: str, username: str | None = None):
-        user = UserFactory(**({"username": username} if username else {}))
+    def make(label, role: str, username: str | None = None, *, user=None):
+        user = user or UserFactory(**({"username": username} if username else {}))
         StaffRoleFactory(user=user, label=label, role=role)
         return user
 

@@ -100,7 +100,7 @@ def test_staff_session_sees_only_their_labels(tenant_a, tenant_b, outsider, staf
     assert response.json()["code"] == "permission_denied"
 
     both = staff_with_role(tenant_a.label, Role.SUPPORT, username="both")
-    StaffRole.objects.create(user=both, label=tenant_b.label, role=Role.SUPPORT)
+    staff_with_role(tenant_b.label, Role.SUPPORT, user=both)
     client.force_login(both)
     keys = sorted(b["label_key"] for b in client.get("/api/v1/brands").json())
     assert keys == sorted([tenant_a.label.label_key, tenant_b.label.label_key])

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.models import Role, StaffRole
+from backoffice.models import Role
 from crm.models import Ticket, TicketAgent, TicketSlaPolicy
 from crm.services.tickets import Who, agents_upsert, contacts_upsert, ticket_create
 
@@ -232,7 +232,7 @@ def test_a_manager_links_an_agent_to_a_staff_user_of_its_label(
 def test_staff_of_two_labels_are_offered_the_agents_label_only(tenant_a, tenant_b, support, agent, staff_with_role,
                                                                  staff_client):  # fmt: skip
     both = staff_with_role(tenant_a.label, Role.MANAGER, "both")
-    StaffRole.objects.create(user=both, label=tenant_b.label, role=Role.ADMIN)
+    staff_with_role(tenant_b.label, Role.ADMIN, user=both)
     page = staff_client(both).get(_url("crm_ticketagent_change", agent.pk)).content.decode()
     # not label B's admin
     assert _staff_choices(page) == {"", str(tenant_a.admin.pk), str(support.pk), str(both.pk)}

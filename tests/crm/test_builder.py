@@ -113,9 +113,7 @@ def test_another_labels_staff_gets_404_an_outsider_403_and_anonymous_the_login(
 def test_a_bad_label_parameter_is_a_clear_400(tenant_a, tenant_b, staff_with_role, staff_client):
     both = staff_with_role(tenant_a.label, Role.ADMIN)
     staff_with_role(tenant_b.label, Role.ADMIN, username="other")
-    from backoffice.models import StaffRole
-
-    StaffRole.objects.create(user=both, label=tenant_b.label, role=Role.MANAGER)
+    staff_with_role(tenant_b.label, Role.MANAGER, user=both)
     client = staff_client(both)
     for params in ({}, {"label": "abc"}, {"label": "1" * 40}):
         response = client.get(URL, params)

@@ -217,10 +217,8 @@ def test_staff_who_run_one_label_and_manage_another_list_only_the_connection_the
 ):
     """Admin of label B, manager of label A: the admin-only page lists B's connection, not A's (which their role in A
     does not open: 404, as another label's row)."""
-    from backoffice.models import StaffRole
-
     both = staff_with_role(tenant_a.label, Role.MANAGER, "both")
-    StaffRole.objects.create(user=both, label=tenant_b.label, role=Role.ADMIN)
+    staff_with_role(tenant_b.label, Role.ADMIN, user=both)
     conn_a, conn_b = (
         BonusApiConnection.objects.create(label=t.label, base_url=f"https://{t.label.pk}.example.com", secret="s")
         for t in (tenant_a, tenant_b)
